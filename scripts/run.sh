@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `make run`: starts the embedded default on loopback and stays in the foreground until Ctrl-C:
+# the Temporal dev server (data kept in .run/ between runs) and what Portico has built so far.
+# Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), TEMPORAL_HTTP_PORT (7243).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+grpc_port=${TEMPORAL_PORT:-7233}
+ui_port=${TEMPORAL_UI_PORT:-8233}
+http_port=${TEMPORAL_HTTP_PORT:-7243}
+mkdir -p .run
+
+pids=()
+stop() {
+	trap - INT TERM EXIT
+	echo
+	echo "run: stopping"
+	[ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null
+	wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+wait_for_port() {
+	local port=$1 name=$2 pid=$3
+	for _ in $(seq 1 600); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || { echo "run: $name exited; see .run/*.log" >&2; exit 1; }
+		sleep 0.1
+	done
+	echo "run: $name did not listen on 127.0.0.1:$port within 60 s" >&2
+	exit 1
+}
+
+.tools/bin/temporal server start-dev --ip 127.0.0.1 --port "$grpc_port" --ui-port "$ui_port" \
+	--http-port "$http_port" --db-filename .run/temporal.db --log-level warn >.run/temporal.log 2>&1 &
+pids+=($!)
+wait_for_port "$grpc_port" "the Temporal dev server" "${pids[0]}"
+
+cat <<MSG
+
+Portico is up (Ctrl-C stops everything):
+  Temporal gRPC      127.0.0.1:$grpc_port   (TEMPORAL_ADDRESS for the SDK, worker and gateway)
+  Temporal Web UI    http://127.0.0.1:$ui_port
+  Temporal HTTP API  http://127.0.0.1:$http_port/api/v1/namespaces/default/workflows
+  Logs               .run/temporal.log
+
+Try the C client:
+  TEMPORAL_ADDRESS=127.0.0.1:$grpc_port build/tests/client-probe count
+MSG
+wait -n "${pids[@]}"

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs what Portico needs to build, test and run; idempotent and quick when all is there.
+#   Debian packages (apt-get), the Temporal CLI built from its Go module into .tools/bin,
+#   and a Python virtual environment in .venv with the pinned Temporal packages.
+# Every step says what it does and which step failed.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+# shellcheck source=../versions.env
+. ./versions.env
+
+step() { printf 'setup: %s\n' "$*"; }
+fail() { printf 'setup: FAILED: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+debian_packages=(
+	build-essential pkg-config
+	libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
+	libmicrohttpd-dev libjansson-dev libssl-dev libcurl4-openssl-dev zlib1g-dev uuid-dev
+	libcmocka-dev clang-format python3-venv curl
+)
+
+install_debian_packages() {
+	local missing=() package
+	for package in "${debian_packages[@]}"; do
+		dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$package")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	step "installing Debian packages: ${missing[*]}"
+	as_root apt-get update -qq || fail "apt-get update"
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >/dev/null || fail "apt-get install ${missing[*]}"
+}
+
+# The dev server: a `temporal` already on PATH is used as is; otherwise the pinned CLI is built
+# from its Go module. Go's own caches (GOCACHE, GOMODCACHE) keep rebuilds on this machine fast.
+install_temporal_cli() {
+	local bin=.tools/bin/temporal stamp=.tools/temporal.version
+	if [ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$TEMPORAL_CLI_VERSION" ]; then
+		return 0
+	fi
+	mkdir -p .tools/bin
+	if [ -z "${PORTICO_BUILD_TEMPORAL:-}" ] && command -v temporal >/dev/null 2>&1 &&
+		[ "$(command -v temporal)" != "$top/$bin" ]; then
+		step "using the temporal CLI on PATH: $(command -v temporal)"
+		ln -sf "$(command -v temporal)" "$bin"
+		echo "$TEMPORAL_CLI_VERSION" >"$stamp"
+		return 0
+	fi
+	command -v go >/dev/null 2>&1 || fail "Go is needed to build the Temporal CLI and is not on PATH"
+	step "building the Temporal CLI $TEMPORAL_CLI_VERSION from its Go module (a few minutes the first time)"
+	(cd /tmp && GOBIN="$top/.tools/bin" GOFLAGS=-buildvcs=false \
+		go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION") ||
+		fail "go install github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION"
+	echo "$TEMPORAL_CLI_VERSION" >"$stamp"
+}
+
+install_python_env() {
+	local want have
+	want="temporalio==$TEMPORALIO_VERSION googleapis-common-protos==$GOOGLEAPIS_COMMON_PROTOS_VERSION protobuf==$PROTOBUF_PY_VERSION $(sha256sum tests/requirements.txt | cut -c1-16)"
+	have=$(cat .venv/portico.stamp 2>/dev/null || true)
+	[ "$want" = "$have" ] && return 0
+	step "creating the Python environment in .venv (temporalio $TEMPORALIO_VERSION, pytest)"
+	[ -x .venv/bin/python ] || python3 -m venv .venv || fail "python3 -m venv .venv"
+	.venv/bin/pip install -q --disable-pip-version-check \
+		"temporalio==$TEMPORALIO_VERSION" \
+		"googleapis-common-protos==$GOOGLEAPIS_COMMON_PROTOS_VERSION" \
+		"protobuf==$PROTOBUF_PY_VERSION" \
+		-r tests/requirements.txt || fail "pip install into .venv"
+	echo "$want" >.venv/portico.stamp
+}
+
+install_debian_packages
+install_temporal_cli
+install_python_env
