@@ -1,0 +1,302 @@
+#include "payload.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "base64.h"
+
+#define METADATA_ENTRY         Temporal__Api__Common__V1__Payload__MetadataEntry
+#define PROTO_MESSAGE_TYPE_KEY "_protoMessageType"
+
+static void set_binary(ProtobufCBinaryData *field, const uint8_t *data, size_t length)
+{
+	field->len = length;
+	field->data = portico_malloc(length ? length : 1);
+	if (length)
+		memcpy(field->data, data, length);
+}
+
+void portico_payload_set_metadata(portico_payload *payload, const char *key, const uint8_t *value, size_t length)
+{
+	for (size_t i = 0; i < payload->n_metadata; i++) {
+		if (!strcmp(payload->metadata[i]->key, key)) {
+			free(payload->metadata[i]->value.data);
+			set_binary(&payload->metadata[i]->value, value, length);
+			return;
+		}
+	}
+	METADATA_ENTRY *entry = portico_malloc(sizeof *entry);
+	temporal__api__common__v1__payload__metadata_entry__init(entry);
+	entry->key = portico_strdup(key);
+	set_binary(&entry->value, value, length);
+	payload->metadata = portico_realloc(payload->metadata, (payload->n_metadata + 1) * sizeof *payload->metadata);
+	payload->metadata[payload->n_metadata++] = entry;
+}
+
+static portico_payload *payload_empty(void)
+{
+	portico_payload *payload = portico_malloc(sizeof *payload);
+	temporal__api__common__v1__payload__init(payload);
+	return payload;
+}
+
+portico_payload *portico_payload_new(const char *encoding, const uint8_t *data, size_t length)
+{
+	portico_payload *payload = payload_empty();
+	portico_payload_set_metadata(payload, "encoding", (const uint8_t *)encoding, strlen(encoding));
+	if (length)
+		set_binary(&payload->data, data, length);
+	return payload;
+}
+
+const ProtobufCBinaryData *portico_payload_metadata(const portico_payload *payload, const char *key)
+{
+	for (size_t i = 0; i < payload->n_metadata; i++)
+		if (!strcmp(payload->metadata[i]->key, key))
+			return &payload->metadata[i]->value;
+	return NULL;
+}
+
+static int metadata_is(const portico_payload *payload, const char *key, const char *expected)
+{
+	const ProtobufCBinaryData *value = portico_payload_metadata(payload, key);
+	return value && value->len == strlen(expected) && !memcmp(value->data, expected, value->len);
+}
+
+void portico_payload_free(portico_payload *payload)
+{
+	if (payload)
+		protobuf_c_message_free_unpacked(&payload->base, NULL);
+}
+
+void portico_payloads_free(portico_payloads *payloads)
+{
+	if (payloads)
+		protobuf_c_message_free_unpacked(&payloads->base, NULL);
+}
+
+char *portico_json_to_payload_text(const json_t *value, size_t *length)
+{
+	char *text = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+	if (!text)
+		text = portico_strdup("null");
+	*length = strlen(text);
+	return text;
+}
+
+static int decode_base64_string(const json_t *value, uint8_t **out, size_t *length)
+{
+	if (!json_is_string(value))
+		return -1;
+	return portico_base64_decode(json_string_value(value), json_string_length(value), out, length);
+}
+
+/* Reads {"metadata": {...base64...}, "data": "base64"} (or binary/null without data); returns
+ * NULL when value is not exactly that shape. */
+static portico_payload *payload_from_full_form(const json_t *value)
+{
+	const json_t *metadata = json_object_get(value, "metadata");
+	const json_t *data = json_object_get(value, "data");
+	if (!json_is_object(metadata) || !json_object_get(metadata, "encoding"))
+		return NULL;
+	size_t expected_keys = data ? 2 : 1;
+	if (json_object_size(value) != expected_keys)
+		return NULL;
+
+	portico_payload *payload = payload_empty();
+	const char *key;
+	json_t *entry;
+	json_object_foreach((json_t *)metadata, key, entry)
+	{
+		uint8_t *bytes;
+		size_t length;
+		if (decode_base64_string(entry, &bytes, &length)) {
+			portico_payload_free(payload);
+			return NULL;
+		}
+		portico_payload_set_metadata(payload, key, bytes, length);
+		free(bytes);
+	}
+	if (!data) {
+		/* Only binary/null may leave out its data. */
+		if (metadata_is(payload, "encoding", PORTICO_ENCODING_NULL))
+			return payload;
+		portico_payload_free(payload);
+		return NULL;
+	}
+	uint8_t *bytes;
+	size_t length;
+	if (decode_base64_string(data, &bytes, &length)) {
+		portico_payload_free(payload);
+		return NULL;
+	}
+	payload->data.data = bytes;
+	payload->data.len = length;
+	return payload;
+}
+
+portico_payload *portico_payload_from_json(const json_t *value)
+{
+	if (json_is_null(value))
+		return portico_payload_new(PORTICO_ENCODING_NULL, NULL, 0);
+	if (json_is_object(value)) {
+		portico_payload *payload = payload_from_full_form(value);
+		if (payload)
+			return payload;
+		const json_t *message_type = json_object_get(value, PROTO_MESSAGE_TYPE_KEY);
+		if (json_is_string(message_type)) {
+			json_t *message = json_deep_copy(value);
+			json_object_del(message, PROTO_MESSAGE_TYPE_KEY);
+			size_t length;
+			char *text = portico_json_to_payload_text(message, &length);
+			payload = portico_payload_new(PORTICO_ENCODING_PROTO_JSON, (const uint8_t *)text, length);
+			portico_payload_set_metadata(payload, "messageType",
+			                             (const uint8_t *)json_string_value(message_type),
+			                             json_string_length(message_type));
+			free(text);
+			json_decref(message);
+			return payload;
+		}
+	}
+	size_t length;
+	char *text = portico_json_to_payload_text(value, &length);
+	portico_payload *payload = portico_payload_new(PORTICO_ENCODING_JSON, (const uint8_t *)text, length);
+	free(text);
+	return payload;
+}
+
+static portico_payloads *payloads_empty(size_t count)
+{
+	portico_payloads *payloads = portico_malloc(sizeof *payloads);
+	temporal__api__common__v1__payloads__init(payloads);
+	if (count)
+		payloads->payloads = portico_calloc(count, sizeof *payloads->payloads);
+	return payloads;
+}
+
+portico_payloads *portico_payloads_from_json(const json_t *value, const char *field, portico_error *err)
+{
+	if (json_is_null(value))
+		return payloads_empty(0);
+	const json_t *array = value;
+	int full_form = 0;
+	if (json_is_object(value)) {
+		array = json_object_get(value, "payloads");
+		full_form = 1;
+		if (!array || json_object_size(value) != 1 || !json_is_array(array)) {
+			portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+			                  "%s: expected an array of payloads or {\"payloads\": [...]}", field);
+			return NULL;
+		}
+	}
+	if (!json_is_array(array)) {
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: expected an array of payloads, got a JSON %s",
+		                  field,
+		                  json_is_string(array)   ? "string"
+		                  : json_is_number(array) ? "number"
+		                                          : "boolean");
+		return NULL;
+	}
+	portico_payloads *payloads = payloads_empty(json_array_size(array));
+	size_t index;
+	const json_t *element;
+	json_array_foreach(array, index, element)
+	{
+		portico_payload *payload = full_form
+		                                   ? (json_is_object(element) ? payload_from_full_form(element) : NULL)
+		                                   : portico_payload_from_json(element);
+		if (!payload) {
+			portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+			                  "%s.payloads[%zu]: expected {\"metadata\": {\"encoding\": base64}, \"data\": "
+			                  "base64}",
+			                  field, index);
+			portico_payloads_free(payloads);
+			return NULL;
+		}
+		payloads->payloads[payloads->n_payloads++] = payload;
+	}
+	return payloads;
+}
+
+portico_payloads *portico_payloads_from_json_text(const char *text, const char *field, portico_error *err)
+{
+	json_error_t parse_error;
+	json_t *value = json_loads(text, JSON_DECODE_ANY, &parse_error);
+	if (!value) {
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: invalid JSON at line %d column %d: %s", field,
+		                  parse_error.line, parse_error.column, parse_error.text);
+		return NULL;
+	}
+	portico_payloads *payloads = portico_payloads_from_json(value, field, err);
+	json_decref(value);
+	return payloads;
+}
+
+static json_t *binary_to_json(const ProtobufCBinaryData *bytes)
+{
+	char *text = portico_base64_encode(bytes->data, bytes->len);
+	json_t *value = json_string(text);
+	free(text);
+	return value;
+}
+
+static json_t *payload_full_form(const portico_payload *payload, int omit_data)
+{
+	json_t *metadata = json_object();
+	for (size_t i = 0; i < payload->n_metadata; i++)
+		json_object_set_new(metadata, payload->metadata[i]->key, binary_to_json(&payload->metadata[i]->value));
+	json_t *object = json_object();
+	json_object_set_new(object, "metadata", metadata);
+	if (!omit_data)
+		json_object_set_new(object, "data", binary_to_json(&payload->data));
+	return object;
+}
+
+/* Returns the shorthand value of a payload, or NULL when it has none. */
+static json_t *payload_shorthand(const portico_payload *payload)
+{
+	if (metadata_is(payload, "encoding", PORTICO_ENCODING_NULL))
+		return payload_full_form(payload, 1);
+	int plain = metadata_is(payload, "encoding", PORTICO_ENCODING_JSON) && payload->n_metadata == 1;
+	const ProtobufCBinaryData *message_type = portico_payload_metadata(payload, "messageType");
+	int proto = metadata_is(payload, "encoding", PORTICO_ENCODING_PROTO_JSON) && payload->n_metadata == 2 &&
+	            message_type && message_type->len;
+	if (!plain && !proto)
+		return NULL;
+	json_t *value = json_loadb((const char *)payload->data.data, payload->data.len, JSON_DECODE_ANY, NULL);
+	if (!value || !proto)
+		return value;
+	if (!json_is_object(value)) {
+		json_decref(value);
+		return NULL;
+	}
+	json_object_set_new(value, PROTO_MESSAGE_TYPE_KEY,
+	                    json_stringn((const char *)message_type->data, message_type->len));
+	return value;
+}
+
+json_t *portico_payload_to_json(const portico_payload *payload, int shorthand)
+{
+	json_t *value = shorthand ? payload_shorthand(payload) : NULL;
+	return value ? value : payload_full_form(payload, 0);
+}
+
+json_t *portico_payloads_to_json(const portico_payloads *payloads, int shorthand)
+{
+	json_t *array = json_array();
+	for (size_t i = 0; shorthand && i < payloads->n_payloads; i++) {
+		json_t *value = payload_shorthand(payloads->payloads[i]);
+		if (!value)
+			break;
+		json_array_append_new(array, value);
+	}
+	if (shorthand && json_array_size(array) == payloads->n_payloads)
+		return array;
+	json_array_clear(array);
+	for (size_t i = 0; i < payloads->n_payloads; i++)
+		json_array_append_new(array, payload_full_form(payloads->payloads[i], 0));
+	json_t *object = json_object();
+	json_object_set_new(object, "payloads", array);
+	return object;
+}

@@ -1,0 +1,530 @@
+/* All of Portico's gRPC C core calls. A unary call is one batch of six operations on a
+ * registered method; synchronous calls pluck their own completion queue, asynchronous ones share
+ * a queue drained by one completion thread, which also runs the delayed retries. */
+#include "transport.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+
+#include "alloc.h"
+#include "backoff.h"
+#include "temporal/api/workflowservice/v1/service.pb-c.h"
+
+#define SERVICE            temporal__api__workflowservice__v1__workflow_service__descriptor
+#define STATUS_DETAILS_KEY "grpc-status-details-bin"
+/* How often an idle completion thread looks at the closing flag. */
+#define IDLE_WAKE_MS         200
+#define KEEPALIVE_TIME_MS    30000
+#define KEEPALIVE_TIMEOUT_MS 15000
+#define USER_AGENT           "portico/0.1"
+
+typedef struct call call;
+
+struct portico_transport {
+	char *address;
+	char *namespace_name;
+	char *authorization; /* "Bearer <api key>", or NULL */
+	grpc_channel *channel;
+	void **registered; /* one handle per method of SERVICE, by method index */
+
+	grpc_completion_queue *async_queue;
+	pthread_t completion_thread;
+	pthread_mutex_t lock; /* guards closing and in_flight */
+	int closing;
+	call *in_flight;     /* asynchronous calls with a live grpc_call */
+	call *retries;       /* waiting for their next attempt, soonest first; completion thread only */
+	int queue_shut_down; /* completion thread only */
+};
+
+/* One unary call across its attempts. */
+struct call {
+	portico_transport *transport;
+	const ProtobufCMethodDescriptor *method;
+	unsigned method_index;
+	grpc_slice request;
+	grpc_metadata *metadata;
+	size_t metadata_count;
+	int64_t deadline_ms;
+	int retry_transient;
+	unsigned attempt;
+
+	/* The attempt in progress. */
+	grpc_call *grpc;
+	grpc_byte_buffer *send_buffer;
+	grpc_metadata_array initial_metadata;
+	grpc_metadata_array trailing_metadata;
+	grpc_byte_buffer *recv_buffer;
+	grpc_status_code status;
+	grpc_slice status_message;
+
+	/* Asynchronous calls only. */
+	portico_call_done_fn done;
+	void *done_arg;
+	int64_t retry_at_ms;
+	call *prev, *next;
+};
+
+static gpr_timespec deadline_from_ms(int64_t deadline_ms)
+{
+	int64_t remaining = deadline_ms - portico_monotonic_ms();
+	if (remaining < 0)
+		remaining = 0;
+	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(remaining, GPR_TIMESPAN));
+}
+
+static grpc_channel_credentials *make_credentials(const portico_config *cfg)
+{
+	if (!cfg->tls)
+		return grpc_insecure_credentials_create();
+	grpc_ssl_pem_key_cert_pair pair = {cfg->tls_key_pem, cfg->tls_cert_pem};
+	return grpc_ssl_credentials_create(cfg->tls_ca_pem, cfg->tls_cert_pem ? &pair : NULL, NULL, NULL);
+}
+
+static grpc_arg integer_arg(const char *key, int value)
+{
+	grpc_arg arg = {.type = GRPC_ARG_INTEGER, .key = (char *)key};
+	arg.value.integer = value;
+	return arg;
+}
+
+static grpc_arg string_arg(const char *key, const char *value)
+{
+	grpc_arg arg = {.type = GRPC_ARG_STRING, .key = (char *)key};
+	arg.value.string = (char *)value;
+	return arg;
+}
+
+static void *completion_loop(void *arg);
+
+portico_transport *portico_transport_open(const portico_config *cfg, portico_error *err)
+{
+	grpc_init();
+	grpc_channel_credentials *credentials = make_credentials(cfg);
+	if (!credentials) {
+		grpc_shutdown();
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+		                  "cannot set up TLS to Temporal at %s: check TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT and "
+		                  "TEMPORAL_TLS_KEY",
+		                  cfg->address);
+		return NULL;
+	}
+	grpc_arg args[7];
+	size_t n_args = 0;
+	args[n_args++] = integer_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, PORTICO_MAX_RECEIVE_BYTES);
+	args[n_args++] = integer_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, PORTICO_MAX_RECEIVE_BYTES);
+	args[n_args++] = integer_arg(GRPC_ARG_KEEPALIVE_TIME_MS, KEEPALIVE_TIME_MS);
+	args[n_args++] = integer_arg(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, KEEPALIVE_TIMEOUT_MS);
+	args[n_args++] = integer_arg(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+	args[n_args++] = string_arg(GRPC_ARG_PRIMARY_USER_AGENT_STRING, USER_AGENT);
+	if (cfg->tls && cfg->tls_server_name)
+		args[n_args++] = string_arg(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, cfg->tls_server_name);
+	grpc_channel_args channel_args = {n_args, args};
+
+	portico_transport *transport = portico_calloc(1, sizeof *transport);
+	transport->address = portico_strdup(cfg->address);
+	transport->namespace_name = portico_strdup(cfg->namespace_name);
+	if (cfg->api_key)
+		transport->authorization = portico_sprintf("Bearer %s", cfg->api_key);
+	transport->channel = grpc_channel_create(cfg->address, credentials, &channel_args);
+	grpc_channel_credentials_release(credentials);
+
+	transport->registered = portico_calloc(SERVICE.n_methods, sizeof *transport->registered);
+	for (unsigned i = 0; i < SERVICE.n_methods; i++) {
+		char *path = portico_sprintf("/%s/%s", SERVICE.name, SERVICE.methods[i].name);
+		transport->registered[i] = grpc_channel_register_call(transport->channel, path, NULL, NULL);
+		free(path);
+	}
+
+	transport->async_queue = grpc_completion_queue_create_for_next(NULL);
+	pthread_mutex_init(&transport->lock, NULL);
+	pthread_create(&transport->completion_thread, NULL, completion_loop, transport);
+	return transport;
+}
+
+void portico_transport_close(portico_transport *transport)
+{
+	if (!transport)
+		return;
+	pthread_mutex_lock(&transport->lock);
+	transport->closing = 1;
+	for (call *c = transport->in_flight; c; c = c->next)
+		grpc_call_cancel(c->grpc, NULL);
+	pthread_mutex_unlock(&transport->lock);
+	pthread_join(transport->completion_thread, NULL);
+
+	grpc_completion_queue_destroy(transport->async_queue);
+	grpc_channel_destroy(transport->channel);
+	pthread_mutex_destroy(&transport->lock);
+	free(transport->registered);
+	free(transport->address);
+	free(transport->namespace_name);
+	free(transport->authorization);
+	free(transport);
+	grpc_shutdown();
+}
+
+const char *portico_transport_address(const portico_transport *transport)
+{
+	return transport->address;
+}
+
+static void metadata_set(grpc_metadata *entry, const char *key, const char *value)
+{
+	memset(entry, 0, sizeof *entry);
+	entry->key = grpc_slice_from_copied_string(key);
+	entry->value = grpc_slice_from_copied_string(value);
+}
+
+/* Checks the method and request, serializes the request and the headers. Returns NULL with err
+ * set on a caller mistake; the call is freed by call_free. */
+static call *call_prepare(portico_transport *transport, const portico_call_options *options,
+                          const ProtobufCMessage *request, portico_error *err)
+{
+	const ProtobufCMethodDescriptor *method =
+	        options->method ? protobuf_c_service_descriptor_get_method_by_name(&SERVICE, options->method) : NULL;
+	if (!method) {
+		portico_error_set(err, PORTICO_UNIMPLEMENTED, "%s is not a WorkflowService method",
+		                  options->method ? options->method : "(null)");
+		return NULL;
+	}
+	if (request->descriptor != method->input) {
+		portico_error_set(err, PORTICO_INTERNAL, "%s takes %s, not %s", method->name, method->input->name,
+		                  request->descriptor->name);
+		return NULL;
+	}
+
+	call *c = portico_calloc(1, sizeof *c);
+	c->transport = transport;
+	c->method = method;
+	c->method_index = (unsigned)(method - SERVICE.methods);
+	c->retry_transient = options->retry_transient;
+	int64_t timeout_ms = options->timeout_ms > 0 ? options->timeout_ms : PORTICO_DEFAULT_TIMEOUT_MS;
+	c->deadline_ms = portico_monotonic_ms() + timeout_ms;
+
+	size_t size = protobuf_c_message_get_packed_size(request);
+	c->request = grpc_slice_malloc(size);
+	protobuf_c_message_pack(request, GRPC_SLICE_START_PTR(c->request));
+
+	c->metadata = portico_calloc(2 + options->metadata_count, sizeof *c->metadata);
+	const char *namespace_name = options->namespace_name ? options->namespace_name : transport->namespace_name;
+	metadata_set(&c->metadata[c->metadata_count++], "temporal-namespace", namespace_name);
+	if (transport->authorization)
+		metadata_set(&c->metadata[c->metadata_count++], "authorization", transport->authorization);
+	for (size_t i = 0; i < options->metadata_count; i++)
+		metadata_set(&c->metadata[c->metadata_count++], options->metadata[i].key, options->metadata[i].value);
+	return c;
+}
+
+static void call_free(call *c)
+{
+	grpc_slice_unref(c->request);
+	for (size_t i = 0; i < c->metadata_count; i++) {
+		grpc_slice_unref(c->metadata[i].key);
+		grpc_slice_unref(c->metadata[i].value);
+	}
+	free(c->metadata);
+	free(c);
+}
+
+/* Starts the next attempt; tag comes back on queue when it completes. */
+static int attempt_start(call *c, grpc_completion_queue *queue, portico_error *err)
+{
+	portico_transport *transport = c->transport;
+	c->attempt++;
+	c->grpc = grpc_channel_create_registered_call(transport->channel, NULL, GRPC_PROPAGATE_DEFAULTS, queue,
+	                                              transport->registered[c->method_index],
+	                                              deadline_from_ms(c->deadline_ms), NULL);
+	c->send_buffer = grpc_raw_byte_buffer_create(&c->request, 1);
+	c->recv_buffer = NULL;
+	c->status_message = grpc_empty_slice();
+	grpc_metadata_array_init(&c->initial_metadata);
+	grpc_metadata_array_init(&c->trailing_metadata);
+
+	grpc_op ops[6];
+	memset(ops, 0, sizeof ops);
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = c->metadata_count;
+	ops[0].data.send_initial_metadata.metadata = c->metadata;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = c->send_buffer;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->initial_metadata;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &c->recv_buffer;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &c->trailing_metadata;
+	ops[5].data.recv_status_on_client.status = &c->status;
+	ops[5].data.recv_status_on_client.status_details = &c->status_message;
+
+	grpc_call_error started = grpc_call_start_batch(c->grpc, ops, 6, c, NULL);
+	if (started != GRPC_CALL_OK) {
+		grpc_call_unref(c->grpc);
+		grpc_byte_buffer_destroy(c->send_buffer);
+		grpc_metadata_array_destroy(&c->initial_metadata);
+		grpc_metadata_array_destroy(&c->trailing_metadata);
+		return portico_error_set(err, PORTICO_INTERNAL, "gRPC refused to start %s (call error %d)",
+		                         c->method->name, (int)started);
+	}
+	return 0;
+}
+
+static void take_status_details(call *c, portico_error *err)
+{
+	for (size_t i = 0; i < c->trailing_metadata.count; i++) {
+		const grpc_metadata *entry = &c->trailing_metadata.metadata[i];
+		if (grpc_slice_str_cmp(entry->key, STATUS_DETAILS_KEY) == 0) {
+			portico_error_take_status_details(err, GRPC_SLICE_START_PTR(entry->value),
+			                                  GRPC_SLICE_LENGTH(entry->value));
+			return;
+		}
+	}
+}
+
+static void set_call_error(call *c, portico_error *err)
+{
+	portico_code code = (portico_code)c->status;
+	int length = (int)GRPC_SLICE_LENGTH(c->status_message);
+	const char *text = (const char *)GRPC_SLICE_START_PTR(c->status_message);
+	/* A server's own refusal is passed on word for word; a failure to reach it says where. */
+	if (code == PORTICO_UNAVAILABLE || code == PORTICO_DEADLINE_EXCEEDED || code == PORTICO_CANCELLED)
+		portico_error_set(err, code, "Temporal at %s did not answer %s (%s, %u attempt%s): %.*s",
+		                  c->transport->address, c->method->name, portico_code_name(code), c->attempt,
+		                  c->attempt == 1 ? "" : "s", length, text);
+	else
+		portico_error_set(err, code, "%.*s", length, text);
+	take_status_details(c, err);
+}
+
+static int decode_response(call *c, ProtobufCMessage **response, portico_error *err)
+{
+	if (!c->recv_buffer)
+		return portico_error_set(err, PORTICO_INTERNAL, "Temporal sent no message for %s", c->method->name);
+	grpc_byte_buffer_reader reader;
+	if (!grpc_byte_buffer_reader_init(&reader, c->recv_buffer))
+		return portico_error_set(err, PORTICO_INTERNAL, "cannot read the %s response", c->method->name);
+	grpc_slice bytes = grpc_byte_buffer_reader_readall(&reader);
+	grpc_byte_buffer_reader_destroy(&reader);
+	*response = protobuf_c_message_unpack(c->method->output, NULL, GRPC_SLICE_LENGTH(bytes),
+	                                      GRPC_SLICE_START_PTR(bytes));
+	grpc_slice_unref(bytes);
+	if (!*response)
+		return portico_error_set(err, PORTICO_INTERNAL, "cannot decode the %s response as %s", c->method->name,
+		                         c->method->output->name);
+	return 0;
+}
+
+/* Collects the result of the attempt that just completed and releases its resources. */
+static int attempt_finish(call *c, ProtobufCMessage **response, portico_error *err)
+{
+	int result = c->status == GRPC_STATUS_OK ? decode_response(c, response, err) : (set_call_error(c, err), -1);
+	grpc_call_unref(c->grpc);
+	c->grpc = NULL;
+	grpc_byte_buffer_destroy(c->send_buffer);
+	if (c->recv_buffer)
+		grpc_byte_buffer_destroy(c->recv_buffer);
+	grpc_slice_unref(c->status_message);
+	grpc_metadata_array_destroy(&c->initial_metadata);
+	grpc_metadata_array_destroy(&c->trailing_metadata);
+	return result;
+}
+
+/* Returns the delay before another attempt, or -1 when the failure is final. */
+static int64_t retry_delay_ms(const call *c, const portico_error *err)
+{
+	if (!c->retry_transient || !portico_code_is_transient(err->code))
+		return -1;
+	int64_t delay = portico_backoff_delay_ms(c->attempt);
+	return portico_monotonic_ms() + delay < c->deadline_ms ? delay : -1;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec pause = {ms / 1000, (ms % 1000) * 1000000};
+	nanosleep(&pause, NULL);
+}
+
+int portico_transport_call(portico_transport *transport, const portico_call_options *options,
+                           const ProtobufCMessage *request, ProtobufCMessage **response, portico_error *err)
+{
+	*response = NULL;
+	call *c = call_prepare(transport, options, request, err);
+	if (!c)
+		return -1;
+	grpc_completion_queue *queue = grpc_completion_queue_create_for_pluck(NULL);
+	int result;
+	for (;;) {
+		result = attempt_start(c, queue, err);
+		if (result)
+			break;
+		/* The call carries a deadline, so this returns by then. */
+		grpc_completion_queue_pluck(queue, c, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		result = attempt_finish(c, response, err);
+		int64_t delay = result ? retry_delay_ms(c, err) : -1;
+		if (delay < 0)
+			break;
+		sleep_ms(delay);
+	}
+	grpc_completion_queue_shutdown(queue);
+	grpc_completion_queue_pluck(queue, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	grpc_completion_queue_destroy(queue);
+	call_free(c);
+	return result;
+}
+
+/* In-flight list; callers hold transport->lock. */
+static void in_flight_add(portico_transport *transport, call *c)
+{
+	c->prev = NULL;
+	c->next = transport->in_flight;
+	if (c->next)
+		c->next->prev = c;
+	transport->in_flight = c;
+}
+
+static void in_flight_remove(portico_transport *transport, call *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		transport->in_flight = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+/* Starts an asynchronous attempt unless the transport is closing. */
+static int async_attempt_start(call *c, portico_error *err)
+{
+	portico_transport *transport = c->transport;
+	pthread_mutex_lock(&transport->lock);
+	int result = transport->closing
+	                     ? portico_error_set(err, PORTICO_CANCELLED, "the connection to Temporal at %s is closing",
+	                                         transport->address)
+	                     : attempt_start(c, transport->async_queue, err);
+	if (result == 0)
+		in_flight_add(transport, c);
+	pthread_mutex_unlock(&transport->lock);
+	return result;
+}
+
+int portico_transport_call_async(portico_transport *transport, const portico_call_options *options,
+                                 const ProtobufCMessage *request, portico_call_done_fn done, void *arg,
+                                 portico_error *err)
+{
+	call *c = call_prepare(transport, options, request, err);
+	if (!c)
+		return -1;
+	c->done = done;
+	c->done_arg = arg;
+	if (async_attempt_start(c, err)) {
+		call_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+static void finish_async(call *c, ProtobufCMessage *response, portico_error *err)
+{
+	c->done(c->done_arg, response, err);
+	call_free(c);
+}
+
+static void schedule_retry(portico_transport *transport, call *c, int64_t delay_ms)
+{
+	c->retry_at_ms = portico_monotonic_ms() + delay_ms;
+	call **slot = &transport->retries;
+	while (*slot && (*slot)->retry_at_ms <= c->retry_at_ms)
+		slot = &(*slot)->next;
+	c->next = *slot;
+	*slot = c;
+}
+
+static void complete_async(portico_transport *transport, call *c)
+{
+	pthread_mutex_lock(&transport->lock);
+	in_flight_remove(transport, c);
+	int closing = transport->closing;
+	pthread_mutex_unlock(&transport->lock);
+
+	ProtobufCMessage *response = NULL;
+	portico_error err = PORTICO_ERROR_INIT;
+	if (attempt_finish(c, &response, &err) == 0) {
+		finish_async(c, response, NULL);
+		return;
+	}
+	int64_t delay = closing ? -1 : retry_delay_ms(c, &err);
+	if (delay >= 0)
+		schedule_retry(transport, c, delay);
+	else
+		finish_async(c, NULL, &err);
+	portico_error_clear(&err);
+}
+
+static void run_due_retries(portico_transport *transport)
+{
+	int64_t now = portico_monotonic_ms();
+	while (transport->retries && transport->retries->retry_at_ms <= now) {
+		call *c = transport->retries;
+		transport->retries = c->next;
+		c->next = NULL;
+		portico_error err = PORTICO_ERROR_INIT;
+		if (async_attempt_start(c, &err)) {
+			finish_async(c, NULL, &err);
+			portico_error_clear(&err);
+		}
+	}
+}
+
+/* Once closing, pending retries are failed at once and the queue is shut down when the last
+ * call has come back. */
+static void wind_down(portico_transport *transport)
+{
+	pthread_mutex_lock(&transport->lock);
+	int closing = transport->closing;
+	int idle = transport->in_flight == NULL;
+	pthread_mutex_unlock(&transport->lock);
+	if (!closing)
+		return;
+	for (call *c = transport->retries; c; c = transport->retries) {
+		transport->retries = c->next;
+		portico_error err = PORTICO_ERROR_INIT;
+		portico_error_set(&err, PORTICO_CANCELLED,
+		                  "the connection to Temporal at %s closed before %s was retried", transport->address,
+		                  c->method->name);
+		finish_async(c, NULL, &err);
+		portico_error_clear(&err);
+	}
+	if (idle && !transport->queue_shut_down) {
+		grpc_completion_queue_shutdown(transport->async_queue);
+		transport->queue_shut_down = 1;
+	}
+}
+
+static void *completion_loop(void *arg)
+{
+	portico_transport *transport = arg;
+	for (;;) {
+		int64_t wait_ms = IDLE_WAKE_MS;
+		if (transport->retries) {
+			int64_t until_retry = transport->retries->retry_at_ms - portico_monotonic_ms();
+			wait_ms = until_retry < 0 ? 0 : until_retry < wait_ms ? until_retry : wait_ms;
+		}
+		grpc_event event = grpc_completion_queue_next(transport->async_queue,
+		                                              deadline_from_ms(portico_monotonic_ms() + wait_ms), NULL);
+		if (event.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (event.type == GRPC_OP_COMPLETE)
+			complete_async(transport, event.tag);
+		run_due_retries(transport);
+		wind_down(transport);
+	}
+	return NULL;
+}
