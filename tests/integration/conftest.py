@@ -1,0 +1,98 @@
+"""Fixtures: one dev server and one Python-SDK worker per session, and the C client probes."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from devserver import TOP, DevServer
+
+TASK_QUEUE = "portico-tests"
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def server():
+    with DevServer() as dev_server:
+        yield dev_server
+
+
+@pytest.fixture(scope="session")
+def worker(server):
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "worker.py"), "--address", server.address, "--task-queue", TASK_QUEUE],
+        stdout=subprocess.PIPE, cwd=HERE, text=True, start_new_session=True)
+    try:
+        line = process.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"test worker did not start (exit {process.poll()})")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def probe_paths():
+    paths = os.environ.get("PORTICO_PROBES", str(TOP / "build/tests/client-probe")).split()
+    return [pytest.param(path, id=Path(path).parent.parent.name) for path in paths]
+
+
+class Probe:
+    """Runs the C client probe against the test server; returns (exit status, JSON output)."""
+
+    def __init__(self, path: str, server: DevServer) -> None:
+        self.path = path
+        self.env = dict(os.environ, TEMPORAL_ADDRESS=server.address, TEMPORAL_NAMESPACE="default")
+
+    def __call__(self, *args: str, env=None, timeout=90):
+        completed = subprocess.run([self.path, *args], capture_output=True, text=True,
+                                   env=dict(self.env, **(env or {})), timeout=timeout)
+        if completed.stderr:
+            print(completed.stderr, file=sys.stderr)
+        assert completed.returncode in (0, 1), f"probe crashed ({completed.returncode}): {completed.stderr}"
+        assert "ERROR: AddressSanitizer" not in completed.stderr
+        assert "runtime error:" not in completed.stderr
+        return completed.returncode, json.loads(completed.stdout)
+
+    def ok(self, *args: str):
+        status, output = self(*args)
+        assert status == 0, output
+        return output
+
+
+@pytest.fixture(params=probe_paths())
+def probe(request, server, worker):
+    return Probe(request.param, server)
+
+
+@pytest.fixture(scope="session")
+def temporal(server):
+    """Runs a coroutine with a Python SDK client: temporal(lambda client: ...)."""
+
+    def run(use):
+        async def main():
+            client = await Client.connect(server.address)
+            return await use(client)
+
+        return asyncio.run(main())
+
+    return run
+
+
+@pytest.fixture
+def workflow_id(request):
+    return f"{request.node.name}-{uuid.uuid4()}"
+
+
+@pytest.fixture
+def task_queue():
+    return TASK_QUEUE

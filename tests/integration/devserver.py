@@ -1,0 +1,77 @@
+"""Starts and stops a Temporal dev server on free loopback ports with a throwaway database."""
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+TOP = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, deadline: float, process: subprocess.Popen) -> None:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"dev server exited with status {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"dev server did not listen on 127.0.0.1:{port} in time")
+
+
+class DevServer:
+    """A `temporal server start-dev` process; use as a context manager."""
+
+    def __init__(self, temporal_cli: Optional[str] = None) -> None:
+        self.temporal_cli = temporal_cli or os.environ.get("TEMPORAL_CLI") or str(TOP / ".tools/bin/temporal")
+        self.port = free_port()
+        self.http_port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.http_address = f"127.0.0.1:{self.http_port}"
+        self._dir = tempfile.TemporaryDirectory(prefix="portico-devserver-")
+        self.log_path = Path(self._dir.name) / "server.log"
+        self._process: Optional[subprocess.Popen] = None
+
+    def start(self) -> "DevServer":
+        command = [
+            self.temporal_cli, "server", "start-dev", "--headless",
+            "--ip", "127.0.0.1", "--port", str(self.port), "--http-port", str(self.http_port),
+            "--db-filename", str(Path(self._dir.name) / "temporal.db"), "--log-level", "warn",
+        ]
+        self._log = open(self.log_path, "wb")
+        self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        try:
+            wait_for_port(self.port, time.monotonic() + 60, self._process)
+        except Exception:
+            self.stop()
+            raise RuntimeError(f"dev server failed to start; log:\n{self.log_path.read_text()}")
+        return self
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._process:
+            self._log.close()
+        self._dir.cleanup()
+
+    def __enter__(self) -> "DevServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,77 @@
+"""Workflows the integration tests drive through Portico, written with the official Python SDK."""
+
+from datetime import timedelta
+from typing import Any, List, Optional
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+
+@workflow.defn(name="Echo")
+class Echo:
+    """Returns its argument: proves input payloads arrive as sent."""
+
+    @workflow.run
+    async def run(self, value: Any) -> Any:
+        return value
+
+
+@workflow.defn(name="Mailbox")
+class Mailbox:
+    """Collects signals until told to finish; answers queries and updates meanwhile."""
+
+    def __init__(self) -> None:
+        self.signals: List[Any] = []
+        self.stage = "new"
+        self.done = False
+
+    @workflow.run
+    async def run(self, greeting: Optional[str] = None) -> dict:
+        if greeting is not None:
+            self.signals.append(greeting)
+        await workflow.wait_condition(lambda: self.done)
+        return self.state()
+
+    @workflow.signal(name="add")
+    def add(self, value: Any) -> None:
+        self.signals.append(value)
+
+    @workflow.signal(name="finish")
+    def finish(self) -> None:
+        self.done = True
+
+    @workflow.query(name="state")
+    def state(self) -> dict:
+        return {"signals": self.signals, "stage": self.stage}
+
+    @workflow.update(name="set_stage")
+    def set_stage(self, stage: str) -> str:
+        previous, self.stage = self.stage, stage
+        return previous
+
+    @set_stage.validator
+    def validate_stage(self, stage: str) -> None:
+        if not stage:
+            raise ValueError("stage must not be empty")
+
+
+@workflow.defn(name="Sleeper")
+class Sleeper:
+    """Sleeps for the given seconds; the target of cancel and terminate."""
+
+    @workflow.run
+    async def run(self, seconds: float) -> str:
+        await workflow.sleep(timedelta(seconds=seconds))
+        return "slept"
+
+
+@workflow.defn(name="Failer")
+class Failer:
+    """Fails with a non-retryable application error."""
+
+    @workflow.run
+    async def run(self, message: str) -> None:
+        raise ApplicationError(message, type="Deliberate", non_retryable=True)
+
+
+ALL = [Echo, Mailbox, Sleeper, Failer]

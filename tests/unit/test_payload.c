@@ -1,0 +1,191 @@
+/* Payload shorthand in and out, as Temporal's HTTP API reads and writes it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "payload.h"
+
+static json_t *parse(const char *text)
+{
+	json_t *value = json_loads(text, JSON_DECODE_ANY, NULL);
+	assert_non_null(value);
+	return value;
+}
+
+static portico_payload *payload_of(const char *text)
+{
+	json_t *value = parse(text);
+	portico_payload *payload = portico_payload_from_json(value);
+	json_decref(value);
+	return payload;
+}
+
+static void assert_metadata(const portico_payload *payload, const char *key, const char *expected)
+{
+	const ProtobufCBinaryData *value = portico_payload_metadata(payload, key);
+	assert_non_null(value);
+	assert_int_equal(value->len, strlen(expected));
+	assert_memory_equal(value->data, expected, value->len);
+}
+
+static void assert_data(const portico_payload *payload, const char *expected)
+{
+	assert_int_equal(payload->data.len, strlen(expected));
+	assert_memory_equal(payload->data.data, expected, payload->data.len);
+}
+
+static void assert_json_equal(json_t *actual, const char *expected_text)
+{
+	json_t *expected = parse(expected_text);
+	if (!json_equal(actual, expected)) {
+		char *text = json_dumps(actual, JSON_ENCODE_ANY | JSON_SORT_KEYS);
+		fail_msg("got %s, expected %s", text, expected_text);
+	}
+	json_decref(expected);
+	json_decref(actual);
+}
+
+static void test_array_shorthand_makes_json_plain_payloads(void **state)
+{
+	(void)state;
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *value = parse("[\"hi\", {\"b\": 1, \"a\": [true, 2.5]}, null]");
+	portico_payloads *payloads = portico_payloads_from_json(value, "input", &err);
+	assert_non_null(payloads);
+	assert_int_equal(payloads->n_payloads, 3);
+	assert_metadata(payloads->payloads[0], "encoding", "json/plain");
+	assert_data(payloads->payloads[0], "\"hi\"");
+	assert_data(payloads->payloads[1], "{\"a\":[true,2.5],\"b\":1}");
+	assert_metadata(payloads->payloads[2], "encoding", "binary/null");
+	assert_int_equal(payloads->payloads[2]->data.len, 0);
+	portico_payloads_free(payloads);
+	json_decref(value);
+}
+
+static void test_full_form_payload_is_taken_as_is(void **state)
+{
+	(void)state;
+	/* encoding "binary/encrypted", data bytes 00 01 02 */
+	json_t *value = parse("[{\"metadata\": {\"encoding\": \"YmluYXJ5L2VuY3J5cHRlZA==\", \"k\": \"dg\"}, "
+	                      "\"data\": \"AAEC\"}]");
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payloads *payloads = portico_payloads_from_json(value, "input", &err);
+	assert_non_null(payloads);
+	assert_metadata(payloads->payloads[0], "encoding", "binary/encrypted");
+	assert_metadata(payloads->payloads[0], "k", "v");
+	assert_int_equal(payloads->payloads[0]->data.len, 3);
+	assert_memory_equal(payloads->payloads[0]->data.data, "\0\1\2", 3);
+
+	/* Written back, an encrypted payload makes the field fall back to full form. */
+	assert_json_equal(
+	        portico_payloads_to_json(payloads, 1),
+	        "{\"payloads\": [{\"metadata\": {\"encoding\": \"YmluYXJ5L2VuY3J5cHRlZA==\", \"k\": \"dg==\"}, "
+	        "\"data\": \"AAEC\"}]}");
+	portico_payloads_free(payloads);
+	json_decref(value);
+}
+
+static void test_object_that_only_looks_like_a_payload_is_json(void **state)
+{
+	(void)state;
+	/* Three keys, or data that is not base64: plain JSON values. */
+	portico_payload *payload =
+	        payload_of("{\"metadata\": {\"encoding\": \"YQ==\"}, \"data\": \"YQ==\", \"extra\": 1}");
+	assert_metadata(payload, "encoding", "json/plain");
+	portico_payload_free(payload);
+	payload = payload_of("{\"metadata\": {\"encoding\": \"YQ==\"}, \"data\": \"not base64!\"}");
+	assert_metadata(payload, "encoding", "json/plain");
+	portico_payload_free(payload);
+}
+
+static void test_proto3_json_form_is_accepted(void **state)
+{
+	(void)state;
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *value =
+	        parse("{\"payloads\": [{\"metadata\": {\"encoding\": \"anNvbi9wbGFpbg==\"}, \"data\": \"MQ==\"}]}");
+	portico_payloads *payloads = portico_payloads_from_json(value, "input", &err);
+	assert_non_null(payloads);
+	assert_data(payloads->payloads[0], "1");
+	assert_json_equal(portico_payloads_to_json(payloads, 1), "[1]");
+	assert_json_equal(portico_payloads_to_json(payloads, 0),
+	                  "{\"payloads\": [{\"metadata\": {\"encoding\": \"anNvbi9wbGFpbg==\"}, \"data\": \"MQ==\"}]}");
+	portico_payloads_free(payloads);
+	json_decref(value);
+}
+
+static void test_bad_payloads_field_names_the_field(void **state)
+{
+	(void)state;
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *value = parse("\"just a string\"");
+	assert_null(portico_payloads_from_json(value, "input", &err));
+	assert_int_equal(err.code, PORTICO_INVALID_ARGUMENT);
+	assert_string_equal(err.message, "input: expected an array of payloads, got a JSON string");
+	json_decref(value);
+
+	value = parse("{\"payloads\": [42]}");
+	assert_null(portico_payloads_from_json(value, "input", &err));
+	assert_non_null(strstr(err.message, "input.payloads[0]"));
+	json_decref(value);
+
+	assert_null(portico_payloads_from_json_text("[1,", "args", &err));
+	assert_non_null(strstr(err.message, "args: invalid JSON"));
+	portico_error_clear(&err);
+}
+
+static void test_binary_null_round_trips_as_temporal_writes_it(void **state)
+{
+	(void)state;
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payloads *payloads = portico_payloads_from_json_text("[null]", "input", &err);
+	json_t *out = portico_payloads_to_json(payloads, 1);
+	assert_json_equal(json_incref(out), "[{\"metadata\": {\"encoding\": \"YmluYXJ5L251bGw=\"}}]");
+	portico_payloads *again = portico_payloads_from_json(out, "input", &err);
+	assert_non_null(again);
+	assert_metadata(again->payloads[0], "encoding", "binary/null");
+	json_decref(out);
+	portico_payloads_free(again);
+	portico_payloads_free(payloads);
+}
+
+static void test_json_protobuf_keeps_its_message_type(void **state)
+{
+	(void)state;
+	portico_payload *payload = payload_of("{\"_protoMessageType\": \"x.Y\", \"name\": \"n\"}");
+	assert_metadata(payload, "encoding", "json/protobuf");
+	assert_metadata(payload, "messageType", "x.Y");
+	assert_data(payload, "{\"name\":\"n\"}");
+	assert_json_equal(portico_payload_to_json(payload, 1), "{\"_protoMessageType\": \"x.Y\", \"name\": \"n\"}");
+	portico_payload_free(payload);
+}
+
+static void test_empty_and_null_fields(void **state)
+{
+	(void)state;
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payloads *payloads = portico_payloads_from_json(json_null(), "input", &err);
+	assert_non_null(payloads);
+	assert_int_equal(payloads->n_payloads, 0);
+	assert_json_equal(portico_payloads_to_json(payloads, 1), "[]");
+	portico_payloads_free(payloads);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_array_shorthand_makes_json_plain_payloads),
+	        cmocka_unit_test(test_full_form_payload_is_taken_as_is),
+	        cmocka_unit_test(test_object_that_only_looks_like_a_payload_is_json),
+	        cmocka_unit_test(test_proto3_json_form_is_accepted),
+	        cmocka_unit_test(test_bad_payloads_field_names_the_field),
+	        cmocka_unit_test(test_binary_null_round_trips_as_temporal_writes_it),
+	        cmocka_unit_test(test_json_protobuf_keeps_its_message_type),
+	        cmocka_unit_test(test_empty_and_null_fields),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
