@@ -103,6 +103,12 @@ static Google__Protobuf__Duration duration_of(int64_t ms)
 	return duration;
 }
 
+int portico_client_get_system_info(portico_client *client, portico_system_info **response, portico_error *err)
+{
+	WS(GetSystemInfoRequest) request = TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
+	return call(client, "GetSystemInfo", 1, 0, &request.base, (ProtobufCMessage **)response, err);
+}
+
 /* The parts of a start that StartWorkflowExecution and SignalWithStart share, pointing into
  * storage that lives as long as the request. */
 typedef struct start_parts {

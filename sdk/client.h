@@ -44,6 +44,7 @@ typedef Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionResponse po
 typedef Temporal__Api__Workflowservice__V1__ListWorkflowExecutionsResponse portico_list_response;
 typedef Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse portico_history_response;
 typedef Temporal__Api__Update__V1__Outcome portico_update_outcome;
+typedef Temporal__Api__Workflowservice__V1__GetSystemInfoResponse portico_system_info;
 
 /* Opens a client on a new transport to cfg's Temporal; cfg may be freed afterwards.
  * Free with portico_client_close. */
@@ -52,6 +53,9 @@ void portico_client_close(portico_client *client);
 
 portico_transport *portico_client_transport(portico_client *client);
 const char *portico_client_namespace(const portico_client *client);
+
+/* Asks the server for its version and capabilities: the cheapest proof that Temporal answers. */
+int portico_client_get_system_info(portico_client *client, portico_system_info **response, portico_error *err);
 
 /* Starts a workflow; *run_id (caller frees) is its run id. A workflow id already running gives
  * ALREADY_EXISTS with a WorkflowExecutionAlreadyStartedFailure detail carrying its run id. */

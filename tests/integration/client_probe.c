@@ -9,6 +9,7 @@
  *   client-probe describe|cancel|terminate --id W [--run R] [--reason TEXT]
  *   client-probe list|count [--query Q]
  *   client-probe history --id W [--wait] [--close]
+ *   client-probe system-info
  * Exit status 0 with the result, or 1 with {"error": {code, codeName, message, detail}}.
  * Temporal is reached through the TEMPORAL_* environment, as every Portico program. */
 #include <getopt.h>
@@ -210,6 +211,14 @@ static int run_command(portico_client *client, const probe_args *a, portico_erro
 		return run_list(client, a, err);
 	if (!strcmp(c, "history"))
 		return run_history(client, a, err);
+	if (!strcmp(c, "system-info")) {
+		portico_system_info *info;
+		if (portico_client_get_system_info(client, &info, err))
+			return -1;
+		print_json(json_pack("{s:s}", "serverVersion", info->server_version));
+		protobuf_c_message_free_unpacked(&info->base, NULL);
+		return 0;
+	}
 	if (!strcmp(c, "describe")) {
 		portico_describe_response *response;
 		if (portico_client_describe_workflow(client, a->id, a->run, &response, err))
