@@ -1,0 +1,898 @@
+#include "protojson.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "base64.h"
+#include "payload.h"
+#include "proto_registry.h"
+#include "google/protobuf/any.pb-c.h"
+#include "google/protobuf/duration.pb-c.h"
+#include "google/protobuf/empty.pb-c.h"
+#include "google/protobuf/field_mask.pb-c.h"
+#include "google/protobuf/timestamp.pb-c.h"
+#include "google/protobuf/wrappers.pb-c.h"
+
+#define NAME_MAX_LENGTH 128
+#define PATH_MAX_LENGTH 512
+#define TYPE_URL_PREFIX "type.googleapis.com/"
+
+/* The JSON form of the message types that have one of their own. */
+typedef enum special_kind {
+	KIND_PLAIN,
+	KIND_TIMESTAMP,
+	KIND_DURATION,
+	KIND_ANY,
+	KIND_EMPTY,
+	KIND_FIELD_MASK,
+	KIND_WRAPPER,
+	KIND_PAYLOAD,
+	KIND_PAYLOADS,
+} special_kind;
+
+static special_kind kind_of(const ProtobufCMessageDescriptor *descriptor)
+{
+	if (descriptor == &google__protobuf__timestamp__descriptor)
+		return KIND_TIMESTAMP;
+	if (descriptor == &google__protobuf__duration__descriptor)
+		return KIND_DURATION;
+	if (descriptor == &google__protobuf__any__descriptor)
+		return KIND_ANY;
+	if (descriptor == &google__protobuf__empty__descriptor)
+		return KIND_EMPTY;
+	if (descriptor == &google__protobuf__field_mask__descriptor)
+		return KIND_FIELD_MASK;
+	if (descriptor == &temporal__api__common__v1__payload__descriptor)
+		return KIND_PAYLOAD;
+	if (descriptor == &temporal__api__common__v1__payloads__descriptor)
+		return KIND_PAYLOADS;
+	if (!strncmp(descriptor->name, "google.protobuf.", 16) && strstr(descriptor->name, "Value") &&
+	    descriptor->n_fields == 1)
+		return KIND_WRAPPER;
+	return KIND_PLAIN;
+}
+
+void portico_protojson_json_name(const char *proto_name, char *out, size_t size)
+{
+	size_t n = 0;
+	int upper_next = 0;
+	for (const char *p = proto_name; *p && n + 1 < size; p++) {
+		if (*p == '_') {
+			upper_next = 1;
+			continue;
+		}
+		out[n++] = upper_next ? (char)toupper((unsigned char)*p) : *p;
+		upper_next = 0;
+	}
+	out[n] = '\0';
+}
+
+/* "workflowId" -> "workflow_id", for field masks. */
+static void proto_name_of(const char *json_name, char *out, size_t size)
+{
+	size_t n = 0;
+	for (const char *p = json_name; *p && n + 2 < size; p++) {
+		if (isupper((unsigned char)*p)) {
+			out[n++] = '_';
+			out[n++] = (char)tolower((unsigned char)*p);
+		} else {
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+}
+
+static int is_map_entry(const ProtobufCFieldDescriptor *field)
+{
+	if (field->type != PROTOBUF_C_TYPE_MESSAGE || field->label != PROTOBUF_C_LABEL_REPEATED)
+		return 0;
+	const ProtobufCMessageDescriptor *entry = field->descriptor;
+	size_t length = strlen(entry->short_name);
+	return entry->n_fields == 2 && length > 5 && !strcmp(entry->short_name + length - 5, "Entry") &&
+	       !strcmp(entry->fields[0].name, "key") && !strcmp(entry->fields[1].name, "value");
+}
+
+static size_t value_size(const ProtobufCFieldDescriptor *field)
+{
+	switch (field->type) {
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return 8;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return sizeof(double);
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(ProtobufCMessage *);
+	default:
+		return 4;
+	}
+}
+
+/* ---- Encoding ------------------------------------------------------------------------------- */
+
+static json_t *encode_message(const ProtobufCMessage *message, const portico_protojson_options *options);
+
+static json_t *encode_double(double value)
+{
+	if (isnan(value))
+		return json_string("NaN");
+	if (isinf(value))
+		return json_string(value > 0 ? "Infinity" : "-Infinity");
+	return json_real(value);
+}
+
+static json_t *encode_string(const char *text)
+{
+	json_t *value = json_string(text);
+	return value ? value : json_string_nocheck(text);
+}
+
+/* Encodes the value stored at member, a field's storage (one element for repeated fields). */
+static json_t *encode_value(const ProtobufCFieldDescriptor *field, const void *member,
+			    const portico_protojson_options *options)
+{
+	char number[32];
+	switch (field->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		return json_integer(*(const int32_t *)member);
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		return json_integer(*(const uint32_t *)member);
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		snprintf(number, sizeof number, "%" PRId64, *(const int64_t *)member);
+		return json_string(number);
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		snprintf(number, sizeof number, "%" PRIu64, *(const uint64_t *)member);
+		return json_string(number);
+	case PROTOBUF_C_TYPE_FLOAT:
+		return encode_double(*(const float *)member);
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return encode_double(*(const double *)member);
+	case PROTOBUF_C_TYPE_BOOL:
+		return json_boolean(*(const protobuf_c_boolean *)member);
+	case PROTOBUF_C_TYPE_ENUM: {
+		int value = *(const int *)member;
+		const ProtobufCEnumValue *named = protobuf_c_enum_descriptor_get_value(field->descriptor, value);
+		return named ? json_string(named->name) : json_integer(value);
+	}
+	case PROTOBUF_C_TYPE_STRING:
+		return encode_string(*(char *const *)member);
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *bytes = member;
+		char *text = portico_base64_encode(bytes->data, bytes->len);
+		json_t *value = json_string(text);
+		free(text);
+		return value;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return encode_message(*(ProtobufCMessage *const *)member, options);
+	}
+	return json_null();
+}
+
+static int is_default(const ProtobufCFieldDescriptor *field, const void *member)
+{
+	switch (field->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *text = *(char *const *)member;
+		return !text || !*text;
+	}
+	case PROTOBUF_C_TYPE_BYTES:
+		return ((const ProtobufCBinaryData *)member)->len == 0;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return *(ProtobufCMessage *const *)member == NULL;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return *(const double *)member == 0;
+	case PROTOBUF_C_TYPE_FLOAT:
+		return *(const float *)member == 0;
+	default:
+		return value_size(field) == 8 ? *(const uint64_t *)member == 0 : *(const uint32_t *)member == 0;
+	}
+}
+
+static char *format_fraction(char *out, size_t size, int32_t nanos)
+{
+	if (nanos == 0)
+		out[0] = '\0';
+	else if (nanos % 1000000 == 0)
+		snprintf(out, size, ".%03d", nanos / 1000000);
+	else if (nanos % 1000 == 0)
+		snprintf(out, size, ".%06d", nanos / 1000);
+	else
+		snprintf(out, size, ".%09d", nanos);
+	return out;
+}
+
+static json_t *encode_timestamp(const Google__Protobuf__Timestamp *timestamp)
+{
+	time_t seconds = (time_t)timestamp->seconds;
+	struct tm utc;
+	char date[64], fraction[16], text[96];
+	gmtime_r(&seconds, &utc);
+	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
+	snprintf(text, sizeof text, "%s%sZ", date, format_fraction(fraction, sizeof fraction, timestamp->nanos));
+	return json_string(text);
+}
+
+static json_t *encode_duration(const Google__Protobuf__Duration *duration)
+{
+	char fraction[16], text[64];
+	int negative = duration->seconds < 0 || duration->nanos < 0;
+	int64_t seconds = duration->seconds < 0 ? -duration->seconds : duration->seconds;
+	int32_t nanos = duration->nanos < 0 ? -duration->nanos : duration->nanos;
+	snprintf(text, sizeof text, "%s%" PRId64 "%ss", negative ? "-" : "", seconds,
+		 format_fraction(fraction, sizeof fraction, nanos));
+	return json_string(text);
+}
+
+static json_t *encode_any(const Google__Protobuf__Any *any, const portico_protojson_options *options)
+{
+	json_t *object = json_object();
+	json_object_set_new(object, "@type", encode_string(any->type_url));
+	const ProtobufCMessageDescriptor *type = portico_proto_message_by_type_url(any->type_url);
+	ProtobufCMessage *inner = type ? protobuf_c_message_unpack(type, NULL, any->value.len, any->value.data) : NULL;
+	if (!inner) {
+		char *text = portico_base64_encode(any->value.data, any->value.len);
+		json_object_set_new(object, "value", json_string(text));
+		free(text);
+		return object;
+	}
+	json_t *encoded = encode_message(inner, options);
+	protobuf_c_message_free_unpacked(inner, NULL);
+	if (json_is_object(encoded) && kind_of(type) == KIND_PLAIN)
+		json_object_update(object, encoded);
+	else
+		json_object_set(object, "value", encoded);
+	json_decref(encoded);
+	return object;
+}
+
+static json_t *encode_field_mask(const Google__Protobuf__FieldMask *mask)
+{
+	size_t length = 0;
+	char **names = portico_calloc(mask->n_paths, sizeof *names);
+	for (size_t i = 0; i < mask->n_paths; i++) {
+		names[i] = portico_malloc(strlen(mask->paths[i]) + 1);
+		portico_protojson_json_name(mask->paths[i], names[i], strlen(mask->paths[i]) + 1);
+		length += strlen(names[i]) + 1;
+	}
+	char *joined = portico_calloc(1, length + 1);
+	for (size_t i = 0; i < mask->n_paths; i++) {
+		if (i)
+			strcat(joined, ",");
+		strcat(joined, names[i]);
+		free(names[i]);
+	}
+	free(names);
+	json_t *value = json_string(joined);
+	free(joined);
+	return value;
+}
+
+static json_t *encode_map(const ProtobufCFieldDescriptor *field, ProtobufCMessage *const *entries, size_t count,
+			  const portico_protojson_options *options)
+{
+	const ProtobufCMessageDescriptor *entry_type = field->descriptor;
+	const ProtobufCFieldDescriptor *key_field = &entry_type->fields[0];
+	const ProtobufCFieldDescriptor *value_field = &entry_type->fields[1];
+	json_t *object = json_object();
+	for (size_t i = 0; i < count; i++) {
+		const char *entry = (const char *)entries[i];
+		json_t *key = encode_value(key_field, entry + key_field->offset, options);
+		char number[32];
+		const char *key_text = json_is_string(key) ? json_string_value(key) : number;
+		if (json_is_integer(key))
+			snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(key));
+		else if (json_is_boolean(key))
+			snprintf(number, sizeof number, "%s", json_is_true(key) ? "true" : "false");
+		json_object_set_new(object, key_text, encode_value(value_field, entry + value_field->offset, options));
+		json_decref(key);
+	}
+	return object;
+}
+
+static json_t *encode_special(special_kind kind, const ProtobufCMessage *message,
+			      const portico_protojson_options *options)
+{
+	switch (kind) {
+	case KIND_TIMESTAMP:
+		return encode_timestamp((const Google__Protobuf__Timestamp *)message);
+	case KIND_DURATION:
+		return encode_duration((const Google__Protobuf__Duration *)message);
+	case KIND_ANY:
+		return encode_any((const Google__Protobuf__Any *)message, options);
+	case KIND_FIELD_MASK:
+		return encode_field_mask((const Google__Protobuf__FieldMask *)message);
+	case KIND_WRAPPER: {
+		const ProtobufCFieldDescriptor *field = &message->descriptor->fields[0];
+		return encode_value(field, (const char *)message + field->offset, options);
+	}
+	case KIND_PAYLOAD:
+		return portico_payload_to_json((const portico_payload *)message, options && options->payload_shorthand);
+	case KIND_PAYLOADS:
+		return portico_payloads_to_json((const portico_payloads *)message,
+						options && options->payload_shorthand);
+	default:
+		return json_object();
+	}
+}
+
+static json_t *encode_message(const ProtobufCMessage *message, const portico_protojson_options *options)
+{
+	if (!message)
+		return json_null();
+	special_kind kind = kind_of(message->descriptor);
+	if (kind != KIND_PLAIN)
+		return encode_special(kind, message, options);
+
+	json_t *object = json_object();
+	const ProtobufCMessageDescriptor *descriptor = message->descriptor;
+	for (unsigned i = 0; i < descriptor->n_fields; i++) {
+		const ProtobufCFieldDescriptor *field = &descriptor->fields[i];
+		const char *base = (const char *)message;
+		const void *member = base + field->offset;
+		json_t *value;
+		if (field->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t count = *(const size_t *)(base + field->quantifier_offset);
+			if (!count)
+				continue;
+			const char *array = *(char *const *)member;
+			if (is_map_entry(field)) {
+				value = encode_map(field, (ProtobufCMessage *const *)array, count, options);
+			} else {
+				value = json_array();
+				for (size_t j = 0; j < count; j++)
+					json_array_append_new(value,
+							      encode_value(field, array + j * value_size(field), options));
+			}
+		} else if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			if (*(const uint32_t *)(base + field->quantifier_offset) != field->id)
+				continue;
+			value = encode_value(field, member, options);
+		} else {
+			if (is_default(field, member))
+				continue;
+			value = encode_value(field, member, options);
+		}
+		char name[NAME_MAX_LENGTH];
+		portico_protojson_json_name(field->name, name, sizeof name);
+		json_object_set_new(object, name, value);
+	}
+	return object;
+}
+
+json_t *portico_protojson_encode(const ProtobufCMessage *message, const portico_protojson_options *options)
+{
+	return encode_message(message, options);
+}
+
+/* ---- Decoding ------------------------------------------------------------------------------- */
+
+/* Where in the input a decoder is, for messages: "request.input.args[2]". */
+typedef struct path {
+	char text[PATH_MAX_LENGTH];
+	size_t length;
+} path;
+
+static size_t path_push(path *p, const char *format, const char *name, size_t index)
+{
+	size_t mark = p->length;
+	int added = name ? snprintf(p->text + p->length, sizeof p->text - p->length, format,
+				    p->length ? "." : "", name)
+			 : snprintf(p->text + p->length, sizeof p->text - p->length, "[%zu]", index);
+	if (added > 0)
+		p->length = p->length + (size_t)added < sizeof p->text ? p->length + (size_t)added : sizeof p->text - 1;
+	return mark;
+}
+
+static void path_pop(path *p, size_t mark)
+{
+	p->length = mark;
+	p->text[mark] = '\0';
+}
+
+static int bad_value(path *p, portico_error *err, const char *expected)
+{
+	return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: expected %s", p->length ? p->text : "body",
+				 expected);
+}
+
+static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
+					path *p, portico_error *err);
+
+static ProtobufCMessage *message_new(const ProtobufCMessageDescriptor *descriptor)
+{
+	ProtobufCMessage *message = portico_malloc(descriptor->sizeof_message);
+	protobuf_c_message_init(descriptor, message);
+	return message;
+}
+
+static int parse_integer(const json_t *value, int is_unsigned, long double *out)
+{
+	if (json_is_integer(value)) {
+		*out = (long double)json_integer_value(value);
+		return 0;
+	}
+	if (json_is_real(value)) {
+		double real = json_real_value(value);
+		if (real != floor(real))
+			return -1;
+		*out = real;
+		return 0;
+	}
+	if (!json_is_string(value))
+		return -1;
+	const char *text = json_string_value(value);
+	char *end;
+	errno = 0;
+	if (is_unsigned) {
+		if (*text == '-')
+			return -1;
+		*out = (long double)strtoull(text, &end, 10);
+	} else {
+		*out = (long double)strtoll(text, &end, 10);
+	}
+	return errno || end == text || *end ? -1 : 0;
+}
+
+static int decode_integer(const ProtobufCFieldDescriptor *field, const json_t *value, void *member, path *p,
+			  portico_error *err)
+{
+	int is_unsigned = field->type == PROTOBUF_C_TYPE_UINT32 || field->type == PROTOBUF_C_TYPE_FIXED32 ||
+			  field->type == PROTOBUF_C_TYPE_UINT64 || field->type == PROTOBUF_C_TYPE_FIXED64;
+	int wide = value_size(field) == 8;
+	long double number;
+	if (parse_integer(value, is_unsigned, &number))
+		return bad_value(p, err, is_unsigned ? "an unsigned integer" : "an integer");
+	if (!wide && (is_unsigned ? number > UINT32_MAX : (number < INT32_MIN || number > INT32_MAX)))
+		return bad_value(p, err, "a 32-bit integer");
+	if (wide && is_unsigned)
+		*(uint64_t *)member = json_is_string(value) ? strtoull(json_string_value(value), NULL, 10)
+							    : (uint64_t)number;
+	else if (wide)
+		*(int64_t *)member = json_is_string(value) ? strtoll(json_string_value(value), NULL, 10)
+							   : (int64_t)number;
+	else if (is_unsigned)
+		*(uint32_t *)member = (uint32_t)number;
+	else
+		*(int32_t *)member = (int32_t)number;
+	return 0;
+}
+
+static int decode_double(const json_t *value, double *out)
+{
+	if (json_is_number(value)) {
+		*out = json_number_value(value);
+		return 0;
+	}
+	if (!json_is_string(value))
+		return -1;
+	const char *text = json_string_value(value);
+	if (!strcmp(text, "NaN"))
+		*out = NAN;
+	else if (!strcmp(text, "Infinity"))
+		*out = INFINITY;
+	else if (!strcmp(text, "-Infinity"))
+		*out = -INFINITY;
+	else {
+		char *end;
+		*out = strtod(text, &end);
+		if (end == text || *end)
+			return -1;
+	}
+	return 0;
+}
+
+/* "WorkflowIdReusePolicy" -> "WORKFLOW_ID_REUSE_POLICY" */
+static void upper_snake(const char *camel, char *out, size_t size)
+{
+	size_t n = 0;
+	for (const char *c = camel; *c && n + 2 < size; c++) {
+		if (isupper((unsigned char)*c) && c != camel &&
+		    (islower((unsigned char)c[-1]) || isdigit((unsigned char)c[-1])))
+			out[n++] = '_';
+		out[n++] = (char)toupper((unsigned char)*c);
+	}
+	out[n] = '\0';
+}
+
+static const ProtobufCEnumValue *enum_by_name(const ProtobufCEnumDescriptor *descriptor, const char *name)
+{
+	const ProtobufCEnumValue *found = protobuf_c_enum_descriptor_get_value_by_name(descriptor, name);
+	if (found)
+		return found;
+	/* Temporal's short form: "AllowDuplicate" for WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE. */
+	char prefix[NAME_MAX_LENGTH], suffix[NAME_MAX_LENGTH], full[2 * NAME_MAX_LENGTH + 2];
+	upper_snake(descriptor->short_name, prefix, sizeof prefix);
+	upper_snake(name, suffix, sizeof suffix);
+	snprintf(full, sizeof full, "%s_%s", prefix, suffix);
+	return protobuf_c_enum_descriptor_get_value_by_name(descriptor, full);
+}
+
+static int decode_enum(const ProtobufCFieldDescriptor *field, const json_t *value, int *member, path *p,
+		       portico_error *err)
+{
+	const ProtobufCEnumDescriptor *descriptor = field->descriptor;
+	if (json_is_integer(value)) {
+		*member = (int)json_integer_value(value);
+		return 0;
+	}
+	const ProtobufCEnumValue *found = json_is_string(value) ? enum_by_name(descriptor, json_string_value(value))
+								: NULL;
+	if (!found) {
+		char expected[NAME_MAX_LENGTH + 32];
+		snprintf(expected, sizeof expected, "a value of %s", descriptor->name);
+		return bad_value(p, err, expected);
+	}
+	*member = found->value;
+	return 0;
+}
+
+static int decode_value(const ProtobufCFieldDescriptor *field, const json_t *value, void *member, path *p,
+			portico_error *err)
+{
+	switch (field->type) {
+	case PROTOBUF_C_TYPE_FLOAT:
+	case PROTOBUF_C_TYPE_DOUBLE: {
+		double number;
+		if (decode_double(value, &number))
+			return bad_value(p, err, "a number");
+		if (field->type == PROTOBUF_C_TYPE_FLOAT)
+			*(float *)member = (float)number;
+		else
+			*(double *)member = number;
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_BOOL:
+		if (json_is_boolean(value))
+			*(protobuf_c_boolean *)member = json_is_true(value);
+		else if (json_is_string(value) && !strcmp(json_string_value(value), "true"))
+			*(protobuf_c_boolean *)member = 1;
+		else if (json_is_string(value) && !strcmp(json_string_value(value), "false"))
+			*(protobuf_c_boolean *)member = 0;
+		else
+			return bad_value(p, err, "true or false");
+		return 0;
+	case PROTOBUF_C_TYPE_ENUM:
+		return decode_enum(field, value, member, p, err);
+	case PROTOBUF_C_TYPE_STRING:
+		if (!json_is_string(value))
+			return bad_value(p, err, "a string");
+		*(char **)member = portico_strndup(json_string_value(value), json_string_length(value));
+		return 0;
+	case PROTOBUF_C_TYPE_BYTES: {
+		ProtobufCBinaryData *bytes = member;
+		if (!json_is_string(value) ||
+		    portico_base64_decode(json_string_value(value), json_string_length(value), &bytes->data,
+					  &bytes->len))
+			return bad_value(p, err, "base64 bytes");
+		return 0;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		ProtobufCMessage *message = decode_message(field->descriptor, value, p, err);
+		*(ProtobufCMessage **)member = message;
+		return message ? 0 : -1;
+	}
+	default:
+		return decode_integer(field, value, member, p, err);
+	}
+}
+
+static const ProtobufCFieldDescriptor *field_by_json_name(const ProtobufCMessageDescriptor *descriptor,
+							  const char *key)
+{
+	const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field_by_name(descriptor, key);
+	if (field)
+		return field;
+	char name[NAME_MAX_LENGTH];
+	for (unsigned i = 0; i < descriptor->n_fields; i++) {
+		portico_protojson_json_name(descriptor->fields[i].name, name, sizeof name);
+		if (!strcmp(name, key))
+			return &descriptor->fields[i];
+	}
+	return NULL;
+}
+
+static int decode_map(const ProtobufCFieldDescriptor *field, const json_t *value, char *base, path *p,
+		      portico_error *err)
+{
+	if (!json_is_object(value))
+		return bad_value(p, err, "an object");
+	const ProtobufCMessageDescriptor *entry_type = field->descriptor;
+	ProtobufCMessage **entries = portico_calloc(json_object_size(value), sizeof *entries);
+	*(ProtobufCMessage ***)(base + field->offset) = entries;
+	size_t *count = (size_t *)(base + field->quantifier_offset);
+	const char *key;
+	json_t *element;
+	json_object_foreach((json_t *)value, key, element)
+	{
+		ProtobufCMessage *entry = message_new(entry_type);
+		entries[(*count)++] = entry;
+		size_t mark = path_push(p, "%s%s", key, 0);
+		json_t *key_value = json_string(key);
+		int failed = decode_value(&entry_type->fields[0], key_value, (char *)entry + entry_type->fields[0].offset,
+					  p, err) ||
+			     decode_value(&entry_type->fields[1], element, (char *)entry + entry_type->fields[1].offset,
+					  p, err);
+		json_decref(key_value);
+		path_pop(p, mark);
+		if (failed)
+			return -1;
+	}
+	return 0;
+}
+
+static int decode_repeated(const ProtobufCFieldDescriptor *field, const json_t *value, char *base, path *p,
+			   portico_error *err)
+{
+	if (is_map_entry(field))
+		return decode_map(field, value, base, p, err);
+	if (!json_is_array(value))
+		return bad_value(p, err, "an array");
+	size_t size = value_size(field);
+	char *array = portico_calloc(json_array_size(value), size);
+	*(char **)(base + field->offset) = array;
+	size_t *count = (size_t *)(base + field->quantifier_offset);
+	size_t index;
+	json_t *element;
+	json_array_foreach(value, index, element)
+	{
+		size_t mark = path_push(p, NULL, NULL, index);
+		int failed = decode_value(field, element, array + index * size, p, err);
+		path_pop(p, mark);
+		/* Count what was stored, so that freeing the message frees exactly that. */
+		if (!failed || field->type != PROTOBUF_C_TYPE_MESSAGE)
+			(*count)++;
+		if (failed)
+			return -1;
+	}
+	return 0;
+}
+
+/* True when an earlier key (the same field under its other name) already gave the field a value. */
+static int already_set(const ProtobufCFieldDescriptor *field, const char *base)
+{
+	if (field->label == PROTOBUF_C_LABEL_REPEATED)
+		return *(const size_t *)(base + field->quantifier_offset) != 0;
+	if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+		return *(const uint32_t *)(base + field->quantifier_offset) == field->id;
+	return !is_default(field, base + field->offset);
+}
+
+/* Decodes the members of an object into message; inside_any skips the Any's "@type". */
+static int decode_fields(ProtobufCMessage *message, const json_t *value, int inside_any, path *p,
+			 portico_error *err)
+{
+	const ProtobufCMessageDescriptor *descriptor = message->descriptor;
+	char *base = (char *)message;
+	const char *key;
+	json_t *element;
+	json_object_foreach((json_t *)value, key, element)
+	{
+		if (inside_any && !strcmp(key, "@type"))
+			continue;
+		const ProtobufCFieldDescriptor *field = field_by_json_name(descriptor, key);
+		size_t mark = path_push(p, "%s%s", key, 0);
+		int failed = 0;
+		if (!field) {
+			failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: unknown field of %s", p->text,
+						   descriptor->name);
+		} else if (json_is_null(element)) {
+			/* null stands for the default value */
+		} else if (already_set(field, base)) {
+			failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: set twice (by two names)", p->text);
+		} else if (field->label == PROTOBUF_C_LABEL_REPEATED) {
+			failed = decode_repeated(field, element, base, p, err);
+		} else if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			uint32_t *oneof_case = (uint32_t *)(base + field->quantifier_offset);
+			if (*oneof_case)
+				failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+							   "%s: another field of the same oneof is already set", p->text);
+			else if (!(failed = decode_value(field, element, base + field->offset, p, err)) ||
+				 field->type != PROTOBUF_C_TYPE_MESSAGE)
+				*oneof_case = field->id;
+		} else {
+			failed = decode_value(field, element, base + field->offset, p, err);
+		}
+		path_pop(p, mark);
+		if (failed)
+			return -1;
+	}
+	return 0;
+}
+
+static int parse_fraction(const char **cursor, int32_t *nanos)
+{
+	const char *c = *cursor;
+	*nanos = 0;
+	if (*c != '.')
+		return 0;
+	int digits = 0;
+	for (c++; isdigit((unsigned char)*c); c++, digits++)
+		if (digits < 9)
+			*nanos = *nanos * 10 + (*c - '0');
+	if (digits == 0)
+		return -1;
+	for (; digits < 9; digits++)
+		*nanos *= 10;
+	*cursor = c;
+	return 0;
+}
+
+/* RFC 3339: 2024-05-01T12:00:00[.123]Z or with a +hh:mm / -hh:mm offset. */
+static int decode_timestamp(const json_t *value, Google__Protobuf__Timestamp *timestamp)
+{
+	if (!json_is_string(value))
+		return -1;
+	const char *text = json_string_value(value);
+	struct tm utc = {0};
+	int consumed = 0;
+	if (sscanf(text, "%4d-%2d-%2d%*[Tt]%2d:%2d:%2d%n", &utc.tm_year, &utc.tm_mon, &utc.tm_mday, &utc.tm_hour,
+		   &utc.tm_min, &utc.tm_sec, &consumed) != 6 ||
+	    consumed < 19)
+		return -1;
+	const char *rest = text + consumed;
+	if (parse_fraction(&rest, &timestamp->nanos))
+		return -1;
+	int offset_seconds = 0;
+	if (*rest == 'Z' || *rest == 'z') {
+		rest++;
+	} else if (*rest == '+' || *rest == '-') {
+		int hours, minutes;
+		if (sscanf(rest + 1, "%2d:%2d", &hours, &minutes) != 2)
+			return -1;
+		offset_seconds = (hours * 3600 + minutes * 60) * (*rest == '-' ? -1 : 1);
+		rest += 6;
+	} else {
+		return -1;
+	}
+	if (*rest)
+		return -1;
+	utc.tm_year -= 1900;
+	utc.tm_mon -= 1;
+	timestamp->seconds = (int64_t)timegm(&utc) - offset_seconds;
+	return 0;
+}
+
+/* "1.5s", "-3s", "0.000001s" */
+static int decode_duration(const json_t *value, Google__Protobuf__Duration *duration)
+{
+	if (!json_is_string(value))
+		return -1;
+	const char *text = json_string_value(value);
+	int negative = *text == '-';
+	const char *c = text + negative;
+	if (!isdigit((unsigned char)*c))
+		return -1;
+	char *end;
+	errno = 0;
+	long long seconds = strtoll(c, &end, 10);
+	c = end;
+	if (errno || parse_fraction(&c, &duration->nanos) || strcmp(c, "s"))
+		return -1;
+	duration->seconds = negative ? -seconds : seconds;
+	if (negative)
+		duration->nanos = -duration->nanos;
+	return 0;
+}
+
+static int decode_field_mask(const json_t *value, Google__Protobuf__FieldMask *mask)
+{
+	if (!json_is_string(value))
+		return -1;
+	const char *text = json_string_value(value);
+	size_t count = *text ? 1 : 0;
+	for (const char *c = text; *c; c++)
+		count += *c == ',';
+	mask->paths = portico_calloc(count, sizeof *mask->paths);
+	for (const char *start = text; *start;) {
+		size_t length = strcspn(start, ",");
+		char *json_name = portico_strndup(start, length);
+		char name[PATH_MAX_LENGTH];
+		proto_name_of(json_name, name, sizeof name);
+		free(json_name);
+		mask->paths[mask->n_paths++] = portico_strdup(name);
+		start += length + (start[length] == ',');
+	}
+	return 0;
+}
+
+static int decode_any(const json_t *value, Google__Protobuf__Any *any, path *p, portico_error *err)
+{
+	const json_t *type_url = json_object_get(value, "@type");
+	const ProtobufCMessageDescriptor *type =
+		json_is_string(type_url) ? portico_proto_message_by_type_url(json_string_value(type_url)) : NULL;
+	if (!type)
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: \"@type\" names no known message",
+					 p->length ? p->text : "body");
+	ProtobufCMessage *inner;
+	if (kind_of(type) == KIND_PLAIN) {
+		inner = message_new(type);
+		if (decode_fields(inner, value, 1, p, err)) {
+			protobuf_c_message_free_unpacked(inner, NULL);
+			return -1;
+		}
+	} else {
+		size_t mark = path_push(p, "%s%s", "value", 0);
+		inner = decode_message(type, json_object_get(value, "value"), p, err);
+		path_pop(p, mark);
+		if (!inner)
+			return -1;
+	}
+	any->type_url = portico_strdup(json_string_value(type_url));
+	any->value.len = protobuf_c_message_get_packed_size(inner);
+	any->value.data = portico_malloc(any->value.len + 1);
+	protobuf_c_message_pack(inner, any->value.data);
+	protobuf_c_message_free_unpacked(inner, NULL);
+	return 0;
+}
+
+static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
+					path *p, portico_error *err)
+{
+	special_kind kind = kind_of(descriptor);
+	const char *where = p->length ? p->text : "body";
+	if (kind == KIND_PAYLOADS)
+		return (ProtobufCMessage *)portico_payloads_from_json(value, where, err);
+	if (kind == KIND_PAYLOAD)
+		return (ProtobufCMessage *)portico_payload_from_json(value);
+
+	ProtobufCMessage *message = message_new(descriptor);
+	int failed;
+	switch (kind) {
+	case KIND_TIMESTAMP:
+		failed = decode_timestamp(value, (Google__Protobuf__Timestamp *)message) &&
+			 bad_value(p, err, "an RFC 3339 timestamp such as \"2024-05-01T12:00:00Z\"");
+		break;
+	case KIND_DURATION:
+		failed = decode_duration(value, (Google__Protobuf__Duration *)message) &&
+			 bad_value(p, err, "a duration such as \"10s\" or \"1.5s\"");
+		break;
+	case KIND_FIELD_MASK:
+		failed = decode_field_mask(value, (Google__Protobuf__FieldMask *)message) &&
+			 bad_value(p, err, "a comma-separated list of field names");
+		break;
+	case KIND_WRAPPER:
+		failed = decode_value(&descriptor->fields[0], value, (char *)message + descriptor->fields[0].offset, p,
+				      err);
+		break;
+	default:
+		if (!json_is_object(value))
+			failed = bad_value(p, err, "an object");
+		else if (kind == KIND_ANY)
+			failed = decode_any(value, (Google__Protobuf__Any *)message, p, err);
+		else
+			failed = decode_fields(message, value, 0, p, err);
+	}
+	if (failed) {
+		protobuf_c_message_free_unpacked(message, NULL);
+		return NULL;
+	}
+	return message;
+}
+
+ProtobufCMessage *portico_protojson_decode(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
+					   portico_error *err)
+{
+	path p = {.length = 0};
+	p.text[0] = '\0';
+	return decode_message(descriptor, value, &p, err);
+}

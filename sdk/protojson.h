@@ -1,0 +1,32 @@
+/* Proto3 JSON for any protobuf-c message, the way Temporal's HTTP API writes and reads it:
+ * lowerCamel names out (lowerCamel or proto names in), default values left out, 64-bit integers
+ * as strings, enums by name, bytes as base64, the well-known types (Timestamp, Duration, Any,
+ * FieldMask, Empty, wrappers) in their JSON forms, and Temporal's Payload/Payloads in payload
+ * shorthand (payload.h). Driven by the generated descriptors, so every message of the API works. */
+#ifndef PORTICO_PROTOJSON_H
+#define PORTICO_PROTOJSON_H
+
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "error.h"
+
+typedef struct portico_protojson_options {
+	int payload_shorthand; /* write payloads as their JSON values where they allow it */
+} portico_protojson_options;
+
+/* Writes message as JSON; returns a new reference. */
+json_t *portico_protojson_encode(const ProtobufCMessage *message, const portico_protojson_options *options);
+
+/* Reads JSON into a new message of the given type, freed with protobuf_c_message_free_unpacked.
+ * Enums take their full name, their short CamelCase name (as Temporal's API allows) or a number;
+ * numbers may be strings. Returns NULL with err (INVALID_ARGUMENT) naming the field path on an
+ * unknown field or a value of the wrong kind. */
+ProtobufCMessage *portico_protojson_decode(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
+					   portico_error *err);
+
+/* Writes the lowerCamel JSON name of a proto field name ("workflow_id" -> "workflowId") into out,
+ * which holds size bytes. */
+void portico_protojson_json_name(const char *proto_name, char *out, size_t size);
+
+#endif
