@@ -12,12 +12,12 @@ SANITIZE ?=
 PYTHON := .venv/bin/python
 TEMPORAL := .tools/bin/temporal
 
-PKGS := grpc libprotobuf-c jansson openssl
+PKGS := grpc libprotobuf-c jansson openssl libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CC ?= cc
-CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -I$(GEN) $(PKG_CFLAGS)
+CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -Igateway -I$(GEN) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread
 ifneq ($(SANITIZE),)
 CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -28,6 +28,8 @@ GEN_CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -I$(GEN) $(PKG_CFLAGS)
 
 SDK_SRC := $(wildcard sdk/*.c)
 SDK_OBJ := $(SDK_SRC:%.c=$(BUILD)/obj/%.o)
+GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
+GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/routes.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
@@ -37,23 +39,24 @@ PROBE := $(BUILD)/tests/client-probe
 # Keep objects of test programs between builds.
 .SECONDARY:
 
-all: sdk $(UNIT_BIN) $(PROBE)
+all: sdk $(BUILD)/portico $(UNIT_BIN) $(PROBE)
 
 setup:
 	@scripts/setup.sh
 
 # --- Temporal API: descriptor set from the pinned package, then protoc-c, at build time --------
-$(GEN)/.generated: versions.env scripts/protoset.py scripts/gen_registry.py | $(PYTHON)
+$(GEN)/.generated: versions.env scripts/protoset.py scripts/gen_registry.py scripts/gen_routes.py | $(PYTHON)
 	@rm -rf $(GEN) && mkdir -p $(GEN)
 	@echo "gen   Temporal API (temporalio $(TEMPORALIO_VERSION)) -> $(GEN)"
 	@$(PYTHON) scripts/protoset.py $(GEN)/temporal.fds >$(GEN)/protos.txt
 	@protoc-c --descriptor_set_in=$(GEN)/temporal.fds --c_out=$(GEN) $$(cat $(GEN)/protos.txt)
 	@$(PYTHON) scripts/gen_registry.py $(GEN) >$(GEN)/registry.c
+	@$(PYTHON) scripts/gen_routes.py $(GEN)/temporal.fds >$(GEN)/routes.c
 	@touch $@
 
 $(GEN)/libtemporal-api.a: $(GEN)/.generated
 	@echo "cc    $(GEN)/**/*.pb-c.c"
-	@find $(GEN) -name '*.pb-c.c' -o -name registry.c | xargs -P $$(nproc) -n 1 sh -c \
+	@find $(GEN) -name '*.pb-c.c' -o -name registry.c | grep -v '^$(GEN)/obj/' | xargs -P $$(nproc) -n 1 sh -c \
 		'o=$(GEN)/obj/$${0#$(GEN)/}.o; mkdir -p $${o%/*} && $(CC) $(GEN_CFLAGS) -Isdk -c $$0 -o $$o'
 	@rm -f $@ && find $(GEN)/obj -name '*.o' | xargs ar rcs $@
 
@@ -73,8 +76,20 @@ $(BUILD)/libportico.a: $(SDK_OBJ)
 
 PORTICO_LIBS := $(BUILD)/libportico.a $(GEN)/libtemporal-api.a
 
+# --- The gateway ---------------------------------------------------------------------------------
+$(BUILD)/obj/gen/routes.o: $(GEN)/.generated
+	@mkdir -p $(dir $@)
+	@$(CC) $(CFLAGS) -c $(GEN)/routes.c -o $@
+
+$(BUILD)/libgateway.a: $(GATEWAY_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/portico: $(BUILD)/obj/gateway/main.o $(BUILD)/libgateway.a $(PORTICO_LIBS)
+	@echo "link  $@"
+	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 # --- Tests ---------------------------------------------------------------------------------------
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(PORTICO_LIBS)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
@@ -116,4 +131,4 @@ format-check:
 clean:
 	rm -rf build
 
--include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/tests/*/*.d)
+-include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/gateway/*.d $(BUILD)/obj/tests/*/*.d)

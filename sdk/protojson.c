@@ -142,7 +142,7 @@ static json_t *encode_string(const char *text)
 
 /* Encodes the value stored at member, a field's storage (one element for repeated fields). */
 static json_t *encode_value(const ProtobufCFieldDescriptor *field, const void *member,
-			    const portico_protojson_options *options)
+                            const portico_protojson_options *options)
 {
 	char number[32];
 	switch (field->type) {
@@ -239,7 +239,7 @@ static json_t *encode_duration(const Google__Protobuf__Duration *duration)
 	int64_t seconds = duration->seconds < 0 ? -duration->seconds : duration->seconds;
 	int32_t nanos = duration->nanos < 0 ? -duration->nanos : duration->nanos;
 	snprintf(text, sizeof text, "%s%" PRId64 "%ss", negative ? "-" : "", seconds,
-		 format_fraction(fraction, sizeof fraction, nanos));
+	         format_fraction(fraction, sizeof fraction, nanos));
 	return json_string(text);
 }
 
@@ -288,7 +288,7 @@ static json_t *encode_field_mask(const Google__Protobuf__FieldMask *mask)
 }
 
 static json_t *encode_map(const ProtobufCFieldDescriptor *field, ProtobufCMessage *const *entries, size_t count,
-			  const portico_protojson_options *options)
+                          const portico_protojson_options *options)
 {
 	const ProtobufCMessageDescriptor *entry_type = field->descriptor;
 	const ProtobufCFieldDescriptor *key_field = &entry_type->fields[0];
@@ -310,7 +310,7 @@ static json_t *encode_map(const ProtobufCFieldDescriptor *field, ProtobufCMessag
 }
 
 static json_t *encode_special(special_kind kind, const ProtobufCMessage *message,
-			      const portico_protojson_options *options)
+                              const portico_protojson_options *options)
 {
 	switch (kind) {
 	case KIND_TIMESTAMP:
@@ -329,7 +329,7 @@ static json_t *encode_special(special_kind kind, const ProtobufCMessage *message
 		return portico_payload_to_json((const portico_payload *)message, options && options->payload_shorthand);
 	case KIND_PAYLOADS:
 		return portico_payloads_to_json((const portico_payloads *)message,
-						options && options->payload_shorthand);
+		                                options && options->payload_shorthand);
 	default:
 		return json_object();
 	}
@@ -360,8 +360,8 @@ static json_t *encode_message(const ProtobufCMessage *message, const portico_pro
 			} else {
 				value = json_array();
 				for (size_t j = 0; j < count; j++)
-					json_array_append_new(value,
-							      encode_value(field, array + j * value_size(field), options));
+					json_array_append_new(
+					        value, encode_value(field, array + j * value_size(field), options));
 			}
 		} else if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
 			if (*(const uint32_t *)(base + field->quantifier_offset) != field->id)
@@ -395,9 +395,8 @@ typedef struct path {
 static size_t path_push(path *p, const char *format, const char *name, size_t index)
 {
 	size_t mark = p->length;
-	int added = name ? snprintf(p->text + p->length, sizeof p->text - p->length, format,
-				    p->length ? "." : "", name)
-			 : snprintf(p->text + p->length, sizeof p->text - p->length, "[%zu]", index);
+	int added = name ? snprintf(p->text + p->length, sizeof p->text - p->length, format, p->length ? "." : "", name)
+	                 : snprintf(p->text + p->length, sizeof p->text - p->length, "[%zu]", index);
 	if (added > 0)
 		p->length = p->length + (size_t)added < sizeof p->text ? p->length + (size_t)added : sizeof p->text - 1;
 	return mark;
@@ -412,11 +411,11 @@ static void path_pop(path *p, size_t mark)
 static int bad_value(path *p, portico_error *err, const char *expected)
 {
 	return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: expected %s", p->length ? p->text : "body",
-				 expected);
+	                         expected);
 }
 
-static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
-					path *p, portico_error *err);
+static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value, path *p,
+                                        portico_error *err);
 
 static ProtobufCMessage *message_new(const ProtobufCMessageDescriptor *descriptor)
 {
@@ -454,10 +453,10 @@ static int parse_integer(const json_t *value, int is_unsigned, long double *out)
 }
 
 static int decode_integer(const ProtobufCFieldDescriptor *field, const json_t *value, void *member, path *p,
-			  portico_error *err)
+                          portico_error *err)
 {
 	int is_unsigned = field->type == PROTOBUF_C_TYPE_UINT32 || field->type == PROTOBUF_C_TYPE_FIXED32 ||
-			  field->type == PROTOBUF_C_TYPE_UINT64 || field->type == PROTOBUF_C_TYPE_FIXED64;
+	                  field->type == PROTOBUF_C_TYPE_UINT64 || field->type == PROTOBUF_C_TYPE_FIXED64;
 	int wide = value_size(field) == 8;
 	long double number;
 	if (parse_integer(value, is_unsigned, &number))
@@ -465,11 +464,11 @@ static int decode_integer(const ProtobufCFieldDescriptor *field, const json_t *v
 	if (!wide && (is_unsigned ? number > UINT32_MAX : (number < INT32_MIN || number > INT32_MAX)))
 		return bad_value(p, err, "a 32-bit integer");
 	if (wide && is_unsigned)
-		*(uint64_t *)member = json_is_string(value) ? strtoull(json_string_value(value), NULL, 10)
-							    : (uint64_t)number;
+		*(uint64_t *)member =
+		        json_is_string(value) ? strtoull(json_string_value(value), NULL, 10) : (uint64_t)number;
 	else if (wide)
-		*(int64_t *)member = json_is_string(value) ? strtoll(json_string_value(value), NULL, 10)
-							   : (int64_t)number;
+		*(int64_t *)member =
+		        json_is_string(value) ? strtoll(json_string_value(value), NULL, 10) : (int64_t)number;
 	else if (is_unsigned)
 		*(uint32_t *)member = (uint32_t)number;
 	else
@@ -528,15 +527,15 @@ static const ProtobufCEnumValue *enum_by_name(const ProtobufCEnumDescriptor *des
 }
 
 static int decode_enum(const ProtobufCFieldDescriptor *field, const json_t *value, int *member, path *p,
-		       portico_error *err)
+                       portico_error *err)
 {
 	const ProtobufCEnumDescriptor *descriptor = field->descriptor;
 	if (json_is_integer(value)) {
 		*member = (int)json_integer_value(value);
 		return 0;
 	}
-	const ProtobufCEnumValue *found = json_is_string(value) ? enum_by_name(descriptor, json_string_value(value))
-								: NULL;
+	const ProtobufCEnumValue *found =
+	        json_is_string(value) ? enum_by_name(descriptor, json_string_value(value)) : NULL;
 	if (!found) {
 		char expected[NAME_MAX_LENGTH + 32];
 		snprintf(expected, sizeof expected, "a value of %s", descriptor->name);
@@ -547,7 +546,7 @@ static int decode_enum(const ProtobufCFieldDescriptor *field, const json_t *valu
 }
 
 static int decode_value(const ProtobufCFieldDescriptor *field, const json_t *value, void *member, path *p,
-			portico_error *err)
+                        portico_error *err)
 {
 	switch (field->type) {
 	case PROTOBUF_C_TYPE_FLOAT:
@@ -580,9 +579,8 @@ static int decode_value(const ProtobufCFieldDescriptor *field, const json_t *val
 		return 0;
 	case PROTOBUF_C_TYPE_BYTES: {
 		ProtobufCBinaryData *bytes = member;
-		if (!json_is_string(value) ||
-		    portico_base64_decode(json_string_value(value), json_string_length(value), &bytes->data,
-					  &bytes->len))
+		if (!json_is_string(value) || portico_base64_decode(json_string_value(value), json_string_length(value),
+		                                                    &bytes->data, &bytes->len))
 			return bad_value(p, err, "base64 bytes");
 		return 0;
 	}
@@ -596,8 +594,7 @@ static int decode_value(const ProtobufCFieldDescriptor *field, const json_t *val
 	}
 }
 
-static const ProtobufCFieldDescriptor *field_by_json_name(const ProtobufCMessageDescriptor *descriptor,
-							  const char *key)
+static const ProtobufCFieldDescriptor *field_by_json_name(const ProtobufCMessageDescriptor *descriptor, const char *key)
 {
 	const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field_by_name(descriptor, key);
 	if (field)
@@ -612,7 +609,7 @@ static const ProtobufCFieldDescriptor *field_by_json_name(const ProtobufCMessage
 }
 
 static int decode_map(const ProtobufCFieldDescriptor *field, const json_t *value, char *base, path *p,
-		      portico_error *err)
+                      portico_error *err)
 {
 	if (!json_is_object(value))
 		return bad_value(p, err, "an object");
@@ -628,10 +625,10 @@ static int decode_map(const ProtobufCFieldDescriptor *field, const json_t *value
 		entries[(*count)++] = entry;
 		size_t mark = path_push(p, "%s%s", key, 0);
 		json_t *key_value = json_string(key);
-		int failed = decode_value(&entry_type->fields[0], key_value, (char *)entry + entry_type->fields[0].offset,
-					  p, err) ||
-			     decode_value(&entry_type->fields[1], element, (char *)entry + entry_type->fields[1].offset,
-					  p, err);
+		int failed = decode_value(&entry_type->fields[0], key_value,
+		                          (char *)entry + entry_type->fields[0].offset, p, err) ||
+		             decode_value(&entry_type->fields[1], element, (char *)entry + entry_type->fields[1].offset,
+		                          p, err);
 		json_decref(key_value);
 		path_pop(p, mark);
 		if (failed)
@@ -641,7 +638,7 @@ static int decode_map(const ProtobufCFieldDescriptor *field, const json_t *value
 }
 
 static int decode_repeated(const ProtobufCFieldDescriptor *field, const json_t *value, char *base, path *p,
-			   portico_error *err)
+                           portico_error *err)
 {
 	if (is_map_entry(field))
 		return decode_map(field, value, base, p, err);
@@ -678,8 +675,7 @@ static int already_set(const ProtobufCFieldDescriptor *field, const char *base)
 }
 
 /* Decodes the members of an object into message; inside_any skips the Any's "@type". */
-static int decode_fields(ProtobufCMessage *message, const json_t *value, int inside_any, path *p,
-			 portico_error *err)
+static int decode_fields(ProtobufCMessage *message, const json_t *value, int inside_any, path *p, portico_error *err)
 {
 	const ProtobufCMessageDescriptor *descriptor = message->descriptor;
 	char *base = (char *)message;
@@ -694,20 +690,22 @@ static int decode_fields(ProtobufCMessage *message, const json_t *value, int ins
 		int failed = 0;
 		if (!field) {
 			failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: unknown field of %s", p->text,
-						   descriptor->name);
+			                           descriptor->name);
 		} else if (json_is_null(element)) {
 			/* null stands for the default value */
 		} else if (already_set(field, base)) {
-			failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: set twice (by two names)", p->text);
+			failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: set twice (by two names)",
+			                           p->text);
 		} else if (field->label == PROTOBUF_C_LABEL_REPEATED) {
 			failed = decode_repeated(field, element, base, p, err);
 		} else if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
 			uint32_t *oneof_case = (uint32_t *)(base + field->quantifier_offset);
 			if (*oneof_case)
 				failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT,
-							   "%s: another field of the same oneof is already set", p->text);
+				                           "%s: another field of the same oneof is already set",
+				                           p->text);
 			else if (!(failed = decode_value(field, element, base + field->offset, p, err)) ||
-				 field->type != PROTOBUF_C_TYPE_MESSAGE)
+			         field->type != PROTOBUF_C_TYPE_MESSAGE)
 				*oneof_case = field->id;
 		} else {
 			failed = decode_value(field, element, base + field->offset, p, err);
@@ -746,7 +744,7 @@ static int decode_timestamp(const json_t *value, Google__Protobuf__Timestamp *ti
 	struct tm utc = {0};
 	int consumed = 0;
 	if (sscanf(text, "%4d-%2d-%2d%*[Tt]%2d:%2d:%2d%n", &utc.tm_year, &utc.tm_mon, &utc.tm_mday, &utc.tm_hour,
-		   &utc.tm_min, &utc.tm_sec, &consumed) != 6 ||
+	           &utc.tm_min, &utc.tm_sec, &consumed) != 6 ||
 	    consumed < 19)
 		return -1;
 	const char *rest = text + consumed;
@@ -819,10 +817,10 @@ static int decode_any(const json_t *value, Google__Protobuf__Any *any, path *p, 
 {
 	const json_t *type_url = json_object_get(value, "@type");
 	const ProtobufCMessageDescriptor *type =
-		json_is_string(type_url) ? portico_proto_message_by_type_url(json_string_value(type_url)) : NULL;
+	        json_is_string(type_url) ? portico_proto_message_by_type_url(json_string_value(type_url)) : NULL;
 	if (!type)
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: \"@type\" names no known message",
-					 p->length ? p->text : "body");
+		                         p->length ? p->text : "body");
 	ProtobufCMessage *inner;
 	if (kind_of(type) == KIND_PLAIN) {
 		inner = message_new(type);
@@ -845,8 +843,8 @@ static int decode_any(const json_t *value, Google__Protobuf__Any *any, path *p, 
 	return 0;
 }
 
-static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
-					path *p, portico_error *err)
+static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value, path *p,
+                                        portico_error *err)
 {
 	special_kind kind = kind_of(descriptor);
 	const char *where = p->length ? p->text : "body";
@@ -860,19 +858,19 @@ static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descri
 	switch (kind) {
 	case KIND_TIMESTAMP:
 		failed = decode_timestamp(value, (Google__Protobuf__Timestamp *)message) &&
-			 bad_value(p, err, "an RFC 3339 timestamp such as \"2024-05-01T12:00:00Z\"");
+		         bad_value(p, err, "an RFC 3339 timestamp such as \"2024-05-01T12:00:00Z\"");
 		break;
 	case KIND_DURATION:
 		failed = decode_duration(value, (Google__Protobuf__Duration *)message) &&
-			 bad_value(p, err, "a duration such as \"10s\" or \"1.5s\"");
+		         bad_value(p, err, "a duration such as \"10s\" or \"1.5s\"");
 		break;
 	case KIND_FIELD_MASK:
 		failed = decode_field_mask(value, (Google__Protobuf__FieldMask *)message) &&
-			 bad_value(p, err, "a comma-separated list of field names");
+		         bad_value(p, err, "a comma-separated list of field names");
 		break;
 	case KIND_WRAPPER:
 		failed = decode_value(&descriptor->fields[0], value, (char *)message + descriptor->fields[0].offset, p,
-				      err);
+		                      err);
 		break;
 	default:
 		if (!json_is_object(value))
@@ -890,7 +888,7 @@ static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descri
 }
 
 ProtobufCMessage *portico_protojson_decode(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
-					   portico_error *err)
+                                           portico_error *err)
 {
 	path p = {.length = 0};
 	p.text[0] = '\0';

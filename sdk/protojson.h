@@ -23,7 +23,7 @@ json_t *portico_protojson_encode(const ProtobufCMessage *message, const portico_
  * numbers may be strings. Returns NULL with err (INVALID_ARGUMENT) naming the field path on an
  * unknown field or a value of the wrong kind. */
 ProtobufCMessage *portico_protojson_decode(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
-					   portico_error *err);
+                                           portico_error *err);
 
 /* Writes the lowerCamel JSON name of a proto field name ("workflow_id" -> "workflowId") into out,
  * which holds size bytes. */

@@ -14,7 +14,7 @@
 #include "temporal/api/history/v1/message.pb-c.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
-#define START_REQUEST Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest
+#define START_REQUEST    Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest
 #define START_DESCRIPTOR temporal__api__workflowservice__v1__start_workflow_execution_request__descriptor
 
 static const portico_protojson_options shorthand = {.payload_shorthand = 1};
@@ -39,8 +39,7 @@ static void assert_json_equal(json_t *actual, const char *expected_text)
 	json_decref(actual);
 }
 
-static ProtobufCMessage *decode_text(const ProtobufCMessageDescriptor *descriptor, const char *text,
-				     portico_error *err)
+static ProtobufCMessage *decode_text(const ProtobufCMessageDescriptor *descriptor, const char *text, portico_error *err)
 {
 	json_t *value = parse(text);
 	ProtobufCMessage *message = portico_protojson_decode(descriptor, value, err);
@@ -63,30 +62,31 @@ static void test_start_request_round_trip(void **state)
 	(void)state;
 	portico_error err = PORTICO_ERROR_INIT;
 	START_REQUEST *request = (START_REQUEST *)decode_text(
-		&START_DESCRIPTOR,
-		"{\"workflowId\": \"w1\", \"workflow_type\": {\"name\": \"Echo\"}, \"taskQueue\": {\"name\": \"q\"},"
-		" \"input\": [\"hi\", 2], \"workflowExecutionTimeout\": \"90.5s\", \"requestId\": \"r1\","
-		" \"workflowIdReusePolicy\": \"AllowDuplicateFailedOnly\", \"workflowIdConflictPolicy\": 2,"
-		" \"memo\": {\"fields\": {\"owner\": \"ada\"}}, \"retryPolicy\": {\"maximumAttempts\": \"3\"}}",
-		&err);
+	        &START_DESCRIPTOR,
+	        "{\"workflowId\": \"w1\", \"workflow_type\": {\"name\": \"Echo\"}, \"taskQueue\": {\"name\": \"q\"},"
+	        " \"input\": [\"hi\", 2], \"workflowExecutionTimeout\": \"90.5s\", \"requestId\": \"r1\","
+	        " \"workflowIdReusePolicy\": \"AllowDuplicateFailedOnly\", \"workflowIdConflictPolicy\": 2,"
+	        " \"memo\": {\"fields\": {\"owner\": \"ada\"}}, \"retryPolicy\": {\"maximumAttempts\": \"3\"}}",
+	        &err);
 	assert_non_null(request);
 	assert_string_equal(request->workflow_id, "w1");
 	assert_string_equal(request->workflow_type->name, "Echo");
 	assert_int_equal(request->input->n_payloads, 2);
 	assert_int_equal(request->workflow_execution_timeout->seconds, 90);
 	assert_int_equal(request->workflow_execution_timeout->nanos, 500000000);
-	assert_int_equal(request->workflow_id_reuse_policy,
-			 TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_REUSE_POLICY__WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY);
+	assert_int_equal(
+	        request->workflow_id_reuse_policy,
+	        TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_REUSE_POLICY__WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY);
 	assert_int_equal(request->workflow_id_conflict_policy, 2);
 	assert_int_equal(request->retry_policy->maximum_attempts, 3);
 
 	assert_json_equal(portico_protojson_encode(&request->base, &shorthand),
-			  "{\"workflowId\": \"w1\", \"workflowType\": {\"name\": \"Echo\"}, "
-			  "\"taskQueue\": {\"name\": \"q\"}, \"input\": [\"hi\", 2], "
-			  "\"workflowExecutionTimeout\": \"90.500s\", \"requestId\": \"r1\", "
-			  "\"workflowIdReusePolicy\": \"WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY\", "
-			  "\"workflowIdConflictPolicy\": \"WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING\", "
-			  "\"memo\": {\"fields\": {\"owner\": \"ada\"}}, \"retryPolicy\": {\"maximumAttempts\": 3}}");
+	                  "{\"workflowId\": \"w1\", \"workflowType\": {\"name\": \"Echo\"}, "
+	                  "\"taskQueue\": {\"name\": \"q\"}, \"input\": [\"hi\", 2], "
+	                  "\"workflowExecutionTimeout\": \"90.500s\", \"requestId\": \"r1\", "
+	                  "\"workflowIdReusePolicy\": \"WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY\", "
+	                  "\"workflowIdConflictPolicy\": \"WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING\", "
+	                  "\"memo\": {\"fields\": {\"owner\": \"ada\"}}, \"retryPolicy\": {\"maximumAttempts\": 3}}");
 	protobuf_c_message_free_unpacked(&request->base, NULL);
 }
 
@@ -95,24 +95,24 @@ static void test_int64_timestamps_and_bytes(void **state)
 	(void)state;
 	portico_error err = PORTICO_ERROR_INIT;
 	ProtobufCMessage *event = decode_text(&temporal__api__history__v1__history_event__descriptor,
-					      "{\"eventId\": 9007199254740993, \"eventTime\": "
-					      "\"2024-05-01T12:00:00.250+02:00\", \"taskId\": \"42\"}",
-					      &err);
+	                                      "{\"eventId\": 9007199254740993, \"eventTime\": "
+	                                      "\"2024-05-01T12:00:00.250+02:00\", \"taskId\": \"42\"}",
+	                                      &err);
 	assert_non_null(event);
 	assert_json_equal(portico_protojson_encode(event, &shorthand),
-			  "{\"eventId\": \"9007199254740993\", \"eventTime\": \"2024-05-01T10:00:00.250Z\", "
-			  "\"taskId\": \"42\"}");
+	                  "{\"eventId\": \"9007199254740993\", \"eventTime\": \"2024-05-01T10:00:00.250Z\", "
+	                  "\"taskId\": \"42\"}");
 	protobuf_c_message_free_unpacked(event, NULL);
 
-	ProtobufCMessage *page = decode_text(
-		&temporal__api__workflowservice__v1__get_workflow_execution_history_request__descriptor,
-		"{\"nextPageToken\": \"AAEC\", \"waitNewEvent\": \"true\", \"maximumPageSize\": \"10\", "
-		"\"historyEventFilterType\": \"HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT\"}",
-		&err);
+	ProtobufCMessage *page =
+	        decode_text(&temporal__api__workflowservice__v1__get_workflow_execution_history_request__descriptor,
+	                    "{\"nextPageToken\": \"AAEC\", \"waitNewEvent\": \"true\", \"maximumPageSize\": \"10\", "
+	                    "\"historyEventFilterType\": \"HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT\"}",
+	                    &err);
 	assert_non_null(page);
 	assert_json_equal(portico_protojson_encode(page, &shorthand),
-			  "{\"nextPageToken\": \"AAEC\", \"waitNewEvent\": true, \"maximumPageSize\": 10, "
-			  "\"historyEventFilterType\": \"HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT\"}");
+	                  "{\"nextPageToken\": \"AAEC\", \"waitNewEvent\": true, \"maximumPageSize\": 10, "
+	                  "\"historyEventFilterType\": \"HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT\"}");
 	protobuf_c_message_free_unpacked(page, NULL);
 }
 
@@ -121,8 +121,8 @@ static void test_any_details_are_typed(void **state)
 	(void)state;
 	portico_error err = PORTICO_ERROR_INIT;
 	const char *text = "{\"@type\": \"type.googleapis.com/"
-			   "temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure\", "
-			   "\"startRequestId\": \"r\", \"runId\": \"run\"}";
+	                   "temporal.api.errordetails.v1.WorkflowExecutionAlreadyStartedFailure\", "
+	                   "\"startRequestId\": \"r\", \"runId\": \"run\"}";
 	ProtobufCMessage *any = decode_text(&google__protobuf__any__descriptor, text, &err);
 	assert_non_null(any);
 	assert_json_equal(portico_protojson_encode(any, &shorthand), text);
@@ -138,19 +138,19 @@ static void test_errors_name_the_field(void **state)
 	assert_decode_error(&START_DESCRIPTOR, "{\"workflowTyp\": {}}", expected);
 	assert_decode_error(&START_DESCRIPTOR, "{\"taskQueue\": 5}", "taskQueue: expected an object");
 	assert_decode_error(&START_DESCRIPTOR, "{\"workflowType\": {\"name\": 1}}",
-			    "workflowType.name: expected a string");
+	                    "workflowType.name: expected a string");
 	assert_decode_error(&START_DESCRIPTOR, "{\"workflowIdReusePolicy\": \"Sometimes\"}",
-			    "workflowIdReusePolicy: expected a value of temporal.api.enums.v1.WorkflowIdReusePolicy");
+	                    "workflowIdReusePolicy: expected a value of temporal.api.enums.v1.WorkflowIdReusePolicy");
 	assert_decode_error(&START_DESCRIPTOR, "{\"workflowRunTimeout\": \"10 minutes\"}",
-			    "workflowRunTimeout: expected a duration such as \"10s\" or \"1.5s\"");
+	                    "workflowRunTimeout: expected a duration such as \"10s\" or \"1.5s\"");
 	assert_decode_error(&START_DESCRIPTOR, "{\"input\": \"x\"}",
-			    "input: expected an array of payloads, got a JSON string");
+	                    "input: expected an array of payloads, got a JSON string");
 	assert_decode_error(&START_DESCRIPTOR, "{\"retryPolicy\": {\"maximumAttempts\": 5000000000}}",
-			    "retryPolicy.maximumAttempts: expected a 32-bit integer");
+	                    "retryPolicy.maximumAttempts: expected a 32-bit integer");
 	assert_decode_error(&START_DESCRIPTOR, "{\"links\": [{}, {\"workflowEvent\": {\"eventRef\": 1}}]}",
-			    "links[1].workflowEvent.eventRef: expected an object");
+	                    "links[1].workflowEvent.eventRef: expected an object");
 	assert_decode_error(&START_DESCRIPTOR, "{\"workflowId\": \"a\", \"workflow_id\": \"b\"}",
-			    "workflow_id: set twice (by two names)");
+	                    "workflow_id: set twice (by two names)");
 	assert_decode_error(&START_DESCRIPTOR, "[1]", "body: expected an object");
 }
 
@@ -167,11 +167,9 @@ static void test_null_means_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_start_request_round_trip),
-		cmocka_unit_test(test_int64_timestamps_and_bytes),
-		cmocka_unit_test(test_any_details_are_typed),
-		cmocka_unit_test(test_errors_name_the_field),
-		cmocka_unit_test(test_null_means_default),
+	        cmocka_unit_test(test_start_request_round_trip), cmocka_unit_test(test_int64_timestamps_and_bytes),
+	        cmocka_unit_test(test_any_details_are_typed),    cmocka_unit_test(test_errors_name_the_field),
+	        cmocka_unit_test(test_null_means_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

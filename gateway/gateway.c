@@ -1,0 +1,251 @@
+#include "gateway.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "backoff.h"
+#include "protojson.h"
+#include "uuid.h"
+#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
+
+#define ALLOW_MAX 64
+#define RETRY_AFTER_SECONDS "1"
+
+unsigned gateway_http_status(portico_code code)
+{
+	switch (code) {
+	case PORTICO_OK:
+		return 200;
+	case PORTICO_CANCELLED:
+		return 499;
+	case PORTICO_INVALID_ARGUMENT:
+	case PORTICO_FAILED_PRECONDITION:
+	case PORTICO_OUT_OF_RANGE:
+		return 400;
+	case PORTICO_DEADLINE_EXCEEDED:
+		return 504;
+	case PORTICO_NOT_FOUND:
+		return 404;
+	case PORTICO_ALREADY_EXISTS:
+	case PORTICO_ABORTED:
+		return 409;
+	case PORTICO_PERMISSION_DENIED:
+		return 403;
+	case PORTICO_UNAUTHENTICATED:
+		return 401;
+	case PORTICO_RESOURCE_EXHAUSTED:
+		return 429;
+	case PORTICO_UNIMPLEMENTED:
+		return 501;
+	case PORTICO_UNAVAILABLE:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+void gateway_respond_json(gateway_exchange *exchange, unsigned status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(body);
+	http_respond(exchange->request, status, "application/json", text, strlen(text));
+}
+
+/* Temporal's error body with an explicit HTTP status. */
+static void respond_error_status(gateway_exchange *exchange, unsigned status, const portico_error *err)
+{
+	json_t *details = json_array();
+	const portico_protojson_options options = {.payload_shorthand = 1};
+	for (size_t i = 0; err->status && i < err->status->n_details; i++)
+		json_array_append_new(details, portico_protojson_encode(&err->status->details[i]->base, &options));
+	json_t *body = json_pack("{s:i,s:s}", "code", (int)err->code, "message", err->message ? err->message : "");
+	/* Temporal's HTTP API leaves out an empty details list; so does Portico. */
+	if (json_array_size(details))
+		json_object_set(body, "details", details);
+	json_decref(details);
+	if (status == 503 || status == 429)
+		http_response_header(exchange->request, "Retry-After", RETRY_AFTER_SECONDS);
+	gateway_respond_json(exchange, status, body);
+}
+
+void gateway_respond_error(gateway_exchange *exchange, const portico_error *err)
+{
+	respond_error_status(exchange, gateway_http_status(err->code), err);
+}
+
+static void fail_with_status(gateway_exchange *exchange, unsigned status, portico_code code, const char *format,
+			     va_list args)
+{
+	portico_error err = PORTICO_ERROR_INIT;
+	err.code = code;
+	err.message = portico_vsprintf(format, args);
+	respond_error_status(exchange, status ? status : gateway_http_status(code), &err);
+	portico_error_clear(&err);
+}
+
+void gateway_fail(gateway_exchange *exchange, portico_code code, const char *format, ...)
+{
+	va_list args;
+	va_start(args, format);
+	fail_with_status(exchange, 0, code, format, args);
+	va_end(args);
+}
+
+static void fail_method_not_allowed(gateway_exchange *exchange, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void fail_method_not_allowed(gateway_exchange *exchange, const char *format, ...)
+{
+	va_list args;
+	va_start(args, format);
+	fail_with_status(exchange, 405, PORTICO_UNIMPLEMENTED, format, args);
+	va_end(args);
+}
+
+static void exchange_free(void *context)
+{
+	gateway_exchange *exchange = context;
+	free(exchange->workflow_id);
+	free(exchange);
+}
+
+/* Echoes the caller's X-Request-Id (when it is reasonable) or makes one. */
+static void set_request_id(gateway_exchange *exchange)
+{
+	const char *given = http_request_header(exchange->request, "X-Request-Id");
+	size_t length = given ? strlen(given) : 0;
+	int printable = length > 0 && length < sizeof exchange->request_id;
+	for (size_t i = 0; printable && i < length; i++)
+		printable = given[i] > ' ' && given[i] < 0x7f && given[i] != '"' && given[i] != '\\';
+	if (printable)
+		memcpy(exchange->request_id, given, length + 1);
+	else
+		portico_uuid_v4(exchange->request_id);
+	http_response_header(exchange->request, "X-Request-Id", exchange->request_id);
+}
+
+/* Adds CORS headers when the Origin is allowed; returns nonzero when this was a preflight. */
+static int handle_cors(gateway_exchange *exchange)
+{
+	const char *origin = http_request_header(exchange->request, "Origin");
+	const char *allowed = exchange->gateway->config.cors_origins;
+	if (!origin || !allowed)
+		return 0;
+	size_t length = strlen(origin);
+	int match = 0;
+	for (const char *item = allowed; *item && !match;) {
+		size_t item_length = strcspn(item, ",");
+		match = (item_length == 1 && *item == '*') || (item_length == length && !memcmp(item, origin, length));
+		item += item_length + (item[item_length] == ',');
+	}
+	if (!match)
+		return 0;
+	http_response_header(exchange->request, "Access-Control-Allow-Origin", origin);
+	http_response_header(exchange->request, "Vary", "Origin");
+	http_response_header(exchange->request, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
+	if (strcmp(http_request_method(exchange->request), "OPTIONS"))
+		return 0;
+	http_response_header(exchange->request, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+	http_response_header(exchange->request, "Access-Control-Allow-Headers",
+			     "Content-Type, Authorization, Idempotency-Key, X-Request-Id, Grpc-Timeout");
+	http_response_header(exchange->request, "Access-Control-Max-Age", "600");
+	http_respond(exchange->request, 204, NULL, NULL, 0);
+	return 1;
+}
+
+static void on_system_info(void *arg, ProtobufCMessage *response, portico_error *err)
+{
+	gateway_exchange *exchange = arg;
+	if (err) {
+		gateway_respond_error(exchange, err);
+		return;
+	}
+	protobuf_c_message_free_unpacked(response, NULL);
+	gateway_respond_json(exchange, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+/* /readyz: ready when Temporal answers GetSystemInfo. */
+static void serve_readiness(gateway_exchange *exchange)
+{
+	Temporal__Api__Workflowservice__V1__GetSystemInfoRequest request =
+		TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
+	portico_call_options options = {.method = "GetSystemInfo", .timeout_ms = 2000};
+	portico_error err = PORTICO_ERROR_INIT;
+	if (portico_transport_call_async(exchange->gateway->transport, &options, &request.base, on_system_info,
+					 exchange, &err)) {
+		gateway_respond_error(exchange, &err);
+		portico_error_clear(&err);
+	}
+}
+
+void gateway_handle(void *arg, http_request *request)
+{
+	gateway_exchange *exchange = portico_calloc(1, sizeof *exchange);
+	exchange->gateway = arg;
+	exchange->request = request;
+	exchange->payload_shorthand = http_request_query(request, "noPayloadShorthand") == NULL;
+	http_request_set_context(request, exchange, exchange_free);
+	set_request_id(exchange);
+	if (handle_cors(exchange))
+		return;
+
+	const char *method = http_request_method(request);
+	const char *path = http_request_path(request);
+	int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	if (is_get && !strcmp(path, "/healthz")) {
+		gateway_respond_json(exchange, 200, json_pack("{s:s}", "status", "ok"));
+		return;
+	}
+	if (is_get && !strcmp(path, "/readyz")) {
+		serve_readiness(exchange);
+		return;
+	}
+
+	const gateway_route *route;
+	route_params params;
+	char allow[ALLOW_MAX];
+	switch (router_match(gateway_routes, gateway_route_count, method, path, &route, &params, allow, sizeof allow)) {
+	case ROUTE_FOUND:
+		proxy_serve(exchange, route, &params);
+		route_params_free(&params);
+		return;
+	case ROUTE_METHOD_NOT_ALLOWED:
+		http_response_header(request, "Allow", allow);
+		fail_method_not_allowed(exchange, "%s is not allowed on %s (allowed: %s)", method, path, allow);
+		return;
+	case ROUTE_NOT_FOUND:
+		gateway_fail(exchange, PORTICO_NOT_FOUND, "no route for %s %s", method, path);
+		return;
+	}
+}
+
+void gateway_log_access(void *arg, http_request *request)
+{
+	(void)arg;
+	gateway_exchange *exchange = http_request_context(request);
+	char timestamp[32];
+	time_t now = time(NULL);
+	struct tm utc;
+	gmtime_r(&now, &utc);
+	strftime(timestamp, sizeof timestamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
+	json_t *line = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I}", "time", timestamp, "level", "info", "method",
+				 http_request_method(request), "path", http_request_path(request), "status",
+				 (int)http_request_status(request), "durationMs",
+				 (json_int_t)(portico_monotonic_ms() - http_request_started_ms(request)));
+	if (exchange) {
+		json_object_set_new(line, "requestId", json_string(exchange->request_id));
+		if (exchange->workflow_id)
+			json_object_set_new(line, "workflowId", json_string(exchange->workflow_id));
+	}
+	char *text = json_dumps(line, JSON_COMPACT);
+	json_decref(line);
+	if (text) {
+		fprintf(stdout, "%s\n", text);
+		fflush(stdout);
+	}
+	free(text);
+}

@@ -1,0 +1,59 @@
+/* The gateway: HTTP requests in (http.h), WorkflowService calls out (sdk/transport.h).
+ * gateway.c dispatches, answers health checks and errors, and logs; proxy.c turns a route of
+ * Temporal's HTTP API into its gRPC call and the answer back into JSON. */
+#ifndef GATEWAY_GATEWAY_H
+#define GATEWAY_GATEWAY_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "error.h"
+#include "http.h"
+#include "router.h"
+#include "transport.h"
+
+typedef struct gateway_config {
+	char *listen;            /* PORTICO_LISTEN, 127.0.0.1:8080 */
+	unsigned threads;        /* PORTICO_HTTP_THREADS, 2 */
+	size_t max_body_bytes;   /* PORTICO_MAX_BODY_BYTES, 4 MiB (Temporal's own HTTP cap) */
+	int64_t call_timeout_ms; /* PORTICO_CALL_TIMEOUT, 10 s (a Grpc-Timeout header overrides it) */
+	int64_t grace_ms;        /* PORTICO_SHUTDOWN_GRACE, 30 s */
+	char *cors_origins;      /* PORTICO_CORS_ORIGINS: comma-separated allowed origins, or NULL */
+} gateway_config;
+
+typedef struct gateway {
+	gateway_config config;
+	portico_transport *transport;
+	http_server *http;
+} gateway;
+
+/* Per-request state, owned by the http_request (freed when it is over). */
+typedef struct gateway_exchange {
+	gateway *gateway;
+	http_request *request;
+	char request_id[64];
+	char *workflow_id; /* for the access log, when the route names one */
+	int payload_shorthand;
+} gateway_exchange;
+
+/* The http handler: every request starts here. */
+void gateway_handle(void *arg, http_request *request);
+/* The http completion hook: one access-log line per request. */
+void gateway_log_access(void *arg, http_request *request);
+
+/* Answers with a JSON body (takes a reference to body). */
+void gateway_respond_json(gateway_exchange *exchange, unsigned status, json_t *body);
+/* Answers with Temporal's error body, {"code","message","details"}, and the matching status. */
+void gateway_respond_error(gateway_exchange *exchange, const portico_error *err);
+/* Same, for an error Portico found itself. */
+void gateway_fail(gateway_exchange *exchange, portico_code code, const char *format, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The HTTP status Temporal's HTTP API gives a gRPC code. */
+unsigned gateway_http_status(portico_code code);
+
+/* Serves a route of Temporal's HTTP API: decodes the request, calls Temporal, answers. */
+void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params);
+
+#endif

@@ -1,0 +1,81 @@
+/* The HTTP server: the one module that talks to libmicrohttpd (every MHD_* call is in http.c).
+ * Requests arrive whole (body buffered up to a limit, 413 past it) on a pool of epoll threads;
+ * a handler answers with http_respond, then or later from any thread: until it does, the
+ * connection is suspended and holds no server thread. */
+#ifndef GATEWAY_HTTP_H
+#define GATEWAY_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct http_server http_server;
+typedef struct http_request http_request;
+
+/* Called once per complete request on a server thread; must lead to exactly one http_respond. */
+typedef void (*http_handler_fn)(void *arg, http_request *request);
+/* Called once per request when it is over (answered, or the connection dropped). */
+typedef void (*http_completed_fn)(void *arg, http_request *request);
+
+typedef struct http_server_options {
+	const char *listen;           /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080"; port 0 picks one */
+	unsigned threads;             /* size of the epoll thread pool */
+	size_t max_body_bytes;        /* larger bodies get 413 without being stored */
+	unsigned idle_timeout_s;      /* idle keep-alive connections are closed after this */
+	http_handler_fn handler;
+	http_completed_fn completed;  /* may be NULL */
+	void *arg;                    /* passed to handler and completed */
+} http_server_options;
+
+/* Starts listening. Returns NULL with err set when the address is bad or taken. */
+http_server *http_server_start(const http_server_options *options, portico_error *err);
+
+/* The port the server listens on (useful after asking for port 0). */
+unsigned http_server_port(const http_server *server);
+
+/* Stops accepting connections; requests in flight go on. */
+void http_server_quiesce(http_server *server);
+
+/* Requests received and not yet over. */
+size_t http_server_in_flight(const http_server *server);
+
+/* Stops the server; the caller has let in-flight requests finish (nothing may be suspended). */
+void http_server_stop(http_server *server);
+
+const char *http_request_method(const http_request *request);
+/* The path as sent, percent-encoding kept, without the query. */
+const char *http_request_path(const http_request *request);
+/* A request header (case-insensitive name), or NULL. */
+const char *http_request_header(const http_request *request, const char *name);
+/* Calls visit for every request header. */
+void http_request_foreach_header(const http_request *request,
+				 void (*visit)(void *arg, const char *name, const char *value), void *arg);
+/* A decoded query parameter (the first of that name), or NULL. */
+const char *http_request_query(const http_request *request, const char *name);
+/* Calls visit for every decoded query parameter, in order. */
+void http_request_foreach_query(const http_request *request,
+				void (*visit)(void *arg, const char *key, const char *value), void *arg);
+/* The body (NUL-terminated for convenience) and its length. */
+const char *http_request_body(const http_request *request, size_t *length);
+/* When the request's headers arrived, in monotonic milliseconds. */
+int64_t http_request_started_ms(const http_request *request);
+
+/* Per-request state of the handler, freed with free_fn when the request is over. */
+void http_request_set_context(http_request *request, void *context, void (*free_fn)(void *));
+void *http_request_context(const http_request *request);
+
+/* Adds a header to the coming response; call before http_respond. */
+void http_response_header(http_request *request, const char *name, const char *value);
+
+/* Answers the request; takes body (malloc'd, may be NULL when length is 0). Any thread. */
+void http_respond(http_request *request, unsigned status, const char *content_type, char *body, size_t length);
+
+/* Decodes %XX escapes of text[0..length) into a new string (the caller frees); '+' becomes a space
+ * when plus_is_space. Returns NULL on a malformed escape or an encoded NUL. */
+char *http_unescape(const char *text, size_t length, int plus_is_space);
+
+/* The status answered (0 if none yet), for logs. */
+unsigned http_request_status(const http_request *request);
+
+#endif

@@ -1,0 +1,135 @@
+/* portico: the HTTP gateway to Temporal. Configuration comes from the environment (README):
+ * TEMPORAL_* for Temporal, PORTICO_* for the gateway. SIGTERM or SIGINT stops accepting, lets
+ * requests in flight finish for up to PORTICO_SHUTDOWN_GRACE, then exits 0. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "backoff.h"
+#include "config.h"
+#include "gateway.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define DEFAULT_THREADS 2
+#define DEFAULT_MAX_BODY_BYTES (4u * 1024 * 1024)
+#define DEFAULT_CALL_TIMEOUT_MS 10000
+#define DEFAULT_GRACE_MS 30000
+#define IDLE_TIMEOUT_S 120
+/* After the grace period, calls are cancelled; their answers need a moment to go out. */
+#define CANCEL_DRAIN_MS 2000
+
+static int fatal(const char *message)
+{
+	fprintf(stderr, "portico: %s\n", message);
+	return 1;
+}
+
+/* Reads a positive number from the environment; "10s"/"500ms" for durations (in ms). */
+static int env_number(const char *name, int64_t fallback, int is_duration, int64_t *out, portico_error *err)
+{
+	const char *text = getenv(name);
+	*out = fallback;
+	if (!text || !*text)
+		return 0;
+	char *unit;
+	long long value = strtoll(text, &unit, 10);
+	if (is_duration && !strcmp(unit, "ms"))
+		;
+	else if (is_duration && (!strcmp(unit, "s") || !*unit))
+		value *= 1000;
+	else if (is_duration && !strcmp(unit, "m"))
+		value *= 60000;
+	else if (*unit || unit == text)
+		value = -1;
+	if (value <= 0 || unit == text)
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: expected a positive %s, got \"%s\"", name,
+					 is_duration ? "duration such as 30s" : "number", text);
+	*out = value;
+	return 0;
+}
+
+static int load_config(gateway_config *config, portico_error *err)
+{
+	memset(config, 0, sizeof *config);
+	const char *listen = getenv("PORTICO_LISTEN");
+	config->listen = portico_strdup(listen && *listen ? listen : DEFAULT_LISTEN);
+	const char *origins = getenv("PORTICO_CORS_ORIGINS");
+	config->cors_origins = origins && *origins ? portico_strdup(origins) : NULL;
+	int64_t threads, max_body;
+	if (env_number("PORTICO_HTTP_THREADS", DEFAULT_THREADS, 0, &threads, err) ||
+	    env_number("PORTICO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 0, &max_body, err) ||
+	    env_number("PORTICO_CALL_TIMEOUT", DEFAULT_CALL_TIMEOUT_MS, 1, &config->call_timeout_ms, err) ||
+	    env_number("PORTICO_SHUTDOWN_GRACE", DEFAULT_GRACE_MS, 1, &config->grace_ms, err))
+		return -1;
+	config->threads = (unsigned)threads;
+	config->max_body_bytes = (size_t)max_body;
+	return 0;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec pause = {ms / 1000, (ms % 1000) * 1000000};
+	nanosleep(&pause, NULL);
+}
+
+/* Waits until no request is in flight or the time is up. */
+static void drain(const http_server *http, int64_t limit_ms)
+{
+	int64_t deadline = portico_monotonic_ms() + limit_ms;
+	while (http_server_in_flight(http) > 0 && portico_monotonic_ms() < deadline)
+		sleep_ms(20);
+}
+
+int main(void)
+{
+	gateway gw;
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_config temporal;
+	if (load_config(&gw.config, &err) || portico_config_from_env(&temporal, &err))
+		return fatal(err.message);
+
+	/* Signals are taken by sigwait below; every thread started from here on inherits the mask. */
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	gw.transport = portico_transport_open(&temporal, &err);
+	if (!gw.transport)
+		return fatal(err.message);
+	http_server_options options = {
+		.listen = gw.config.listen,
+		.threads = gw.config.threads,
+		.max_body_bytes = gw.config.max_body_bytes,
+		.idle_timeout_s = IDLE_TIMEOUT_S,
+		.handler = gateway_handle,
+		.completed = gateway_log_access,
+		.arg = &gw,
+	};
+	gw.http = http_server_start(&options, &err);
+	if (!gw.http)
+		return fatal(err.message);
+	fprintf(stderr, "portico: listening on %s (port %u), Temporal at %s, namespace %s\n", gw.config.listen,
+		http_server_port(gw.http), temporal.address, temporal.namespace_name);
+
+	int signal_number;
+	sigwait(&stop_signals, &signal_number);
+	fprintf(stderr, "portico: %s: no new connections; finishing %zu request(s)\n", strsignal(signal_number),
+		http_server_in_flight(gw.http));
+	http_server_quiesce(gw.http);
+	drain(gw.http, gw.config.grace_ms);
+	/* Calls still running are cancelled; their requests are answered with the cancellation. */
+	portico_transport_close(gw.transport);
+	drain(gw.http, CANCEL_DRAIN_MS);
+	http_server_stop(gw.http);
+	portico_config_free(&temporal);
+	free(gw.config.listen);
+	free(gw.config.cors_origins);
+	fprintf(stderr, "portico: stopped\n");
+	return 0;
+}

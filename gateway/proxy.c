@@ -1,0 +1,301 @@
+/* A route of Temporal's HTTP API becomes its WorkflowService call: the body, the path variables
+ * and (for GET) the query parameters make one JSON object, proto3 JSON turns it into the request
+ * message, and the response or error comes back as JSON. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "gateway.h"
+#include "protojson.h"
+#include "temporal/api/workflowservice/v1/service.pb-c.h"
+
+#define SERVICE temporal__api__workflowservice__v1__workflow_service__descriptor
+#define LONG_POLL_TIMEOUT_MS 70000
+#define MAX_FORWARDED_HEADERS 16
+#define GRPC_METADATA_PREFIX "Grpc-Metadata-"
+
+/* Query parameters that are Portico's own, not request fields. */
+static const char *const reserved_query[] = {"noPayloadShorthand", NULL};
+
+/* Short forms a curl user may write, rewritten to the request's own fields. */
+static const struct shorthand_field {
+	const char *rpc;
+	const char *key;
+	const char *field_path;
+} shorthand_fields[] = {
+	{"StartWorkflowExecution", "args", "input"},
+	{"SignalWithStartWorkflowExecution", "args", "input"},
+	{"SignalWithStartWorkflowExecution", "signalArgs", "signal_input"},
+	{"SignalWorkflowExecution", "args", "input"},
+	{"QueryWorkflow", "args", "query.query_args"},
+	{"UpdateWorkflowExecution", "args", "request.input.args"},
+};
+
+/* Sets object[dotted proto path] = value (stolen), making the objects along the way; any value
+ * the field had under its lowerCamel name goes, so path variables win over the body. */
+static void set_path(json_t *object, const char *path, json_t *value)
+{
+	char *copy = portico_strdup(path);
+	char *segment = copy;
+	for (;;) {
+		char *dot = strchr(segment, '.');
+		if (dot)
+			*dot = '\0';
+		char camel[128];
+		portico_protojson_json_name(segment, camel, sizeof camel);
+		if (!dot) {
+			json_object_del(object, camel);
+			json_object_set_new(object, segment, value);
+			break;
+		}
+		json_t *child = json_object_get(object, segment);
+		if (!child)
+			child = json_object_get(object, camel);
+		if (!json_is_object(child)) {
+			child = json_object();
+			json_object_del(object, camel);
+			json_object_set_new(object, segment, child);
+		}
+		object = child;
+		segment = dot + 1;
+	}
+	free(copy);
+}
+
+/* Reads object[dotted path] under proto or lowerCamel names, or NULL. */
+static json_t *get_path(json_t *object, const char *path)
+{
+	char *copy = portico_strdup(path);
+	char *segment = copy;
+	json_t *found = object;
+	while (found && segment) {
+		char *dot = strchr(segment, '.');
+		if (dot)
+			*dot = '\0';
+		char camel[128];
+		portico_protojson_json_name(segment, camel, sizeof camel);
+		json_t *child = json_is_object(found) ? json_object_get(found, segment) : NULL;
+		found = child ? child : json_is_object(found) ? json_object_get(found, camel) : NULL;
+		segment = dot ? dot + 1 : NULL;
+	}
+	free(copy);
+	return found;
+}
+
+static void add_query(void *arg, const char *key, const char *value)
+{
+	json_t *object = arg;
+	for (const char *const *reserved = reserved_query; *reserved; reserved++)
+		if (!strcmp(key, *reserved))
+			return;
+	json_t *existing = get_path(object, key);
+	if (json_is_string(existing)) {
+		json_t *values = json_pack("[O,s]", existing, value);
+		set_path(object, key, values);
+	} else if (json_is_array(existing)) {
+		json_array_append_new(existing, json_string(value));
+	} else {
+		set_path(object, key, json_string(value));
+	}
+}
+
+/* Applies the friendlier forms: "workflowType": "Name", "taskQueue": "q", "args": [...]. */
+static void apply_shorthand(json_t *body, const char *rpc)
+{
+	static const char *const named[] = {"workflowType", "workflow_type", "taskQueue", "task_queue"};
+	for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+		json_t *value = json_object_get(body, named[i]);
+		if (json_is_string(value))
+			json_object_set_new(body, named[i], json_pack("{s:O}", "name", value));
+	}
+	for (size_t i = 0; i < sizeof shorthand_fields / sizeof shorthand_fields[0]; i++) {
+		const struct shorthand_field *field = &shorthand_fields[i];
+		json_t *value = strcmp(field->rpc, rpc) ? NULL : json_object_get(body, field->key);
+		if (value) {
+			json_incref(value);
+			json_object_del(body, field->key);
+			set_path(body, field->field_path, value);
+		}
+	}
+}
+
+/* The Idempotency-Key header becomes the request id (or an update's id) unless the body has one. */
+static void apply_idempotency_key(gateway_exchange *exchange, json_t *body, const ProtobufCMethodDescriptor *method)
+{
+	const char *key = http_request_header(exchange->request, "Idempotency-Key");
+	if (!key || !*key)
+		return;
+	const char *path = NULL;
+	if (protobuf_c_message_descriptor_get_field_by_name(method->input, "request_id"))
+		path = "request_id";
+	else if (!strcmp(method->name, "UpdateWorkflowExecution"))
+		path = "request.meta.update_id";
+	if (path && !json_is_string(get_path(body, path)))
+		set_path(body, path, json_string(key));
+}
+
+/* Reads the body into a JSON object; answers 400 and returns NULL when it is not one. */
+static json_t *read_body(gateway_exchange *exchange, const gateway_route *route)
+{
+	size_t length;
+	const char *text = http_request_body(exchange->request, &length);
+	if (!route->has_body || length == 0)
+		return json_object();
+	json_error_t error;
+	json_t *body = json_loadb(text, length, 0, &error);
+	if (!body) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
+			     "request body is not valid JSON: %s at line %d, column %d (byte %d)", error.text,
+			     error.line, error.column, error.position);
+		return NULL;
+	}
+	return body;
+}
+
+/* A Grpc-Timeout header ("10S", "500m") in milliseconds, or 0. */
+static int64_t grpc_timeout_ms(const char *value)
+{
+	if (!value)
+		return 0;
+	char *unit;
+	long long amount = strtoll(value, &unit, 10);
+	if (amount <= 0 || unit == value || unit[0] == '\0' || unit[1] != '\0')
+		return 0;
+	switch (*unit) {
+	case 'H':
+		return amount * 3600000;
+	case 'M':
+		return amount * 60000;
+	case 'S':
+		return amount * 1000;
+	case 'm':
+		return amount;
+	case 'u':
+		return amount / 1000 ? amount / 1000 : 1;
+	case 'n':
+		return amount / 1000000 ? amount / 1000000 : 1;
+	default:
+		return 0;
+	}
+}
+
+static int is_long_poll(const char *rpc, const json_t *body)
+{
+	if (!strcmp(rpc, "UpdateWorkflowExecution") || !strcmp(rpc, "PollWorkflowExecutionUpdate"))
+		return 1;
+	json_t *wait = get_path((json_t *)body, "wait_new_event");
+	return !strcmp(rpc, "GetWorkflowExecutionHistory") &&
+	       (json_is_true(wait) || (json_is_string(wait) && !strcmp(json_string_value(wait), "true")));
+}
+
+typedef struct forwarded_headers {
+	portico_metadata items[MAX_FORWARDED_HEADERS];
+	char *owned[MAX_FORWARDED_HEADERS];
+	size_t count;
+} forwarded_headers;
+
+/* Authorization and Grpc-Metadata-* headers go on to Temporal, as with Temporal's HTTP API. */
+static void collect_forwarded(void *arg, const char *name, const char *value)
+{
+	forwarded_headers *headers = arg;
+	if (headers->count == MAX_FORWARDED_HEADERS)
+		return;
+	const char *key = NULL;
+	if (!strcasecmp(name, "Authorization"))
+		key = "authorization";
+	else if (!strncasecmp(name, GRPC_METADATA_PREFIX, strlen(GRPC_METADATA_PREFIX)))
+		key = name + strlen(GRPC_METADATA_PREFIX);
+	if (!key || !*key)
+		return;
+	char *lower = portico_strdup(key);
+	for (char *c = lower; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	headers->owned[headers->count] = lower;
+	headers->items[headers->count].key = lower;
+	headers->items[headers->count++].value = value;
+}
+
+static void on_response(void *arg, ProtobufCMessage *response, portico_error *err)
+{
+	gateway_exchange *exchange = arg;
+	if (err) {
+		gateway_respond_error(exchange, err);
+		return;
+	}
+	const portico_protojson_options options = {.payload_shorthand = exchange->payload_shorthand};
+	json_t *body = portico_protojson_encode(response, &options);
+	protobuf_c_message_free_unpacked(response, NULL);
+	gateway_respond_json(exchange, 200, body);
+}
+
+static const char *param_value(const route_params *params, const char *field)
+{
+	for (size_t i = 0; i < params->count; i++)
+		if (!strcmp(params->items[i].field, field))
+			return params->items[i].value;
+	return NULL;
+}
+
+static void note_workflow_id(gateway_exchange *exchange, const route_params *params)
+{
+	static const char *const fields[] = {"workflow_id", "execution.workflow_id", "workflow_execution.workflow_id"};
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0] && !exchange->workflow_id; i++)
+		exchange->workflow_id = portico_strdup(param_value(params, fields[i]));
+}
+
+void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
+{
+	const ProtobufCMethodDescriptor *method = protobuf_c_service_descriptor_get_method_by_name(&SERVICE, route->rpc);
+	json_t *body = read_body(exchange, route);
+	if (!body)
+		return;
+	if (!json_is_object(body)) {
+		json_decref(body);
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "request body must be a JSON object");
+		return;
+	}
+	note_workflow_id(exchange, params);
+	apply_shorthand(body, route->rpc);
+	for (size_t i = 0; i < params->count; i++)
+		set_path(body, params->items[i].field, json_string(params->items[i].value));
+	if (!route->has_body)
+		http_request_foreach_query(exchange->request, add_query, body);
+	apply_idempotency_key(exchange, body, method);
+
+	portico_error err = PORTICO_ERROR_INIT;
+	ProtobufCMessage *request = portico_protojson_decode(method->input, body, &err);
+	int has_request_id = json_is_string(get_path(body, "request_id"));
+	int long_poll = is_long_poll(route->rpc, body);
+	json_decref(body);
+	if (!request) {
+		gateway_respond_error(exchange, &err);
+		portico_error_clear(&err);
+		return;
+	}
+
+	forwarded_headers headers = {.count = 0};
+	http_request_foreach_header(exchange->request, collect_forwarded, &headers);
+	int64_t timeout_ms = grpc_timeout_ms(http_request_header(exchange->request, "Grpc-Timeout"));
+	if (!timeout_ms)
+		timeout_ms = long_poll ? LONG_POLL_TIMEOUT_MS : exchange->gateway->config.call_timeout_ms;
+	portico_call_options options = {
+		.method = route->rpc,
+		.namespace_name = param_value(params, "namespace"),
+		.timeout_ms = timeout_ms,
+		/* Reads and calls with a request id are safe to repeat. */
+		.retry_transient = !route->has_body || has_request_id,
+		.metadata = headers.items,
+		.metadata_count = headers.count,
+	};
+	if (portico_transport_call_async(exchange->gateway->transport, &options, request, on_response, exchange,
+					 &err)) {
+		gateway_respond_error(exchange, &err);
+		portico_error_clear(&err);
+	}
+	protobuf_c_message_free_unpacked(request, NULL);
+	for (size_t i = 0; i < headers.count; i++)
+		free(headers.owned[i]);
+}

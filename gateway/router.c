@@ -1,0 +1,91 @@
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "http.h"
+
+void route_params_free(route_params *params)
+{
+	for (size_t i = 0; i < params->count; i++) {
+		free(params->items[i].field);
+		free(params->items[i].value);
+	}
+	params->count = 0;
+}
+
+/* Matches pattern against path segment by segment; returns the number of literal segments
+ * matched, or -1. Captured variables go into params. */
+static int match_pattern(const char *pattern, const char *path, route_params *params)
+{
+	int literals = 0;
+	params->count = 0;
+	while (*pattern == '/' && *path == '/') {
+		pattern++;
+		path++;
+		size_t pattern_length = strcspn(pattern, "/");
+		size_t path_length = strcspn(path, "/");
+		if (*pattern == '{') {
+			if (path_length == 0 || params->count == ROUTER_MAX_PARAMS)
+				goto mismatch;
+			char *value = http_unescape(path, path_length, 0);
+			if (!value)
+				goto mismatch;
+			params->items[params->count].field = portico_strndup(pattern + 1, pattern_length - 2);
+			params->items[params->count++].value = value;
+		} else if (pattern_length == path_length && !memcmp(pattern, path, path_length)) {
+			literals++;
+		} else {
+			goto mismatch;
+		}
+		pattern += pattern_length;
+		path += path_length;
+	}
+	if (*pattern == '\0' && (*path == '\0' || !strcmp(path, "/")))
+		return literals;
+mismatch:
+	route_params_free(params);
+	return -1;
+}
+
+static void allow_add(char *allow, size_t size, const char *method)
+{
+	if (strstr(allow, method))
+		return;
+	size_t used = strlen(allow);
+	snprintf(allow + used, size - used, "%s%s", used ? ", " : "", method);
+}
+
+route_result router_match(const gateway_route *table, size_t count, const char *method, const char *path,
+			  const gateway_route **route, route_params *params, char *allow, size_t allow_size)
+{
+	int best = -1;
+	route_params candidate = {0};
+	params->count = 0;
+	*route = NULL;
+	if (allow_size)
+		allow[0] = '\0';
+	for (size_t i = 0; i < count; i++) {
+		int literals = match_pattern(table[i].pattern, path, &candidate);
+		if (literals < 0)
+			continue;
+		if (strcmp(table[i].method, method)) {
+			allow_add(allow, allow_size, table[i].method);
+			route_params_free(&candidate);
+			continue;
+		}
+		if (literals > best) {
+			route_params_free(params);
+			*params = candidate;
+			*route = &table[i];
+			best = literals;
+		} else {
+			route_params_free(&candidate);
+		}
+	}
+	if (*route)
+		return ROUTE_FOUND;
+	return allow_size && allow[0] ? ROUTE_METHOD_NOT_ALLOWED : ROUTE_NOT_FOUND;
+}
