@@ -12,7 +12,7 @@
 #include "uuid.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
-#define ALLOW_MAX 64
+#define ALLOW_MAX           64
 #define RETRY_AFTER_SECONDS "1"
 
 unsigned gateway_http_status(portico_code code)
@@ -78,7 +78,7 @@ void gateway_respond_error(gateway_exchange *exchange, const portico_error *err)
 }
 
 static void fail_with_status(gateway_exchange *exchange, unsigned status, portico_code code, const char *format,
-			     va_list args)
+                             va_list args)
 {
 	portico_error err = PORTICO_ERROR_INIT;
 	err.code = code;
@@ -96,7 +96,7 @@ void gateway_fail(gateway_exchange *exchange, portico_code code, const char *for
 }
 
 static void fail_method_not_allowed(gateway_exchange *exchange, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 static void fail_method_not_allowed(gateway_exchange *exchange, const char *format, ...)
 {
@@ -151,7 +151,7 @@ static int handle_cors(gateway_exchange *exchange)
 		return 0;
 	http_response_header(exchange->request, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
 	http_response_header(exchange->request, "Access-Control-Allow-Headers",
-			     "Content-Type, Authorization, Idempotency-Key, X-Request-Id, Grpc-Timeout");
+	                     "Content-Type, Authorization, Idempotency-Key, X-Request-Id, Grpc-Timeout");
 	http_response_header(exchange->request, "Access-Control-Max-Age", "600");
 	http_respond(exchange->request, 204, NULL, NULL, 0);
 	return 1;
@@ -172,11 +172,11 @@ static void on_system_info(void *arg, ProtobufCMessage *response, portico_error 
 static void serve_readiness(gateway_exchange *exchange)
 {
 	Temporal__Api__Workflowservice__V1__GetSystemInfoRequest request =
-		TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
 	portico_call_options options = {.method = "GetSystemInfo", .timeout_ms = 2000};
 	portico_error err = PORTICO_ERROR_INIT;
 	if (portico_transport_call_async(exchange->gateway->transport, &options, &request.base, on_system_info,
-					 exchange, &err)) {
+	                                 exchange, &err)) {
 		gateway_respond_error(exchange, &err);
 		portico_error_clear(&err);
 	}
@@ -233,9 +233,9 @@ void gateway_log_access(void *arg, http_request *request)
 	gmtime_r(&now, &utc);
 	strftime(timestamp, sizeof timestamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
 	json_t *line = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I}", "time", timestamp, "level", "info", "method",
-				 http_request_method(request), "path", http_request_path(request), "status",
-				 (int)http_request_status(request), "durationMs",
-				 (json_int_t)(portico_monotonic_ms() - http_request_started_ms(request)));
+	                         http_request_method(request), "path", http_request_path(request), "status",
+	                         (int)http_request_status(request), "durationMs",
+	                         (json_int_t)(portico_monotonic_ms() - http_request_started_ms(request)));
 	if (exchange) {
 		json_object_set_new(line, "requestId", json_string(exchange->request_id));
 		if (exchange->workflow_id)

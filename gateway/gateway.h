@@ -48,7 +48,7 @@ void gateway_respond_json(gateway_exchange *exchange, unsigned status, json_t *b
 void gateway_respond_error(gateway_exchange *exchange, const portico_error *err);
 /* Same, for an error Portico found itself. */
 void gateway_fail(gateway_exchange *exchange, portico_code code, const char *format, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* The HTTP status Temporal's HTTP API gives a gRPC code. */
 unsigned gateway_http_status(portico_code code);

@@ -122,7 +122,7 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
 }
 
 static http_request *request_new(http_server *server, struct MHD_Connection *connection, const char *url,
-				  const char *method)
+                                 const char *method)
 {
 	http_request *request = portico_calloc(1, sizeof *request);
 	request->server = server;
@@ -166,8 +166,8 @@ static void request_free(http_request *request)
 static enum MHD_Result queue_response(http_request *request)
 {
 	struct MHD_Response *response = MHD_create_response_from_buffer(
-		request->response_length, request->response_body ? request->response_body : "",
-		request->response_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	        request->response_length, request->response_body ? request->response_body : "",
+	        request->response_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	request->response_body = NULL; /* libmicrohttpd frees it now */
 	if (request->content_type)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, request->content_type);
@@ -179,8 +179,7 @@ static enum MHD_Result queue_response(http_request *request)
 	return result;
 }
 
-static void store_response(http_request *request, unsigned status, const char *content_type, char *body,
-			   size_t length)
+static void store_response(http_request *request, unsigned status, const char *content_type, char *body, size_t length)
 {
 	request->responded = 1;
 	request->status = status;
@@ -213,8 +212,8 @@ static void append_body(http_request *request, const char *data, size_t size)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
-				  const char *version, const char *upload_data, size_t *upload_data_size,
-				  void **con_cls)
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
 {
 	(void)version;
 	http_server *server = cls;
@@ -222,8 +221,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 	if (!request) {
 		request = request_new(server, connection, url, method);
 		*con_cls = request;
-		const char *declared = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-								   MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *declared =
+		        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (declared && strtoull(declared, NULL, 10) > server->options.max_body_bytes) {
 			/* Refused before any of the body is read. */
 			pthread_mutex_lock(&request->lock);
@@ -280,7 +279,7 @@ void http_respond(http_request *request, unsigned status, const char *content_ty
 }
 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
-			 enum MHD_RequestTerminationCode reason)
+                         enum MHD_RequestTerminationCode reason)
 {
 	(void)connection;
 	(void)reason;
@@ -300,8 +299,8 @@ static int parse_listen(const char *listen, struct sockaddr_storage *address, in
 {
 	const char *colon = strrchr(listen, ':');
 	if (!colon || !colon[1])
-		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "PORTICO_LISTEN: expected host:port, got \"%s\"",
-					 listen);
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+		                         "PORTICO_LISTEN: expected host:port, got \"%s\"", listen);
 	char host[256];
 	size_t host_length = (size_t)(colon - listen);
 	if (host_length >= sizeof host)
@@ -318,7 +317,7 @@ static int parse_listen(const char *listen, struct sockaddr_storage *address, in
 	int failed = getaddrinfo(*node ? node : NULL, colon + 1, &hints, &found);
 	if (failed)
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "PORTICO_LISTEN: cannot use \"%s\": %s", listen,
-					 gai_strerror(failed));
+		                         gai_strerror(failed));
 	memcpy(address, found->ai_addr, found->ai_addrlen);
 	*ipv6 = found->ai_family == AF_INET6;
 	freeaddrinfo(found);
@@ -333,17 +332,17 @@ http_server *http_server_start(const http_server_options *options, portico_error
 		return NULL;
 	http_server *server = portico_calloc(1, sizeof *server);
 	server->options = *options;
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
-			 MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+	                 (ipv6 ? MHD_USE_IPv6 : 0);
 	server->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(options->threads ? options->threads : 1),
-		MHD_OPTION_CONNECTION_TIMEOUT, options->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-		server, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
+	        flags, 0, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
+	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(options->threads ? options->threads : 1),
+	        MHD_OPTION_CONNECTION_TIMEOUT, options->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+	        server, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
 	if (!server->daemon) {
 		free(server);
 		portico_error_set(err, PORTICO_UNAVAILABLE, "cannot listen on %s (address in use or not local?)",
-				  options->listen);
+		                  options->listen);
 		return NULL;
 	}
 	return server;
@@ -402,7 +401,7 @@ static enum MHD_Result visit_header(void *cls, enum MHD_ValueKind kind, const ch
 }
 
 void http_request_foreach_header(const http_request *request,
-				 void (*visit)(void *arg, const char *name, const char *value), void *arg)
+                                 void (*visit)(void *arg, const char *name, const char *value), void *arg)
 {
 	header_visit context = {visit, arg};
 	MHD_get_connection_values(request->connection, MHD_HEADER_KIND, visit_header, &context);
@@ -417,7 +416,7 @@ const char *http_request_query(const http_request *request, const char *name)
 }
 
 void http_request_foreach_query(const http_request *request,
-				void (*visit)(void *arg, const char *key, const char *value), void *arg)
+                                void (*visit)(void *arg, const char *key, const char *value), void *arg)
 {
 	for (size_t i = 0; i < request->query_count; i++)
 		visit(arg, request->query_keys[i], request->query_values[i]);

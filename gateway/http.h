@@ -19,13 +19,13 @@ typedef void (*http_handler_fn)(void *arg, http_request *request);
 typedef void (*http_completed_fn)(void *arg, http_request *request);
 
 typedef struct http_server_options {
-	const char *listen;           /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080"; port 0 picks one */
-	unsigned threads;             /* size of the epoll thread pool */
-	size_t max_body_bytes;        /* larger bodies get 413 without being stored */
-	unsigned idle_timeout_s;      /* idle keep-alive connections are closed after this */
+	const char *listen;      /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080"; port 0 picks one */
+	unsigned threads;        /* size of the epoll thread pool */
+	size_t max_body_bytes;   /* larger bodies get 413 without being stored */
+	unsigned idle_timeout_s; /* idle keep-alive connections are closed after this */
 	http_handler_fn handler;
-	http_completed_fn completed;  /* may be NULL */
-	void *arg;                    /* passed to handler and completed */
+	http_completed_fn completed; /* may be NULL */
+	void *arg;                   /* passed to handler and completed */
 } http_server_options;
 
 /* Starts listening. Returns NULL with err set when the address is bad or taken. */
@@ -50,12 +50,12 @@ const char *http_request_path(const http_request *request);
 const char *http_request_header(const http_request *request, const char *name);
 /* Calls visit for every request header. */
 void http_request_foreach_header(const http_request *request,
-				 void (*visit)(void *arg, const char *name, const char *value), void *arg);
+                                 void (*visit)(void *arg, const char *name, const char *value), void *arg);
 /* A decoded query parameter (the first of that name), or NULL. */
 const char *http_request_query(const http_request *request, const char *name);
 /* Calls visit for every decoded query parameter, in order. */
 void http_request_foreach_query(const http_request *request,
-				void (*visit)(void *arg, const char *key, const char *value), void *arg);
+                                void (*visit)(void *arg, const char *key, const char *value), void *arg);
 /* The body (NUL-terminated for convenience) and its length. */
 const char *http_request_body(const http_request *request, size_t *length);
 /* When the request's headers arrived, in monotonic milliseconds. */

@@ -12,12 +12,12 @@
 #include "config.h"
 #include "gateway.h"
 
-#define DEFAULT_LISTEN "127.0.0.1:8080"
-#define DEFAULT_THREADS 2
-#define DEFAULT_MAX_BODY_BYTES (4u * 1024 * 1024)
+#define DEFAULT_LISTEN          "127.0.0.1:8080"
+#define DEFAULT_THREADS         2
+#define DEFAULT_MAX_BODY_BYTES  (4u * 1024 * 1024)
 #define DEFAULT_CALL_TIMEOUT_MS 10000
-#define DEFAULT_GRACE_MS 30000
-#define IDLE_TIMEOUT_S 120
+#define DEFAULT_GRACE_MS        30000
+#define IDLE_TIMEOUT_S          120
 /* After the grace period, calls are cancelled; their answers need a moment to go out. */
 #define CANCEL_DRAIN_MS 2000
 
@@ -46,7 +46,7 @@ static int env_number(const char *name, int64_t fallback, int is_duration, int64
 		value = -1;
 	if (value <= 0 || unit == text)
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: expected a positive %s, got \"%s\"", name,
-					 is_duration ? "duration such as 30s" : "number", text);
+		                         is_duration ? "duration such as 30s" : "number", text);
 	*out = value;
 	return 0;
 }
@@ -103,24 +103,24 @@ int main(void)
 	if (!gw.transport)
 		return fatal(err.message);
 	http_server_options options = {
-		.listen = gw.config.listen,
-		.threads = gw.config.threads,
-		.max_body_bytes = gw.config.max_body_bytes,
-		.idle_timeout_s = IDLE_TIMEOUT_S,
-		.handler = gateway_handle,
-		.completed = gateway_log_access,
-		.arg = &gw,
+	        .listen = gw.config.listen,
+	        .threads = gw.config.threads,
+	        .max_body_bytes = gw.config.max_body_bytes,
+	        .idle_timeout_s = IDLE_TIMEOUT_S,
+	        .handler = gateway_handle,
+	        .completed = gateway_log_access,
+	        .arg = &gw,
 	};
 	gw.http = http_server_start(&options, &err);
 	if (!gw.http)
 		return fatal(err.message);
 	fprintf(stderr, "portico: listening on %s (port %u), Temporal at %s, namespace %s\n", gw.config.listen,
-		http_server_port(gw.http), temporal.address, temporal.namespace_name);
+	        http_server_port(gw.http), temporal.address, temporal.namespace_name);
 
 	int signal_number;
 	sigwait(&stop_signals, &signal_number);
 	fprintf(stderr, "portico: %s: no new connections; finishing %zu request(s)\n", strsignal(signal_number),
-		http_server_in_flight(gw.http));
+	        http_server_in_flight(gw.http));
 	http_server_quiesce(gw.http);
 	drain(gw.http, gw.config.grace_ms);
 	/* Calls still running are cancelled; their requests are answered with the cancellation. */

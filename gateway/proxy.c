@@ -10,12 +10,13 @@
 #include "alloc.h"
 #include "gateway.h"
 #include "protojson.h"
+#include "uuid.h"
 #include "temporal/api/workflowservice/v1/service.pb-c.h"
 
-#define SERVICE temporal__api__workflowservice__v1__workflow_service__descriptor
-#define LONG_POLL_TIMEOUT_MS 70000
+#define SERVICE               temporal__api__workflowservice__v1__workflow_service__descriptor
+#define LONG_POLL_TIMEOUT_MS  70000
 #define MAX_FORWARDED_HEADERS 16
-#define GRPC_METADATA_PREFIX "Grpc-Metadata-"
+#define GRPC_METADATA_PREFIX  "Grpc-Metadata-"
 
 /* Query parameters that are Portico's own, not request fields. */
 static const char *const reserved_query[] = {"noPayloadShorthand", NULL};
@@ -26,12 +27,12 @@ static const struct shorthand_field {
 	const char *key;
 	const char *field_path;
 } shorthand_fields[] = {
-	{"StartWorkflowExecution", "args", "input"},
-	{"SignalWithStartWorkflowExecution", "args", "input"},
-	{"SignalWithStartWorkflowExecution", "signalArgs", "signal_input"},
-	{"SignalWorkflowExecution", "args", "input"},
-	{"QueryWorkflow", "args", "query.query_args"},
-	{"UpdateWorkflowExecution", "args", "request.input.args"},
+        {"StartWorkflowExecution", "args", "input"},
+        {"SignalWithStartWorkflowExecution", "args", "input"},
+        {"SignalWithStartWorkflowExecution", "signalArgs", "signal_input"},
+        {"SignalWorkflowExecution", "args", "input"},
+        {"QueryWorkflow", "args", "query.query_args"},
+        {"UpdateWorkflowExecution", "args", "request.input.args"},
 };
 
 /* Sets object[dotted proto path] = value (stolen), making the objects along the way; any value
@@ -137,6 +138,22 @@ static void apply_idempotency_key(gateway_exchange *exchange, json_t *body, cons
 		set_path(body, path, json_string(key));
 }
 
+/* An update without an id gets one, and without a wait policy waits for its outcome: a curl user
+ * asking for an update wants its result, not a receipt. */
+static void apply_update_defaults(json_t *body, const char *rpc)
+{
+	if (strcmp(rpc, "UpdateWorkflowExecution"))
+		return;
+	if (!json_is_string(get_path(body, "request.meta.update_id"))) {
+		char update_id[PORTICO_UUID_LENGTH + 1];
+		portico_uuid_v4(update_id);
+		set_path(body, "request.meta.update_id", json_string(update_id));
+	}
+	if (!get_path(body, "wait_policy"))
+		set_path(body, "wait_policy.lifecycle_stage",
+		         json_string("UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED"));
+}
+
 /* Reads the body into a JSON object; answers 400 and returns NULL when it is not one. */
 static json_t *read_body(gateway_exchange *exchange, const gateway_route *route)
 {
@@ -148,8 +165,8 @@ static json_t *read_body(gateway_exchange *exchange, const gateway_route *route)
 	json_t *body = json_loadb(text, length, 0, &error);
 	if (!body) {
 		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
-			     "request body is not valid JSON: %s at line %d, column %d (byte %d)", error.text,
-			     error.line, error.column, error.position);
+		             "request body is not valid JSON: %s at line %d, column %d (byte %d)", error.text,
+		             error.line, error.column, error.position);
 		return NULL;
 	}
 	return body;
@@ -248,7 +265,8 @@ static void note_workflow_id(gateway_exchange *exchange, const route_params *par
 
 void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
 {
-	const ProtobufCMethodDescriptor *method = protobuf_c_service_descriptor_get_method_by_name(&SERVICE, route->rpc);
+	const ProtobufCMethodDescriptor *method =
+	        protobuf_c_service_descriptor_get_method_by_name(&SERVICE, route->rpc);
 	json_t *body = read_body(exchange, route);
 	if (!body)
 		return;
@@ -264,6 +282,7 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	if (!route->has_body)
 		http_request_foreach_query(exchange->request, add_query, body);
 	apply_idempotency_key(exchange, body, method);
+	apply_update_defaults(body, route->rpc);
 
 	portico_error err = PORTICO_ERROR_INIT;
 	ProtobufCMessage *request = portico_protojson_decode(method->input, body, &err);
@@ -282,16 +301,16 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	if (!timeout_ms)
 		timeout_ms = long_poll ? LONG_POLL_TIMEOUT_MS : exchange->gateway->config.call_timeout_ms;
 	portico_call_options options = {
-		.method = route->rpc,
-		.namespace_name = param_value(params, "namespace"),
-		.timeout_ms = timeout_ms,
-		/* Reads and calls with a request id are safe to repeat. */
-		.retry_transient = !route->has_body || has_request_id,
-		.metadata = headers.items,
-		.metadata_count = headers.count,
+	        .method = route->rpc,
+	        .namespace_name = param_value(params, "namespace"),
+	        .timeout_ms = timeout_ms,
+	        /* Reads and calls with a request id are safe to repeat. */
+	        .retry_transient = !route->has_body || has_request_id,
+	        .metadata = headers.items,
+	        .metadata_count = headers.count,
 	};
 	if (portico_transport_call_async(exchange->gateway->transport, &options, request, on_response, exchange,
-					 &err)) {
+	                                 &err)) {
 		gateway_respond_error(exchange, &err);
 		portico_error_clear(&err);
 	}

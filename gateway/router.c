@@ -59,7 +59,7 @@ static void allow_add(char *allow, size_t size, const char *method)
 }
 
 route_result router_match(const gateway_route *table, size_t count, const char *method, const char *path,
-			  const gateway_route **route, route_params *params, char *allow, size_t allow_size)
+                          const gateway_route **route, route_params *params, char *allow, size_t allow_size)
 {
 	int best = -1;
 	route_params candidate = {0};

@@ -38,7 +38,7 @@ typedef enum route_result {
  * methods the path does take ("GET, POST"). The most literal pattern wins, so
  * ".../workflows/execute-multi-operation" is not taken as a workflow id. */
 route_result router_match(const gateway_route *table, size_t count, const char *method, const char *path,
-			  const gateway_route **route, route_params *params, char *allow, size_t allow_size);
+                          const gateway_route **route, route_params *params, char *allow, size_t allow_size);
 
 void route_params_free(route_params *params);
 

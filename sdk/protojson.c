@@ -225,10 +225,11 @@ static json_t *encode_timestamp(const Google__Protobuf__Timestamp *timestamp)
 {
 	time_t seconds = (time_t)timestamp->seconds;
 	struct tm utc;
-	char date[64], fraction[16], text[96];
+	char fraction[16], text[96];
 	gmtime_r(&seconds, &utc);
-	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &utc);
-	snprintf(text, sizeof text, "%s%sZ", date, format_fraction(fraction, sizeof fraction, timestamp->nanos));
+	/* Four-digit years always: strftime's %Y writes year 1 as "1". */
+	snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
+	         utc.tm_hour, utc.tm_min, utc.tm_sec, format_fraction(fraction, sizeof fraction, timestamp->nanos));
 	return json_string(text);
 }
 

@@ -96,3 +96,53 @@ def workflow_id(request):
 @pytest.fixture
 def task_queue():
     return TASK_QUEUE
+
+
+def build_paths(name):
+    """The program in each build the tests cover: build/NAME and build/asan/NAME."""
+    probes = os.environ.get("PORTICO_PROBES", str(TOP / "build/tests/client-probe")).split()
+    return [pytest.param(str(Path(probe).parent.parent / name), id=Path(probe).parent.parent.name)
+            for probe in probes]
+
+
+class Gateway:
+    """A running build/portico; .url is its base URL, .stop() sends SIGTERM and returns the exit status."""
+
+    def __init__(self, path, env):
+        import re
+        import signal as _signal
+        self._signal = _signal
+        self.process = subprocess.Popen([path], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, start_new_session=True)
+        line = self.process.stderr.readline()
+        match = re.search(r"\(port (\d+)\)", line)
+        if not match:
+            raise RuntimeError(f"gateway did not start: {line}{self.process.stderr.read()}")
+        self.port = int(match.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self, timeout=60):
+        if self.process.poll() is None:
+            self.process.send_signal(self._signal.SIGTERM)
+        try:
+            status = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            status = self.process.wait()
+        self.stdout = self.process.stdout.read()
+        self.stderr = self.process.stderr.read()
+        return status
+
+
+def start_gateway(path, server_address, **extra_env):
+    env = dict(os.environ, TEMPORAL_ADDRESS=server_address, PORTICO_LISTEN="127.0.0.1:0", **extra_env)
+    return Gateway(path, env)
+
+
+@pytest.fixture(scope="session", params=build_paths("portico"))
+def gateway(request, server, worker):
+    gw = start_gateway(request.param, server.address)
+    yield gw
+    status = gw.stop()
+    assert status == 0, gw.stderr
+    assert "ERROR: AddressSanitizer" not in gw.stderr and "runtime error:" not in gw.stderr, gw.stderr
