@@ -8,7 +8,9 @@
 
 #include "alloc.h"
 #include "backoff.h"
+#include "json_text.h"
 #include "protojson.h"
+#include "result.h"
 #include "uuid.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
@@ -50,9 +52,10 @@ unsigned gateway_http_status(portico_code code)
 
 void gateway_respond_json(gateway_exchange *exchange, unsigned status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	size_t length;
+	char *text = portico_json_text(body, 0, &length);
 	json_decref(body);
-	http_respond(exchange->request, status, "application/json", text, strlen(text));
+	http_respond(exchange->request, status, "application/json", text, length);
 }
 
 /* Temporal's error body with an explicit HTTP status. */
@@ -106,10 +109,19 @@ static void fail_method_not_allowed(gateway_exchange *exchange, const char *form
 	va_end(args);
 }
 
+const gateway_route gateway_extra_routes[] = {
+        {"GET", "/namespaces/{namespace}/workflows/{workflow_id}/result", "result", 0},
+        {"GET", "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/result", "result", 0},
+        {"POST", "/namespaces/{namespace}/workflows", "StartWorkflowExecution", 1},
+        {"POST", "/api/v1/namespaces/{namespace}/workflows", "StartWorkflowExecution", 1},
+};
+const size_t gateway_extra_route_count = sizeof gateway_extra_routes / sizeof gateway_extra_routes[0];
+
 static void exchange_free(void *context)
 {
 	gateway_exchange *exchange = context;
 	free(exchange->workflow_id);
+	free(exchange->namespace_name);
 	free(exchange);
 }
 
@@ -182,6 +194,25 @@ static void serve_readiness(gateway_exchange *exchange)
 	}
 }
 
+/* GET …/workflows/{workflow_id}/result?timeout=30s&runId=… */
+static void serve_result(gateway_exchange *exchange, const route_params *params)
+{
+	const char *namespace_name = params->items[0].value, *workflow_id = params->items[1].value;
+	const char *timeout = http_request_query(exchange->request, "timeout");
+	int64_t timeout_ms = timeout ? result_parse_timeout(timeout) : RESULT_DEFAULT_TIMEOUT_MS;
+	if (timeout_ms < 0 || timeout_ms > RESULT_MAX_TIMEOUT_MS) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
+		             "timeout: expected a duration up to 1 hour such as \"30s\" or \"500ms\", got \"%s\"",
+		             timeout);
+		return;
+	}
+	const char *run_id = http_request_query(exchange->request, "runId");
+	if (!run_id)
+		run_id = http_request_query(exchange->request, "execution.runId");
+	exchange->workflow_id = portico_strdup(workflow_id);
+	result_wait(exchange, namespace_name, workflow_id, run_id, timeout_ms, NULL);
+}
+
 void gateway_handle(void *arg, http_request *request)
 {
 	gateway_exchange *exchange = portico_calloc(1, sizeof *exchange);
@@ -207,10 +238,23 @@ void gateway_handle(void *arg, http_request *request)
 
 	const gateway_route *route;
 	route_params params;
-	char allow[ALLOW_MAX];
-	switch (router_match(gateway_routes, gateway_route_count, method, path, &route, &params, allow, sizeof allow)) {
+	char allow[2 * ALLOW_MAX], extra_allow[ALLOW_MAX];
+	route_result found = router_match(gateway_extra_routes, gateway_extra_route_count, method, path, &route,
+	                                  &params, extra_allow, sizeof extra_allow);
+	if (found != ROUTE_FOUND)
+		found = router_match(gateway_routes, gateway_route_count, method, path, &route, &params, allow,
+		                     sizeof allow);
+	if (found != ROUTE_FOUND && extra_allow[0]) {
+		size_t used = strlen(allow);
+		snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", extra_allow);
+		found = ROUTE_METHOD_NOT_ALLOWED;
+	}
+	switch (found) {
 	case ROUTE_FOUND:
-		proxy_serve(exchange, route, &params);
+		if (!strcmp(route->rpc, "result"))
+			serve_result(exchange, &params);
+		else
+			proxy_serve(exchange, route, &params);
 		route_params_free(&params);
 		return;
 	case ROUTE_METHOD_NOT_ALLOWED:

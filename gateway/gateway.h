@@ -33,8 +33,10 @@ typedef struct gateway_exchange {
 	gateway *gateway;
 	http_request *request;
 	char request_id[64];
-	char *workflow_id; /* for the access log, when the route names one */
+	char *workflow_id;    /* for the access log and result waits, when the request names one */
+	char *namespace_name; /* the route's namespace */
 	int payload_shorthand;
+	int64_t wait_ms; /* ?wait= on a start: how long to wait for the result; 0 for not at all */
 } gateway_exchange;
 
 /* The http handler: every request starts here. */
@@ -52,6 +54,10 @@ void gateway_fail(gateway_exchange *exchange, portico_code code, const char *for
 
 /* The HTTP status Temporal's HTTP API gives a gRPC code. */
 unsigned gateway_http_status(portico_code code);
+
+/* The routes Portico adds to Temporal's: result waiting, and starts without a workflow id. */
+extern const gateway_route gateway_extra_routes[];
+extern const size_t gateway_extra_route_count;
 
 /* Serves a route of Temporal's HTTP API: decodes the request, calls Temporal, answers. */
 void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params);

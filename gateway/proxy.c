@@ -10,6 +10,7 @@
 #include "alloc.h"
 #include "gateway.h"
 #include "protojson.h"
+#include "result.h"
 #include "uuid.h"
 #include "temporal/api/workflowservice/v1/service.pb-c.h"
 
@@ -138,6 +139,18 @@ static void apply_idempotency_key(gateway_exchange *exchange, json_t *body, cons
 		set_path(body, path, json_string(key));
 }
 
+/* A start posted to …/workflows without an id gets a fresh one. */
+static void apply_start_defaults(gateway_exchange *exchange, json_t *body, const char *rpc)
+{
+	if (strcmp(rpc, "StartWorkflowExecution") || json_is_string(get_path(body, "workflow_id")))
+		return;
+	char workflow_id[PORTICO_UUID_LENGTH + 1];
+	portico_uuid_v4(workflow_id);
+	set_path(body, "workflow_id", json_string(workflow_id));
+	free(exchange->workflow_id);
+	exchange->workflow_id = portico_strdup(workflow_id);
+}
+
 /* An update without an id gets one, and without a wait policy waits for its outcome: a curl user
  * asking for an update wants its result, not a receipt. */
 static void apply_update_defaults(json_t *body, const char *rpc)
@@ -245,7 +258,34 @@ static void on_response(void *arg, ProtobufCMessage *response, portico_error *er
 	const portico_protojson_options options = {.payload_shorthand = exchange->payload_shorthand};
 	json_t *body = portico_protojson_encode(response, &options);
 	protobuf_c_message_free_unpacked(response, NULL);
+	if (exchange->wait_ms) {
+		/* ?wait=: the start's answer, then the result, in one response. */
+		json_t *run_id = json_object_get(body, "runId");
+		result_wait(exchange, exchange->namespace_name, exchange->workflow_id, json_string_value(run_id),
+		            exchange->wait_ms, body);
+		json_decref(body);
+		return;
+	}
 	gateway_respond_json(exchange, 200, body);
+}
+
+/* ?wait=<duration> on a start or signal-with-start; returns -1 (after answering 400) when bad. */
+static int read_wait(gateway_exchange *exchange, const gateway_route *route)
+{
+	const char *wait = http_request_query(exchange->request, "wait");
+	if (!wait)
+		return 0;
+	if (strcmp(route->rpc, "StartWorkflowExecution") && strcmp(route->rpc, "SignalWithStartWorkflowExecution")) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "wait: only a start or signal-with-start can wait");
+		return -1;
+	}
+	exchange->wait_ms = result_parse_timeout(wait);
+	if (exchange->wait_ms <= 0 || exchange->wait_ms > RESULT_MAX_TIMEOUT_MS) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
+		             "wait: expected a duration up to 1 hour such as \"30s\" or \"30\", got \"%s\"", wait);
+		return -1;
+	}
+	return 0;
 }
 
 static const char *param_value(const route_params *params, const char *field)
@@ -275,10 +315,16 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "request body must be a JSON object");
 		return;
 	}
+	if (read_wait(exchange, route)) {
+		json_decref(body);
+		return;
+	}
 	note_workflow_id(exchange, params);
+	exchange->namespace_name = portico_strdup(param_value(params, "namespace"));
 	apply_shorthand(body, route->rpc);
 	for (size_t i = 0; i < params->count; i++)
 		set_path(body, params->items[i].field, json_string(params->items[i].value));
+	apply_start_defaults(exchange, body, route->rpc);
 	if (!route->has_body)
 		http_request_foreach_query(exchange->request, add_query, body);
 	apply_idempotency_key(exchange, body, method);

@@ -5,6 +5,7 @@
 
 #include "alloc.h"
 #include "base64.h"
+#include "json_text.h"
 
 #define METADATA_ENTRY         Temporal__Api__Common__V1__Payload__MetadataEntry
 #define PROTO_MESSAGE_TYPE_KEY "_protoMessageType"
@@ -78,11 +79,7 @@ void portico_payloads_free(portico_payloads *payloads)
 
 char *portico_json_to_payload_text(const json_t *value, size_t *length)
 {
-	char *text = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-	if (!text)
-		text = portico_strdup("null");
-	*length = strlen(text);
-	return text;
+	return portico_json_text(value, PORTICO_JSON_SORT_KEYS, length);
 }
 
 static int decode_base64_string(const json_t *value, uint8_t **out, size_t *length)

@@ -96,6 +96,46 @@ def test_signal_with_start(gateway, workflow_id):
     post(api(gateway, f"/workflows/{workflow_id}/terminate"), {"reason": "done"})
 
 
+def test_result_waits_and_follows_continue_as_new(gateway, workflow_id):
+    assert start(gateway, workflow_id, "Looper", [3]).status == 200
+    result = get(api(gateway, f"/workflows/{workflow_id}/result?timeout=30s"))
+    assert result.status == 200, result
+    assert result.json["status"] == "COMPLETED"
+    assert result.json["result"] == [4]
+    first_run = get(api(gateway, f"/workflows/{workflow_id}/result"))
+    assert first_run.json["runId"] == result.json["runId"]
+
+
+def test_result_of_failures_and_timeouts(gateway, workflow_id):
+    assert start(gateway, workflow_id, "Failer", ["boom"]).status == 200
+    failed = get(api(gateway, f"/workflows/{workflow_id}/result"))
+    assert failed.json["status"] == "FAILED"
+    assert failed.json["failure"]["message"] == "boom"
+    assert failed.json["failure"]["applicationFailureInfo"] == {"type": "Deliberate", "nonRetryable": True}
+
+    sleeper = workflow_id + "-sleeper"
+    assert start(gateway, sleeper, "Sleeper", [600]).status == 200
+    pending = get(api(gateway, f"/workflows/{sleeper}/result?timeout=500ms"))
+    assert (pending.status, pending.json["status"]) == (202, "RUNNING")
+    post(api(gateway, f"/workflows/{sleeper}/terminate"), {"reason": "enough"})
+    terminated = get(api(gateway, f"/workflows/{sleeper}/result"))
+    assert terminated.json == {"workflowId": sleeper, "runId": pending.json["runId"], "status": "TERMINATED",
+                               "reason": "enough"}
+
+    assert get(api(gateway, f"/workflows/{workflow_id}/result?timeout=forever")).status == 400
+    assert get(api(gateway, f"/workflows/missing-{workflow_id}/result")).status == 404
+
+
+def test_start_and_wait_in_one_call(gateway):
+    response = post(f"{gateway.url}/api/v1/namespaces/default/workflows?wait=30s",
+                    {"workflowType": "Echo", "taskQueue": TASK_QUEUE, "args": [{"x": 0.1, "big": 1e300}]})
+    assert response.status == 200, response
+    assert response.json["status"] == "COMPLETED"
+    assert response.json["result"] == [{"x": 0.1, "big": 1e300}]
+    assert '"x":0.1' in response.text  # the shortest text for the double, not 0.10000000000000001
+    assert len(response.json["workflowId"]) == 36  # generated
+
+
 def test_cancel_and_terminate(gateway, workflow_id, temporal):
     assert start(gateway, workflow_id, "Sleeper", [600]).status == 200
     assert post(api(gateway, f"/workflows/{workflow_id}/cancel"), {"reason": "stop"}).status == 200

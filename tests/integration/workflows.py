@@ -74,4 +74,33 @@ class Failer:
         raise ApplicationError(message, type="Deliberate", non_retryable=True)
 
 
-ALL = [Echo, Mailbox, Sleeper, Failer]
+@workflow.defn(name="Looper")
+class Looper:
+    """Continues as new until its count reaches zero, then returns how many runs it took."""
+
+    @workflow.run
+    async def run(self, remaining: int, runs: int = 1) -> int:
+        if remaining > 0:
+            workflow.continue_as_new(args=[remaining - 1, runs + 1])
+        return runs
+
+
+@workflow.defn(name="SlowUpdate")
+class SlowUpdate:
+    """An update whose handler takes longer than the server's long poll."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self.done)
+
+    @workflow.update(name="slow")
+    async def slow(self, seconds: float) -> str:
+        await workflow.sleep(timedelta(seconds=seconds))
+        self.done = True
+        return f"took {seconds}s"
+
+
+ALL = [Echo, Mailbox, Sleeper, Failer, Looper, SlowUpdate]

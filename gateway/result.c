@@ -1,0 +1,250 @@
+#include "result.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "backoff.h"
+#include "protojson.h"
+#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
+
+#define HISTORY_POLL_TIMEOUT_MS 70000
+
+typedef Temporal__Api__History__V1__HistoryEvent history_event;
+
+typedef struct waiter {
+	gateway_exchange *exchange;
+	char *namespace_name;
+	char *workflow_id;
+	char *run_id; /* the run being waited on; changes as runs continue */
+	ProtobufCBinaryData page_token;
+	int64_t deadline_ms;
+	json_t *answer; /* fields every answer starts with */
+} waiter;
+
+static void waiter_free(waiter *w)
+{
+	free(w->namespace_name);
+	free(w->workflow_id);
+	free(w->run_id);
+	free(w->page_token.data);
+	json_decref(w->answer);
+	free(w);
+}
+
+int64_t result_parse_timeout(const char *text)
+{
+	char *unit;
+	double amount = strtod(text, &unit);
+	if (unit == text || amount < 0)
+		return -1;
+	if (!strcmp(unit, "ms"))
+		return (int64_t)amount;
+	if (!strcmp(unit, "s") || !*unit)
+		return (int64_t)(amount * 1000);
+	if (!strcmp(unit, "m"))
+		return (int64_t)(amount * 60000);
+	return -1;
+}
+
+static void answer(waiter *w, unsigned status, const char *workflow_status, const char *key, json_t *value)
+{
+	json_t *body = json_deep_copy(w->answer);
+	json_object_set_new(body, "workflowId", json_string(w->workflow_id));
+	json_object_set_new(body, "runId", json_string(w->run_id));
+	json_object_set_new(body, "status", json_string(workflow_status));
+	if (key)
+		json_object_set_new(body, key, value ? value : json_null());
+	gateway_respond_json(w->exchange, status, body);
+	waiter_free(w);
+}
+
+static json_t *to_json(const waiter *w, const ProtobufCMessage *message)
+{
+	const portico_protojson_options options = {.payload_shorthand = w->exchange->payload_shorthand};
+	return message ? portico_protojson_encode(message, &options) : NULL;
+}
+
+static void poll_close_event(waiter *w);
+
+/* Moves on to the next run of a continued, retried or cron workflow. */
+static void follow(waiter *w, const char *next_run_id)
+{
+	portico_config_set(&w->run_id, next_run_id);
+	free(w->page_token.data);
+	w->page_token = (ProtobufCBinaryData){0, NULL};
+	poll_close_event(w);
+}
+
+/* The run after this one when the close event hands over to it (continue-as-new, a retry or a
+ * cron run), else NULL. */
+static const char *next_run(const history_event *event)
+{
+	const char *next = NULL;
+	switch (event->attributes_case) {
+	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES:
+		next = event->workflow_execution_completed_event_attributes->new_execution_run_id;
+		break;
+	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES:
+		next = event->workflow_execution_failed_event_attributes->new_execution_run_id;
+		break;
+	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES:
+		next = event->workflow_execution_timed_out_event_attributes->new_execution_run_id;
+		break;
+	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_CONTINUED_AS_NEW_EVENT_ATTRIBUTES:
+		next = event->workflow_execution_continued_as_new_event_attributes->new_execution_run_id;
+		break;
+	default:
+		break;
+	}
+	return next && *next ? next : NULL;
+}
+
+/* Answers with the outcome the close event records. */
+static void settle(waiter *w, const history_event *event)
+{
+	switch (event->attributes_case) {
+	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES: {
+		const Temporal__Api__Common__V1__Payloads *result =
+			event->workflow_execution_completed_event_attributes->result;
+		answer(w, 200, "COMPLETED", "result", result ? to_json(w, &result->base) : json_array());
+		break;
+	}
+	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES:
+		answer(w, 200, "FAILED", "failure",
+		       to_json(w, (ProtobufCMessage *)event->workflow_execution_failed_event_attributes->failure));
+		break;
+	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES:
+		answer(w, 200, "TIMED_OUT", NULL, NULL);
+		break;
+	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_CANCELED_EVENT_ATTRIBUTES:
+		answer(w, 200, "CANCELED", "details",
+		       to_json(w, (ProtobufCMessage *)event->workflow_execution_canceled_event_attributes->details));
+		break;
+	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_TERMINATED_EVENT_ATTRIBUTES:
+		answer(w, 200, "TERMINATED", "reason",
+		       json_string(event->workflow_execution_terminated_event_attributes->reason));
+		break;
+	default:
+		answer(w, 500, "UNKNOWN", "eventType", json_integer(event->event_type));
+	}
+}
+
+static void on_history(void *arg, ProtobufCMessage *message, portico_error *err)
+{
+	waiter *w = arg;
+	int timed_out = portico_monotonic_ms() >= w->deadline_ms;
+	if (err && err->code == PORTICO_DEADLINE_EXCEEDED && timed_out) {
+		answer(w, 202, "RUNNING", NULL, NULL);
+		return;
+	}
+	if (err) {
+		gateway_respond_error(w->exchange, err);
+		waiter_free(w);
+		return;
+	}
+	Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *response = (void *)message;
+	const Temporal__Api__History__V1__History *history = response->history;
+	const history_event *close = history && history->n_events ? history->events[history->n_events - 1] : NULL;
+	const char *next = close ? next_run(close) : NULL;
+	if (next) {
+		follow(w, next);
+	} else if (close) {
+		settle(w, close);
+	} else if (timed_out) {
+		answer(w, 202, "RUNNING", NULL, NULL);
+	} else {
+		/* The server's long poll ended without the close event: ask again from where it was. */
+		free(w->page_token.data);
+		w->page_token = response->next_page_token;
+		response->next_page_token = (ProtobufCBinaryData){0, NULL};
+		poll_close_event(w);
+	}
+	protobuf_c_message_free_unpacked(message, NULL);
+}
+
+static void poll_close_event(waiter *w)
+{
+	int64_t remaining = w->deadline_ms - portico_monotonic_ms();
+	Temporal__Api__Common__V1__WorkflowExecution execution = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+	execution.workflow_id = w->workflow_id;
+	execution.run_id = w->run_id;
+	Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest request =
+		TEMPORAL__API__WORKFLOWSERVICE__V1__GET_WORKFLOW_EXECUTION_HISTORY_REQUEST__INIT;
+	request.namespace_ = w->namespace_name;
+	request.execution = &execution;
+	request.wait_new_event = 1;
+	request.history_event_filter_type =
+		TEMPORAL__API__ENUMS__V1__HISTORY_EVENT_FILTER_TYPE__HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
+	request.next_page_token = w->page_token;
+	portico_call_options options = {
+		.method = "GetWorkflowExecutionHistory",
+		.namespace_name = w->namespace_name,
+		.timeout_ms = remaining < HISTORY_POLL_TIMEOUT_MS ? (remaining > 1 ? remaining : 1)
+								  : HISTORY_POLL_TIMEOUT_MS,
+		.retry_transient = 1,
+	};
+	portico_error err = PORTICO_ERROR_INIT;
+	if (portico_transport_call_async(w->exchange->gateway->transport, &options, &request.base, on_history, w,
+					 &err)) {
+		gateway_respond_error(w->exchange, &err);
+		portico_error_clear(&err);
+		waiter_free(w);
+	}
+}
+
+static void on_describe(void *arg, ProtobufCMessage *message, portico_error *err)
+{
+	waiter *w = arg;
+	if (err) {
+		gateway_respond_error(w->exchange, err);
+		waiter_free(w);
+		return;
+	}
+	Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionResponse *response = (void *)message;
+	const Temporal__Api__Workflow__V1__WorkflowExecutionInfo *info = response->workflow_execution_info;
+	if (info && info->execution)
+		portico_config_set(&w->run_id, info->execution->run_id);
+	protobuf_c_message_free_unpacked(message, NULL);
+	poll_close_event(w);
+}
+
+/* Without a run id, the latest run is looked up first, so that every answer can name its run. */
+static void resolve_latest_run(waiter *w)
+{
+	Temporal__Api__Common__V1__WorkflowExecution execution = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+	execution.workflow_id = w->workflow_id;
+	Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionRequest request =
+		TEMPORAL__API__WORKFLOWSERVICE__V1__DESCRIBE_WORKFLOW_EXECUTION_REQUEST__INIT;
+	request.namespace_ = w->namespace_name;
+	request.execution = &execution;
+	portico_call_options options = {
+		.method = "DescribeWorkflowExecution",
+		.namespace_name = w->namespace_name,
+		.timeout_ms = w->exchange->gateway->config.call_timeout_ms,
+		.retry_transient = 1,
+	};
+	portico_error err = PORTICO_ERROR_INIT;
+	if (portico_transport_call_async(w->exchange->gateway->transport, &options, &request.base, on_describe, w,
+					 &err)) {
+		gateway_respond_error(w->exchange, &err);
+		portico_error_clear(&err);
+		waiter_free(w);
+	}
+}
+
+void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id,
+		 const char *run_id, int64_t timeout_ms, json_t *prefix)
+{
+	waiter *w = portico_calloc(1, sizeof *w);
+	w->exchange = exchange;
+	w->namespace_name = portico_strdup(namespace_name);
+	w->workflow_id = portico_strdup(workflow_id);
+	w->run_id = portico_strdup(run_id ? run_id : "");
+	w->deadline_ms = portico_monotonic_ms() + timeout_ms;
+	w->answer = prefix ? json_incref(prefix) : json_object();
+	if (*w->run_id)
+		poll_close_event(w);
+	else
+		resolve_latest_run(w);
+}
