@@ -36,7 +36,8 @@ typedef struct gateway_exchange {
 	char *workflow_id;    /* for the access log and result waits, when the request names one */
 	char *namespace_name; /* the route's namespace */
 	int payload_shorthand;
-	int64_t wait_ms; /* ?wait= on a start: how long to wait for the result; 0 for not at all */
+	int64_t wait_ms;            /* ?wait= on a start: how long to wait for the result; 0 for not at all */
+	int64_t update_deadline_ms; /* an update waiting for completion polls until then (monotonic) */
 } gateway_exchange;
 
 /* The http handler: every request starts here. */

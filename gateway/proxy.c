@@ -8,9 +8,11 @@
 #include <strings.h>
 
 #include "alloc.h"
+#include "backoff.h"
 #include "gateway.h"
 #include "protojson.h"
 #include "result.h"
+#include "update.h"
 #include "uuid.h"
 #include "temporal/api/workflowservice/v1/service.pb-c.h"
 
@@ -256,6 +258,10 @@ static void on_response(void *arg, ProtobufCMessage *response, portico_error *er
 		return;
 	}
 	const portico_protojson_options options = {.payload_shorthand = exchange->payload_shorthand};
+	if (exchange->update_deadline_ms) {
+		update_wait(exchange, exchange->namespace_name, (void *)response, exchange->update_deadline_ms);
+		return;
+	}
 	json_t *body = portico_protojson_encode(response, &options);
 	protobuf_c_message_free_unpacked(response, NULL);
 	if (exchange->wait_ms) {
@@ -286,6 +292,14 @@ static int read_wait(gateway_exchange *exchange, const gateway_route *route)
 		return -1;
 	}
 	return 0;
+}
+
+static int waits_for_completion(const ProtobufCMessage *message)
+{
+	const Temporal__Api__Workflowservice__V1__UpdateWorkflowExecutionRequest *request = (const void *)message;
+	return request->wait_policy &&
+	       request->wait_policy->lifecycle_stage ==
+	               TEMPORAL__API__ENUMS__V1__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED;
 }
 
 static const char *param_value(const route_params *params, const char *field)
@@ -344,6 +358,12 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	forwarded_headers headers = {.count = 0};
 	http_request_foreach_header(exchange->request, collect_forwarded, &headers);
 	int64_t timeout_ms = grpc_timeout_ms(http_request_header(exchange->request, "Grpc-Timeout"));
+	if (!strcmp(route->rpc, "UpdateWorkflowExecution") && waits_for_completion(request)) {
+		/* The whole wait is bounded by the request's timeout; each server long poll by its own. */
+		int64_t total_ms = timeout_ms ? timeout_ms : UPDATE_DEFAULT_TIMEOUT_MS;
+		exchange->update_deadline_ms = portico_monotonic_ms() + total_ms;
+		timeout_ms = total_ms < LONG_POLL_TIMEOUT_MS ? total_ms : LONG_POLL_TIMEOUT_MS;
+	}
 	if (!timeout_ms)
 		timeout_ms = long_poll ? LONG_POLL_TIMEOUT_MS : exchange->gateway->config.call_timeout_ms;
 	portico_call_options options = {

@@ -106,7 +106,7 @@ static void settle(waiter *w, const history_event *event)
 	switch (event->attributes_case) {
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES: {
 		const Temporal__Api__Common__V1__Payloads *result =
-			event->workflow_execution_completed_event_attributes->result;
+		        event->workflow_execution_completed_event_attributes->result;
 		answer(w, 200, "COMPLETED", "result", result ? to_json(w, &result->base) : json_array());
 		break;
 	}
@@ -170,23 +170,23 @@ static void poll_close_event(waiter *w)
 	execution.workflow_id = w->workflow_id;
 	execution.run_id = w->run_id;
 	Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest request =
-		TEMPORAL__API__WORKFLOWSERVICE__V1__GET_WORKFLOW_EXECUTION_HISTORY_REQUEST__INIT;
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__GET_WORKFLOW_EXECUTION_HISTORY_REQUEST__INIT;
 	request.namespace_ = w->namespace_name;
 	request.execution = &execution;
 	request.wait_new_event = 1;
 	request.history_event_filter_type =
-		TEMPORAL__API__ENUMS__V1__HISTORY_EVENT_FILTER_TYPE__HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
+	        TEMPORAL__API__ENUMS__V1__HISTORY_EVENT_FILTER_TYPE__HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
 	request.next_page_token = w->page_token;
 	portico_call_options options = {
-		.method = "GetWorkflowExecutionHistory",
-		.namespace_name = w->namespace_name,
-		.timeout_ms = remaining < HISTORY_POLL_TIMEOUT_MS ? (remaining > 1 ? remaining : 1)
-								  : HISTORY_POLL_TIMEOUT_MS,
-		.retry_transient = 1,
+	        .method = "GetWorkflowExecutionHistory",
+	        .namespace_name = w->namespace_name,
+	        .timeout_ms =
+	                remaining < HISTORY_POLL_TIMEOUT_MS ? (remaining > 1 ? remaining : 1) : HISTORY_POLL_TIMEOUT_MS,
+	        .retry_transient = 1,
 	};
 	portico_error err = PORTICO_ERROR_INIT;
 	if (portico_transport_call_async(w->exchange->gateway->transport, &options, &request.base, on_history, w,
-					 &err)) {
+	                                 &err)) {
 		gateway_respond_error(w->exchange, &err);
 		portico_error_clear(&err);
 		waiter_free(w);
@@ -215,26 +215,26 @@ static void resolve_latest_run(waiter *w)
 	Temporal__Api__Common__V1__WorkflowExecution execution = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
 	execution.workflow_id = w->workflow_id;
 	Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionRequest request =
-		TEMPORAL__API__WORKFLOWSERVICE__V1__DESCRIBE_WORKFLOW_EXECUTION_REQUEST__INIT;
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__DESCRIBE_WORKFLOW_EXECUTION_REQUEST__INIT;
 	request.namespace_ = w->namespace_name;
 	request.execution = &execution;
 	portico_call_options options = {
-		.method = "DescribeWorkflowExecution",
-		.namespace_name = w->namespace_name,
-		.timeout_ms = w->exchange->gateway->config.call_timeout_ms,
-		.retry_transient = 1,
+	        .method = "DescribeWorkflowExecution",
+	        .namespace_name = w->namespace_name,
+	        .timeout_ms = w->exchange->gateway->config.call_timeout_ms,
+	        .retry_transient = 1,
 	};
 	portico_error err = PORTICO_ERROR_INIT;
 	if (portico_transport_call_async(w->exchange->gateway->transport, &options, &request.base, on_describe, w,
-					 &err)) {
+	                                 &err)) {
 		gateway_respond_error(w->exchange, &err);
 		portico_error_clear(&err);
 		waiter_free(w);
 	}
 }
 
-void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id,
-		 const char *run_id, int64_t timeout_ms, json_t *prefix)
+void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,
+                 int64_t timeout_ms, json_t *prefix)
 {
 	waiter *w = portico_calloc(1, sizeof *w);
 	w->exchange = exchange;

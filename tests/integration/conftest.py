@@ -112,6 +112,7 @@ class Gateway:
         import re
         import signal as _signal
         self._signal = _signal
+        self.path = path
         self.process = subprocess.Popen([path], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, start_new_session=True)
         line = self.process.stderr.readline()

@@ -85,6 +85,18 @@ def test_signal_query_update_describe(gateway, workflow_id):
     assert event["workflowExecutionCompletedEventAttributes"]["result"][0]["stage"] == "review"
 
 
+def test_update_outlasting_the_servers_long_poll(gateway, workflow_id):
+    if "/asan/" in gateway.path:
+        pytest.skip("a 21 s wait proves nothing more under sanitizers")
+    assert start(gateway, workflow_id, "SlowUpdate").status == 200
+    started = time.monotonic()
+    update = post(api(gateway, f"/workflows/{workflow_id}/update/slow"), {"args": [21]})
+    assert update.status == 200, update
+    assert update.json["outcome"]["success"] == ["took 21.0s"]
+    assert update.json["stage"] == "UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED"
+    assert time.monotonic() - started >= 20  # past the server's 20 s long poll
+
+
 def test_signal_with_start(gateway, workflow_id):
     url = api(gateway, f"/workflows/{workflow_id}/signal-with-start/add")
     body = {"workflowType": "Mailbox", "taskQueue": TASK_QUEUE, "signalArgs": ["one"]}

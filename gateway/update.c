@@ -1,0 +1,97 @@
+#include "update.h"
+
+#include <stdlib.h>
+
+#include "alloc.h"
+#include "backoff.h"
+#include "protojson.h"
+
+#define POLL_TIMEOUT_MS 70000
+#define STAGE_COMPLETED                                                                                        \
+	TEMPORAL__API__ENUMS__V1__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
+
+typedef struct update_poll {
+	gateway_exchange *exchange;
+	char *namespace_name;
+	Temporal__Api__Update__V1__UpdateRef *ref; /* owned: taken from the first response */
+	int64_t deadline_ms;
+} update_poll;
+
+static void poll_free(update_poll *poll)
+{
+	free(poll->namespace_name);
+	protobuf_c_message_free_unpacked(&poll->ref->base, NULL);
+	free(poll);
+}
+
+/* Both responses share the field names {updateRef, outcome, stage}: either answers the call. */
+static void answer(gateway_exchange *exchange, ProtobufCMessage *response)
+{
+	const portico_protojson_options options = {.payload_shorthand = exchange->payload_shorthand};
+	json_t *body = portico_protojson_encode(response, &options);
+	protobuf_c_message_free_unpacked(response, NULL);
+	gateway_respond_json(exchange, 200, body);
+}
+
+static void poll_again(update_poll *poll);
+
+static void on_poll(void *arg, ProtobufCMessage *message, portico_error *err)
+{
+	update_poll *poll = arg;
+	if (err) {
+		gateway_respond_error(poll->exchange, err);
+		poll_free(poll);
+		return;
+	}
+	Temporal__Api__Workflowservice__V1__PollWorkflowExecutionUpdateResponse *response = (void *)message;
+	if (response->outcome || portico_monotonic_ms() >= poll->deadline_ms) {
+		answer(poll->exchange, message);
+		poll_free(poll);
+		return;
+	}
+	protobuf_c_message_free_unpacked(message, NULL);
+	poll_again(poll);
+}
+
+static void poll_again(update_poll *poll)
+{
+	Temporal__Api__Update__V1__WaitPolicy wait = TEMPORAL__API__UPDATE__V1__WAIT_POLICY__INIT;
+	wait.lifecycle_stage = STAGE_COMPLETED;
+	Temporal__Api__Workflowservice__V1__PollWorkflowExecutionUpdateRequest request =
+		TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_WORKFLOW_EXECUTION_UPDATE_REQUEST__INIT;
+	request.namespace_ = poll->namespace_name;
+	request.update_ref = poll->ref;
+	request.wait_policy = &wait;
+	int64_t remaining = poll->deadline_ms - portico_monotonic_ms();
+	portico_call_options options = {
+		.method = "PollWorkflowExecutionUpdate",
+		.namespace_name = poll->namespace_name,
+		.timeout_ms = remaining < POLL_TIMEOUT_MS ? (remaining > 1 ? remaining : 1) : POLL_TIMEOUT_MS,
+		.retry_transient = 1,
+	};
+	portico_error err = PORTICO_ERROR_INIT;
+	if (portico_transport_call_async(poll->exchange->gateway->transport, &options, &request.base, on_poll, poll,
+					 &err)) {
+		gateway_respond_error(poll->exchange, &err);
+		portico_error_clear(&err);
+		poll_free(poll);
+	}
+}
+
+void update_wait(gateway_exchange *exchange, const char *namespace_name,
+		 Temporal__Api__Workflowservice__V1__UpdateWorkflowExecutionResponse *response, int64_t deadline_ms)
+{
+	if (response->outcome || !response->update_ref || response->stage == STAGE_COMPLETED ||
+	    portico_monotonic_ms() >= deadline_ms) {
+		answer(exchange, &response->base);
+		return;
+	}
+	update_poll *poll = portico_calloc(1, sizeof *poll);
+	poll->exchange = exchange;
+	poll->namespace_name = portico_strdup(namespace_name);
+	poll->ref = response->update_ref;
+	response->update_ref = NULL;
+	poll->deadline_ms = deadline_ms;
+	protobuf_c_message_free_unpacked(&response->base, NULL);
+	poll_again(poll);
+}
