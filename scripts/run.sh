@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: starts the embedded default on loopback and stays in the foreground until Ctrl-C:
-# the Temporal dev server (data kept in .run/ between runs) and what Portico has built so far.
-# Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), TEMPORAL_HTTP_PORT (7243).
+# the Temporal dev server (data kept in .run/ between runs) and the Portico gateway.
+# Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), TEMPORAL_HTTP_PORT (7243), PORTICO_PORT (8080).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,6 +9,7 @@ cd "$top"
 grpc_port=${TEMPORAL_PORT:-7233}
 ui_port=${TEMPORAL_UI_PORT:-8233}
 http_port=${TEMPORAL_HTTP_PORT:-7243}
+portico_port=${PORTICO_PORT:-8080}
 mkdir -p .run
 
 pids=()
@@ -37,15 +38,23 @@ wait_for_port() {
 pids+=($!)
 wait_for_port "$grpc_port" "the Temporal dev server" "${pids[0]}"
 
+TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_LISTEN=127.0.0.1:$portico_port build/portico \
+	>.run/portico.log 2>&1 &
+pids+=($!)
+wait_for_port "$portico_port" "the Portico gateway" "${pids[1]}"
+
+gateway=http://127.0.0.1:$portico_port
 cat <<MSG
 
 Portico is up (Ctrl-C stops everything):
-  Temporal gRPC      127.0.0.1:$grpc_port   (TEMPORAL_ADDRESS for the SDK, worker and gateway)
+  Portico gateway    $gateway/api/v1/namespaces/default/workflows   (health: $gateway/readyz)
   Temporal Web UI    http://127.0.0.1:$ui_port
-  Temporal HTTP API  http://127.0.0.1:$http_port/api/v1/namespaces/default/workflows
-  Logs               .run/temporal.log
+  Temporal gRPC      127.0.0.1:$grpc_port
+  Temporal HTTP API  http://127.0.0.1:$http_port   (Temporal's own, for comparison)
+  Logs               .run/temporal.log, .run/portico.log (one JSON line per request)
 
-Try the C client:
-  TEMPORAL_ADDRESS=127.0.0.1:$grpc_port build/tests/client-probe count
+Try it (a workflow needs a worker on its task queue; see the README's walkthrough):
+  curl -s -X POST '$gateway/api/v1/namespaces/default/workflows' \\
+       -d '{"workflowType": "Greet", "taskQueue": "greetings", "args": ["Ada"]}'
 MSG
 wait -n "${pids[@]}"
