@@ -117,6 +117,17 @@ const gateway_route gateway_extra_routes[] = {
 };
 const size_t gateway_extra_route_count = sizeof gateway_extra_routes / sizeof gateway_extra_routes[0];
 
+int gateway_call(gateway_exchange *exchange, const portico_call_options *options, const ProtobufCMessage *request,
+                 portico_call_done_fn done, void *arg)
+{
+	portico_error err = PORTICO_ERROR_INIT;
+	if (portico_transport_call_async(exchange->gateway->transport, options, request, done, arg, &err) == 0)
+		return 0;
+	gateway_respond_error(exchange, &err);
+	portico_error_clear(&err);
+	return -1;
+}
+
 static void exchange_free(void *context)
 {
 	gateway_exchange *exchange = context;
@@ -186,12 +197,7 @@ static void serve_readiness(gateway_exchange *exchange)
 	Temporal__Api__Workflowservice__V1__GetSystemInfoRequest request =
 	        TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
 	portico_call_options options = {.method = "GetSystemInfo", .timeout_ms = 2000};
-	portico_error err = PORTICO_ERROR_INIT;
-	if (portico_transport_call_async(exchange->gateway->transport, &options, &request.base, on_system_info,
-	                                 exchange, &err)) {
-		gateway_respond_error(exchange, &err);
-		portico_error_clear(&err);
-	}
+	gateway_call(exchange, &options, &request.base, on_system_info, exchange);
 }
 
 /* GET …/workflows/{workflow_id}/result?timeout=30s&runId=… */

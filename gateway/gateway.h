@@ -53,6 +53,12 @@ void gateway_respond_error(gateway_exchange *exchange, const portico_error *err)
 void gateway_fail(gateway_exchange *exchange, portico_code code, const char *format, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* Starts an asynchronous call for exchange; done(arg, …) runs when it is over. When the call
+ * cannot start, answers exchange with the error and returns -1 (done never runs): the caller
+ * then frees arg. */
+int gateway_call(gateway_exchange *exchange, const portico_call_options *options, const ProtobufCMessage *request,
+                 portico_call_done_fn done, void *arg);
+
 /* The HTTP status Temporal's HTTP API gives a gRPC code. */
 unsigned gateway_http_status(portico_code code);
 

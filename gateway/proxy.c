@@ -375,11 +375,7 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	        .metadata = headers.items,
 	        .metadata_count = headers.count,
 	};
-	if (portico_transport_call_async(exchange->gateway->transport, &options, request, on_response, exchange,
-	                                 &err)) {
-		gateway_respond_error(exchange, &err);
-		portico_error_clear(&err);
-	}
+	gateway_call(exchange, &options, request, on_response, exchange);
 	protobuf_c_message_free_unpacked(request, NULL);
 	for (size_t i = 0; i < headers.count; i++)
 		free(headers.owned[i]);

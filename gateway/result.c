@@ -184,13 +184,8 @@ static void poll_close_event(waiter *w)
 	                remaining < HISTORY_POLL_TIMEOUT_MS ? (remaining > 1 ? remaining : 1) : HISTORY_POLL_TIMEOUT_MS,
 	        .retry_transient = 1,
 	};
-	portico_error err = PORTICO_ERROR_INIT;
-	if (portico_transport_call_async(w->exchange->gateway->transport, &options, &request.base, on_history, w,
-	                                 &err)) {
-		gateway_respond_error(w->exchange, &err);
-		portico_error_clear(&err);
+	if (gateway_call(w->exchange, &options, &request.base, on_history, w))
 		waiter_free(w);
-	}
 }
 
 static void on_describe(void *arg, ProtobufCMessage *message, portico_error *err)
@@ -224,13 +219,8 @@ static void resolve_latest_run(waiter *w)
 	        .timeout_ms = w->exchange->gateway->config.call_timeout_ms,
 	        .retry_transient = 1,
 	};
-	portico_error err = PORTICO_ERROR_INIT;
-	if (portico_transport_call_async(w->exchange->gateway->transport, &options, &request.base, on_describe, w,
-	                                 &err)) {
-		gateway_respond_error(w->exchange, &err);
-		portico_error_clear(&err);
+	if (gateway_call(w->exchange, &options, &request.base, on_describe, w))
 		waiter_free(w);
-	}
 }
 
 void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,

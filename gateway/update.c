@@ -7,7 +7,7 @@
 #include "protojson.h"
 
 #define POLL_TIMEOUT_MS 70000
-#define STAGE_COMPLETED                                                                                        \
+#define STAGE_COMPLETED                                                                                                \
 	TEMPORAL__API__ENUMS__V1__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
 
 typedef struct update_poll {
@@ -58,28 +58,23 @@ static void poll_again(update_poll *poll)
 	Temporal__Api__Update__V1__WaitPolicy wait = TEMPORAL__API__UPDATE__V1__WAIT_POLICY__INIT;
 	wait.lifecycle_stage = STAGE_COMPLETED;
 	Temporal__Api__Workflowservice__V1__PollWorkflowExecutionUpdateRequest request =
-		TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_WORKFLOW_EXECUTION_UPDATE_REQUEST__INIT;
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_WORKFLOW_EXECUTION_UPDATE_REQUEST__INIT;
 	request.namespace_ = poll->namespace_name;
 	request.update_ref = poll->ref;
 	request.wait_policy = &wait;
 	int64_t remaining = poll->deadline_ms - portico_monotonic_ms();
 	portico_call_options options = {
-		.method = "PollWorkflowExecutionUpdate",
-		.namespace_name = poll->namespace_name,
-		.timeout_ms = remaining < POLL_TIMEOUT_MS ? (remaining > 1 ? remaining : 1) : POLL_TIMEOUT_MS,
-		.retry_transient = 1,
+	        .method = "PollWorkflowExecutionUpdate",
+	        .namespace_name = poll->namespace_name,
+	        .timeout_ms = remaining < POLL_TIMEOUT_MS ? (remaining > 1 ? remaining : 1) : POLL_TIMEOUT_MS,
+	        .retry_transient = 1,
 	};
-	portico_error err = PORTICO_ERROR_INIT;
-	if (portico_transport_call_async(poll->exchange->gateway->transport, &options, &request.base, on_poll, poll,
-					 &err)) {
-		gateway_respond_error(poll->exchange, &err);
-		portico_error_clear(&err);
+	if (gateway_call(poll->exchange, &options, &request.base, on_poll, poll))
 		poll_free(poll);
-	}
 }
 
 void update_wait(gateway_exchange *exchange, const char *namespace_name,
-		 Temporal__Api__Workflowservice__V1__UpdateWorkflowExecutionResponse *response, int64_t deadline_ms)
+                 Temporal__Api__Workflowservice__V1__UpdateWorkflowExecutionResponse *response, int64_t deadline_ms)
 {
 	if (response->outcome || !response->update_ref || response->stage == STAGE_COMPLETED ||
 	    portico_monotonic_ms() >= deadline_ms) {

@@ -14,6 +14,6 @@
 /* Answers exchange with response when the update completed or deadline_ms (monotonic) has
  * passed; otherwise polls on. Takes ownership of response. */
 void update_wait(gateway_exchange *exchange, const char *namespace_name,
-		 Temporal__Api__Workflowservice__V1__UpdateWorkflowExecutionResponse *response, int64_t deadline_ms);
+                 Temporal__Api__Workflowservice__V1__UpdateWorkflowExecutionResponse *response, int64_t deadline_ms);
 
 #endif

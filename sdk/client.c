@@ -7,7 +7,7 @@
 #include "backoff.h"
 #include "uuid.h"
 
-#define WS(name) Temporal__Api__Workflowservice__V1__##name
+#define Temporal__Api__Workflowservice__V1__name Temporal__Api__Workflowservice__V1__##name
 #define LIFECYCLE_COMPLETED                                                                                            \
 	TEMPORAL__API__ENUMS__V1__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
 
@@ -87,6 +87,15 @@ static int require(const char *value, const char *what, portico_error *err)
 	return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s is required", what);
 }
 
+/* Returns given, or a new UUID written into fresh when given is NULL. */
+static const char *id_or_fresh(const char *given, char fresh[PORTICO_UUID_LENGTH + 1])
+{
+	if (given)
+		return given;
+	portico_uuid_v4(fresh);
+	return fresh;
+}
+
 static workflow_execution execution_of(const char *workflow_id, const char *run_id)
 {
 	workflow_execution execution = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
@@ -105,7 +114,8 @@ static Google__Protobuf__Duration duration_of(int64_t ms)
 
 int portico_client_get_system_info(portico_client *client, portico_system_info **response, portico_error *err)
 {
-	WS(GetSystemInfoRequest) request = TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
+	Temporal__Api__Workflowservice__V1__GetSystemInfoRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
 	return call(client, "GetSystemInfo", 1, 0, &request.base, (ProtobufCMessage **)response, err);
 }
 
@@ -143,6 +153,23 @@ static Google__Protobuf__Duration *optional_duration(Google__Protobuf__Duration 
 	return duration->seconds || duration->nanos ? duration : NULL;
 }
 
+/* StartWorkflowExecution and SignalWithStartWorkflowExecution requests name these fields alike. */
+#define SET_START_FIELDS(request, client, start, parts)                                                                \
+	do {                                                                                                           \
+		(request).namespace_ = (client)->namespace_name;                                                       \
+		(request).workflow_id = borrow((start)->workflow_id);                                                  \
+		(request).workflow_type = &(parts).type;                                                               \
+		(request).task_queue = &(parts).queue;                                                                 \
+		(request).input = (portico_payloads *)(start)->input;                                                  \
+		(request).workflow_execution_timeout = optional_duration(&(parts).execution_timeout);                  \
+		(request).workflow_run_timeout = optional_duration(&(parts).run_timeout);                              \
+		(request).workflow_task_timeout = optional_duration(&(parts).task_timeout);                            \
+		(request).identity = (client)->identity;                                                               \
+		(request).request_id = (parts).request_id;                                                             \
+		(request).workflow_id_reuse_policy = (start)->id_reuse_policy;                                         \
+		(request).workflow_id_conflict_policy = (start)->id_conflict_policy;                                   \
+	} while (0)
+
 int portico_client_start_workflow(portico_client *client, const portico_workflow_start *start, char **run_id,
                                   portico_error *err)
 {
@@ -150,22 +177,11 @@ int portico_client_start_workflow(portico_client *client, const portico_workflow
 	start_parts parts;
 	if (start_parts_init(&parts, start, err))
 		return -1;
-	WS(StartWorkflowExecutionRequest)
-	request = TEMPORAL__API__WORKFLOWSERVICE__V1__START_WORKFLOW_EXECUTION_REQUEST__INIT;
-	request.namespace_ = client->namespace_name;
-	request.workflow_id = borrow(start->workflow_id);
-	request.workflow_type = &parts.type;
-	request.task_queue = &parts.queue;
-	request.input = (portico_payloads *)start->input;
-	request.workflow_execution_timeout = optional_duration(&parts.execution_timeout);
-	request.workflow_run_timeout = optional_duration(&parts.run_timeout);
-	request.workflow_task_timeout = optional_duration(&parts.task_timeout);
-	request.identity = client->identity;
-	request.request_id = parts.request_id;
-	request.workflow_id_reuse_policy = start->id_reuse_policy;
-	request.workflow_id_conflict_policy = start->id_conflict_policy;
+	Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__START_WORKFLOW_EXECUTION_REQUEST__INIT;
+	SET_START_FIELDS(request, client, start, parts);
 
-	WS(StartWorkflowExecutionResponse) * response;
+	Temporal__Api__Workflowservice__V1__StartWorkflowExecutionResponse *response;
 	if (call(client, "StartWorkflowExecution", 1, 0, &request.base, (ProtobufCMessage **)&response, err))
 		return -1;
 	*run_id = portico_strdup(response->run_id);
@@ -180,13 +196,10 @@ int portico_client_signal_workflow(portico_client *client, const char *workflow_
 	if (require(workflow_id, "workflow id", err) || require(signal_name, "signal name", err))
 		return -1;
 	char fresh_id[PORTICO_UUID_LENGTH + 1];
-	if (!request_id) {
-		portico_uuid_v4(fresh_id);
-		request_id = fresh_id;
-	}
+	request_id = id_or_fresh(request_id, fresh_id);
 	workflow_execution execution = execution_of(workflow_id, run_id);
-	WS(SignalWorkflowExecutionRequest)
-	request = TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WORKFLOW_EXECUTION_REQUEST__INIT;
+	Temporal__Api__Workflowservice__V1__SignalWorkflowExecutionRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WORKFLOW_EXECUTION_REQUEST__INIT;
 	request.namespace_ = client->namespace_name;
 	request.workflow_execution = &execution;
 	request.signal_name = borrow(signal_name);
@@ -204,24 +217,13 @@ int portico_client_signal_with_start(portico_client *client, const portico_workf
 	start_parts parts;
 	if (require(signal_name, "signal name", err) || start_parts_init(&parts, start, err))
 		return -1;
-	WS(SignalWithStartWorkflowExecutionRequest)
-	request = TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WITH_START_WORKFLOW_EXECUTION_REQUEST__INIT;
-	request.namespace_ = client->namespace_name;
-	request.workflow_id = borrow(start->workflow_id);
-	request.workflow_type = &parts.type;
-	request.task_queue = &parts.queue;
-	request.input = (portico_payloads *)start->input;
-	request.workflow_execution_timeout = optional_duration(&parts.execution_timeout);
-	request.workflow_run_timeout = optional_duration(&parts.run_timeout);
-	request.workflow_task_timeout = optional_duration(&parts.task_timeout);
-	request.identity = client->identity;
-	request.request_id = parts.request_id;
-	request.workflow_id_reuse_policy = start->id_reuse_policy;
-	request.workflow_id_conflict_policy = start->id_conflict_policy;
+	Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WITH_START_WORKFLOW_EXECUTION_REQUEST__INIT;
+	SET_START_FIELDS(request, client, start, parts);
 	request.signal_name = borrow(signal_name);
 	request.signal_input = (portico_payloads *)signal_args;
 
-	WS(SignalWithStartWorkflowExecutionResponse) * response;
+	Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionResponse *response;
 	if (call(client, "SignalWithStartWorkflowExecution", 1, 0, &request.base, (ProtobufCMessage **)&response, err))
 		return -1;
 	*run_id = portico_strdup(response->run_id);
@@ -240,12 +242,13 @@ int portico_client_query_workflow(portico_client *client, const char *workflow_i
 	Temporal__Api__Query__V1__WorkflowQuery query = TEMPORAL__API__QUERY__V1__WORKFLOW_QUERY__INIT;
 	query.query_type = borrow(query_type);
 	query.query_args = (portico_payloads *)args;
-	WS(QueryWorkflowRequest) request = TEMPORAL__API__WORKFLOWSERVICE__V1__QUERY_WORKFLOW_REQUEST__INIT;
+	Temporal__Api__Workflowservice__V1__QueryWorkflowRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__QUERY_WORKFLOW_REQUEST__INIT;
 	request.namespace_ = client->namespace_name;
 	request.execution = &execution;
 	request.query = &query;
 
-	WS(QueryWorkflowResponse) * response;
+	Temporal__Api__Workflowservice__V1__QueryWorkflowResponse *response;
 	if (call(client, "QueryWorkflow", 1, 0, &request.base, (ProtobufCMessage **)&response, err))
 		return -1;
 	int rejected = response->query_rejected != NULL;
@@ -268,8 +271,8 @@ static int poll_update(portico_client *client, Temporal__Api__Update__V1__Update
 {
 	Temporal__Api__Update__V1__WaitPolicy wait = TEMPORAL__API__UPDATE__V1__WAIT_POLICY__INIT;
 	wait.lifecycle_stage = LIFECYCLE_COMPLETED;
-	WS(PollWorkflowExecutionUpdateRequest)
-	request = TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_WORKFLOW_EXECUTION_UPDATE_REQUEST__INIT;
+	Temporal__Api__Workflowservice__V1__PollWorkflowExecutionUpdateRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_WORKFLOW_EXECUTION_UPDATE_REQUEST__INIT;
 	request.namespace_ = client->namespace_name;
 	request.update_ref = ref;
 	request.identity = client->identity;
@@ -279,7 +282,7 @@ static int poll_update(portico_client *client, Temporal__Api__Update__V1__Update
 		if (remaining <= 0)
 			return portico_error_set(err, PORTICO_DEADLINE_EXCEEDED,
 			                         "update %s was accepted but did not complete in time", ref->update_id);
-		WS(PollWorkflowExecutionUpdateResponse) * response;
+		Temporal__Api__Workflowservice__V1__PollWorkflowExecutionUpdateResponse *response;
 		if (call(client, "PollWorkflowExecutionUpdate", 1,
 		         remaining < PORTICO_LONG_POLL_TIMEOUT_MS ? remaining : PORTICO_LONG_POLL_TIMEOUT_MS,
 		         &request.base, (ProtobufCMessage **)&response, err))
@@ -299,10 +302,7 @@ int portico_client_update_workflow(portico_client *client, const char *workflow_
 	if (require(workflow_id, "workflow id", err) || require(update_name, "update name", err))
 		return -1;
 	char fresh_id[PORTICO_UUID_LENGTH + 1];
-	if (!update_id) {
-		portico_uuid_v4(fresh_id);
-		update_id = fresh_id;
-	}
+	update_id = id_or_fresh(update_id, fresh_id);
 	if (timeout_ms <= 0)
 		timeout_ms = PORTICO_LONG_POLL_TIMEOUT_MS;
 	int64_t deadline_ms = portico_monotonic_ms() + timeout_ms;
@@ -319,14 +319,14 @@ int portico_client_update_workflow(portico_client *client, const char *workflow_
 	update.input = &input;
 	Temporal__Api__Update__V1__WaitPolicy wait = TEMPORAL__API__UPDATE__V1__WAIT_POLICY__INIT;
 	wait.lifecycle_stage = LIFECYCLE_COMPLETED;
-	WS(UpdateWorkflowExecutionRequest)
-	request = TEMPORAL__API__WORKFLOWSERVICE__V1__UPDATE_WORKFLOW_EXECUTION_REQUEST__INIT;
+	Temporal__Api__Workflowservice__V1__UpdateWorkflowExecutionRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__UPDATE_WORKFLOW_EXECUTION_REQUEST__INIT;
 	request.namespace_ = client->namespace_name;
 	request.workflow_execution = &execution;
 	request.wait_policy = &wait;
 	request.request = &update;
 
-	WS(UpdateWorkflowExecutionResponse) * response;
+	Temporal__Api__Workflowservice__V1__UpdateWorkflowExecutionResponse *response;
 	if (call(client, "UpdateWorkflowExecution", 1,
 	         timeout_ms < PORTICO_LONG_POLL_TIMEOUT_MS ? timeout_ms : PORTICO_LONG_POLL_TIMEOUT_MS, &request.base,
 	         (ProtobufCMessage **)&response, err))
@@ -352,8 +352,8 @@ int portico_client_describe_workflow(portico_client *client, const char *workflo
 	if (require(workflow_id, "workflow id", err))
 		return -1;
 	workflow_execution execution = execution_of(workflow_id, run_id);
-	WS(DescribeWorkflowExecutionRequest)
-	request = TEMPORAL__API__WORKFLOWSERVICE__V1__DESCRIBE_WORKFLOW_EXECUTION_REQUEST__INIT;
+	Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__DESCRIBE_WORKFLOW_EXECUTION_REQUEST__INIT;
 	request.namespace_ = client->namespace_name;
 	request.execution = &execution;
 	return call(client, "DescribeWorkflowExecution", 1, 0, &request.base, (ProtobufCMessage **)response, err);
@@ -365,13 +365,10 @@ int portico_client_cancel_workflow(portico_client *client, const char *workflow_
 	if (require(workflow_id, "workflow id", err))
 		return -1;
 	char fresh_id[PORTICO_UUID_LENGTH + 1];
-	if (!request_id) {
-		portico_uuid_v4(fresh_id);
-		request_id = fresh_id;
-	}
+	request_id = id_or_fresh(request_id, fresh_id);
 	workflow_execution execution = execution_of(workflow_id, run_id);
-	WS(RequestCancelWorkflowExecutionRequest)
-	request = TEMPORAL__API__WORKFLOWSERVICE__V1__REQUEST_CANCEL_WORKFLOW_EXECUTION_REQUEST__INIT;
+	Temporal__Api__Workflowservice__V1__RequestCancelWorkflowExecutionRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__REQUEST_CANCEL_WORKFLOW_EXECUTION_REQUEST__INIT;
 	request.namespace_ = client->namespace_name;
 	request.workflow_execution = &execution;
 	request.identity = client->identity;
@@ -386,8 +383,8 @@ int portico_client_terminate_workflow(portico_client *client, const char *workfl
 	if (require(workflow_id, "workflow id", err))
 		return -1;
 	workflow_execution execution = execution_of(workflow_id, run_id);
-	WS(TerminateWorkflowExecutionRequest)
-	request = TEMPORAL__API__WORKFLOWSERVICE__V1__TERMINATE_WORKFLOW_EXECUTION_REQUEST__INIT;
+	Temporal__Api__Workflowservice__V1__TerminateWorkflowExecutionRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__TERMINATE_WORKFLOW_EXECUTION_REQUEST__INIT;
 	request.namespace_ = client->namespace_name;
 	request.workflow_execution = &execution;
 	request.reason = borrow(reason);
@@ -400,8 +397,8 @@ int portico_client_list_workflows(portico_client *client, const char *query, int
                                   const ProtobufCBinaryData *page_token, portico_list_response **response,
                                   portico_error *err)
 {
-	WS(ListWorkflowExecutionsRequest)
-	request = TEMPORAL__API__WORKFLOWSERVICE__V1__LIST_WORKFLOW_EXECUTIONS_REQUEST__INIT;
+	Temporal__Api__Workflowservice__V1__ListWorkflowExecutionsRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__LIST_WORKFLOW_EXECUTIONS_REQUEST__INIT;
 	request.namespace_ = client->namespace_name;
 	request.page_size = page_size;
 	request.query = borrow(query);
@@ -412,11 +409,11 @@ int portico_client_list_workflows(portico_client *client, const char *query, int
 
 int portico_client_count_workflows(portico_client *client, const char *query, int64_t *count, portico_error *err)
 {
-	WS(CountWorkflowExecutionsRequest)
-	request = TEMPORAL__API__WORKFLOWSERVICE__V1__COUNT_WORKFLOW_EXECUTIONS_REQUEST__INIT;
+	Temporal__Api__Workflowservice__V1__CountWorkflowExecutionsRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__COUNT_WORKFLOW_EXECUTIONS_REQUEST__INIT;
 	request.namespace_ = client->namespace_name;
 	request.query = borrow(query);
-	WS(CountWorkflowExecutionsResponse) * response;
+	Temporal__Api__Workflowservice__V1__CountWorkflowExecutionsResponse *response;
 	if (call(client, "CountWorkflowExecutions", 1, 0, &request.base, (ProtobufCMessage **)&response, err))
 		return -1;
 	*count = response->count;
@@ -431,8 +428,8 @@ int portico_client_get_history_page(portico_client *client, const portico_histor
 	if (require(options->workflow_id, "workflow id", err))
 		return -1;
 	workflow_execution execution = execution_of(options->workflow_id, options->run_id);
-	WS(GetWorkflowExecutionHistoryRequest)
-	request = TEMPORAL__API__WORKFLOWSERVICE__V1__GET_WORKFLOW_EXECUTION_HISTORY_REQUEST__INIT;
+	Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__GET_WORKFLOW_EXECUTION_HISTORY_REQUEST__INIT;
 	request.namespace_ = client->namespace_name;
 	request.execution = &execution;
 	request.maximum_page_size = options->page_size;

@@ -7,14 +7,9 @@
 
 #include <cmocka.h>
 
-#include "payload.h"
+#include "json_assert.h"
 
-static json_t *parse(const char *text)
-{
-	json_t *value = json_loads(text, JSON_DECODE_ANY, NULL);
-	assert_non_null(value);
-	return value;
-}
+#include "payload.h"
 
 static portico_payload *payload_of(const char *text)
 {
@@ -36,17 +31,6 @@ static void assert_data(const portico_payload *payload, const char *expected)
 {
 	assert_int_equal(payload->data.len, strlen(expected));
 	assert_memory_equal(payload->data.data, expected, payload->data.len);
-}
-
-static void assert_json_equal(json_t *actual, const char *expected_text)
-{
-	json_t *expected = parse(expected_text);
-	if (!json_equal(actual, expected)) {
-		char *text = json_dumps(actual, JSON_ENCODE_ANY | JSON_SORT_KEYS);
-		fail_msg("got %s, expected %s", text, expected_text);
-	}
-	json_decref(expected);
-	json_decref(actual);
 }
 
 static void test_array_shorthand_makes_json_plain_payloads(void **state)

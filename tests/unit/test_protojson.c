@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "json_assert.h"
+
 #include "protojson.h"
 #include "google/protobuf/any.pb-c.h"
 #include "temporal/api/errordetails/v1/message.pb-c.h"
@@ -18,26 +20,6 @@
 #define START_DESCRIPTOR temporal__api__workflowservice__v1__start_workflow_execution_request__descriptor
 
 static const portico_protojson_options shorthand = {.payload_shorthand = 1};
-
-static json_t *parse(const char *text)
-{
-	json_error_t error;
-	json_t *value = json_loads(text, JSON_DECODE_ANY, &error);
-	if (!value)
-		fail_msg("bad test JSON: %s", error.text);
-	return value;
-}
-
-static void assert_json_equal(json_t *actual, const char *expected_text)
-{
-	json_t *expected = parse(expected_text);
-	if (!json_equal(actual, expected)) {
-		char *text = json_dumps(actual, JSON_ENCODE_ANY | JSON_SORT_KEYS);
-		fail_msg("got %s\nexpected %s", text, expected_text);
-	}
-	json_decref(expected);
-	json_decref(actual);
-}
 
 static ProtobufCMessage *decode_text(const ProtobufCMessageDescriptor *descriptor, const char *text, portico_error *err)
 {
