@@ -23,7 +23,9 @@
 #define IDLE_WAKE_MS         200
 #define KEEPALIVE_TIME_MS    30000
 #define KEEPALIVE_TIMEOUT_MS 15000
-#define USER_AGENT           "portico/0.1"
+/* After Temporal comes back, calls work again within this (gRPC's default backoff grows to 120 s). */
+#define MAX_RECONNECT_BACKOFF_MS 3000
+#define USER_AGENT               "portico/0.1"
 
 typedef struct call call;
 
@@ -115,13 +117,14 @@ portico_transport *portico_transport_open(const portico_config *cfg, portico_err
 		                  cfg->address);
 		return NULL;
 	}
-	grpc_arg args[7];
+	grpc_arg args[8];
 	size_t n_args = 0;
 	args[n_args++] = integer_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, PORTICO_MAX_RECEIVE_BYTES);
 	args[n_args++] = integer_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, PORTICO_MAX_RECEIVE_BYTES);
 	args[n_args++] = integer_arg(GRPC_ARG_KEEPALIVE_TIME_MS, KEEPALIVE_TIME_MS);
 	args[n_args++] = integer_arg(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, KEEPALIVE_TIMEOUT_MS);
 	args[n_args++] = integer_arg(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+	args[n_args++] = integer_arg(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, MAX_RECONNECT_BACKOFF_MS);
 	args[n_args++] = string_arg(GRPC_ARG_PRIMARY_USER_AGENT_STRING, USER_AGENT);
 	if (cfg->tls && cfg->tls_server_name)
 		args[n_args++] = string_arg(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, cfg->tls_server_name);

@@ -32,9 +32,9 @@ def wait_for_port(port: int, deadline: float, process: subprocess.Popen) -> None
 class DevServer:
     """A `temporal server start-dev` process; use as a context manager."""
 
-    def __init__(self, temporal_cli: Optional[str] = None) -> None:
+    def __init__(self, temporal_cli: Optional[str] = None, port: Optional[int] = None) -> None:
         self.temporal_cli = temporal_cli or os.environ.get("TEMPORAL_CLI") or str(TOP / ".tools/bin/temporal")
-        self.port = free_port()
+        self.port = port or free_port()
         self.http_port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.http_address = f"127.0.0.1:{self.http_port}"

@@ -148,6 +148,22 @@ def test_start_and_wait_in_one_call(gateway):
     assert len(response.json["workflowId"]) == 36  # generated
 
 
+def test_async_activity_completed_by_id(gateway, workflow_id):
+    assert start(gateway, workflow_id, "Approval").status == 200
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # until the activity has started and gone async
+        described = get(api(gateway, f"/workflows/{workflow_id}")).json
+        pending = described.get("pendingActivities", [])
+        if pending and pending[0].get("state") == "PENDING_ACTIVITY_STATE_STARTED":
+            break
+        time.sleep(0.2)
+    completed = post(api(gateway, "/activities/complete-by-id"),
+                     {"workflowId": workflow_id, "activityId": "approve", "result": ["approved by curl"]})
+    assert completed.status == 200, completed
+    result = get(api(gateway, f"/workflows/{workflow_id}/result"))
+    assert result.json["result"] == ["approved by curl"]
+
+
 def test_cancel_and_terminate(gateway, workflow_id, temporal):
     assert start(gateway, workflow_id, "Sleeper", [600]).status == 200
     assert post(api(gateway, f"/workflows/{workflow_id}/cancel"), {"reason": "stop"}).status == 200
@@ -244,14 +260,11 @@ def test_oversized_headers_and_url(gateway):
     assert get(f"{gateway.url}/healthz", headers={"X-Big": "y" * 70000}).status == 431
 
 
-@pytest.mark.parametrize("build", ["portico"])
-def test_temporal_down_gives_503_and_recovers(build, server, worker):
+def test_temporal_down_gives_503_then_recovers(server, worker):
     from conftest import TOP
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()
-    gw = start_gateway(str(TOP / "build" / build), f"127.0.0.1:{port}", PORTICO_CALL_TIMEOUT="1s")
+    from devserver import DevServer, free_port
+    port = free_port()
+    gw = start_gateway(str(TOP / "build/portico"), f"127.0.0.1:{port}", PORTICO_CALL_TIMEOUT="1s")
     try:
         response = get(f"{gw.url}/api/v1/namespaces/default/workflows/x")
         assert response.status == 503, response
@@ -259,6 +272,29 @@ def test_temporal_down_gives_503_and_recovers(build, server, worker):
         assert f"127.0.0.1:{port}" in response.json["message"]
         assert get(f"{gw.url}/readyz").status == 503
         assert get(f"{gw.url}/healthz").status == 200
+        with DevServer(port=port):
+            deadline = time.monotonic() + 30
+            while get(f"{gw.url}/readyz").status != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert get(f"{gw.url}/readyz").status == 200
+            assert get(f"{gw.url}/api/v1/namespaces/default/workflows/x").status == 404
+    finally:
+        assert gw.stop() == 0
+
+
+def test_cors_allowlist(server, worker):
+    from conftest import TOP
+    gw = start_gateway(str(TOP / "build/portico"), server.address, PORTICO_CORS_ORIGINS="http://ui.example")
+    try:
+        preflight = request("OPTIONS", f"{gw.url}/api/v1/namespaces/default/workflows/x",
+                            headers={"Origin": "http://ui.example", "Access-Control-Request-Method": "POST"})
+        assert preflight.status == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == "http://ui.example"
+        assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+        allowed = get(f"{gw.url}/healthz", headers={"Origin": "http://ui.example"})
+        assert allowed.headers["Access-Control-Allow-Origin"] == "http://ui.example"
+        other = get(f"{gw.url}/healthz", headers={"Origin": "http://evil.example"})
+        assert "Access-Control-Allow-Origin" not in other.headers
     finally:
         assert gw.stop() == 0
 

@@ -23,7 +23,8 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with Worker(client, task_queue=options.task_queue, workflows=workflows.ALL):
+    async with Worker(client, task_queue=options.task_queue, workflows=workflows.ALL,
+                      activities=workflows.ACTIVITIES):
         print("ready", flush=True)
         await stop.wait()
 

@@ -3,7 +3,7 @@
 from datetime import timedelta
 from typing import Any, List, Optional
 
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 
 
@@ -103,4 +103,21 @@ class SlowUpdate:
         return f"took {seconds}s"
 
 
-ALL = [Echo, Mailbox, Sleeper, Failer, Looper, SlowUpdate]
+@activity.defn(name="wait_for_approval")
+async def wait_for_approval() -> str:
+    """Leaves its completion to someone else, by task token or by id."""
+    activity.raise_complete_async()
+
+
+@workflow.defn(name="Approval")
+class Approval:
+    """Waits for an activity that is completed from outside (async completion by id)."""
+
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(
+            wait_for_approval, activity_id="approve", start_to_close_timeout=timedelta(minutes=5))
+
+
+ALL = [Echo, Mailbox, Sleeper, Failer, Looper, SlowUpdate, Approval]
+ACTIVITIES = [wait_for_approval]
