@@ -168,6 +168,12 @@ static enum MHD_Result queue_response(http_request *request)
 	struct MHD_Response *response = MHD_create_response_from_buffer(
 	        request->response_length, request->response_body ? request->response_body : "",
 	        request->response_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!response) {
+		free(request->response_body);
+		request->response_body = NULL;
+		request->state = STATE_QUEUED;
+		return MHD_NO;
+	}
 	request->response_body = NULL; /* libmicrohttpd frees it now */
 	if (request->content_type)
 		MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, request->content_type);

@@ -123,10 +123,12 @@ int main(void)
 	        http_server_in_flight(gw.http));
 	http_server_quiesce(gw.http);
 	drain(gw.http, gw.config.grace_ms);
-	/* Calls still running are cancelled; their requests are answered with the cancellation. */
-	portico_transport_close(gw.transport);
+	/* Calls still running are cancelled and their requests answered; requests that still arrive on
+	 * open keep-alive connections get 503 until the server stops. */
+	portico_transport_shutdown(gw.transport);
 	drain(gw.http, CANCEL_DRAIN_MS);
 	http_server_stop(gw.http);
+	portico_transport_close(gw.transport);
 	portico_config_free(&temporal);
 	free(gw.config.listen);
 	free(gw.config.cors_origins);

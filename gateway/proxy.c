@@ -141,11 +141,17 @@ static void apply_idempotency_key(gateway_exchange *exchange, json_t *body, cons
 		set_path(body, path, json_string(key));
 }
 
-/* A start posted to …/workflows without an id gets a fresh one. */
+/* A start posted to …/workflows without an id gets a fresh one; the id is noted for ?wait=. */
 static void apply_start_defaults(gateway_exchange *exchange, json_t *body, const char *rpc)
 {
-	if (strcmp(rpc, "StartWorkflowExecution") || json_is_string(get_path(body, "workflow_id")))
+	if (strcmp(rpc, "StartWorkflowExecution"))
 		return;
+	json_t *given = get_path(body, "workflow_id");
+	if (json_is_string(given)) {
+		free(exchange->workflow_id);
+		exchange->workflow_id = portico_strdup(json_string_value(given));
+		return;
+	}
 	char workflow_id[PORTICO_UUID_LENGTH + 1];
 	portico_uuid_v4(workflow_id);
 	set_path(body, "workflow_id", json_string(workflow_id));
@@ -192,9 +198,13 @@ static int64_t grpc_timeout_ms(const char *value)
 {
 	if (!value)
 		return 0;
+	/* gRPC's TimeoutValue is at most 8 digits, which keeps the products below in range. */
+	size_t digits = strspn(value, "0123456789");
+	if (digits == 0 || digits > 8)
+		return 0;
 	char *unit;
 	long long amount = strtoll(value, &unit, 10);
-	if (amount <= 0 || unit == value || unit[0] == '\0' || unit[1] != '\0')
+	if (amount <= 0 || unit[0] == '\0' || unit[1] != '\0')
 		return 0;
 	switch (*unit) {
 	case 'H':

@@ -36,7 +36,8 @@ int64_t result_parse_timeout(const char *text)
 {
 	char *unit;
 	double amount = strtod(text, &unit);
-	if (unit == text || amount < 0)
+	/* More than a year is a typo, and keeps the conversions below in range. */
+	if (unit == text || !(amount >= 0 && amount < 3.2e10))
 		return -1;
 	if (!strcmp(unit, "ms"))
 		return (int64_t)amount;

@@ -20,7 +20,8 @@ typedef struct update_poll {
 static void poll_free(update_poll *poll)
 {
 	free(poll->namespace_name);
-	protobuf_c_message_free_unpacked(&poll->ref->base, NULL);
+	if (poll->ref)
+		protobuf_c_message_free_unpacked(&poll->ref->base, NULL);
 	free(poll);
 }
 
@@ -35,9 +36,28 @@ static void answer(gateway_exchange *exchange, ProtobufCMessage *response)
 
 static void poll_again(update_poll *poll);
 
+/* The deadline passed before the update completed: answer as the update call does, with the
+ * reference and stage ACCEPTED. */
+static void answer_accepted(update_poll *poll)
+{
+	Temporal__Api__Workflowservice__V1__UpdateWorkflowExecutionResponse *response =
+	        portico_malloc(sizeof *response);
+	temporal__api__workflowservice__v1__update_workflow_execution_response__init(response);
+	response->update_ref = poll->ref;
+	poll->ref = NULL;
+	response->stage =
+	        TEMPORAL__API__ENUMS__V1__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_ACCEPTED;
+	answer(poll->exchange, &response->base);
+}
+
 static void on_poll(void *arg, ProtobufCMessage *message, portico_error *err)
 {
 	update_poll *poll = arg;
+	if (err && err->code == PORTICO_DEADLINE_EXCEEDED && portico_monotonic_ms() >= poll->deadline_ms) {
+		answer_accepted(poll);
+		poll_free(poll);
+		return;
+	}
 	if (err) {
 		gateway_respond_error(poll->exchange, err);
 		poll_free(poll);

@@ -425,17 +425,27 @@ static ProtobufCMessage *message_new(const ProtobufCMessageDescriptor *descripto
 	return message;
 }
 
-static int parse_integer(const json_t *value, int is_unsigned, long double *out)
+/* Reads an integer from a JSON number or a string into *sign (signed) or *unsign (unsigned).
+ * Returns -1 when value is not an integer in the 64-bit range of its kind. */
+static int parse_integer(const json_t *value, int is_unsigned, int64_t *sign, uint64_t *unsign)
 {
 	if (json_is_integer(value)) {
-		*out = (long double)json_integer_value(value);
+		json_int_t number = json_integer_value(value);
+		if (is_unsigned && number < 0)
+			return -1;
+		*sign = number;
+		*unsign = (uint64_t)number;
 		return 0;
 	}
 	if (json_is_real(value)) {
 		double real = json_real_value(value);
-		if (real != floor(real))
+		if (!isfinite(real) || real != floor(real))
 			return -1;
-		*out = real;
+		if (is_unsigned ? (real < 0 || real >= 18446744073709551616.0)
+		                : (real < -9223372036854775808.0 || real >= 9223372036854775808.0))
+			return -1;
+		*sign = is_unsigned ? 0 : (int64_t)real;
+		*unsign = is_unsigned ? (uint64_t)real : 0;
 		return 0;
 	}
 	if (!json_is_string(value))
@@ -446,9 +456,9 @@ static int parse_integer(const json_t *value, int is_unsigned, long double *out)
 	if (is_unsigned) {
 		if (*text == '-')
 			return -1;
-		*out = (long double)strtoull(text, &end, 10);
+		*unsign = strtoull(text, &end, 10);
 	} else {
-		*out = (long double)strtoll(text, &end, 10);
+		*sign = strtoll(text, &end, 10);
 	}
 	return errno || end == text || *end ? -1 : 0;
 }
@@ -459,21 +469,20 @@ static int decode_integer(const ProtobufCFieldDescriptor *field, const json_t *v
 	int is_unsigned = field->type == PROTOBUF_C_TYPE_UINT32 || field->type == PROTOBUF_C_TYPE_FIXED32 ||
 	                  field->type == PROTOBUF_C_TYPE_UINT64 || field->type == PROTOBUF_C_TYPE_FIXED64;
 	int wide = value_size(field) == 8;
-	long double number;
-	if (parse_integer(value, is_unsigned, &number))
+	int64_t sign = 0;
+	uint64_t unsign = 0;
+	if (parse_integer(value, is_unsigned, &sign, &unsign))
 		return bad_value(p, err, is_unsigned ? "an unsigned integer" : "an integer");
-	if (!wide && (is_unsigned ? number > UINT32_MAX : (number < INT32_MIN || number > INT32_MAX)))
-		return bad_value(p, err, "a 32-bit integer");
+	if (!wide && (is_unsigned ? unsign > UINT32_MAX : (sign < INT32_MIN || sign > INT32_MAX)))
+		return bad_value(p, err, is_unsigned ? "an unsigned 32-bit integer" : "a 32-bit integer");
 	if (wide && is_unsigned)
-		*(uint64_t *)member =
-		        json_is_string(value) ? strtoull(json_string_value(value), NULL, 10) : (uint64_t)number;
+		*(uint64_t *)member = unsign;
 	else if (wide)
-		*(int64_t *)member =
-		        json_is_string(value) ? strtoll(json_string_value(value), NULL, 10) : (int64_t)number;
+		*(int64_t *)member = sign;
 	else if (is_unsigned)
-		*(uint32_t *)member = (uint32_t)number;
+		*(uint32_t *)member = (uint32_t)unsign;
 	else
-		*(int32_t *)member = (int32_t)number;
+		*(int32_t *)member = (int32_t)sign;
 	return 0;
 }
 
@@ -665,14 +674,25 @@ static int decode_repeated(const ProtobufCFieldDescriptor *field, const json_t *
 	return 0;
 }
 
-/* True when an earlier key (the same field under its other name) already gave the field a value. */
+/* True when an earlier key (the same field under its other name) already gave the field a value;
+ * for fields that own memory, an empty value counts too, so that nothing is overwritten unfreed. */
 static int already_set(const ProtobufCFieldDescriptor *field, const char *base)
 {
+	const void *member = base + field->offset;
 	if (field->label == PROTOBUF_C_LABEL_REPEATED)
-		return *(const size_t *)(base + field->quantifier_offset) != 0;
+		return *(void *const *)member != NULL;
 	if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
 		return *(const uint32_t *)(base + field->quantifier_offset) == field->id;
-	return !is_default(field, base + field->offset);
+	switch (field->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *text = *(char *const *)member;
+		return text && text != field->default_value && text != protobuf_c_empty_string;
+	}
+	case PROTOBUF_C_TYPE_BYTES:
+		return ((const ProtobufCBinaryData *)member)->data != NULL;
+	default:
+		return !is_default(field, member);
+	}
 }
 
 /* Decodes the members of an object into message; inside_any skips the Any's "@type". */
@@ -754,16 +774,19 @@ static int decode_timestamp(const json_t *value, Google__Protobuf__Timestamp *ti
 	int offset_seconds = 0;
 	if (*rest == 'Z' || *rest == 'z') {
 		rest++;
-	} else if (*rest == '+' || *rest == '-') {
-		int hours, minutes;
-		if (sscanf(rest + 1, "%2d:%2d", &hours, &minutes) != 2)
+	} else if ((*rest == '+' || *rest == '-') && strlen(rest) == 6 && isdigit((unsigned char)rest[1]) &&
+	           isdigit((unsigned char)rest[2]) && rest[3] == ':' && isdigit((unsigned char)rest[4]) &&
+	           isdigit((unsigned char)rest[5])) {
+		int hours = (rest[1] - '0') * 10 + (rest[2] - '0'), minutes = (rest[4] - '0') * 10 + (rest[5] - '0');
+		if (hours > 23 || minutes > 59)
 			return -1;
 		offset_seconds = (hours * 3600 + minutes * 60) * (*rest == '-' ? -1 : 1);
 		rest += 6;
 	} else {
 		return -1;
 	}
-	if (*rest)
+	if (*rest || utc.tm_mon < 1 || utc.tm_mon > 12 || utc.tm_mday < 1 || utc.tm_mday > 31 || utc.tm_hour > 23 ||
+	    utc.tm_min > 59 || utc.tm_sec > 60)
 		return -1;
 	utc.tm_year -= 1900;
 	utc.tm_mon -= 1;

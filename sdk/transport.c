@@ -151,16 +151,23 @@ portico_transport *portico_transport_open(const portico_config *cfg, portico_err
 	return transport;
 }
 
-void portico_transport_close(portico_transport *transport)
+void portico_transport_shutdown(portico_transport *transport)
 {
-	if (!transport)
-		return;
 	pthread_mutex_lock(&transport->lock);
+	int already = transport->closing;
 	transport->closing = 1;
 	for (call *c = transport->in_flight; c; c = c->next)
 		grpc_call_cancel(c->grpc, NULL);
 	pthread_mutex_unlock(&transport->lock);
-	pthread_join(transport->completion_thread, NULL);
+	if (!already)
+		pthread_join(transport->completion_thread, NULL);
+}
+
+void portico_transport_close(portico_transport *transport)
+{
+	if (!transport)
+		return;
+	portico_transport_shutdown(transport);
 
 	grpc_completion_queue_destroy(transport->async_queue);
 	grpc_channel_destroy(transport->channel);
@@ -370,6 +377,8 @@ int portico_transport_call(portico_transport *transport, const portico_call_opti
 		/* The call carries a deadline, so this returns by then. */
 		grpc_completion_queue_pluck(queue, c, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		result = attempt_finish(c, response, err);
+		if (result == 0)
+			portico_error_clear(err); /* an earlier attempt's failure is history */
 		int64_t delay = result ? retry_delay_ms(c, err) : -1;
 		if (delay < 0)
 			break;

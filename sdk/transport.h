@@ -40,8 +40,12 @@ typedef struct portico_call_options {
  * Free with portico_transport_close. */
 portico_transport *portico_transport_open(const portico_config *cfg, portico_error *err);
 
-/* Cancels the calls still in flight (their callbacks run, with CANCELLED), waits for the
- * completion thread, and frees the transport. */
+/* Cancels the calls still in flight (their callbacks run, with CANCELLED) and waits for them;
+ * calls started afterwards fail at once with UNAVAILABLE. The transport stays valid until
+ * portico_transport_close, so a server can shut it down while requests may still arrive. */
+void portico_transport_shutdown(portico_transport *transport);
+
+/* Shuts the transport down (if not done yet) and frees it. */
 void portico_transport_close(portico_transport *transport);
 
 /* The address the transport talks to, for messages. */

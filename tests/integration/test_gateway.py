@@ -147,6 +147,12 @@ def test_start_and_wait_in_one_call(gateway):
     assert '"x":0.1' in response.text  # the shortest text for the double, not 0.10000000000000001
     assert len(response.json["workflowId"]) == 36  # generated
 
+    named = post(f"{gateway.url}/api/v1/namespaces/default/workflows?wait=30s",
+                 {"workflowId": f"named-{uuid.uuid4()}", "workflowType": "Echo", "taskQueue": TASK_QUEUE,
+                  "args": ["x"]})
+    assert named.status == 200, named
+    assert (named.json["status"], named.json["result"]) == ("COMPLETED", ["x"])
+
 
 def test_async_activity_completed_by_id(gateway, workflow_id):
     assert start(gateway, workflow_id, "Approval").status == 200
