@@ -3,8 +3,10 @@
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -106,32 +108,40 @@ def build_paths(name):
 
 
 class Gateway:
-    """A running build/portico; .url is its base URL, .stop() sends SIGTERM and returns the exit status."""
+    """A running build/portico; .url is its base URL, .stop() sends SIGTERM and returns the exit status.
+    Its output goes to files, not pipes: a pipe nobody reads would fill and block the gateway."""
 
     def __init__(self, path, env):
         import re
-        import signal as _signal
-        self._signal = _signal
+        import tempfile
         self.path = path
-        self.process = subprocess.Popen([path], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, start_new_session=True)
-        line = self.process.stderr.readline()
-        match = re.search(r"\(port (\d+)\)", line)
+        self._out = tempfile.NamedTemporaryFile(prefix="portico-out-", suffix=".log")
+        self._err = tempfile.NamedTemporaryFile(prefix="portico-err-", suffix=".log")
+        self.process = subprocess.Popen([path], env=env, stdout=self._out, stderr=self._err,
+                                        start_new_session=True)
+        deadline = time.monotonic() + 30
+        match = None
+        while not match and time.monotonic() < deadline and self.process.poll() is None:
+            match = re.search(r"\(port (\d+)\)", Path(self._err.name).read_text())
+            time.sleep(0.02)
         if not match:
-            raise RuntimeError(f"gateway did not start: {line}{self.process.stderr.read()}")
+            self.process.kill()
+            raise RuntimeError(f"gateway did not start: {Path(self._err.name).read_text()}")
         self.port = int(match.group(1))
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self, timeout=60):
         if self.process.poll() is None:
-            self.process.send_signal(self._signal.SIGTERM)
+            self.process.send_signal(signal.SIGTERM)
         try:
             status = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             status = self.process.wait()
-        self.stdout = self.process.stdout.read()
-        self.stderr = self.process.stderr.read()
+        self.stdout = Path(self._out.name).read_text()
+        self.stderr = Path(self._err.name).read_text()
+        self._out.close()
+        self._err.close()
         return status
 
 
