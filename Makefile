@@ -12,7 +12,7 @@ SANITIZE ?=
 PYTHON := .venv/bin/python
 TEMPORAL := .tools/bin/temporal
 
-PKGS := grpc libprotobuf-c jansson openssl libmicrohttpd
+PKGS := grpc libprotobuf-c jansson openssl libmicrohttpd zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -117,6 +117,35 @@ const gateway_route gateway_extra_routes[] = {
 };
 const size_t gateway_extra_route_count = sizeof gateway_extra_routes / sizeof gateway_extra_routes[0];
 
+json_t *gateway_message_json(gateway_exchange *exchange, ProtobufCMessage *message)
+{
+	portico_codec_decode_message(exchange->gateway->codec, message);
+	const portico_protojson_options options = {.payload_shorthand = exchange->payload_shorthand};
+	return portico_protojson_encode(message, &options);
+}
+
+int gateway_encode_request(gateway_exchange *exchange, ProtobufCMessage *request)
+{
+	const gateway_config *config = &exchange->gateway->config;
+	portico_payload_size largest;
+	portico_error err = PORTICO_ERROR_INIT;
+	if (portico_codec_encode_message(exchange->gateway->codec, request, config->max_payload_bytes, &largest,
+	                                 &err)) {
+		json_t *body = json_pack("{s:i,s:s,s:s,s:I,s:I}", "code", (int)PORTICO_INVALID_ARGUMENT, "message",
+		                         err.message, "field", largest.field, "sizeBytes", (json_int_t)largest.bytes,
+		                         "limitBytes", (json_int_t)config->max_payload_bytes);
+		portico_error_clear(&err);
+		gateway_respond_json(exchange, 413, body);
+		return -1;
+	}
+	if (largest.bytes > config->warn_payload_bytes)
+		fprintf(stderr,
+		        "{\"level\":\"warn\",\"message\":\"large payload\",\"field\":\"%s\",\"sizeBytes\":%zu,"
+		        "\"warnBytes\":%zu,\"requestId\":\"%s\"}\n",
+		        largest.field, largest.bytes, config->warn_payload_bytes, exchange->request_id);
+	return 0;
+}
+
 int gateway_call(gateway_exchange *exchange, const portico_call_options *options, const ProtobufCMessage *request,
                  portico_call_done_fn done, void *arg)
 {
@@ -151,11 +180,11 @@ static void set_request_id(gateway_exchange *exchange)
 	http_response_header(exchange->request, "X-Request-Id", exchange->request_id);
 }
 
-/* Adds CORS headers when the Origin is allowed; returns nonzero when this was a preflight. */
-static int handle_cors(gateway_exchange *exchange)
+/* Adds CORS headers when the Origin is in allowed (comma-separated); returns nonzero when this was
+ * a preflight, which it answers. */
+int gateway_cors(gateway_exchange *exchange, const char *allowed)
 {
 	const char *origin = http_request_header(exchange->request, "Origin");
-	const char *allowed = exchange->gateway->config.cors_origins;
 	if (!origin || !allowed)
 		return 0;
 	size_t length = strlen(origin);
@@ -172,9 +201,11 @@ static int handle_cors(gateway_exchange *exchange)
 	http_response_header(exchange->request, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
 	if (strcmp(http_request_method(exchange->request), "OPTIONS"))
 		return 0;
+	http_response_header(exchange->request, "Access-Control-Allow-Credentials", "true");
 	http_response_header(exchange->request, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
 	http_response_header(exchange->request, "Access-Control-Allow-Headers",
-	                     "Content-Type, Authorization, Idempotency-Key, X-Request-Id, Grpc-Timeout");
+	                     "Content-Type, Authorization, Authorization-Extras, X-Namespace, Idempotency-Key, "
+	                     "X-Request-Id, Grpc-Timeout");
 	http_response_header(exchange->request, "Access-Control-Max-Age", "600");
 	http_respond(exchange->request, 204, NULL, NULL, 0);
 	return 1;
@@ -219,6 +250,11 @@ static void serve_result(gateway_exchange *exchange, const route_params *params)
 	result_wait(exchange, namespace_name, workflow_id, run_id, timeout_ms, NULL);
 }
 
+static int is_codec_path(const char *path)
+{
+	return !strncmp(path, "/codec/", 7);
+}
+
 void gateway_handle(void *arg, http_request *request)
 {
 	gateway_exchange *exchange = portico_calloc(1, sizeof *exchange);
@@ -227,7 +263,8 @@ void gateway_handle(void *arg, http_request *request)
 	exchange->payload_shorthand = http_request_query(request, "noPayloadShorthand") == NULL;
 	http_request_set_context(request, exchange, exchange_free);
 	set_request_id(exchange);
-	if (handle_cors(exchange))
+	if (!is_codec_path(http_request_path(request)) &&
+	    gateway_cors(exchange, exchange->gateway->config.cors_origins))
 		return;
 
 	const char *method = http_request_method(request);
@@ -241,6 +278,8 @@ void gateway_handle(void *arg, http_request *request)
 		serve_readiness(exchange);
 		return;
 	}
+	if (codec_server_serve(exchange, path))
+		return;
 
 	const gateway_route *route;
 	route_params params;

@@ -8,22 +8,28 @@
 
 #include <jansson.h>
 
+#include "codec.h"
 #include "error.h"
 #include "http.h"
 #include "router.h"
 #include "transport.h"
 
 typedef struct gateway_config {
-	char *listen;            /* PORTICO_LISTEN, 127.0.0.1:8080 */
-	unsigned threads;        /* PORTICO_HTTP_THREADS, 2 */
-	size_t max_body_bytes;   /* PORTICO_MAX_BODY_BYTES, 4 MiB (Temporal's own HTTP cap) */
-	int64_t call_timeout_ms; /* PORTICO_CALL_TIMEOUT, 10 s (a Grpc-Timeout header overrides it) */
-	int64_t grace_ms;        /* PORTICO_SHUTDOWN_GRACE, 30 s */
-	char *cors_origins;      /* PORTICO_CORS_ORIGINS: comma-separated allowed origins, or NULL */
+	char *listen;              /* PORTICO_LISTEN, 127.0.0.1:8080 */
+	unsigned threads;          /* PORTICO_HTTP_THREADS, 2 */
+	size_t max_body_bytes;     /* PORTICO_MAX_BODY_BYTES, 4 MiB (Temporal's own HTTP cap) */
+	int64_t call_timeout_ms;   /* PORTICO_CALL_TIMEOUT, 10 s (a Grpc-Timeout header overrides it) */
+	int64_t grace_ms;          /* PORTICO_SHUTDOWN_GRACE, 30 s */
+	char *cors_origins;        /* PORTICO_CORS_ORIGINS: comma-separated allowed origins, or NULL */
+	size_t max_payload_bytes;  /* PORTICO_MAX_PAYLOAD_BYTES, 2 MiB (Temporal's limit.blobSize.error) */
+	size_t warn_payload_bytes; /* PORTICO_WARN_PAYLOAD_BYTES, 512 KiB (limit.blobSize.warn) */
+	char *codec_cors_origins;  /* PORTICO_CODEC_CORS_ORIGINS: Web UI origins allowed to call /codec */
+	char *codec_auth_token;    /* PORTICO_CODEC_AUTH_TOKEN: bearer token /codec requires, or NULL */
 } gateway_config;
 
 typedef struct gateway {
 	gateway_config config;
+	portico_codec *codec; /* NULL when no keys are configured: payloads pass through */
 	portico_transport *transport;
 	http_server *http;
 } gateway;
@@ -52,6 +58,22 @@ void gateway_respond_error(gateway_exchange *exchange, const portico_error *err)
 /* Same, for an error Portico found itself. */
 void gateway_fail(gateway_exchange *exchange, portico_code code, const char *format, ...)
         __attribute__((format(printf, 3, 4)));
+
+/* Decodes the payloads of a message from Temporal (in place) and writes it as JSON in the
+ * exchange's payload form. Returns a new reference. */
+json_t *gateway_message_json(gateway_exchange *exchange, ProtobufCMessage *message);
+
+/* Encodes the payloads of a request for Temporal (in place) and applies the size guard; answers
+ * 413 and returns -1 when a field is over the limit. */
+int gateway_encode_request(gateway_exchange *exchange, ProtobufCMessage *request);
+
+/* Adds CORS headers when the request's Origin is in allowed (comma-separated origins); returns
+ * nonzero when the request was a preflight, which it has answered. */
+int gateway_cors(gateway_exchange *exchange, const char *allowed);
+
+/* Serves POST /codec/encode and /codec/decode (any prefix), the remote codec protocol of the
+ * Temporal Web UI and CLI; returns 0 when the path is not a codec path. */
+int codec_server_serve(gateway_exchange *exchange, const char *path);
 
 /* Starts an asynchronous call for exchange; done(arg, …) runs when it is over. When the call
  * cannot start, answers exchange with the error and returns -1 (done never runs): the caller

@@ -12,12 +12,14 @@
 #include "config.h"
 #include "gateway.h"
 
-#define DEFAULT_LISTEN          "127.0.0.1:8080"
-#define DEFAULT_THREADS         2
-#define DEFAULT_MAX_BODY_BYTES  (4u * 1024 * 1024)
-#define DEFAULT_CALL_TIMEOUT_MS 10000
-#define DEFAULT_GRACE_MS        30000
-#define IDLE_TIMEOUT_S          120
+#define DEFAULT_LISTEN             "127.0.0.1:8080"
+#define DEFAULT_THREADS            2
+#define DEFAULT_MAX_BODY_BYTES     (4u * 1024 * 1024)
+#define DEFAULT_CALL_TIMEOUT_MS    10000
+#define DEFAULT_GRACE_MS           30000
+#define DEFAULT_MAX_PAYLOAD_BYTES  (2u * 1024 * 1024)
+#define DEFAULT_WARN_PAYLOAD_BYTES (512u * 1024)
+#define IDLE_TIMEOUT_S             120
 /* After the grace period, calls are cancelled; their answers need a moment to go out. */
 #define CANCEL_DRAIN_MS 2000
 
@@ -51,19 +53,31 @@ static int env_number(const char *name, int64_t fallback, int is_duration, int64
 	return 0;
 }
 
+/* A copy of a non-empty environment variable, or NULL. */
+static char *env_string(const char *name)
+{
+	const char *value = getenv(name);
+	return value && *value ? portico_strdup(value) : NULL;
+}
+
 static int load_config(gateway_config *config, portico_error *err)
 {
 	memset(config, 0, sizeof *config);
 	const char *listen = getenv("PORTICO_LISTEN");
 	config->listen = portico_strdup(listen && *listen ? listen : DEFAULT_LISTEN);
-	const char *origins = getenv("PORTICO_CORS_ORIGINS");
-	config->cors_origins = origins && *origins ? portico_strdup(origins) : NULL;
-	int64_t threads, max_body;
+	config->cors_origins = env_string("PORTICO_CORS_ORIGINS");
+	config->codec_cors_origins = env_string("PORTICO_CODEC_CORS_ORIGINS");
+	config->codec_auth_token = env_string("PORTICO_CODEC_AUTH_TOKEN");
+	int64_t threads, max_body, max_payload, warn_payload;
 	if (env_number("PORTICO_HTTP_THREADS", DEFAULT_THREADS, 0, &threads, err) ||
 	    env_number("PORTICO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 0, &max_body, err) ||
 	    env_number("PORTICO_CALL_TIMEOUT", DEFAULT_CALL_TIMEOUT_MS, 1, &config->call_timeout_ms, err) ||
-	    env_number("PORTICO_SHUTDOWN_GRACE", DEFAULT_GRACE_MS, 1, &config->grace_ms, err))
+	    env_number("PORTICO_SHUTDOWN_GRACE", DEFAULT_GRACE_MS, 1, &config->grace_ms, err) ||
+	    env_number("PORTICO_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES, 0, &max_payload, err) ||
+	    env_number("PORTICO_WARN_PAYLOAD_BYTES", DEFAULT_WARN_PAYLOAD_BYTES, 0, &warn_payload, err))
 		return -1;
+	config->max_payload_bytes = (size_t)max_payload;
+	config->warn_payload_bytes = (size_t)warn_payload;
 	config->threads = (unsigned)threads;
 	config->max_body_bytes = (size_t)max_body;
 	return 0;
@@ -88,7 +102,8 @@ int main(void)
 	gateway gw;
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_config temporal;
-	if (load_config(&gw.config, &err) || portico_config_from_env(&temporal, &err))
+	if (load_config(&gw.config, &err) || portico_config_from_env(&temporal, &err) ||
+	    portico_codec_from_env(&gw.codec, &err))
 		return fatal(err.message);
 
 	/* Signals are taken by sigwait below; every thread started from here on inherits the mask. */
@@ -116,6 +131,8 @@ int main(void)
 		return fatal(err.message);
 	fprintf(stderr, "portico: listening on %s (port %u), Temporal at %s, namespace %s\n", gw.config.listen,
 	        http_server_port(gw.http), temporal.address, temporal.namespace_name);
+	if (gw.codec)
+		fprintf(stderr, "portico: payloads are encrypted with key \"%s\"\n", portico_codec_key_id(gw.codec));
 
 	int signal_number;
 	sigwait(&stop_signals, &signal_number);
@@ -132,6 +149,9 @@ int main(void)
 	portico_config_free(&temporal);
 	free(gw.config.listen);
 	free(gw.config.cors_origins);
+	free(gw.config.codec_cors_origins);
+	free(gw.config.codec_auth_token);
+	portico_codec_free(gw.codec);
 	fprintf(stderr, "portico: stopped\n");
 	return 0;
 }

@@ -267,12 +267,11 @@ static void on_response(void *arg, ProtobufCMessage *response, portico_error *er
 		gateway_respond_error(exchange, err);
 		return;
 	}
-	const portico_protojson_options options = {.payload_shorthand = exchange->payload_shorthand};
 	if (exchange->update_deadline_ms) {
 		update_wait(exchange, exchange->namespace_name, (void *)response, exchange->update_deadline_ms);
 		return;
 	}
-	json_t *body = portico_protojson_encode(response, &options);
+	json_t *body = gateway_message_json(exchange, response);
 	protobuf_c_message_free_unpacked(response, NULL);
 	if (exchange->wait_ms) {
 		/* ?wait=: the start's answer, then the result, in one response. */
@@ -362,6 +361,10 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	if (!request) {
 		gateway_respond_error(exchange, &err);
 		portico_error_clear(&err);
+		return;
+	}
+	if (gateway_encode_request(exchange, request)) {
+		protobuf_c_message_free_unpacked(request, NULL);
 		return;
 	}
 

@@ -60,10 +60,9 @@ static void answer(waiter *w, unsigned status, const char *workflow_status, cons
 	waiter_free(w);
 }
 
-static json_t *to_json(const waiter *w, const ProtobufCMessage *message)
+static json_t *to_json(const waiter *w, ProtobufCMessage *message)
 {
-	const portico_protojson_options options = {.payload_shorthand = w->exchange->payload_shorthand};
-	return message ? portico_protojson_encode(message, &options) : NULL;
+	return message ? gateway_message_json(w->exchange, message) : NULL;
 }
 
 static void poll_close_event(waiter *w);
@@ -102,11 +101,11 @@ static const char *next_run(const history_event *event)
 }
 
 /* Answers with the outcome the close event records. */
-static void settle(waiter *w, const history_event *event)
+static void settle(waiter *w, history_event *event)
 {
 	switch (event->attributes_case) {
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES: {
-		const Temporal__Api__Common__V1__Payloads *result =
+		Temporal__Api__Common__V1__Payloads *result =
 		        event->workflow_execution_completed_event_attributes->result;
 		answer(w, 200, "COMPLETED", "result", result ? to_json(w, &result->base) : json_array());
 		break;
@@ -146,7 +145,7 @@ static void on_history(void *arg, ProtobufCMessage *message, portico_error *err)
 	}
 	Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *response = (void *)message;
 	const Temporal__Api__History__V1__History *history = response->history;
-	const history_event *close = history && history->n_events ? history->events[history->n_events - 1] : NULL;
+	history_event *close = history && history->n_events ? history->events[history->n_events - 1] : NULL;
 	const char *next = close ? next_run(close) : NULL;
 	if (next) {
 		follow(w, next);

@@ -28,8 +28,7 @@ static void poll_free(update_poll *poll)
 /* Both responses share the field names {updateRef, outcome, stage}: either answers the call. */
 static void answer(gateway_exchange *exchange, ProtobufCMessage *response)
 {
-	const portico_protojson_options options = {.payload_shorthand = exchange->payload_shorthand};
-	json_t *body = portico_protojson_encode(response, &options);
+	json_t *body = gateway_message_json(exchange, response);
 	protobuf_c_message_free_unpacked(response, NULL);
 	gateway_respond_json(exchange, 200, body);
 }

@@ -2,10 +2,13 @@
 
 import argparse
 import asyncio
+import base64
+import dataclasses
 import os
 import signal
 
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
 import workflows
@@ -16,9 +19,16 @@ async def main() -> None:
     parser.add_argument("--address", required=True)
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--codec-key", help="ID=BASE64: encrypt payloads as Temporal's samples do")
     options = parser.parse_args()
 
-    client = await Client.connect(options.address, namespace=options.namespace)
+    converter = DataConverter.default
+    if options.codec_key:
+        from encryption_codec import EncryptionCodec
+        key_id, key = options.codec_key.split("=", 1)
+        codec = EncryptionCodec({key_id: base64.b64decode(key)}, key_id)
+        converter = dataclasses.replace(converter, payload_codec=codec)
+    client = await Client.connect(options.address, namespace=options.namespace, data_converter=converter)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

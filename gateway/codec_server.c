@@ -1,0 +1,97 @@
+/* The remote codec endpoint of the Temporal Web UI and CLI: POST /codec/encode and
+ * /codec/decode (also /codec/{namespace}/encode…), bodies {"payloads": [full-form payloads]},
+ * the same count out as in. The UI calls it from the browser: CORS for the configured origins,
+ * with credentials, and an optional bearer token. */
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "alloc.h"
+#include "gateway.h"
+
+#define CODEC_PREFIX "/codec/"
+
+static int ends_with(const char *text, const char *suffix)
+{
+	size_t length = strlen(text), suffix_length = strlen(suffix);
+	return length >= suffix_length && !strcmp(text + length - suffix_length, suffix);
+}
+
+/* The token check takes the same time whatever the guess. */
+static int authorized(gateway_exchange *exchange)
+{
+	const char *token = exchange->gateway->config.codec_auth_token;
+	if (!token)
+		return 1;
+	const char *given = http_request_header(exchange->request, "Authorization");
+	if (!given || strncasecmp(given, "Bearer ", 7))
+		return 0;
+	given += 7;
+	size_t length = strlen(token);
+	return strlen(given) == length && CRYPTO_memcmp(given, token, length) == 0;
+}
+
+/* Applies the codec to each payload; answers 400 on the first that fails. */
+static int transform(gateway_exchange *exchange, portico_payloads *payloads, int encode)
+{
+	const portico_codec *codec = exchange->gateway->codec;
+	for (size_t i = 0; codec && i < payloads->n_payloads; i++) {
+		portico_error err = PORTICO_ERROR_INIT;
+		portico_payload *out = encode ? portico_codec_encode(codec, payloads->payloads[i])
+					      : portico_codec_decode(codec, payloads->payloads[i], &err);
+		if (!out) {
+			gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "payloads[%zu]: %s", i, err.message);
+			portico_error_clear(&err);
+			return -1;
+		}
+		portico_payload_free(payloads->payloads[i]);
+		payloads->payloads[i] = out;
+	}
+	return 0;
+}
+
+int codec_server_serve(gateway_exchange *exchange, const char *path)
+{
+	if (strncmp(path, CODEC_PREFIX, strlen(CODEC_PREFIX)))
+		return 0;
+	if (gateway_cors(exchange, exchange->gateway->config.codec_cors_origins))
+		return 1;
+	int encode = ends_with(path, "/encode");
+	if (!encode && !ends_with(path, "/decode")) {
+		gateway_fail(exchange, PORTICO_NOT_FOUND, "codec paths end in /encode or /decode, not %s", path);
+		return 1;
+	}
+	if (strcmp(http_request_method(exchange->request), "POST")) {
+		http_response_header(exchange->request, "Allow", "POST, OPTIONS");
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "%s takes POST", path);
+		return 1;
+	}
+	if (!authorized(exchange)) {
+		gateway_fail(exchange, PORTICO_UNAUTHENTICATED, "the codec endpoint needs its bearer token");
+		return 1;
+	}
+	size_t length;
+	const char *text = http_request_body(exchange->request, &length);
+	json_error_t parse_error;
+	json_t *body = json_loadb(text, length, 0, &parse_error);
+	if (!body) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "request body is not valid JSON: %s at line %d, column %d",
+			     parse_error.text, parse_error.line, parse_error.column);
+		return 1;
+	}
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payloads *payloads =
+		json_is_object(body) ? portico_payloads_from_json(body, "payloads", &err) : NULL;
+	json_decref(body);
+	if (!payloads) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "%s",
+			     err.message ? err.message : "expected {\"payloads\": [...]}");
+		portico_error_clear(&err);
+		return 1;
+	}
+	if (transform(exchange, payloads, encode) == 0)
+		gateway_respond_json(exchange, 200, portico_payloads_to_json(payloads, 0));
+	portico_payloads_free(payloads);
+	return 1;
+}

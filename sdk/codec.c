@@ -1,0 +1,440 @@
+#include "codec.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <zlib.h>
+
+#include "alloc.h"
+#include "base64.h"
+#include "payload_walk.h"
+#include "temporal/api/failure/v1/message.pb-c.h"
+
+#define KEYS_FILE_MAX (1024 * 1024)
+#define SEAL_OVERHEAD (PORTICO_CODEC_NONCE_BYTES + PORTICO_CODEC_TAG_BYTES)
+
+typedef struct codec_key {
+	char *id;
+	uint8_t bytes[PORTICO_CODEC_KEY_BYTES];
+} codec_key;
+
+struct portico_codec {
+	codec_key *keys; /* keys[0] encrypts */
+	size_t key_count;
+	int compress;
+};
+
+void portico_codec_free(portico_codec *codec)
+{
+	if (!codec)
+		return;
+	for (size_t i = 0; i < codec->key_count; i++) {
+		free(codec->keys[i].id);
+		OPENSSL_cleanse(codec->keys[i].bytes, sizeof codec->keys[i].bytes);
+	}
+	free(codec->keys);
+	free(codec);
+}
+
+const char *portico_codec_key_id(const portico_codec *codec)
+{
+	return codec->keys[0].id;
+}
+
+/* Adds "id=base64" (surrounding blanks allowed) to the ring. */
+static int add_key(portico_codec *codec, const char *entry, size_t length, const char *source, size_t number,
+		   portico_error *err)
+{
+	while (length && isspace((unsigned char)*entry))
+		entry++, length--;
+	while (length && isspace((unsigned char)entry[length - 1]))
+		length--;
+	if (!length || *entry == '#')
+		return 0;
+	const char *equals = memchr(entry, '=', length);
+	if (!equals || equals == entry)
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: entry %zu is not id=<base64 key>", source,
+					 number);
+	char *id = portico_strndup(entry, (size_t)(equals - entry));
+	uint8_t *key;
+	size_t key_length;
+	const char *encoded = equals + 1;
+	int decoded = portico_base64_decode(encoded, length - (size_t)(encoded - entry), &key, &key_length) == 0;
+	if (!decoded || key_length != PORTICO_CODEC_KEY_BYTES) {
+		if (decoded) {
+			OPENSSL_cleanse(key, key_length);
+			free(key);
+		}
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+				  "%s: key \"%s\" must be 32 bytes in base64 (AES-256), such as the output of "
+				  "`openssl rand -base64 32`",
+				  source, id);
+		free(id);
+		return -1;
+	}
+	for (size_t i = 0; i < codec->key_count; i++) {
+		if (!strcmp(codec->keys[i].id, id)) {
+			OPENSSL_cleanse(key, key_length);
+			free(key);
+			portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: key id \"%s\" appears twice", source, id);
+			free(id);
+			return -1;
+		}
+	}
+	codec->keys = portico_realloc(codec->keys, (codec->key_count + 1) * sizeof *codec->keys);
+	codec->keys[codec->key_count].id = id;
+	memcpy(codec->keys[codec->key_count].bytes, key, PORTICO_CODEC_KEY_BYTES);
+	codec->key_count++;
+	OPENSSL_cleanse(key, key_length);
+	free(key);
+	return 0;
+}
+
+int portico_codec_from_text(const char *text, const char *source, int compress, portico_codec **out,
+			    portico_error *err)
+{
+	*out = NULL;
+	portico_codec *codec = portico_calloc(1, sizeof *codec);
+	codec->compress = compress;
+	size_t number = 0;
+	for (const char *entry = text; *entry;) {
+		size_t length = strcspn(entry, ",\n");
+		if (add_key(codec, entry, length, source, ++number, err)) {
+			portico_codec_free(codec);
+			return -1;
+		}
+		entry += length + (entry[length] != '\0');
+	}
+	if (!codec->key_count) {
+		portico_codec_free(codec);
+		return 0;
+	}
+	*out = codec;
+	return 0;
+}
+
+static char *read_keys_file(const char *path, portico_error *err)
+{
+	FILE *file = fopen(path, "rb");
+	if (!file) {
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "PORTICO_CODEC_KEYS_FILE: cannot open %s", path);
+		return NULL;
+	}
+	char *text = portico_malloc(KEYS_FILE_MAX + 1);
+	size_t length = fread(text, 1, KEYS_FILE_MAX, file);
+	fclose(file);
+	text[length] = '\0';
+	return text;
+}
+
+int portico_codec_from_env(portico_codec **codec, portico_error *err)
+{
+	*codec = NULL;
+	const char *compress = getenv("PORTICO_CODEC_COMPRESS");
+	int use_zlib = compress && !strcmp(compress, "zlib");
+	if (compress && *compress && !use_zlib && strcmp(compress, "none"))
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+					 "PORTICO_CODEC_COMPRESS: expected zlib or none, got \"%s\"", compress);
+	const char *keys = getenv("PORTICO_CODEC_KEYS");
+	if (keys && *keys)
+		return portico_codec_from_text(keys, "PORTICO_CODEC_KEYS", use_zlib, codec, err);
+	const char *path = getenv("PORTICO_CODEC_KEYS_FILE");
+	if (!path || !*path)
+		return 0;
+	char *text = read_keys_file(path, err);
+	if (!text)
+		return -1;
+	int result = portico_codec_from_text(text, "PORTICO_CODEC_KEYS_FILE", use_zlib, codec, err);
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	return result;
+}
+
+void portico_codec_seal(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t nonce[PORTICO_CODEC_NONCE_BYTES],
+			const uint8_t *plain, size_t length, uint8_t *out)
+{
+	EVP_CIPHER_CTX *context = EVP_CIPHER_CTX_new();
+	int written = 0, final = 0;
+	memcpy(out, nonce, PORTICO_CODEC_NONCE_BYTES);
+	if (!context || !EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), NULL, NULL, NULL) ||
+	    !EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, PORTICO_CODEC_NONCE_BYTES, NULL) ||
+	    !EVP_EncryptInit_ex(context, NULL, NULL, key, nonce) ||
+	    !EVP_EncryptUpdate(context, out + PORTICO_CODEC_NONCE_BYTES, &written, plain, (int)length) ||
+	    !EVP_EncryptFinal_ex(context, out + PORTICO_CODEC_NONCE_BYTES + written, &final) ||
+	    !EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, PORTICO_CODEC_TAG_BYTES,
+				 out + PORTICO_CODEC_NONCE_BYTES + written + final)) {
+		/* Only a broken OpenSSL fails here; sending plaintext instead is not an option. */
+		fprintf(stderr, "portico: AES-256-GCM encryption failed in OpenSSL\n");
+		abort();
+	}
+	EVP_CIPHER_CTX_free(context);
+}
+
+int portico_codec_open(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t *sealed, size_t length,
+		       uint8_t *out)
+{
+	if (length < SEAL_OVERHEAD)
+		return -1;
+	size_t cipher_length = length - SEAL_OVERHEAD;
+	EVP_CIPHER_CTX *context = EVP_CIPHER_CTX_new();
+	int written = 0, final = 0;
+	int ok = context && EVP_DecryptInit_ex(context, EVP_aes_256_gcm(), NULL, NULL, NULL) &&
+		 EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, PORTICO_CODEC_NONCE_BYTES, NULL) &&
+		 EVP_DecryptInit_ex(context, NULL, NULL, key, sealed) &&
+		 EVP_DecryptUpdate(context, out, &written, sealed + PORTICO_CODEC_NONCE_BYTES, (int)cipher_length) &&
+		 EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, PORTICO_CODEC_TAG_BYTES,
+				     (void *)(sealed + length - PORTICO_CODEC_TAG_BYTES)) &&
+		 EVP_DecryptFinal_ex(context, out + written, &final) > 0;
+	EVP_CIPHER_CTX_free(context);
+	return ok ? 0 : -1;
+}
+
+/* Serializes a payload into a new buffer. */
+static uint8_t *pack_payload(const portico_payload *payload, size_t *length)
+{
+	*length = protobuf_c_message_get_packed_size(&payload->base);
+	uint8_t *bytes = portico_malloc(*length ? *length : 1);
+	protobuf_c_message_pack(&payload->base, bytes);
+	return bytes;
+}
+
+static portico_payload *compress_payload(const portico_payload *payload)
+{
+	size_t length;
+	uint8_t *plain = pack_payload(payload, &length);
+	uLongf compressed_length = compressBound(length);
+	uint8_t *compressed = portico_malloc(compressed_length);
+	if (compress2(compressed, &compressed_length, plain, length, Z_DEFAULT_COMPRESSION) != Z_OK) {
+		fprintf(stderr, "portico: zlib compression failed\n");
+		abort();
+	}
+	portico_payload *out = portico_payload_new(PORTICO_ENCODING_ZLIB, compressed, compressed_length);
+	free(plain);
+	free(compressed);
+	return out;
+}
+
+portico_payload *portico_codec_encode(const portico_codec *codec, const portico_payload *payload)
+{
+	portico_payload *compressed = codec->compress ? compress_payload(payload) : NULL;
+	size_t length;
+	uint8_t *plain = pack_payload(compressed ? compressed : payload, &length);
+	portico_payload_free(compressed);
+
+	uint8_t nonce[PORTICO_CODEC_NONCE_BYTES];
+	if (RAND_bytes(nonce, sizeof nonce) != 1) {
+		fprintf(stderr, "portico: no randomness for an encryption nonce\n");
+		abort();
+	}
+	uint8_t *sealed = portico_malloc(length + SEAL_OVERHEAD);
+	portico_codec_seal(codec->keys[0].bytes, nonce, plain, length, sealed);
+	OPENSSL_cleanse(plain, length);
+	free(plain);
+
+	portico_payload *out = portico_payload_new(PORTICO_ENCODING_ENCRYPTED, sealed, length + SEAL_OVERHEAD);
+	portico_payload_set_metadata(out, PORTICO_METADATA_KEY_ID, (const uint8_t *)codec->keys[0].id,
+				     strlen(codec->keys[0].id));
+	free(sealed);
+	return out;
+}
+
+static portico_payload *copy_payload(const portico_payload *payload)
+{
+	size_t length;
+	uint8_t *bytes = pack_payload(payload, &length);
+	portico_payload *copy = temporal__api__common__v1__payload__unpack(NULL, length, bytes);
+	free(bytes);
+	return copy;
+}
+
+static int encoding_is(const portico_payload *payload, const char *encoding)
+{
+	const ProtobufCBinaryData *value = portico_payload_metadata(payload, "encoding");
+	return value && value->len == strlen(encoding) && !memcmp(value->data, encoding, value->len);
+}
+
+static const codec_key *find_key(const portico_codec *codec, const ProtobufCBinaryData *id)
+{
+	for (size_t i = 0; id && i < codec->key_count; i++)
+		if (strlen(codec->keys[i].id) == id->len && !memcmp(codec->keys[i].id, id->data, id->len))
+			return &codec->keys[i];
+	return NULL;
+}
+
+static portico_payload *inflate_payload(const portico_payload *payload, portico_error *err)
+{
+	z_stream stream;
+	memset(&stream, 0, sizeof stream);
+	if (inflateInit(&stream) != Z_OK) {
+		portico_error_set(err, PORTICO_INTERNAL, "zlib: cannot start inflating");
+		return NULL;
+	}
+	size_t capacity = payload->data.len * 4 + 64, length = 0;
+	uint8_t *plain = portico_malloc(capacity);
+	stream.next_in = payload->data.data;
+	stream.avail_in = (uInt)payload->data.len;
+	int status;
+	do {
+		if (length == capacity)
+			plain = portico_realloc(plain, capacity *= 2);
+		stream.next_out = plain + length;
+		stream.avail_out = (uInt)(capacity - length);
+		status = inflate(&stream, Z_NO_FLUSH);
+		length = capacity - stream.avail_out;
+	} while (status == Z_OK);
+	inflateEnd(&stream);
+	portico_payload *inner = status == Z_STREAM_END ? temporal__api__common__v1__payload__unpack(NULL, length, plain)
+							: NULL;
+	free(plain);
+	if (!inner)
+		portico_error_set(err, PORTICO_DATA_LOSS, "a binary/zlib payload does not inflate to a payload");
+	return inner;
+}
+
+portico_payload *portico_codec_decode(const portico_codec *codec, const portico_payload *payload,
+				      portico_error *err)
+{
+	if (encoding_is(payload, PORTICO_ENCODING_ZLIB))
+		return inflate_payload(payload, err);
+	if (!encoding_is(payload, PORTICO_ENCODING_ENCRYPTED))
+		return copy_payload(payload);
+
+	const ProtobufCBinaryData *id = portico_payload_metadata(payload, PORTICO_METADATA_KEY_ID);
+	const codec_key *key = find_key(codec, id);
+	if (!key) {
+		portico_error_set(err, PORTICO_NOT_FOUND, "payload encrypted with unknown key id \"%.*s\"",
+				  id ? (int)id->len : 0, id ? (const char *)id->data : "");
+		return NULL;
+	}
+	size_t length = payload->data.len;
+	uint8_t *plain = portico_malloc(length > SEAL_OVERHEAD ? length - SEAL_OVERHEAD : 1);
+	portico_payload *inner = NULL;
+	if (portico_codec_open(key->bytes, payload->data.data, length, plain) == 0)
+		inner = temporal__api__common__v1__payload__unpack(NULL, length - SEAL_OVERHEAD, plain);
+	free(plain);
+	if (!inner) {
+		portico_error_set(err, PORTICO_DATA_LOSS,
+				  "payload encrypted with key \"%s\" fails authentication (tampered or truncated)", key->id);
+		return NULL;
+	}
+	if (encoding_is(inner, PORTICO_ENCODING_ZLIB)) {
+		portico_payload *inflated = inflate_payload(inner, err);
+		portico_payload_free(inner);
+		return inflated;
+	}
+	return inner;
+}
+
+/* ---- Whole messages ------------------------------------------------------------------------- */
+
+typedef struct encode_pass {
+	const portico_codec *codec;
+	size_t max_bytes;
+	portico_payload_size *largest;
+} encode_pass;
+
+static int encode_one(void *arg, portico_payload **slot, const char *path, portico_error *err)
+{
+	(void)path;
+	(void)err;
+	encode_pass *pass = arg;
+	if (!pass->codec)
+		return 0;
+	portico_payload *encoded = portico_codec_encode(pass->codec, *slot);
+	portico_payload_free(*slot);
+	*slot = encoded;
+	return 0;
+}
+
+static int measure_field(void *arg, const portico_payloads *payloads, const char *path, portico_error *err)
+{
+	encode_pass *pass = arg;
+	size_t bytes = protobuf_c_message_get_packed_size(&payloads->base);
+	int over = pass->max_bytes && bytes > pass->max_bytes;
+	if (bytes > pass->largest->bytes || over) {
+		pass->largest->bytes = bytes;
+		snprintf(pass->largest->field, sizeof pass->largest->field, "%s", path);
+	}
+	if (!over)
+		return 0;
+	return portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
+				 "%s is %zu bytes after encoding, over the payload limit of %zu bytes: Temporal "
+				 "would refuse it (limit.blobSize.error)",
+				 path, bytes, pass->max_bytes);
+}
+
+int portico_codec_encode_message(const portico_codec *codec, ProtobufCMessage *message, size_t max_bytes,
+				 portico_payload_size *largest, portico_error *err)
+{
+	memset(largest, 0, sizeof *largest);
+	encode_pass pass = {codec, max_bytes, largest};
+	portico_payload_visitor visitor = {.payload = encode_one, .payloads = measure_field, .arg = &pass};
+	return portico_payload_walk(message, &visitor, err);
+}
+
+static int decode_one(void *arg, portico_payload **slot, const char *path, portico_error *unused)
+{
+	(void)path;
+	(void)unused;
+	const portico_codec *codec = arg;
+	if (!codec || !(encoding_is(*slot, PORTICO_ENCODING_ENCRYPTED) || encoding_is(*slot, PORTICO_ENCODING_ZLIB)))
+		return 0;
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payload *decoded = portico_codec_decode(codec, *slot, &err);
+	if (decoded) {
+		portico_payload_free(*slot);
+		*slot = decoded;
+	} else {
+		portico_payload_set_metadata(*slot, "portico-codec-error", (const uint8_t *)err.message,
+					     strlen(err.message));
+		portico_error_clear(&err);
+	}
+	return 0;
+}
+
+static void replace_string(char **field, const char *value)
+{
+	if (*field && *field != protobuf_c_empty_string)
+		free(*field);
+	*field = portico_strdup(value);
+}
+
+/* A codec moves a failure's message and stack trace into encoded_attributes, a json/plain
+ * {"message", "stack_trace"} payload; once decoded, they go back where readers look. */
+static int restore_failure(void *arg, ProtobufCMessage *message, const char *path, portico_error *err)
+{
+	(void)arg;
+	(void)path;
+	(void)err;
+	if (message->descriptor != &temporal__api__failure__v1__failure__descriptor)
+		return 0;
+	Temporal__Api__Failure__V1__Failure *failure = (Temporal__Api__Failure__V1__Failure *)message;
+	portico_payload *attributes = failure->encoded_attributes;
+	if (!attributes || !encoding_is(attributes, PORTICO_ENCODING_JSON))
+		return 0;
+	json_t *decoded = json_loadb((const char *)attributes->data.data, attributes->data.len, 0, NULL);
+	const char *text = json_string_value(json_object_get(decoded, "message"));
+	const char *trace = json_string_value(json_object_get(decoded, "stack_trace"));
+	if (text) {
+		replace_string(&failure->message, text);
+		if (trace)
+			replace_string(&failure->stack_trace, trace);
+		portico_payload_free(attributes);
+		failure->encoded_attributes = NULL;
+	}
+	json_decref(decoded);
+	return 0;
+}
+
+void portico_codec_decode_message(const portico_codec *codec, ProtobufCMessage *message)
+{
+	portico_payload_visitor visitor = {.payload = decode_one, .message = restore_failure, .arg = (void *)codec};
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payload_walk(message, &visitor, &err);
+	portico_error_clear(&err);
+}

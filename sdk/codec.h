@@ -1,0 +1,82 @@
+/* Payload codecs: AES-256-GCM encryption byte-compatible with Temporal's official samples
+ * (outer payload {encoding: binary/encrypted, encryption-key-id: <id>}, data = 12-byte nonce ‖
+ * ciphertext ‖ 16-byte tag over the serialized inner Payload, no AAD), with optional zlib
+ * compression first (binary/zlib, as the Go sample). Every OpenSSL crypto call is in codec.c.
+ * Keys: PORTICO_CODEC_KEYS="id1=<base64 of 32 bytes>,id2=…" or PORTICO_CODEC_KEYS_FILE (one
+ * id=key per line, # comments); the first key encrypts, every key decrypts, so a new first key
+ * rotates without making old data unreadable. PORTICO_CODEC_COMPRESS=zlib turns compression on.
+ * Keys are never logged. */
+#ifndef PORTICO_CODEC_H
+#define PORTICO_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "payload.h"
+
+#define PORTICO_CODEC_KEY_BYTES 32
+#define PORTICO_CODEC_NONCE_BYTES 12
+#define PORTICO_CODEC_TAG_BYTES 16
+#define PORTICO_ENCODING_ENCRYPTED "binary/encrypted"
+#define PORTICO_ENCODING_ZLIB "binary/zlib"
+#define PORTICO_METADATA_KEY_ID "encryption-key-id"
+
+typedef struct portico_codec portico_codec;
+
+/* Reads the key ring from the environment. Returns 0 with *codec NULL when no keys are
+ * configured (payloads then pass through), 0 with a codec, or -1 with err naming the variable
+ * and the entry (never the key) when a key is malformed. Free with portico_codec_free. */
+int portico_codec_from_env(portico_codec **codec, portico_error *err);
+
+/* Builds a codec from key-ring text ("id=base64,id=base64" or one per line); as above. */
+int portico_codec_from_text(const char *text, const char *source, int compress, portico_codec **codec,
+			    portico_error *err);
+
+void portico_codec_free(portico_codec *codec);
+
+/* The id of the key that encrypts. */
+const char *portico_codec_key_id(const portico_codec *codec);
+
+/* Encodes a payload: (compress,) encrypt. Returns a new payload the caller frees. */
+portico_payload *portico_codec_encode(const portico_codec *codec, const portico_payload *payload);
+
+/* Decodes a payload: payloads not binary/encrypted (or binary/zlib) pass through as copies.
+ * Returns a new payload the caller frees, or NULL with err: NOT_FOUND for an unknown key id,
+ * DATA_LOSS for data that fails authentication or does not parse. */
+portico_payload *portico_codec_decode(const portico_codec *codec, const portico_payload *payload,
+				      portico_error *err);
+
+/* AES-256-GCM with a given nonce: writes nonce ‖ ciphertext ‖ tag (length + 28 bytes) to out.
+ * Exposed for the test vectors; portico_codec_encode draws a fresh random nonce each time. */
+void portico_codec_seal(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t nonce[PORTICO_CODEC_NONCE_BYTES],
+			const uint8_t *plain, size_t length, uint8_t *out);
+
+/* Reverses portico_codec_seal: writes length - 28 bytes to out; -1 when authentication fails. */
+int portico_codec_open(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t *sealed, size_t length,
+		       uint8_t *out);
+
+
+
+/* ---- Whole messages ------------------------------------------------------------------------- */
+
+/* The size of one Payloads field after encoding, for the size guard. */
+typedef struct portico_payload_size {
+	char field[256]; /* proto3 JSON path of the field, "input" or "request.input.args" */
+	size_t bytes;    /* protobuf size of the encoded Payloads */
+} portico_payload_size;
+
+/* Encodes every payload in message in place (codec may be NULL: nothing is encoded), then
+ * measures each Payloads field as Temporal will (protobuf size, after the codec): *largest gets
+ * the biggest. A field over max_bytes (0: no limit) stops it: -1 with err RESOURCE_EXHAUSTED
+ * naming the field, its size and the limit, and *largest describing that field. */
+int portico_codec_encode_message(const portico_codec *codec, ProtobufCMessage *message, size_t max_bytes,
+				 portico_payload_size *largest, portico_error *err);
+
+/* Decodes every payload in message in place. A payload that cannot be decoded (unknown key,
+ * tampered data) stays encrypted and gains the metadata entry "portico-codec-error" with the
+ * reason. Failures whose message and stack trace were moved into encoded attributes get them
+ * back. codec may be NULL: only the failures are restored. */
+void portico_codec_decode_message(const portico_codec *codec, ProtobufCMessage *message);
+
+#endif
