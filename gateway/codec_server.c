@@ -39,7 +39,7 @@ static int transform(gateway_exchange *exchange, portico_payloads *payloads, int
 	for (size_t i = 0; codec && i < payloads->n_payloads; i++) {
 		portico_error err = PORTICO_ERROR_INIT;
 		portico_payload *out = encode ? portico_codec_encode(codec, payloads->payloads[i])
-					      : portico_codec_decode(codec, payloads->payloads[i], &err);
+		                              : portico_codec_decode(codec, payloads->payloads[i], &err);
 		if (!out) {
 			gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "payloads[%zu]: %s", i, err.message);
 			portico_error_clear(&err);
@@ -76,17 +76,17 @@ int codec_server_serve(gateway_exchange *exchange, const char *path)
 	json_error_t parse_error;
 	json_t *body = json_loadb(text, length, 0, &parse_error);
 	if (!body) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "request body is not valid JSON: %s at line %d, column %d",
-			     parse_error.text, parse_error.line, parse_error.column);
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
+		             "request body is not valid JSON: %s at line %d, column %d", parse_error.text,
+		             parse_error.line, parse_error.column);
 		return 1;
 	}
 	portico_error err = PORTICO_ERROR_INIT;
-	portico_payloads *payloads =
-		json_is_object(body) ? portico_payloads_from_json(body, "payloads", &err) : NULL;
+	portico_payloads *payloads = json_is_object(body) ? portico_payloads_from_json(body, "payloads", &err) : NULL;
 	json_decref(body);
 	if (!payloads) {
 		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "%s",
-			     err.message ? err.message : "expected {\"payloads\": [...]}");
+		             err.message ? err.message : "expected {\"payloads\": [...]}");
 		portico_error_clear(&err);
 		return 1;
 	}

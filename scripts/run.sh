@@ -12,6 +12,12 @@ http_port=${TEMPORAL_HTTP_PORT:-7243}
 portico_port=${PORTICO_PORT:-8080}
 mkdir -p .run
 
+# Encryption is on from the first run, with a key made for this checkout only.
+keys=.run/dev-codec-keys
+if [ ! -s "$keys" ]; then
+	(umask 077 && echo "portico-dev-key-not-for-production=$(head -c 32 /dev/urandom | base64)" >"$keys")
+fi
+
 pids=()
 stop() {
 	trap - INT TERM EXIT
@@ -34,12 +40,15 @@ wait_for_port() {
 }
 
 .tools/bin/temporal server start-dev --ip 127.0.0.1 --port "$grpc_port" --ui-port "$ui_port" \
-	--http-port "$http_port" --db-filename .run/temporal.db --log-level warn >.run/temporal.log 2>&1 &
+	--http-port "$http_port" --db-filename .run/temporal.db --log-level warn \
+	--ui-codec-endpoint "http://127.0.0.1:$portico_port/codec" >.run/temporal.log 2>&1 &
 pids+=($!)
 wait_for_port "$grpc_port" "the Temporal dev server" "${pids[0]}"
 
-TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_LISTEN=127.0.0.1:$portico_port build/portico \
-	>.run/portico.log 2>&1 &
+TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_LISTEN=127.0.0.1:$portico_port \
+	PORTICO_CODEC_KEYS_FILE="$keys" \
+	PORTICO_CODEC_CORS_ORIGINS="http://127.0.0.1:$ui_port,http://localhost:$ui_port" \
+	build/portico >.run/portico.log 2>&1 &
 pids+=($!)
 wait_for_port "$portico_port" "the Portico gateway" "${pids[1]}"
 
@@ -51,7 +60,11 @@ Portico is up (Ctrl-C stops everything):
   Temporal Web UI    http://127.0.0.1:$ui_port
   Temporal gRPC      127.0.0.1:$grpc_port
   Temporal HTTP API  http://127.0.0.1:$http_port   (Temporal's own, for comparison)
+  Codec endpoint     $gateway/codec   (the Web UI decrypts through it)
   Logs               .run/temporal.log, .run/portico.log (one JSON line per request)
+
+Payloads are encrypted with a DEVELOPMENT key made for this checkout ($keys):
+Temporal stores only ciphertext. Do not use this key for anything real.
 
 Try it (a workflow needs a worker on its task queue; see the README's walkthrough):
   curl -s -X POST '$gateway/api/v1/namespaces/default/workflows' \\

@@ -22,6 +22,7 @@ debian_packages=(
 	libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
 	libmicrohttpd-dev libjansson-dev libssl-dev libcurl4-openssl-dev zlib1g-dev uuid-dev
 	libcmocka-dev clang-format python3-venv curl
+	chromium
 )
 
 install_debian_packages() {

@@ -48,7 +48,7 @@ const char *portico_codec_key_id(const portico_codec *codec)
 
 /* Adds "id=base64" (surrounding blanks allowed) to the ring. */
 static int add_key(portico_codec *codec, const char *entry, size_t length, const char *source, size_t number,
-		   portico_error *err)
+                   portico_error *err)
 {
 	while (length && isspace((unsigned char)*entry))
 		entry++, length--;
@@ -59,7 +59,7 @@ static int add_key(portico_codec *codec, const char *entry, size_t length, const
 	const char *equals = memchr(entry, '=', length);
 	if (!equals || equals == entry)
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: entry %zu is not id=<base64 key>", source,
-					 number);
+		                         number);
 	char *id = portico_strndup(entry, (size_t)(equals - entry));
 	uint8_t *key;
 	size_t key_length;
@@ -71,9 +71,9 @@ static int add_key(portico_codec *codec, const char *entry, size_t length, const
 			free(key);
 		}
 		portico_error_set(err, PORTICO_INVALID_ARGUMENT,
-				  "%s: key \"%s\" must be 32 bytes in base64 (AES-256), such as the output of "
-				  "`openssl rand -base64 32`",
-				  source, id);
+		                  "%s: key \"%s\" must be 32 bytes in base64 (AES-256), such as the output of "
+		                  "`openssl rand -base64 32`",
+		                  source, id);
 		free(id);
 		return -1;
 	}
@@ -95,8 +95,7 @@ static int add_key(portico_codec *codec, const char *entry, size_t length, const
 	return 0;
 }
 
-int portico_codec_from_text(const char *text, const char *source, int compress, portico_codec **out,
-			    portico_error *err)
+int portico_codec_from_text(const char *text, const char *source, int compress, portico_codec **out, portico_error *err)
 {
 	*out = NULL;
 	portico_codec *codec = portico_calloc(1, sizeof *codec);
@@ -139,7 +138,7 @@ int portico_codec_from_env(portico_codec **codec, portico_error *err)
 	int use_zlib = compress && !strcmp(compress, "zlib");
 	if (compress && *compress && !use_zlib && strcmp(compress, "none"))
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
-					 "PORTICO_CODEC_COMPRESS: expected zlib or none, got \"%s\"", compress);
+		                         "PORTICO_CODEC_COMPRESS: expected zlib or none, got \"%s\"", compress);
 	const char *keys = getenv("PORTICO_CODEC_KEYS");
 	if (keys && *keys)
 		return portico_codec_from_text(keys, "PORTICO_CODEC_KEYS", use_zlib, codec, err);
@@ -156,7 +155,7 @@ int portico_codec_from_env(portico_codec **codec, portico_error *err)
 }
 
 void portico_codec_seal(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t nonce[PORTICO_CODEC_NONCE_BYTES],
-			const uint8_t *plain, size_t length, uint8_t *out)
+                        const uint8_t *plain, size_t length, uint8_t *out)
 {
 	EVP_CIPHER_CTX *context = EVP_CIPHER_CTX_new();
 	int written = 0, final = 0;
@@ -167,7 +166,7 @@ void portico_codec_seal(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_
 	    !EVP_EncryptUpdate(context, out + PORTICO_CODEC_NONCE_BYTES, &written, plain, (int)length) ||
 	    !EVP_EncryptFinal_ex(context, out + PORTICO_CODEC_NONCE_BYTES + written, &final) ||
 	    !EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, PORTICO_CODEC_TAG_BYTES,
-				 out + PORTICO_CODEC_NONCE_BYTES + written + final)) {
+	                         out + PORTICO_CODEC_NONCE_BYTES + written + final)) {
 		/* Only a broken OpenSSL fails here; sending plaintext instead is not an option. */
 		fprintf(stderr, "portico: AES-256-GCM encryption failed in OpenSSL\n");
 		abort();
@@ -175,8 +174,7 @@ void portico_codec_seal(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_
 	EVP_CIPHER_CTX_free(context);
 }
 
-int portico_codec_open(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t *sealed, size_t length,
-		       uint8_t *out)
+int portico_codec_open(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t *sealed, size_t length, uint8_t *out)
 {
 	if (length < SEAL_OVERHEAD)
 		return -1;
@@ -184,12 +182,12 @@ int portico_codec_open(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t
 	EVP_CIPHER_CTX *context = EVP_CIPHER_CTX_new();
 	int written = 0, final = 0;
 	int ok = context && EVP_DecryptInit_ex(context, EVP_aes_256_gcm(), NULL, NULL, NULL) &&
-		 EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, PORTICO_CODEC_NONCE_BYTES, NULL) &&
-		 EVP_DecryptInit_ex(context, NULL, NULL, key, sealed) &&
-		 EVP_DecryptUpdate(context, out, &written, sealed + PORTICO_CODEC_NONCE_BYTES, (int)cipher_length) &&
-		 EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, PORTICO_CODEC_TAG_BYTES,
-				     (void *)(sealed + length - PORTICO_CODEC_TAG_BYTES)) &&
-		 EVP_DecryptFinal_ex(context, out + written, &final) > 0;
+	         EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, PORTICO_CODEC_NONCE_BYTES, NULL) &&
+	         EVP_DecryptInit_ex(context, NULL, NULL, key, sealed) &&
+	         EVP_DecryptUpdate(context, out, &written, sealed + PORTICO_CODEC_NONCE_BYTES, (int)cipher_length) &&
+	         EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, PORTICO_CODEC_TAG_BYTES,
+	                             (void *)(sealed + length - PORTICO_CODEC_TAG_BYTES)) &&
+	         EVP_DecryptFinal_ex(context, out + written, &final) > 0;
 	EVP_CIPHER_CTX_free(context);
 	return ok ? 0 : -1;
 }
@@ -238,7 +236,7 @@ portico_payload *portico_codec_encode(const portico_codec *codec, const portico_
 
 	portico_payload *out = portico_payload_new(PORTICO_ENCODING_ENCRYPTED, sealed, length + SEAL_OVERHEAD);
 	portico_payload_set_metadata(out, PORTICO_METADATA_KEY_ID, (const uint8_t *)codec->keys[0].id,
-				     strlen(codec->keys[0].id));
+	                             strlen(codec->keys[0].id));
 	free(sealed);
 	return out;
 }
@@ -288,16 +286,15 @@ static portico_payload *inflate_payload(const portico_payload *payload, portico_
 		length = capacity - stream.avail_out;
 	} while (status == Z_OK);
 	inflateEnd(&stream);
-	portico_payload *inner = status == Z_STREAM_END ? temporal__api__common__v1__payload__unpack(NULL, length, plain)
-							: NULL;
+	portico_payload *inner =
+	        status == Z_STREAM_END ? temporal__api__common__v1__payload__unpack(NULL, length, plain) : NULL;
 	free(plain);
 	if (!inner)
 		portico_error_set(err, PORTICO_DATA_LOSS, "a binary/zlib payload does not inflate to a payload");
 	return inner;
 }
 
-portico_payload *portico_codec_decode(const portico_codec *codec, const portico_payload *payload,
-				      portico_error *err)
+portico_payload *portico_codec_decode(const portico_codec *codec, const portico_payload *payload, portico_error *err)
 {
 	if (encoding_is(payload, PORTICO_ENCODING_ZLIB))
 		return inflate_payload(payload, err);
@@ -308,7 +305,7 @@ portico_payload *portico_codec_decode(const portico_codec *codec, const portico_
 	const codec_key *key = find_key(codec, id);
 	if (!key) {
 		portico_error_set(err, PORTICO_NOT_FOUND, "payload encrypted with unknown key id \"%.*s\"",
-				  id ? (int)id->len : 0, id ? (const char *)id->data : "");
+		                  id ? (int)id->len : 0, id ? (const char *)id->data : "");
 		return NULL;
 	}
 	size_t length = payload->data.len;
@@ -319,7 +316,8 @@ portico_payload *portico_codec_decode(const portico_codec *codec, const portico_
 	free(plain);
 	if (!inner) {
 		portico_error_set(err, PORTICO_DATA_LOSS,
-				  "payload encrypted with key \"%s\" fails authentication (tampered or truncated)", key->id);
+		                  "payload encrypted with key \"%s\" fails authentication (tampered or truncated)",
+		                  key->id);
 		return NULL;
 	}
 	if (encoding_is(inner, PORTICO_ENCODING_ZLIB)) {
@@ -363,13 +361,13 @@ static int measure_field(void *arg, const portico_payloads *payloads, const char
 	if (!over)
 		return 0;
 	return portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
-				 "%s is %zu bytes after encoding, over the payload limit of %zu bytes: Temporal "
-				 "would refuse it (limit.blobSize.error)",
-				 path, bytes, pass->max_bytes);
+	                         "%s is %zu bytes after encoding, over the payload limit of %zu bytes: Temporal "
+	                         "would refuse it (limit.blobSize.error)",
+	                         path, bytes, pass->max_bytes);
 }
 
 int portico_codec_encode_message(const portico_codec *codec, ProtobufCMessage *message, size_t max_bytes,
-				 portico_payload_size *largest, portico_error *err)
+                                 portico_payload_size *largest, portico_error *err)
 {
 	memset(largest, 0, sizeof *largest);
 	encode_pass pass = {codec, max_bytes, largest};
@@ -391,7 +389,7 @@ static int decode_one(void *arg, portico_payload **slot, const char *path, porti
 		*slot = decoded;
 	} else {
 		portico_payload_set_metadata(*slot, "portico-codec-error", (const uint8_t *)err.message,
-					     strlen(err.message));
+		                             strlen(err.message));
 		portico_error_clear(&err);
 	}
 	return 0;

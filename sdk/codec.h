@@ -15,12 +15,12 @@
 #include "error.h"
 #include "payload.h"
 
-#define PORTICO_CODEC_KEY_BYTES 32
-#define PORTICO_CODEC_NONCE_BYTES 12
-#define PORTICO_CODEC_TAG_BYTES 16
+#define PORTICO_CODEC_KEY_BYTES    32
+#define PORTICO_CODEC_NONCE_BYTES  12
+#define PORTICO_CODEC_TAG_BYTES    16
 #define PORTICO_ENCODING_ENCRYPTED "binary/encrypted"
-#define PORTICO_ENCODING_ZLIB "binary/zlib"
-#define PORTICO_METADATA_KEY_ID "encryption-key-id"
+#define PORTICO_ENCODING_ZLIB      "binary/zlib"
+#define PORTICO_METADATA_KEY_ID    "encryption-key-id"
 
 typedef struct portico_codec portico_codec;
 
@@ -31,7 +31,7 @@ int portico_codec_from_env(portico_codec **codec, portico_error *err);
 
 /* Builds a codec from key-ring text ("id=base64,id=base64" or one per line); as above. */
 int portico_codec_from_text(const char *text, const char *source, int compress, portico_codec **codec,
-			    portico_error *err);
+                            portico_error *err);
 
 void portico_codec_free(portico_codec *codec);
 
@@ -44,19 +44,15 @@ portico_payload *portico_codec_encode(const portico_codec *codec, const portico_
 /* Decodes a payload: payloads not binary/encrypted (or binary/zlib) pass through as copies.
  * Returns a new payload the caller frees, or NULL with err: NOT_FOUND for an unknown key id,
  * DATA_LOSS for data that fails authentication or does not parse. */
-portico_payload *portico_codec_decode(const portico_codec *codec, const portico_payload *payload,
-				      portico_error *err);
+portico_payload *portico_codec_decode(const portico_codec *codec, const portico_payload *payload, portico_error *err);
 
 /* AES-256-GCM with a given nonce: writes nonce ‖ ciphertext ‖ tag (length + 28 bytes) to out.
  * Exposed for the test vectors; portico_codec_encode draws a fresh random nonce each time. */
 void portico_codec_seal(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t nonce[PORTICO_CODEC_NONCE_BYTES],
-			const uint8_t *plain, size_t length, uint8_t *out);
+                        const uint8_t *plain, size_t length, uint8_t *out);
 
 /* Reverses portico_codec_seal: writes length - 28 bytes to out; -1 when authentication fails. */
-int portico_codec_open(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t *sealed, size_t length,
-		       uint8_t *out);
-
-
+int portico_codec_open(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t *sealed, size_t length, uint8_t *out);
 
 /* ---- Whole messages ------------------------------------------------------------------------- */
 
@@ -71,7 +67,7 @@ typedef struct portico_payload_size {
  * the biggest. A field over max_bytes (0: no limit) stops it: -1 with err RESOURCE_EXHAUSTED
  * naming the field, its size and the limit, and *largest describing that field. */
 int portico_codec_encode_message(const portico_codec *codec, ProtobufCMessage *message, size_t max_bytes,
-				 portico_payload_size *largest, portico_error *err);
+                                 portico_payload_size *largest, portico_error *err);
 
 /* Decodes every payload in message in place. A payload that cannot be decoded (unknown key,
  * tampered data) stays encrypted and gains the metadata entry "portico-codec-error" with the

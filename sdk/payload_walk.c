@@ -18,7 +18,7 @@ static size_t push(walk *w, const char *format, const char *text, size_t index)
 {
 	size_t mark = w->length;
 	int added = text ? snprintf(w->path + w->length, sizeof w->path - w->length, format, w->length ? "." : "", text)
-			 : snprintf(w->path + w->length, sizeof w->path - w->length, "[%zu]", index);
+	                 : snprintf(w->path + w->length, sizeof w->path - w->length, "[%zu]", index);
 	if (added > 0)
 		w->length = w->length + (size_t)added < sizeof w->path ? w->length + (size_t)added : sizeof w->path - 1;
 	return mark;

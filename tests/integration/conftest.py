@@ -146,7 +146,8 @@ class Gateway:
 
 
 def start_gateway(path, server_address, **extra_env):
-    env = dict(os.environ, TEMPORAL_ADDRESS=server_address, PORTICO_LISTEN="127.0.0.1:0", **extra_env)
+    env = dict(os.environ, TEMPORAL_ADDRESS=server_address, PORTICO_LISTEN="127.0.0.1:0")
+    env.update(extra_env)
     return Gateway(path, env)
 
 

@@ -32,11 +32,14 @@ def wait_for_port(port: int, deadline: float, process: subprocess.Popen) -> None
 class DevServer:
     """A `temporal server start-dev` process; use as a context manager."""
 
-    def __init__(self, temporal_cli: Optional[str] = None, port: Optional[int] = None) -> None:
+    def __init__(self, temporal_cli: Optional[str] = None, port: Optional[int] = None,
+                 ui_codec_endpoint: Optional[str] = None) -> None:
         self.temporal_cli = temporal_cli or os.environ.get("TEMPORAL_CLI") or str(TOP / ".tools/bin/temporal")
         self.port = port or free_port()
         self.http_port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.ui_codec_endpoint = ui_codec_endpoint
+        self.ui_port = free_port() if ui_codec_endpoint else None
         self.http_address = f"127.0.0.1:{self.http_port}"
         self._dir = tempfile.TemporaryDirectory(prefix="portico-devserver-")
         self.log_path = Path(self._dir.name) / "server.log"
@@ -44,10 +47,14 @@ class DevServer:
 
     def start(self) -> "DevServer":
         command = [
-            self.temporal_cli, "server", "start-dev", "--headless",
+            self.temporal_cli, "server", "start-dev",
             "--ip", "127.0.0.1", "--port", str(self.port), "--http-port", str(self.http_port),
             "--db-filename", str(Path(self._dir.name) / "temporal.db"), "--log-level", "warn",
         ]
+        if self.ui_codec_endpoint:
+            command += ["--ui-port", str(self.ui_port), "--ui-codec-endpoint", self.ui_codec_endpoint]
+        else:
+            command.append("--headless")
         self._log = open(self.log_path, "wb")
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
@@ -57,6 +64,10 @@ class DevServer:
             self.stop()
             raise RuntimeError(f"dev server failed to start; log:\n{self.log_path.read_text()}")
         return self
+
+    def wait_for_ui(self) -> None:
+        """The Web UI listens a moment after the gRPC port does."""
+        wait_for_port(self.ui_port, time.monotonic() + 30, self._process)
 
     def stop(self) -> None:
         if self._process and self._process.poll() is None:

@@ -12,8 +12,8 @@
 #include "codec.h"
 
 /* ASCII "test-key-test-key-test-key-test!" in base64. */
-#define TEST_KEY "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE="
-#define OTHER_KEY "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+#define TEST_KEY    "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE="
+#define OTHER_KEY   "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 #define VECTOR_DATA "AAECAwQFBgcICQoL+SuJ2idoYdJlc5Wio/f30eikViKThZLQZ+6jNHLgVIJ9/nkN4q+R5hU7UzBXr5eQX5YJ3A=="
 
 static portico_codec *codec_of(const char *text, int compress)
@@ -168,11 +168,11 @@ static void test_bad_key_rings_name_the_entry_not_the_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_the_samples_vector),
-		cmocka_unit_test(test_round_trip_with_and_without_compression),
-		cmocka_unit_test(test_rotation_keeps_old_data_readable),
-		cmocka_unit_test(test_failures_are_clean),
-		cmocka_unit_test(test_bad_key_rings_name_the_entry_not_the_key),
+	        cmocka_unit_test(test_the_samples_vector),
+	        cmocka_unit_test(test_round_trip_with_and_without_compression),
+	        cmocka_unit_test(test_rotation_keeps_old_data_readable),
+	        cmocka_unit_test(test_failures_are_clean),
+	        cmocka_unit_test(test_bad_key_rings_name_the_entry_not_the_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
