@@ -3,32 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto_path.h"
 #include "protojson.h"
-
-#define PATH_MAX_LENGTH 512
 
 typedef struct walk {
 	const portico_payload_visitor *visitor;
 	portico_error *err;
-	char path[PATH_MAX_LENGTH];
-	size_t length;
+	portico_proto_path path;
 } walk;
-
-static size_t push(walk *w, const char *format, const char *text, size_t index)
-{
-	size_t mark = w->length;
-	int added = text ? snprintf(w->path + w->length, sizeof w->path - w->length, format, w->length ? "." : "", text)
-	                 : snprintf(w->path + w->length, sizeof w->path - w->length, "[%zu]", index);
-	if (added > 0)
-		w->length = w->length + (size_t)added < sizeof w->path ? w->length + (size_t)added : sizeof w->path - 1;
-	return mark;
-}
-
-static void pop(walk *w, size_t mark)
-{
-	w->length = mark;
-	w->path[mark] = '\0';
-}
 
 static int skipped(const ProtobufCMessageDescriptor *descriptor)
 {
@@ -44,17 +26,17 @@ static int walk_slot(walk *w, const ProtobufCFieldDescriptor *field, ProtobufCMe
 	if (!*slot)
 		return 0;
 	if (field->descriptor == &temporal__api__common__v1__payload__descriptor)
-		return w->visitor->payload(w->visitor->arg, (portico_payload **)slot, w->path, w->err);
+		return w->visitor->payload(w->visitor->arg, (portico_payload **)slot, w->path.text, w->err);
 	if (field->descriptor == &temporal__api__common__v1__payloads__descriptor) {
 		portico_payloads *payloads = (portico_payloads *)*slot;
 		for (size_t i = 0; i < payloads->n_payloads; i++) {
-			size_t mark = push(w, NULL, NULL, i);
-			int failed = w->visitor->payload(w->visitor->arg, &payloads->payloads[i], w->path, w->err);
-			pop(w, mark);
+			size_t mark = portico_proto_path_push_index(&w->path, i);
+			int failed = w->visitor->payload(w->visitor->arg, &payloads->payloads[i], w->path.text, w->err);
+			portico_proto_path_pop(&w->path, mark);
 			if (failed)
 				return -1;
 		}
-		return w->visitor->payloads ? w->visitor->payloads(w->visitor->arg, payloads, w->path, w->err) : 0;
+		return w->visitor->payloads ? w->visitor->payloads(w->visitor->arg, payloads, w->path.text, w->err) : 0;
 	}
 	return skipped(field->descriptor) ? 0 : walk_message(w, *slot);
 }
@@ -67,17 +49,10 @@ static int walk_entry(walk *w, const ProtobufCFieldDescriptor *field, ProtobufCM
 	if (value->type != PROTOBUF_C_TYPE_MESSAGE)
 		return 0;
 	const char *name = key->type == PROTOBUF_C_TYPE_STRING ? *(char **)((char *)entry + key->offset) : "?";
-	size_t mark = push(w, "%s%s", name, 0);
+	size_t mark = portico_proto_path_push_name(&w->path, name);
 	int failed = walk_slot(w, value, (ProtobufCMessage **)((char *)entry + value->offset));
-	pop(w, mark);
+	portico_proto_path_pop(&w->path, mark);
 	return failed;
-}
-
-static int is_map_entry(const ProtobufCMessageDescriptor *type)
-{
-	size_t length = strlen(type->short_name);
-	return type->n_fields == 2 && length > 5 && !strcmp(type->short_name + length - 5, "Entry") &&
-	       !strcmp(type->fields[0].name, "key") && !strcmp(type->fields[1].name, "value");
 }
 
 static int walk_field(walk *w, ProtobufCMessage *message, const ProtobufCFieldDescriptor *field)
@@ -90,11 +65,11 @@ static int walk_field(walk *w, ProtobufCMessage *message, const ProtobufCFieldDe
 		return walk_slot(w, field, (ProtobufCMessage **)(base + field->offset));
 	size_t count = *(size_t *)(base + field->quantifier_offset);
 	ProtobufCMessage **items = *(ProtobufCMessage ***)(base + field->offset);
-	int map = is_map_entry(field->descriptor);
+	int map = portico_proto_is_map_entry(field->descriptor);
 	for (size_t i = 0; i < count; i++) {
-		size_t mark = map ? w->length : push(w, NULL, NULL, i);
+		size_t mark = map ? w->path.length : portico_proto_path_push_index(&w->path, i);
 		int failed = map ? walk_entry(w, field, items[i]) : walk_slot(w, field, &items[i]);
-		pop(w, mark);
+		portico_proto_path_pop(&w->path, mark);
 		if (failed)
 			return -1;
 	}
@@ -110,18 +85,17 @@ static int walk_message(walk *w, ProtobufCMessage *message)
 			continue;
 		char name[128];
 		portico_protojson_json_name(field->name, name, sizeof name);
-		size_t mark = push(w, "%s%s", name, 0);
+		size_t mark = portico_proto_path_push_name(&w->path, name);
 		int failed = walk_field(w, message, field);
-		pop(w, mark);
+		portico_proto_path_pop(&w->path, mark);
 		if (failed)
 			return -1;
 	}
-	return w->visitor->message ? w->visitor->message(w->visitor->arg, message, w->path, w->err) : 0;
+	return w->visitor->message ? w->visitor->message(w->visitor->arg, message, w->path.text, w->err) : 0;
 }
 
 int portico_payload_walk(ProtobufCMessage *message, const portico_payload_visitor *visitor, portico_error *err)
 {
-	walk w = {.visitor = visitor, .err = err, .length = 0};
-	w.path[0] = '\0';
+	walk w = {.visitor = visitor, .err = err};
 	return walk_message(&w, message);
 }

@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "base64.h"
 #include "payload.h"
+#include "proto_path.h"
 #include "proto_registry.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
@@ -21,7 +22,6 @@
 #include "google/protobuf/wrappers.pb-c.h"
 
 #define NAME_MAX_LENGTH 128
-#define PATH_MAX_LENGTH 512
 #define TYPE_URL_PREFIX "type.googleapis.com/"
 
 /* The JSON form of the message types that have one of their own. */
@@ -91,12 +91,8 @@ static void proto_name_of(const char *json_name, char *out, size_t size)
 
 static int is_map_entry(const ProtobufCFieldDescriptor *field)
 {
-	if (field->type != PROTOBUF_C_TYPE_MESSAGE || field->label != PROTOBUF_C_LABEL_REPEATED)
-		return 0;
-	const ProtobufCMessageDescriptor *entry = field->descriptor;
-	size_t length = strlen(entry->short_name);
-	return entry->n_fields == 2 && length > 5 && !strcmp(entry->short_name + length - 5, "Entry") &&
-	       !strcmp(entry->fields[0].name, "key") && !strcmp(entry->fields[1].name, "value");
+	return field->type == PROTOBUF_C_TYPE_MESSAGE && field->label == PROTOBUF_C_LABEL_REPEATED &&
+	       portico_proto_is_map_entry(field->descriptor);
 }
 
 static size_t value_size(const ProtobufCFieldDescriptor *field)
@@ -387,36 +383,14 @@ json_t *portico_protojson_encode(const ProtobufCMessage *message, const portico_
 
 /* ---- Decoding ------------------------------------------------------------------------------- */
 
-/* Where in the input a decoder is, for messages: "request.input.args[2]". */
-typedef struct path {
-	char text[PATH_MAX_LENGTH];
-	size_t length;
-} path;
-
-static size_t path_push(path *p, const char *format, const char *name, size_t index)
-{
-	size_t mark = p->length;
-	int added = name ? snprintf(p->text + p->length, sizeof p->text - p->length, format, p->length ? "." : "", name)
-	                 : snprintf(p->text + p->length, sizeof p->text - p->length, "[%zu]", index);
-	if (added > 0)
-		p->length = p->length + (size_t)added < sizeof p->text ? p->length + (size_t)added : sizeof p->text - 1;
-	return mark;
-}
-
-static void path_pop(path *p, size_t mark)
-{
-	p->length = mark;
-	p->text[mark] = '\0';
-}
-
-static int bad_value(path *p, portico_error *err, const char *expected)
+static int bad_value(portico_proto_path *p, portico_error *err, const char *expected)
 {
 	return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: expected %s", p->length ? p->text : "body",
 	                         expected);
 }
 
-static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value, path *p,
-                                        portico_error *err);
+static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
+                                        portico_proto_path *p, portico_error *err);
 
 static ProtobufCMessage *message_new(const ProtobufCMessageDescriptor *descriptor)
 {
@@ -463,8 +437,8 @@ static int parse_integer(const json_t *value, int is_unsigned, int64_t *sign, ui
 	return errno || end == text || *end ? -1 : 0;
 }
 
-static int decode_integer(const ProtobufCFieldDescriptor *field, const json_t *value, void *member, path *p,
-                          portico_error *err)
+static int decode_integer(const ProtobufCFieldDescriptor *field, const json_t *value, void *member,
+                          portico_proto_path *p, portico_error *err)
 {
 	int is_unsigned = field->type == PROTOBUF_C_TYPE_UINT32 || field->type == PROTOBUF_C_TYPE_FIXED32 ||
 	                  field->type == PROTOBUF_C_TYPE_UINT64 || field->type == PROTOBUF_C_TYPE_FIXED64;
@@ -536,7 +510,7 @@ static const ProtobufCEnumValue *enum_by_name(const ProtobufCEnumDescriptor *des
 	return protobuf_c_enum_descriptor_get_value_by_name(descriptor, full);
 }
 
-static int decode_enum(const ProtobufCFieldDescriptor *field, const json_t *value, int *member, path *p,
+static int decode_enum(const ProtobufCFieldDescriptor *field, const json_t *value, int *member, portico_proto_path *p,
                        portico_error *err)
 {
 	const ProtobufCEnumDescriptor *descriptor = field->descriptor;
@@ -555,7 +529,7 @@ static int decode_enum(const ProtobufCFieldDescriptor *field, const json_t *valu
 	return 0;
 }
 
-static int decode_value(const ProtobufCFieldDescriptor *field, const json_t *value, void *member, path *p,
+static int decode_value(const ProtobufCFieldDescriptor *field, const json_t *value, void *member, portico_proto_path *p,
                         portico_error *err)
 {
 	switch (field->type) {
@@ -618,7 +592,7 @@ static const ProtobufCFieldDescriptor *field_by_json_name(const ProtobufCMessage
 	return NULL;
 }
 
-static int decode_map(const ProtobufCFieldDescriptor *field, const json_t *value, char *base, path *p,
+static int decode_map(const ProtobufCFieldDescriptor *field, const json_t *value, char *base, portico_proto_path *p,
                       portico_error *err)
 {
 	if (!json_is_object(value))
@@ -633,22 +607,22 @@ static int decode_map(const ProtobufCFieldDescriptor *field, const json_t *value
 	{
 		ProtobufCMessage *entry = message_new(entry_type);
 		entries[(*count)++] = entry;
-		size_t mark = path_push(p, "%s%s", key, 0);
+		size_t mark = portico_proto_path_push_name(p, key);
 		json_t *key_value = json_string(key);
 		int failed = decode_value(&entry_type->fields[0], key_value,
 		                          (char *)entry + entry_type->fields[0].offset, p, err) ||
 		             decode_value(&entry_type->fields[1], element, (char *)entry + entry_type->fields[1].offset,
 		                          p, err);
 		json_decref(key_value);
-		path_pop(p, mark);
+		portico_proto_path_pop(p, mark);
 		if (failed)
 			return -1;
 	}
 	return 0;
 }
 
-static int decode_repeated(const ProtobufCFieldDescriptor *field, const json_t *value, char *base, path *p,
-                           portico_error *err)
+static int decode_repeated(const ProtobufCFieldDescriptor *field, const json_t *value, char *base,
+                           portico_proto_path *p, portico_error *err)
 {
 	if (is_map_entry(field))
 		return decode_map(field, value, base, p, err);
@@ -662,9 +636,9 @@ static int decode_repeated(const ProtobufCFieldDescriptor *field, const json_t *
 	json_t *element;
 	json_array_foreach(value, index, element)
 	{
-		size_t mark = path_push(p, NULL, NULL, index);
+		size_t mark = portico_proto_path_push_index(p, index);
 		int failed = decode_value(field, element, array + index * size, p, err);
-		path_pop(p, mark);
+		portico_proto_path_pop(p, mark);
 		/* Count what was stored, so that freeing the message frees exactly that. */
 		if (!failed || field->type != PROTOBUF_C_TYPE_MESSAGE)
 			(*count)++;
@@ -696,7 +670,8 @@ static int already_set(const ProtobufCFieldDescriptor *field, const char *base)
 }
 
 /* Decodes the members of an object into message; inside_any skips the Any's "@type". */
-static int decode_fields(ProtobufCMessage *message, const json_t *value, int inside_any, path *p, portico_error *err)
+static int decode_fields(ProtobufCMessage *message, const json_t *value, int inside_any, portico_proto_path *p,
+                         portico_error *err)
 {
 	const ProtobufCMessageDescriptor *descriptor = message->descriptor;
 	char *base = (char *)message;
@@ -707,7 +682,7 @@ static int decode_fields(ProtobufCMessage *message, const json_t *value, int ins
 		if (inside_any && !strcmp(key, "@type"))
 			continue;
 		const ProtobufCFieldDescriptor *field = field_by_json_name(descriptor, key);
-		size_t mark = path_push(p, "%s%s", key, 0);
+		size_t mark = portico_proto_path_push_name(p, key);
 		int failed = 0;
 		if (!field) {
 			failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: unknown field of %s", p->text,
@@ -731,7 +706,7 @@ static int decode_fields(ProtobufCMessage *message, const json_t *value, int ins
 		} else {
 			failed = decode_value(field, element, base + field->offset, p, err);
 		}
-		path_pop(p, mark);
+		portico_proto_path_pop(p, mark);
 		if (failed)
 			return -1;
 	}
@@ -828,7 +803,7 @@ static int decode_field_mask(const json_t *value, Google__Protobuf__FieldMask *m
 	for (const char *start = text; *start;) {
 		size_t length = strcspn(start, ",");
 		char *json_name = portico_strndup(start, length);
-		char name[PATH_MAX_LENGTH];
+		char name[PORTICO_PROTO_PATH_MAX];
 		proto_name_of(json_name, name, sizeof name);
 		free(json_name);
 		mask->paths[mask->n_paths++] = portico_strdup(name);
@@ -837,7 +812,7 @@ static int decode_field_mask(const json_t *value, Google__Protobuf__FieldMask *m
 	return 0;
 }
 
-static int decode_any(const json_t *value, Google__Protobuf__Any *any, path *p, portico_error *err)
+static int decode_any(const json_t *value, Google__Protobuf__Any *any, portico_proto_path *p, portico_error *err)
 {
 	const json_t *type_url = json_object_get(value, "@type");
 	const ProtobufCMessageDescriptor *type =
@@ -853,9 +828,9 @@ static int decode_any(const json_t *value, Google__Protobuf__Any *any, path *p, 
 			return -1;
 		}
 	} else {
-		size_t mark = path_push(p, "%s%s", "value", 0);
+		size_t mark = portico_proto_path_push_name(p, "value");
 		inner = decode_message(type, json_object_get(value, "value"), p, err);
-		path_pop(p, mark);
+		portico_proto_path_pop(p, mark);
 		if (!inner)
 			return -1;
 	}
@@ -867,8 +842,8 @@ static int decode_any(const json_t *value, Google__Protobuf__Any *any, path *p, 
 	return 0;
 }
 
-static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value, path *p,
-                                        portico_error *err)
+static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
+                                        portico_proto_path *p, portico_error *err)
 {
 	special_kind kind = kind_of(descriptor);
 	const char *where = p->length ? p->text : "body";
@@ -914,7 +889,6 @@ static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descri
 ProtobufCMessage *portico_protojson_decode(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
                                            portico_error *err)
 {
-	path p = {.length = 0};
-	p.text[0] = '\0';
+	portico_proto_path p = {.length = 0};
 	return decode_message(descriptor, value, &p, err);
 }
