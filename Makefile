@@ -12,12 +12,12 @@ SANITIZE ?=
 PYTHON := .venv/bin/python
 TEMPORAL := .tools/bin/temporal
 
-PKGS := grpc libprotobuf-c jansson openssl libmicrohttpd zlib
+PKGS := grpc libprotobuf-c jansson openssl libmicrohttpd zlib libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CC ?= cc
-CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -Igateway -I$(GEN) $(PKG_CFLAGS)
+CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -Igateway -Iworker -I$(GEN) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread
 ifneq ($(SANITIZE),)
 CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -30,6 +30,8 @@ SDK_SRC := $(wildcard sdk/*.c)
 SDK_OBJ := $(SDK_SRC:%.c=$(BUILD)/obj/%.o)
 GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/routes.o
+WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
+WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
@@ -39,7 +41,7 @@ PROBE := $(BUILD)/tests/client-probe
 # Keep objects of test programs between builds.
 .SECONDARY:
 
-all: sdk $(BUILD)/portico $(UNIT_BIN) $(PROBE)
+all: sdk $(BUILD)/portico $(BUILD)/portico-worker $(UNIT_BIN) $(PROBE)
 
 setup:
 	@scripts/setup.sh
@@ -88,8 +90,16 @@ $(BUILD)/portico: $(BUILD)/obj/gateway/main.o $(BUILD)/libgateway.a $(PORTICO_LI
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# --- The bundled worker ---------------------------------------------------------------------------
+$(BUILD)/libworker.a: $(WORKER_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/portico-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libworker.a $(PORTICO_LIBS)
+	@echo "link  $@"
+	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 # --- Tests ---------------------------------------------------------------------------------------
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(PORTICO_LIBS)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(BUILD)/libworker.a $(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
@@ -131,4 +141,4 @@ format-check:
 clean:
 	rm -rf build
 
--include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/gateway/*.d $(BUILD)/obj/tests/*/*.d)
+-include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/gateway/*.d $(BUILD)/obj/worker/*.d $(BUILD)/obj/tests/*/*.d)

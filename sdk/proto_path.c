@@ -13,8 +13,8 @@ static size_t advance(portico_proto_path *path, int added, size_t mark)
 size_t portico_proto_path_push_name(portico_proto_path *path, const char *name)
 {
 	size_t mark = path->length;
-	return advance(path,
-		       snprintf(path->text + mark, sizeof path->text - mark, "%s%s", mark ? "." : "", name), mark);
+	return advance(path, snprintf(path->text + mark, sizeof path->text - mark, "%s%s", mark ? "." : "", name),
+	               mark);
 }
 
 size_t portico_proto_path_push_index(portico_proto_path *path, size_t index)

@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any, List, Optional
 
 from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 
@@ -119,5 +120,17 @@ class Approval:
             wait_for_approval, activity_id="approve", start_to_close_timeout=timedelta(minutes=5))
 
 
-ALL = [Echo, Mailbox, Sleeper, Failer, Looper, SlowUpdate, Approval]
+@workflow.defn(name="CallHttp")
+class CallHttp:
+    """Calls Portico's C worker: the http.request activity on the given task queue."""
+
+    @workflow.run
+    async def run(self, request: dict, queue: str) -> Any:
+        return await workflow.execute_activity(
+            "http.request", request, task_queue=queue, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), backoff_coefficient=1.0,
+                                     maximum_attempts=5))
+
+
+ALL = [Echo, Mailbox, Sleeper, Failer, Looper, SlowUpdate, Approval, CallHttp]
 ACTIVITIES = [wait_for_approval]

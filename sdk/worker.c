@@ -1,0 +1,729 @@
+/* Pollers reserve a slot, long-poll the task queue and queue what they get; executor threads run
+ * the activities and answer Temporal. Polls go through a connection of their own, so that
+ * shutting it down ends them at once. */
+#include "worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "backoff.h"
+#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
+
+#define DEFAULT_MAX_CONCURRENT 20
+#define DEFAULT_POLLERS 2
+#define DEFAULT_GRACE_MS 30000
+#define DEFAULT_MAX_PAYLOAD_BYTES (2u * 1024 * 1024)
+#define POLL_TIMEOUT_MS 70000
+#define RESPOND_TIMEOUT_MS 10000
+#define SHUTDOWN_RPC_TIMEOUT_MS 5000
+#define CANCEL_WAIT_MS 5000
+#define DEFAULT_HEARTBEAT_THROTTLE_MS 30000
+#define MAX_HEARTBEAT_THROTTLE_MS 60000
+#define SLOT_WAIT_MS 200
+#define FAILURE_SOURCE "PorticoCWorker"
+
+typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse activity_task;
+
+typedef struct registration {
+	char *type;
+	portico_activity_fn fn;
+	void *user_data;
+	struct registration *next;
+} registration;
+
+typedef struct queued_task {
+	activity_task *task;
+	struct queued_task *next;
+} queued_task;
+
+struct portico_activity {
+	portico_worker *worker;
+	activity_task *task;
+	portico_activity_info info;
+	portico_payloads empty;
+	json_t *result;
+	/* the failure to report */
+	char *fail_type;
+	char *fail_message;
+	int non_retryable;
+	int64_t next_retry_delay_ms;
+	/* heartbeats */
+	pthread_mutex_t lock;
+	json_t *last_details; /* the latest details given, sent or not */
+	int64_t last_sent_ms;
+	int64_t throttle_ms;
+	atomic_int cancel_requested; /* by Temporal */
+	atomic_int gone;             /* Temporal no longer knows the task: answer nothing */
+	atomic_int shutting_down;    /* the worker's grace period is over */
+	atomic_int answered;         /* Temporal has been answered for this task */
+	atomic_int too_large;        /* a heartbeat was over the payload limit: the attempt fails */
+	struct portico_activity *prev, *next;
+};
+
+struct portico_worker {
+	portico_client *client;
+	portico_transport *poll_transport;
+	char *task_queue;
+	char *namespace_name;
+	char *identity;
+	unsigned max_concurrent, pollers;
+	int64_t grace_ms;
+	size_t max_payload_bytes;
+	const portico_codec *codec;
+	registration *registrations;
+
+	sem_t slots;
+	pthread_t *poller_threads, *executor_threads;
+	atomic_int stopping;
+
+	pthread_mutex_t lock; /* guards the queue, the running list and executors_stop */
+	pthread_cond_t queue_ready;
+	queued_task *queue_head, *queue_tail;
+	portico_activity *running;
+	size_t running_count;
+	int executors_stop;
+	int started;
+};
+
+static int64_t duration_ms(const Google__Protobuf__Duration *duration)
+{
+	return duration ? duration->seconds * 1000 + duration->nanos / 1000000 : 0;
+}
+
+portico_worker *portico_worker_new(portico_client *client, const portico_worker_options *options)
+{
+	portico_worker *worker = portico_calloc(1, sizeof *worker);
+	worker->client = client;
+	worker->task_queue = portico_strdup(options->task_queue);
+	worker->max_concurrent = options->max_concurrent ? options->max_concurrent : DEFAULT_MAX_CONCURRENT;
+	worker->pollers = options->pollers ? options->pollers : DEFAULT_POLLERS;
+	worker->grace_ms = options->grace_ms ? options->grace_ms : DEFAULT_GRACE_MS;
+	worker->max_payload_bytes = options->max_payload_bytes ? options->max_payload_bytes : DEFAULT_MAX_PAYLOAD_BYTES;
+	worker->codec = options->codec;
+	worker->namespace_name = portico_strdup(portico_client_namespace(client));
+	pthread_mutex_init(&worker->lock, NULL);
+	pthread_cond_init(&worker->queue_ready, NULL);
+	return worker;
+}
+
+void portico_worker_register(portico_worker *worker, const char *activity_type, portico_activity_fn fn,
+			     void *user_data)
+{
+	registration *r = portico_calloc(1, sizeof *r);
+	r->type = portico_strdup(activity_type);
+	r->fn = fn;
+	r->user_data = user_data;
+	r->next = worker->registrations;
+	worker->registrations = r;
+}
+
+static const registration *find_registration(const portico_worker *worker, const char *type)
+{
+	for (const registration *r = worker->registrations; r; r = r->next)
+		if (!strcmp(r->type, type))
+			return r;
+	return NULL;
+}
+
+/* ---- Talking to Temporal -------------------------------------------------------------------- */
+
+static int call(portico_worker *worker, const char *method, const ProtobufCMessage *request, int64_t timeout_ms,
+		portico_error *err)
+{
+	portico_call_options options = {.method = method,
+					 .namespace_name = worker->namespace_name,
+					 .timeout_ms = timeout_ms,
+					 .retry_transient = 1};
+	ProtobufCMessage *response;
+	if (portico_transport_call(portico_client_transport(worker->client), &options, request, &response, err))
+		return -1;
+	protobuf_c_message_free_unpacked(response, NULL);
+	return 0;
+}
+
+typedef struct poll_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	int done;
+	ProtobufCMessage *response;
+	portico_error err;
+} poll_wait;
+
+static void on_poll(void *arg, ProtobufCMessage *response, portico_error *err)
+{
+	poll_wait *wait = arg;
+	pthread_mutex_lock(&wait->lock);
+	wait->response = response;
+	if (err)
+		portico_error_set(&wait->err, err->code, "%s", err->message ? err->message : "");
+	wait->done = 1;
+	pthread_cond_signal(&wait->done_cond);
+	pthread_mutex_unlock(&wait->lock);
+}
+
+/* One long poll on the worker's own connection, so that shutdown can cut it short. */
+static activity_task *poll_task(portico_worker *worker, portico_error *err)
+{
+	Temporal__Api__Taskqueue__V1__TaskQueue queue = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+	queue.name = worker->task_queue;
+	queue.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+	Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest request =
+		TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
+	request.namespace_ = worker->namespace_name;
+	request.task_queue = &queue;
+	request.identity = worker->identity;
+	portico_call_options options = {.method = "PollActivityTaskQueue",
+					 .namespace_name = worker->namespace_name,
+					 .timeout_ms = POLL_TIMEOUT_MS};
+	poll_wait wait = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, PORTICO_ERROR_INIT};
+	if (portico_transport_call_async(worker->poll_transport, &options, &request.base, on_poll, &wait, err))
+		return NULL;
+	pthread_mutex_lock(&wait.lock);
+	while (!wait.done)
+		pthread_cond_wait(&wait.done_cond, &wait.lock);
+	pthread_mutex_unlock(&wait.lock);
+	if (wait.err.code != PORTICO_OK) {
+		*err = wait.err;
+		return NULL;
+	}
+	return (activity_task *)wait.response;
+}
+
+/* ---- Answers ---------------------------------------------------------------------------------- */
+
+/* True for the first caller only: every task is answered exactly once. */
+static int claim_answer(portico_activity *activity)
+{
+	return !atomic_exchange(&activity->answered, 1) && !atomic_load(&activity->gone);
+}
+
+static void log_answer_error(const portico_activity *activity, const char *what, const portico_error *err)
+{
+	fprintf(stderr,
+		"{\"level\":\"error\",\"message\":\"%s failed\",\"activityId\":\"%s\",\"workflowId\":\"%s\","
+		"\"code\":\"%s\"}\n",
+		what, activity->info.activity_id, activity->info.workflow_id, portico_code_name(err->code));
+}
+
+/* One JSON value as a Payloads of one json/plain payload; NULL for NULL. */
+static portico_payloads *json_payloads(json_t *value)
+{
+	if (!value)
+		return NULL;
+	json_t *array = json_pack("[O]", value);
+	portico_error ignored = PORTICO_ERROR_INIT;
+	portico_payloads *payloads = portico_payloads_from_json(array, "payloads", &ignored);
+	json_decref(array);
+	return payloads;
+}
+
+static portico_payloads *details_payloads(portico_activity *activity)
+{
+	pthread_mutex_lock(&activity->lock);
+	portico_payloads *payloads = json_payloads(activity->last_details);
+	pthread_mutex_unlock(&activity->lock);
+	return payloads;
+}
+
+static void respond_failed(portico_activity *activity, const char *type, int non_retryable,
+			   int64_t next_retry_delay_ms, const char *message)
+{
+	if (!claim_answer(activity))
+		return;
+	portico_worker *worker = activity->worker;
+	Google__Protobuf__Duration delay = GOOGLE__PROTOBUF__DURATION__INIT;
+	delay.seconds = next_retry_delay_ms / 1000;
+	delay.nanos = (int32_t)(next_retry_delay_ms % 1000) * 1000000;
+	Temporal__Api__Failure__V1__ApplicationFailureInfo info = TEMPORAL__API__FAILURE__V1__APPLICATION_FAILURE_INFO__INIT;
+	info.type = (char *)type;
+	info.non_retryable = non_retryable;
+	info.next_retry_delay = next_retry_delay_ms > 0 ? &delay : NULL;
+	Temporal__Api__Failure__V1__Failure failure = TEMPORAL__API__FAILURE__V1__FAILURE__INIT;
+	failure.source = FAILURE_SOURCE;
+	failure.failure_info_case = TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_APPLICATION_FAILURE_INFO;
+	failure.application_failure_info = &info;
+	/* With a codec, the message travels encrypted in the encoded attributes, as SDKs do. */
+	json_t *attributes = json_pack("{s:s,s:s}", "message", message, "stack_trace", "");
+	size_t length;
+	char *text = portico_json_to_payload_text(attributes, &length);
+	json_decref(attributes);
+	failure.message = worker->codec ? "Encoded failure" : (char *)message;
+	failure.encoded_attributes =
+		worker->codec ? portico_payload_new(PORTICO_ENCODING_JSON, (const uint8_t *)text, length) : NULL;
+	free(text);
+
+	Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest request =
+		TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_REQUEST__INIT;
+	request.task_token = activity->task->task_token;
+	request.failure = &failure;
+	request.identity = worker->identity;
+	request.namespace_ = worker->namespace_name;
+	/* The latest heartbeat details, sent or still throttled, reach the next attempt. */
+	request.last_heartbeat_details = details_payloads(activity);
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payload_size largest;
+	if (portico_codec_encode_message(worker->codec, &request.base, worker->max_payload_bytes, &largest, &err)) {
+		portico_payloads_free(request.last_heartbeat_details);
+		request.last_heartbeat_details = NULL;
+		portico_error_clear(&err);
+	}
+	if (call(worker, "RespondActivityTaskFailed", &request.base, RESPOND_TIMEOUT_MS, &err))
+		log_answer_error(activity, "RespondActivityTaskFailed", &err);
+	portico_payload_free(failure.encoded_attributes);
+	portico_payloads_free(request.last_heartbeat_details);
+	portico_error_clear(&err);
+}
+
+static void respond_completed(portico_activity *activity)
+{
+	portico_worker *worker = activity->worker;
+	portico_payloads *result = json_payloads(activity->result);
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payload_size largest;
+	Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest request =
+		TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_REQUEST__INIT;
+	request.task_token = activity->task->task_token;
+	request.result = result;
+	request.identity = worker->identity;
+	request.namespace_ = worker->namespace_name;
+	if (portico_codec_encode_message(worker->codec, &request.base, worker->max_payload_bytes, &largest, &err)) {
+		/* Temporal would refuse it and fail the activity later; say why now. */
+		respond_failed(activity, "PayloadSizeLimitExceeded", 1, 0, err.message);
+	} else if (claim_answer(activity) &&
+		   call(worker, "RespondActivityTaskCompleted", &request.base, RESPOND_TIMEOUT_MS, &err)) {
+		log_answer_error(activity, "RespondActivityTaskCompleted", &err);
+	}
+	portico_payloads_free(result);
+	portico_error_clear(&err);
+}
+
+static void respond_canceled(portico_activity *activity)
+{
+	if (!claim_answer(activity))
+		return;
+	portico_worker *worker = activity->worker;
+	Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest request =
+		TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_CANCELED_REQUEST__INIT;
+	request.task_token = activity->task->task_token;
+	request.identity = worker->identity;
+	request.namespace_ = worker->namespace_name;
+	portico_error err = PORTICO_ERROR_INIT;
+	if (call(worker, "RespondActivityTaskCanceled", &request.base, RESPOND_TIMEOUT_MS, &err))
+		log_answer_error(activity, "RespondActivityTaskCanceled", &err);
+	portico_error_clear(&err);
+}
+
+/* ---- Running an activity ---------------------------------------------------------------------- */
+
+static void running_add(portico_worker *worker, portico_activity *activity)
+{
+	pthread_mutex_lock(&worker->lock);
+	activity->next = worker->running;
+	if (activity->next)
+		activity->next->prev = activity;
+	worker->running = activity;
+	worker->running_count++;
+	pthread_mutex_unlock(&worker->lock);
+}
+
+static void running_remove(portico_worker *worker, portico_activity *activity)
+{
+	pthread_mutex_lock(&worker->lock);
+	if (activity->prev)
+		activity->prev->next = activity->next;
+	else
+		worker->running = activity->next;
+	if (activity->next)
+		activity->next->prev = activity->prev;
+	worker->running_count--;
+	pthread_mutex_unlock(&worker->lock);
+}
+
+static void activity_init(portico_activity *activity, portico_worker *worker, activity_task *task)
+{
+	memset(activity, 0, sizeof *activity);
+	activity->worker = worker;
+	activity->task = task;
+	temporal__api__common__v1__payloads__init(&activity->empty);
+	pthread_mutex_init(&activity->lock, NULL);
+	portico_codec_decode_message(worker->codec, &task->base);
+	portico_activity_info *info = &activity->info;
+	info->activity_id = task->activity_id;
+	info->activity_type = task->activity_type ? task->activity_type->name : "";
+	info->workflow_id = task->workflow_execution ? task->workflow_execution->workflow_id : "";
+	info->run_id = task->workflow_execution ? task->workflow_execution->run_id : "";
+	info->workflow_type = task->workflow_type ? task->workflow_type->name : "";
+	info->workflow_namespace = task->workflow_namespace;
+	info->attempt = task->attempt;
+	info->heartbeat_timeout_ms = duration_ms(task->heartbeat_timeout);
+	info->start_to_close_timeout_ms = duration_ms(task->start_to_close_timeout);
+	int64_t throttle = info->heartbeat_timeout_ms ? info->heartbeat_timeout_ms * 4 / 5 : DEFAULT_HEARTBEAT_THROTTLE_MS;
+	activity->throttle_ms = throttle < MAX_HEARTBEAT_THROTTLE_MS ? throttle : MAX_HEARTBEAT_THROTTLE_MS;
+}
+
+static void activity_release(portico_activity *activity)
+{
+	json_decref(activity->result);
+	json_decref(activity->last_details);
+	free(activity->fail_type);
+	free(activity->fail_message);
+	pthread_mutex_destroy(&activity->lock);
+	protobuf_c_message_free_unpacked(&activity->task->base, NULL);
+}
+
+static void run_task(portico_worker *worker, activity_task *task)
+{
+	portico_activity *activity = portico_malloc(sizeof *activity);
+	activity_init(activity, worker, task);
+	running_add(worker, activity);
+	const registration *r = find_registration(worker, activity->info.activity_type);
+	int outcome = r ? r->fn(activity, r->user_data)
+			: portico_activity_fail(activity, "NotFoundError", 0, 0,
+						"activity type \"%s\" is not registered on this worker",
+						activity->info.activity_type);
+	running_remove(worker, activity);
+
+	if (atomic_load(&activity->too_large))
+		respond_failed(activity, activity->fail_type, 1, 0, activity->fail_message);
+	else if (atomic_load(&activity->shutting_down) && outcome != PORTICO_ACTIVITY_COMPLETED)
+		respond_failed(activity, "WorkerShutdown", 0, 0, "the worker shut down before the activity finished");
+	else if (outcome == PORTICO_ACTIVITY_COMPLETED)
+		respond_completed(activity);
+	else if (outcome == PORTICO_ACTIVITY_CANCELED && atomic_load(&activity->cancel_requested))
+		respond_canceled(activity);
+	else
+		respond_failed(activity, activity->fail_type ? activity->fail_type : "ActivityError",
+			       activity->non_retryable, activity->next_retry_delay_ms,
+			       activity->fail_message ? activity->fail_message : "the activity failed");
+	activity_release(activity);
+	free(activity);
+}
+
+/* ---- Threads ---------------------------------------------------------------------------------- */
+
+static int reserve_slot(portico_worker *worker)
+{
+	while (!atomic_load(&worker->stopping)) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += SLOT_WAIT_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		if (sem_timedwait(&worker->slots, &until) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static void sleep_unless_stopping(portico_worker *worker, int64_t ms)
+{
+	for (int64_t slept = 0; slept < ms && !atomic_load(&worker->stopping); slept += 50) {
+		struct timespec pause = {0, 50 * 1000000L};
+		nanosleep(&pause, NULL);
+	}
+}
+
+static void enqueue(portico_worker *worker, activity_task *task)
+{
+	queued_task *item = portico_calloc(1, sizeof *item);
+	item->task = task;
+	pthread_mutex_lock(&worker->lock);
+	if (worker->queue_tail)
+		worker->queue_tail->next = item;
+	else
+		worker->queue_head = item;
+	worker->queue_tail = item;
+	pthread_cond_signal(&worker->queue_ready);
+	pthread_mutex_unlock(&worker->lock);
+}
+
+static void *poller_main(void *arg)
+{
+	portico_worker *worker = arg;
+	unsigned failures = 0;
+	while (reserve_slot(worker) == 0) {
+		portico_error err = PORTICO_ERROR_INIT;
+		activity_task *task = poll_task(worker, &err);
+		if (task && task->task_token.len) {
+			failures = 0;
+			enqueue(worker, task);
+			continue;
+		}
+		sem_post(&worker->slots);
+		if (task) {
+			protobuf_c_message_free_unpacked(&task->base, NULL); /* the long poll ended empty */
+			continue;
+		}
+		if (!atomic_load(&worker->stopping)) {
+			fprintf(stderr, "{\"level\":\"warn\",\"message\":\"poll failed\",\"code\":\"%s\",\"detail\":\"%s\"}\n",
+				portico_code_name(err.code), err.message ? err.message : "");
+			sleep_unless_stopping(worker, portico_backoff_delay_ms(++failures));
+		}
+		portico_error_clear(&err);
+	}
+	return NULL;
+}
+
+static void *executor_main(void *arg)
+{
+	portico_worker *worker = arg;
+	for (;;) {
+		pthread_mutex_lock(&worker->lock);
+		while (!worker->queue_head && !worker->executors_stop)
+			pthread_cond_wait(&worker->queue_ready, &worker->lock);
+		queued_task *item = worker->queue_head;
+		if (!item) {
+			pthread_mutex_unlock(&worker->lock);
+			return NULL;
+		}
+		worker->queue_head = item->next;
+		if (!worker->queue_head)
+			worker->queue_tail = NULL;
+		pthread_mutex_unlock(&worker->lock);
+		run_task(worker, item->task);
+		free(item);
+		sem_post(&worker->slots);
+	}
+}
+
+int portico_worker_start(portico_worker *worker, portico_error *err)
+{
+	if (!worker->task_queue || !*worker->task_queue)
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "the worker needs a task queue");
+	if (!worker->registrations)
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "the worker has no activities registered");
+	portico_config cfg;
+	if (portico_config_from_env(&cfg, err))
+		return -1;
+	worker->identity = portico_strdup(cfg.identity);
+	worker->poll_transport = portico_transport_open(&cfg, err);
+	portico_config_free(&cfg);
+	if (!worker->poll_transport)
+		return -1;
+	sem_init(&worker->slots, 0, worker->max_concurrent);
+	worker->executor_threads = portico_calloc(worker->max_concurrent, sizeof(pthread_t));
+	for (unsigned i = 0; i < worker->max_concurrent; i++)
+		pthread_create(&worker->executor_threads[i], NULL, executor_main, worker);
+	worker->poller_threads = portico_calloc(worker->pollers, sizeof(pthread_t));
+	for (unsigned i = 0; i < worker->pollers; i++)
+		pthread_create(&worker->poller_threads[i], NULL, poller_main, worker);
+	worker->started = 1;
+	return 0;
+}
+
+static size_t busy(portico_worker *worker)
+{
+	pthread_mutex_lock(&worker->lock);
+	size_t count = worker->running_count + (worker->queue_head != NULL);
+	pthread_mutex_unlock(&worker->lock);
+	return count;
+}
+
+static void wait_until_idle(portico_worker *worker, int64_t limit_ms)
+{
+	int64_t deadline = portico_monotonic_ms() + limit_ms;
+	while (busy(worker) && portico_monotonic_ms() < deadline) {
+		struct timespec pause = {0, 20 * 1000000L};
+		nanosleep(&pause, NULL);
+	}
+}
+
+static void tell_temporal_we_stop(portico_worker *worker)
+{
+	Temporal__Api__Workflowservice__V1__ShutdownWorkerRequest request =
+		TEMPORAL__API__WORKFLOWSERVICE__V1__SHUTDOWN_WORKER_REQUEST__INIT;
+	request.namespace_ = worker->namespace_name;
+	request.identity = worker->identity;
+	request.reason = "graceful shutdown";
+	portico_error err = PORTICO_ERROR_INIT;
+	/* Older servers answer Unimplemented; nothing depends on this call. */
+	call(worker, "ShutdownWorker", &request.base, SHUTDOWN_RPC_TIMEOUT_MS, &err);
+	portico_error_clear(&err);
+}
+
+void portico_worker_shutdown(portico_worker *worker)
+{
+	if (!worker->started)
+		return;
+	atomic_store(&worker->stopping, 1);
+	portico_transport_shutdown(worker->poll_transport);
+	for (unsigned i = 0; i < worker->pollers; i++)
+		pthread_join(worker->poller_threads[i], NULL);
+	tell_temporal_we_stop(worker);
+
+	wait_until_idle(worker, worker->grace_ms);
+	pthread_mutex_lock(&worker->lock);
+	for (portico_activity *a = worker->running; a; a = a->next)
+		atomic_store(&a->shutting_down, 1);
+	pthread_mutex_unlock(&worker->lock);
+	wait_until_idle(worker, CANCEL_WAIT_MS);
+
+	/* What still runs ignored its cancellation: answer for it, so Temporal retries elsewhere now
+	 * rather than after a timeout. Tasks still queued get the same answer. */
+	pthread_mutex_lock(&worker->lock);
+	worker->executors_stop = 1;
+	size_t stuck = worker->running_count;
+	for (portico_activity *a = worker->running; a; a = a->next)
+		respond_failed(a, "WorkerShutdown", 0, 0, "the worker shut down before the activity finished");
+	queued_task *queued = worker->queue_head;
+	worker->queue_head = worker->queue_tail = NULL;
+	pthread_cond_broadcast(&worker->queue_ready);
+	pthread_mutex_unlock(&worker->lock);
+	for (queued_task *next; queued; queued = next) {
+		next = queued->next;
+		portico_activity activity;
+		activity_init(&activity, worker, queued->task);
+		respond_failed(&activity, "WorkerShutdown", 0, 0, "the worker shut down before the activity started");
+		activity_release(&activity);
+		free(queued);
+	}
+	if (stuck == 0) {
+		for (unsigned i = 0; i < worker->max_concurrent; i++)
+			pthread_join(worker->executor_threads[i], NULL);
+		worker->started = 0;
+	}
+}
+
+void portico_worker_free(portico_worker *worker)
+{
+	if (!worker || worker->started) /* threads still inside an activity keep the worker alive */
+		return;
+	portico_transport_close(worker->poll_transport);
+	for (registration *r = worker->registrations, *next; r; r = next) {
+		next = r->next;
+		free(r->type);
+		free(r);
+	}
+	if (worker->executor_threads)
+		sem_destroy(&worker->slots);
+	free(worker->poller_threads);
+	free(worker->executor_threads);
+	pthread_cond_destroy(&worker->queue_ready);
+	pthread_mutex_destroy(&worker->lock);
+	free(worker->task_queue);
+	free(worker->namespace_name);
+	free(worker->identity);
+	free(worker);
+}
+
+/* ---- The activity's view ---------------------------------------------------------------------- */
+
+const portico_activity_info *portico_activity_get_info(const portico_activity *activity)
+{
+	return &activity->info;
+}
+
+const portico_payloads *portico_activity_input(const portico_activity *activity)
+{
+	return activity->task->input ? activity->task->input : &activity->empty;
+}
+
+static json_t *payload_json(const portico_payloads *payloads, size_t index)
+{
+	if (!payloads || index >= payloads->n_payloads)
+		return NULL;
+	const portico_payload *payload = payloads->payloads[index];
+	const ProtobufCBinaryData *encoding = portico_payload_metadata(payload, "encoding");
+	if (!encoding || encoding->len != strlen(PORTICO_ENCODING_JSON) ||
+	    memcmp(encoding->data, PORTICO_ENCODING_JSON, encoding->len))
+		return NULL;
+	return json_loadb((const char *)payload->data.data, payload->data.len, JSON_DECODE_ANY, NULL);
+}
+
+json_t *portico_activity_input_json(const portico_activity *activity, size_t index)
+{
+	return payload_json(portico_activity_input(activity), index);
+}
+
+json_t *portico_activity_heartbeat_details_json(const portico_activity *activity)
+{
+	return payload_json(activity->task->heartbeat_details, 0);
+}
+
+void portico_activity_set_result_json(portico_activity *activity, json_t *value)
+{
+	json_decref(activity->result);
+	activity->result = value;
+}
+
+int portico_activity_cancelled(const portico_activity *activity)
+{
+	return atomic_load(&activity->cancel_requested) || atomic_load(&activity->gone) ||
+	       atomic_load(&activity->shutting_down) || atomic_load(&activity->too_large);
+}
+
+int portico_activity_fail(portico_activity *activity, const char *type, int non_retryable, int64_t next_retry_delay_ms,
+			  const char *format, ...)
+{
+	free(activity->fail_type);
+	free(activity->fail_message);
+	activity->fail_type = portico_strdup(type ? type : "ActivityError");
+	va_list args;
+	va_start(args, format);
+	activity->fail_message = portico_vsprintf(format, args);
+	va_end(args);
+	activity->non_retryable = non_retryable;
+	activity->next_retry_delay_ms = next_retry_delay_ms;
+	return PORTICO_ACTIVITY_FAILED;
+}
+
+static void send_heartbeat(portico_activity *activity, json_t *details)
+{
+	portico_worker *worker = activity->worker;
+	portico_payloads *payloads = json_payloads(details);
+	portico_error err = PORTICO_ERROR_INIT;
+	Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest request =
+		TEMPORAL__API__WORKFLOWSERVICE__V1__RECORD_ACTIVITY_TASK_HEARTBEAT_REQUEST__INIT;
+	request.task_token = activity->task->task_token;
+	request.details = payloads;
+	request.identity = worker->identity;
+	request.namespace_ = worker->namespace_name;
+	portico_payload_size largest;
+	if (portico_codec_encode_message(worker->codec, &request.base, worker->max_payload_bytes, &largest, &err)) {
+		/* Over the limit, Temporal would fail the activity: stop it and say why. */
+		portico_activity_fail(activity, "PayloadSizeLimitExceeded", 1, 0, "heartbeat %s", err.message);
+		atomic_store(&activity->too_large, 1);
+	} else {
+		portico_call_options options = {.method = "RecordActivityTaskHeartbeat",
+						 .namespace_name = worker->namespace_name,
+						 .timeout_ms = RESPOND_TIMEOUT_MS,
+						 .retry_transient = 1};
+		ProtobufCMessage *response;
+		if (portico_transport_call(portico_client_transport(worker->client), &options, &request.base, &response,
+					   &err) == 0) {
+			if (((Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatResponse *)response)->cancel_requested)
+				atomic_store(&activity->cancel_requested, 1);
+			protobuf_c_message_free_unpacked(response, NULL);
+		} else if (err.code == PORTICO_NOT_FOUND) {
+			/* Timed out, completed elsewhere, or the workflow is gone. */
+			atomic_store(&activity->gone, 1);
+		}
+	}
+	portico_payloads_free(payloads);
+	portico_error_clear(&err);
+}
+
+void portico_activity_heartbeat(portico_activity *activity, json_t *details)
+{
+	pthread_mutex_lock(&activity->lock);
+	json_decref(activity->last_details);
+	activity->last_details = details;
+	int64_t now = portico_monotonic_ms();
+	int due = activity->last_sent_ms == 0 || now - activity->last_sent_ms >= activity->throttle_ms;
+	json_t *to_send = due ? json_incref(activity->last_details) : NULL;
+	if (due)
+		activity->last_sent_ms = now;
+	pthread_mutex_unlock(&activity->lock);
+	if (due) {
+		send_heartbeat(activity, to_send);
+		json_decref(to_send);
+	}
+}

@@ -1,0 +1,103 @@
+/* The activity worker: polls a task queue for activity tasks and runs registered C functions on
+ * a pool of threads, with what Temporal's SDKs give an activity: its info and input, throttled
+ * heartbeats that carry details to the next attempt, cancellation, typed errors and retry
+ * hints, and a graceful shutdown that loses no accepted task.
+ *
+ * Life cycle: portico_worker_new, portico_worker_register (any number), portico_worker_start,
+ * then portico_worker_shutdown (graceful) and portico_worker_free. */
+#ifndef PORTICO_WORKER_H
+#define PORTICO_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "client.h"
+#include "codec.h"
+#include "error.h"
+#include "payload.h"
+
+typedef struct portico_worker portico_worker;
+typedef struct portico_activity portico_activity;
+
+/* What an activity function returns. */
+enum {
+	PORTICO_ACTIVITY_COMPLETED = 0, /* the result (if any) was set with portico_activity_set_result* */
+	PORTICO_ACTIVITY_FAILED = -1,   /* the error was set with portico_activity_fail (or a generic one is sent) */
+	PORTICO_ACTIVITY_CANCELED = -2, /* gave up because portico_activity_cancelled() said so */
+};
+
+/* Runs one attempt of an activity on a worker thread. user_data is what was registered. */
+typedef int (*portico_activity_fn)(portico_activity *activity, void *user_data);
+
+typedef struct portico_worker_options {
+	const char *task_queue;   /* required */
+	unsigned max_concurrent;  /* activities running at once; 0 for 20 */
+	unsigned pollers;         /* concurrent long polls; 0 for 2 */
+	int64_t grace_ms;         /* shutdown: how long running activities may finish; 0 for 30 s */
+	size_t max_payload_bytes; /* results and heartbeats over this fail the attempt; 0 for 2 MiB */
+	const portico_codec *codec; /* NULL for none; borrowed, must outlive the worker */
+} portico_worker_options;
+
+/* What an activity knows about itself (strings valid while the activity runs). */
+typedef struct portico_activity_info {
+	const char *activity_id;
+	const char *activity_type;
+	const char *workflow_id;
+	const char *run_id;
+	const char *workflow_type;
+	const char *workflow_namespace;
+	int32_t attempt;              /* 1 for the first */
+	int64_t heartbeat_timeout_ms; /* 0 when none */
+	int64_t start_to_close_timeout_ms;
+} portico_activity_info;
+
+/* A worker polling options->task_queue with client's connection. client must outlive it. */
+portico_worker *portico_worker_new(portico_client *client, const portico_worker_options *options);
+
+/* Registers fn for activities of the given type; before portico_worker_start. */
+void portico_worker_register(portico_worker *worker, const char *activity_type, portico_activity_fn fn,
+			     void *user_data);
+
+/* Starts the pollers and the pool. Returns -1 with err set when options are incomplete. */
+int portico_worker_start(portico_worker *worker, portico_error *err);
+
+/* Stops polling, tells Temporal (ShutdownWorker), lets running activities finish for up to the
+ * grace period, then cancels the rest and fails them as WorkerShutdown (retryable): every task
+ * taken is answered. Returns when that is done. */
+void portico_worker_shutdown(portico_worker *worker);
+
+void portico_worker_free(portico_worker *worker);
+
+/* ---- Inside an activity ----------------------------------------------------------------- */
+
+const portico_activity_info *portico_activity_get_info(const portico_activity *activity);
+
+/* The decoded input payloads (never NULL). */
+const portico_payloads *portico_activity_input(const portico_activity *activity);
+
+/* Argument index as JSON (a new reference), or NULL when it is missing or not json/plain. */
+json_t *portico_activity_input_json(const portico_activity *activity, size_t index);
+
+/* The details of the last heartbeat of an earlier attempt, as JSON (new reference), or NULL. */
+json_t *portico_activity_heartbeat_details_json(const portico_activity *activity);
+
+/* Sets the result to one JSON value (json/plain); takes a reference. */
+void portico_activity_set_result_json(portico_activity *activity, json_t *value);
+
+/* Records progress; details (a reference is taken, may be NULL) come back to the next attempt.
+ * Sent at most every 0.8 × the heartbeat timeout (30 s when none); the latest details win. */
+void portico_activity_heartbeat(portico_activity *activity, json_t *details);
+
+/* True once the activity should stop: Temporal asked for cancellation (learnt through
+ * heartbeats), the activity is gone, or the worker is shutting down. */
+int portico_activity_cancelled(const portico_activity *activity);
+
+/* Sets the failure to report: type (NULL for "ActivityError"), whether retrying is pointless, a
+ * retry delay overriding the policy's (0 for none), and a message. Returns PORTICO_ACTIVITY_FAILED
+ * so an activity can `return portico_activity_fail(...)`. */
+int portico_activity_fail(portico_activity *activity, const char *type, int non_retryable, int64_t next_retry_delay_ms,
+			  const char *format, ...) __attribute__((format(printf, 5, 6)));
+
+#endif

@@ -1,0 +1,174 @@
+"""Portico's C worker running activities for workflows written with the official Python SDK:
+the built-in http.request against a local HTTP server, retries and Retry-After, encryption, and
+a graceful stop with an activity in flight."""
+
+import asyncio
+import json
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+
+from conftest import TASK_QUEUE, build_paths
+
+
+class Hits:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.by_path = {}
+
+    def record(self, path):
+        with self.lock:
+            self.by_path.setdefault(path, []).append(time.monotonic())
+            return len(self.by_path[path])
+
+
+@pytest.fixture(scope="module")
+def web():
+    """A local HTTP server whose paths say how it answers."""
+    hits = Hits()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def answer(self, status, body, headers=()):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            count = hits.record(self.path)
+            if self.path.startswith("/ok"):
+                self.answer(200, {"hello": "from the web", "n": 1.5})
+            elif self.path.startswith("/missing"):
+                self.answer(404, {"error": "no such thing"})
+            elif self.path.startswith("/flaky"):
+                if count < 3:
+                    self.answer(503, {"error": "busy"}, [("Retry-After", "1")])
+                else:
+                    self.answer(200, {"after": count})
+            elif self.path.startswith("/slow"):
+                time.sleep(2)
+                self.answer(200, {"slow": True})
+
+        def do_POST(self):
+            hits.record(self.path)
+            length = int(self.headers.get("Content-Length", 0))
+            self.answer(201, {"got": json.loads(self.rfile.read(length)),
+                              "contentType": self.headers.get("Content-Type")})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.hits = hits
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
+    server.shutdown()
+
+
+class CWorker:
+    def __init__(self, path, server, queue, **env):
+        import os
+        self.log = tempfile.NamedTemporaryFile(prefix="portico-worker-", suffix=".log")
+        self.process = subprocess.Popen([path], env=dict(os.environ, TEMPORAL_ADDRESS=server.address,
+                                                          PORTICO_TASK_QUEUE=queue, **env),
+                                        stdout=self.log, stderr=self.log, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while "polling task queue" not in Path(self.log.name).read_text():
+            assert self.process.poll() is None and time.monotonic() < deadline, Path(self.log.name).read_text()
+            time.sleep(0.05)
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        status = self.process.wait(timeout=60)
+        self.output = Path(self.log.name).read_text()
+        return status
+
+
+@pytest.fixture(scope="module", params=build_paths("portico-worker"))
+def c_worker(request, server, worker):
+    queue = f"portico-c-{uuid.uuid4()}"
+    w = CWorker(request.param, server, queue)
+    w.queue = queue
+    yield w
+    assert w.stop() == 0, w.output
+    assert "ERROR: AddressSanitizer" not in w.output and "runtime error:" not in w.output, w.output
+
+
+def run_workflow(server, request, queue):
+    async def main():
+        client = await Client.connect(server.address)
+        return await client.execute_workflow("CallHttp", args=[request, queue], id=f"http-{uuid.uuid4()}",
+                                             task_queue=TASK_QUEUE)
+
+    return asyncio.run(main())
+
+
+def test_http_request_returns_status_headers_and_json(c_worker, server, web):
+    result = run_workflow(server, {"url": f"{web.url}/ok"}, c_worker.queue)
+    assert result["status"] == 200
+    assert result["body"] == {"hello": "from the web", "n": 1.5}
+    assert result["headers"]["content-type"] == "application/json"
+    posted = run_workflow(server, {"method": "POST", "url": f"{web.url}/echo", "body": {"a": [1, 2]}},
+                          c_worker.queue)
+    assert posted["status"] == 201
+    assert posted["body"] == {"got": {"a": [1, 2]}, "contentType": "application/json"}
+
+
+def test_client_errors_are_not_retried(c_worker, server, web):
+    path = f"/missing-{uuid.uuid4()}"
+    with pytest.raises(WorkflowFailureError) as failure:
+        run_workflow(server, {"url": web.url + path}, c_worker.queue)
+    application_error = failure.value.cause.cause
+    assert application_error.type == "HttpClientError"
+    assert application_error.non_retryable
+    assert "404" in application_error.message
+    assert len(web.hits.by_path[path]) == 1
+
+
+def test_server_errors_are_retried_after_retry_after(c_worker, server, web):
+    path = f"/flaky-{uuid.uuid4()}"
+    result = run_workflow(server, {"url": web.url + path}, c_worker.queue)
+    assert result["body"] == {"after": 3}
+    times = web.hits.by_path[path]
+    assert len(times) == 3
+    # The policy's interval is 100 ms; Retry-After: 1 made each wait about a second.
+    assert all(later - earlier >= 0.9 for earlier, later in zip(times, times[1:]))
+
+
+def test_connection_errors_are_retried_then_fail(c_worker, server):
+    with pytest.raises(WorkflowFailureError) as failure:
+        run_workflow(server, {"url": "http://127.0.0.1:1/", "timeoutSeconds": 2}, c_worker.queue)
+    assert failure.value.cause.cause.type == "HttpConnectionError"
+
+
+def test_sigterm_lets_the_activity_in_flight_finish(server, worker, web):
+    queue = f"portico-c-{uuid.uuid4()}"
+    w = CWorker(build_paths("portico-worker")[0].values[0], server, queue)
+
+    async def main():
+        client = await Client.connect(server.address)
+        handle = await client.start_workflow("CallHttp", args=[{"url": f"{web.url}/slow"}, queue],
+                                             id=f"slow-{uuid.uuid4()}", task_queue=TASK_QUEUE)
+        while not web.hits.by_path.get("/slow"):
+            await asyncio.sleep(0.05)
+        status = await asyncio.get_running_loop().run_in_executor(None, w.stop)
+        return status, await handle.result()
+
+    status, result = asyncio.run(main())
+    assert status == 0, w.output
+    assert result["body"] == {"slow": True}
+    assert "finishing activities in flight" in w.output
