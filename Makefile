@@ -32,6 +32,7 @@ GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/routes.o
 WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
 WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
+EXAMPLE_LIBS := $(patsubst examples/activities/%.c,$(BUILD)/examples/lib%.so,$(wildcard examples/activities/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
@@ -41,7 +42,7 @@ PROBE := $(BUILD)/tests/client-probe
 # Keep objects of test programs between builds.
 .SECONDARY:
 
-all: sdk $(BUILD)/portico $(BUILD)/portico-worker $(UNIT_BIN) $(PROBE)
+all: sdk $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS) $(UNIT_BIN) $(PROBE)
 
 setup:
 	@scripts/setup.sh
@@ -94,9 +95,16 @@ $(BUILD)/portico: $(BUILD)/obj/gateway/main.o $(BUILD)/libgateway.a $(PORTICO_LI
 $(BUILD)/libworker.a: $(WORKER_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
+# The worker exports its symbols (-rdynamic) so that activity libraries link against the SDK in it.
 $(BUILD)/portico-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libworker.a $(PORTICO_LIBS)
 	@echo "link  $@"
-	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+	@$(CC) $(LDFLAGS) -rdynamic -Wl,--whole-archive $(BUILD)/libportico.a -Wl,--no-whole-archive $^ -o $@ $(LDLIBS) -ldl
+
+# User activities: a shared object per examples/activities/*.c, loaded with --activities.
+$(BUILD)/examples/lib%.so: examples/activities/%.c sdk/worker.h
+	@mkdir -p $(dir $@)
+	@echo "cc    $@"
+	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
 
 # --- Tests ---------------------------------------------------------------------------------------
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(BUILD)/libworker.a $(PORTICO_LIBS)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: starts the embedded default on loopback and stays in the foreground until Ctrl-C:
-# the Temporal dev server (data kept in .run/ between runs) and the Portico gateway.
+# the Temporal dev server (data kept in .run/ between runs), the Portico gateway and worker.
 # Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), TEMPORAL_HTTP_PORT (7243), PORTICO_PORT (8080).
 set -euo pipefail
 
@@ -52,6 +52,10 @@ TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_LISTEN=127.0.0.1:$portico_port \
 pids+=($!)
 wait_for_port "$portico_port" "the Portico gateway" "${pids[1]}"
 
+TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_CODEC_KEYS_FILE="$keys" \
+	build/portico-worker --activities build/examples/libcountdown.so >.run/portico-worker.log 2>&1 &
+pids+=($!)
+
 gateway=http://127.0.0.1:$portico_port
 cat <<MSG
 
@@ -61,7 +65,8 @@ Portico is up (Ctrl-C stops everything):
   Temporal gRPC      127.0.0.1:$grpc_port
   Temporal HTTP API  http://127.0.0.1:$http_port   (Temporal's own, for comparison)
   Codec endpoint     $gateway/codec   (the Web UI decrypts through it)
-  Logs               .run/temporal.log, .run/portico.log (one JSON line per request)
+  Portico worker     task queue "portico": http.request, example.countdown
+  Logs               .run/temporal.log, .run/portico.log (one JSON line per request), .run/portico-worker.log
 
 Payloads are encrypted with a DEVELOPMENT key made for this checkout ($keys):
 Temporal stores only ciphertext. Do not use this key for anything real.

@@ -17,18 +17,18 @@
 #include "backoff.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
-#define DEFAULT_MAX_CONCURRENT 20
-#define DEFAULT_POLLERS 2
-#define DEFAULT_GRACE_MS 30000
-#define DEFAULT_MAX_PAYLOAD_BYTES (2u * 1024 * 1024)
-#define POLL_TIMEOUT_MS 70000
-#define RESPOND_TIMEOUT_MS 10000
-#define SHUTDOWN_RPC_TIMEOUT_MS 5000
-#define CANCEL_WAIT_MS 5000
+#define DEFAULT_MAX_CONCURRENT        20
+#define DEFAULT_POLLERS               2
+#define DEFAULT_GRACE_MS              30000
+#define DEFAULT_MAX_PAYLOAD_BYTES     (2u * 1024 * 1024)
+#define POLL_TIMEOUT_MS               70000
+#define RESPOND_TIMEOUT_MS            10000
+#define SHUTDOWN_RPC_TIMEOUT_MS       5000
+#define CANCEL_WAIT_MS                5000
 #define DEFAULT_HEARTBEAT_THROTTLE_MS 30000
-#define MAX_HEARTBEAT_THROTTLE_MS 60000
-#define SLOT_WAIT_MS 200
-#define FAILURE_SOURCE "PorticoCWorker"
+#define MAX_HEARTBEAT_THROTTLE_MS     60000
+#define SLOT_WAIT_MS                  200
+#define FAILURE_SOURCE                "PorticoCWorker"
 
 typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse activity_task;
 
@@ -114,8 +114,7 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
 	return worker;
 }
 
-void portico_worker_register(portico_worker *worker, const char *activity_type, portico_activity_fn fn,
-			     void *user_data)
+void portico_worker_register(portico_worker *worker, const char *activity_type, portico_activity_fn fn, void *user_data)
 {
 	registration *r = portico_calloc(1, sizeof *r);
 	r->type = portico_strdup(activity_type);
@@ -136,12 +135,12 @@ static const registration *find_registration(const portico_worker *worker, const
 /* ---- Talking to Temporal -------------------------------------------------------------------- */
 
 static int call(portico_worker *worker, const char *method, const ProtobufCMessage *request, int64_t timeout_ms,
-		portico_error *err)
+                portico_error *err)
 {
 	portico_call_options options = {.method = method,
-					 .namespace_name = worker->namespace_name,
-					 .timeout_ms = timeout_ms,
-					 .retry_transient = 1};
+	                                .namespace_name = worker->namespace_name,
+	                                .timeout_ms = timeout_ms,
+	                                .retry_transient = 1};
 	ProtobufCMessage *response;
 	if (portico_transport_call(portico_client_transport(worker->client), &options, request, &response, err))
 		return -1;
@@ -176,13 +175,13 @@ static activity_task *poll_task(portico_worker *worker, portico_error *err)
 	queue.name = worker->task_queue;
 	queue.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
 	Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest request =
-		TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
 	request.namespace_ = worker->namespace_name;
 	request.task_queue = &queue;
 	request.identity = worker->identity;
 	portico_call_options options = {.method = "PollActivityTaskQueue",
-					 .namespace_name = worker->namespace_name,
-					 .timeout_ms = POLL_TIMEOUT_MS};
+	                                .namespace_name = worker->namespace_name,
+	                                .timeout_ms = POLL_TIMEOUT_MS};
 	poll_wait wait = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, PORTICO_ERROR_INIT};
 	if (portico_transport_call_async(worker->poll_transport, &options, &request.base, on_poll, &wait, err))
 		return NULL;
@@ -208,9 +207,9 @@ static int claim_answer(portico_activity *activity)
 static void log_answer_error(const portico_activity *activity, const char *what, const portico_error *err)
 {
 	fprintf(stderr,
-		"{\"level\":\"error\",\"message\":\"%s failed\",\"activityId\":\"%s\",\"workflowId\":\"%s\","
-		"\"code\":\"%s\"}\n",
-		what, activity->info.activity_id, activity->info.workflow_id, portico_code_name(err->code));
+	        "{\"level\":\"error\",\"message\":\"%s failed\",\"activityId\":\"%s\",\"workflowId\":\"%s\","
+	        "\"code\":\"%s\"}\n",
+	        what, activity->info.activity_id, activity->info.workflow_id, portico_code_name(err->code));
 }
 
 /* One JSON value as a Payloads of one json/plain payload; NULL for NULL. */
@@ -233,8 +232,8 @@ static portico_payloads *details_payloads(portico_activity *activity)
 	return payloads;
 }
 
-static void respond_failed(portico_activity *activity, const char *type, int non_retryable,
-			   int64_t next_retry_delay_ms, const char *message)
+static void respond_failed(portico_activity *activity, const char *type, int non_retryable, int64_t next_retry_delay_ms,
+                           const char *message)
 {
 	if (!claim_answer(activity))
 		return;
@@ -242,7 +241,8 @@ static void respond_failed(portico_activity *activity, const char *type, int non
 	Google__Protobuf__Duration delay = GOOGLE__PROTOBUF__DURATION__INIT;
 	delay.seconds = next_retry_delay_ms / 1000;
 	delay.nanos = (int32_t)(next_retry_delay_ms % 1000) * 1000000;
-	Temporal__Api__Failure__V1__ApplicationFailureInfo info = TEMPORAL__API__FAILURE__V1__APPLICATION_FAILURE_INFO__INIT;
+	Temporal__Api__Failure__V1__ApplicationFailureInfo info =
+	        TEMPORAL__API__FAILURE__V1__APPLICATION_FAILURE_INFO__INIT;
 	info.type = (char *)type;
 	info.non_retryable = non_retryable;
 	info.next_retry_delay = next_retry_delay_ms > 0 ? &delay : NULL;
@@ -257,11 +257,11 @@ static void respond_failed(portico_activity *activity, const char *type, int non
 	json_decref(attributes);
 	failure.message = worker->codec ? "Encoded failure" : (char *)message;
 	failure.encoded_attributes =
-		worker->codec ? portico_payload_new(PORTICO_ENCODING_JSON, (const uint8_t *)text, length) : NULL;
+	        worker->codec ? portico_payload_new(PORTICO_ENCODING_JSON, (const uint8_t *)text, length) : NULL;
 	free(text);
 
 	Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest request =
-		TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_REQUEST__INIT;
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_REQUEST__INIT;
 	request.task_token = activity->task->task_token;
 	request.failure = &failure;
 	request.identity = worker->identity;
@@ -289,7 +289,7 @@ static void respond_completed(portico_activity *activity)
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_payload_size largest;
 	Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest request =
-		TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_REQUEST__INIT;
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_REQUEST__INIT;
 	request.task_token = activity->task->task_token;
 	request.result = result;
 	request.identity = worker->identity;
@@ -298,7 +298,7 @@ static void respond_completed(portico_activity *activity)
 		/* Temporal would refuse it and fail the activity later; say why now. */
 		respond_failed(activity, "PayloadSizeLimitExceeded", 1, 0, err.message);
 	} else if (claim_answer(activity) &&
-		   call(worker, "RespondActivityTaskCompleted", &request.base, RESPOND_TIMEOUT_MS, &err)) {
+	           call(worker, "RespondActivityTaskCompleted", &request.base, RESPOND_TIMEOUT_MS, &err)) {
 		log_answer_error(activity, "RespondActivityTaskCompleted", &err);
 	}
 	portico_payloads_free(result);
@@ -311,7 +311,7 @@ static void respond_canceled(portico_activity *activity)
 		return;
 	portico_worker *worker = activity->worker;
 	Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest request =
-		TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_CANCELED_REQUEST__INIT;
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_CANCELED_REQUEST__INIT;
 	request.task_token = activity->task->task_token;
 	request.identity = worker->identity;
 	request.namespace_ = worker->namespace_name;
@@ -365,7 +365,8 @@ static void activity_init(portico_activity *activity, portico_worker *worker, ac
 	info->attempt = task->attempt;
 	info->heartbeat_timeout_ms = duration_ms(task->heartbeat_timeout);
 	info->start_to_close_timeout_ms = duration_ms(task->start_to_close_timeout);
-	int64_t throttle = info->heartbeat_timeout_ms ? info->heartbeat_timeout_ms * 4 / 5 : DEFAULT_HEARTBEAT_THROTTLE_MS;
+	int64_t throttle =
+	        info->heartbeat_timeout_ms ? info->heartbeat_timeout_ms * 4 / 5 : DEFAULT_HEARTBEAT_THROTTLE_MS;
 	activity->throttle_ms = throttle < MAX_HEARTBEAT_THROTTLE_MS ? throttle : MAX_HEARTBEAT_THROTTLE_MS;
 }
 
@@ -386,9 +387,9 @@ static void run_task(portico_worker *worker, activity_task *task)
 	running_add(worker, activity);
 	const registration *r = find_registration(worker, activity->info.activity_type);
 	int outcome = r ? r->fn(activity, r->user_data)
-			: portico_activity_fail(activity, "NotFoundError", 0, 0,
-						"activity type \"%s\" is not registered on this worker",
-						activity->info.activity_type);
+	                : portico_activity_fail(activity, "NotFoundError", 0, 0,
+	                                        "activity type \"%s\" is not registered on this worker",
+	                                        activity->info.activity_type);
 	running_remove(worker, activity);
 
 	if (atomic_load(&activity->too_large))
@@ -401,8 +402,8 @@ static void run_task(portico_worker *worker, activity_task *task)
 		respond_canceled(activity);
 	else
 		respond_failed(activity, activity->fail_type ? activity->fail_type : "ActivityError",
-			       activity->non_retryable, activity->next_retry_delay_ms,
-			       activity->fail_message ? activity->fail_message : "the activity failed");
+		               activity->non_retryable, activity->next_retry_delay_ms,
+		               activity->fail_message ? activity->fail_message : "the activity failed");
 	activity_release(activity);
 	free(activity);
 }
@@ -463,8 +464,9 @@ static void *poller_main(void *arg)
 			continue;
 		}
 		if (!atomic_load(&worker->stopping)) {
-			fprintf(stderr, "{\"level\":\"warn\",\"message\":\"poll failed\",\"code\":\"%s\",\"detail\":\"%s\"}\n",
-				portico_code_name(err.code), err.message ? err.message : "");
+			fprintf(stderr,
+			        "{\"level\":\"warn\",\"message\":\"poll failed\",\"code\":\"%s\",\"detail\":\"%s\"}\n",
+			        portico_code_name(err.code), err.message ? err.message : "");
 			sleep_unless_stopping(worker, portico_backoff_delay_ms(++failures));
 		}
 		portico_error_clear(&err);
@@ -539,7 +541,7 @@ static void wait_until_idle(portico_worker *worker, int64_t limit_ms)
 static void tell_temporal_we_stop(portico_worker *worker)
 {
 	Temporal__Api__Workflowservice__V1__ShutdownWorkerRequest request =
-		TEMPORAL__API__WORKFLOWSERVICE__V1__SHUTDOWN_WORKER_REQUEST__INIT;
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__SHUTDOWN_WORKER_REQUEST__INIT;
 	request.namespace_ = worker->namespace_name;
 	request.identity = worker->identity;
 	request.reason = "graceful shutdown";
@@ -661,7 +663,7 @@ int portico_activity_cancelled(const portico_activity *activity)
 }
 
 int portico_activity_fail(portico_activity *activity, const char *type, int non_retryable, int64_t next_retry_delay_ms,
-			  const char *format, ...)
+                          const char *format, ...)
 {
 	free(activity->fail_type);
 	free(activity->fail_message);
@@ -681,7 +683,7 @@ static void send_heartbeat(portico_activity *activity, json_t *details)
 	portico_payloads *payloads = json_payloads(details);
 	portico_error err = PORTICO_ERROR_INIT;
 	Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest request =
-		TEMPORAL__API__WORKFLOWSERVICE__V1__RECORD_ACTIVITY_TASK_HEARTBEAT_REQUEST__INIT;
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__RECORD_ACTIVITY_TASK_HEARTBEAT_REQUEST__INIT;
 	request.task_token = activity->task->task_token;
 	request.details = payloads;
 	request.identity = worker->identity;
@@ -693,13 +695,14 @@ static void send_heartbeat(portico_activity *activity, json_t *details)
 		atomic_store(&activity->too_large, 1);
 	} else {
 		portico_call_options options = {.method = "RecordActivityTaskHeartbeat",
-						 .namespace_name = worker->namespace_name,
-						 .timeout_ms = RESPOND_TIMEOUT_MS,
-						 .retry_transient = 1};
+		                                .namespace_name = worker->namespace_name,
+		                                .timeout_ms = RESPOND_TIMEOUT_MS,
+		                                .retry_transient = 1};
 		ProtobufCMessage *response;
 		if (portico_transport_call(portico_client_transport(worker->client), &options, &request.base, &response,
-					   &err) == 0) {
-			if (((Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatResponse *)response)->cancel_requested)
+		                           &err) == 0) {
+			if (((Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatResponse *)response)
+			            ->cancel_requested)
 				atomic_store(&activity->cancel_requested, 1);
 			protobuf_c_message_free_unpacked(response, NULL);
 		} else if (err.code == PORTICO_NOT_FOUND) {

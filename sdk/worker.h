@@ -32,11 +32,11 @@ enum {
 typedef int (*portico_activity_fn)(portico_activity *activity, void *user_data);
 
 typedef struct portico_worker_options {
-	const char *task_queue;   /* required */
-	unsigned max_concurrent;  /* activities running at once; 0 for 20 */
-	unsigned pollers;         /* concurrent long polls; 0 for 2 */
-	int64_t grace_ms;         /* shutdown: how long running activities may finish; 0 for 30 s */
-	size_t max_payload_bytes; /* results and heartbeats over this fail the attempt; 0 for 2 MiB */
+	const char *task_queue;     /* required */
+	unsigned max_concurrent;    /* activities running at once; 0 for 20 */
+	unsigned pollers;           /* concurrent long polls; 0 for 2 */
+	int64_t grace_ms;           /* shutdown: how long running activities may finish; 0 for 30 s */
+	size_t max_payload_bytes;   /* results and heartbeats over this fail the attempt; 0 for 2 MiB */
 	const portico_codec *codec; /* NULL for none; borrowed, must outlive the worker */
 } portico_worker_options;
 
@@ -58,7 +58,7 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
 
 /* Registers fn for activities of the given type; before portico_worker_start. */
 void portico_worker_register(portico_worker *worker, const char *activity_type, portico_activity_fn fn,
-			     void *user_data);
+                             void *user_data);
 
 /* Starts the pollers and the pool. Returns -1 with err set when options are incomplete. */
 int portico_worker_start(portico_worker *worker, portico_error *err);
@@ -98,6 +98,6 @@ int portico_activity_cancelled(const portico_activity *activity);
  * retry delay overriding the policy's (0 for none), and a message. Returns PORTICO_ACTIVITY_FAILED
  * so an activity can `return portico_activity_fail(...)`. */
 int portico_activity_fail(portico_activity *activity, const char *type, int non_retryable, int64_t next_retry_delay_ms,
-			  const char *format, ...) __attribute__((format(printf, 5, 6)));
+                          const char *format, ...) __attribute__((format(printf, 5, 6)));
 
 #endif

@@ -10,7 +10,7 @@
 #include "alloc.h"
 
 #define DEFAULT_TIMEOUT_SECONDS 30
-#define MAX_RESPONSE_BYTES (10 * 1024 * 1024)
+#define MAX_RESPONSE_BYTES      (10 * 1024 * 1024)
 
 typedef struct response {
 	char *body;
@@ -96,8 +96,8 @@ int http_request_activity(portico_activity *activity, void *user_data)
 	if (!json_is_object(input) || !url) {
 		json_decref(input);
 		return portico_activity_fail(activity, "InvalidInput", 1, 0,
-					     "http.request takes {\"url\": \"…\", \"method\", \"headers\", \"body\", "
-					     "\"timeoutSeconds\"}");
+		                             "http.request takes {\"url\": \"…\", \"method\", \"headers\", \"body\", "
+		                             "\"timeoutSeconds\"}");
 	}
 	const char *method = json_string_value(json_object_get(input, "method"));
 	json_t *timeout = json_object_get(input, "timeoutSeconds");
@@ -110,15 +110,15 @@ int http_request_activity(portico_activity *activity, void *user_data)
 
 	response r = {.headers = json_object()};
 	CURL *curl = curl_easy_init();
-	struct curl_slist *headers =
-		request_headers(json_object_get(input, "headers"), body && !json_is_null(body) && !json_is_string(body));
+	struct curl_slist *headers = request_headers(json_object_get(input, "headers"),
+	                                             body && !json_is_null(body) && !json_is_string(body));
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method ? method : (body_text ? "POST" : "GET"));
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	if (body_text)
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body_text);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, json_is_number(timeout) ? (long)json_number_value(timeout)
-									   : (long)DEFAULT_TIMEOUT_SECONDS);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT,
+	                 json_is_number(timeout) ? (long)json_number_value(timeout) : (long)DEFAULT_TIMEOUT_SECONDS);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
@@ -136,20 +136,21 @@ int http_request_activity(portico_activity *activity, void *user_data)
 	int64_t retry_delay_ms = r.retry_after_seconds > 0 ? r.retry_after_seconds * 1000 : 0;
 	if (r.too_large)
 		outcome = portico_activity_fail(activity, "HttpResponseTooLarge", 1, 0,
-						"%s answered more than %d bytes", url, MAX_RESPONSE_BYTES);
+		                                "%s answered more than %d bytes", url, MAX_RESPONSE_BYTES);
 	else if (result != CURLE_OK)
-		outcome = portico_activity_fail(activity,
-						result == CURLE_OPERATION_TIMEDOUT ? "HttpTimeout" : "HttpConnectionError",
-						0, 0, "%s %s: %s", method ? method : "GET", url, curl_easy_strerror(result));
+		outcome = portico_activity_fail(
+		        activity, result == CURLE_OPERATION_TIMEDOUT ? "HttpTimeout" : "HttpConnectionError", 0, 0,
+		        "%s %s: %s", method ? method : "GET", url, curl_easy_strerror(result));
 	else if (status >= 500 || status == 429)
 		outcome = portico_activity_fail(activity, status == 429 ? "HttpTooManyRequests" : "HttpServerError", 0,
-						retry_delay_ms, "%s %s answered %ld", method ? method : "GET", url, status);
+		                                retry_delay_ms, "%s %s answered %ld", method ? method : "GET", url,
+		                                status);
 	else if (status >= 400)
 		outcome = portico_activity_fail(activity, "HttpClientError", 1, 0, "%s %s answered %ld",
-						method ? method : "GET", url, status);
+		                                method ? method : "GET", url, status);
 	else {
 		portico_activity_set_result_json(activity, json_pack("{s:i,s:O,s:o}", "status", (int)status, "headers",
-								     r.headers, "body", response_body(&r)));
+		                                                     r.headers, "body", response_body(&r)));
 		outcome = PORTICO_ACTIVITY_COMPLETED;
 	}
 	json_decref(r.headers);

@@ -1,8 +1,12 @@
-/* portico-worker: runs Portico's built-in activities (http.request) on PORTICO_TASK_QUEUE
- * (default "portico") for workflows written with any Temporal SDK. Same TEMPORAL_* environment
- * as the gateway, same PORTICO_CODEC_* keys. SIGTERM or SIGINT stops it gracefully: activities
- * in flight get PORTICO_WORKER_GRACE (30 s) to finish. */
+/* portico-worker: runs Portico's built-in activities (http.request) and C activities from
+ * shared objects (--activities lib.so, repeatable: each exports
+ * `void portico_register_activities(portico_worker *)`) on PORTICO_TASK_QUEUE (default "portico")
+ * for workflows written with any Temporal SDK. Same TEMPORAL_* environment as the gateway, same
+ * PORTICO_CODEC_* keys. SIGTERM or SIGINT stops it gracefully: activities in flight get
+ * PORTICO_WORKER_GRACE_SECONDS (30) to finish. */
+#include <dlfcn.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,34 @@
 #include "worker.h"
 
 #define DEFAULT_TASK_QUEUE "portico"
+#define REGISTER_SYMBOL    "portico_register_activities"
+
+typedef void (*register_fn)(portico_worker *worker);
+
+/* Loads each --activities library and lets it register its activities. The libraries stay
+ * loaded for the life of the process. */
+static int load_activity_libraries(portico_worker *worker, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--activities") || i + 1 == argc) {
+			fprintf(stderr, "portico-worker: usage: portico-worker [--activities lib.so]...\n");
+			return -1;
+		}
+		const char *path = argv[++i];
+		void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+		if (!library) {
+			fprintf(stderr, "portico-worker: cannot load %s: %s\n", path, dlerror());
+			return -1;
+		}
+		register_fn register_activities = (register_fn)(uintptr_t)dlsym(library, REGISTER_SYMBOL);
+		if (!register_activities) {
+			fprintf(stderr, "portico-worker: %s has no %s function\n", path, REGISTER_SYMBOL);
+			return -1;
+		}
+		register_activities(worker);
+	}
+	return 0;
+}
 
 static int fatal(const char *message)
 {
@@ -29,7 +61,7 @@ static unsigned env_unsigned(const char *name, unsigned fallback)
 	return text && *text ? (unsigned)strtoul(text, NULL, 10) : fallback;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_config cfg;
@@ -50,17 +82,19 @@ int main(void)
 	if (!client)
 		return fatal(err.message);
 	portico_worker_options options = {
-		.task_queue = queue && *queue ? queue : DEFAULT_TASK_QUEUE,
-		.max_concurrent = env_unsigned("PORTICO_WORKER_MAX_CONCURRENT", 0),
-		.grace_ms = (int64_t)env_unsigned("PORTICO_WORKER_GRACE_SECONDS", 0) * 1000,
-		.codec = codec,
+	        .task_queue = queue && *queue ? queue : DEFAULT_TASK_QUEUE,
+	        .max_concurrent = env_unsigned("PORTICO_WORKER_MAX_CONCURRENT", 0),
+	        .grace_ms = (int64_t)env_unsigned("PORTICO_WORKER_GRACE_SECONDS", 0) * 1000,
+	        .codec = codec,
 	};
 	portico_worker *worker = portico_worker_new(client, &options);
 	portico_worker_register(worker, HTTP_REQUEST_ACTIVITY, http_request_activity, NULL);
+	if (load_activity_libraries(worker, argc, argv))
+		return 1;
 	if (portico_worker_start(worker, &err))
 		return fatal(err.message);
 	fprintf(stderr, "portico-worker: polling task queue \"%s\" at %s (namespace %s)%s\n", options.task_queue,
-		cfg.address, cfg.namespace_name, codec ? ", payloads encrypted" : "");
+	        cfg.address, cfg.namespace_name, codec ? ", payloads encrypted" : "");
 
 	int signal_number;
 	sigwait(&stop_signals, &signal_number);

@@ -80,10 +80,10 @@ def web():
 
 
 class CWorker:
-    def __init__(self, path, server, queue, **env):
+    def __init__(self, path, server, queue, *args, **env):
         import os
         self.log = tempfile.NamedTemporaryFile(prefix="portico-worker-", suffix=".log")
-        self.process = subprocess.Popen([path], env=dict(os.environ, TEMPORAL_ADDRESS=server.address,
+        self.process = subprocess.Popen([path, *args], env=dict(os.environ, TEMPORAL_ADDRESS=server.address,
                                                           PORTICO_TASK_QUEUE=queue, **env),
                                         stdout=self.log, stderr=self.log, start_new_session=True)
         deadline = time.monotonic() + 20
@@ -101,20 +101,33 @@ class CWorker:
 @pytest.fixture(scope="module", params=build_paths("portico-worker"))
 def c_worker(request, server, worker):
     queue = f"portico-c-{uuid.uuid4()}"
-    w = CWorker(request.param, server, queue)
+    example = Path(request.param).parent / "examples/libcountdown.so"
+    w = CWorker(request.param, server, queue, "--activities", str(example))
     w.queue = queue
     yield w
     assert w.stop() == 0, w.output
     assert "ERROR: AddressSanitizer" not in w.output and "runtime error:" not in w.output, w.output
 
 
-def run_workflow(server, request, queue):
+def run_workflow(server, request, queue, workflow="CallHttp", *extra):
     async def main():
         client = await Client.connect(server.address)
-        return await client.execute_workflow("CallHttp", args=[request, queue], id=f"http-{uuid.uuid4()}",
+        return await client.execute_workflow(workflow, args=[request, queue, *extra], id=f"c-{uuid.uuid4()}",
                                              task_queue=TASK_QUEUE)
 
     return asyncio.run(main())
+
+
+def test_heartbeat_details_resume_the_next_attempt(c_worker, server):
+    result = run_workflow(server, {"from": 10, "stepMs": 30, "failAt": 5}, c_worker.queue, "Countdown")
+    assert result == {"reached": 0, "attempt": 2, "resumedFrom": 5}
+
+
+def test_cancellation_reaches_a_heartbeating_activity(c_worker, server):
+    started = time.monotonic()
+    result = run_workflow(server, {"from": 1000, "stepMs": 50}, c_worker.queue, "Countdown", 500)
+    assert result == {"cancelled": "CancelledError"}
+    assert time.monotonic() - started < 10  # not the 50 s the countdown would take
 
 
 def test_http_request_returns_status_headers_and_json(c_worker, server, web):
@@ -172,3 +185,29 @@ def test_sigterm_lets_the_activity_in_flight_finish(server, worker, web):
     assert status == 0, w.output
     assert result["body"] == {"slow": True}
     assert "finishing activities in flight" in w.output
+
+
+def test_a_killed_worker_loses_nothing(server, worker):
+    """kill -9 mid-activity: the heartbeat timeout lets Temporal retry on another worker, which
+    resumes from the last heartbeat."""
+    path = build_paths("portico-worker")[0].values[0]
+    example = str(Path(path).parent / "examples/libcountdown.so")
+    queue = f"portico-c-{uuid.uuid4()}"
+    first = CWorker(path, server, queue, "--activities", example)
+
+    async def main():
+        client = await Client.connect(server.address)
+        handle = await client.start_workflow("Countdown", args=[{"from": 30, "stepMs": 100}, queue],
+                                             id=f"killed-{uuid.uuid4()}", task_queue=TASK_QUEUE)
+        await asyncio.sleep(1.0)
+        first.process.kill()
+        first.process.wait()
+        second = CWorker(path, server, queue, "--activities", example)
+        try:
+            return await handle.result()
+        finally:
+            assert second.stop() == 0
+
+    result = asyncio.run(main())
+    assert result["attempt"] == 2 and result["reached"] == 0
+    assert 0 < result["resumedFrom"] < 30

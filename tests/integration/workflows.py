@@ -5,7 +5,7 @@ from typing import Any, List, Optional
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 
 @workflow.defn(name="Echo")
@@ -132,5 +132,25 @@ class CallHttp:
                                      maximum_attempts=5))
 
 
-ALL = [Echo, Mailbox, Sleeper, Failer, Looper, SlowUpdate, Approval, CallHttp]
+@workflow.defn(name="Countdown")
+class Countdown:
+    """Runs the example C activity example.countdown (heartbeats, resumes, cancels)."""
+
+    @workflow.run
+    async def run(self, request: dict, queue: str, cancel_after_ms: int = 0) -> Any:
+        handle = workflow.start_activity(
+            "example.countdown", request, task_queue=queue, start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=timedelta(seconds=2),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3),
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
+        if cancel_after_ms:
+            await workflow.sleep(timedelta(milliseconds=cancel_after_ms))
+            handle.cancel()
+        try:
+            return await handle
+        except ActivityError as error:
+            return {"cancelled": type(error.cause).__name__}
+
+
+ALL = [Echo, Mailbox, Sleeper, Failer, Looper, SlowUpdate, Approval, CallHttp, Countdown]
 ACTIVITIES = [wait_for_approval]
