@@ -140,7 +140,7 @@ run: setup all
 	@scripts/run.sh
 
 # --- Style ---------------------------------------------------------------------------------------
-C_SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+C_SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
 format:
 	@clang-format -i $(C_SOURCES)
 format-check:

@@ -340,11 +340,18 @@ http_server *http_server_start(const http_server_options *options, portico_error
 	server->options = *options;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 	                 (ipv6 ? MHD_USE_IPv6 : 0);
-	server->daemon = MHD_start_daemon(
-	        flags, 0, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
-	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(options->threads ? options->threads : 1),
-	        MHD_OPTION_CONNECTION_TIMEOUT, options->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-	        server, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_END);
+	/* A pool of one is no pool: libmicrohttpd then runs its single internal thread. */
+	struct MHD_OptionItem settings[6];
+	size_t n = 0;
+	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &address};
+	if (options->threads > 1)
+		settings[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)options->threads, NULL};
+	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)options->idle_timeout_s, NULL};
+	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server};
+	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)keep_escaped, NULL};
+	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	server->daemon =
+	        MHD_start_daemon(flags, 0, NULL, NULL, on_request, server, MHD_OPTION_ARRAY, settings, MHD_OPTION_END);
 	if (!server->daemon) {
 		free(server);
 		portico_error_set(err, PORTICO_UNAVAILABLE, "cannot listen on %s (address in use or not local?)",

@@ -65,6 +65,7 @@ struct portico_activity {
 	atomic_int shutting_down;    /* the worker's grace period is over */
 	atomic_int answered;         /* Temporal has been answered for this task */
 	atomic_int too_large;        /* a heartbeat was over the payload limit: the attempt fails */
+	portico_activity_env *env;   /* set when run by portico_activity_env_run, without a worker */
 	struct portico_activity *prev, *next;
 };
 
@@ -354,7 +355,7 @@ static void activity_init(portico_activity *activity, portico_worker *worker, ac
 	activity->task = task;
 	temporal__api__common__v1__payloads__init(&activity->empty);
 	pthread_mutex_init(&activity->lock, NULL);
-	portico_codec_decode_message(worker->codec, &task->base);
+	portico_codec_decode_message(worker ? worker->codec : NULL, &task->base);
 	portico_activity_info *info = &activity->info;
 	info->activity_id = task->activity_id;
 	info->activity_type = task->activity_type ? task->activity_type->name : "";
@@ -658,6 +659,8 @@ void portico_activity_set_result_json(portico_activity *activity, json_t *value)
 
 int portico_activity_cancelled(const portico_activity *activity)
 {
+	if (activity->env && activity->env->cancel)
+		return 1;
 	return atomic_load(&activity->cancel_requested) || atomic_load(&activity->gone) ||
 	       atomic_load(&activity->shutting_down) || atomic_load(&activity->too_large);
 }
@@ -714,8 +717,23 @@ static void send_heartbeat(portico_activity *activity, json_t *details)
 	portico_error_clear(&err);
 }
 
+/* In a test env, heartbeats are recorded, and cancellation may come with one. */
+static void record_heartbeat(portico_activity *activity, json_t *details)
+{
+	portico_activity_env *env = activity->env;
+	json_array_append(env->heartbeats, details ? details : json_null());
+	json_decref(activity->last_details);
+	activity->last_details = details;
+	if (env->cancel_after_heartbeats && json_array_size(env->heartbeats) >= env->cancel_after_heartbeats)
+		env->cancel = 1;
+}
+
 void portico_activity_heartbeat(portico_activity *activity, json_t *details)
 {
+	if (activity->env) {
+		record_heartbeat(activity, details);
+		return;
+	}
 	pthread_mutex_lock(&activity->lock);
 	json_decref(activity->last_details);
 	activity->last_details = details;
@@ -729,4 +747,71 @@ void portico_activity_heartbeat(portico_activity *activity, json_t *details)
 		send_heartbeat(activity, to_send);
 		json_decref(to_send);
 	}
+}
+
+/* ---- The test environment --------------------------------------------------------------------- */
+
+void portico_activity_env_init(portico_activity_env *env)
+{
+	memset(env, 0, sizeof *env);
+	env->heartbeats = json_array();
+}
+
+void portico_activity_env_free(portico_activity_env *env)
+{
+	json_decref(env->heartbeats);
+	json_decref(env->result);
+	free(env->error_type);
+	free(env->error_message);
+	env->heartbeats = env->result = NULL;
+	env->error_type = env->error_message = NULL;
+}
+
+/* A task as a poll would deliver it, from the env's info and input (a heap tree). */
+static activity_task *env_task(const portico_activity_env *env)
+{
+	const portico_activity_info *info = &env->info;
+	activity_task *task = portico_malloc(sizeof *task);
+	temporal__api__workflowservice__v1__poll_activity_task_queue_response__init(task);
+	task->task_token.data = (uint8_t *)portico_strdup("test-task-token");
+	task->task_token.len = strlen("test-task-token");
+	task->activity_id = portico_strdup(info->activity_id ? info->activity_id : "test-activity");
+	task->workflow_namespace = portico_strdup(info->workflow_namespace ? info->workflow_namespace : "default");
+	task->activity_type = portico_malloc(sizeof *task->activity_type);
+	temporal__api__common__v1__activity_type__init(task->activity_type);
+	task->activity_type->name = portico_strdup(info->activity_type ? info->activity_type : "test");
+	task->workflow_type = portico_malloc(sizeof *task->workflow_type);
+	temporal__api__common__v1__workflow_type__init(task->workflow_type);
+	task->workflow_type->name = portico_strdup(info->workflow_type ? info->workflow_type : "TestWorkflow");
+	task->workflow_execution = portico_malloc(sizeof *task->workflow_execution);
+	temporal__api__common__v1__workflow_execution__init(task->workflow_execution);
+	task->workflow_execution->workflow_id = portico_strdup(info->workflow_id ? info->workflow_id : "test-workflow");
+	task->workflow_execution->run_id = portico_strdup(info->run_id ? info->run_id : "test-run");
+	task->attempt = info->attempt ? info->attempt : 1;
+	if (info->heartbeat_timeout_ms) {
+		task->heartbeat_timeout = portico_malloc(sizeof *task->heartbeat_timeout);
+		google__protobuf__duration__init(task->heartbeat_timeout);
+		task->heartbeat_timeout->seconds = info->heartbeat_timeout_ms / 1000;
+		task->heartbeat_timeout->nanos = (int32_t)(info->heartbeat_timeout_ms % 1000) * 1000000;
+	}
+	portico_error ignored = PORTICO_ERROR_INIT;
+	task->input = env->input ? portico_payloads_from_json(env->input, "input", &ignored) : NULL;
+	task->heartbeat_details = json_payloads(env->heartbeat_details);
+	portico_error_clear(&ignored);
+	return task;
+}
+
+int portico_activity_env_run(portico_activity_env *env, portico_activity_fn fn, void *user_data)
+{
+	portico_activity activity;
+	activity_init(&activity, NULL, env_task(env));
+	activity.env = env;
+	env->outcome = fn(&activity, user_data);
+	env->result = json_incref(activity.result);
+	env->error_type = portico_strdup(activity.fail_type);
+	env->error_message = portico_strdup(activity.fail_message);
+	env->non_retryable = activity.non_retryable;
+	env->next_retry_delay_ms = activity.next_retry_delay_ms;
+	activity_release(&activity);
+	return env->outcome;
 }

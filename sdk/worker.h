@@ -100,4 +100,35 @@ int portico_activity_cancelled(const portico_activity *activity);
 int portico_activity_fail(portico_activity *activity, const char *type, int non_retryable, int64_t next_retry_delay_ms,
                           const char *format, ...) __attribute__((format(printf, 5, 6)));
 
+/* ---- Testing activities without a server ------------------------------------------------
+ * The C counterpart of the Python SDK's ActivityEnvironment: runs an activity function in the
+ * calling thread with a given info and input, records its heartbeats, injects cancellation, and
+ * keeps its result or error. */
+
+typedef struct portico_activity_env {
+	/* In: strings left NULL get test values; attempt 0 means 1. */
+	portico_activity_info info;
+	json_t *input;                  /* the arguments, a JSON array (borrowed; NULL for none) */
+	json_t *heartbeat_details;      /* the details an earlier attempt left (borrowed; NULL for none) */
+	int cancel;                     /* set before running: the activity starts cancelled */
+	size_t cancel_after_heartbeats; /* nonzero: cancellation arrives with that heartbeat */
+	/* Out, owned by the env: */
+	json_t *heartbeats; /* every heartbeat's details, in order */
+	int outcome;        /* what the function returned */
+	json_t *result;     /* the result set, or NULL */
+	char *error_type;   /* the failure set, or NULLs */
+	char *error_message;
+	int non_retryable;
+	int64_t next_retry_delay_ms;
+} portico_activity_env;
+
+/* Prepares an env with empty outputs. */
+void portico_activity_env_init(portico_activity_env *env);
+
+/* Runs fn once; returns its outcome (also in env->outcome). */
+int portico_activity_env_run(portico_activity_env *env, portico_activity_fn fn, void *user_data);
+
+/* Frees the outputs; the env can be run again after portico_activity_env_init. */
+void portico_activity_env_free(portico_activity_env *env);
+
 #endif

@@ -37,13 +37,13 @@ static int countdown(portico_activity *activity, void *user_data)
 			return PORTICO_ACTIVITY_CANCELED;
 		if (fail_at && current == fail_at && info->attempt == 1)
 			return portico_activity_fail(activity, "CountdownInterrupted", 0, 0, "interrupted at %lld",
-						     (long long)current);
+			                             (long long)current);
 		sleep_ms(step_ms ? (long)step_ms : 100);
 		current--;
 		portico_activity_heartbeat(activity, json_integer(current));
 	}
 	portico_activity_set_result_json(activity, json_pack("{s:I,s:i,s:I}", "reached", current, "attempt",
-							     info->attempt, "resumedFrom", resumed_from));
+	                                                     info->attempt, "resumedFrom", resumed_from));
 	return PORTICO_ACTIVITY_COMPLETED;
 }
 

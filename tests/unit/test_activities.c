@@ -1,0 +1,170 @@
+/* Activities run in the test environment, without a server: the built-in http.request against a
+ * local HTTP server (Portico's own http module), and the example countdown's heartbeats,
+ * resumption and cancellation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "http.h"
+#include "http_request.h"
+#include "worker.h"
+#include "json_assert.h"
+
+/* The example is a shared object's source; its activity function is static, so the test takes
+ * the source in. */
+#include "../../examples/activities/countdown.c"
+
+static http_server *server;
+static char base_url[64];
+
+static void answer(void *arg, http_request *request)
+{
+	(void)arg;
+	const char *path = http_request_path(request);
+	unsigned status = 200;
+	const char *body = "{\"hello\":\"world\"}";
+	if (!strcmp(path, "/missing")) {
+		status = 404;
+		body = "{\"error\":\"none\"}";
+	} else if (!strcmp(path, "/busy")) {
+		status = 503;
+		http_response_header(request, "Retry-After", "2");
+	} else if (!strcmp(path, "/text")) {
+		http_respond(request, 200, "text/plain", strdup("plain words"), 11);
+		return;
+	}
+	http_respond(request, status, "application/json", strdup(body), strlen(body));
+}
+
+static int start_server(void **state)
+{
+	(void)state;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	http_server_options options = {.listen = "127.0.0.1:0",
+	                               .threads = 1,
+	                               .max_body_bytes = 1 << 20,
+	                               .idle_timeout_s = 10,
+	                               .handler = answer};
+	portico_error err = PORTICO_ERROR_INIT;
+	server = http_server_start(&options, &err);
+	assert_non_null(server);
+	snprintf(base_url, sizeof base_url, "http://127.0.0.1:%u", http_server_port(server));
+	return 0;
+}
+
+static int stop_server(void **state)
+{
+	(void)state;
+	http_server_stop(server);
+	curl_global_cleanup();
+	return 0;
+}
+
+/* Runs http.request with {"url": base_url + path}. */
+static int fetch(portico_activity_env *env, const char *path)
+{
+	char url[128];
+	snprintf(url, sizeof url, "%s%s", strncmp(path, "http", 4) ? base_url : "", path);
+	portico_activity_env_init(env);
+	env->input = json_pack("[{s:s,s:i}]", "url", url, "timeoutSeconds", 5);
+	int outcome = portico_activity_env_run(env, http_request_activity, NULL);
+	json_decref(env->input);
+	return outcome;
+}
+
+static void test_http_request_success(void **state)
+{
+	(void)state;
+	portico_activity_env env;
+	assert_int_equal(fetch(&env, "/ok"), PORTICO_ACTIVITY_COMPLETED);
+	assert_json_equal(json_incref(json_object_get(env.result, "body")), "{\"hello\": \"world\"}");
+	assert_int_equal(json_integer_value(json_object_get(env.result, "status")), 200);
+	portico_activity_env_free(&env);
+
+	assert_int_equal(fetch(&env, "/text"), PORTICO_ACTIVITY_COMPLETED);
+	assert_json_equal(json_incref(json_object_get(env.result, "body")), "\"plain words\"");
+	portico_activity_env_free(&env);
+}
+
+static void test_http_request_error_classes(void **state)
+{
+	(void)state;
+	portico_activity_env env;
+	assert_int_equal(fetch(&env, "/missing"), PORTICO_ACTIVITY_FAILED);
+	assert_string_equal(env.error_type, "HttpClientError");
+	assert_true(env.non_retryable);
+	portico_activity_env_free(&env);
+
+	assert_int_equal(fetch(&env, "/busy"), PORTICO_ACTIVITY_FAILED);
+	assert_string_equal(env.error_type, "HttpServerError");
+	assert_false(env.non_retryable);
+	assert_int_equal(env.next_retry_delay_ms, 2000);
+	portico_activity_env_free(&env);
+
+	assert_int_equal(fetch(&env, "http://127.0.0.1:1/"), PORTICO_ACTIVITY_FAILED);
+	assert_string_equal(env.error_type, "HttpConnectionError");
+	assert_false(env.non_retryable);
+	portico_activity_env_free(&env);
+
+	portico_activity_env_init(&env);
+	env.input = json_pack("[{s:i}]", "nourl", 1);
+	assert_int_equal(portico_activity_env_run(&env, http_request_activity, NULL), PORTICO_ACTIVITY_FAILED);
+	assert_string_equal(env.error_type, "InvalidInput");
+	json_decref(env.input);
+	portico_activity_env_free(&env);
+}
+
+static void test_countdown_heartbeats_and_resumes(void **state)
+{
+	(void)state;
+	portico_activity_env env;
+	portico_activity_env_init(&env);
+	env.input = json_pack("[{s:i,s:i,s:i}]", "from", 4, "stepMs", 1, "failAt", 2);
+	assert_int_equal(portico_activity_env_run(&env, countdown, NULL), PORTICO_ACTIVITY_FAILED);
+	assert_string_equal(env.error_type, "CountdownInterrupted");
+	assert_json_equal(json_incref(env.heartbeats), "[3, 2]");
+	json_t *input = env.input;
+	portico_activity_env_free(&env);
+
+	/* The second attempt starts from the last heartbeat. */
+	portico_activity_env_init(&env);
+	env.input = input;
+	env.info.attempt = 2;
+	env.heartbeat_details = json_integer(2);
+	assert_int_equal(portico_activity_env_run(&env, countdown, NULL), PORTICO_ACTIVITY_COMPLETED);
+	assert_json_equal(json_incref(env.result), "{\"reached\": 0, \"attempt\": 2, \"resumedFrom\": 2}");
+	json_decref(env.heartbeat_details);
+	json_decref(env.input);
+	portico_activity_env_free(&env);
+}
+
+static void test_countdown_stops_when_cancelled(void **state)
+{
+	(void)state;
+	portico_activity_env env;
+	portico_activity_env_init(&env);
+	env.input = json_pack("[{s:i,s:i}]", "from", 100, "stepMs", 1);
+	env.cancel_after_heartbeats = 3;
+	assert_int_equal(portico_activity_env_run(&env, countdown, NULL), PORTICO_ACTIVITY_CANCELED);
+	assert_int_equal(json_array_size(env.heartbeats), 3);
+	json_decref(env.input);
+	portico_activity_env_free(&env);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_http_request_success),
+	        cmocka_unit_test(test_http_request_error_classes),
+	        cmocka_unit_test(test_countdown_heartbeats_and_resumes),
+	        cmocka_unit_test(test_countdown_stops_when_cancelled),
+	};
+	return cmocka_run_group_tests(tests, start_server, stop_server);
+}
