@@ -138,11 +138,13 @@ int gateway_encode_request(gateway_exchange *exchange, ProtobufCMessage *request
 		gateway_respond_json(exchange, 413, body);
 		return -1;
 	}
-	if (largest.bytes > config->warn_payload_bytes)
+	if (largest.bytes > config->warn_payload_bytes) {
+		unsigned long count = atomic_fetch_add(&exchange->gateway->large_payloads, 1) + 1;
 		fprintf(stderr,
 		        "{\"level\":\"warn\",\"message\":\"large payload\",\"field\":\"%s\",\"sizeBytes\":%zu,"
-		        "\"warnBytes\":%zu,\"requestId\":\"%s\"}\n",
-		        largest.field, largest.bytes, config->warn_payload_bytes, exchange->request_id);
+		        "\"warnBytes\":%zu,\"requestId\":\"%s\",\"largePayloads\":%lu}\n",
+		        largest.field, largest.bytes, config->warn_payload_bytes, exchange->request_id, count);
+	}
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #ifndef GATEWAY_GATEWAY_H
 #define GATEWAY_GATEWAY_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -29,7 +30,8 @@ typedef struct gateway_config {
 
 typedef struct gateway {
 	gateway_config config;
-	portico_codec *codec; /* NULL when no keys are configured: payloads pass through */
+	atomic_ulong large_payloads; /* requests with a Payloads field over the warning size */
+	portico_codec *codec;        /* NULL when no keys are configured: payloads pass through */
 	portico_transport *transport;
 	http_server *http;
 } gateway;

@@ -99,7 +99,7 @@ static void drain(const http_server *http, int64_t limit_ms)
 
 int main(void)
 {
-	gateway gw;
+	gateway gw = {0};
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_config temporal;
 	if (load_config(&gw.config, &err) || portico_config_from_env(&temporal, &err) ||

@@ -130,6 +130,10 @@ class Gateway:
         self.port = int(match.group(1))
         self.url = f"http://127.0.0.1:{self.port}"
 
+    def errors_so_far(self):
+        """What the gateway has written to stderr up to now (warnings, start-up lines)."""
+        return Path(self._err.name).read_text()
+
     def stop(self, timeout=60):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -176,6 +176,17 @@ def test_size_guard_counts_bytes_after_encryption(codec_gateway, server):
     assert update.status == 413 and update.json["field"] == "request.input.args"
 
 
+def test_large_payloads_are_counted_and_logged(codec_gateway):
+    for _ in range(2):
+        response = post(api(codec_gateway, f"/workflows/large-{uuid.uuid4()}"),
+                        {"workflowType": "Echo", "taskQueue": "nobody", "args": ["b" * (600 * 1024)]})
+        assert response.status == 200, response
+    warnings = [json.loads(line) for line in codec_gateway.errors_so_far().splitlines()
+                if '"large payload"' in line]
+    assert warnings[-1]["field"] == "input" and warnings[-1]["sizeBytes"] > 512 * 1024
+    assert warnings[-1]["largePayloads"] >= 2
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))

@@ -60,6 +60,8 @@ def web():
                     self.answer(503, {"error": "busy"}, [("Retry-After", "1")])
                 else:
                     self.answer(200, {"after": count})
+            elif self.path.startswith("/big"):
+                self.answer(200, "x" * (3 * 1024 * 1024))
             elif self.path.startswith("/slow"):
                 time.sleep(2)
                 self.answer(200, {"slow": True})
@@ -160,6 +162,16 @@ def test_server_errors_are_retried_after_retry_after(c_worker, server, web):
     assert len(times) == 3
     # The policy's interval is 100 ms; Retry-After: 1 made each wait about a second.
     assert all(later - earlier >= 0.9 for earlier, later in zip(times, times[1:]))
+
+
+def test_a_result_over_the_payload_limit_fails_for_good(c_worker, server, web):
+    path = f"/big-{uuid.uuid4()}"
+    with pytest.raises(WorkflowFailureError) as failure:
+        run_workflow(server, {"url": web.url + path}, c_worker.queue)
+    error = failure.value.cause.cause
+    assert error.type == "PayloadSizeLimitExceeded" and error.non_retryable
+    assert "over the payload limit" in error.message
+    assert len(web.hits.by_path[path]) == 1
 
 
 def test_connection_errors_are_retried_then_fail(c_worker, server):
