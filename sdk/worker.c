@@ -1,9 +1,12 @@
 /* Pollers reserve a slot, long-poll the task queue and queue what they get; executor threads run
  * the activities and answer Temporal. Polls go through a connection of their own, so that
  * shutting it down ends them at once. */
+#define _GNU_SOURCE /* pipe2 */
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdarg.h>
@@ -11,9 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
+#include "json_text.h"
 #include "backoff.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
@@ -36,6 +42,7 @@ typedef struct registration {
 	char *type;
 	portico_activity_fn fn;
 	void *user_data;
+	int in_process; /* each attempt runs in a child process */
 	struct registration *next;
 } registration;
 
@@ -66,6 +73,8 @@ struct portico_activity {
 	atomic_int answered;         /* Temporal has been answered for this task */
 	atomic_int too_large;        /* a heartbeat was over the payload limit: the attempt fails */
 	portico_activity_env *env;   /* set when run by portico_activity_env_run, without a worker */
+	int child_out;               /* in a child process: where heartbeats and the outcome go, else -1 */
+	int child_cancel;            /* in a child process: readable once the parent says cancel, else -1 */
 	struct portico_activity *prev, *next;
 };
 
@@ -115,7 +124,8 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
 	return worker;
 }
 
-void portico_worker_register(portico_worker *worker, const char *activity_type, portico_activity_fn fn, void *user_data)
+static registration *add_registration(portico_worker *worker, const char *activity_type, portico_activity_fn fn,
+                                      void *user_data)
 {
 	registration *r = portico_calloc(1, sizeof *r);
 	r->type = portico_strdup(activity_type);
@@ -123,6 +133,18 @@ void portico_worker_register(portico_worker *worker, const char *activity_type, 
 	r->user_data = user_data;
 	r->next = worker->registrations;
 	worker->registrations = r;
+	return r;
+}
+
+void portico_worker_register(portico_worker *worker, const char *activity_type, portico_activity_fn fn, void *user_data)
+{
+	add_registration(worker, activity_type, fn, user_data);
+}
+
+void portico_worker_register_process(portico_worker *worker, const char *activity_type, portico_activity_fn fn,
+                                     void *user_data)
+{
+	add_registration(worker, activity_type, fn, user_data)->in_process = 1;
 }
 
 static const registration *find_registration(const portico_worker *worker, const char *type)
@@ -351,6 +373,7 @@ static void running_remove(portico_worker *worker, portico_activity *activity)
 static void activity_init(portico_activity *activity, portico_worker *worker, activity_task *task)
 {
 	memset(activity, 0, sizeof *activity);
+	activity->child_out = activity->child_cancel = -1;
 	activity->worker = worker;
 	activity->task = task;
 	temporal__api__common__v1__payloads__init(&activity->empty);
@@ -381,16 +404,145 @@ static void activity_release(portico_activity *activity)
 	protobuf_c_message_free_unpacked(&activity->task->base, NULL);
 }
 
+/* ---- The process model ------------------------------------------------------------------------ *
+ * The child writes lines to the parent: "H <json>" per heartbeat, then one of "R <json>" (result),
+ * "F <json>" (failure) or "C" (canceled). The parent writes a byte to the cancel pipe when the
+ * activity should stop. */
+
+#define CHILD_POLL_MS 200
+
+static void write_all(int fd, const char *data, size_t length)
+{
+	while (length) {
+		ssize_t written = write(fd, data, length);
+		if (written <= 0 && errno != EINTR)
+			return;
+		if (written > 0) {
+			data += written;
+			length -= (size_t)written;
+		}
+	}
+}
+
+static void child_send(portico_activity *activity, char kind, const json_t *value)
+{
+	size_t length;
+	char *text = value ? portico_json_text(value, 0, &length) : portico_strdup("null");
+	char *line = portico_sprintf("%c %s\n", kind, text);
+	write_all(activity->child_out, line, strlen(line));
+	free(line);
+	free(text);
+}
+
+static _Noreturn void child_main(portico_activity *activity, const registration *r, int out, int cancel)
+{
+	activity->child_out = out;
+	activity->child_cancel = cancel;
+	int outcome = r->fn(activity, r->user_data);
+	if (outcome == PORTICO_ACTIVITY_COMPLETED) {
+		child_send(activity, 'R', activity->result);
+	} else if (outcome == PORTICO_ACTIVITY_CANCELED) {
+		child_send(activity, 'C', NULL);
+	} else {
+		json_t *failure = json_pack("{s:s?,s:s?,s:b,s:I}", "type", activity->fail_type, "message",
+		                            activity->fail_message, "nonRetryable", activity->non_retryable,
+		                            "nextRetryDelayMs", (json_int_t)activity->next_retry_delay_ms);
+		child_send(activity, 'F', failure);
+		json_decref(failure);
+	}
+	_exit(0);
+}
+
+/* Applies one line from the child; returns the outcome it ends with, or 1 for "go on". */
+static int take_child_line(portico_activity *activity, char *line)
+{
+	json_t *value = strlen(line) > 2 ? json_loads(line + 2, JSON_DECODE_ANY, NULL) : NULL;
+	int outcome = 1;
+	switch (line[0]) {
+	case 'H':
+		portico_activity_heartbeat(activity, json_is_null(value) ? NULL : json_incref(value));
+		break;
+	case 'R':
+		portico_activity_set_result_json(activity, json_is_null(value) ? NULL : json_incref(value));
+		outcome = PORTICO_ACTIVITY_COMPLETED;
+		break;
+	case 'C':
+		outcome = PORTICO_ACTIVITY_CANCELED;
+		break;
+	case 'F': {
+		const char *message = json_string_value(json_object_get(value, "message"));
+		outcome = portico_activity_fail(activity, json_string_value(json_object_get(value, "type")),
+		                                json_is_true(json_object_get(value, "nonRetryable")),
+		                                json_integer_value(json_object_get(value, "nextRetryDelayMs")), "%s",
+		                                message ? message : "the activity failed");
+		break;
+	}
+	}
+	json_decref(value);
+	return outcome;
+}
+
+static int run_in_child(portico_activity *activity, const registration *r)
+{
+	int to_parent[2], to_child[2];
+	if (pipe2(to_parent, O_CLOEXEC) || pipe2(to_child, O_CLOEXEC | O_NONBLOCK))
+		return portico_activity_fail(activity, "ActivityProcessFailed", 0, 0, "pipe: %s", strerror(errno));
+	pid_t child = fork();
+	if (child == 0) {
+		close(to_parent[0]);
+		close(to_child[1]);
+		child_main(activity, r, to_parent[1], to_child[0]);
+	}
+	close(to_parent[1]);
+	close(to_child[0]);
+	if (child < 0) {
+		close(to_parent[0]);
+		close(to_child[1]);
+		return portico_activity_fail(activity, "ActivityProcessFailed", 0, 0, "fork: %s", strerror(errno));
+	}
+	FILE *from_child = fdopen(to_parent[0], "r");
+	int outcome = 1, told_to_cancel = 0;
+	char *line = NULL;
+	size_t capacity = 0;
+	struct pollfd readable = {to_parent[0], POLLIN, 0};
+	while (outcome == 1) {
+		if (!told_to_cancel && portico_activity_cancelled(activity)) {
+			write_all(to_child[1], "c", 1);
+			told_to_cancel = 1;
+		}
+		if (poll(&readable, 1, CHILD_POLL_MS) == 0)
+			continue;
+		ssize_t length = getline(&line, &capacity, from_child);
+		if (length <= 0)
+			break;
+		line[length - 1] = '\0';
+		outcome = take_child_line(activity, line);
+	}
+	free(line);
+	fclose(from_child);
+	close(to_child[1]);
+	int status = 0;
+	waitpid(child, &status, 0);
+	if (outcome != 1)
+		return outcome;
+	return portico_activity_fail(activity, "ActivityProcessCrashed", 0, 0,
+	                             WIFSIGNALED(status)
+	                                     ? "the activity's process died of signal %d"
+	                                     : "the activity's process exited with status %d before answering",
+	                             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
 static void run_task(portico_worker *worker, activity_task *task)
 {
 	portico_activity *activity = portico_malloc(sizeof *activity);
 	activity_init(activity, worker, task);
 	running_add(worker, activity);
 	const registration *r = find_registration(worker, activity->info.activity_type);
-	int outcome = r ? r->fn(activity, r->user_data)
-	                : portico_activity_fail(activity, "NotFoundError", 0, 0,
-	                                        "activity type \"%s\" is not registered on this worker",
-	                                        activity->info.activity_type);
+	int outcome = r && r->in_process ? run_in_child(activity, r)
+	              : r                ? r->fn(activity, r->user_data)
+	                                 : portico_activity_fail(activity, "NotFoundError", 0, 0,
+	                                                         "activity type \"%s\" is not registered on this worker",
+	                                                         activity->info.activity_type);
 	running_remove(worker, activity);
 
 	if (atomic_load(&activity->too_large))
@@ -661,6 +813,10 @@ int portico_activity_cancelled(const portico_activity *activity)
 {
 	if (activity->env && activity->env->cancel)
 		return 1;
+	if (activity->child_cancel >= 0) {
+		char byte;
+		return read(activity->child_cancel, &byte, 1) == 1 || atomic_load(&activity->cancel_requested);
+	}
 	return atomic_load(&activity->cancel_requested) || atomic_load(&activity->gone) ||
 	       atomic_load(&activity->shutting_down) || atomic_load(&activity->too_large);
 }
@@ -730,6 +886,11 @@ static void record_heartbeat(portico_activity *activity, json_t *details)
 
 void portico_activity_heartbeat(portico_activity *activity, json_t *details)
 {
+	if (activity->child_out >= 0) {
+		child_send(activity, 'H', details);
+		json_decref(details);
+		return;
+	}
 	if (activity->env) {
 		record_heartbeat(activity, details);
 		return;

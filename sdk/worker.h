@@ -56,9 +56,17 @@ typedef struct portico_activity_info {
 /* A worker polling options->task_queue with client's connection. client must outlive it. */
 portico_worker *portico_worker_new(portico_client *client, const portico_worker_options *options);
 
-/* Registers fn for activities of the given type; before portico_worker_start. */
+/* Registers fn for activities of the given type; before portico_worker_start. It runs on the
+ * worker's thread pool: right for blocking I/O. */
 void portico_worker_register(portico_worker *worker, const char *activity_type, portico_activity_fn fn,
                              void *user_data);
+
+/* Registers fn to run in a child process of its own for each attempt: right for CPU-heavy or
+ * crash-prone code. A child that crashes fails that attempt with a retryable
+ * ActivityProcessCrashed error and the worker lives on. Inside, the activity API works as usual
+ * (heartbeats and cancellation cross the process boundary); it must not use the SDK's client. */
+void portico_worker_register_process(portico_worker *worker, const char *activity_type, portico_activity_fn fn,
+                                     void *user_data);
 
 /* Starts the pollers and the pool. Returns -1 with err set when options are incomplete. */
 int portico_worker_start(portico_worker *worker, portico_error *err);

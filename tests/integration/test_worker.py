@@ -103,8 +103,9 @@ class CWorker:
 @pytest.fixture(scope="module", params=build_paths("portico-worker"))
 def c_worker(request, server, worker):
     queue = f"portico-c-{uuid.uuid4()}"
-    example = Path(request.param).parent / "examples/libcountdown.so"
-    w = CWorker(request.param, server, queue, "--activities", str(example))
+    examples = Path(request.param).parent / "examples"
+    w = CWorker(request.param, server, queue, "--activities", str(examples / "libcountdown.so"),
+                "--activities", str(examples / "libcompute.so"))
     w.queue = queue
     yield w
     assert w.stop() == 0, w.output
@@ -118,6 +119,28 @@ def run_workflow(server, request, queue, workflow="CallHttp", *extra):
                                              task_queue=TASK_QUEUE)
 
     return asyncio.run(main())
+
+
+def run_activity(server, name, argument, queue):
+    async def main():
+        client = await Client.connect(server.address)
+        return await client.execute_workflow("RunActivity", args=[name, argument, queue],
+                                             id=f"run-{uuid.uuid4()}", task_queue=TASK_QUEUE)
+
+    return asyncio.run(main())
+
+
+def test_process_model_runs_cpu_work_in_a_child(c_worker, server):
+    assert run_activity(server, "example.fibonacci", {"n": 90}, c_worker.queue) == {"fibonacci": 2880067194370816120}
+    with pytest.raises(WorkflowFailureError) as failure:
+        run_activity(server, "example.fibonacci", {"n": 91}, c_worker.queue)
+    assert failure.value.cause.cause.type == "InvalidInput"
+
+
+def test_a_crashing_child_fails_the_attempt_and_the_worker_lives_on(c_worker, server):
+    assert run_activity(server, "example.crash_once", {}, c_worker.queue) == {"survivedAttempt": 2}
+    assert c_worker.process.poll() is None
+    assert run_activity(server, "example.fibonacci", {"n": 10}, c_worker.queue) == {"fibonacci": 55}
 
 
 def test_heartbeat_details_resume_the_next_attempt(c_worker, server):

@@ -152,5 +152,16 @@ class Countdown:
             return {"cancelled": type(error.cause).__name__}
 
 
-ALL = [Echo, Mailbox, Sleeper, Failer, Looper, SlowUpdate, Approval, CallHttp, Countdown]
+@workflow.defn(name="RunActivity")
+class RunActivity:
+    """Runs one activity by name on a task queue, retrying quickly."""
+
+    @workflow.run
+    async def run(self, name: str, argument: Any, queue: str) -> Any:
+        return await workflow.execute_activity(
+            name, argument, task_queue=queue, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3))
+
+
+ALL = [Echo, Mailbox, Sleeper, Failer, Looper, SlowUpdate, Approval, CallHttp, Countdown, RunActivity]
 ACTIVITIES = [wait_for_approval]
