@@ -17,6 +17,9 @@
 
 #define KEYS_FILE_MAX (1024 * 1024)
 #define SEAL_OVERHEAD (PORTICO_CODEC_NONCE_BYTES + PORTICO_CODEC_TAG_BYTES)
+/* A compressed payload inflating past this is refused: no real payload is that large, and a
+ * small zlib bomb must not exhaust memory. */
+#define MAX_INFLATED_BYTES (64u * 1024 * 1024)
 
 typedef struct codec_key {
 	char *id;
@@ -278,8 +281,14 @@ static portico_payload *inflate_payload(const portico_payload *payload, portico_
 	stream.avail_in = (uInt)payload->data.len;
 	int status;
 	do {
-		if (length == capacity)
-			plain = portico_realloc(plain, capacity *= 2);
+		if (length == capacity) {
+			if (capacity >= MAX_INFLATED_BYTES) {
+				status = Z_MEM_ERROR;
+				break;
+			}
+			capacity = capacity * 2 < MAX_INFLATED_BYTES ? capacity * 2 : MAX_INFLATED_BYTES;
+			plain = portico_realloc(plain, capacity);
+		}
 		stream.next_out = plain + length;
 		stream.avail_out = (uInt)(capacity - length);
 		status = inflate(&stream, Z_NO_FLUSH);
@@ -313,6 +322,7 @@ portico_payload *portico_codec_decode(const portico_codec *codec, const portico_
 	portico_payload *inner = NULL;
 	if (portico_codec_open(key->bytes, payload->data.data, length, plain) == 0)
 		inner = temporal__api__common__v1__payload__unpack(NULL, length - SEAL_OVERHEAD, plain);
+	OPENSSL_cleanse(plain, length > SEAL_OVERHEAD ? length - SEAL_OVERHEAD : 1);
 	free(plain);
 	if (!inner) {
 		portico_error_set(err, PORTICO_DATA_LOSS,

@@ -34,6 +34,8 @@
 #define DEFAULT_HEARTBEAT_THROTTLE_MS 30000
 #define MAX_HEARTBEAT_THROTTLE_MS     60000
 #define SLOT_WAIT_MS                  200
+#define FLUSH_INTERVAL_MS             100
+#define FLUSH_BATCH                   64
 #define FAILURE_SOURCE                "PorticoCWorker"
 
 typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse activity_task;
@@ -72,6 +74,8 @@ struct portico_activity {
 	atomic_int shutting_down;    /* the worker's grace period is over */
 	atomic_int answered;         /* Temporal has been answered for this task */
 	atomic_int too_large;        /* a heartbeat was over the payload limit: the attempt fails */
+	atomic_int refs;             /* the executor's, plus the heartbeat flusher's and shutdown's while they use it */
+	int heartbeat_pending;       /* last_details were not sent yet (guarded by lock) */
 	portico_activity_env *env;   /* set when run by portico_activity_env_run, without a worker */
 	int child_out;               /* in a child process: where heartbeats and the outcome go, else -1 */
 	int child_cancel;            /* in a child process: readable once the parent says cancel, else -1 */
@@ -99,8 +103,11 @@ struct portico_worker {
 	queued_task *queue_head, *queue_tail;
 	portico_activity *running;
 	size_t running_count;
+	size_t starting; /* taken off the queue, not yet in the running list */
+	int grace_over;  /* activities starting from now on are cancelled at once */
 	int executors_stop;
 	int started;
+	pthread_t flusher_thread;
 };
 
 static int64_t duration_ms(const Google__Protobuf__Duration *duration)
@@ -115,7 +122,7 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
 	worker->task_queue = portico_strdup(options->task_queue);
 	worker->max_concurrent = options->max_concurrent ? options->max_concurrent : DEFAULT_MAX_CONCURRENT;
 	worker->pollers = options->pollers ? options->pollers : DEFAULT_POLLERS;
-	worker->grace_ms = options->grace_ms ? options->grace_ms : DEFAULT_GRACE_MS;
+	worker->grace_ms = options->grace_ms >= 0 ? options->grace_ms : DEFAULT_GRACE_MS;
 	worker->max_payload_bytes = options->max_payload_bytes ? options->max_payload_bytes : DEFAULT_MAX_PAYLOAD_BYTES;
 	worker->codec = options->codec;
 	worker->namespace_name = portico_strdup(portico_client_namespace(client));
@@ -532,10 +539,24 @@ static int run_in_child(portico_activity *activity, const registration *r)
 	                             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
+static void activity_unref(portico_activity *activity)
+{
+	if (atomic_fetch_sub(&activity->refs, 1) == 1) {
+		activity_release(activity);
+		free(activity);
+	}
+}
+
 static void run_task(portico_worker *worker, activity_task *task)
 {
 	portico_activity *activity = portico_malloc(sizeof *activity);
 	activity_init(activity, worker, task);
+	atomic_store(&activity->refs, 1);
+	pthread_mutex_lock(&worker->lock);
+	worker->starting--;
+	if (worker->grace_over)
+		atomic_store(&activity->shutting_down, 1);
+	pthread_mutex_unlock(&worker->lock);
 	running_add(worker, activity);
 	const registration *r = find_registration(worker, activity->info.activity_type);
 	int outcome = r && r->in_process ? run_in_child(activity, r)
@@ -547,18 +568,17 @@ static void run_task(portico_worker *worker, activity_task *task)
 
 	if (atomic_load(&activity->too_large))
 		respond_failed(activity, activity->fail_type, 1, 0, activity->fail_message);
-	else if (atomic_load(&activity->shutting_down) && outcome != PORTICO_ACTIVITY_COMPLETED)
-		respond_failed(activity, "WorkerShutdown", 0, 0, "the worker shut down before the activity finished");
 	else if (outcome == PORTICO_ACTIVITY_COMPLETED)
 		respond_completed(activity);
 	else if (outcome == PORTICO_ACTIVITY_CANCELED && atomic_load(&activity->cancel_requested))
 		respond_canceled(activity);
+	else if (atomic_load(&activity->shutting_down))
+		respond_failed(activity, "WorkerShutdown", 0, 0, "the worker shut down before the activity finished");
 	else
 		respond_failed(activity, activity->fail_type ? activity->fail_type : "ActivityError",
 		               activity->non_retryable, activity->next_retry_delay_ms,
 		               activity->fail_message ? activity->fail_message : "the activity failed");
-	activity_release(activity);
-	free(activity);
+	activity_unref(activity);
 }
 
 /* ---- Threads ---------------------------------------------------------------------------------- */
@@ -642,11 +662,51 @@ static void *executor_main(void *arg)
 		worker->queue_head = item->next;
 		if (!worker->queue_head)
 			worker->queue_tail = NULL;
+		worker->starting++;
 		pthread_mutex_unlock(&worker->lock);
 		run_task(worker, item->task);
 		free(item);
 		sem_post(&worker->slots);
 	}
+}
+
+static void flush_heartbeat(portico_activity *activity);
+static size_t busy(portico_worker *worker);
+
+/* Without its threads the worker would take tasks it cannot run; better to stop loudly. */
+static _Noreturn void thread_failed(void)
+{
+	fprintf(stderr, "portico: cannot start the worker's threads\n");
+	abort();
+}
+
+/* Sends the heartbeats that were throttled once their window is over, as the SDKs do, so that
+ * an activity heartbeating a little less often than the throttle still keeps its lease. */
+static void *flusher_main(void *arg)
+{
+	portico_worker *worker = arg;
+	while (!atomic_load(&worker->stopping) || busy(worker)) {
+		portico_activity *due[FLUSH_BATCH];
+		size_t count = 0;
+		int64_t now = portico_monotonic_ms();
+		pthread_mutex_lock(&worker->lock);
+		for (portico_activity *a = worker->running; a && count < FLUSH_BATCH; a = a->next) {
+			pthread_mutex_lock(&a->lock);
+			if (a->heartbeat_pending && now - a->last_sent_ms >= a->throttle_ms) {
+				atomic_fetch_add(&a->refs, 1);
+				due[count++] = a;
+			}
+			pthread_mutex_unlock(&a->lock);
+		}
+		pthread_mutex_unlock(&worker->lock);
+		for (size_t i = 0; i < count; i++) {
+			flush_heartbeat(due[i]);
+			activity_unref(due[i]);
+		}
+		struct timespec pause = {0, FLUSH_INTERVAL_MS * 1000000L};
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
 }
 
 int portico_worker_start(portico_worker *worker, portico_error *err)
@@ -665,11 +725,15 @@ int portico_worker_start(portico_worker *worker, portico_error *err)
 		return -1;
 	sem_init(&worker->slots, 0, worker->max_concurrent);
 	worker->executor_threads = portico_calloc(worker->max_concurrent, sizeof(pthread_t));
-	for (unsigned i = 0; i < worker->max_concurrent; i++)
-		pthread_create(&worker->executor_threads[i], NULL, executor_main, worker);
 	worker->poller_threads = portico_calloc(worker->pollers, sizeof(pthread_t));
+	for (unsigned i = 0; i < worker->max_concurrent; i++)
+		if (pthread_create(&worker->executor_threads[i], NULL, executor_main, worker))
+			thread_failed();
 	for (unsigned i = 0; i < worker->pollers; i++)
-		pthread_create(&worker->poller_threads[i], NULL, poller_main, worker);
+		if (pthread_create(&worker->poller_threads[i], NULL, poller_main, worker))
+			thread_failed();
+	if (pthread_create(&worker->flusher_thread, NULL, flusher_main, worker))
+		thread_failed();
 	worker->started = 1;
 	return 0;
 }
@@ -677,7 +741,7 @@ int portico_worker_start(portico_worker *worker, portico_error *err)
 static size_t busy(portico_worker *worker)
 {
 	pthread_mutex_lock(&worker->lock);
-	size_t count = worker->running_count + (worker->queue_head != NULL);
+	size_t count = worker->running_count + worker->starting + (worker->queue_head != NULL);
 	pthread_mutex_unlock(&worker->lock);
 	return count;
 }
@@ -704,10 +768,10 @@ static void tell_temporal_we_stop(portico_worker *worker)
 	portico_error_clear(&err);
 }
 
-void portico_worker_shutdown(portico_worker *worker)
+int portico_worker_shutdown(portico_worker *worker)
 {
 	if (!worker->started)
-		return;
+		return 0;
 	atomic_store(&worker->stopping, 1);
 	portico_transport_shutdown(worker->poll_transport);
 	for (unsigned i = 0; i < worker->pollers; i++)
@@ -716,22 +780,32 @@ void portico_worker_shutdown(portico_worker *worker)
 
 	wait_until_idle(worker, worker->grace_ms);
 	pthread_mutex_lock(&worker->lock);
+	worker->grace_over = 1;
 	for (portico_activity *a = worker->running; a; a = a->next)
 		atomic_store(&a->shutting_down, 1);
 	pthread_mutex_unlock(&worker->lock);
 	wait_until_idle(worker, CANCEL_WAIT_MS);
 
 	/* What still runs ignored its cancellation: answer for it, so Temporal retries elsewhere now
-	 * rather than after a timeout. Tasks still queued get the same answer. */
+	 * rather than after a timeout. Tasks still queued get the same answer. The answers go out
+	 * without the lock held, so that activities finishing meanwhile are not held up. */
+	portico_activity *stuck[FLUSH_BATCH];
+	size_t stuck_count = 0;
 	pthread_mutex_lock(&worker->lock);
 	worker->executors_stop = 1;
-	size_t stuck = worker->running_count;
-	for (portico_activity *a = worker->running; a; a = a->next)
-		respond_failed(a, "WorkerShutdown", 0, 0, "the worker shut down before the activity finished");
+	size_t still_running = worker->running_count + worker->starting;
+	for (portico_activity *a = worker->running; a && stuck_count < FLUSH_BATCH; a = a->next) {
+		atomic_fetch_add(&a->refs, 1);
+		stuck[stuck_count++] = a;
+	}
 	queued_task *queued = worker->queue_head;
 	worker->queue_head = worker->queue_tail = NULL;
 	pthread_cond_broadcast(&worker->queue_ready);
 	pthread_mutex_unlock(&worker->lock);
+	for (size_t i = 0; i < stuck_count; i++) {
+		respond_failed(stuck[i], "WorkerShutdown", 0, 0, "the worker shut down before the activity finished");
+		activity_unref(stuck[i]);
+	}
 	for (queued_task *next; queued; queued = next) {
 		next = queued->next;
 		portico_activity activity;
@@ -740,11 +814,13 @@ void portico_worker_shutdown(portico_worker *worker)
 		activity_release(&activity);
 		free(queued);
 	}
-	if (stuck == 0) {
-		for (unsigned i = 0; i < worker->max_concurrent; i++)
-			pthread_join(worker->executor_threads[i], NULL);
-		worker->started = 0;
-	}
+	if (still_running)
+		return -1;
+	for (unsigned i = 0; i < worker->max_concurrent; i++)
+		pthread_join(worker->executor_threads[i], NULL);
+	pthread_join(worker->flusher_thread, NULL);
+	worker->started = 0;
+	return 0;
 }
 
 void portico_worker_free(portico_worker *worker)
@@ -903,6 +979,7 @@ void portico_activity_heartbeat(portico_activity *activity, json_t *details)
 	json_t *to_send = due ? json_incref(activity->last_details) : NULL;
 	if (due)
 		activity->last_sent_ms = now;
+	activity->heartbeat_pending = !due;
 	pthread_mutex_unlock(&activity->lock);
 	if (due) {
 		send_heartbeat(activity, to_send);
@@ -955,6 +1032,12 @@ static activity_task *env_task(const portico_activity_env *env)
 		task->heartbeat_timeout->seconds = info->heartbeat_timeout_ms / 1000;
 		task->heartbeat_timeout->nanos = (int32_t)(info->heartbeat_timeout_ms % 1000) * 1000000;
 	}
+	if (info->start_to_close_timeout_ms) {
+		task->start_to_close_timeout = portico_malloc(sizeof *task->start_to_close_timeout);
+		google__protobuf__duration__init(task->start_to_close_timeout);
+		task->start_to_close_timeout->seconds = info->start_to_close_timeout_ms / 1000;
+		task->start_to_close_timeout->nanos = (int32_t)(info->start_to_close_timeout_ms % 1000) * 1000000;
+	}
 	portico_error ignored = PORTICO_ERROR_INIT;
 	task->input = env->input ? portico_payloads_from_json(env->input, "input", &ignored) : NULL;
 	task->heartbeat_details = json_payloads(env->heartbeat_details);
@@ -975,4 +1058,22 @@ int portico_activity_env_run(portico_activity_env *env, portico_activity_fn fn, 
 	env->next_retry_delay_ms = activity.next_retry_delay_ms;
 	activity_release(&activity);
 	return env->outcome;
+}
+
+/* Sends the latest throttled heartbeat of a running activity, if it is still due. */
+static void flush_heartbeat(portico_activity *activity)
+{
+	pthread_mutex_lock(&activity->lock);
+	int64_t now = portico_monotonic_ms();
+	int due = activity->heartbeat_pending && now - activity->last_sent_ms >= activity->throttle_ms;
+	json_t *to_send = due ? json_incref(activity->last_details) : NULL;
+	if (due) {
+		activity->last_sent_ms = now;
+		activity->heartbeat_pending = 0;
+	}
+	pthread_mutex_unlock(&activity->lock);
+	if (due) {
+		send_heartbeat(activity, to_send);
+		json_decref(to_send);
+	}
 }

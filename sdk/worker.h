@@ -73,8 +73,10 @@ int portico_worker_start(portico_worker *worker, portico_error *err);
 
 /* Stops polling, tells Temporal (ShutdownWorker), lets running activities finish for up to the
  * grace period, then cancels the rest and fails them as WorkerShutdown (retryable): every task
- * taken is answered. Returns when that is done. */
-void portico_worker_shutdown(portico_worker *worker);
+ * taken is answered. Returns 0 when every thread has stopped; -1 when an activity ignored its
+ * cancellation and still runs: its task was answered, but the worker, its client and codec must
+ * then stay alive, so the caller should exit the process rather than free them. */
+int portico_worker_shutdown(portico_worker *worker);
 
 void portico_worker_free(portico_worker *worker);
 

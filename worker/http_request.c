@@ -9,8 +9,20 @@
 
 #include "alloc.h"
 
-#define DEFAULT_TIMEOUT_SECONDS 30
-#define MAX_RESPONSE_BYTES      (10 * 1024 * 1024)
+#define DEFAULT_TIMEOUT_MS 30000
+#define MAX_TIMEOUT_MS     (60 * 60 * 1000)
+#define MAX_RESPONSE_BYTES (10 * 1024 * 1024)
+
+/* Ends the transfer once the activity is cancelled (workflow, timeout or worker shutdown). */
+static int on_progress(void *arg, curl_off_t download_total, curl_off_t downloaded, curl_off_t upload_total,
+                       curl_off_t uploaded)
+{
+	(void)download_total;
+	(void)downloaded;
+	(void)upload_total;
+	(void)uploaded;
+	return portico_activity_cancelled(arg);
+}
 
 typedef struct response {
 	char *body;
@@ -85,7 +97,31 @@ static json_t *response_body(const response *r)
 		if (parsed)
 			return parsed;
 	}
-	return json_stringn_nocheck(r->body ? r->body : "", r->length);
+	return json_stringn(r->body ? r->body : "", r->length); /* NULL when not UTF-8 */
+}
+
+/* Applies the method the way curl expects each: HEAD reads no body, GET and POST are native,
+ * anything else is a custom verb. */
+static void set_method(CURL *curl, const char *method, int has_body)
+{
+	if (!method)
+		method = has_body ? "POST" : "GET";
+	if (!strcasecmp(method, "HEAD"))
+		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+	else if (!strcasecmp(method, "GET"))
+		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+	else if (!strcasecmp(method, "POST"))
+		curl_easy_setopt(curl, CURLOPT_POST, 1L);
+	else
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+}
+
+static long timeout_ms_of(const json_t *timeout)
+{
+	if (!json_is_number(timeout))
+		return DEFAULT_TIMEOUT_MS;
+	double ms = json_number_value(timeout) * 1000;
+	return ms < 1 ? 1 : ms > MAX_TIMEOUT_MS ? MAX_TIMEOUT_MS : (long)ms;
 }
 
 int http_request_activity(portico_activity *activity, void *user_data)
@@ -113,14 +149,19 @@ int http_request_activity(portico_activity *activity, void *user_data)
 	struct curl_slist *headers = request_headers(json_object_get(input, "headers"),
 	                                             body && !json_is_null(body) && !json_is_string(body));
 	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method ? method : (body_text ? "POST" : "GET"));
+	/* Web requests only: no file://, gopher:// and the like, not even through a redirect. */
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	set_method(curl, method, body_text != NULL);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	if (body_text)
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body_text);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT,
-	                 json_is_number(timeout) ? (long)json_number_value(timeout) : (long)DEFAULT_TIMEOUT_SECONDS);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms_of(timeout));
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, activity);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -134,9 +175,14 @@ int http_request_activity(portico_activity *activity, void *user_data)
 
 	int outcome;
 	int64_t retry_delay_ms = r.retry_after_seconds > 0 ? r.retry_after_seconds * 1000 : 0;
-	if (r.too_large)
+	json_t *decoded_body = result == CURLE_OK && !r.too_large && status > 0 ? response_body(&r) : NULL;
+	if (result == CURLE_ABORTED_BY_CALLBACK)
+		outcome = PORTICO_ACTIVITY_CANCELED;
+	else if (r.too_large)
 		outcome = portico_activity_fail(activity, "HttpResponseTooLarge", 1, 0,
 		                                "%s answered more than %d bytes", url, MAX_RESPONSE_BYTES);
+	else if (result == CURLE_UNSUPPORTED_PROTOCOL)
+		outcome = portico_activity_fail(activity, "InvalidInput", 1, 0, "%s: only http and https URLs", url);
 	else if (result != CURLE_OK)
 		outcome = portico_activity_fail(
 		        activity, result == CURLE_OPERATION_TIMEDOUT ? "HttpTimeout" : "HttpConnectionError", 0, 0,
@@ -148,11 +194,15 @@ int http_request_activity(portico_activity *activity, void *user_data)
 	else if (status >= 400)
 		outcome = portico_activity_fail(activity, "HttpClientError", 1, 0, "%s %s answered %ld",
 		                                method ? method : "GET", url, status);
+	else if (!decoded_body)
+		outcome = portico_activity_fail(activity, "HttpResponseNotText", 1, 0,
+		                                "%s answered a body that is neither JSON nor UTF-8 text", url);
 	else {
-		portico_activity_set_result_json(activity, json_pack("{s:i,s:O,s:o}", "status", (int)status, "headers",
-		                                                     r.headers, "body", response_body(&r)));
+		portico_activity_set_result_json(activity, json_pack("{s:i,s:O,s:O}", "status", (int)status, "headers",
+		                                                     r.headers, "body", decoded_body));
 		outcome = PORTICO_ACTIVITY_COMPLETED;
 	}
+	json_decref(decoded_body);
 	json_decref(r.headers);
 	free(r.body);
 	json_decref(input);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -55,10 +56,10 @@ static int fatal(const char *message)
 	return 1;
 }
 
-static unsigned env_unsigned(const char *name, unsigned fallback)
+static long env_number(const char *name, long fallback)
 {
 	const char *text = getenv(name);
-	return text && *text ? (unsigned)strtoul(text, NULL, 10) : fallback;
+	return text && *text ? strtol(text, NULL, 10) : fallback;
 }
 
 int main(int argc, char **argv)
@@ -83,8 +84,8 @@ int main(int argc, char **argv)
 		return fatal(err.message);
 	portico_worker_options options = {
 	        .task_queue = queue && *queue ? queue : DEFAULT_TASK_QUEUE,
-	        .max_concurrent = env_unsigned("PORTICO_WORKER_MAX_CONCURRENT", 0),
-	        .grace_ms = (int64_t)env_unsigned("PORTICO_WORKER_GRACE_SECONDS", 0) * 1000,
+	        .max_concurrent = (unsigned)env_number("PORTICO_WORKER_MAX_CONCURRENT", 0),
+	        .grace_ms = (int64_t)env_number("PORTICO_WORKER_GRACE_SECONDS", -1) * 1000,
 	        .codec = codec,
 	};
 	portico_worker *worker = portico_worker_new(client, &options);
@@ -99,7 +100,13 @@ int main(int argc, char **argv)
 	int signal_number;
 	sigwait(&stop_signals, &signal_number);
 	fprintf(stderr, "portico-worker: %s: finishing activities in flight\n", strsignal(signal_number));
-	portico_worker_shutdown(worker);
+	if (portico_worker_shutdown(worker)) {
+		/* An activity ignored its cancellation; its task is answered, and it may still use the
+		 * worker's memory, so none of it is freed. */
+		fprintf(stderr, "portico-worker: stopped, leaving an activity that would not stop\n");
+		fflush(stderr);
+		_exit(0);
+	}
 	portico_worker_free(worker);
 	portico_client_close(client);
 	portico_codec_free(codec);

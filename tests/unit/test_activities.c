@@ -71,7 +71,7 @@ static int stop_server(void **state)
 static int fetch(portico_activity_env *env, const char *path)
 {
 	char url[128];
-	snprintf(url, sizeof url, "%s%s", strncmp(path, "http", 4) ? base_url : "", path);
+	snprintf(url, sizeof url, "%s%s", strstr(path, "://") ? "" : base_url, path);
 	portico_activity_env_init(env);
 	env->input = json_pack("[{s:s,s:i}]", "url", url, "timeoutSeconds", 5);
 	int outcome = portico_activity_env_run(env, http_request_activity, NULL);
@@ -113,10 +113,37 @@ static void test_http_request_error_classes(void **state)
 	assert_false(env.non_retryable);
 	portico_activity_env_free(&env);
 
+	assert_int_equal(fetch(&env, "file:///etc/passwd"), PORTICO_ACTIVITY_FAILED);
+	assert_string_equal(env.error_type, "InvalidInput");
+	assert_true(env.non_retryable);
+	portico_activity_env_free(&env);
+
 	portico_activity_env_init(&env);
 	env.input = json_pack("[{s:i}]", "nourl", 1);
 	assert_int_equal(portico_activity_env_run(&env, http_request_activity, NULL), PORTICO_ACTIVITY_FAILED);
 	assert_string_equal(env.error_type, "InvalidInput");
+	json_decref(env.input);
+	portico_activity_env_free(&env);
+}
+
+static void test_http_request_head_and_cancel(void **state)
+{
+	(void)state;
+	char url[128];
+	snprintf(url, sizeof url, "%s/ok", base_url);
+	portico_activity_env env;
+	portico_activity_env_init(&env);
+	env.input = json_pack("[{s:s,s:s}]", "method", "HEAD", "url", url);
+	assert_int_equal(portico_activity_env_run(&env, http_request_activity, NULL), PORTICO_ACTIVITY_COMPLETED);
+	assert_int_equal(json_integer_value(json_object_get(env.result, "status")), 200);
+	json_decref(env.input);
+	portico_activity_env_free(&env);
+
+	/* Cancelled before it starts: the transfer is abandoned at once. */
+	portico_activity_env_init(&env);
+	env.input = json_pack("[{s:s}]", "url", url);
+	env.cancel = 1;
+	assert_int_equal(portico_activity_env_run(&env, http_request_activity, NULL), PORTICO_ACTIVITY_CANCELED);
 	json_decref(env.input);
 	portico_activity_env_free(&env);
 }
@@ -163,6 +190,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_http_request_success),
 	        cmocka_unit_test(test_http_request_error_classes),
+	        cmocka_unit_test(test_http_request_head_and_cancel),
 	        cmocka_unit_test(test_countdown_heartbeats_and_resumes),
 	        cmocka_unit_test(test_countdown_stops_when_cancelled),
 	};
