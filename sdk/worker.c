@@ -108,6 +108,7 @@ struct portico_worker {
 	int executors_stop;
 	int started;
 	pthread_t flusher_thread;
+	atomic_uint_fast64_t polls, tasks, completed, failed, canceled, run_ms_total;
 };
 
 static int64_t duration_ms(const Google__Protobuf__Duration *duration)
@@ -268,6 +269,7 @@ static void respond_failed(portico_activity *activity, const char *type, int non
 	if (!claim_answer(activity))
 		return;
 	portico_worker *worker = activity->worker;
+	atomic_fetch_add(&worker->failed, 1);
 	Google__Protobuf__Duration delay = GOOGLE__PROTOBUF__DURATION__INIT;
 	delay.seconds = next_retry_delay_ms / 1000;
 	delay.nanos = (int32_t)(next_retry_delay_ms % 1000) * 1000000;
@@ -327,9 +329,10 @@ static void respond_completed(portico_activity *activity)
 	if (portico_codec_encode_message(worker->codec, &request.base, worker->max_payload_bytes, &largest, &err)) {
 		/* Temporal would refuse it and fail the activity later; say why now. */
 		respond_failed(activity, "PayloadSizeLimitExceeded", 1, 0, err.message);
-	} else if (claim_answer(activity) &&
-	           call(worker, "RespondActivityTaskCompleted", &request.base, RESPOND_TIMEOUT_MS, &err)) {
-		log_answer_error(activity, "RespondActivityTaskCompleted", &err);
+	} else if (claim_answer(activity)) {
+		atomic_fetch_add(&worker->completed, 1);
+		if (call(worker, "RespondActivityTaskCompleted", &request.base, RESPOND_TIMEOUT_MS, &err))
+			log_answer_error(activity, "RespondActivityTaskCompleted", &err);
 	}
 	portico_payloads_free(result);
 	portico_error_clear(&err);
@@ -340,6 +343,7 @@ static void respond_canceled(portico_activity *activity)
 	if (!claim_answer(activity))
 		return;
 	portico_worker *worker = activity->worker;
+	atomic_fetch_add(&worker->canceled, 1);
 	Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest request =
 	        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_CANCELED_REQUEST__INIT;
 	request.task_token = activity->task->task_token;
@@ -558,6 +562,7 @@ static void run_task(portico_worker *worker, activity_task *task)
 		atomic_store(&activity->shutting_down, 1);
 	pthread_mutex_unlock(&worker->lock);
 	running_add(worker, activity);
+	int64_t started_ms = portico_monotonic_ms();
 	const registration *r = find_registration(worker, activity->info.activity_type);
 	int outcome = r && r->in_process ? run_in_child(activity, r)
 	              : r                ? r->fn(activity, r->user_data)
@@ -565,6 +570,7 @@ static void run_task(portico_worker *worker, activity_task *task)
 	                                                         "activity type \"%s\" is not registered on this worker",
 	                                                         activity->info.activity_type);
 	running_remove(worker, activity);
+	atomic_fetch_add(&worker->run_ms_total, (uint64_t)(portico_monotonic_ms() - started_ms));
 
 	if (atomic_load(&activity->too_large))
 		respond_failed(activity, activity->fail_type, 1, 0, activity->fail_message);
@@ -626,7 +632,10 @@ static void *poller_main(void *arg)
 	while (reserve_slot(worker) == 0) {
 		portico_error err = PORTICO_ERROR_INIT;
 		activity_task *task = poll_task(worker, &err);
+		if (task)
+			atomic_fetch_add(&worker->polls, 1);
 		if (task && task->task_token.len) {
+			atomic_fetch_add(&worker->tasks, 1);
 			failures = 0;
 			enqueue(worker, task);
 			continue;
@@ -821,6 +830,17 @@ int portico_worker_shutdown(portico_worker *worker)
 	pthread_join(worker->flusher_thread, NULL);
 	worker->started = 0;
 	return 0;
+}
+
+void portico_worker_get_stats(portico_worker *worker, portico_worker_stats *stats)
+{
+	stats->polls = atomic_load(&worker->polls);
+	stats->tasks = atomic_load(&worker->tasks);
+	stats->completed = atomic_load(&worker->completed);
+	stats->failed = atomic_load(&worker->failed);
+	stats->canceled = atomic_load(&worker->canceled);
+	stats->run_ms_total = atomic_load(&worker->run_ms_total);
+	stats->slots_in_use = busy(worker);
 }
 
 void portico_worker_free(portico_worker *worker)

@@ -71,6 +71,19 @@ void portico_worker_register_process(portico_worker *worker, const char *activit
 /* Starts the pollers and the pool. Returns -1 with err set when options are incomplete. */
 int portico_worker_start(portico_worker *worker, portico_error *err);
 
+/* Counters since the worker started, for operators and (later) the metrics endpoint. */
+typedef struct portico_worker_stats {
+	uint64_t polls;        /* long polls answered (with a task or empty) */
+	uint64_t tasks;        /* tasks received */
+	uint64_t completed;    /* attempts answered as completed */
+	uint64_t failed;       /* attempts answered as failed (WorkerShutdown included) */
+	uint64_t canceled;     /* attempts answered as canceled */
+	uint64_t run_ms_total; /* time spent running activities, summed */
+	uint64_t slots_in_use; /* activities taken and not yet answered, now */
+} portico_worker_stats;
+
+void portico_worker_get_stats(portico_worker *worker, portico_worker_stats *stats);
+
 /* Stops polling, tells Temporal (ShutdownWorker), lets running activities finish for up to the
  * grace period, then cancels the rest and fails them as WorkerShutdown (retryable): every task
  * taken is answered. Returns 0 when every thread has stopped; -1 when an activity ignored its

@@ -100,7 +100,16 @@ int main(int argc, char **argv)
 	int signal_number;
 	sigwait(&stop_signals, &signal_number);
 	fprintf(stderr, "portico-worker: %s: finishing activities in flight\n", strsignal(signal_number));
-	if (portico_worker_shutdown(worker)) {
+	int stuck = portico_worker_shutdown(worker);
+	portico_worker_stats stats;
+	portico_worker_get_stats(worker, &stats);
+	fprintf(stderr,
+	        "{\"level\":\"info\",\"message\":\"worker totals\",\"polls\":%llu,\"tasks\":%llu,\"completed\":%llu,"
+	        "\"failed\":%llu,\"canceled\":%llu,\"runMs\":%llu}\n",
+	        (unsigned long long)stats.polls, (unsigned long long)stats.tasks, (unsigned long long)stats.completed,
+	        (unsigned long long)stats.failed, (unsigned long long)stats.canceled,
+	        (unsigned long long)stats.run_ms_total);
+	if (stuck) {
 		/* An activity ignored its cancellation; its task is answered, and it may still use the
 		 * worker's memory, so none of it is freed. */
 		fprintf(stderr, "portico-worker: stopped, leaving an activity that would not stop\n");

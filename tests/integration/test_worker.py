@@ -62,6 +62,10 @@ def web():
                     self.answer(200, {"after": count})
             elif self.path.startswith("/big"):
                 self.answer(200, "x" * (3 * 1024 * 1024))
+            elif self.path.startswith("/stall-once"):
+                if count == 1:
+                    time.sleep(3)
+                self.answer(200, {"hit": count})
             elif self.path.startswith("/slow"):
                 time.sleep(2)
                 self.answer(200, {"slow": True})
@@ -110,6 +114,8 @@ def c_worker(request, server, worker):
     yield w
     assert w.stop() == 0, w.output
     assert "ERROR: AddressSanitizer" not in w.output and "runtime error:" not in w.output, w.output
+    totals = json.loads(next(line for line in w.output.splitlines() if '"worker totals"' in line))
+    assert totals["completed"] > 5 and totals["failed"] > 3 and totals["tasks"] >= totals["completed"]
 
 
 def run_workflow(server, request, queue, workflow="CallHttp", *extra):
@@ -121,13 +127,21 @@ def run_workflow(server, request, queue, workflow="CallHttp", *extra):
     return asyncio.run(main())
 
 
-def run_activity(server, name, argument, queue):
+def run_activity(server, name, argument, queue, *extra):
     async def main():
         client = await Client.connect(server.address)
-        return await client.execute_workflow("RunActivity", args=[name, argument, queue],
+        return await client.execute_workflow("RunActivity", args=[name, argument, queue, *extra],
                                              id=f"run-{uuid.uuid4()}", task_queue=TASK_QUEUE)
 
     return asyncio.run(main())
+
+
+def test_start_to_close_timeout_then_retry(c_worker, server, web):
+    """The first attempt stalls past its 1 s start-to-close timeout; Temporal times it out and
+    the retry succeeds. The late answer of the first attempt is refused by Temporal, harmlessly."""
+    path = f"/stall-once-{uuid.uuid4()}"
+    result = run_activity(server, "http.request", {"url": web.url + path}, c_worker.queue, 1000)
+    assert result["body"] == {"hit": 2}
 
 
 def test_process_model_runs_cpu_work_in_a_child(c_worker, server):

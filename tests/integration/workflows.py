@@ -157,9 +157,9 @@ class RunActivity:
     """Runs one activity by name on a task queue, retrying quickly."""
 
     @workflow.run
-    async def run(self, name: str, argument: Any, queue: str) -> Any:
+    async def run(self, name: str, argument: Any, queue: str, start_to_close_ms: int = 30000) -> Any:
         return await workflow.execute_activity(
-            name, argument, task_queue=queue, start_to_close_timeout=timedelta(seconds=30),
+            name, argument, task_queue=queue, start_to_close_timeout=timedelta(milliseconds=start_to_close_ms),
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3))
 
 
