@@ -53,7 +53,7 @@ pids+=($!)
 wait_for_port "$portico_port" "the Portico gateway" "${pids[1]}"
 
 TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_CODEC_KEYS_FILE="$keys" \
-	build/portico-worker --activities build/examples/libcountdown.so >.run/portico-worker.log 2>&1 &
+	build/portico-worker --activities build/examples/libcountdown.so --activities build/examples/libwaiting.so >.run/portico-worker.log 2>&1 &
 pids+=($!)
 
 gateway=http://127.0.0.1:$portico_port

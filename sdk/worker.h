@@ -1,7 +1,9 @@
-/* The activity worker: polls a task queue for activity tasks and runs registered C functions on
- * a pool of threads, with what Temporal's SDKs give an activity: its info and input, throttled
- * heartbeats that carry details to the next attempt, cancellation, typed errors and retry
- * hints, and a graceful shutdown that loses no accepted task.
+/* The activity worker: polls a task queue for activity tasks and runs registered C functions,
+ * each in one of three execution models as in Temporal's Python SDK: on an event loop (non-blocking
+ * I/O), on a pool of threads (blocking I/O), or in a child process (CPU-heavy or crash-prone
+ * work). An activity gets what Temporal's SDKs give it: its info and input, throttled heartbeats
+ * that carry details to the next attempt, cancellation, typed errors and retry hints, completion
+ * later by task token, and a graceful shutdown that loses no accepted task.
  *
  * Life cycle: portico_worker_new, portico_worker_register (any number), portico_worker_start,
  * then portico_worker_shutdown (graceful) and portico_worker_free. */
@@ -16,6 +18,7 @@
 #include "client.h"
 #include "codec.h"
 #include "error.h"
+#include "loop.h"
 #include "payload.h"
 
 typedef struct portico_worker portico_worker;
@@ -26,14 +29,17 @@ enum {
 	PORTICO_ACTIVITY_COMPLETED = 0, /* the result (if any) was set with portico_activity_set_result* */
 	PORTICO_ACTIVITY_FAILED = -1,   /* the error was set with portico_activity_fail (or a generic one is sent) */
 	PORTICO_ACTIVITY_CANCELED = -2, /* gave up because portico_activity_cancelled() said so */
+	PORTICO_ACTIVITY_PENDING = -3,  /* event loop only: goes on, and calls portico_activity_finish later */
+	PORTICO_ACTIVITY_COMPLETE_ASYNC = -4, /* someone else completes it with its task token */
 };
 
-/* Runs one attempt of an activity on a worker thread. user_data is what was registered. */
+/* Runs one attempt of an activity. user_data is what was registered. */
 typedef int (*portico_activity_fn)(portico_activity *activity, void *user_data);
 
 typedef struct portico_worker_options {
 	const char *task_queue;     /* required */
 	unsigned max_concurrent;    /* activities running at once; 0 for 20 */
+	unsigned threads;           /* threads running thread-pool activities and answering; 0 for max_concurrent */
 	unsigned pollers;           /* concurrent long polls; 0 for 2 */
 	int64_t grace_ms;           /* shutdown: how long running activities may finish; 0 for 30 s */
 	size_t max_payload_bytes;   /* results and heartbeats over this fail the attempt; 0 for 2 MiB */
@@ -60,6 +66,15 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
  * worker's thread pool: right for blocking I/O. */
 void portico_worker_register(portico_worker *worker, const char *activity_type, portico_activity_fn fn,
                              void *user_data);
+
+/* Registers fn to run on the worker's event loop: right for activities that do non-blocking I/O
+ * and must never block the loop. fn starts the work (watches and timers on
+ * portico_activity_loop), returns PORTICO_ACTIVITY_PENDING, and later calls
+ * portico_activity_finish from a loop callback; or it returns an outcome at once. Every call on
+ * such an activity happens on the loop's thread; its heartbeats are sent by another thread, so
+ * they never block the loop. */
+void portico_worker_register_loop(portico_worker *worker, const char *activity_type, portico_activity_fn fn,
+                                  void *user_data);
 
 /* Registers fn to run in a child process of its own for each attempt: right for CPU-heavy or
  * crash-prone code. A child that crashes fails that attempt with a retryable
@@ -114,8 +129,24 @@ void portico_activity_set_result_json(portico_activity *activity, json_t *value)
 void portico_activity_heartbeat(portico_activity *activity, json_t *details);
 
 /* True once the activity should stop: Temporal asked for cancellation (learnt through
- * heartbeats), the activity is gone, or the worker is shutting down. */
+ * heartbeats), the activity is gone, its start-to-close or schedule-to-close deadline has passed,
+ * or the worker is shutting down. */
 int portico_activity_cancelled(const portico_activity *activity);
+
+/* Event-loop activities: the loop they run on, and a callback the loop calls once (within about
+ * 0.1 s) when portico_activity_cancelled() turns true; it should stop the work and finish. */
+portico_loop *portico_activity_loop(const portico_activity *activity);
+void portico_activity_on_cancel(portico_activity *activity, portico_loop_fn fn, void *arg);
+
+/* Ends an event-loop activity that returned PORTICO_ACTIVITY_PENDING, with the outcome it would
+ * have returned (its result or failure set as usual). The activity must not be used afterwards. */
+void portico_activity_finish(portico_activity *activity, int outcome);
+
+/* The task token, base64 (as Temporal's HTTP API writes bytes); the caller frees it. An activity
+ * hands it to whoever will complete it (with RespondActivityTaskCompleted, Failed or Canceled,
+ * e.g. through the gateway's /activities/complete), then returns
+ * PORTICO_ACTIVITY_COMPLETE_ASYNC: the worker frees its slot and answers nothing. */
+char *portico_activity_task_token(const portico_activity *activity);
 
 /* Sets the failure to report: type (NULL for "ActivityError"), whether retrying is pointless, a
  * retry delay overriding the policy's (0 for none), and a message. Returns PORTICO_ACTIVITY_FAILED
@@ -143,15 +174,19 @@ typedef struct portico_activity_env {
 	char *error_message;
 	int non_retryable;
 	int64_t next_retry_delay_ms;
+	portico_loop *loop; /* where event-loop activities run, in the calling thread (owned) */
 } portico_activity_env;
 
-/* Prepares an env with empty outputs. */
+/* Prepares an env with empty outputs and an event loop. */
 void portico_activity_env_init(portico_activity_env *env);
 
-/* Runs fn once; returns its outcome (also in env->outcome). */
+/* Runs fn once, whatever its execution model; an event-loop activity that returns
+ * PORTICO_ACTIVITY_PENDING runs env->loop until it finishes. Returns the outcome (also in
+ * env->outcome). */
 int portico_activity_env_run(portico_activity_env *env, portico_activity_fn fn, void *user_data);
 
-/* Frees the outputs; the env can be run again after portico_activity_env_init. */
+/* Frees the outputs and the loop (free what uses the loop first); the env can be run again
+ * after portico_activity_env_init. */
 void portico_activity_env_free(portico_activity_env *env);
 
 #endif

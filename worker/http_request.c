@@ -8,21 +8,11 @@
 #include <curl/curl.h>
 
 #include "alloc.h"
+#include "loop.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 #define MAX_TIMEOUT_MS     (60 * 60 * 1000)
 #define MAX_RESPONSE_BYTES (10 * 1024 * 1024)
-
-/* Ends the transfer once the activity is cancelled (workflow, timeout or worker shutdown). */
-static int on_progress(void *arg, curl_off_t download_total, curl_off_t downloaded, curl_off_t upload_total,
-                       curl_off_t uploaded)
-{
-	(void)download_total;
-	(void)downloaded;
-	(void)upload_total;
-	(void)uploaded;
-	return portico_activity_cancelled(arg);
-}
 
 typedef struct response {
 	char *body;
@@ -124,9 +114,195 @@ static long timeout_ms_of(const json_t *timeout)
 	return ms < 1 ? 1 : ms > MAX_TIMEOUT_MS ? MAX_TIMEOUT_MS : (long)ms;
 }
 
-int http_request_activity(portico_activity *activity, void *user_data)
+struct http_request_client {
+	portico_loop *loop; /* the loop of the first activity; every later one must share it */
+	CURLM *multi;
+	portico_loop_timer *timer; /* when curl wants to be called back */
+};
+
+/* One request in flight; freed when it ends. */
+typedef struct transfer {
+	http_request_client *client;
+	portico_activity *activity;
+	json_t *input;
+	const char *url, *method; /* borrowed from input */
+	char *body_text;
+	CURL *curl;
+	struct curl_slist *headers;
+	response r;
+} transfer;
+
+http_request_client *http_request_client_new(void)
 {
-	(void)user_data;
+	return portico_calloc(1, sizeof(http_request_client));
+}
+
+void http_request_client_free(http_request_client *client)
+{
+	if (!client)
+		return;
+	if (client->multi)
+		curl_multi_cleanup(client->multi); /* removes the watches of the connections it keeps */
+	portico_loop_timer_free(client->timer);
+	free(client);
+}
+
+/* ---- curl's multi interface on the loop --------------------------------------------------------- */
+
+static void check_transfers(http_request_client *client);
+
+static void on_ready(void *arg, int fd, unsigned events)
+{
+	http_request_client *client = arg;
+	int flags = (events & PORTICO_LOOP_READABLE ? CURL_CSELECT_IN : 0) |
+	            (events & PORTICO_LOOP_WRITABLE ? CURL_CSELECT_OUT : 0) |
+	            (events & PORTICO_LOOP_ERROR ? CURL_CSELECT_ERR : 0);
+	int running;
+	curl_multi_socket_action(client->multi, fd, flags, &running);
+	check_transfers(client);
+}
+
+static void on_timeout(void *arg)
+{
+	http_request_client *client = arg;
+	int running;
+	curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_transfers(client);
+}
+
+/* curl says which sockets to watch, for what. */
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_arg)
+{
+	(void)easy;
+	http_request_client *client = arg;
+	portico_loop_watch *watch = socket_arg;
+	if (what == CURL_POLL_REMOVE) {
+		portico_loop_watch_remove(watch);
+		curl_multi_assign(client->multi, fd, NULL);
+		return 0;
+	}
+	unsigned events =
+	        (what & CURL_POLL_IN ? PORTICO_LOOP_READABLE : 0) | (what & CURL_POLL_OUT ? PORTICO_LOOP_WRITABLE : 0);
+	portico_error err = PORTICO_ERROR_INIT;
+	int failed = 0;
+	if (watch) {
+		failed = portico_loop_watch_modify(watch, events, &err);
+	} else if ((watch = portico_loop_watch_add(client->loop, fd, events, on_ready, client, &err))) {
+		curl_multi_assign(client->multi, fd, watch);
+	} else {
+		failed = -1;
+	}
+	portico_error_clear(&err);
+	return failed;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+	(void)multi;
+	http_request_client *client = arg;
+	if (timeout_ms < 0)
+		portico_loop_timer_stop(client->timer);
+	else
+		portico_loop_timer_start(client->timer, timeout_ms, 0);
+	return 0;
+}
+
+static int bind_to_loop(http_request_client *client, portico_loop *loop)
+{
+	if (client->loop)
+		return client->loop == loop ? 0 : -1;
+	client->loop = loop;
+	client->multi = curl_multi_init();
+	client->timer = portico_loop_timer_new(loop, on_timeout, client);
+	curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
+	curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
+	return 0;
+}
+
+/* ---- One request ---------------------------------------------------------------------------------- */
+
+/* The outcome of a transfer that ended with result, its result or failure set on the activity. */
+static int outcome_of(transfer *t, CURLcode result)
+{
+	portico_activity *activity = t->activity;
+	const char *method = t->method ? t->method : "GET", *url = t->url;
+	long status = 0;
+	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+	int64_t retry_delay_ms = t->r.retry_after_seconds > 0 ? t->r.retry_after_seconds * 1000 : 0;
+	if (result == CURLE_ABORTED_BY_CALLBACK)
+		return PORTICO_ACTIVITY_CANCELED;
+	if (t->r.too_large)
+		return portico_activity_fail(activity, "HttpResponseTooLarge", 1, 0, "%s answered more than %d bytes",
+		                             url, MAX_RESPONSE_BYTES);
+	if (result == CURLE_UNSUPPORTED_PROTOCOL)
+		return portico_activity_fail(activity, "InvalidInput", 1, 0, "%s: only http and https URLs", url);
+	if (result != CURLE_OK)
+		return portico_activity_fail(activity,
+		                             result == CURLE_OPERATION_TIMEDOUT ? "HttpTimeout" : "HttpConnectionError",
+		                             0, 0, "%s %s: %s", method, url, curl_easy_strerror(result));
+	if (status >= 500 || status == 429)
+		return portico_activity_fail(activity, status == 429 ? "HttpTooManyRequests" : "HttpServerError", 0,
+		                             retry_delay_ms, "%s %s answered %ld", method, url, status);
+	if (status >= 400)
+		return portico_activity_fail(activity, "HttpClientError", 1, 0, "%s %s answered %ld", method, url,
+		                             status);
+	json_t *body = response_body(&t->r);
+	if (!body)
+		return portico_activity_fail(activity, "HttpResponseNotText", 1, 0,
+		                             "%s answered a body that is neither JSON nor UTF-8 text", url);
+	portico_activity_set_result_json(
+	        activity, json_pack("{s:i,s:O,s:o}", "status", (int)status, "headers", t->r.headers, "body", body));
+	return PORTICO_ACTIVITY_COMPLETED;
+}
+
+/* Ends the transfer (already out of the multi handle) and its activity. */
+static void end_transfer(transfer *t, CURLcode result)
+{
+	int outcome = outcome_of(t, result);
+	portico_activity *activity = t->activity;
+	curl_easy_cleanup(t->curl);
+	curl_slist_free_all(t->headers);
+	free(t->body_text);
+	json_decref(t->r.headers);
+	free(t->r.body);
+	json_decref(t->input);
+	free(t);
+	portico_activity_finish(activity, outcome);
+}
+
+static void check_transfers(http_request_client *client)
+{
+	CURLMsg *message;
+	int left;
+	while ((message = curl_multi_info_read(client->multi, &left))) {
+		if (message->msg != CURLMSG_DONE)
+			continue;
+		transfer *t;
+		CURLcode result = message->data.result;
+		curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+		curl_multi_remove_handle(client->multi, t->curl);
+		end_transfer(t, result);
+	}
+}
+
+/* Cancelled (workflow, timeout or worker shutdown): the transfer stops where it is. */
+static void on_cancel(void *arg)
+{
+	transfer *t = arg;
+	curl_multi_remove_handle(t->client->multi, t->curl);
+	end_transfer(t, CURLE_ABORTED_BY_CALLBACK);
+}
+
+int http_request_activity(portico_activity *activity, void *client_arg)
+{
+	http_request_client *client = client_arg;
+	if (bind_to_loop(client, portico_activity_loop(activity)))
+		return portico_activity_fail(activity, "InternalError", 0, 0,
+		                             "http.request: one client per event loop");
+	if (portico_activity_cancelled(activity))
+		return PORTICO_ACTIVITY_CANCELED;
 	json_t *input = portico_activity_input_json(activity, 0);
 	const char *url = json_string_value(json_object_get(input, "url"));
 	if (!json_is_object(input) || !url) {
@@ -135,76 +311,42 @@ int http_request_activity(portico_activity *activity, void *user_data)
 		                             "http.request takes {\"url\": \"…\", \"method\", \"headers\", \"body\", "
 		                             "\"timeoutSeconds\"}");
 	}
-	const char *method = json_string_value(json_object_get(input, "method"));
-	json_t *timeout = json_object_get(input, "timeoutSeconds");
+	transfer *t = portico_calloc(1, sizeof *t);
+	t->client = client;
+	t->activity = activity;
+	t->input = input;
+	t->url = url;
+	t->method = json_string_value(json_object_get(input, "method"));
 	json_t *body = json_object_get(input, "body");
-	char *body_text = NULL;
 	if (json_is_string(body))
-		body_text = portico_strdup(json_string_value(body));
+		t->body_text = portico_strdup(json_string_value(body));
 	else if (body && !json_is_null(body))
-		body_text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+		t->body_text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	t->r.headers = json_object();
+	t->headers = request_headers(json_object_get(input, "headers"),
+	                             body && !json_is_null(body) && !json_is_string(body));
 
-	response r = {.headers = json_object()};
-	CURL *curl = curl_easy_init();
-	struct curl_slist *headers = request_headers(json_object_get(input, "headers"),
-	                                             body && !json_is_null(body) && !json_is_string(body));
+	CURL *curl = t->curl = curl_easy_init();
+	curl_easy_setopt(curl, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	/* Web requests only: no file://, gopher:// and the like, not even through a redirect. */
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	set_method(curl, method, body_text != NULL);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	if (body_text)
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body_text);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms_of(timeout));
+	set_method(curl, t->method, t->body_text != NULL);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers);
+	if (t->body_text)
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, t->body_text);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms_of(json_object_get(input, "timeoutSeconds")));
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(curl, CURLOPT_XFERINFODATA, activity);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t->r);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r);
-	CURLcode result = curl_easy_perform(curl);
-	long status = 0;
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(curl);
-	curl_slist_free_all(headers);
-	free(body_text);
-
-	int outcome;
-	int64_t retry_delay_ms = r.retry_after_seconds > 0 ? r.retry_after_seconds * 1000 : 0;
-	json_t *decoded_body = result == CURLE_OK && !r.too_large && status > 0 ? response_body(&r) : NULL;
-	if (result == CURLE_ABORTED_BY_CALLBACK)
-		outcome = PORTICO_ACTIVITY_CANCELED;
-	else if (r.too_large)
-		outcome = portico_activity_fail(activity, "HttpResponseTooLarge", 1, 0,
-		                                "%s answered more than %d bytes", url, MAX_RESPONSE_BYTES);
-	else if (result == CURLE_UNSUPPORTED_PROTOCOL)
-		outcome = portico_activity_fail(activity, "InvalidInput", 1, 0, "%s: only http and https URLs", url);
-	else if (result != CURLE_OK)
-		outcome = portico_activity_fail(
-		        activity, result == CURLE_OPERATION_TIMEDOUT ? "HttpTimeout" : "HttpConnectionError", 0, 0,
-		        "%s %s: %s", method ? method : "GET", url, curl_easy_strerror(result));
-	else if (status >= 500 || status == 429)
-		outcome = portico_activity_fail(activity, status == 429 ? "HttpTooManyRequests" : "HttpServerError", 0,
-		                                retry_delay_ms, "%s %s answered %ld", method ? method : "GET", url,
-		                                status);
-	else if (status >= 400)
-		outcome = portico_activity_fail(activity, "HttpClientError", 1, 0, "%s %s answered %ld",
-		                                method ? method : "GET", url, status);
-	else if (!decoded_body)
-		outcome = portico_activity_fail(activity, "HttpResponseNotText", 1, 0,
-		                                "%s answered a body that is neither JSON nor UTF-8 text", url);
-	else {
-		portico_activity_set_result_json(activity, json_pack("{s:i,s:O,s:O}", "status", (int)status, "headers",
-		                                                     r.headers, "body", decoded_body));
-		outcome = PORTICO_ACTIVITY_COMPLETED;
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &t->r);
+	if (curl_multi_add_handle(client->multi, curl) != CURLM_OK) {
+		end_transfer(t, CURLE_FAILED_INIT); /* finishes the activity */
+		return PORTICO_ACTIVITY_PENDING;
 	}
-	json_decref(decoded_body);
-	json_decref(r.headers);
-	free(r.body);
-	json_decref(input);
-	return outcome;
+	portico_activity_on_cancel(activity, on_cancel, t);
+	return PORTICO_ACTIVITY_PENDING;
 }

@@ -85,11 +85,13 @@ int main(int argc, char **argv)
 	portico_worker_options options = {
 	        .task_queue = queue && *queue ? queue : DEFAULT_TASK_QUEUE,
 	        .max_concurrent = (unsigned)env_number("PORTICO_WORKER_MAX_CONCURRENT", 0),
+	        .threads = (unsigned)env_number("PORTICO_WORKER_THREADS", 0),
 	        .grace_ms = (int64_t)env_number("PORTICO_WORKER_GRACE_SECONDS", -1) * 1000,
 	        .codec = codec,
 	};
 	portico_worker *worker = portico_worker_new(client, &options);
-	portico_worker_register(worker, HTTP_REQUEST_ACTIVITY, http_request_activity, NULL);
+	http_request_client *http = http_request_client_new();
+	portico_worker_register_loop(worker, HTTP_REQUEST_ACTIVITY, http_request_activity, http);
 	if (load_activity_libraries(worker, argc, argv))
 		return 1;
 	if (portico_worker_start(worker, &err))
@@ -116,6 +118,7 @@ int main(int argc, char **argv)
 		fflush(stderr);
 		_exit(0);
 	}
+	http_request_client_free(http);
 	portico_worker_free(worker);
 	portico_client_close(client);
 	portico_codec_free(codec);

@@ -134,12 +134,14 @@ class CallHttp:
 
 @workflow.defn(name="Countdown")
 class Countdown:
-    """Runs the example C activity example.countdown (heartbeats, resumes, cancels)."""
+    """Runs a heartbeating example C activity, example.countdown by default (heartbeats, resumes,
+    cancels)."""
 
     @workflow.run
-    async def run(self, request: dict, queue: str, cancel_after_ms: int = 0) -> Any:
+    async def run(self, request: dict, queue: str, cancel_after_ms: int = 0,
+                  activity: str = "example.countdown") -> Any:
         handle = workflow.start_activity(
-            "example.countdown", request, task_queue=queue, start_to_close_timeout=timedelta(seconds=60),
+            activity, request, task_queue=queue, start_to_close_timeout=timedelta(seconds=60),
             heartbeat_timeout=timedelta(seconds=2),
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3),
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)

@@ -8,6 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -67,6 +72,15 @@ static int stop_server(void **state)
 	return 0;
 }
 
+/* Runs http.request on the env's loop, with a client freed before the env's loop is. */
+static int run_http(portico_activity_env *env)
+{
+	http_request_client *client = http_request_client_new();
+	int outcome = portico_activity_env_run(env, http_request_activity, client);
+	http_request_client_free(client);
+	return outcome;
+}
+
 /* Runs http.request with {"url": base_url + path}. */
 static int fetch(portico_activity_env *env, const char *path)
 {
@@ -74,7 +88,7 @@ static int fetch(portico_activity_env *env, const char *path)
 	snprintf(url, sizeof url, "%s%s", strstr(path, "://") ? "" : base_url, path);
 	portico_activity_env_init(env);
 	env->input = json_pack("[{s:s,s:i}]", "url", url, "timeoutSeconds", 5);
-	int outcome = portico_activity_env_run(env, http_request_activity, NULL);
+	int outcome = run_http(env);
 	json_decref(env->input);
 	return outcome;
 }
@@ -120,7 +134,7 @@ static void test_http_request_error_classes(void **state)
 
 	portico_activity_env_init(&env);
 	env.input = json_pack("[{s:i}]", "nourl", 1);
-	assert_int_equal(portico_activity_env_run(&env, http_request_activity, NULL), PORTICO_ACTIVITY_FAILED);
+	assert_int_equal(run_http(&env), PORTICO_ACTIVITY_FAILED);
 	assert_string_equal(env.error_type, "InvalidInput");
 	json_decref(env.input);
 	portico_activity_env_free(&env);
@@ -134,16 +148,34 @@ static void test_http_request_head_and_cancel(void **state)
 	portico_activity_env env;
 	portico_activity_env_init(&env);
 	env.input = json_pack("[{s:s,s:s}]", "method", "HEAD", "url", url);
-	assert_int_equal(portico_activity_env_run(&env, http_request_activity, NULL), PORTICO_ACTIVITY_COMPLETED);
+	assert_int_equal(run_http(&env), PORTICO_ACTIVITY_COMPLETED);
 	assert_int_equal(json_integer_value(json_object_get(env.result, "status")), 200);
 	json_decref(env.input);
 	portico_activity_env_free(&env);
+
+	/* A server that takes the connection and never answers: the attempt's start-to-close
+	 * deadline cancels the transfer on the loop. */
+	int silent = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t length = sizeof address;
+	assert_int_equal(bind(silent, (struct sockaddr *)&address, length), 0);
+	assert_int_equal(listen(silent, 4), 0);
+	assert_int_equal(getsockname(silent, (struct sockaddr *)&address, &length), 0);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/never", ntohs(address.sin_port));
+	portico_activity_env_init(&env);
+	env.input = json_pack("[{s:s}]", "url", url);
+	env.info.start_to_close_timeout_ms = 300;
+	assert_int_equal(run_http(&env), PORTICO_ACTIVITY_CANCELED);
+	json_decref(env.input);
+	portico_activity_env_free(&env);
+	close(silent);
+	snprintf(url, sizeof url, "%s/ok", base_url);
 
 	/* Cancelled before it starts: the transfer is abandoned at once. */
 	portico_activity_env_init(&env);
 	env.input = json_pack("[{s:s}]", "url", url);
 	env.cancel = 1;
-	assert_int_equal(portico_activity_env_run(&env, http_request_activity, NULL), PORTICO_ACTIVITY_CANCELED);
+	assert_int_equal(run_http(&env), PORTICO_ACTIVITY_CANCELED);
 	json_decref(env.input);
 	portico_activity_env_free(&env);
 }
