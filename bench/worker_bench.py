@@ -1,0 +1,150 @@
+"""Portico's C worker against the official Python SDK's worker, side by side on one dev server:
+the same Python workflow runs N no-op activities on each, several times; we report activities
+per second and the activity worker's CPU time per activity (user + system, from /proc).
+
+    .venv/bin/python bench/worker_bench.py [--activities 500] [--runs 3] [--json out.json]
+
+Roles (internal): `workflows` hosts the Fanout workflow, `activities` the Python no-op activity.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+TOP = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TOP / "tests/integration"))
+WORKFLOW_QUEUE = "bench-workflows"
+BATCH = 100
+
+
+@workflow.defn(name="Fanout")
+class Fanout:
+    """Runs `count` activities named `name` on `queue`, BATCH at a time."""
+
+    @workflow.run
+    async def run(self, name: str, queue: str, count: int) -> int:
+        done = 0
+        while done < count:
+            batch = min(BATCH, count - done)
+            await asyncio.gather(*(workflow.execute_activity(name, done + i, task_queue=queue,
+                                                             start_to_close_timeout=timedelta(seconds=60))
+                                   for i in range(batch)))
+            done += batch
+        return done
+
+
+@activity.defn(name="example.echo")
+async def echo(value: int) -> int:
+    return value
+
+
+async def serve(address: str, role: str, queue: str) -> None:
+    client = await Client.connect(address)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    # The bench's module does file-system work at import, which the workflow sandbox forbids;
+    # Fanout itself is deterministic.
+    kwargs = ({"workflows": [Fanout], "workflow_runner": UnsandboxedWorkflowRunner()} if role == "workflows"
+              else {"activities": [echo], "max_concurrent_activities": 100})
+    async with Worker(client, task_queue=queue, **kwargs):
+        print("ready", flush=True)
+        await stop.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start(command, env=None, ready="ready"):
+    log = open(f"/tmp/bench-{uuid.uuid4().hex[:8]}.log", "w+")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while ready not in Path(log.name).read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{command[0]} did not start: {Path(log.name).read_text()}")
+        time.sleep(0.05)
+    return process
+
+
+def stop(process):
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+
+
+async def measure(address: str, queue: str, pid: int, count: int) -> dict:
+    client = await Client.connect(address)
+    before_cpu, before = cpu_seconds(pid), time.monotonic()
+    await client.execute_workflow("Fanout", args=["example.echo", queue, count], id=f"fanout-{uuid.uuid4()}",
+                                  task_queue=WORKFLOW_QUEUE)
+    elapsed, cpu = time.monotonic() - before, cpu_seconds(pid) - before_cpu
+    return {"activitiesPerSecond": count / elapsed, "cpuMicrosPerActivity": cpu / count * 1e6}
+
+
+def summarize(samples: list, key: str) -> dict:
+    values = [sample[key] for sample in samples]
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--activities", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json")
+    parser.add_argument("--role", choices=["workflows", "activities"])
+    parser.add_argument("--address")
+    parser.add_argument("--queue")
+    options = parser.parse_args()
+    if options.role:
+        asyncio.run(serve(options.address, options.role, options.queue))
+        return
+
+    from devserver import DevServer
+    python = sys.executable
+    with DevServer() as server:
+        workflows = start([python, __file__, "--role", "workflows", "--address", server.address,
+                           "--queue", WORKFLOW_QUEUE])
+        c_worker = start([str(TOP / "build/portico-worker"), "--activities", str(TOP / "build/examples/libecho.so")],
+                         env=dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_TASK_QUEUE="bench-c",
+                                  PORTICO_WORKER_MAX_CONCURRENT="100"),
+                         ready="polling task queue")
+        py_worker = start([python, __file__, "--role", "activities", "--address", server.address,
+                           "--queue", "bench-py"])
+        try:
+            samples = {"portico": [], "python": []}
+            for _ in range(options.runs):  # interleaved, so that both see the same noise
+                samples["portico"].append(asyncio.run(measure(server.address, "bench-c", c_worker.pid,
+                                                              options.activities)))
+                samples["python"].append(asyncio.run(measure(server.address, "bench-py", py_worker.pid,
+                                                             options.activities)))
+        finally:
+            for process in (c_worker, py_worker, workflows):
+                stop(process)
+    result = {name: {key: summarize(runs, key) for key in ("activitiesPerSecond", "cpuMicrosPerActivity")}
+              for name, runs in samples.items()}
+    result["cpuRatio"] = (result["portico"]["cpuMicrosPerActivity"]["median"] /
+                          result["python"]["cpuMicrosPerActivity"]["median"])
+    result["throughputRatio"] = (result["portico"]["activitiesPerSecond"]["median"] /
+                                 result["python"]["activitiesPerSecond"]["median"])
+    result.update(activities=options.activities, runs=options.runs)
+    print(json.dumps(result, indent=2))
+    if options.json:
+        Path(options.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
