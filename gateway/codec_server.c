@@ -5,8 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-
 #include "alloc.h"
 #include "gateway.h"
 
@@ -29,7 +27,7 @@ static int authorized(gateway_exchange *exchange)
 		return 0;
 	given += 7;
 	size_t length = strlen(token);
-	return strlen(given) == length && CRYPTO_memcmp(given, token, length) == 0;
+	return strlen(given) == length && portico_codec_equal(given, token, length);
 }
 
 /* Applies the codec to each payload; answers 400 on the first that fails. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <zlib.h>
@@ -445,4 +446,32 @@ void portico_codec_decode_message(const portico_codec *codec, ProtobufCMessage *
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_payload_walk(message, &visitor, &err);
 	portico_error_clear(&err);
+}
+
+/* ---- Signatures ------------------------------------------------------------------------------ */
+
+size_t portico_codec_hmac(portico_hmac_algorithm algorithm, const uint8_t *key, size_t key_length,
+                          const portico_bytes *parts, size_t part_count, uint8_t out[PORTICO_HMAC_MAX_BYTES])
+{
+	char digest[16];
+	snprintf(digest, sizeof digest, "%s", algorithm == PORTICO_HMAC_SHA1 ? "SHA1" : "SHA256");
+	OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+	                       OSSL_PARAM_construct_end()};
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *context = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	static const uint8_t no_key = 0; /* OpenSSL refuses a NULL key, an empty one is valid HMAC */
+	size_t length = 0;
+	if (!context || !EVP_MAC_init(context, key_length ? key : &no_key, key_length, params))
+		abort(); /* HMAC-SHA256 and SHA-1 are in every OpenSSL 3 default provider */
+	for (size_t i = 0; i < part_count; i++)
+		EVP_MAC_update(context, parts[i].data, parts[i].length);
+	EVP_MAC_final(context, out, &length, PORTICO_HMAC_MAX_BYTES);
+	EVP_MAC_CTX_free(context);
+	EVP_MAC_free(mac);
+	return length;
+}
+
+int portico_codec_equal(const void *a, const void *b, size_t length)
+{
+	return CRYPTO_memcmp(a, b, length) == 0;
 }

@@ -54,6 +54,25 @@ void portico_codec_seal(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_
 /* Reverses portico_codec_seal: writes length - 28 bytes to out; -1 when authentication fails. */
 int portico_codec_open(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t *sealed, size_t length, uint8_t *out);
 
+/* ---- Signatures (webhooks) ------------------------------------------------------------------ */
+
+#define PORTICO_HMAC_MAX_BYTES 32
+
+typedef enum { PORTICO_HMAC_SHA256, PORTICO_HMAC_SHA1 } portico_hmac_algorithm;
+
+typedef struct portico_bytes {
+	const void *data;
+	size_t length;
+} portico_bytes;
+
+/* The HMAC of the parts, concatenated, under key: writes it to out and returns its length
+ * (32 for SHA-256, 20 for SHA-1). */
+size_t portico_codec_hmac(portico_hmac_algorithm algorithm, const uint8_t *key, size_t key_length,
+                          const portico_bytes *parts, size_t part_count, uint8_t out[PORTICO_HMAC_MAX_BYTES]);
+
+/* 1 when a and b hold the same bytes, in time that depends only on length. */
+int portico_codec_equal(const void *a, const void *b, size_t length);
+
 /* ---- Whole messages ------------------------------------------------------------------------- */
 
 /* The size of one Payloads field after encoding, for the size guard. */

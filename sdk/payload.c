@@ -172,6 +172,22 @@ static portico_payloads *payloads_empty(size_t count)
 	return payloads;
 }
 
+portico_payloads *portico_payloads_of_values(const json_t *values)
+{
+	portico_payloads *payloads = payloads_empty(json_array_size(values));
+	size_t index;
+	const json_t *value;
+	json_array_foreach(values, index, value)
+	{
+		size_t length;
+		char *text = portico_json_to_payload_text(value, &length);
+		payloads->payloads[payloads->n_payloads++] =
+		        portico_payload_new(PORTICO_ENCODING_JSON, (const uint8_t *)text, length);
+		free(text);
+	}
+	return payloads;
+}
+
 portico_payloads *portico_payloads_from_json(const json_t *value, const char *field, portico_error *err)
 {
 	if (json_is_null(value))

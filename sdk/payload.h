@@ -41,6 +41,10 @@ portico_payload *portico_payload_from_json(const json_t *value);
  * {"payloads":[…]}. Returns NULL with err naming field when the value is none of these. */
 portico_payloads *portico_payloads_from_json(const json_t *value, const char *field, portico_error *err);
 
+/* Each value of a JSON array as a json/plain payload, whatever it looks like: for values a program
+ * produced (an activity's result, a webhook's body), which are never payloads in full form. */
+portico_payloads *portico_payloads_of_values(const json_t *values);
+
 /* Parses JSON text and reads it as a Payloads field; for C callers holding text. */
 portico_payloads *portico_payloads_from_json_text(const char *text, const char *field, portico_error *err);
 

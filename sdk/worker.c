@@ -277,8 +277,7 @@ static portico_payloads *json_payloads(json_t *value)
 	if (!value)
 		return NULL;
 	json_t *array = json_pack("[O]", value);
-	portico_error ignored = PORTICO_ERROR_INIT;
-	portico_payloads *payloads = portico_payloads_from_json(array, "payloads", &ignored);
+	portico_payloads *payloads = portico_payloads_of_values(array);
 	json_decref(array);
 	return payloads;
 }
