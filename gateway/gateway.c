@@ -280,7 +280,7 @@ void gateway_handle(void *arg, http_request *request)
 		serve_readiness(exchange);
 		return;
 	}
-	if (codec_server_serve(exchange, path))
+	if (codec_server_serve(exchange, path) || webhook_serve(exchange, path))
 		return;
 
 	const gateway_route *route;

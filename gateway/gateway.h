@@ -14,6 +14,7 @@
 #include "http.h"
 #include "router.h"
 #include "transport.h"
+#include "webhook.h"
 
 typedef struct gateway_config {
 	char *listen;              /* PORTICO_LISTEN, 127.0.0.1:8080 */
@@ -32,6 +33,7 @@ typedef struct gateway {
 	gateway_config config;
 	atomic_ulong large_payloads; /* requests with a Payloads field over the warning size */
 	portico_codec *codec;        /* NULL when no keys are configured: payloads pass through */
+	webhook_set *webhooks;       /* PORTICO_WEBHOOKS_FILE's routes, or NULL */
 	portico_transport *transport;
 	http_server *http;
 } gateway;
@@ -76,6 +78,9 @@ int gateway_cors(gateway_exchange *exchange, const char *allowed);
 /* Serves POST /codec/encode and /codec/decode (any prefix), the remote codec protocol of the
  * Temporal Web UI and CLI; returns 0 when the path is not a codec path. */
 int codec_server_serve(gateway_exchange *exchange, const char *path);
+
+/* Serves POST /webhooks/{name} (webhook.c); returns 0 when the path is not a webhook path. */
+int webhook_serve(gateway_exchange *exchange, const char *path);
 
 /* Starts an asynchronous call for exchange; done(arg, …) runs when it is over. When the call
  * cannot start, answers exchange with the error and returns -1 (done never runs): the caller

@@ -105,6 +105,9 @@ int main(void)
 	if (load_config(&gw.config, &err) || portico_config_from_env(&temporal, &err) ||
 	    portico_codec_from_env(&gw.codec, &err))
 		return fatal(err.message);
+	const char *webhooks_file = getenv("PORTICO_WEBHOOKS_FILE");
+	if (webhooks_file && *webhooks_file && !(gw.webhooks = webhook_set_load(webhooks_file, &err)))
+		return fatal(err.message);
 
 	/* Signals are taken by sigwait below; every thread started from here on inherits the mask. */
 	sigset_t stop_signals;
@@ -133,6 +136,9 @@ int main(void)
 	        http_server_port(gw.http), temporal.address, temporal.namespace_name);
 	if (gw.codec)
 		fprintf(stderr, "portico: payloads are encrypted with key \"%s\"\n", portico_codec_key_id(gw.codec));
+	for (size_t i = 0; gw.webhooks && i < gw.webhooks->count; i++)
+		fprintf(stderr, "portico: webhook /webhooks/%s (%s)\n", gw.webhooks->routes[i].name,
+		        webhook_scheme_name(gw.webhooks->routes[i].verifier.scheme));
 
 	int signal_number;
 	sigwait(&stop_signals, &signal_number);
@@ -152,6 +158,7 @@ int main(void)
 	free(gw.config.codec_cors_origins);
 	free(gw.config.codec_auth_token);
 	portico_codec_free(gw.codec);
+	webhook_set_free(gw.webhooks);
 	fprintf(stderr, "portico: stopped\n");
 	return 0;
 }

@@ -18,6 +18,14 @@ if [ ! -s "$keys" ]; then
 	(umask 077 && echo "portico-dev-key-not-for-production=$(head -c 32 /dev/urandom | base64)" >"$keys")
 fi
 
+# The example webhook (examples/webhooks.json) checks GitHub-style signatures with a secret made
+# here the same way.
+webhook_secret_file=.run/dev-github-webhook-secret
+if [ ! -s "$webhook_secret_file" ]; then
+	(umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$webhook_secret_file")
+fi
+webhook_secret=$(cat "$webhook_secret_file")
+
 pids=()
 stop() {
 	trap - INT TERM EXIT
@@ -47,6 +55,7 @@ wait_for_port "$grpc_port" "the Temporal dev server" "${pids[0]}"
 
 TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_LISTEN=127.0.0.1:$portico_port \
 	PORTICO_CODEC_KEYS_FILE="$keys" \
+	PORTICO_WEBHOOKS_FILE=examples/webhooks.json GITHUB_WEBHOOK_SECRET="$webhook_secret" \
 	PORTICO_CODEC_CORS_ORIGINS="http://127.0.0.1:$ui_port,http://localhost:$ui_port" \
 	build/portico >.run/portico.log 2>&1 &
 pids+=($!)
@@ -65,7 +74,8 @@ Portico is up (Ctrl-C stops everything):
   Temporal gRPC      127.0.0.1:$grpc_port
   Temporal HTTP API  http://127.0.0.1:$http_port   (Temporal's own, for comparison)
   Codec endpoint     $gateway/codec   (the Web UI decrypts through it)
-  Portico worker     task queue "portico": http.request, example.countdown
+  Portico worker     task queue "portico": http.request, example.countdown, example.sleep, example.handoff
+  Webhook            $gateway/webhooks/github-push   (GitHub-style signatures, secret in $webhook_secret_file)
   Logs               .run/temporal.log, .run/portico.log (one JSON line per request), .run/portico-worker.log
 
 Payloads are encrypted with a DEVELOPMENT key made for this checkout ($keys):
@@ -74,5 +84,11 @@ Temporal stores only ciphertext. Do not use this key for anything real.
 Try it (a workflow needs a worker on its task queue; see the README's walkthrough):
   curl -s -X POST '$gateway/api/v1/namespaces/default/workflows' \\
        -d '{"workflowType": "Greet", "taskQueue": "greetings", "args": ["Ada"]}'
+
+A signed GitHub-style push (starts workflow GitHubPush on task queue portico-examples):
+  body='{"ref": "refs/heads/main"}'
+  curl -s -X POST $gateway/webhooks/github-push -H 'X-GitHub-Event: push' \\
+       -H "X-GitHub-Delivery: \$(cat /proc/sys/kernel/random/uuid)" -d "\$body" \\
+       -H "X-Hub-Signature-256: sha256=\$(printf %s "\$body" | openssl dgst -sha256 -hmac '$webhook_secret' -r | cut -d' ' -f1)"
 MSG
 wait -n "${pids[@]}"

@@ -56,6 +56,29 @@ class Mailbox:
             raise ValueError("stage must not be empty")
 
 
+@workflow.defn(name="WebhookInbox")
+class WebhookInbox:
+    """What a webhook route starts: keeps the event (and headers) it started with and the signals
+    that follow, until told to finish."""
+
+    def __init__(self) -> None:
+        self.signals: List[Any] = []
+        self.done = False
+
+    @workflow.run
+    async def run(self, event: Any = None, headers: Any = None) -> dict:
+        await workflow.wait_condition(lambda: self.done)
+        return {"event": event, "headers": headers, "signals": self.signals}
+
+    @workflow.signal(name="add")
+    def add(self, value: Any) -> None:
+        self.signals.append(value)
+
+    @workflow.signal(name="finish")
+    def finish(self) -> None:
+        self.done = True
+
+
 @workflow.defn(name="Sleeper")
 class Sleeper:
     """Sleeps for the given seconds; the target of cancel and terminate."""
@@ -165,5 +188,5 @@ class RunActivity:
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3))
 
 
-ALL = [Echo, Mailbox, Sleeper, Failer, Looper, SlowUpdate, Approval, CallHttp, Countdown, RunActivity]
+ALL = [Echo, Mailbox, WebhookInbox, Sleeper, Failer, Looper, SlowUpdate, Approval, CallHttp, Countdown, RunActivity]
 ACTIVITIES = [wait_for_approval]

@@ -1,0 +1,272 @@
+/* POST /webhooks/{name}: verify, filter, map the delivery to a start or signal, call Temporal,
+ * answer 202 as soon as Temporal accepted it. */
+#include "webhook.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "gateway.h"
+#include "uuid.h"
+#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
+
+#define WEBHOOK_PREFIX        "/webhooks/"
+#define MAX_REQUEST_ID_LENGTH 128
+
+typedef Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest start_request;
+typedef Temporal__Api__Workflowservice__V1__SignalWorkflowExecutionRequest signal_request;
+typedef Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionRequest signal_with_start_request;
+
+static void log_rejected(gateway_exchange *exchange, const webhook_route *route, const char *reason)
+{
+	fprintf(stderr,
+	        "{\"level\":\"warn\",\"message\":\"webhook signature rejected\",\"webhook\":\"%s\",\"reason\":\"%s\","
+	        "\"requestId\":\"%s\"}\n",
+	        route->name, reason ? reason : "", exchange->request_id);
+}
+
+/* Deliveries that do not pass every filter are acknowledged and dropped. */
+static const char *filtered_out(const webhook_route *route, http_request *request, const json_t *body,
+                                const char *delivery)
+{
+	for (size_t i = 0; i < route->filter_count; i++) {
+		const webhook_filter *filter = &route->filters[i];
+		portico_error err = PORTICO_ERROR_INIT;
+		char *value = webhook_render(filter->value, request, body, delivery, &err);
+		portico_error_clear(&err);
+		size_t match = 0;
+		while (value && match < filter->allowed_count && strcmp(value, filter->allowed[match]))
+			match++;
+		free(value);
+		if (!value || match == filter->allowed_count)
+			return filter->value;
+	}
+	return NULL;
+}
+
+/* The workflow's arguments: the body (or the part a pointer selects), then the selected headers. */
+static json_t *arguments(const webhook_route *route, http_request *request, json_t *body, portico_error *err)
+{
+	json_t *event = route->input_pointer ? webhook_json_pointer(body, route->input_pointer) : body;
+	if (!event) {
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "the body has nothing at \"%s\"",
+		                  route->input_pointer);
+		return NULL;
+	}
+	json_t *args = json_pack("[O]", event);
+	if (route->input_header_count) {
+		json_t *headers = json_object();
+		for (size_t i = 0; i < route->input_header_count; i++) {
+			const char *value = http_request_header(request, route->input_headers[i]);
+			json_object_set_new(headers, route->input_headers[i], value ? json_string(value) : json_null());
+		}
+		json_array_append_new(args, headers);
+	}
+	return args;
+}
+
+/* The delivery id as Temporal's request id: a redelivery is the same request, which Temporal
+ * answers with the same run instead of acting twice. Long ids are digested. */
+static char *request_id_for(const webhook_route *route, const char *delivery)
+{
+	if (!delivery) {
+		char fresh[PORTICO_UUID_LENGTH + 1];
+		portico_uuid_v4(fresh);
+		return portico_strdup(fresh);
+	}
+	char *id = portico_sprintf("webhook/%s/%s", route->name, delivery);
+	if (strlen(id) <= MAX_REQUEST_ID_LENGTH)
+		return id;
+	uint8_t digest[PORTICO_HMAC_MAX_BYTES];
+	portico_bytes part = {id, strlen(id)};
+	size_t length = portico_codec_hmac(PORTICO_HMAC_SHA256, NULL, 0, &part, 1, digest);
+	char *hashed = portico_malloc(2 * length + 1);
+	for (size_t i = 0; i < length; i++)
+		snprintf(hashed + 2 * i, 3, "%02x", digest[i]);
+	free(id);
+	return hashed;
+}
+
+static void on_accepted(void *arg, ProtobufCMessage *response, portico_error *err)
+{
+	gateway_exchange *exchange = arg;
+	if (err) {
+		gateway_respond_error(exchange, err);
+		return;
+	}
+	const char *run_id = NULL;
+	if (response->descriptor == &temporal__api__workflowservice__v1__start_workflow_execution_response__descriptor)
+		run_id = ((Temporal__Api__Workflowservice__V1__StartWorkflowExecutionResponse *)response)->run_id;
+	else if (response->descriptor ==
+	         &temporal__api__workflowservice__v1__signal_with_start_workflow_execution_response__descriptor)
+		run_id = ((Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionResponse *)response)
+		                 ->run_id;
+	json_t *body = json_pack("{s:s}", "workflowId", exchange->workflow_id);
+	if (run_id && *run_id)
+		json_object_set_new(body, "runId", json_string(run_id));
+	protobuf_c_message_free_unpacked(response, NULL);
+	gateway_respond_json(exchange, 202, body);
+}
+
+static void set_duration(Google__Protobuf__Duration *duration, int64_t seconds, Google__Protobuf__Duration **field)
+{
+	if (!seconds)
+		return;
+	google__protobuf__duration__init(duration);
+	duration->seconds = seconds;
+	*field = duration;
+}
+
+/* Builds the route's call and sends it; the payloads are encoded and size-checked first. */
+static void call_temporal(gateway_exchange *exchange, const webhook_route *route, portico_payloads *input,
+                          char *request_id)
+{
+	Temporal__Api__Common__V1__WorkflowType type = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
+	type.name = route->workflow_type;
+	Temporal__Api__Taskqueue__V1__TaskQueue queue = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
+	queue.name = route->task_queue;
+	queue.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+	Google__Protobuf__Duration timeouts[3];
+	Temporal__Api__Common__V1__WorkflowExecution execution = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
+	execution.workflow_id = exchange->workflow_id;
+	char *identity = portico_sprintf("portico-webhook/%s", route->name);
+
+	start_request start = TEMPORAL__API__WORKFLOWSERVICE__V1__START_WORKFLOW_EXECUTION_REQUEST__INIT;
+	signal_request signal = TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WORKFLOW_EXECUTION_REQUEST__INIT;
+	signal_with_start_request both =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WITH_START_WORKFLOW_EXECUTION_REQUEST__INIT;
+	ProtobufCMessage *request;
+	const char *rpc;
+	if (route->action == WEBHOOK_START) {
+		start.namespace_ = route->namespace_name;
+		start.workflow_id = exchange->workflow_id;
+		start.workflow_type = &type;
+		start.task_queue = &queue;
+		start.input = input;
+		start.identity = identity;
+		start.request_id = request_id;
+		set_duration(&timeouts[0], route->execution_timeout_s, &start.workflow_execution_timeout);
+		set_duration(&timeouts[1], route->run_timeout_s, &start.workflow_run_timeout);
+		set_duration(&timeouts[2], route->task_timeout_s, &start.workflow_task_timeout);
+		request = &start.base;
+		rpc = "StartWorkflowExecution";
+	} else if (route->action == WEBHOOK_SIGNAL) {
+		signal.namespace_ = route->namespace_name;
+		signal.workflow_execution = &execution;
+		signal.signal_name = route->signal_name;
+		signal.input = input;
+		signal.identity = identity;
+		signal.request_id = request_id;
+		request = &signal.base;
+		rpc = "SignalWorkflowExecution";
+	} else {
+		both.namespace_ = route->namespace_name;
+		both.workflow_id = exchange->workflow_id;
+		both.workflow_type = &type;
+		both.task_queue = &queue;
+		both.signal_name = route->signal_name;
+		both.signal_input = input;
+		both.identity = identity;
+		both.request_id = request_id;
+		set_duration(&timeouts[0], route->execution_timeout_s, &both.workflow_execution_timeout);
+		set_duration(&timeouts[1], route->run_timeout_s, &both.workflow_run_timeout);
+		set_duration(&timeouts[2], route->task_timeout_s, &both.workflow_task_timeout);
+		request = &both.base;
+		rpc = "SignalWithStartWorkflowExecution";
+	}
+	exchange->namespace_name = portico_strdup(route->namespace_name);
+	if (gateway_encode_request(exchange, request) == 0) {
+		portico_call_options options = {.method = rpc,
+		                                .namespace_name = route->namespace_name,
+		                                .timeout_ms = exchange->gateway->config.call_timeout_ms,
+		                                .retry_transient = 1}; /* the request id makes it safe */
+		gateway_call(exchange, &options, request, on_accepted, exchange);
+	}
+	free(identity);
+}
+
+/* Slack checks a new events URL by sending a challenge to echo. */
+static int answer_slack_challenge(gateway_exchange *exchange, const webhook_route *route, const json_t *body)
+{
+	const char *type = json_string_value(json_object_get(body, "type"));
+	if (route->verifier.scheme != WEBHOOK_SLACK || !type || strcmp(type, "url_verification"))
+		return 0;
+	gateway_respond_json(exchange, 200, json_pack("{s:O?}", "challenge", json_object_get(body, "challenge")));
+	return 1;
+}
+
+static void serve_route(gateway_exchange *exchange, const webhook_route *route)
+{
+	size_t length;
+	const char *raw = http_request_body(exchange->request, &length);
+	const char *reason = NULL;
+	if (webhook_verify(&route->verifier, exchange->request, raw, length, (int64_t)time(NULL), &reason)) {
+		log_rejected(exchange, route, reason);
+		/* No detail: a caller probing signatures learns nothing. */
+		gateway_fail(exchange, PORTICO_UNAUTHENTICATED, "invalid or missing webhook signature");
+		return;
+	}
+	json_t *body = length ? json_loadb(raw ? raw : "", length, JSON_DECODE_ANY, NULL) : json_null();
+	json_t *event = body ? json_incref(body) : json_stringn(raw, length); /* non-JSON bodies go as text */
+	if (!event) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "the body is neither JSON nor UTF-8 text");
+		return;
+	}
+	portico_error err = PORTICO_ERROR_INIT;
+	char *delivery = NULL, *request_id = NULL;
+	json_t *args = NULL;
+	const char *filter = NULL;
+	if (answer_slack_challenge(exchange, route, body)) {
+		goto done;
+	}
+	if (route->delivery_id &&
+	    !(delivery = webhook_render(route->delivery_id, exchange->request, body, NULL, &err))) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "delivery id: %s", err.message);
+		goto done;
+	}
+	if ((filter = filtered_out(route, exchange->request, body, delivery))) {
+		gateway_respond_json(exchange, 202, json_pack("{s:b,s:s}", "ignored", 1, "filter", filter));
+		goto done;
+	}
+	if (!(exchange->workflow_id = webhook_render(route->workflow_id, exchange->request, body, delivery, &err))) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "workflow id: %s", err.message);
+		goto done;
+	}
+	if (!(args = arguments(route, exchange->request, event, &err))) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "input: %s", err.message);
+		goto done;
+	}
+	request_id = request_id_for(route, delivery);
+	portico_payloads *input = portico_payloads_of_values(args);
+	call_temporal(exchange, route, input, request_id);
+	portico_payloads_free(input);
+done:
+	portico_error_clear(&err);
+	free(delivery);
+	free(request_id);
+	json_decref(args);
+	json_decref(event);
+	json_decref(body);
+}
+
+int webhook_serve(gateway_exchange *exchange, const char *path)
+{
+	if (strncmp(path, WEBHOOK_PREFIX, strlen(WEBHOOK_PREFIX)))
+		return 0;
+	const webhook_route *route = webhook_set_find(exchange->gateway->webhooks, path + strlen(WEBHOOK_PREFIX));
+	if (!route) {
+		gateway_fail(exchange, PORTICO_NOT_FOUND, "no webhook is configured at %s", path);
+		return 1;
+	}
+	if (strcmp(http_request_method(exchange->request), "POST")) {
+		http_response_header(exchange->request, "Allow", "POST");
+		gateway_respond_json(exchange, 405,
+		                     json_pack("{s:i,s:s}", "code", PORTICO_INVALID_ARGUMENT, "message",
+		                               "a webhook takes POST only"));
+		return 1;
+	}
+	serve_route(exchange, route);
+	return 1;
+}

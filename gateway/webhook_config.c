@@ -1,0 +1,581 @@
+/* Loading PORTICO_WEBHOOKS_FILE: every field is checked, unknown fields included, so that a typo
+ * stops start-up with a message naming the route and the field rather than surfacing as a
+ * webhook that silently does the wrong thing. */
+#include "webhook.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "base64.h"
+
+#define DEFAULT_TOLERANCE_S 300
+#define MAX_SECRET_BYTES    4096
+
+/* The context of an error: "webhook \"name\": field". */
+typedef struct loader {
+	const char *path;
+	const char *route;
+	portico_error *err;
+} loader;
+
+static int fail(loader *l, const char *field, const char *format, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(loader *l, const char *field, const char *format, ...)
+{
+	va_list args;
+	va_start(args, format);
+	char *what = portico_vsprintf(format, args);
+	va_end(args);
+	if (l->route)
+		portico_error_set(l->err, PORTICO_INVALID_ARGUMENT, "%s: webhook \"%s\": %s: %s", l->path, l->route,
+		                  field, what);
+	else
+		portico_error_set(l->err, PORTICO_INVALID_ARGUMENT, "%s: %s: %s", l->path, field, what);
+	free(what);
+	return -1;
+}
+
+/* Rejects fields that are not in allowed (NULL-terminated). */
+static int check_fields(loader *l, const json_t *object, const char *where, const char *const *allowed)
+{
+	const char *key;
+	json_t *value;
+	json_object_foreach((json_t *)object, key, value)
+	{
+		size_t i = 0;
+		while (allowed[i] && strcmp(allowed[i], key))
+			i++;
+		if (!allowed[i])
+			return fail(l, where, "unknown field \"%s\"", key);
+	}
+	return 0;
+}
+
+/* A string field; required ones must be present and non-empty. *out is a copy or NULL. */
+static int string_field(loader *l, const json_t *object, const char *key, const char *field, int required, char **out)
+{
+	json_t *value = json_object_get(object, key);
+	*out = NULL;
+	if (!value)
+		return required ? fail(l, field, "is required") : 0;
+	if (!json_is_string(value) || !json_string_length(value))
+		return fail(l, field, "expected a non-empty string");
+	*out = portico_strdup(json_string_value(value));
+	return 0;
+}
+
+static int seconds_field(loader *l, const json_t *object, const char *key, const char *field, int64_t *out)
+{
+	json_t *value = json_object_get(object, key);
+	if (!value)
+		return 0;
+	if (!json_is_integer(value) || json_integer_value(value) <= 0)
+		return fail(l, field, "expected a positive number of seconds");
+	*out = json_integer_value(value);
+	return 0;
+}
+
+static int template_field(loader *l, const json_t *object, const char *key, const char *field, int required, char **out)
+{
+	if (string_field(l, object, key, field, required, out))
+		return -1;
+	portico_error template_err = PORTICO_ERROR_INIT;
+	if (*out && webhook_template_check(*out, &template_err)) {
+		fail(l, field, "%s", template_err.message);
+		portico_error_clear(&template_err);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- Secrets: "env:NAME" or "file:/path", never literal, never logged ------------------------ */
+
+static char *read_secret_file(const char *path)
+{
+	FILE *file = fopen(path, "rb");
+	if (!file)
+		return NULL;
+	char *text = portico_malloc(MAX_SECRET_BYTES + 1);
+	size_t length = fread(text, 1, MAX_SECRET_BYTES, file);
+	fclose(file);
+	text[length] = '\0';
+	while (length && isspace((unsigned char)text[length - 1]))
+		text[--length] = '\0';
+	return text;
+}
+
+static int load_secret(loader *l, const char *source, webhook_scheme scheme, const char *field, webhook_secret *secret)
+{
+	char *text = NULL;
+	if (!strncmp(source, "env:", 4)) {
+		const char *value = getenv(source + 4);
+		if (!value || !*value)
+			return fail(l, field, "environment variable %s is not set", source + 4);
+		text = portico_strdup(value);
+	} else if (!strncmp(source, "file:", 5)) {
+		if (!(text = read_secret_file(source + 5)))
+			return fail(l, field, "cannot read %s", source + 5);
+	} else {
+		return fail(l, field, "expected \"env:NAME\" or \"file:/path\" (secrets never sit in this file)");
+	}
+	if (!*text) {
+		free(text);
+		return fail(l, field, "the secret from %s is empty", source);
+	}
+	if (scheme == WEBHOOK_STANDARD) {
+		/* Standard Webhooks secrets are "whsec_" + base64 of the key bytes. */
+		const char *encoded = strncmp(text, "whsec_", 6) ? NULL : text + 6;
+		int bad = !encoded ||
+		          portico_base64_decode(encoded, strlen(encoded), &secret->bytes, &secret->length) ||
+		          !secret->length;
+		free(text);
+		return bad ? fail(l, field, "the secret from %s is not \"whsec_\" + base64", source) : 0;
+	}
+	secret->bytes = (uint8_t *)text;
+	secret->length = strlen(text);
+	return 0;
+}
+
+/* ---- Routes ----------------------------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	webhook_scheme scheme;
+} schemes[] = {{"github", WEBHOOK_GITHUB},     {"stripe", WEBHOOK_STRIPE}, {"slack", WEBHOOK_SLACK},
+               {"standard", WEBHOOK_STANDARD}, {"hmac", WEBHOOK_HMAC},     {"bearer", WEBHOOK_BEARER}};
+
+const char *webhook_scheme_name(webhook_scheme scheme)
+{
+	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+		if (schemes[i].scheme == scheme)
+			return schemes[i].name;
+	return "unknown";
+}
+
+/* Where each scheme's senders put the delivery id, when the route does not say. */
+static const char *default_delivery_id(webhook_scheme scheme)
+{
+	switch (scheme) {
+	case WEBHOOK_GITHUB:
+		return "{header.X-GitHub-Delivery}";
+	case WEBHOOK_STRIPE:
+		return "{body./id}";
+	case WEBHOOK_SLACK:
+		return "{body./event_id}";
+	case WEBHOOK_STANDARD:
+		return "{header.webhook-id}";
+	default:
+		return NULL;
+	}
+}
+
+static int load_verifier(loader *l, const json_t *verify, webhook_verifier *v)
+{
+	static const char *const fields[] = {"scheme", "secrets",   "toleranceSeconds", "header",
+	                                     "prefix", "algorithm", "encoding",         NULL};
+	if (!json_is_object(verify))
+		return fail(l, "verify", "is required: {\"scheme\": …, \"secrets\": [\"env:NAME\"]}");
+	if (check_fields(l, verify, "verify", fields))
+		return -1;
+	const char *scheme = json_string_value(json_object_get(verify, "scheme"));
+	size_t i = 0;
+	while (i < sizeof schemes / sizeof schemes[0] && (!scheme || strcmp(scheme, schemes[i].name)))
+		i++;
+	if (i == sizeof schemes / sizeof schemes[0])
+		return fail(l, "verify.scheme", "expected one of github, stripe, slack, standard, hmac, bearer");
+	v->scheme = schemes[i].scheme;
+	v->tolerance_s = DEFAULT_TOLERANCE_S;
+	if (seconds_field(l, verify, "toleranceSeconds", "verify.toleranceSeconds", &v->tolerance_s))
+		return -1;
+
+	json_t *secrets = json_object_get(verify, "secrets");
+	if (!json_is_array(secrets) || !json_array_size(secrets))
+		return fail(l, "verify.secrets", "expected a non-empty array of \"env:NAME\" or \"file:/path\"");
+	v->secrets = portico_calloc(json_array_size(secrets), sizeof *v->secrets);
+	size_t index;
+	json_t *source;
+	json_array_foreach(secrets, index, source)
+	{
+		char field[48];
+		snprintf(field, sizeof field, "verify.secrets[%zu]", index);
+		if (!json_is_string(source))
+			return fail(l, field, "expected a string");
+		if (load_secret(l, json_string_value(source), v->scheme, field, &v->secrets[v->secret_count]))
+			return -1;
+		v->secret_count++;
+	}
+
+	if (v->scheme != WEBHOOK_HMAC) {
+		if (json_object_get(verify, "header") || json_object_get(verify, "prefix") ||
+		    json_object_get(verify, "algorithm") || json_object_get(verify, "encoding"))
+			return fail(l, "verify", "header, prefix, algorithm and encoding are for the hmac scheme");
+		return 0;
+	}
+	if (string_field(l, verify, "header", "verify.header", 1, &v->header))
+		return -1;
+	json_t *prefix = json_object_get(verify, "prefix");
+	if (prefix && !json_is_string(prefix))
+		return fail(l, "verify.prefix", "expected a string");
+	v->prefix = portico_strdup(prefix ? json_string_value(prefix) : "");
+	const char *algorithm = json_string_value(json_object_get(verify, "algorithm"));
+	if (json_object_get(verify, "algorithm") &&
+	    (!algorithm || (strcmp(algorithm, "sha256") && strcmp(algorithm, "sha1"))))
+		return fail(l, "verify.algorithm", "expected \"sha256\" or \"sha1\"");
+	v->algorithm = algorithm && !strcmp(algorithm, "sha1") ? PORTICO_HMAC_SHA1 : PORTICO_HMAC_SHA256;
+	const char *encoding = json_string_value(json_object_get(verify, "encoding"));
+	if (json_object_get(verify, "encoding") &&
+	    (!encoding || (strcmp(encoding, "hex") && strcmp(encoding, "base64"))))
+		return fail(l, "verify.encoding", "expected \"hex\" or \"base64\"");
+	v->base64 = encoding && !strcmp(encoding, "base64");
+	return 0;
+}
+
+static int load_strings(loader *l, const json_t *array, const char *field, char ***out, size_t *count)
+{
+	if (!json_is_array(array))
+		return fail(l, field, "expected an array of strings");
+	*out = portico_calloc(json_array_size(array) + 1, sizeof **out);
+	size_t index;
+	json_t *value;
+	json_array_foreach(array, index, value)
+	{
+		if (!json_is_string(value))
+			return fail(l, field, "expected an array of strings");
+		(*out)[(*count)++] = portico_strdup(json_string_value(value));
+	}
+	return 0;
+}
+
+static int load_filters(loader *l, const json_t *filters, webhook_route *route)
+{
+	if (!filters)
+		return 0;
+	if (!json_is_array(filters))
+		return fail(l, "filters", "expected an array of {\"value\": template, \"in\": [strings]}");
+	route->filters = portico_calloc(json_array_size(filters), sizeof *route->filters);
+	size_t index;
+	json_t *filter;
+	json_array_foreach(filters, index, filter)
+	{
+		static const char *const fields[] = {"value", "in", NULL};
+		char field[48];
+		snprintf(field, sizeof field, "filters[%zu]", index);
+		webhook_filter *f = &route->filters[route->filter_count++];
+		if (!json_is_object(filter))
+			return fail(l, field, "expected {\"value\": template, \"in\": [strings]}");
+		if (check_fields(l, filter, field, fields) || template_field(l, filter, "value", field, 1, &f->value) ||
+		    load_strings(l, json_object_get(filter, "in"), field, &f->allowed, &f->allowed_count))
+			return -1;
+	}
+	return 0;
+}
+
+static int load_input(loader *l, const json_t *input, webhook_route *route)
+{
+	static const char *const fields[] = {"pointer", "headers", NULL};
+	if (!input)
+		return 0;
+	if (!json_is_object(input) || check_fields(l, input, "input", fields))
+		return json_is_object(input) ? -1 : fail(l, "input", "expected {\"pointer\": …, \"headers\": […]}");
+	json_t *pointer = json_object_get(input, "pointer");
+	if (pointer &&
+	    (!json_is_string(pointer) || (json_string_length(pointer) && json_string_value(pointer)[0] != '/')))
+		return fail(l, "input.pointer",
+		            "expected a JSON pointer such as \"/data/object\" (\"\" for the whole body)");
+	route->input_pointer =
+	        pointer && json_string_length(pointer) ? portico_strdup(json_string_value(pointer)) : NULL;
+	json_t *headers = json_object_get(input, "headers");
+	return headers ? load_strings(l, headers, "input.headers", &route->input_headers, &route->input_header_count)
+	               : 0;
+}
+
+static int valid_name(const char *name)
+{
+	if (!*name)
+		return 0;
+	for (const char *c = name; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("-_.", *c))
+			return 0;
+	return 1;
+}
+
+static int load_route(loader *l, const char *name, const json_t *config, webhook_route *route)
+{
+	static const char *const fields[] = {"action",  "namespace",  "workflowType", "taskQueue",
+	                                     "signal",  "workflowId", "deliveryId",   "input",
+	                                     "filters", "timeouts",   "verify",       NULL};
+	route->name = portico_strdup(name);
+	if (!valid_name(name))
+		return fail(l, "name", "use letters, digits, '-', '_' and '.' (it becomes /webhooks/%s)", name);
+	if (!json_is_object(config))
+		return fail(l, "route", "expected an object");
+	if (check_fields(l, config, "route", fields))
+		return -1;
+	const char *action = json_string_value(json_object_get(config, "action"));
+	if (!action || (strcmp(action, "start") && strcmp(action, "signal") && strcmp(action, "signal-with-start")))
+		return fail(l, "action", "expected \"start\", \"signal\" or \"signal-with-start\"");
+	route->action = !strcmp(action, "start")    ? WEBHOOK_START
+	                : !strcmp(action, "signal") ? WEBHOOK_SIGNAL
+	                                            : WEBHOOK_SIGNAL_WITH_START;
+	int starts = route->action != WEBHOOK_SIGNAL, signals = route->action != WEBHOOK_START;
+	if (string_field(l, config, "namespace", "namespace", 0, &route->namespace_name) ||
+	    string_field(l, config, "workflowType", "workflowType", starts, &route->workflow_type) ||
+	    string_field(l, config, "taskQueue", "taskQueue", starts, &route->task_queue) ||
+	    string_field(l, config, "signal", "signal", signals, &route->signal_name) ||
+	    template_field(l, config, "workflowId", "workflowId", 1, &route->workflow_id) ||
+	    load_verifier(l, json_object_get(config, "verify"), &route->verifier) ||
+	    template_field(l, config, "deliveryId", "deliveryId", 0, &route->delivery_id) ||
+	    load_input(l, json_object_get(config, "input"), route) ||
+	    load_filters(l, json_object_get(config, "filters"), route))
+		return -1;
+	if (!starts && (route->workflow_type || route->task_queue))
+		return fail(l, "action", "a signal route names no workflowType or taskQueue");
+	if (!signals && route->signal_name)
+		return fail(l, "signal", "only signal and signal-with-start routes send a signal");
+	if (!route->namespace_name)
+		route->namespace_name = portico_strdup("default");
+	if (!route->delivery_id && default_delivery_id(route->verifier.scheme))
+		route->delivery_id = portico_strdup(default_delivery_id(route->verifier.scheme));
+	json_t *timeouts = json_object_get(config, "timeouts");
+	static const char *const timeout_fields[] = {"executionSeconds", "runSeconds", "taskSeconds", NULL};
+	if (timeouts && (!json_is_object(timeouts) || check_fields(l, timeouts, "timeouts", timeout_fields)))
+		return json_is_object(timeouts) ? -1 : fail(l, "timeouts", "expected an object");
+	if (timeouts &&
+	    (seconds_field(l, timeouts, "executionSeconds", "timeouts.executionSeconds", &route->execution_timeout_s) ||
+	     seconds_field(l, timeouts, "runSeconds", "timeouts.runSeconds", &route->run_timeout_s) ||
+	     seconds_field(l, timeouts, "taskSeconds", "timeouts.taskSeconds", &route->task_timeout_s)))
+		return -1;
+	return 0;
+}
+
+webhook_set *webhook_set_load(const char *path, portico_error *err)
+{
+	loader l = {.path = path, .route = NULL, .err = err};
+	json_error_t error;
+	json_t *root = json_load_file(path, 0, &error);
+	if (!root) {
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: line %d, column %d: %s", path, error.line,
+		                  error.column, error.text);
+		return NULL;
+	}
+	json_t *routes = json_object_get(root, "webhooks");
+	webhook_set *set = portico_calloc(1, sizeof *set);
+	static const char *const fields[] = {"webhooks", NULL};
+	if (!json_is_object(root) || check_fields(&l, root, "top level", fields) || !json_is_object(routes)) {
+		if (!err->message)
+			fail(&l, "top level", "expected {\"webhooks\": {\"name\": {route}, …}}");
+		json_decref(root);
+		webhook_set_free(set);
+		return NULL;
+	}
+	set->routes = portico_calloc(json_object_size(routes), sizeof *set->routes);
+	const char *name;
+	json_t *config;
+	json_object_foreach(routes, name, config)
+	{
+		l.route = name;
+		if (load_route(&l, name, config, &set->routes[set->count++])) {
+			json_decref(root);
+			webhook_set_free(set);
+			return NULL;
+		}
+	}
+	json_decref(root);
+	return set;
+}
+
+static void free_strings(char **strings, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(strings[i]);
+	free(strings);
+}
+
+void webhook_set_free(webhook_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->count; i++) {
+		webhook_route *r = &set->routes[i];
+		free(r->name);
+		free(r->namespace_name);
+		free(r->workflow_type);
+		free(r->task_queue);
+		free(r->signal_name);
+		free(r->workflow_id);
+		free(r->delivery_id);
+		free(r->input_pointer);
+		free_strings(r->input_headers, r->input_header_count);
+		for (size_t f = 0; f < r->filter_count; f++) {
+			free(r->filters[f].value);
+			free_strings(r->filters[f].allowed, r->filters[f].allowed_count);
+		}
+		free(r->filters);
+		for (size_t s = 0; s < r->verifier.secret_count; s++) {
+			/* Secrets leave no copy behind in freed memory. */
+			memset(r->verifier.secrets[s].bytes, 0, r->verifier.secrets[s].length);
+			free(r->verifier.secrets[s].bytes);
+		}
+		free(r->verifier.secrets);
+		free(r->verifier.header);
+		free(r->verifier.prefix);
+	}
+	free(set->routes);
+	free(set);
+}
+
+const webhook_route *webhook_set_find(const webhook_set *set, const char *name)
+{
+	for (size_t i = 0; set && i < set->count; i++)
+		if (!strcmp(set->routes[i].name, name))
+			return &set->routes[i];
+	return NULL;
+}
+
+/* ---- Templates and JSON pointers ---------------------------------------------------------------- */
+
+json_t *webhook_json_pointer(const json_t *value, const char *pointer)
+{
+	const json_t *at = value;
+	while (at && *pointer == '/') {
+		pointer++;
+		size_t length = strcspn(pointer, "/");
+		char *token = portico_strndup(pointer, length);
+		/* ~1 is '/', ~0 is '~', in that order. */
+		char *out = token;
+		for (const char *in = token; *in; in++)
+			*out++ = in[0] == '~' && in[1] == '1'   ? (in++, '/')
+			         : in[0] == '~' && in[1] == '0' ? (in++, '~')
+			                                        : *in;
+		*out = '\0';
+		if (json_is_object(at)) {
+			at = json_object_get(at, token);
+		} else if (json_is_array(at)) {
+			char *end;
+			unsigned long index = strtoul(token, &end, 10);
+			at = *token && !*end && isdigit((unsigned char)*token) ? json_array_get(at, index) : NULL;
+		} else {
+			at = NULL;
+		}
+		free(token);
+		pointer += length;
+	}
+	return *pointer ? NULL : (json_t *)at;
+}
+
+/* Calls part(arg, literal, length, NULL) for text and part(arg, NULL, 0, placeholder) for each
+ * {placeholder}; returns -1 with err on unbalanced braces. */
+static int template_walk(const char *text, portico_error *err,
+                         int (*part)(void *arg, const char *literal, size_t length, const char *placeholder), void *arg)
+{
+	while (*text) {
+		const char *open = strchr(text, '{');
+		size_t literal = open ? (size_t)(open - text) : strlen(text);
+		const char *close_early = memchr(text, '}', literal);
+		if (close_early)
+			return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "unbalanced '}' in \"%s\"", text);
+		if (literal && part(arg, text, literal, NULL))
+			return -1;
+		if (!open)
+			return 0;
+		const char *close = strchr(open, '}');
+		if (!close)
+			return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "unclosed '{' in \"%s\"", open);
+		char *placeholder = portico_strndup(open + 1, (size_t)(close - open - 1));
+		int failed = part(arg, NULL, 0, placeholder);
+		free(placeholder);
+		if (failed)
+			return -1;
+		text = close + 1;
+	}
+	return 0;
+}
+
+static int check_part(void *arg, const char *literal, size_t length, const char *placeholder)
+{
+	portico_error *err = arg;
+	(void)literal;
+	(void)length;
+	if (!placeholder || !strcmp(placeholder, "delivery"))
+		return 0;
+	if (!strncmp(placeholder, "header.", 7) && placeholder[7])
+		return 0;
+	if (!strncmp(placeholder, "body.", 5) && (placeholder[5] == '/' || !placeholder[5]))
+		return 0;
+	return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+	                         "unknown placeholder {%s}: use {header.Name}, {body./json/pointer} or {delivery}",
+	                         placeholder);
+}
+
+int webhook_template_check(const char *template_text, portico_error *err)
+{
+	return template_walk(template_text, err, check_part, err);
+}
+
+typedef struct render {
+	http_request *request;
+	const json_t *body;
+	const char *delivery;
+	char *out;
+	size_t length;
+	portico_error *err;
+} render;
+
+static void append(render *r, const char *text, size_t length)
+{
+	r->out = portico_realloc(r->out, r->length + length + 1);
+	memcpy(r->out + r->length, text, length);
+	r->length += length;
+	r->out[r->length] = '\0';
+}
+
+static int render_part(void *arg, const char *literal, size_t length, const char *placeholder)
+{
+	render *r = arg;
+	if (!placeholder) {
+		append(r, literal, length);
+		return 0;
+	}
+	if (!strcmp(placeholder, "delivery")) {
+		if (!r->delivery)
+			return portico_error_set(r->err, PORTICO_INVALID_ARGUMENT, "this delivery has no id");
+		append(r, r->delivery, strlen(r->delivery));
+		return 0;
+	}
+	if (!strncmp(placeholder, "header.", 7)) {
+		const char *value = http_request_header(r->request, placeholder + 7);
+		if (!value || !*value)
+			return portico_error_set(r->err, PORTICO_INVALID_ARGUMENT, "header %s is missing",
+			                         placeholder + 7);
+		append(r, value, strlen(value));
+		return 0;
+	}
+	const char *pointer = placeholder + 5;
+	const json_t *value = r->body ? webhook_json_pointer(r->body, pointer) : NULL;
+	if (json_is_string(value)) {
+		append(r, json_string_value(value), json_string_length(value));
+	} else if (json_is_number(value) || json_is_boolean(value)) {
+		char *text = json_dumps(value, JSON_ENCODE_ANY);
+		append(r, text, strlen(text));
+		free(text);
+	} else {
+		return portico_error_set(r->err, PORTICO_INVALID_ARGUMENT, "the body has no %s at \"%s\"",
+		                         value ? "text or number" : "value", pointer);
+	}
+	return 0;
+}
+
+char *webhook_render(const char *template_text, http_request *request, const json_t *body, const char *delivery,
+                     portico_error *err)
+{
+	render r = {.request = request, .body = body, .delivery = delivery, .out = portico_strdup(""), .err = err};
+	if (template_walk(template_text, err, render_part, &r)) {
+		free(r.out);
+		return NULL;
+	}
+	return r.out;
+}

@@ -1,0 +1,214 @@
+/* Signature checks over the raw body bytes, one per scheme. Every comparison of a signature is
+ * constant-time (portico_codec_equal); timestamps are checked in both directions, so a replay
+ * from the past and a signature minted for the future are refused alike. */
+#include "webhook.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "base64.h"
+
+#define MAX_SIGNATURES 16
+
+static void to_hex(const uint8_t *bytes, size_t length, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < length; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * length] = '\0';
+}
+
+/* The HMAC of parts under each secret, encoded as hex (or base64), compared with given. */
+static int matches_any(const webhook_verifier *v, portico_hmac_algorithm algorithm, int base64,
+                       const portico_bytes *parts, size_t part_count, const char *given, size_t given_length)
+{
+	int found = 0;
+	for (size_t s = 0; s < v->secret_count; s++) {
+		uint8_t mac[PORTICO_HMAC_MAX_BYTES];
+		size_t length = portico_codec_hmac(algorithm, v->secrets[s].bytes, v->secrets[s].length, parts,
+		                                   part_count, mac);
+		char hex[2 * PORTICO_HMAC_MAX_BYTES + 1];
+		char *encoded = base64 ? portico_base64_encode(mac, length) : (to_hex(mac, length, hex), hex);
+		/* Every secret is tried, matched or not, so timing says nothing about which one. */
+		found |= strlen(encoded) == given_length && portico_codec_equal(encoded, given, given_length);
+		if (base64)
+			free(encoded);
+	}
+	return found;
+}
+
+/* Hex from a sender may be upper case; the comparison is on lower case. */
+static char *lower_copy(const char *text, size_t length)
+{
+	char *copy = portico_strndup(text, length);
+	for (char *c = copy; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	return copy;
+}
+
+static int fresh(const char *timestamp, int64_t now_s, int64_t tolerance_s, const char **reason)
+{
+	char *end;
+	long long when = timestamp ? strtoll(timestamp, &end, 10) : 0;
+	if (!timestamp || !*timestamp || *end) {
+		*reason = "missing or malformed timestamp";
+		return 0;
+	}
+	if (when < now_s - tolerance_s || when > now_s + tolerance_s) {
+		*reason = when < now_s ? "timestamp too old" : "timestamp in the future";
+		return 0;
+	}
+	return 1;
+}
+
+static int verify_github(const webhook_verifier *v, http_request *request, const portico_bytes *body,
+                         const char **reason)
+{
+	const char *header = http_request_header(request, "X-Hub-Signature-256");
+	if (!header || strncmp(header, "sha256=", 7)) {
+		*reason = "missing X-Hub-Signature-256";
+		return -1;
+	}
+	char *given = lower_copy(header + 7, strlen(header + 7));
+	int ok = matches_any(v, PORTICO_HMAC_SHA256, 0, body, 1, given, strlen(given));
+	free(given);
+	*reason = ok ? NULL : "signature mismatch";
+	return ok ? 0 : -1;
+}
+
+static int verify_stripe(const webhook_verifier *v, http_request *request, const portico_bytes *body, int64_t now_s,
+                         const char **reason)
+{
+	const char *header = http_request_header(request, "Stripe-Signature");
+	if (!header) {
+		*reason = "missing Stripe-Signature";
+		return -1;
+	}
+	char *copy = portico_strdup(header), *timestamp = NULL, *signatures[MAX_SIGNATURES];
+	size_t count = 0;
+	char *save = NULL;
+	for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		while (isspace((unsigned char)*item))
+			item++;
+		if (!strncmp(item, "t=", 2))
+			timestamp = item + 2;
+		else if (!strncmp(item, "v1=", 3) && count < MAX_SIGNATURES)
+			signatures[count++] = item + 3;
+	}
+	int ok = 0;
+	if (fresh(timestamp, now_s, v->tolerance_s, reason)) {
+		portico_bytes parts[] = {{timestamp, strlen(timestamp)}, {".", 1}, *body};
+		for (size_t i = 0; i < count; i++) {
+			char *given = lower_copy(signatures[i], strlen(signatures[i]));
+			ok |= matches_any(v, PORTICO_HMAC_SHA256, 0, parts, 3, given, strlen(given));
+			free(given);
+		}
+		*reason = ok ? NULL : "signature mismatch";
+	}
+	free(copy);
+	return ok ? 0 : -1;
+}
+
+static int verify_slack(const webhook_verifier *v, http_request *request, const portico_bytes *body, int64_t now_s,
+                        const char **reason)
+{
+	const char *timestamp = http_request_header(request, "X-Slack-Request-Timestamp");
+	const char *header = http_request_header(request, "X-Slack-Signature");
+	if (!header || strncmp(header, "v0=", 3)) {
+		*reason = "missing X-Slack-Signature";
+		return -1;
+	}
+	if (!fresh(timestamp, now_s, v->tolerance_s, reason))
+		return -1;
+	portico_bytes parts[] = {{"v0:", 3}, {timestamp, strlen(timestamp)}, {":", 1}, *body};
+	char *given = lower_copy(header + 3, strlen(header + 3));
+	int ok = matches_any(v, PORTICO_HMAC_SHA256, 0, parts, 4, given, strlen(given));
+	free(given);
+	*reason = ok ? NULL : "signature mismatch";
+	return ok ? 0 : -1;
+}
+
+static int verify_standard(const webhook_verifier *v, http_request *request, const portico_bytes *body, int64_t now_s,
+                           const char **reason)
+{
+	const char *id = http_request_header(request, "webhook-id");
+	const char *timestamp = http_request_header(request, "webhook-timestamp");
+	const char *header = http_request_header(request, "webhook-signature");
+	if (!id || !header) {
+		*reason = "missing webhook-id or webhook-signature";
+		return -1;
+	}
+	if (!fresh(timestamp, now_s, v->tolerance_s, reason))
+		return -1;
+	portico_bytes parts[] = {{id, strlen(id)}, {".", 1}, {timestamp, strlen(timestamp)}, {".", 1}, *body};
+	/* "v1,<base64> v1,<base64>": any may match; other versions are skipped. */
+	char *copy = portico_strdup(header);
+	int ok = 0;
+	char *save = NULL;
+	for (char *item = strtok_r(copy, " ", &save); item; item = strtok_r(NULL, " ", &save))
+		if (!strncmp(item, "v1,", 3))
+			ok |= matches_any(v, PORTICO_HMAC_SHA256, 1, parts, 5, item + 3, strlen(item + 3));
+	free(copy);
+	*reason = ok ? NULL : "signature mismatch";
+	return ok ? 0 : -1;
+}
+
+static int verify_hmac(const webhook_verifier *v, http_request *request, const portico_bytes *body, const char **reason)
+{
+	const char *header = http_request_header(request, v->header);
+	size_t prefix = strlen(v->prefix);
+	if (!header || strncasecmp(header, v->prefix, prefix)) {
+		*reason = "missing signature header";
+		return -1;
+	}
+	char *given =
+	        v->base64 ? portico_strdup(header + prefix) : lower_copy(header + prefix, strlen(header + prefix));
+	int ok = matches_any(v, v->algorithm, v->base64, body, 1, given, strlen(given));
+	free(given);
+	*reason = ok ? NULL : "signature mismatch";
+	return ok ? 0 : -1;
+}
+
+static int verify_bearer(const webhook_verifier *v, http_request *request, const char **reason)
+{
+	const char *header = http_request_header(request, "Authorization");
+	if (!header || strncasecmp(header, "Bearer ", 7)) {
+		*reason = "missing bearer token";
+		return -1;
+	}
+	const char *token = header + 7;
+	size_t length = strlen(token);
+	int ok = 0;
+	for (size_t s = 0; s < v->secret_count; s++)
+		ok |= v->secrets[s].length == length && portico_codec_equal(v->secrets[s].bytes, token, length);
+	*reason = ok ? NULL : "wrong bearer token";
+	return ok ? 0 : -1;
+}
+
+int webhook_verify(const webhook_verifier *verifier, http_request *request, const char *body, size_t length,
+                   int64_t now_s, const char **reason)
+{
+	portico_bytes raw = {body ? body : "", length};
+	switch (verifier->scheme) {
+	case WEBHOOK_GITHUB:
+		return verify_github(verifier, request, &raw, reason);
+	case WEBHOOK_STRIPE:
+		return verify_stripe(verifier, request, &raw, now_s, reason);
+	case WEBHOOK_SLACK:
+		return verify_slack(verifier, request, &raw, now_s, reason);
+	case WEBHOOK_STANDARD:
+		return verify_standard(verifier, request, &raw, now_s, reason);
+	case WEBHOOK_HMAC:
+		return verify_hmac(verifier, request, &raw, reason);
+	case WEBHOOK_BEARER:
+		return verify_bearer(verifier, request, reason);
+	}
+	*reason = "unknown scheme";
+	return -1;
+}
