@@ -2,8 +2,9 @@
  * threads. The worker runs one on a thread of its own for event-loop activities, which must never
  * block it: they start I/O, return, and finish from a callback.
  *
- * Everything here runs on the loop's thread and must be called from it, except portico_loop_post
- * and portico_loop_stop, which any thread may call. */
+ * Everything here runs on the loop's thread and must be called from it (or from any one thread
+ * while the loop is not running), except portico_loop_post and portico_loop_stop, which any
+ * thread may call at any time. */
 #ifndef PORTICO_LOOP_H
 #define PORTICO_LOOP_H
 
@@ -30,7 +31,9 @@ portico_loop *portico_loop_new(portico_error *err);
 /* Runs callbacks until portico_loop_stop; the calling thread becomes the loop's thread. */
 void portico_loop_run(portico_loop *loop);
 
-/* Makes portico_loop_run return after the callbacks under way. Thread-safe. */
+/* Makes portico_loop_run return after the callback under way; the events and timers of that
+ * round wait for the next run. Asked while the loop is not running, it ends the next run at
+ * once. Thread-safe. */
 void portico_loop_stop(portico_loop *loop);
 
 /* Runs fn(arg) on the loop's thread soon, in the order posted. Thread-safe. */

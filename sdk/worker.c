@@ -40,6 +40,7 @@
 #define FLUSH_INTERVAL_MS             100
 #define FLUSH_BATCH                   64
 #define CANCEL_CHECK_MS               100
+#define LOOP_HELPERS                  2 /* threads that start event-loop tasks and answer for them */
 #define FAILURE_SOURCE                "PorticoCWorker"
 
 typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse activity_task;
@@ -54,13 +55,19 @@ typedef struct registration {
 	struct registration *next;
 } registration;
 
-/* Work for the executors: a task to run, or an event-loop activity that finished, to answer. */
+/* Work for threads: a task to run, or an event-loop activity that finished, to answer. */
 typedef struct queued_task {
 	activity_task *task;
 	portico_activity *finished;
 	int outcome;
 	struct queued_task *next;
 } queued_task;
+
+typedef struct work_queue {
+	struct portico_worker *worker;
+	queued_task *head, *tail;
+	pthread_cond_t ready;
+} work_queue;
 
 struct portico_activity {
 	portico_worker *worker;
@@ -85,6 +92,7 @@ struct portico_activity {
 	atomic_int too_large;        /* a heartbeat was over the payload limit: the attempt fails */
 	atomic_int refs;             /* the executor's, plus the heartbeat flusher's and shutdown's while they use it */
 	int heartbeat_pending;       /* last_details were not sent yet (guarded by lock) */
+	char *too_large_message;     /* why the heartbeat was refused (guarded by lock) */
 	portico_activity_env *env;   /* set when run by portico_activity_env_run, without a worker */
 	int child_out;               /* in a child process: where heartbeats and the outcome go, else -1 */
 	int child_cancel;            /* in a child process: readable once the parent says cancel, else -1 */
@@ -114,12 +122,13 @@ struct portico_worker {
 	registration *registrations;
 
 	sem_t slots;
-	pthread_t *poller_threads, *executor_threads;
+	pthread_t *poller_threads, *executor_threads, loop_helpers[LOOP_HELPERS];
 	atomic_int stopping;
 
-	pthread_mutex_t lock; /* guards the queue, the running list and executors_stop */
-	pthread_cond_t queue_ready;
-	queued_task *queue_head, *queue_tail;
+	pthread_mutex_t lock; /* guards the queues, the running list and executors_stop */
+	/* Two queues, so that blocking activities never hold up the event loop's work. */
+	work_queue blocking;  /* thread-pool and process tasks, for the executors */
+	work_queue loop_work; /* event-loop tasks to start and answers to send, for the loop helpers */
 	portico_activity *running;
 	size_t running_count;
 	size_t starting; /* taken off the queue, not yet running or answered */
@@ -150,7 +159,9 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
 	worker->codec = options->codec;
 	worker->namespace_name = portico_strdup(portico_client_namespace(client));
 	pthread_mutex_init(&worker->lock, NULL);
-	pthread_cond_init(&worker->queue_ready, NULL);
+	worker->blocking.worker = worker->loop_work.worker = worker;
+	pthread_cond_init(&worker->blocking.ready, NULL);
+	pthread_cond_init(&worker->loop_work.ready, NULL);
 	return worker;
 }
 
@@ -436,7 +447,6 @@ static void activity_init(portico_activity *activity, portico_worker *worker, ac
 	activity->child_out = activity->child_cancel = -1;
 	activity->worker = worker;
 	activity->task = task;
-	activity->loop = worker ? worker->loop : NULL;
 	activity->deadline_ms = attempt_deadline_ms(task);
 	temporal__api__common__v1__payloads__init(&activity->empty);
 	pthread_mutex_init(&activity->lock, NULL);
@@ -462,6 +472,7 @@ static void activity_release(portico_activity *activity)
 	json_decref(activity->last_details);
 	free(activity->fail_type);
 	free(activity->fail_message);
+	free(activity->too_large_message);
 	pthread_mutex_destroy(&activity->lock);
 	protobuf_c_message_free_unpacked(&activity->task->base, NULL);
 }
@@ -607,19 +618,47 @@ static void activity_unref(portico_activity *activity)
 	}
 }
 
+static int past_deadline(const portico_activity *activity)
+{
+	return activity->deadline_ms && portico_monotonic_ms() >= activity->deadline_ms;
+}
+
+/* Stopped by its own timeout: Temporal has timed the attempt out (its clock started first) and
+ * would refuse any answer, so none is sent. */
+static void let_temporal_time_out(portico_activity *activity)
+{
+	if (!claim_answer(activity))
+		return;
+	fprintf(stderr,
+	        "{\"level\":\"info\",\"message\":\"attempt timed out\",\"activityId\":\"%s\",\"workflowId\":\"%s\","
+	        "\"attempt\":%d}\n",
+	        activity->info.activity_id, activity->info.workflow_id, activity->info.attempt);
+}
+
+static void respond_too_large(portico_activity *activity)
+{
+	pthread_mutex_lock(&activity->lock);
+	char *message = portico_strdup(activity->too_large_message);
+	pthread_mutex_unlock(&activity->lock);
+	respond_failed(activity, "PayloadSizeLimitExceeded", 1, 0, message ? message : "a payload is over the limit");
+	free(message);
+}
+
 /* Answers Temporal for an attempt that ended with outcome, and lets go of the activity. */
 static void answer(portico_activity *activity, int outcome)
 {
 	if (outcome == PORTICO_ACTIVITY_COMPLETE_ASYNC)
 		claim_answer(activity); /* whoever holds the task token answers */
 	else if (atomic_load(&activity->too_large))
-		respond_failed(activity, activity->fail_type, 1, 0, activity->fail_message);
+		respond_too_large(activity);
 	else if (outcome == PORTICO_ACTIVITY_COMPLETED)
 		respond_completed(activity);
 	else if (outcome == PORTICO_ACTIVITY_CANCELED && atomic_load(&activity->cancel_requested))
 		respond_canceled(activity);
 	else if (atomic_load(&activity->shutting_down))
 		respond_failed(activity, "WorkerShutdown", 0, 0, "the worker shut down before the activity finished");
+	else if (outcome == PORTICO_ACTIVITY_CANCELED && past_deadline(activity))
+		let_temporal_time_out(activity);
 	else
 		respond_failed(activity, activity->fail_type ? activity->fail_type : "ActivityError",
 		               activity->non_retryable, activity->next_retry_delay_ms,
@@ -661,6 +700,16 @@ static void start_on_loop(void *arg)
 	begin_on_loop(activity, r->fn, r->user_data);
 }
 
+static void push_locked(work_queue *queue, queued_task *item)
+{
+	if (queue->tail)
+		queue->tail->next = item;
+	else
+		queue->head = item;
+	queue->tail = item;
+	pthread_cond_signal(&queue->ready);
+}
+
 void portico_activity_finish(portico_activity *activity, int outcome)
 {
 	portico_loop_timer_free(activity->cancel_check);
@@ -686,12 +735,7 @@ void portico_activity_finish(portico_activity *activity, int outcome)
 	if (activity->next)
 		activity->next->prev = activity->prev;
 	worker->running_count--;
-	if (worker->queue_tail)
-		worker->queue_tail->next = item;
-	else
-		worker->queue_head = item;
-	worker->queue_tail = item;
-	pthread_cond_signal(&worker->queue_ready);
+	push_locked(&worker->loop_work, item);
 	pthread_mutex_unlock(&worker->lock);
 }
 
@@ -711,6 +755,7 @@ static int run_task(portico_worker *worker, activity_task *task)
 	activity->started_ms = portico_monotonic_ms();
 	const registration *r = find_registration(worker, activity->info.activity_type);
 	if (r && r->model == ON_LOOP) {
+		activity->loop = worker->loop;
 		portico_loop_post(worker->loop, start_on_loop, activity);
 		return 1;
 	}
@@ -753,13 +798,9 @@ static void enqueue(portico_worker *worker, activity_task *task)
 {
 	queued_task *item = portico_calloc(1, sizeof *item);
 	item->task = task;
+	const registration *r = find_registration(worker, task->activity_type ? task->activity_type->name : "");
 	pthread_mutex_lock(&worker->lock);
-	if (worker->queue_tail)
-		worker->queue_tail->next = item;
-	else
-		worker->queue_head = item;
-	worker->queue_tail = item;
-	pthread_cond_signal(&worker->queue_ready);
+	push_locked(r && r->model == ON_LOOP ? &worker->loop_work : &worker->blocking, item);
 	pthread_mutex_unlock(&worker->lock);
 }
 
@@ -794,21 +835,23 @@ static void *poller_main(void *arg)
 	return NULL;
 }
 
+/* Serves one queue: executors the blocking one, loop helpers the event loop's. */
 static void *executor_main(void *arg)
 {
-	portico_worker *worker = arg;
+	work_queue *queue = arg;
+	portico_worker *worker = queue->worker;
 	for (;;) {
 		pthread_mutex_lock(&worker->lock);
-		while (!worker->queue_head && !worker->executors_stop)
-			pthread_cond_wait(&worker->queue_ready, &worker->lock);
-		queued_task *item = worker->queue_head;
+		while (!queue->head && !worker->executors_stop)
+			pthread_cond_wait(&queue->ready, &worker->lock);
+		queued_task *item = queue->head;
 		if (!item) {
 			pthread_mutex_unlock(&worker->lock);
 			return NULL;
 		}
-		worker->queue_head = item->next;
-		if (!worker->queue_head)
-			worker->queue_tail = NULL;
+		queue->head = item->next;
+		if (!queue->head)
+			queue->tail = NULL;
 		worker->starting++;
 		pthread_mutex_unlock(&worker->lock);
 		int on_loop = 0;
@@ -891,7 +934,10 @@ int portico_worker_start(portico_worker *worker, portico_error *err)
 	if (pthread_create(&worker->loop_thread, NULL, loop_main, worker->loop))
 		thread_failed();
 	for (unsigned i = 0; i < worker->threads; i++)
-		if (pthread_create(&worker->executor_threads[i], NULL, executor_main, worker))
+		if (pthread_create(&worker->executor_threads[i], NULL, executor_main, &worker->blocking))
+			thread_failed();
+	for (unsigned i = 0; i < LOOP_HELPERS; i++)
+		if (pthread_create(&worker->loop_helpers[i], NULL, executor_main, &worker->loop_work))
 			thread_failed();
 	for (unsigned i = 0; i < worker->pollers; i++)
 		if (pthread_create(&worker->poller_threads[i], NULL, poller_main, worker))
@@ -905,7 +951,8 @@ int portico_worker_start(portico_worker *worker, portico_error *err)
 static size_t busy(portico_worker *worker)
 {
 	pthread_mutex_lock(&worker->lock);
-	size_t count = worker->running_count + worker->starting + (worker->queue_head != NULL);
+	size_t count = worker->running_count + worker->starting + (worker->blocking.head != NULL) +
+	               (worker->loop_work.head != NULL);
 	pthread_mutex_unlock(&worker->lock);
 	return count;
 }
@@ -953,23 +1000,27 @@ int portico_worker_shutdown(portico_worker *worker)
 	/* What still runs ignored its cancellation: answer for it, so Temporal retries elsewhere now
 	 * rather than after a timeout. Tasks still queued get the same answer. The answers go out
 	 * without the lock held, so that activities finishing meanwhile are not held up. */
-	portico_activity *stuck[FLUSH_BATCH];
-	size_t stuck_count = 0;
 	pthread_mutex_lock(&worker->lock);
 	worker->executors_stop = 1;
-	size_t still_running = worker->running_count + worker->starting;
-	for (portico_activity *a = worker->running; a && stuck_count < FLUSH_BATCH; a = a->next) {
+	size_t still_running = worker->running_count + worker->starting, stuck_count = 0;
+	portico_activity **stuck = portico_calloc(worker->running_count + 1, sizeof *stuck);
+	for (portico_activity *a = worker->running; a; a = a->next) {
 		atomic_fetch_add(&a->refs, 1);
 		stuck[stuck_count++] = a;
 	}
-	queued_task *queued = worker->queue_head;
-	worker->queue_head = worker->queue_tail = NULL;
-	pthread_cond_broadcast(&worker->queue_ready);
+	/* Answers waiting to go out first, then tasks that never started. */
+	if (worker->loop_work.tail)
+		worker->loop_work.tail->next = worker->blocking.head;
+	queued_task *queued = worker->loop_work.head ? worker->loop_work.head : worker->blocking.head;
+	worker->blocking.head = worker->blocking.tail = worker->loop_work.head = worker->loop_work.tail = NULL;
+	pthread_cond_broadcast(&worker->blocking.ready);
+	pthread_cond_broadcast(&worker->loop_work.ready);
 	pthread_mutex_unlock(&worker->lock);
 	for (size_t i = 0; i < stuck_count; i++) {
 		respond_failed(stuck[i], "WorkerShutdown", 0, 0, "the worker shut down before the activity finished");
 		activity_unref(stuck[i]);
 	}
+	free(stuck);
 	for (queued_task *next; queued; queued = next) {
 		next = queued->next;
 		if (queued->finished) {
@@ -987,6 +1038,8 @@ int portico_worker_shutdown(portico_worker *worker)
 		return -1;
 	for (unsigned i = 0; i < worker->threads; i++)
 		pthread_join(worker->executor_threads[i], NULL);
+	for (unsigned i = 0; i < LOOP_HELPERS; i++)
+		pthread_join(worker->loop_helpers[i], NULL);
 	pthread_join(worker->flusher_thread, NULL);
 	portico_loop_stop(worker->loop);
 	pthread_join(worker->loop_thread, NULL);
@@ -1020,7 +1073,8 @@ void portico_worker_free(portico_worker *worker)
 		sem_destroy(&worker->slots);
 	free(worker->poller_threads);
 	free(worker->executor_threads);
-	pthread_cond_destroy(&worker->queue_ready);
+	pthread_cond_destroy(&worker->blocking.ready);
+	pthread_cond_destroy(&worker->loop_work.ready);
 	pthread_mutex_destroy(&worker->lock);
 	free(worker->task_queue);
 	free(worker->namespace_name);
@@ -1077,8 +1131,7 @@ int portico_activity_cancelled(const portico_activity *activity)
 		return read(activity->child_cancel, &byte, 1) == 1 || atomic_load(&activity->cancel_requested);
 	}
 	return atomic_load(&activity->cancel_requested) || atomic_load(&activity->gone) ||
-	       atomic_load(&activity->shutting_down) || atomic_load(&activity->too_large) ||
-	       (activity->deadline_ms && portico_monotonic_ms() >= activity->deadline_ms);
+	       atomic_load(&activity->shutting_down) || atomic_load(&activity->too_large) || past_deadline(activity);
 }
 
 portico_loop *portico_activity_loop(const portico_activity *activity)
@@ -1125,8 +1178,12 @@ static void send_heartbeat(portico_activity *activity, json_t *details)
 	request.namespace_ = worker->namespace_name;
 	portico_payload_size largest;
 	if (portico_codec_encode_message(worker->codec, &request.base, worker->max_payload_bytes, &largest, &err)) {
-		/* Over the limit, Temporal would fail the activity: stop it and say why. */
-		portico_activity_fail(activity, "PayloadSizeLimitExceeded", 1, 0, "heartbeat %s", err.message);
+		/* Over the limit, Temporal would fail the activity: stop it and say why. The activity's
+		 * own failure fields are its thread's; this may be the flusher's. */
+		pthread_mutex_lock(&activity->lock);
+		if (!activity->too_large_message)
+			activity->too_large_message = portico_sprintf("heartbeat %s", err.message);
+		pthread_mutex_unlock(&activity->lock);
 		atomic_store(&activity->too_large, 1);
 	} else {
 		portico_call_options options = {.method = "RecordActivityTaskHeartbeat",
@@ -1255,6 +1312,7 @@ static activity_task *env_task(const portico_activity_env *env)
 int portico_activity_env_run(portico_activity_env *env, portico_activity_fn fn, void *user_data)
 {
 	if (!env->loop) {
+		free(env->error_message);
 		env->error_message = portico_strdup("the test environment has no event loop");
 		return env->outcome = PORTICO_ACTIVITY_FAILED;
 	}

@@ -41,7 +41,7 @@ typedef struct portico_worker_options {
 	unsigned max_concurrent;    /* activities running at once; 0 for 20 */
 	unsigned threads;           /* threads running thread-pool activities and answering; 0 for max_concurrent */
 	unsigned pollers;           /* concurrent long polls; 0 for 2 */
-	int64_t grace_ms;           /* shutdown: how long running activities may finish; 0 for 30 s */
+	int64_t grace_ms;           /* shutdown: how long running activities may finish; negative for 30 s */
 	size_t max_payload_bytes;   /* results and heartbeats over this fail the attempt; 0 for 2 MiB */
 	const portico_codec *codec; /* NULL for none; borrowed, must outlive the worker */
 } portico_worker_options;
@@ -133,7 +133,8 @@ void portico_activity_heartbeat(portico_activity *activity, json_t *details);
  * or the worker is shutting down. */
 int portico_activity_cancelled(const portico_activity *activity);
 
-/* Event-loop activities: the loop they run on, and a callback the loop calls once (within about
+/* Event-loop activities: the loop they run on (NULL for the other models, which must not touch
+ * the loop: it is not thread-safe, nor shared with a child process), and a callback the loop calls once (within about
  * 0.1 s) when portico_activity_cancelled() turns true; it should stop the work and finish. */
 portico_loop *portico_activity_loop(const portico_activity *activity);
 void portico_activity_on_cancel(portico_activity *activity, portico_loop_fn fn, void *arg);
@@ -181,7 +182,8 @@ typedef struct portico_activity_env {
 void portico_activity_env_init(portico_activity_env *env);
 
 /* Runs fn once, whatever its execution model; an event-loop activity that returns
- * PORTICO_ACTIVITY_PENDING runs env->loop until it finishes. Returns the outcome (also in
+ * PORTICO_ACTIVITY_PENDING runs env->loop until it finishes (so it must: with cancellation
+ * injected, its on_cancel has to finish it). Returns the outcome (also in
  * env->outcome). */
 int portico_activity_env_run(portico_activity_env *env, portico_activity_fn fn, void *user_data);
 

@@ -130,6 +130,7 @@ typedef struct transfer {
 	CURL *curl;
 	struct curl_slist *headers;
 	response r;
+	int cancelled; /* stopped by the activity's cancellation, not by curl */
 } transfer;
 
 http_request_client *http_request_client_new(void)
@@ -231,7 +232,7 @@ static int outcome_of(transfer *t, CURLcode result)
 	long status = 0;
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
 	int64_t retry_delay_ms = t->r.retry_after_seconds > 0 ? t->r.retry_after_seconds * 1000 : 0;
-	if (result == CURLE_ABORTED_BY_CALLBACK)
+	if (t->cancelled)
 		return PORTICO_ACTIVITY_CANCELED;
 	if (t->r.too_large)
 		return portico_activity_fail(activity, "HttpResponseTooLarge", 1, 0, "%s answered more than %d bytes",
@@ -291,6 +292,7 @@ static void check_transfers(http_request_client *client)
 static void on_cancel(void *arg)
 {
 	transfer *t = arg;
+	t->cancelled = 1;
 	curl_multi_remove_handle(t->client->multi, t->curl);
 	end_transfer(t, CURLE_ABORTED_BY_CALLBACK);
 }
@@ -338,6 +340,9 @@ int http_request_activity(portico_activity *activity, void *client_arg)
 		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, t->body_text);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms_of(json_object_get(input, "timeoutSeconds")));
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	/* Ending a transfer still resolving its host must not wait for the resolver thread: that
+	 * would stall the whole loop. */
+	curl_easy_setopt(curl, CURLOPT_QUICK_EXIT, 1L);
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t->r);

@@ -15,7 +15,8 @@
 #define HTTP_REQUEST_ACTIVITY "http.request"
 
 /* The curl multi handle and connections the calls share, bound to the event loop of the first
- * activity that uses it. Free it after its loop stopped, before the loop itself is freed. */
+ * activity that uses it: one client per loop, for the loop's life. Free it after its loop
+ * stopped, before the loop itself is freed. */
 typedef struct http_request_client http_request_client;
 
 http_request_client *http_request_client_new(void);

@@ -172,26 +172,31 @@ def test_cancellation_reaches_an_event_loop_activity(c_worker, server):
     assert result == {"cancelled": "CancelledError"}
 
 
-def test_the_event_loop_runs_many_requests_on_two_threads(server, worker, web):
-    """http.request runs on the event loop: with two threads, forty slow requests are still in
-    flight at once."""
+def test_the_event_loop_runs_many_requests_on_one_busy_thread(server, worker, web):
+    """http.request runs on the event loop: while the worker's only pool thread is busy with a
+    blocking activity, forty slow requests are in flight at once."""
+    path = build_paths("portico-worker")[0].values[0]
     queue = f"portico-c-{uuid.uuid4()}"
-    w = CWorker(build_paths("portico-worker")[0].values[0], server, queue, PORTICO_WORKER_THREADS="2",
-                PORTICO_WORKER_MAX_CONCURRENT="100")
+    w = CWorker(path, server, queue, "--activities", str(Path(path).parent / "examples/libcountdown.so"),
+                PORTICO_WORKER_THREADS="1", PORTICO_WORKER_MAX_CONCURRENT="100")
     count = 40
 
     async def main():
         client = await Client.connect(server.address)
+        blocking = await client.start_workflow("Countdown", args=[{"from": 40, "stepMs": 100}, queue],
+                                               id=f"busy-{uuid.uuid4()}", task_queue=TASK_QUEUE)
         handles = [await client.start_workflow("CallHttp", args=[{"url": f"{web.url}/wait"}, queue],
                                                id=f"loop-{uuid.uuid4()}", task_queue=TASK_QUEUE)
                    for _ in range(count)]
-        return [await handle.result() for handle in handles]
+        results = [await handle.result() for handle in handles]
+        return results, await blocking.result()
 
     try:
-        results = asyncio.run(main())
+        results, countdown = asyncio.run(main())
     finally:
         assert w.stop() == 0, w.output
     assert all(result["body"] == {"waited": True} for result in results)
+    assert countdown["reached"] == 0
     assert web.hits.peak_in_flight >= count * 3 // 4, web.hits.peak_in_flight
 
 
