@@ -29,7 +29,7 @@ GEN_CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -I$(GEN) $(PKG_CFLAGS)
 SDK_SRC := $(wildcard sdk/*.c)
 SDK_OBJ := $(SDK_SRC:%.c=$(BUILD)/obj/%.o)
 GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
-GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/routes.o
+GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/routes.o $(GEN)/obj/openapi_spec.o
 WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
 WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_LIBS := $(patsubst examples/activities/%.c,$(BUILD)/examples/lib%.so,$(wildcard examples/activities/*.c))
@@ -65,6 +65,16 @@ $(GEN)/libtemporal-api.a: $(GEN)/.generated
 
 $(PYTHON):
 	@scripts/setup.sh
+
+# --- The OpenAPI document: openapi/portico.yaml completed from the Temporal API, embedded ----------
+$(GEN)/openapi_spec.c: openapi/portico.yaml scripts/gen_openapi.py $(GEN)/.generated
+	@echo "gen   $(GEN)/openapi.json, openapi.yaml (from openapi/portico.yaml and the Temporal API)"
+	@$(PYTHON) scripts/gen_openapi.py openapi/portico.yaml $(GEN)/temporal.fds $(GEN)
+
+$(GEN)/obj/openapi_spec.o: $(GEN)/openapi_spec.c
+	@mkdir -p $(dir $@)
+	@echo "cc    $<"
+	@$(CC) $(GEN_CFLAGS) -c $< -o $@
 
 # --- The SDK -------------------------------------------------------------------------------------
 sdk: $(BUILD)/libportico.a

@@ -257,6 +257,18 @@ static int is_codec_path(const char *path)
 	return !strncmp(path, "/codec/", 7);
 }
 
+/* The OpenAPI document, made and embedded at build time (scripts/gen_openapi.py). */
+extern const unsigned char portico_openapi_json[], portico_openapi_yaml[];
+extern const size_t portico_openapi_json_length, portico_openapi_yaml_length;
+
+static void serve_document(gateway_exchange *exchange, const char *content_type, const unsigned char *document,
+                           size_t length)
+{
+	char *body = portico_malloc(length);
+	memcpy(body, document, length);
+	http_respond(exchange->request, 200, content_type, body, length);
+}
+
 void gateway_handle(void *arg, http_request *request)
 {
 	gateway_exchange *exchange = portico_calloc(1, sizeof *exchange);
@@ -278,6 +290,14 @@ void gateway_handle(void *arg, http_request *request)
 	}
 	if (is_get && !strcmp(path, "/readyz")) {
 		serve_readiness(exchange);
+		return;
+	}
+	if (is_get && !strcmp(path, "/openapi.json")) {
+		serve_document(exchange, "application/json", portico_openapi_json, portico_openapi_json_length);
+		return;
+	}
+	if (is_get && !strcmp(path, "/openapi.yaml")) {
+		serve_document(exchange, "application/yaml", portico_openapi_yaml, portico_openapi_yaml_length);
 		return;
 	}
 	if (codec_server_serve(exchange, path) || webhook_serve(exchange, path))
