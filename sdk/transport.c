@@ -11,6 +11,7 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
 #include "alloc.h"
@@ -194,6 +195,8 @@ static void metadata_set(grpc_metadata *entry, const char *key, const char *valu
 
 /* Checks the method and request, serializes the request and the headers. Returns NULL with err
  * set on a caller mistake; the call is freed by call_free. */
+static void call_free(call *c);
+
 static call *call_prepare(portico_transport *transport, const portico_call_options *options,
                           const ProtobufCMessage *request, portico_error *err)
 {
@@ -229,6 +232,19 @@ static call *call_prepare(portico_transport *transport, const portico_call_optio
 		metadata_set(&c->metadata[c->metadata_count++], "authorization", transport->authorization);
 	for (size_t i = 0; i < options->metadata_count; i++)
 		metadata_set(&c->metadata[c->metadata_count++], options->metadata[i].key, options->metadata[i].value);
+	/* gRPC refuses the whole call over one bad header; say which, as the caller's mistake. */
+	for (size_t i = 0; i < c->metadata_count; i++) {
+		const grpc_metadata *entry = &c->metadata[i];
+		if (!grpc_header_key_is_legal(entry->key) || !grpc_header_nonbin_value_is_legal(entry->value)) {
+			char *key = grpc_slice_to_c_string(entry->key);
+			portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+			                  "%s: only printable ASCII can travel in the gRPC header \"%s\"",
+			                  i == 0 ? "namespace" : "header", key);
+			gpr_free(key);
+			call_free(c);
+			return NULL;
+		}
+	}
 	return c;
 }
 
