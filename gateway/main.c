@@ -136,9 +136,12 @@ int main(void)
 	        http_server_port(gw.http), temporal.address, temporal.namespace_name);
 	if (gw.codec)
 		fprintf(stderr, "portico: payloads are encrypted with key \"%s\"\n", portico_codec_key_id(gw.codec));
-	for (size_t i = 0; gw.webhooks && i < gw.webhooks->count; i++)
-		fprintf(stderr, "portico: webhook /webhooks/%s (%s)\n", gw.webhooks->routes[i].name,
-		        webhook_scheme_name(gw.webhooks->routes[i].verifier.scheme));
+	for (size_t i = 0; gw.webhooks && i < gw.webhooks->count; i++) {
+		const webhook_route *route = &gw.webhooks->routes[i];
+		fprintf(stderr, "portico: webhook /webhooks/%s (%s)%s\n", route->name,
+		        webhook_scheme_name(route->verifier.scheme),
+		        route->delivery_id ? "" : "; no deliveryId: a redelivery acts again");
+	}
 
 	int signal_number;
 	sigwait(&stop_signals, &signal_number);

@@ -39,8 +39,9 @@ static const char *filtered_out(const webhook_route *route, http_request *reques
 		size_t match = 0;
 		while (value && match < filter->allowed_count && strcmp(value, filter->allowed[match]))
 			match++;
+		int passes = value && match < filter->allowed_count;
 		free(value);
-		if (!value || match == filter->allowed_count)
+		if (!passes)
 			return filter->value;
 	}
 	return NULL;
@@ -92,6 +93,13 @@ static char *request_id_for(const webhook_route *route, const char *delivery)
 static void on_accepted(void *arg, ProtobufCMessage *response, portico_error *err)
 {
 	gateway_exchange *exchange = arg;
+	if (err && err->code == PORTICO_ALREADY_EXISTS) {
+		/* Another delivery started this workflow id (a business key shared by several events):
+		 * this one is received, and a sender retrying on a 4xx would only retry in vain. */
+		gateway_respond_json(exchange, 202,
+		                     json_pack("{s:s,s:b}", "workflowId", exchange->workflow_id, "alreadyStarted", 1));
+		return;
+	}
 	if (err) {
 		gateway_respond_error(exchange, err);
 		return;

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* strcasestr */
 /* Loading PORTICO_WEBHOOKS_FILE: every field is checked, unknown fields included, so that a typo
  * stops start-up with a message naming the route and the field rather than surfacing as a
  * webhook that silently does the wrong thing. */
@@ -8,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "alloc.h"
 #include "base64.h"
 
 #define DEFAULT_TOLERANCE_S 300
+#define MAX_TOLERANCE_S     86400
 #define MAX_SECRET_BYTES    4096
 
 /* The context of an error: "webhook \"name\": field". */
@@ -94,14 +97,20 @@ static int template_field(loader *l, const json_t *object, const char *key, cons
 
 /* ---- Secrets: "env:NAME" or "file:/path", never literal, never logged ------------------------ */
 
+/* The secret in the file, without trailing white space; NULL when unreadable or too long. */
 static char *read_secret_file(const char *path)
 {
 	FILE *file = fopen(path, "rb");
 	if (!file)
 		return NULL;
-	char *text = portico_malloc(MAX_SECRET_BYTES + 1);
-	size_t length = fread(text, 1, MAX_SECRET_BYTES, file);
+	char *text = portico_malloc(MAX_SECRET_BYTES + 2);
+	size_t length = fread(text, 1, MAX_SECRET_BYTES + 1, file);
 	fclose(file);
+	if (length > MAX_SECRET_BYTES) {
+		memset(text, 0, length);
+		free(text);
+		return NULL;
+	}
 	text[length] = '\0';
 	while (length && isspace((unsigned char)text[length - 1]))
 		text[--length] = '\0';
@@ -118,7 +127,7 @@ static int load_secret(loader *l, const char *source, webhook_scheme scheme, con
 		text = portico_strdup(value);
 	} else if (!strncmp(source, "file:", 5)) {
 		if (!(text = read_secret_file(source + 5)))
-			return fail(l, field, "cannot read %s", source + 5);
+			return fail(l, field, "cannot read %s (or it is over %d bytes)", source + 5, MAX_SECRET_BYTES);
 	} else {
 		return fail(l, field, "expected \"env:NAME\" or \"file:/path\" (secrets never sit in this file)");
 	}
@@ -129,11 +138,17 @@ static int load_secret(loader *l, const char *source, webhook_scheme scheme, con
 	if (scheme == WEBHOOK_STANDARD) {
 		/* Standard Webhooks secrets are "whsec_" + base64 of the key bytes. */
 		const char *encoded = strncmp(text, "whsec_", 6) ? NULL : text + 6;
-		int bad = !encoded ||
+		int bad = !encoded || !*encoded ||
 		          portico_base64_decode(encoded, strlen(encoded), &secret->bytes, &secret->length) ||
 		          !secret->length;
+		memset(text, 0, strlen(text));
 		free(text);
-		return bad ? fail(l, field, "the secret from %s is not \"whsec_\" + base64", source) : 0;
+		if (bad) {
+			free(secret->bytes);
+			secret->bytes = NULL;
+			return fail(l, field, "the secret from %s is not \"whsec_\" + base64", source);
+		}
+		return 0;
 	}
 	secret->bytes = (uint8_t *)text;
 	secret->length = strlen(text);
@@ -191,6 +206,12 @@ static int load_verifier(loader *l, const json_t *verify, webhook_verifier *v)
 	v->tolerance_s = DEFAULT_TOLERANCE_S;
 	if (seconds_field(l, verify, "toleranceSeconds", "verify.toleranceSeconds", &v->tolerance_s))
 		return -1;
+	int timestamped = v->scheme == WEBHOOK_STRIPE || v->scheme == WEBHOOK_SLACK || v->scheme == WEBHOOK_STANDARD;
+	if (json_object_get(verify, "toleranceSeconds") && !timestamped)
+		return fail(l, "verify.toleranceSeconds",
+		            "only stripe, slack and standard signatures carry a timestamp");
+	if (v->tolerance_s > MAX_TOLERANCE_S)
+		return fail(l, "verify.toleranceSeconds", "at most %d (a day)", MAX_TOLERANCE_S);
 
 	json_t *secrets = json_object_get(verify, "secrets");
 	if (!json_is_array(secrets) || !json_array_size(secrets))
@@ -293,6 +314,33 @@ static int load_input(loader *l, const json_t *input, webhook_route *route)
 	               : 0;
 }
 
+static int uses(const char *template_text, const char *placeholder)
+{
+	return template_text && strcasestr(template_text, placeholder);
+}
+
+/* What would load and then fail every delivery, or leak a secret into histories and logs. */
+static int check_placeholders(loader *l, const webhook_route *route)
+{
+	if (uses(route->delivery_id, "{delivery}"))
+		return fail(l, "deliveryId", "cannot use {delivery}, which it defines");
+	const char *needs_delivery = uses(route->workflow_id, "{delivery}") ? "workflowId" : NULL;
+	for (size_t i = 0; i < route->filter_count && !needs_delivery; i++)
+		if (uses(route->filters[i].value, "{delivery}"))
+			needs_delivery = "filters";
+	if (needs_delivery && !route->delivery_id)
+		return fail(l, needs_delivery, "uses {delivery}, but this scheme has no delivery id: set deliveryId");
+	int leaks = uses(route->workflow_id, "{header.authorization}") ||
+	            uses(route->delivery_id, "{header.authorization}");
+	for (size_t i = 0; i < route->input_header_count; i++)
+		leaks |= !strcasecmp(route->input_headers[i], "Authorization");
+	for (size_t i = 0; i < route->filter_count; i++)
+		leaks |= uses(route->filters[i].value, "{header.authorization}");
+	if (leaks)
+		return fail(l, "route", "the Authorization header carries a secret: it cannot go into ids or input");
+	return 0;
+}
+
 static int valid_name(const char *name)
 {
 	if (!*name)
@@ -340,10 +388,14 @@ static int load_route(loader *l, const char *name, const json_t *config, webhook
 		route->namespace_name = portico_strdup("default");
 	if (!route->delivery_id && default_delivery_id(route->verifier.scheme))
 		route->delivery_id = portico_strdup(default_delivery_id(route->verifier.scheme));
+	if (check_placeholders(l, route))
+		return -1;
 	json_t *timeouts = json_object_get(config, "timeouts");
 	static const char *const timeout_fields[] = {"executionSeconds", "runSeconds", "taskSeconds", NULL};
 	if (timeouts && (!json_is_object(timeouts) || check_fields(l, timeouts, "timeouts", timeout_fields)))
 		return json_is_object(timeouts) ? -1 : fail(l, "timeouts", "expected an object");
+	if (timeouts && !starts)
+		return fail(l, "timeouts", "a signal route starts nothing");
 	if (timeouts &&
 	    (seconds_field(l, timeouts, "executionSeconds", "timeouts.executionSeconds", &route->execution_timeout_s) ||
 	     seconds_field(l, timeouts, "runSeconds", "timeouts.runSeconds", &route->run_timeout_s) ||
@@ -550,6 +602,11 @@ static int render_part(void *arg, const char *literal, size_t length, const char
 		const char *value = http_request_header(r->request, placeholder + 7);
 		if (!value || !*value)
 			return portico_error_set(r->err, PORTICO_INVALID_ARGUMENT, "header %s is missing",
+			                         placeholder + 7);
+		json_t *utf8 = json_string(value); /* NULL unless valid UTF-8, which Temporal requires */
+		json_decref(utf8);
+		if (!utf8)
+			return portico_error_set(r->err, PORTICO_INVALID_ARGUMENT, "header %s is not UTF-8",
 			                         placeholder + 7);
 		append(r, value, strlen(value));
 		return 0;

@@ -12,7 +12,7 @@
 #include "alloc.h"
 #include "base64.h"
 
-#define MAX_SIGNATURES 16
+#define MAX_SIGNATURES 8 /* per header: senders send one per live secret, so a few */
 
 static void to_hex(const uint8_t *bytes, size_t length, char *out)
 {
@@ -24,9 +24,11 @@ static void to_hex(const uint8_t *bytes, size_t length, char *out)
 	out[2 * length] = '\0';
 }
 
-/* The HMAC of parts under each secret, encoded as hex (or base64), compared with given. */
+/* The HMAC of parts under each secret, encoded as hex (or base64), compared with each of the
+ * given signatures. The MAC is computed once per secret, however many signatures a request
+ * carries, so a long signature header costs comparisons, not hashing of the body. */
 static int matches_any(const webhook_verifier *v, portico_hmac_algorithm algorithm, int base64,
-                       const portico_bytes *parts, size_t part_count, const char *given, size_t given_length)
+                       const portico_bytes *parts, size_t part_count, char *const *given, size_t given_count)
 {
 	int found = 0;
 	for (size_t s = 0; s < v->secret_count; s++) {
@@ -35,12 +37,21 @@ static int matches_any(const webhook_verifier *v, portico_hmac_algorithm algorit
 		                                   part_count, mac);
 		char hex[2 * PORTICO_HMAC_MAX_BYTES + 1];
 		char *encoded = base64 ? portico_base64_encode(mac, length) : (to_hex(mac, length, hex), hex);
-		/* Every secret is tried, matched or not, so timing says nothing about which one. */
-		found |= strlen(encoded) == given_length && portico_codec_equal(encoded, given, given_length);
+		size_t encoded_length = strlen(encoded);
+		/* Every secret and signature is tried, matched or not: timing tells nothing of which. */
+		for (size_t g = 0; g < given_count; g++)
+			found |= strlen(given[g]) == encoded_length &&
+			         portico_codec_equal(encoded, given[g], encoded_length);
 		if (base64)
 			free(encoded);
 	}
 	return found;
+}
+
+static int matches(const webhook_verifier *v, portico_hmac_algorithm algorithm, int base64, const portico_bytes *parts,
+                   size_t part_count, char *given)
+{
+	return matches_any(v, algorithm, base64, parts, part_count, &given, 1);
 }
 
 /* Hex from a sender may be upper case; the comparison is on lower case. */
@@ -76,7 +87,7 @@ static int verify_github(const webhook_verifier *v, http_request *request, const
 		return -1;
 	}
 	char *given = lower_copy(header + 7, strlen(header + 7));
-	int ok = matches_any(v, PORTICO_HMAC_SHA256, 0, body, 1, given, strlen(given));
+	int ok = matches(v, PORTICO_HMAC_SHA256, 0, body, 1, given);
 	free(given);
 	*reason = ok ? NULL : "signature mismatch";
 	return ok ? 0 : -1;
@@ -104,11 +115,11 @@ static int verify_stripe(const webhook_verifier *v, http_request *request, const
 	int ok = 0;
 	if (fresh(timestamp, now_s, v->tolerance_s, reason)) {
 		portico_bytes parts[] = {{timestamp, strlen(timestamp)}, {".", 1}, *body};
-		for (size_t i = 0; i < count; i++) {
-			char *given = lower_copy(signatures[i], strlen(signatures[i]));
-			ok |= matches_any(v, PORTICO_HMAC_SHA256, 0, parts, 3, given, strlen(given));
-			free(given);
-		}
+		for (size_t i = 0; i < count; i++)
+			signatures[i] = lower_copy(signatures[i], strlen(signatures[i]));
+		ok = matches_any(v, PORTICO_HMAC_SHA256, 0, parts, 3, signatures, count);
+		for (size_t i = 0; i < count; i++)
+			free(signatures[i]);
 		*reason = ok ? NULL : "signature mismatch";
 	}
 	free(copy);
@@ -128,7 +139,7 @@ static int verify_slack(const webhook_verifier *v, http_request *request, const 
 		return -1;
 	portico_bytes parts[] = {{"v0:", 3}, {timestamp, strlen(timestamp)}, {":", 1}, *body};
 	char *given = lower_copy(header + 3, strlen(header + 3));
-	int ok = matches_any(v, PORTICO_HMAC_SHA256, 0, parts, 4, given, strlen(given));
+	int ok = matches(v, PORTICO_HMAC_SHA256, 0, parts, 4, given);
 	free(given);
 	*reason = ok ? NULL : "signature mismatch";
 	return ok ? 0 : -1;
@@ -148,12 +159,13 @@ static int verify_standard(const webhook_verifier *v, http_request *request, con
 		return -1;
 	portico_bytes parts[] = {{id, strlen(id)}, {".", 1}, {timestamp, strlen(timestamp)}, {".", 1}, *body};
 	/* "v1,<base64> v1,<base64>": any may match; other versions are skipped. */
-	char *copy = portico_strdup(header);
-	int ok = 0;
+	char *copy = portico_strdup(header), *signatures[MAX_SIGNATURES];
+	size_t count = 0;
 	char *save = NULL;
-	for (char *item = strtok_r(copy, " ", &save); item; item = strtok_r(NULL, " ", &save))
+	for (char *item = strtok_r(copy, " ", &save); item && count < MAX_SIGNATURES; item = strtok_r(NULL, " ", &save))
 		if (!strncmp(item, "v1,", 3))
-			ok |= matches_any(v, PORTICO_HMAC_SHA256, 1, parts, 5, item + 3, strlen(item + 3));
+			signatures[count++] = item + 3;
+	int ok = matches_any(v, PORTICO_HMAC_SHA256, 1, parts, 5, signatures, count);
 	free(copy);
 	*reason = ok ? NULL : "signature mismatch";
 	return ok ? 0 : -1;
@@ -169,7 +181,7 @@ static int verify_hmac(const webhook_verifier *v, http_request *request, const p
 	}
 	char *given =
 	        v->base64 ? portico_strdup(header + prefix) : lower_copy(header + prefix, strlen(header + prefix));
-	int ok = matches_any(v, v->algorithm, v->base64, body, 1, given, strlen(given));
+	int ok = matches(v, v->algorithm, v->base64, body, 1, given);
 	free(given);
 	*reason = ok ? NULL : "signature mismatch";
 	return ok ? 0 : -1;

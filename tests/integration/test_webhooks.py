@@ -55,6 +55,7 @@ CONFIG = {"webhooks": {
                          verify={"scheme": "hmac", "secrets": ["env:SHARED_SECRET"], "header": "X-Signature",
                                  "prefix": "sha256="}),
     "bearer": route(workflowId="bearer-{body./n}", verify={"scheme": "bearer", "secrets": ["env:HOOK_TOKEN"]}),
+    "order": route(workflowId="order-{body./order}", verify={"scheme": "github", "secrets": ["env:GH_OLD"]}),
     "signal": route("signal", workflowId="{body./target}", signal="add",
                     verify={"scheme": "bearer", "secrets": ["env:HOOK_TOKEN"]}, input={"pointer": "/value"}),
     "signal-with-start": route("signal-with-start", workflowId="sws-{body./n}", signal="add",
@@ -173,6 +174,20 @@ def test_a_redelivery_starts_nothing_new(hooks, server):
     assert len(asyncio.run(runs())) == 1
 
 
+def test_two_deliveries_for_one_workflow_id_start_it_once(hooks, server):
+    """A business key shared by several events: the second is received (202), starts nothing,
+    and says so; a 409 would only make the sender retry for days."""
+    order = uuid.uuid4().hex
+    raw = json.dumps({"order": order, "event": "created"}).encode()
+    first = send(hooks, "order", raw, {"X-GitHub-Delivery": "a", "X-Hub-Signature-256": "sha256=" + hex_hmac(GITHUB[0], raw)})
+    raw2 = json.dumps({"order": order, "event": "paid"}).encode()
+    second = send(hooks, "order", raw2, {"X-GitHub-Delivery": "b",
+                                         "X-Hub-Signature-256": "sha256=" + hex_hmac(GITHUB[0], raw2)})
+    assert first.status == second.status == 202
+    assert second.json == {"workflowId": f"order-{order}", "alreadyStarted": True}
+    assert finish(server, f"order-{order}")["event"]["event"] == "created"
+
+
 def test_filtered_events_are_acknowledged_and_ignored(hooks):
     response = github(hooks, {"zen": "hi"}, event="ping")
     assert response.status == 202
@@ -232,6 +247,18 @@ def standard_headers(raw, message_id, timestamp=None, signatures=None):
     good = "v1," + base64.b64encode(mac).decode()
     return {"webhook-id": message_id, "webhook-timestamp": timestamp,
             "webhook-signature": " ".join(signatures or []) + (" " if signatures else "") + good}
+
+
+def test_only_the_first_few_signatures_count(hooks, server):
+    """Standard Webhooks senders send one signature per live secret; the gateway looks at the
+    first eight, so a header stuffed with candidates costs comparisons, not work per candidate."""
+    raw = json.dumps({"data": "flood"}).encode()
+    within = standard_headers(raw, f"msg_{uuid.uuid4().hex}", signatures=["v1,bm90IHRoaXMgb25l"] * 7)
+    past = standard_headers(raw, f"msg_{uuid.uuid4().hex}", signatures=["v1,bm90IHRoaXMgb25l"] * 20)
+    accepted = send(hooks, "standard", raw, within)
+    assert accepted.status == 202
+    assert send(hooks, "standard", raw, past).status == 401
+    finish(server, accepted.json["workflowId"])
 
 
 def test_standard_webhooks(hooks, server):
@@ -332,6 +359,17 @@ def test_temporal_down_answers_503_so_the_sender_retries(config_file):
     ({"verify": {"scheme": "md5", "secrets": ["env:GH_OLD"]}}, 'webhook "bad": verify.scheme: expected one of'),
     ({"filters": [{"value": "{delivery}"}]}, 'webhook "bad": filters[0]: expected an array of strings'),
     ({"taskQueue": None}, 'webhook "bad": taskQueue: is required'),
+    ({"verify": {"scheme": "github", "secrets": ["env:GH_OLD"], "toleranceSeconds": 60}},
+     'webhook "bad": verify.toleranceSeconds: only stripe, slack and standard signatures carry a timestamp'),
+    ({"verify": {"scheme": "stripe", "secrets": ["env:GH_OLD"], "toleranceSeconds": 10 ** 12}},
+     'webhook "bad": verify.toleranceSeconds: at most 86400'),
+    ({"verify": {"scheme": "bearer", "secrets": ["env:GH_OLD"]}},
+     'webhook "bad": workflowId: uses {delivery}, but this scheme has no delivery id: set deliveryId'),
+    ({"input": {"headers": ["authorization"]}}, 'webhook "bad": route: the Authorization header carries a secret'),
+    ({"action": "signal", "workflowType": None, "taskQueue": None, "signal": "s", "timeouts": {"runSeconds": 5}},
+     'webhook "bad": timeouts: a signal route starts nothing'),
+    ({"verify": {"scheme": "standard", "secrets": ["env:EMPTY_WHSEC"]}},
+     'webhook "bad": verify.secrets[0]: the secret from env:EMPTY_WHSEC is not "whsec_" + base64'),
 ])
 def test_a_bad_config_file_stops_start_up(tmp_path, change, message):
     config = route(workflowId="x-{delivery}", verify={"scheme": "github", "secrets": ["env:GH_OLD"]})
@@ -341,7 +379,7 @@ def test_a_bad_config_file_stops_start_up(tmp_path, change, message):
     path.write_text(json.dumps({"webhooks": {"bad": config}}))
     completed = subprocess.run([build_paths("portico")[0].values[0]], capture_output=True, text=True, timeout=30,
                                env=dict(os.environ, PORTICO_WEBHOOKS_FILE=str(path), PORTICO_LISTEN="127.0.0.1:0",
-                                        **SECRETS))
+                                        EMPTY_WHSEC="whsec_", **SECRETS))
     assert completed.returncode != 0
     assert message in completed.stderr, completed.stderr
     assert "gh-secret" not in completed.stderr
