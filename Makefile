@@ -29,7 +29,7 @@ GEN_CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -I$(GEN) $(PKG_CFLAGS)
 SDK_SRC := $(wildcard sdk/*.c)
 SDK_OBJ := $(SDK_SRC:%.c=$(BUILD)/obj/%.o)
 GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
-GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/routes.o $(GEN)/obj/openapi_spec.o
+GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/routes.o $(GEN)/embedded.o
 WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
 WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
 EXAMPLE_LIBS := $(patsubst examples/activities/%.c,$(BUILD)/examples/lib%.so,$(wildcard examples/activities/*.c))
@@ -66,15 +66,25 @@ $(GEN)/libtemporal-api.a: $(GEN)/.generated
 $(PYTHON):
 	@scripts/setup.sh
 
-# --- The OpenAPI document: openapi/portico.yaml completed from the Temporal API, embedded ----------
-$(GEN)/openapi_spec.c: openapi/portico.yaml scripts/gen_openapi.py $(GEN)/.generated
+# --- The OpenAPI document and the docs page, embedded in the gateway ------------------------------
+# openapi/portico.yaml completed from the Temporal API; /docs renders it with Redoc (from npm).
+REDOC := .tools/redoc/redoc.standalone.js
+
+$(GEN)/openapi.json: openapi/portico.yaml scripts/gen_openapi.py $(GEN)/.generated
 	@echo "gen   $(GEN)/openapi.json, openapi.yaml (from openapi/portico.yaml and the Temporal API)"
 	@$(PYTHON) scripts/gen_openapi.py openapi/portico.yaml $(GEN)/temporal.fds $(GEN)
 
-$(GEN)/obj/openapi_spec.o: $(GEN)/openapi_spec.c
+$(GEN)/embedded.c: $(GEN)/openapi.json openapi/docs.html $(REDOC) scripts/embed.py
+	@$(PYTHON) scripts/embed.py $@ portico_openapi_json=$(GEN)/openapi.json portico_openapi_yaml=$(GEN)/openapi.yaml \
+		portico_docs_html=openapi/docs.html portico_redoc_js=$(REDOC)
+
+$(GEN)/embedded.o: $(GEN)/embedded.c
 	@mkdir -p $(dir $@)
 	@echo "cc    $<"
 	@$(CC) $(GEN_CFLAGS) -c $< -o $@
+
+$(REDOC):
+	@scripts/setup.sh
 
 # --- The SDK -------------------------------------------------------------------------------------
 sdk: $(BUILD)/libportico.a

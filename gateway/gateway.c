@@ -257,9 +257,11 @@ static int is_codec_path(const char *path)
 	return !strncmp(path, "/codec/", 7);
 }
 
-/* The OpenAPI document, made and embedded at build time (scripts/gen_openapi.py). */
-extern const unsigned char portico_openapi_json[], portico_openapi_yaml[];
-extern const size_t portico_openapi_json_length, portico_openapi_yaml_length;
+/* The OpenAPI document (scripts/gen_openapi.py) and the docs page with its renderer (Redoc),
+ * embedded at build time (scripts/embed.py). */
+extern const unsigned char portico_openapi_json[], portico_openapi_yaml[], portico_docs_html[], portico_redoc_js[];
+extern const size_t portico_openapi_json_length, portico_openapi_yaml_length, portico_docs_html_length,
+        portico_redoc_js_length;
 
 static void serve_document(gateway_exchange *exchange, const char *content_type, const unsigned char *document,
                            size_t length)
@@ -298,6 +300,14 @@ void gateway_handle(void *arg, http_request *request)
 	}
 	if (is_get && !strcmp(path, "/openapi.yaml")) {
 		serve_document(exchange, "application/yaml", portico_openapi_yaml, portico_openapi_yaml_length);
+		return;
+	}
+	if (is_get && !strcmp(path, "/docs")) {
+		serve_document(exchange, "text/html; charset=utf-8", portico_docs_html, portico_docs_html_length);
+		return;
+	}
+	if (is_get && !strcmp(path, "/docs/redoc.standalone.js")) {
+		serve_document(exchange, "application/javascript", portico_redoc_js, portico_redoc_js_length);
 		return;
 	}
 	if (codec_server_serve(exchange, path) || webhook_serve(exchange, path))

@@ -73,6 +73,7 @@ Portico is up (Ctrl-C stops everything):
   Temporal Web UI    http://127.0.0.1:$ui_port
   Temporal gRPC      127.0.0.1:$grpc_port
   Temporal HTTP API  http://127.0.0.1:$http_port   (Temporal's own, for comparison)
+  API docs           $gateway/docs   (OpenAPI: $gateway/openapi.yaml)
   Codec endpoint     $gateway/codec   (the Web UI decrypts through it)
   Portico worker     task queue "portico": http.request, example.countdown, example.sleep, example.handoff
   Webhook            $gateway/webhooks/github-push   (GitHub-style signatures, secret in $webhook_secret_file)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Portico needs to build, test and run; idempotent and quick when all is there.
 #   Debian packages (apt-get), the Temporal CLI built from its Go module into .tools/bin,
-#   and a Python virtual environment in .venv with the pinned Temporal packages.
+#   a Python virtual environment in .venv with the pinned Temporal packages, and the docs
+#   page's renderer (Redoc) from its npm package into .tools/redoc.
 # Every step says what it does and which step failed.
 set -euo pipefail
 
@@ -76,6 +77,29 @@ install_python_env() {
 	echo "$want" >.venv/portico.stamp
 }
 
+# Redoc's standalone bundle, checked against the pinned integrity hash, for /docs.
+install_redoc() {
+	local dir=.tools/redoc stamp=.tools/redoc/version tmp
+	[ "$(cat "$stamp" 2>/dev/null)" = "$REDOC_VERSION" ] && [ -s "$dir/redoc.standalone.js" ] && return 0
+	if ! command -v npm >/dev/null 2>&1; then
+		step "installing npm (Debian) to fetch Redoc"
+		DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends npm >/dev/null ||
+			fail "apt-get install npm"
+	fi
+	step "fetching Redoc $REDOC_VERSION (the docs page's renderer) from npm"
+	tmp=$(mktemp -d)
+	(cd "$tmp" && npm pack --silent "redoc@$REDOC_VERSION" >/dev/null 2>&1) || fail "npm pack redoc@$REDOC_VERSION"
+	local got="sha512-$(openssl dgst -sha512 -binary "$tmp/redoc-$REDOC_VERSION.tgz" | base64 -w0)"
+	[ "$got" = "$REDOC_INTEGRITY" ] || fail "redoc-$REDOC_VERSION.tgz: integrity $got, expected $REDOC_INTEGRITY"
+	mkdir -p "$dir"
+	tar -xzf "$tmp/redoc-$REDOC_VERSION.tgz" -C "$tmp" package/bundles/redoc.standalone.js package/LICENSE ||
+		fail "unpacking redoc-$REDOC_VERSION.tgz"
+	mv "$tmp/package/bundles/redoc.standalone.js" "$tmp/package/LICENSE" "$dir/"
+	rm -rf "$tmp"
+	echo "$REDOC_VERSION" >"$stamp"
+}
+
 install_debian_packages
 install_temporal_cli
 install_python_env
+install_redoc

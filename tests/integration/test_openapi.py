@@ -81,3 +81,16 @@ def test_schemathesis_finds_nothing(path, tmp_path):
     assert generated >= 300, output[-2000:]
     assert status == 0, gw.stderr
     assert "ERROR: AddressSanitizer" not in gw.stderr and "runtime error:" not in gw.stderr, gw.stderr[-6000:]
+
+
+def test_the_docs_page_renders_the_operations(gateway, tmp_path):
+    """/docs in headless Chromium: Redoc, served by the gateway itself, renders the document."""
+    from test_web_ui import chromium
+    page = get(f"{gateway.url}/docs")
+    assert page.status == 200 and "redoc" in page.text
+    dom = chromium(f"{gateway.url}/docs", "--dump-dom")
+    assert "Start a workflow" in dom.stdout and "Deliver a webhook" in dom.stdout, dom.stderr[-2000:]
+    assert "Describe namespace" in dom.stdout  # a generated operation too
+    screenshot = tmp_path / "docs.png"
+    chromium(f"{gateway.url}/docs", f"--screenshot={screenshot}")
+    assert screenshot.stat().st_size > 10000
