@@ -72,7 +72,7 @@ def test_schemathesis_finds_nothing(path, tmp_path):
                  "--max-examples", "5", "--seed", "20261124", "--phases", "examples,coverage,fuzzing",
                  "--request-timeout", "30", "--no-color", "--report", "ndjson",
                  "--report-ndjson-path", str(tmp_path / "events.ndjson")],
-                capture_output=True, text=True, timeout=600)
+                capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its cache stays out of the tree
         finally:
             status = gw.stop()
     output = completed.stdout + completed.stderr
