@@ -168,8 +168,14 @@ def words(name):
     return re.sub(r"(?<!^)([A-Z])", r" \1", name).lower()
 
 
+# Examples for path parameters, so that every generated operation has a request one can run.
+PATH_EXAMPLES = {"namespace": "default", "workflow_id": "order-42", "signal_name": "approve",
+                 "query_type": "state", "input_name": "set_stage", "schedule_id": "nightly", "job_id": "batch-1"}
+
+
 def generated_operation(verb, path, method, has_body, operation_id, schemas):
     parameters = [{"name": param_name(name), "in": "path", "required": True, "schema": {"type": "string"},
+                   "example": PATH_EXAMPLES.get(param_name(name), "example"),
                    "description": f"the request's `{name}` field"}
                   for name in re.findall(r"{([^}]+)}", path)]
     operation = {
@@ -182,13 +188,15 @@ def generated_operation(verb, path, method, has_body, operation_id, schemas):
         "responses": {
             "200": {"description": f"`{method.output_type.lstrip('.').rsplit('.', 1)[1]}`",
                     "content": {"application/json": {"schema": schemas.ref(method.output_type.lstrip("."))}}},
+            **{status: {"$ref": "#/components/responses/Error"} for status in ("400", "404", "429", "503")},
             "501": {"$ref": "#/components/responses/NotImplemented"},
             "default": {"$ref": "#/components/responses/Error"},
         },
     }
     if has_body:
         operation["requestBody"] = {"required": True, "content": {"application/json": {
-            "schema": schemas.ref(method.input_type.lstrip("."))}}}
+            "schema": schemas.ref(method.input_type.lstrip(".")), "example": {}}}}
+        operation["responses"]["413"] = {"$ref": "#/components/responses/Error"}
     return operation
 
 
