@@ -18,7 +18,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CC ?= cc
 CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -Igateway -Iworker -I$(GEN) $(PKG_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lpthread
+LDLIBS := $(PKG_LIBS) -lpthread -lm
 ifneq ($(SANITIZE),)
 CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -31,7 +31,8 @@ SDK_OBJ := $(SDK_SRC:%.c=$(BUILD)/obj/%.o)
 GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/routes.o $(GEN)/embedded.o
 WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
-WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
+# The worker's /metrics endpoint uses the gateway's HTTP module (all libmicrohttpd calls live there).
+WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gateway/http.o
 EXAMPLE_LIBS := $(patsubst examples/activities/%.c,$(BUILD)/examples/lib%.so,$(wildcard examples/activities/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

@@ -39,6 +39,8 @@ static int transform(gateway_exchange *exchange, portico_payloads *payloads, int
 		portico_payload *out = encode ? portico_codec_encode(codec, payloads->payloads[i])
 		                              : portico_codec_decode(codec, payloads->payloads[i], &err);
 		if (!out) {
+			portico_metrics_add(exchange->gateway->metrics, "portico_codec_failures_total",
+			                    encode ? "direction=\"encode\"" : "direction=\"decode\"", 1);
 			gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "payloads[%zu]: %s", i, err.message);
 			portico_error_clear(&err);
 			return -1;
@@ -53,6 +55,7 @@ int codec_server_serve(gateway_exchange *exchange, const char *path)
 {
 	if (strncmp(path, CODEC_PREFIX, strlen(CODEC_PREFIX)))
 		return 0;
+	exchange->route = "/codec";
 	if (gateway_cors(exchange, exchange->gateway->config.codec_cors_origins))
 		return 1;
 	int encode = ends_with(path, "/encode");

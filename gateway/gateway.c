@@ -135,9 +135,12 @@ int gateway_encode_request(gateway_exchange *exchange, ProtobufCMessage *request
 		                         err.message, "field", largest.field, "sizeBytes", (json_int_t)largest.bytes,
 		                         "limitBytes", (json_int_t)config->max_payload_bytes);
 		portico_error_clear(&err);
+		portico_metrics_add(exchange->gateway->metrics, "portico_payloads_over_limit_total", "", 1);
 		gateway_respond_json(exchange, 413, body);
 		return -1;
 	}
+	if (largest.bytes)
+		portico_metrics_observe(exchange->gateway->metrics, "portico_payload_bytes", "", (double)largest.bytes);
 	if (largest.bytes > config->warn_payload_bytes) {
 		unsigned long count = atomic_fetch_add(&exchange->gateway->large_payloads, 1) + 1;
 		fprintf(stderr,
@@ -148,12 +151,40 @@ int gateway_encode_request(gateway_exchange *exchange, ProtobufCMessage *request
 	return 0;
 }
 
+/* A call on its way, timed for the metrics. */
+typedef struct timed_call {
+	portico_metrics *metrics;
+	const char *method; /* static: the callers name methods with literals and route tables */
+	int64_t started_ms;
+	portico_call_done_fn done;
+	void *arg;
+} timed_call;
+
+static void on_timed_call(void *arg, ProtobufCMessage *response, portico_error *err)
+{
+	timed_call *call = arg;
+	char method[96], labels[160];
+	portico_metrics_label(method, sizeof method, "method", call->method);
+	snprintf(labels, sizeof labels, "%s,code=\"%s\"", method, portico_code_name(err ? err->code : PORTICO_OK));
+	portico_metrics_add(call->metrics, "portico_temporal_calls_total", labels, 1);
+	portico_metrics_observe(call->metrics, "portico_temporal_call_duration_seconds", method,
+	                        (double)(portico_monotonic_ms() - call->started_ms) / 1000);
+	portico_call_done_fn done = call->done;
+	void *done_arg = call->arg;
+	free(call);
+	done(done_arg, response, err);
+}
+
 int gateway_call(gateway_exchange *exchange, const portico_call_options *options, const ProtobufCMessage *request,
                  portico_call_done_fn done, void *arg)
 {
 	portico_error err = PORTICO_ERROR_INIT;
-	if (portico_transport_call_async(exchange->gateway->transport, options, request, done, arg, &err) == 0)
+	timed_call *call = portico_malloc(sizeof *call);
+	*call = (timed_call){exchange->gateway->metrics, options->method, portico_monotonic_ms(), done, arg};
+	if (portico_transport_call_async(exchange->gateway->transport, options, request, on_timed_call, call, &err) ==
+	    0)
 		return 0;
+	free(call);
 	gateway_respond_error(exchange, &err);
 	portico_error_clear(&err);
 	return -1;
@@ -271,6 +302,83 @@ static void serve_document(gateway_exchange *exchange, const char *content_type,
 	http_respond(exchange->request, 200, content_type, body, length);
 }
 
+static void serve_health(gateway_exchange *exchange)
+{
+	gateway_respond_json(exchange, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void serve_openapi_json(gateway_exchange *exchange)
+{
+	serve_document(exchange, "application/json", portico_openapi_json, portico_openapi_json_length);
+}
+
+static void serve_openapi_yaml(gateway_exchange *exchange)
+{
+	serve_document(exchange, "application/yaml", portico_openapi_yaml, portico_openapi_yaml_length);
+}
+
+static void serve_docs(gateway_exchange *exchange)
+{
+	serve_document(exchange, "text/html; charset=utf-8", portico_docs_html, portico_docs_html_length);
+}
+
+static void serve_docs_renderer(gateway_exchange *exchange)
+{
+	serve_document(exchange, "application/javascript", portico_redoc_js, portico_redoc_js_length);
+}
+
+static void serve_metrics(gateway_exchange *exchange)
+{
+	gateway *gw = exchange->gateway;
+	portico_metrics_set(gw->metrics, "portico_http_requests_in_flight", "",
+	                    (double)http_server_in_flight(gw->http));
+	portico_metrics_set(gw->metrics, "portico_large_payloads_total", "", (double)atomic_load(&gw->large_payloads));
+	size_t length;
+	char *text = portico_metrics_render(gw->metrics, &length);
+	http_respond(exchange->request, 200, "text/plain; version=0.0.4; charset=utf-8", text, length);
+}
+
+/* GET routes of Portico's own, served before the route tables. */
+static const struct {
+	const char *path;
+	void (*serve)(gateway_exchange *exchange);
+} fixed_routes[] = {
+        {"/healthz", serve_health},
+        {"/readyz", serve_readiness},
+        {"/metrics", serve_metrics},
+        {"/openapi.json", serve_openapi_json},
+        {"/openapi.yaml", serve_openapi_yaml},
+        {"/docs", serve_docs},
+        {"/docs/redoc.standalone.js", serve_docs_renderer},
+};
+
+void gateway_metrics_define(portico_metrics *metrics)
+{
+	portico_metrics_define(metrics, "portico_http_requests_total", PORTICO_COUNTER,
+	                       "HTTP requests answered, by route, method and status.", NULL, 0);
+	portico_metrics_define(metrics, "portico_http_request_duration_seconds", PORTICO_HISTOGRAM,
+	                       "Time from a request's headers to its answer, by route.", portico_metrics_seconds,
+	                       portico_metrics_seconds_count);
+	portico_metrics_define(metrics, "portico_http_requests_in_flight", PORTICO_GAUGE, "Requests being served now.",
+	                       NULL, 0);
+	portico_metrics_define(metrics, "portico_temporal_calls_total", PORTICO_COUNTER,
+	                       "WorkflowService calls, by method and gRPC code.", NULL, 0);
+	portico_metrics_define(metrics, "portico_temporal_call_duration_seconds", PORTICO_HISTOGRAM,
+	                       "WorkflowService call latency (retries included), by method.", portico_metrics_seconds,
+	                       portico_metrics_seconds_count);
+	portico_metrics_define(metrics, "portico_payload_bytes", PORTICO_HISTOGRAM,
+	                       "The largest Payloads field of each request sent to Temporal, after encoding.",
+	                       portico_metrics_bytes, portico_metrics_bytes_count);
+	portico_metrics_define(metrics, "portico_payloads_over_limit_total", PORTICO_COUNTER,
+	                       "Requests refused with 413 by the payload size guard.", NULL, 0);
+	portico_metrics_define(metrics, "portico_large_payloads_total", PORTICO_COUNTER,
+	                       "Requests with a payload over the warning size.", NULL, 0);
+	portico_metrics_define(metrics, "portico_codec_failures_total", PORTICO_COUNTER,
+	                       "Payloads the codec endpoint could not encode or decode, by direction.", NULL, 0);
+	portico_metrics_define(metrics, "portico_webhook_verifications_total", PORTICO_COUNTER,
+	                       "Webhook signature checks, by webhook and result.", NULL, 0);
+}
+
 void gateway_handle(void *arg, http_request *request)
 {
 	gateway_exchange *exchange = portico_calloc(1, sizeof *exchange);
@@ -286,29 +394,12 @@ void gateway_handle(void *arg, http_request *request)
 	const char *method = http_request_method(request);
 	const char *path = http_request_path(request);
 	int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-	if (is_get && !strcmp(path, "/healthz")) {
-		gateway_respond_json(exchange, 200, json_pack("{s:s}", "status", "ok"));
-		return;
-	}
-	if (is_get && !strcmp(path, "/readyz")) {
-		serve_readiness(exchange);
-		return;
-	}
-	if (is_get && !strcmp(path, "/openapi.json")) {
-		serve_document(exchange, "application/json", portico_openapi_json, portico_openapi_json_length);
-		return;
-	}
-	if (is_get && !strcmp(path, "/openapi.yaml")) {
-		serve_document(exchange, "application/yaml", portico_openapi_yaml, portico_openapi_yaml_length);
-		return;
-	}
-	if (is_get && !strcmp(path, "/docs")) {
-		serve_document(exchange, "text/html; charset=utf-8", portico_docs_html, portico_docs_html_length);
-		return;
-	}
-	if (is_get && !strcmp(path, "/docs/redoc.standalone.js")) {
-		serve_document(exchange, "application/javascript", portico_redoc_js, portico_redoc_js_length);
-		return;
+	for (size_t i = 0; is_get && i < sizeof fixed_routes / sizeof fixed_routes[0]; i++) {
+		if (!strcmp(path, fixed_routes[i].path)) {
+			exchange->route = fixed_routes[i].path;
+			fixed_routes[i].serve(exchange);
+			return;
+		}
 	}
 	if (codec_server_serve(exchange, path) || webhook_serve(exchange, path))
 		return;
@@ -328,6 +419,7 @@ void gateway_handle(void *arg, http_request *request)
 	}
 	switch (found) {
 	case ROUTE_FOUND:
+		exchange->route = route->pattern;
 		if (!strcmp(route->rpc, "result"))
 			serve_result(exchange, &params);
 		else
@@ -344,10 +436,24 @@ void gateway_handle(void *arg, http_request *request)
 	}
 }
 
+static void count_request(gateway *gw, const gateway_exchange *exchange, http_request *request, int64_t duration_ms)
+{
+	char route[256], method[32], status[32], labels[384];
+	portico_metrics_label(route, sizeof route, "route",
+	                      exchange && exchange->route ? exchange->route : "unmatched");
+	portico_metrics_label(method, sizeof method, "method", http_request_method(request));
+	snprintf(status, sizeof status, "status=\"%u\"", http_request_status(request));
+	snprintf(labels, sizeof labels, "%s,%s,%s", route, method, status);
+	portico_metrics_add(gw->metrics, "portico_http_requests_total", labels, 1);
+	portico_metrics_observe(gw->metrics, "portico_http_request_duration_seconds", route,
+	                        (double)duration_ms / 1000);
+}
+
 void gateway_log_access(void *arg, http_request *request)
 {
-	(void)arg;
 	gateway_exchange *exchange = http_request_context(request);
+	int64_t duration_ms = portico_monotonic_ms() - http_request_started_ms(request);
+	count_request(arg, exchange, request, duration_ms);
 	char timestamp[32];
 	time_t now = time(NULL);
 	struct tm utc;
@@ -355,8 +461,7 @@ void gateway_log_access(void *arg, http_request *request)
 	strftime(timestamp, sizeof timestamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
 	json_t *line = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I}", "time", timestamp, "level", "info", "method",
 	                         http_request_method(request), "path", http_request_path(request), "status",
-	                         (int)http_request_status(request), "durationMs",
-	                         (json_int_t)(portico_monotonic_ms() - http_request_started_ms(request)));
+	                         (int)http_request_status(request), "durationMs", (json_int_t)duration_ms);
 	if (exchange) {
 		json_object_set_new(line, "requestId", json_string(exchange->request_id));
 		if (exchange->workflow_id)

@@ -12,6 +12,7 @@
 #include "codec.h"
 #include "error.h"
 #include "http.h"
+#include "metrics.h"
 #include "router.h"
 #include "transport.h"
 #include "webhook.h"
@@ -34,6 +35,7 @@ typedef struct gateway {
 	atomic_ulong large_payloads; /* requests with a Payloads field over the warning size */
 	portico_codec *codec;        /* NULL when no keys are configured: payloads pass through */
 	webhook_set *webhooks;       /* PORTICO_WEBHOOKS_FILE's routes, or NULL */
+	portico_metrics *metrics;    /* GET /metrics */
 	portico_transport *transport;
 	http_server *http;
 } gateway;
@@ -43,12 +45,16 @@ typedef struct gateway_exchange {
 	gateway *gateway;
 	http_request *request;
 	char request_id[64];
+	const char *route;    /* the matched route's pattern, for metrics (static), or NULL */
 	char *workflow_id;    /* for the access log and result waits, when the request names one */
 	char *namespace_name; /* the route's namespace */
 	int payload_shorthand;
 	int64_t wait_ms;            /* ?wait= on a start: how long to wait for the result; 0 for not at all */
 	int64_t update_deadline_ms; /* an update waiting for completion polls until then (monotonic) */
 } gateway_exchange;
+
+/* Declares the gateway's metric families in metrics. */
+void gateway_metrics_define(portico_metrics *metrics);
 
 /* The http handler: every request starts here. */
 void gateway_handle(void *arg, http_request *request);

@@ -105,6 +105,8 @@ int main(void)
 	if (load_config(&gw.config, &err) || portico_config_from_env(&temporal, &err) ||
 	    portico_codec_from_env(&gw.codec, &err))
 		return fatal(err.message);
+	gw.metrics = portico_metrics_new();
+	gateway_metrics_define(gw.metrics);
 	const char *webhooks_file = getenv("PORTICO_WEBHOOKS_FILE");
 	if (webhooks_file && *webhooks_file && !(gw.webhooks = webhook_set_load(webhooks_file, &err)))
 		return fatal(err.message);
@@ -162,6 +164,7 @@ int main(void)
 	free(gw.config.codec_auth_token);
 	portico_codec_free(gw.codec);
 	webhook_set_free(gw.webhooks);
+	portico_metrics_free(gw.metrics);
 	fprintf(stderr, "portico: stopped\n");
 	return 0;
 }

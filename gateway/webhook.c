@@ -210,7 +210,12 @@ static void serve_route(gateway_exchange *exchange, const webhook_route *route)
 	size_t length;
 	const char *raw = http_request_body(exchange->request, &length);
 	const char *reason = NULL;
-	if (webhook_verify(&route->verifier, exchange->request, raw, length, (int64_t)time(NULL), &reason)) {
+	int rejected = webhook_verify(&route->verifier, exchange->request, raw, length, (int64_t)time(NULL), &reason);
+	char name[160], labels[200];
+	portico_metrics_label(name, sizeof name, "webhook", route->name);
+	snprintf(labels, sizeof labels, "%s,result=\"%s\"", name, rejected ? "rejected" : "verified");
+	portico_metrics_add(exchange->gateway->metrics, "portico_webhook_verifications_total", labels, 1);
+	if (rejected) {
 		log_rejected(exchange, route, reason);
 		/* No detail: a caller probing signatures learns nothing. */
 		gateway_fail(exchange, PORTICO_UNAUTHENTICATED, "invalid or missing webhook signature");
@@ -263,6 +268,7 @@ int webhook_serve(gateway_exchange *exchange, const char *path)
 {
 	if (strncmp(path, WEBHOOK_PREFIX, strlen(WEBHOOK_PREFIX)))
 		return 0;
+	exchange->route = "/webhooks/{name}";
 	const webhook_route *route = webhook_set_find(exchange->gateway->webhooks, path + strlen(WEBHOOK_PREFIX));
 	if (!route) {
 		gateway_fail(exchange, PORTICO_NOT_FOUND, "no webhook is configured at %s", path);

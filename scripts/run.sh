@@ -62,7 +62,7 @@ pids+=($!)
 wait_for_port "$portico_port" "the Portico gateway" "${pids[1]}"
 
 TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_CODEC_KEYS_FILE="$keys" \
-	build/portico-worker --activities build/examples/libcountdown.so --activities build/examples/libwaiting.so >.run/portico-worker.log 2>&1 &
+	PORTICO_WORKER_METRICS_LISTEN=127.0.0.1:${PORTICO_WORKER_METRICS_PORT:-9464} build/portico-worker --activities build/examples/libcountdown.so --activities build/examples/libwaiting.so >.run/portico-worker.log 2>&1 &
 pids+=($!)
 
 gateway=http://127.0.0.1:$portico_port
@@ -74,6 +74,7 @@ Portico is up (Ctrl-C stops everything):
   Temporal gRPC      127.0.0.1:$grpc_port
   Temporal HTTP API  http://127.0.0.1:$http_port   (Temporal's own, for comparison)
   API docs           $gateway/docs   (OpenAPI: $gateway/openapi.yaml)
+  Metrics            $gateway/metrics, http://127.0.0.1:${PORTICO_WORKER_METRICS_PORT:-9464}/metrics (worker)
   Codec endpoint     $gateway/codec   (the Web UI decrypts through it)
   Portico worker     task queue "portico": http.request, example.countdown, example.sleep, example.handoff
   Webhook            $gateway/webhooks/github-push   (GitHub-style signatures, secret in $webhook_secret_file)

@@ -119,6 +119,7 @@ struct portico_worker {
 	int64_t grace_ms;
 	size_t max_payload_bytes;
 	const portico_codec *codec;
+	portico_metrics *metrics;
 	registration *registrations;
 
 	sem_t slots;
@@ -157,6 +158,7 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
 	worker->grace_ms = options->grace_ms >= 0 ? options->grace_ms : DEFAULT_GRACE_MS;
 	worker->max_payload_bytes = options->max_payload_bytes ? options->max_payload_bytes : DEFAULT_MAX_PAYLOAD_BYTES;
 	worker->codec = options->codec;
+	worker->metrics = options->metrics;
 	worker->namespace_name = portico_strdup(portico_client_namespace(client));
 	pthread_mutex_init(&worker->lock, NULL);
 	worker->blocking.worker = worker->loop_work.worker = worker;
@@ -668,7 +670,14 @@ static void answer(portico_activity *activity, int outcome)
 
 static void count_run_time(portico_activity *activity)
 {
-	atomic_fetch_add(&activity->worker->run_ms_total, (uint64_t)(portico_monotonic_ms() - activity->started_ms));
+	int64_t ran_ms = portico_monotonic_ms() - activity->started_ms;
+	atomic_fetch_add(&activity->worker->run_ms_total, (uint64_t)ran_ms);
+	if (activity->worker->metrics) {
+		char labels[256];
+		portico_metrics_label(labels, sizeof labels, "activity_type", activity->info.activity_type);
+		portico_metrics_observe(activity->worker->metrics, "portico_worker_activity_duration_seconds", labels,
+		                        (double)ran_ms / 1000);
+	}
 }
 
 /* Tells on_cancel, once, that the activity should stop. */
@@ -1056,6 +1065,39 @@ void portico_worker_get_stats(portico_worker *worker, portico_worker_stats *stat
 	stats->canceled = atomic_load(&worker->canceled);
 	stats->run_ms_total = atomic_load(&worker->run_ms_total);
 	stats->slots_in_use = busy(worker);
+}
+
+void portico_worker_metrics_define(portico_metrics *metrics)
+{
+	static const struct {
+		const char *name, *help;
+		portico_metric_type type;
+	} families[] = {
+	        {"portico_worker_polls_total", "Long polls answered, with a task or empty.", PORTICO_COUNTER},
+	        {"portico_worker_tasks_total", "Activity tasks received.", PORTICO_COUNTER},
+	        {"portico_worker_activities_total", "Attempts answered, by outcome.", PORTICO_COUNTER},
+	        {"portico_worker_activity_seconds_total", "Time spent running activities.", PORTICO_COUNTER},
+	        {"portico_worker_slots_in_use", "Activities taken and not yet answered.", PORTICO_GAUGE},
+	};
+	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+		portico_metrics_define(metrics, families[i].name, families[i].type, families[i].help, NULL, 0);
+	portico_metrics_define(metrics, "portico_worker_activity_duration_seconds", PORTICO_HISTOGRAM,
+	                       "Attempt run time, by activity type.", portico_metrics_seconds,
+	                       portico_metrics_seconds_count);
+}
+
+void portico_worker_metrics_update(portico_worker *worker, portico_metrics *metrics)
+{
+	portico_worker_stats stats;
+	portico_worker_get_stats(worker, &stats);
+	portico_metrics_set(metrics, "portico_worker_polls_total", "", (double)stats.polls);
+	portico_metrics_set(metrics, "portico_worker_tasks_total", "", (double)stats.tasks);
+	portico_metrics_set(metrics, "portico_worker_activities_total", "outcome=\"completed\"",
+	                    (double)stats.completed);
+	portico_metrics_set(metrics, "portico_worker_activities_total", "outcome=\"failed\"", (double)stats.failed);
+	portico_metrics_set(metrics, "portico_worker_activities_total", "outcome=\"canceled\"", (double)stats.canceled);
+	portico_metrics_set(metrics, "portico_worker_activity_seconds_total", "", (double)stats.run_ms_total / 1000);
+	portico_metrics_set(metrics, "portico_worker_slots_in_use", "", (double)stats.slots_in_use);
 }
 
 void portico_worker_free(portico_worker *worker)

@@ -19,6 +19,7 @@
 #include "codec.h"
 #include "error.h"
 #include "loop.h"
+#include "metrics.h"
 #include "payload.h"
 
 typedef struct portico_worker portico_worker;
@@ -44,6 +45,7 @@ typedef struct portico_worker_options {
 	int64_t grace_ms;           /* shutdown: how long running activities may finish; negative for 30 s */
 	size_t max_payload_bytes;   /* results and heartbeats over this fail the attempt; 0 for 2 MiB */
 	const portico_codec *codec; /* NULL for none; borrowed, must outlive the worker */
+	portico_metrics *metrics;   /* NULL for none; borrowed: activity durations by type go here */
 } portico_worker_options;
 
 /* What an activity knows about itself (strings valid while the activity runs). */
@@ -98,6 +100,11 @@ typedef struct portico_worker_stats {
 } portico_worker_stats;
 
 void portico_worker_get_stats(portico_worker *worker, portico_worker_stats *stats);
+
+/* Declares the worker's metric families in metrics and sets their values from the counters, for
+ * a scrape (the activity duration histogram fills itself as attempts end). */
+void portico_worker_metrics_define(portico_metrics *metrics);
+void portico_worker_metrics_update(portico_worker *worker, portico_metrics *metrics);
 
 /* Stops polling, tells Temporal (ShutdownWorker), lets running activities finish for up to the
  * grace period, then cancels the rest and fails them as WorkerShutdown (retryable): every task

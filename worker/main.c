@@ -14,9 +14,11 @@
 
 #include <curl/curl.h>
 
+#include "alloc.h"
 #include "client.h"
 #include "codec.h"
 #include "config.h"
+#include "http.h"
 #include "http_request.h"
 #include "worker.h"
 
@@ -56,6 +58,25 @@ static int fatal(const char *message)
 	return 1;
 }
 
+typedef struct metrics_endpoint {
+	portico_worker *worker;
+	portico_metrics *metrics;
+} metrics_endpoint;
+
+/* GET /metrics on PORTICO_WORKER_METRICS_LISTEN: the worker's counters for Prometheus. */
+static void serve_metrics(void *arg, http_request *request)
+{
+	metrics_endpoint *endpoint = arg;
+	if (strcmp(http_request_path(request), "/metrics")) {
+		http_respond(request, 404, "text/plain", portico_strdup("not found\n"), strlen("not found\n"));
+		return;
+	}
+	portico_worker_metrics_update(endpoint->worker, endpoint->metrics);
+	size_t length;
+	char *text = portico_metrics_render(endpoint->metrics, &length);
+	http_respond(request, 200, "text/plain; version=0.0.4; charset=utf-8", text, length);
+}
+
 static long env_number(const char *name, long fallback)
 {
 	const char *text = getenv(name);
@@ -82,12 +103,15 @@ int main(int argc, char **argv)
 	portico_client *client = portico_client_open(&cfg, &err);
 	if (!client)
 		return fatal(err.message);
+	portico_metrics *metrics = portico_metrics_new();
+	portico_worker_metrics_define(metrics);
 	portico_worker_options options = {
 	        .task_queue = queue && *queue ? queue : DEFAULT_TASK_QUEUE,
 	        .max_concurrent = (unsigned)env_number("PORTICO_WORKER_MAX_CONCURRENT", 0),
 	        .threads = (unsigned)env_number("PORTICO_WORKER_THREADS", 0),
 	        .grace_ms = (int64_t)env_number("PORTICO_WORKER_GRACE_SECONDS", -1) * 1000,
 	        .codec = codec,
+	        .metrics = metrics,
 	};
 	portico_worker *worker = portico_worker_new(client, &options);
 	http_request_client *http = http_request_client_new();
@@ -96,12 +120,29 @@ int main(int argc, char **argv)
 		return 1;
 	if (portico_worker_start(worker, &err))
 		return fatal(err.message);
+	metrics_endpoint endpoint = {worker, metrics};
+	http_server *metrics_server = NULL;
+	const char *metrics_listen = getenv("PORTICO_WORKER_METRICS_LISTEN");
+	if (metrics_listen && *metrics_listen) {
+		http_server_options http_options = {.listen = metrics_listen,
+		                                    .threads = 1,
+		                                    .max_body_bytes = 1024,
+		                                    .idle_timeout_s = 30,
+		                                    .handler = serve_metrics,
+		                                    .arg = &endpoint};
+		if (!(metrics_server = http_server_start(&http_options, &err)))
+			return fatal(err.message);
+		fprintf(stderr, "portico-worker: metrics on http://%s/metrics (port %u)\n", metrics_listen,
+		        http_server_port(metrics_server));
+	}
 	fprintf(stderr, "portico-worker: polling task queue \"%s\" at %s (namespace %s)%s\n", options.task_queue,
 	        cfg.address, cfg.namespace_name, codec ? ", payloads encrypted" : "");
 
 	int signal_number;
 	sigwait(&stop_signals, &signal_number);
 	fprintf(stderr, "portico-worker: %s: finishing activities in flight\n", strsignal(signal_number));
+	if (metrics_server)
+		http_server_stop(metrics_server);
 	int stuck = portico_worker_shutdown(worker);
 	portico_worker_stats stats;
 	portico_worker_get_stats(worker, &stats);
@@ -120,6 +161,7 @@ int main(int argc, char **argv)
 	}
 	http_request_client_free(http);
 	portico_worker_free(worker);
+	portico_metrics_free(metrics);
 	portico_client_close(client);
 	portico_codec_free(codec);
 	portico_config_free(&cfg);
