@@ -475,3 +475,10 @@ int portico_codec_equal(const void *a, const void *b, size_t length)
 {
 	return CRYPTO_memcmp(a, b, length) == 0;
 }
+
+void portico_codec_sha256(const void *data, size_t length, uint8_t out[32])
+{
+	unsigned int written = 0;
+	if (!EVP_Digest(data, length, out, &written, EVP_sha256(), NULL))
+		abort(); /* SHA-256 is in every OpenSSL 3 default provider */
+}

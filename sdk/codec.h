@@ -70,6 +70,9 @@ typedef struct portico_bytes {
 size_t portico_codec_hmac(portico_hmac_algorithm algorithm, const uint8_t *key, size_t key_length,
                           const portico_bytes *parts, size_t part_count, uint8_t out[PORTICO_HMAC_MAX_BYTES]);
 
+/* The SHA-256 digest of data. */
+void portico_codec_sha256(const void *data, size_t length, uint8_t out[32]);
+
 /* 1 when a and b hold the same bytes, in time that depends only on length. */
 int portico_codec_equal(const void *a, const void *b, size_t length);
 
