@@ -56,7 +56,8 @@ int codec_server_serve(gateway_exchange *exchange, const char *path)
 	if (strncmp(path, CODEC_PREFIX, strlen(CODEC_PREFIX)))
 		return 0;
 	exchange->route = "/codec";
-	if (gateway_cors(exchange, exchange->gateway->config.codec_cors_origins))
+	if (gateway_cors(exchange, exchange->gateway->config.codec_cors_origins) ||
+	    gateway_authorize(exchange, PERMISSION_CODEC, NULL))
 		return 1;
 	int encode = ends_with(path, "/encode");
 	if (!encode && !ends_with(path, "/decode")) {

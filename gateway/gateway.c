@@ -338,19 +338,57 @@ static void serve_metrics(gateway_exchange *exchange)
 	http_respond(exchange->request, 200, "text/plain; version=0.0.4; charset=utf-8", text, length);
 }
 
-/* GET routes of Portico's own, served before the route tables. */
+/* GET routes of Portico's own, served before the route tables; the public ones need no
+ * credentials (probes cannot present any). */
 static const struct {
 	const char *path;
 	void (*serve)(gateway_exchange *exchange);
+	int public;
 } fixed_routes[] = {
-        {"/healthz", serve_health},
-        {"/readyz", serve_readiness},
-        {"/metrics", serve_metrics},
-        {"/openapi.json", serve_openapi_json},
-        {"/openapi.yaml", serve_openapi_yaml},
-        {"/docs", serve_docs},
-        {"/docs/redoc.standalone.js", serve_docs_renderer},
+        {"/healthz", serve_health, 1},
+        {"/readyz", serve_readiness, 1},
+        {"/metrics", serve_metrics, 0},
+        {"/openapi.json", serve_openapi_json, 0},
+        {"/openapi.yaml", serve_openapi_yaml, 0},
+        {"/docs", serve_docs, 0},
+        {"/docs/redoc.standalone.js", serve_docs_renderer, 0},
 };
+
+int gateway_authorize(gateway_exchange *exchange, auth_permission permission, const char *namespace_name)
+{
+	int64_t retry_after_s = 0;
+	portico_error err = PORTICO_ERROR_INIT;
+	if (auth_authorize(exchange->gateway->auth, &exchange->caller, permission, namespace_name, &retry_after_s,
+	                   &err) == 0)
+		return 0;
+	if (retry_after_s) {
+		char seconds[24];
+		snprintf(seconds, sizeof seconds, "%lld", (long long)retry_after_s);
+		http_response_header(exchange->request, "Retry-After", seconds);
+	}
+	gateway_respond_error(exchange, &err);
+	portico_error_clear(&err);
+	return -1;
+}
+
+/* Webhooks prove themselves with signatures, probes and CORS preflights carry no credentials:
+ * everything else must. Answers 401 and returns -1 when the credentials are missing or wrong. */
+static int authenticate(gateway_exchange *exchange, const char *method, const char *path)
+{
+	int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	for (size_t i = 0; is_get && i < sizeof fixed_routes / sizeof fixed_routes[0]; i++)
+		if (fixed_routes[i].public && !strcmp(path, fixed_routes[i].path))
+			return 0;
+	if (!strcmp(method, "OPTIONS") || !strncmp(path, "/webhooks/", strlen("/webhooks/")))
+		return 0;
+	portico_error err = PORTICO_ERROR_INIT;
+	if (auth_authenticate(exchange->gateway->auth, exchange->request, &exchange->caller, &err) == 0)
+		return 0;
+	http_response_header(exchange->request, "WWW-Authenticate", "Bearer");
+	gateway_respond_error(exchange, &err);
+	portico_error_clear(&err);
+	return -1;
+}
 
 void gateway_metrics_define(portico_metrics *metrics)
 {
@@ -394,10 +432,13 @@ void gateway_handle(void *arg, http_request *request)
 	const char *method = http_request_method(request);
 	const char *path = http_request_path(request);
 	int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	if (authenticate(exchange, method, path))
+		return;
 	for (size_t i = 0; is_get && i < sizeof fixed_routes / sizeof fixed_routes[0]; i++) {
 		if (!strcmp(path, fixed_routes[i].path)) {
 			exchange->route = fixed_routes[i].path;
-			fixed_routes[i].serve(exchange);
+			if (fixed_routes[i].public || !gateway_authorize(exchange, PERMISSION_READ, NULL))
+				fixed_routes[i].serve(exchange);
 			return;
 		}
 	}
@@ -420,6 +461,11 @@ void gateway_handle(void *arg, http_request *request)
 	switch (found) {
 	case ROUTE_FOUND:
 		exchange->route = route->pattern;
+		if (gateway_authorize(exchange, auth_permission_for(route->rpc, is_get),
+		                      route_param(&params, "namespace"))) {
+			route_params_free(&params);
+			return;
+		}
 		if (!strcmp(route->rpc, "result"))
 			serve_result(exchange, &params);
 		else

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "auth.h"
 #include "codec.h"
 #include "error.h"
 #include "http.h"
@@ -36,6 +37,7 @@ typedef struct gateway {
 	portico_codec *codec;        /* NULL when no keys are configured: payloads pass through */
 	webhook_set *webhooks;       /* PORTICO_WEBHOOKS_FILE's routes, or NULL */
 	portico_metrics *metrics;    /* GET /metrics */
+	auth_config *auth;           /* who may call, and how often */
 	portico_transport *transport;
 	http_server *http;
 } gateway;
@@ -46,6 +48,7 @@ typedef struct gateway_exchange {
 	http_request *request;
 	char request_id[64];
 	const char *route;    /* the matched route's pattern, for metrics (static), or NULL */
+	auth_caller caller;   /* who is asking */
 	char *workflow_id;    /* for the access log and result waits, when the request names one */
 	char *namespace_name; /* the route's namespace */
 	int payload_shorthand;
@@ -84,6 +87,10 @@ int gateway_cors(gateway_exchange *exchange, const char *allowed);
 /* Serves POST /codec/encode and /codec/decode (any prefix), the remote codec protocol of the
  * Temporal Web UI and CLI; returns 0 when the path is not a codec path. */
 int codec_server_serve(gateway_exchange *exchange, const char *path);
+
+/* Lets the caller do what needs permission in namespace_name (NULL for none): 0, or -1 after
+ * answering 403 or 429. */
+int gateway_authorize(gateway_exchange *exchange, auth_permission permission, const char *namespace_name);
 
 /* Serves POST /webhooks/{name} (webhook.c); returns 0 when the path is not a webhook path. */
 int webhook_serve(gateway_exchange *exchange, const char *path);

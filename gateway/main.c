@@ -110,6 +110,8 @@ int main(void)
 	const char *webhooks_file = getenv("PORTICO_WEBHOOKS_FILE");
 	if (webhooks_file && *webhooks_file && !(gw.webhooks = webhook_set_load(webhooks_file, &err)))
 		return fatal(err.message);
+	if (!(gw.auth = auth_config_from_env(&err)))
+		return fatal(err.message);
 
 	/* Signals are taken by sigwait below; every thread started from here on inherits the mask. */
 	sigset_t stop_signals;
@@ -136,6 +138,14 @@ int main(void)
 		return fatal(err.message);
 	fprintf(stderr, "portico: listening on %s (port %u), Temporal at %s, namespace %s\n", gw.config.listen,
 	        http_server_port(gw.http), temporal.address, temporal.namespace_name);
+	if (auth_config_mode(gw.auth) == AUTH_OFF)
+		fprintf(stderr,
+		        "{\"level\":\"warn\",\"message\":\"AUTHENTICATION IS OFF (PORTICO_AUTH=off): anyone who "
+		        "reaches %s can start, signal and terminate workflows. For local development only.\"}\n",
+		        gw.config.listen);
+	else if (auth_config_mode(gw.auth) == AUTH_PASSTHROUGH)
+		fprintf(stderr, "portico: PORTICO_AUTH=passthrough: Temporal authorizes every call (Authorization is "
+		                "forwarded)\n");
 	if (gw.codec)
 		fprintf(stderr, "portico: payloads are encrypted with key \"%s\"\n", portico_codec_key_id(gw.codec));
 	for (size_t i = 0; gw.webhooks && i < gw.webhooks->count; i++) {
@@ -164,6 +174,7 @@ int main(void)
 	free(gw.config.codec_auth_token);
 	portico_codec_free(gw.codec);
 	webhook_set_free(gw.webhooks);
+	auth_config_free(gw.auth);
 	portico_metrics_free(gw.metrics);
 	fprintf(stderr, "portico: stopped\n");
 	return 0;

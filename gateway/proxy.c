@@ -234,6 +234,7 @@ static int is_long_poll(const char *rpc, const json_t *body)
 }
 
 typedef struct forwarded_headers {
+	int authorization; /* Authorization goes on unless it carried Portico's own API key */
 	portico_metadata items[MAX_FORWARDED_HEADERS];
 	char *owned[MAX_FORWARDED_HEADERS];
 	size_t count;
@@ -246,7 +247,7 @@ static void collect_forwarded(void *arg, const char *name, const char *value)
 	if (headers->count == MAX_FORWARDED_HEADERS)
 		return;
 	const char *key = NULL;
-	if (!strcasecmp(name, "Authorization"))
+	if (!strcasecmp(name, "Authorization") && headers->authorization)
 		key = "authorization";
 	else if (!strncasecmp(name, GRPC_METADATA_PREFIX, strlen(GRPC_METADATA_PREFIX)))
 		key = name + strlen(GRPC_METADATA_PREFIX);
@@ -311,19 +312,11 @@ static int waits_for_completion(const ProtobufCMessage *message)
 	               TEMPORAL__API__ENUMS__V1__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED;
 }
 
-static const char *param_value(const route_params *params, const char *field)
-{
-	for (size_t i = 0; i < params->count; i++)
-		if (!strcmp(params->items[i].field, field))
-			return params->items[i].value;
-	return NULL;
-}
-
 static void note_workflow_id(gateway_exchange *exchange, const route_params *params)
 {
 	static const char *const fields[] = {"workflow_id", "execution.workflow_id", "workflow_execution.workflow_id"};
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0] && !exchange->workflow_id; i++)
-		exchange->workflow_id = portico_strdup(param_value(params, fields[i]));
+		exchange->workflow_id = portico_strdup(route_param(params, fields[i]));
 }
 
 void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
@@ -343,7 +336,7 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 		return;
 	}
 	note_workflow_id(exchange, params);
-	exchange->namespace_name = portico_strdup(param_value(params, "namespace"));
+	exchange->namespace_name = portico_strdup(route_param(params, "namespace"));
 	apply_shorthand(body, route->rpc);
 	for (size_t i = 0; i < params->count; i++)
 		set_path(body, params->items[i].field, json_string(params->items[i].value));
@@ -368,7 +361,7 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 		return;
 	}
 
-	forwarded_headers headers = {.count = 0};
+	forwarded_headers headers = {.authorization = auth_config_mode(exchange->gateway->auth) != AUTH_KEYS};
 	http_request_foreach_header(exchange->request, collect_forwarded, &headers);
 	int64_t timeout_ms = grpc_timeout_ms(http_request_header(exchange->request, "Grpc-Timeout"));
 	if (!strcmp(route->rpc, "UpdateWorkflowExecution") && waits_for_completion(request)) {
@@ -381,7 +374,7 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 		timeout_ms = long_poll ? LONG_POLL_TIMEOUT_MS : exchange->gateway->config.call_timeout_ms;
 	portico_call_options options = {
 	        .method = route->rpc,
-	        .namespace_name = param_value(params, "namespace"),
+	        .namespace_name = route_param(params, "namespace"),
 	        .timeout_ms = timeout_ms,
 	        /* Reads and calls with a request id are safe to repeat. */
 	        .retry_transient = !route->has_body || has_request_id,

@@ -89,3 +89,11 @@ route_result router_match(const gateway_route *table, size_t count, const char *
 		return ROUTE_FOUND;
 	return allow_size && allow[0] ? ROUTE_METHOD_NOT_ALLOWED : ROUTE_NOT_FOUND;
 }
+
+const char *route_param(const route_params *params, const char *field)
+{
+	for (size_t i = 0; i < params->count; i++)
+		if (!strcmp(params->items[i].field, field))
+			return params->items[i].value;
+	return NULL;
+}

@@ -42,4 +42,7 @@ route_result router_match(const gateway_route *table, size_t count, const char *
 
 void route_params_free(route_params *params);
 
+/* The value of the parameter that fills field ("namespace"), or NULL. */
+const char *route_param(const route_params *params, const char *field);
+
 #endif

@@ -188,7 +188,8 @@ def generated_operation(verb, path, method, has_body, operation_id, schemas):
         "responses": {
             "200": {"description": f"`{method.output_type.lstrip('.').rsplit('.', 1)[1]}`",
                     "content": {"application/json": {"schema": schemas.ref(method.output_type.lstrip("."))}}},
-            **{status: {"$ref": "#/components/responses/Error"} for status in ("400", "404", "429", "503")},
+            **{status: {"$ref": "#/components/responses/Error"}
+               for status in ("400", "401", "403", "404", "429", "503")},
             "501": {"$ref": "#/components/responses/NotImplemented"},
             "default": {"$ref": "#/components/responses/Error"},
         },

@@ -55,7 +55,7 @@ wait_for_port "$grpc_port" "the Temporal dev server" "${pids[0]}"
 
 TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_LISTEN=127.0.0.1:$portico_port \
 	PORTICO_CODEC_KEYS_FILE="$keys" \
-	PORTICO_WEBHOOKS_FILE=examples/webhooks.json GITHUB_WEBHOOK_SECRET="$webhook_secret" \
+	PORTICO_AUTH=off PORTICO_WEBHOOKS_FILE=examples/webhooks.json GITHUB_WEBHOOK_SECRET="$webhook_secret" \
 	PORTICO_CODEC_CORS_ORIGINS="http://127.0.0.1:$ui_port,http://localhost:$ui_port" \
 	build/portico >.run/portico.log 2>&1 &
 pids+=($!)

@@ -18,6 +18,10 @@ from devserver import TOP, DevServer
 TASK_QUEUE = "portico-tests"
 HERE = Path(__file__).resolve().parent
 
+# Gateways started by the tests run without authentication unless a test sets it up
+# (test_auth.py); every process started from here inherits this.
+os.environ.setdefault("PORTICO_AUTH", "off")
+
 
 @pytest.fixture(scope="session")
 def server():

@@ -44,7 +44,7 @@ def served_routes():
     extra = (TOP / "gateway/gateway.c").read_text()
     for verb, path in re.findall(r'{"(GET|POST|DELETE|PUT|PATCH)", "(/[^"]*)"', generated + extra):
         routes.add((verb.lower(), shape(path)))
-    fixed = re.findall(r'{"(/[^"]*)", serve_\w+}', extra)
+    fixed = re.findall(r'{"(/[^"]*)", serve_\w+, [01]}', extra)
     assert "/healthz" in fixed and "/metrics" in fixed  # the table this reads is where it was
     routes.update(("get", path) for path in fixed)
     routes.update({("post", "/codec/encode"), ("post", "/codec/decode"), ("post", "/webhooks/{}")})

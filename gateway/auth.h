@@ -1,0 +1,64 @@
+/* Who may call the gateway, and how often. PORTICO_AUTH selects the mode:
+ *   keys         API keys from PORTICO_AUTH_FILE (the default when that file is set);
+ *   passthrough  the gateway checks nothing and forwards Authorization to Temporal, for servers
+ *                that run their own authorizer;
+ *   off          nobody is checked: development only, announced loudly at start-up.
+ * With neither a file nor a mode the gateway refuses to start.
+ *
+ * The file (JSON):
+ *   {"apiKeys": [{"name": "ci", "sha256": "<hex SHA-256 of the key>",
+ *                 "namespaces": ["default"],            ("*" for all)
+ *                 "permissions": ["read", "start"],     (read, start, signal, cancel,
+ *                                                        activities, codec, admin)
+ *                 "rateLimit": {"perSecond": 20, "burst": 40}}],
+ *    "rateLimit": {"perSecond": 500, "burst": 1000}}   (all callers together)
+ * Keys arrive as `Authorization: Bearer <key>` or `X-API-Key: <key>`; only their hashes are
+ * kept, and compared in constant time. */
+#ifndef GATEWAY_AUTH_H
+#define GATEWAY_AUTH_H
+
+#include <stdint.h>
+
+#include "error.h"
+#include "http.h"
+
+typedef enum { AUTH_KEYS, AUTH_PASSTHROUGH, AUTH_OFF } auth_mode;
+
+/* What an operation needs; an API key holds a set of these. */
+typedef enum {
+	PERMISSION_READ = 1 << 0,       /* GET routes, queries, results, docs, metrics */
+	PERMISSION_START = 1 << 1,      /* start, signal-with-start */
+	PERMISSION_SIGNAL = 1 << 2,     /* signal, update */
+	PERMISSION_CANCEL = 1 << 3,     /* cancel, terminate, reset */
+	PERMISSION_ACTIVITIES = 1 << 4, /* complete, fail, heartbeat activities */
+	PERMISSION_CODEC = 1 << 5,      /* the codec endpoint */
+	PERMISSION_ADMIN = 1 << 6,      /* everything, namespaces and schedules included */
+} auth_permission;
+
+typedef struct auth_config auth_config;
+
+/* The caller as authenticated: NULL fields when auth is off or passthrough. */
+typedef struct auth_caller {
+	const char *key_name;
+} auth_caller;
+
+/* Reads PORTICO_AUTH and PORTICO_AUTH_FILE. NULL with err when they are missing or wrong (the
+ * message names the key and field, never a hash). Free with auth_config_free. */
+auth_config *auth_config_from_env(portico_error *err);
+void auth_config_free(auth_config *config);
+auth_mode auth_config_mode(const auth_config *config);
+
+/* Checks the request's credentials. Returns 0 and fills caller, or -1 with err:
+ * UNAUTHENTICATED (401) for missing or unknown credentials. */
+int auth_authenticate(const auth_config *config, http_request *request, auth_caller *caller, portico_error *err);
+
+/* Checks that the caller may do what needs permission in namespace_name (NULL when the operation
+ * names none), and is within its rate limits. Returns 0, or -1 with err: PERMISSION_DENIED
+ * (403), or RESOURCE_EXHAUSTED (429) with *retry_after_s set. */
+int auth_authorize(auth_config *config, const auth_caller *caller, auth_permission permission,
+                   const char *namespace_name, int64_t *retry_after_s, portico_error *err);
+
+/* The permission a WorkflowService method needs. */
+auth_permission auth_permission_for(const char *rpc, int is_get);
+
+#endif
