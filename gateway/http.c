@@ -341,12 +341,19 @@ http_server *http_server_start(const http_server_options *options, portico_error
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG |
 	                 (ipv6 ? MHD_USE_IPv6 : 0);
 	/* A pool of one is no pool: libmicrohttpd then runs its single internal thread. */
-	struct MHD_OptionItem settings[6];
+	struct MHD_OptionItem settings[8];
 	size_t n = 0;
 	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &address};
 	if (options->threads > 1)
 		settings[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)options->threads, NULL};
 	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)options->idle_timeout_s, NULL};
+	if (options->max_connections)
+		settings[n++] =
+		        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)options->max_connections, NULL};
+	/* The per-connection memory pool holds the request line and headers. */
+	settings[n++] = (struct MHD_OptionItem){
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	        (intptr_t)(options->max_header_bytes ? options->max_header_bytes : 32768), NULL};
 	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server};
 	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)keep_escaped, NULL};
 	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};

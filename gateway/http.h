@@ -19,10 +19,12 @@ typedef void (*http_handler_fn)(void *arg, http_request *request);
 typedef void (*http_completed_fn)(void *arg, http_request *request);
 
 typedef struct http_server_options {
-	const char *listen;      /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080"; port 0 picks one */
-	unsigned threads;        /* size of the epoll thread pool */
-	size_t max_body_bytes;   /* larger bodies get 413 without being stored */
-	unsigned idle_timeout_s; /* idle keep-alive connections are closed after this */
+	const char *listen;       /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080"; port 0 picks one */
+	unsigned threads;         /* size of the epoll thread pool */
+	size_t max_body_bytes;    /* larger bodies get 413 without being stored */
+	unsigned idle_timeout_s;  /* idle keep-alive connections are closed after this */
+	unsigned max_connections; /* more are refused at accept; 0 for libmicrohttpd's default */
+	size_t max_header_bytes;  /* request line and headers; larger ones get 431 or 414; 0 for 32 KiB */
 	http_handler_fn handler;
 	http_completed_fn completed; /* may be NULL */
 	void *arg;                   /* passed to handler and completed */

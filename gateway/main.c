@@ -15,6 +15,8 @@
 #define DEFAULT_LISTEN             "127.0.0.1:8080"
 #define DEFAULT_THREADS            2
 #define DEFAULT_MAX_BODY_BYTES     (4u * 1024 * 1024)
+#define DEFAULT_MAX_CONNECTIONS    20000
+#define DEFAULT_MAX_HEADER_BYTES   32768
 #define DEFAULT_CALL_TIMEOUT_MS    10000
 #define DEFAULT_GRACE_MS           30000
 #define DEFAULT_MAX_PAYLOAD_BYTES  (2u * 1024 * 1024)
@@ -68,8 +70,10 @@ static int load_config(gateway_config *config, portico_error *err)
 	config->cors_origins = env_string("PORTICO_CORS_ORIGINS");
 	config->codec_cors_origins = env_string("PORTICO_CODEC_CORS_ORIGINS");
 	config->codec_auth_token = env_string("PORTICO_CODEC_AUTH_TOKEN");
-	int64_t threads, max_body, max_payload, warn_payload;
+	int64_t threads, max_body, max_payload, warn_payload, max_connections, max_header;
 	if (env_number("PORTICO_HTTP_THREADS", DEFAULT_THREADS, 0, &threads, err) ||
+	    env_number("PORTICO_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 0, &max_connections, err) ||
+	    env_number("PORTICO_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 0, &max_header, err) ||
 	    env_number("PORTICO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 0, &max_body, err) ||
 	    env_number("PORTICO_CALL_TIMEOUT", DEFAULT_CALL_TIMEOUT_MS, 1, &config->call_timeout_ms, err) ||
 	    env_number("PORTICO_SHUTDOWN_GRACE", DEFAULT_GRACE_MS, 1, &config->grace_ms, err) ||
@@ -80,6 +84,8 @@ static int load_config(gateway_config *config, portico_error *err)
 	config->warn_payload_bytes = (size_t)warn_payload;
 	config->threads = (unsigned)threads;
 	config->max_body_bytes = (size_t)max_body;
+	config->max_connections = (unsigned)max_connections;
+	config->max_header_bytes = (size_t)max_header;
 	return 0;
 }
 
@@ -128,6 +134,8 @@ int main(void)
 	        .listen = gw.config.listen,
 	        .threads = gw.config.threads,
 	        .max_body_bytes = gw.config.max_body_bytes,
+	        .max_connections = gw.config.max_connections,
+	        .max_header_bytes = gw.config.max_header_bytes,
 	        .idle_timeout_s = IDLE_TIMEOUT_S,
 	        .handler = gateway_handle,
 	        .completed = gateway_log_access,

@@ -126,3 +126,25 @@ def test_start_up_needs_an_auth_setting(tmp_path):
 
 def test_auth_off_is_announced(gateway):
     assert "AUTHENTICATION IS OFF" in gateway.errors_so_far()
+
+
+def test_header_url_and_connection_limits(server):
+    import socket
+    gw = start_gateway(build_paths("portico")[0].values[0], server.address, PORTICO_MAX_CONNECTIONS="4",
+                       PORTICO_MAX_HEADER_BYTES="16384")
+    try:
+        assert get(f"{gw.url}/healthz", headers={"X-Big": "a" * 20000}).status == 431
+        assert get(f"{gw.url}/healthz?{'a' * 20000}").status == 414
+        held = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(4)]
+        extra = socket.create_connection(("127.0.0.1", gw.port))
+        extra.settimeout(1)
+        extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        with pytest.raises(TimeoutError):  # over the limit: not served while the others are open
+            extra.recv(100)
+        held[0].close()
+        extra.settimeout(10)
+        assert extra.recv(100).startswith(b"HTTP/1.1 200")
+        for connection in [*held[1:], extra]:
+            connection.close()
+    finally:
+        assert gw.stop() == 0
