@@ -141,6 +141,47 @@ static void apply_idempotency_key(gateway_exchange *exchange, json_t *body, cons
 		set_path(body, path, json_string(key));
 }
 
+/* W3C trace context: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>". */
+static int valid_traceparent(const char *value)
+{
+	static const char shape[] = "xx-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx-xx";
+	if (!value || strlen(value) != sizeof shape - 1)
+		return 0;
+	for (size_t i = 0; i < sizeof shape - 1; i++)
+		if (shape[i] == '-' ? value[i] != '-' : !strchr("0123456789abcdef", value[i]) || !value[i])
+			return 0;
+	return strncmp(value, "ff", 2) != 0;
+}
+
+/* A caller's traceparent (and tracestate) goes into the workflow's header under "_tracer-data",
+ * where the OpenTelemetry interceptors of Temporal's SDKs look for the parent span. */
+static void apply_trace_context(gateway_exchange *exchange, json_t *body, const char *rpc)
+{
+	static const struct {
+		const char *rpc, *header;
+	} headers[] = {{"StartWorkflowExecution", "header"},
+	               {"SignalWithStartWorkflowExecution", "header"},
+	               {"SignalWorkflowExecution", "header"},
+	               {"QueryWorkflow", "query.header"},
+	               {"UpdateWorkflowExecution", "request.input.header"}};
+	const char *traceparent = http_request_header(exchange->request, "traceparent");
+	if (!valid_traceparent(traceparent))
+		return;
+	for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+		if (strcmp(headers[i].rpc, rpc))
+			continue;
+		char path[64];
+		snprintf(path, sizeof path, "%s.fields._tracer-data", headers[i].header);
+		if (get_path(body, path))
+			return; /* the caller set it: theirs wins */
+		json_t *carrier = json_pack("{s:s}", "traceparent", traceparent);
+		const char *tracestate = http_request_header(exchange->request, "tracestate");
+		if (tracestate && *tracestate)
+			json_object_set_new(carrier, "tracestate", json_string(tracestate));
+		set_path(body, path, carrier);
+	}
+}
+
 /* A start posted to …/workflows without an id gets a fresh one; the id is noted for ?wait=. */
 static void apply_start_defaults(gateway_exchange *exchange, json_t *body, const char *rpc)
 {
@@ -344,6 +385,7 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	if (!route->has_body)
 		http_request_foreach_query(exchange->request, add_query, body);
 	apply_idempotency_key(exchange, body, method);
+	apply_trace_context(exchange, body, route->rpc);
 	apply_update_defaults(body, route->rpc);
 
 	portico_error err = PORTICO_ERROR_INIT;

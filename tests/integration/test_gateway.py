@@ -326,3 +326,22 @@ def test_sigterm_finishes_requests_in_flight(server, worker, workflow_id):
     assert result["response"].json["history"]["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"
     log = [json.loads(line) for line in gw.stdout.splitlines()]
     assert any(entry["status"] == 200 and entry.get("workflowId") == workflow_id for entry in log)
+
+
+def test_traceparent_reaches_the_workflow_header(gateway):
+    """W3C trace context goes where the SDKs' OpenTelemetry interceptors read it: the workflow
+    header's "_tracer-data"; a malformed one is ignored."""
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    workflow_id = f"traced-{uuid.uuid4()}"
+    started = post(api(gateway, f"/workflows/{workflow_id}"), {"workflowType": "Mailbox", "taskQueue": TASK_QUEUE},
+                   headers={"traceparent": traceparent, "tracestate": "vendor=1"})
+    assert started.status == 200, started
+    signaled = post(api(gateway, f"/workflows/{workflow_id}/signal/finish"), {}, headers={"traceparent": "bogus"})
+    assert signaled.status == 200, signaled
+    history = get(api(gateway, f"/workflows/{workflow_id}/history"))
+    events = history.json["history"]["events"]
+    header = events[0]["workflowExecutionStartedEventAttributes"]["header"]["fields"]
+    assert header["_tracer-data"] == {"traceparent": traceparent, "tracestate": "vendor=1"}
+    signal = next(e["workflowExecutionSignaledEventAttributes"] for e in events
+                  if "workflowExecutionSignaledEventAttributes" in e)
+    assert "_tracer-data" not in (signal.get("header") or {}).get("fields", {})
