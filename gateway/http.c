@@ -1,6 +1,8 @@
 #include "http.h"
 
+#include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,11 +18,43 @@
 
 #define TOO_LARGE_BODY "{\"code\":3,\"message\":\"request body is larger than the limit of %zu bytes\"}"
 
+#define MAX_RETIRED 32 /* daemons replaced by a certificate reload and still finishing */
+
 struct http_server {
-	struct MHD_Daemon *daemon;
+	struct MHD_Daemon *daemon; /* the one accepting */
+	struct MHD_Daemon *retired[MAX_RETIRED];
+	int listen_fd;
+	int ipv6;
+	unsigned port;
 	http_server_options options;
 	atomic_size_t in_flight;
+	struct owned_pem *pems; /* certificates and keys the daemons point at, kept until the stop */
 };
+
+typedef struct owned_pem {
+	char *text;
+	struct owned_pem *next;
+} owned_pem;
+
+/* A copy of pem that lives as long as the server: libmicrohttpd keeps pointers to it. */
+static const char *keep_pem(http_server *server, const char *pem)
+{
+	owned_pem *kept = portico_malloc(sizeof *kept);
+	kept->text = portico_strdup(pem);
+	kept->next = server->pems;
+	server->pems = kept;
+	return kept->text;
+}
+
+static void free_pems(http_server *server)
+{
+	for (owned_pem *next; server->pems; server->pems = next) {
+		next = server->pems->next;
+		memset(server->pems->text, 0, strlen(server->pems->text));
+		free(server->pems->text);
+		free(server->pems);
+	}
+}
 
 typedef enum request_state {
 	STATE_RECEIVING, /* headers and body arriving */
@@ -330,20 +364,42 @@ static int parse_listen(const char *listen, struct sockaddr_storage *address, in
 	return 0;
 }
 
-http_server *http_server_start(const http_server_options *options, portico_error *err)
+/* A listening socket of our own, so that a certificate reload can hand it to new threads. */
+static int open_listener(const char *listen_text, int *ipv6, unsigned *port, portico_error *err)
 {
 	struct sockaddr_storage address;
-	int ipv6 = 0;
-	if (parse_listen(options->listen, &address, &ipv6, err))
-		return NULL;
-	http_server *server = portico_calloc(1, sizeof *server);
-	server->options = *options;
+	if (parse_listen(listen_text, &address, ipv6, err))
+		return -1;
+	int fd = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int on = 1;
+	socklen_t length = address.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
+	    bind(fd, (struct sockaddr *)&address, length) || listen(fd, SOMAXCONN) ||
+	    getsockname(fd, (struct sockaddr *)&address, &length)) {
+		portico_error_set(err, PORTICO_UNAVAILABLE, "cannot listen on %s: %s", listen_text, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(address.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&address)->sin6_port
+	                                            : ((struct sockaddr_in *)&address)->sin_port);
+	return fd;
+}
+
+/* A daemon serving listen_fd (a duplicate it owns from then on) with the server's options. */
+static struct MHD_Daemon *start_daemon(http_server *server, int listen_fd, const char *cert_pem, const char *key_pem)
+{
+	const http_server_options *options = &server->options;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-	                 (ipv6 ? MHD_USE_IPv6 : 0);
-	/* A pool of one is no pool: libmicrohttpd then runs its single internal thread. */
-	struct MHD_OptionItem settings[8];
+	                 (server->ipv6 ? MHD_USE_IPv6 : 0) | (cert_pem ? MHD_USE_TLS : 0);
+	if (cert_pem) {
+		cert_pem = keep_pem(server, cert_pem);
+		key_pem = keep_pem(server, key_pem);
+	}
+	struct MHD_OptionItem settings[12];
 	size_t n = 0;
-	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &address};
+	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
+	/* A pool of one is no pool: libmicrohttpd then runs its single internal thread. */
 	if (options->threads > 1)
 		settings[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)options->threads, NULL};
 	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)options->idle_timeout_s, NULL};
@@ -354,24 +410,87 @@ http_server *http_server_start(const http_server_options *options, portico_error
 	settings[n++] = (struct MHD_OptionItem){
 	        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	        (intptr_t)(options->max_header_bytes ? options->max_header_bytes : 32768), NULL};
+	if (cert_pem) {
+		settings[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert_pem};
+		settings[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key_pem};
+	}
 	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server};
 	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)keep_escaped, NULL};
 	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-	server->daemon =
-	        MHD_start_daemon(flags, 0, NULL, NULL, on_request, server, MHD_OPTION_ARRAY, settings, MHD_OPTION_END);
-	if (!server->daemon) {
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, server, MHD_OPTION_ARRAY, settings, MHD_OPTION_END);
+}
+
+http_server *http_server_start(const http_server_options *options, portico_error *err)
+{
+	if ((options->tls_cert_pem == NULL) != (options->tls_key_pem == NULL)) {
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "HTTPS needs both a certificate and its key");
+		return NULL;
+	}
+	http_server *server = portico_calloc(1, sizeof *server);
+	server->options = *options;
+	server->listen_fd = open_listener(options->listen, &server->ipv6, &server->port, err);
+	if (server->listen_fd < 0) {
 		free(server);
-		portico_error_set(err, PORTICO_UNAVAILABLE, "cannot listen on %s (address in use or not local?)",
-		                  options->listen);
+		return NULL;
+	}
+	/* Each daemon owns a duplicate of the socket; the server keeps the original for reloads. */
+	int daemon_fd = dup(server->listen_fd);
+	server->daemon =
+	        daemon_fd >= 0 ? start_daemon(server, daemon_fd, options->tls_cert_pem, options->tls_key_pem) : NULL;
+	if (!server->daemon) {
+		if (daemon_fd >= 0)
+			close(daemon_fd);
+		close(server->listen_fd);
+		free_pems(server);
+		free(server);
+		portico_error_set(err, PORTICO_UNAVAILABLE, "cannot serve %s on %s%s",
+		                  options->tls_cert_pem ? "HTTPS" : "HTTP", options->listen,
+		                  options->tls_cert_pem ? " (is the certificate and key pair valid?)" : "");
 		return NULL;
 	}
 	return server;
 }
 
+int http_server_reload_tls(http_server *server, const char *cert_pem, const char *key_pem, portico_error *err)
+{
+	if (!server->options.tls_cert_pem)
+		return portico_error_set(err, PORTICO_FAILED_PRECONDITION, "the server does not serve HTTPS");
+	size_t slot = 0;
+	/* Old daemons whose connections are all over are let go first. */
+	for (size_t i = 0; i < MAX_RETIRED; i++) {
+		const union MHD_DaemonInfo *info =
+		        server->retired[i]
+		                ? MHD_get_daemon_info(server->retired[i], MHD_DAEMON_INFO_CURRENT_CONNECTIONS)
+		                : NULL;
+		if (info && info->num_connections == 0) {
+			MHD_stop_daemon(server->retired[i]);
+			server->retired[i] = NULL;
+		}
+	}
+	while (slot < MAX_RETIRED && server->retired[slot])
+		slot++;
+	if (slot == MAX_RETIRED)
+		return portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
+		                         "too many reloads still finishing connections");
+	int fd = dup(server->listen_fd);
+	struct MHD_Daemon *fresh = fd >= 0 ? start_daemon(server, fd, cert_pem, key_pem) : NULL;
+	if (!fresh) {
+		if (fd >= 0)
+			close(fd);
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "the new certificate and key cannot be used");
+	}
+	/* Both accept for an instant; then the old one only finishes what it has. */
+	MHD_socket old = MHD_quiesce_daemon(server->daemon);
+	if (old != MHD_INVALID_SOCKET)
+		close(old);
+	server->retired[slot] = server->daemon;
+	server->daemon = fresh;
+	return 0;
+}
+
 unsigned http_server_port(const http_server *server)
 {
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	return info ? info->port : 0;
+	return server->port;
 }
 
 void http_server_quiesce(http_server *server)
@@ -379,6 +498,9 @@ void http_server_quiesce(http_server *server)
 	MHD_socket listener = MHD_quiesce_daemon(server->daemon);
 	if (listener != MHD_INVALID_SOCKET)
 		close(listener);
+	if (server->listen_fd >= 0)
+		close(server->listen_fd);
+	server->listen_fd = -1;
 }
 
 size_t http_server_in_flight(const http_server *server)
@@ -388,7 +510,13 @@ size_t http_server_in_flight(const http_server *server)
 
 void http_server_stop(http_server *server)
 {
+	for (size_t i = 0; i < MAX_RETIRED; i++)
+		if (server->retired[i])
+			MHD_stop_daemon(server->retired[i]);
 	MHD_stop_daemon(server->daemon);
+	if (server->listen_fd >= 0)
+		close(server->listen_fd);
+	free_pems(server);
 	free(server);
 }
 

@@ -25,6 +25,8 @@ typedef struct http_server_options {
 	unsigned idle_timeout_s;  /* idle keep-alive connections are closed after this */
 	unsigned max_connections; /* more are refused at accept; 0 for libmicrohttpd's default */
 	size_t max_header_bytes;  /* request line and headers; larger ones get 431 or 414; 0 for 32 KiB */
+	const char *tls_cert_pem; /* with tls_key_pem: serve HTTPS (PEM text, read once at start) */
+	const char *tls_key_pem;
 	http_handler_fn handler;
 	http_completed_fn completed; /* may be NULL */
 	void *arg;                   /* passed to handler and completed */
@@ -32,6 +34,12 @@ typedef struct http_server_options {
 
 /* Starts listening. Returns NULL with err set when the address is bad or taken. */
 http_server *http_server_start(const http_server_options *options, portico_error *err);
+
+/* Serves new connections with another certificate and key (PEM text), as for a renewed
+ * certificate: a new set of threads takes over the listening socket, and the old one finishes
+ * its connections. Returns -1 with err (and keeps the old certificate) when the new one cannot be
+ * used or the server is not serving HTTPS. */
+int http_server_reload_tls(http_server *server, const char *cert_pem, const char *key_pem, portico_error *err);
 
 /* The port the server listens on (useful after asking for port 0). */
 unsigned http_server_port(const http_server *server);

@@ -103,6 +103,42 @@ static void drain(const http_server *http, int64_t limit_ms)
 		sleep_ms(20);
 }
 
+/* PORTICO_TLS_CERT and PORTICO_TLS_KEY, read into *cert and *key (NULL when HTTPS is off). */
+static int read_tls(char **cert, char **key, portico_error *err)
+{
+	const char *cert_path = getenv("PORTICO_TLS_CERT"), *key_path = getenv("PORTICO_TLS_KEY");
+	*cert = *key = NULL;
+	if ((!cert_path || !*cert_path) && (!key_path || !*key_path))
+		return 0;
+	if (!cert_path || !*cert_path || !key_path || !*key_path)
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+		                         "HTTPS needs both PORTICO_TLS_CERT and PORTICO_TLS_KEY");
+	if (portico_config_read_pem("PORTICO_TLS_CERT", cert_path, cert, err) ||
+	    portico_config_read_pem("PORTICO_TLS_KEY", key_path, key, err)) {
+		free(*cert);
+		*cert = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGHUP: a renewed certificate, read again from the same files; the old one stays on failure. */
+static void reload_tls(http_server *http)
+{
+	char *cert, *key;
+	portico_error err = PORTICO_ERROR_INIT;
+	if (read_tls(&cert, &key, &err) == 0 && cert && http_server_reload_tls(http, cert, key, &err) == 0)
+		fprintf(stderr, "{\"level\":\"info\",\"message\":\"TLS certificate reloaded\"}\n");
+	else
+		fprintf(stderr, "{\"level\":\"error\",\"message\":\"TLS certificate not reloaded: %s\"}\n",
+		        err.message ? err.message : "HTTPS is off");
+	portico_error_clear(&err);
+	if (key)
+		memset(key, 0, strlen(key));
+	free(cert);
+	free(key);
+}
+
 int main(void)
 {
 	gateway gw = {0};
@@ -124,14 +160,20 @@ int main(void)
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	gw.transport = portico_transport_open(&temporal, &err);
 	if (!gw.transport)
 		return fatal(err.message);
+	char *tls_cert, *tls_key;
+	if (read_tls(&tls_cert, &tls_key, &err))
+		return fatal(err.message);
 	http_server_options options = {
 	        .listen = gw.config.listen,
+	        .tls_cert_pem = tls_cert,
+	        .tls_key_pem = tls_key,
 	        .threads = gw.config.threads,
 	        .max_body_bytes = gw.config.max_body_bytes,
 	        .max_connections = gw.config.max_connections,
@@ -142,10 +184,15 @@ int main(void)
 	        .arg = &gw,
 	};
 	gw.http = http_server_start(&options, &err);
+	int https = tls_cert != NULL;
+	if (tls_key)
+		memset(tls_key, 0, strlen(tls_key)); /* the server keeps its own copy */
+	free(tls_cert);
+	free(tls_key);
 	if (!gw.http)
 		return fatal(err.message);
-	fprintf(stderr, "portico: listening on %s (port %u), Temporal at %s, namespace %s\n", gw.config.listen,
-	        http_server_port(gw.http), temporal.address, temporal.namespace_name);
+	fprintf(stderr, "portico: listening on %s (port %u, %s), Temporal at %s, namespace %s\n", gw.config.listen,
+	        http_server_port(gw.http), https ? "HTTPS" : "HTTP", temporal.address, temporal.namespace_name);
 	if (auth_config_mode(gw.auth) == AUTH_OFF)
 		fprintf(stderr,
 		        "{\"level\":\"warn\",\"message\":\"AUTHENTICATION IS OFF (PORTICO_AUTH=off): anyone who "
@@ -164,7 +211,8 @@ int main(void)
 	}
 
 	int signal_number;
-	sigwait(&stop_signals, &signal_number);
+	while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP)
+		reload_tls(gw.http);
 	fprintf(stderr, "portico: %s: no new connections; finishing %zu request(s)\n", strsignal(signal_number),
 	        http_server_in_flight(gw.http));
 	http_server_quiesce(gw.http);

@@ -60,7 +60,7 @@ static const char *env_first(const char *const *names, const char **which)
 	return NULL;
 }
 
-static int read_pem_file(const char *variable, const char *path, char **out, portico_error *err)
+int portico_config_read_pem(const char *variable, const char *path, char **out, portico_error *err)
 {
 	FILE *file = fopen(path, "rb");
 	if (!file)
@@ -92,7 +92,7 @@ static int load_pem(const char *const *path_names, const char *const *data_names
 		return 0;
 	}
 	const char *path = env_first(path_names, &which);
-	return path ? read_pem_file(which, path, out, err) : 0;
+	return path ? portico_config_read_pem(which, path, out, err) : 0;
 }
 
 static int parse_bool(const char *variable, const char *value, int *out, portico_error *err)

@@ -38,4 +38,8 @@ void portico_config_set(char **field, const char *value);
 
 void portico_config_free(portico_config *cfg);
 
+/* Reads PEM material (up to 1 MiB) from path into *out (the caller frees); variable names the
+ * setting in the error. */
+int portico_config_read_pem(const char *variable, const char *path, char **out, portico_error *err);
+
 #endif

@@ -126,7 +126,7 @@ class Gateway:
         deadline = time.monotonic() + 30
         match = None
         while not match and time.monotonic() < deadline and self.process.poll() is None:
-            match = re.search(r"\(port (\d+)\)", Path(self._err.name).read_text())
+            match = re.search(r"\(port (\d+)", Path(self._err.name).read_text())
             time.sleep(0.02)
         if not match:
             self.process.kill()
