@@ -63,6 +63,17 @@ static char *lower_copy(const char *text, size_t length)
 	return copy;
 }
 
+/* Compares a hex HMAC-SHA256 (in any case) with the parts' under each secret; sets *reason. */
+static int verify_hex(const webhook_verifier *v, const portico_bytes *parts, size_t part_count, const char *hex,
+                      const char **reason)
+{
+	char *given = lower_copy(hex, strlen(hex));
+	int ok = matches(v, PORTICO_HMAC_SHA256, 0, parts, part_count, given);
+	free(given);
+	*reason = ok ? NULL : "signature mismatch";
+	return ok ? 0 : -1;
+}
+
 static int fresh(const char *timestamp, int64_t now_s, int64_t tolerance_s, const char **reason)
 {
 	char *end;
@@ -86,11 +97,7 @@ static int verify_github(const webhook_verifier *v, http_request *request, const
 		*reason = "missing X-Hub-Signature-256";
 		return -1;
 	}
-	char *given = lower_copy(header + 7, strlen(header + 7));
-	int ok = matches(v, PORTICO_HMAC_SHA256, 0, body, 1, given);
-	free(given);
-	*reason = ok ? NULL : "signature mismatch";
-	return ok ? 0 : -1;
+	return verify_hex(v, body, 1, header + 7, reason);
 }
 
 static int verify_stripe(const webhook_verifier *v, http_request *request, const portico_bytes *body, int64_t now_s,
@@ -138,11 +145,7 @@ static int verify_slack(const webhook_verifier *v, http_request *request, const 
 	if (!fresh(timestamp, now_s, v->tolerance_s, reason))
 		return -1;
 	portico_bytes parts[] = {{"v0:", 3}, {timestamp, strlen(timestamp)}, {":", 1}, *body};
-	char *given = lower_copy(header + 3, strlen(header + 3));
-	int ok = matches(v, PORTICO_HMAC_SHA256, 0, parts, 4, given);
-	free(given);
-	*reason = ok ? NULL : "signature mismatch";
-	return ok ? 0 : -1;
+	return verify_hex(v, parts, 4, header + 3, reason);
 }
 
 static int verify_standard(const webhook_verifier *v, http_request *request, const portico_bytes *body, int64_t now_s,

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import yaml
-from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
-SERVICE = "temporal.api.workflowservice.v1.WorkflowService"
+from gen_routes import http_bindings
+
 PREFIX = "/api/v1"
 FieldType = descriptor_pb2.FieldDescriptorProto
 
@@ -124,21 +124,13 @@ def routes(file_set):
     """(verb, path, method descriptor, has body, operationId) for each binding of WorkflowService,
     except the plain twins of /api/v1 bindings, which the document names once (its description
     says every /api/v1 route is served without the prefix too)."""
-    for proto in file_set.file:
-        for service in proto.service:
-            if f"{proto.package}.{service.name}" != SERVICE:
-                continue
-            for method in service.method:
-                rule = method.options.Extensions[annotations_pb2.http]
-                bindings = [(binding.WhichOneof("pattern"), binding) for binding in (rule, *rule.additional_bindings)]
-                bindings = [(verb, getattr(binding, verb), binding.body == "*") for verb, binding in bindings
-                            if verb not in (None, "custom")]
-                prefixed = {(verb, path) for verb, path, _ in bindings if path.startswith(PREFIX)}
-                for verb, path, has_body in bindings:
-                    if path.startswith(PREFIX):
-                        yield verb, path, method, has_body, method.name
-                    elif (verb, PREFIX + path) not in prefixed:
-                        yield verb, path, method, has_body, f"{method.name}Plain"
+    bindings = list(http_bindings(file_set))
+    prefixed = {(method.name, verb, path) for method, verb, path, _ in bindings if path.startswith(PREFIX)}
+    for method, verb, path, has_body in bindings:
+        if path.startswith(PREFIX):
+            yield verb, path, method, has_body, method.name
+        elif (method.name, verb, PREFIX + path) not in prefixed:
+            yield verb, path, method, has_body, f"{method.name}Plain"
 
 
 def param_name(field_path):

@@ -408,9 +408,9 @@ static void running_add(portico_worker *worker, portico_activity *activity)
 	pthread_mutex_unlock(&worker->lock);
 }
 
-static void running_remove(portico_worker *worker, portico_activity *activity)
+/* With the lock held. */
+static void running_unlink(portico_worker *worker, portico_activity *activity)
 {
-	pthread_mutex_lock(&worker->lock);
 	if (activity->prev)
 		activity->prev->next = activity->next;
 	else
@@ -418,6 +418,12 @@ static void running_remove(portico_worker *worker, portico_activity *activity)
 	if (activity->next)
 		activity->next->prev = activity->prev;
 	worker->running_count--;
+}
+
+static void running_remove(portico_worker *worker, portico_activity *activity)
+{
+	pthread_mutex_lock(&worker->lock);
+	running_unlink(worker, activity);
 	pthread_mutex_unlock(&worker->lock);
 }
 
@@ -737,13 +743,7 @@ void portico_activity_finish(portico_activity *activity, int outcome)
 	item->outcome = outcome;
 	/* Off the running list and onto the queue at once, so that the worker never looks idle. */
 	pthread_mutex_lock(&worker->lock);
-	if (activity->prev)
-		activity->prev->next = activity->next;
-	else
-		worker->running = activity->next;
-	if (activity->next)
-		activity->next->prev = activity->prev;
-	worker->running_count--;
+	running_unlink(worker, activity);
 	push_locked(&worker->loop_work, item);
 	pthread_mutex_unlock(&worker->lock);
 }
