@@ -207,7 +207,9 @@ def test_a_huge_chunked_upload_is_refused_with_flat_memory(codec_gateway):
             pass
         status = connection.makefile("rb").readline().decode()
     assert status.startswith("HTTP/1.1 413"), status
-    assert rss_kib(codec_gateway.process.pid) - before < 20 * 1024
+    # Far below the 100 MiB sent (the body limit is 4 MiB); ASan's quarantine of freed memory
+    # accounts for most of what growth there is in that build.
+    assert rss_kib(codec_gateway.process.pid) - before < 40 * 1024
 
 
 def test_codec_endpoint_bearer_token(server):

@@ -338,6 +338,8 @@ def test_traceparent_reaches_the_workflow_header(gateway):
     assert started.status == 200, started
     signaled = post(api(gateway, f"/workflows/{workflow_id}/signal/finish"), {}, headers={"traceparent": "bogus"})
     assert signaled.status == 200, signaled
+    # A signal that arrives during a workflow task is buffered; once the workflow closed, it is in.
+    assert get(api(gateway, f"/workflows/{workflow_id}/result?timeout=20s")).status == 200
     history = get(api(gateway, f"/workflows/{workflow_id}/history"))
     events = history.json["history"]["events"]
     header = events[0]["workflowExecutionStartedEventAttributes"]["header"]["fields"]
