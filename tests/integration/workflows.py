@@ -57,26 +57,13 @@ class Mailbox:
 
 
 @workflow.defn(name="WebhookInbox")
-class WebhookInbox:
-    """What a webhook route starts: keeps the event (and headers) it started with and the signals
-    that follow, until told to finish."""
-
-    def __init__(self) -> None:
-        self.signals: List[Any] = []
-        self.done = False
+class WebhookInbox(Mailbox):
+    """What a webhook route starts: a Mailbox that keeps the event (and headers) it started with."""
 
     @workflow.run
     async def run(self, event: Any = None, headers: Any = None) -> dict:
         await workflow.wait_condition(lambda: self.done)
         return {"event": event, "headers": headers, "signals": self.signals}
-
-    @workflow.signal(name="add")
-    def add(self, value: Any) -> None:
-        self.signals.append(value)
-
-    @workflow.signal(name="finish")
-    def finish(self) -> None:
-        self.done = True
 
 
 @workflow.defn(name="Sleeper")
