@@ -96,3 +96,44 @@ def test_mtls_server_refuses_a_client_without_certificate(probe, tls_server, pki
     assert status == 1
     assert output["error"]["codeName"] == "UNAVAILABLE"
     assert tls_server.headers == []
+
+
+@pytest.fixture
+def mtls_dev_server(server, pki):
+    """The session's dev server behind an mTLS front (tls_proxy.py)."""
+    import sys
+    from pathlib import Path
+    proxy = subprocess.Popen([sys.executable, str(Path(__file__).parent / "tls_proxy.py"), str(pki / "server.pem"),
+                              str(pki / "server.key"), str(pki / "ca.pem"), server.address],
+                             stdout=subprocess.PIPE, text=True)
+    port = int(proxy.stdout.readline().split()[1])
+    yield f"127.0.0.1:{port}"
+    proxy.terminate()
+    proxy.wait(timeout=10)
+
+
+def test_the_gateway_runs_workflows_over_mtls(mtls_dev_server, pki, worker):
+    """A real Temporal server behind mTLS: the gateway (with the client certificate) starts a
+    workflow and gets its result; without the certificate, Temporal is unavailable to it."""
+    import uuid
+    from conftest import TASK_QUEUE, build_paths, start_gateway
+    from http_client import post
+    env = {"TEMPORAL_TLS_CA": str(pki / "ca.pem"), "TEMPORAL_TLS_SERVER_NAME": SERVER_NAME,
+           "TEMPORAL_TLS_CERT": str(pki / "client.pem"), "TEMPORAL_TLS_KEY": str(pki / "client.key")}
+    path = build_paths("portico")[0].values[0]
+    gw = start_gateway(path, mtls_dev_server, **env)
+    try:
+        started = post(f"{gw.url}/api/v1/namespaces/default/workflows/mtls-{uuid.uuid4()}?wait=30s",
+                       {"workflowType": "Echo", "taskQueue": TASK_QUEUE, "args": ["over mTLS"]})
+        assert started.status == 200, started
+        assert started.json["result"] == ["over mTLS"]
+    finally:
+        assert gw.stop() == 0
+    without = start_gateway(path, mtls_dev_server, PORTICO_CALL_TIMEOUT="2s",
+                            **{**env, "TEMPORAL_TLS_CERT": "", "TEMPORAL_TLS_KEY": ""})
+    try:
+        refused = post(f"{without.url}/api/v1/namespaces/default/workflows/mtls-{uuid.uuid4()}",
+                       {"workflowType": "Echo", "taskQueue": TASK_QUEUE})
+        assert refused.status == 503, refused
+    finally:
+        assert without.stop() == 0
