@@ -70,6 +70,22 @@ typedef struct portico_bytes {
 size_t portico_codec_hmac(portico_hmac_algorithm algorithm, const uint8_t *key, size_t key_length,
                           const portico_bytes *parts, size_t part_count, uint8_t out[PORTICO_HMAC_MAX_BYTES]);
 
+/* Public keys for signatures (JWT): RSA for RS256, P-256 for ES256. */
+typedef struct portico_public_key portico_public_key;
+typedef enum { PORTICO_RS256, PORTICO_ES256 } portico_signature_algorithm;
+
+/* From PEM ("-----BEGIN PUBLIC KEY-----"), or from a JWK object (kty RSA with n and e, or kty EC,
+ * crv P-256, with x and y). NULL with err for anything else. Free with portico_public_key_free. */
+portico_public_key *portico_public_key_from_pem(const char *pem, portico_error *err);
+portico_public_key *portico_public_key_from_jwk(const char *kty, const char *n_or_crv, const char *e_or_x,
+                                                const char *y, portico_error *err);
+void portico_public_key_free(portico_public_key *key);
+
+/* 1 when signature is algorithm's signature of data under key (for ES256, JWS's 64-byte r||s);
+ * 0 otherwise, including when the key does not fit the algorithm. */
+int portico_codec_verify_signature(const portico_public_key *key, portico_signature_algorithm algorithm,
+                                   const void *data, size_t length, const uint8_t *signature, size_t signature_length);
+
 /* The SHA-256 digest of data. */
 void portico_codec_sha256(const void *data, size_t length, uint8_t out[32]);
 
