@@ -9,12 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "alloc.h"
 #include "backoff.h"
+#include "base64.h"
 #include "codec.h"
+#include "config.h"
 
 #define DIGEST_BYTES 32
 
@@ -33,10 +36,23 @@ typedef struct api_key {
 	bucket limit;
 } api_key;
 
+typedef struct jwt_key {
+	char *kid; /* NULL when the key has none */
+	portico_public_key *key;
+} jwt_key;
+
+typedef struct jwt_config {
+	jwt_key *keys;
+	size_t key_count;
+	char *issuer, *audience, *namespaces_claim, *permissions_claim;
+	int64_t leeway_s;
+} jwt_config;
+
 struct auth_config {
 	auth_mode mode;
 	api_key *keys;
 	size_t key_count;
+	jwt_config *jwt; /* NULL when JWTs are not accepted */
 	bucket global;
 };
 
@@ -164,6 +180,78 @@ static int load_key(const json_t *entry, size_t index, api_key *key, const char 
 	return load_limit(json_object_get(entry, "rateLimit"), &key->limit, path, where, err);
 }
 
+static int add_jwt_key(jwt_config *jwt, const char *kid, portico_public_key *key)
+{
+	jwt->keys = portico_realloc(jwt->keys, (jwt->key_count + 1) * sizeof *jwt->keys);
+	jwt->keys[jwt->key_count++] = (jwt_key){kid ? portico_strdup(kid) : NULL, key};
+	return 0;
+}
+
+static int load_jwks(jwt_config *jwt, const char *file, const char *path, portico_error *err)
+{
+	json_t *jwks = json_load_file(file, 0, NULL), *keys = json_object_get(jwks, "keys");
+	int failed = !json_is_array(keys) || !json_array_size(keys)
+	                     ? fail(err, path, "jwt.jwksFile", "expected a JWKS file: {\"keys\": [...]}")
+	                     : 0;
+	for (size_t i = 0; !failed && i < json_array_size(keys); i++) {
+		json_t *k = json_array_get(keys, i);
+		const char *kty = json_string_value(json_object_get(k, "kty"));
+		int rsa = kty && !strcmp(kty, "RSA");
+		portico_error key_err = PORTICO_ERROR_INIT;
+		portico_public_key *key =
+		        portico_public_key_from_jwk(kty, json_string_value(json_object_get(k, rsa ? "n" : "crv")),
+		                                    json_string_value(json_object_get(k, rsa ? "e" : "x")),
+		                                    json_string_value(json_object_get(k, "y")), &key_err);
+		if (key)
+			add_jwt_key(jwt, json_string_value(json_object_get(k, "kid")), key);
+		else
+			failed = fail(err, path, "jwt.jwksFile", key_err.message);
+		portico_error_clear(&key_err);
+	}
+	json_decref(jwks);
+	return failed;
+}
+
+static int load_jwt(auth_config *config, const json_t *section, const char *path, portico_error *err)
+{
+	jwt_config *jwt = config->jwt = portico_calloc(1, sizeof *jwt);
+	const char *issuer = json_string_value(json_object_get(section, "issuer"));
+	const char *audience = json_string_value(json_object_get(section, "audience"));
+	const char *namespaces = json_string_value(json_object_get(section, "namespacesClaim"));
+	const char *permissions = json_string_value(json_object_get(section, "permissionsClaim"));
+	json_t *leeway = json_object_get(section, "leewaySeconds"), *pems = json_object_get(section, "pemFiles");
+	const char *jwks = json_string_value(json_object_get(section, "jwksFile"));
+	if (!json_is_object(section) || !issuer || !audience)
+		return fail(err, path, "jwt", "issuer and audience are required");
+	if (leeway && (!json_is_integer(leeway) || json_integer_value(leeway) < 0 || json_integer_value(leeway) > 300))
+		return fail(err, path, "jwt.leewaySeconds", "expected 0 to 300");
+	jwt->issuer = portico_strdup(issuer);
+	jwt->audience = portico_strdup(audience);
+	jwt->namespaces_claim = portico_strdup(namespaces ? namespaces : "namespaces");
+	jwt->permissions_claim = portico_strdup(permissions ? permissions : "permissions");
+	jwt->leeway_s = leeway ? json_integer_value(leeway) : 30;
+	if (jwks && load_jwks(jwt, jwks, path, err))
+		return -1;
+	for (size_t i = 0; i < json_array_size(pems); i++) {
+		char *pem = NULL;
+		const char *file = json_string_value(json_array_get(pems, i));
+		portico_error key_err = PORTICO_ERROR_INIT;
+		portico_public_key *key = file && portico_config_read_pem("jwt.pemFiles", file, &pem, &key_err) == 0
+		                                  ? portico_public_key_from_pem(pem, &key_err)
+		                                  : NULL;
+		free(pem);
+		if (!key) {
+			fail(err, path, "jwt.pemFiles", key_err.message ? key_err.message : "expected file paths");
+			portico_error_clear(&key_err);
+			return -1;
+		}
+		add_jwt_key(jwt, NULL, key);
+	}
+	if (!jwt->key_count)
+		return fail(err, path, "jwt", "give the verification keys: jwksFile or pemFiles");
+	return 0;
+}
+
 static int load_file(auth_config *config, const char *path, portico_error *err)
 {
 	json_error_t error;
@@ -171,18 +259,22 @@ static int load_file(auth_config *config, const char *path, portico_error *err)
 	if (!root)
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: line %d: %s", path, error.line,
 		                         error.text);
-	json_t *keys = json_object_get(root, "apiKeys");
+	json_t *keys = json_object_get(root, "apiKeys"), *jwt = json_object_get(root, "jwt");
 	int failed = 0;
 	const char *field;
 	json_t *value;
 	json_object_foreach(root, field, value)
 	{
-		if (strcmp(field, "apiKeys") && strcmp(field, "rateLimit") && !failed)
-			failed = fail(err, path, field, "unknown field (apiKeys, rateLimit)");
+		if (strcmp(field, "apiKeys") && strcmp(field, "rateLimit") && strcmp(field, "jwt") && !failed)
+			failed = fail(err, path, field, "unknown field (apiKeys, jwt, rateLimit)");
 	}
-	if (!failed && (!json_is_array(keys) || !json_array_size(keys)))
-		failed = fail(err, path, "apiKeys", "expected a non-empty array");
-	if (!failed) {
+	if (!failed && !jwt && (!json_is_array(keys) || !json_array_size(keys)))
+		failed = fail(err, path, "apiKeys", "expected a non-empty array (or a jwt section)");
+	if (!failed && keys && !json_is_array(keys))
+		failed = fail(err, path, "apiKeys", "expected an array");
+	if (!failed && jwt)
+		failed = load_jwt(config, jwt, path, err);
+	if (!failed && keys) {
 		config->keys = portico_calloc(json_array_size(keys), sizeof *config->keys);
 		for (size_t i = 0; i < json_array_size(keys) && !failed; i++)
 			failed = load_key(json_array_get(keys, i), i, &config->keys[config->key_count++], path, err);
@@ -232,7 +324,26 @@ void auth_config_free(auth_config *config)
 		free(config->keys[i].namespaces);
 	}
 	free(config->keys);
+	if (config->jwt) {
+		for (size_t i = 0; i < config->jwt->key_count; i++) {
+			free(config->jwt->keys[i].kid);
+			portico_public_key_free(config->jwt->keys[i].key);
+		}
+		free(config->jwt->keys);
+		free(config->jwt->issuer);
+		free(config->jwt->audience);
+		free(config->jwt->namespaces_claim);
+		free(config->jwt->permissions_claim);
+		free(config->jwt);
+	}
 	free(config);
+}
+
+void auth_caller_clear(auth_caller *caller)
+{
+	free(caller->subject);
+	json_decref(caller->namespaces);
+	memset(caller, 0, sizeof *caller);
 }
 
 auth_mode auth_config_mode(const auth_config *config)
@@ -242,23 +353,126 @@ auth_mode auth_config_mode(const auth_config *config)
 
 /* ---- Checking --------------------------------------------------------------------------------- */
 
-static const char *presented_key(http_request *request)
+/* The token of "Authorization: Bearer <token>", or NULL. */
+static const char *bearer_token(http_request *request)
 {
 	const char *header = http_request_header(request, "Authorization");
-	if (header && !strncasecmp(header, "Bearer ", 7))
-		return header + 7;
-	return http_request_header(request, "X-API-Key");
+	return header && !strncasecmp(header, "Bearer ", 7) ? header + 7 : NULL;
+}
+
+static int looks_like_jwt(const char *token)
+{
+	const char *dot = strchr(token, '.');
+	return dot && strchr(dot + 1, '.');
+}
+
+/* A JSON object from a base64url JWT part. */
+static json_t *jwt_part(const char *text, size_t length)
+{
+	uint8_t *bytes;
+	size_t decoded;
+	if (portico_base64_decode(text, length, &bytes, &decoded))
+		return NULL;
+	json_t *value = json_loadb((const char *)bytes, decoded, 0, NULL);
+	free(bytes);
+	if (!json_is_object(value)) {
+		json_decref(value);
+		return NULL;
+	}
+	return value;
+}
+
+static int has_audience(const json_t *aud, const char *audience)
+{
+	if (json_is_string(aud))
+		return !strcmp(json_string_value(aud), audience);
+	size_t i;
+	json_t *entry;
+	json_array_foreach(aud, i, entry)
+	{
+		if (json_is_string(entry) && !strcmp(json_string_value(entry), audience))
+			return 1;
+	}
+	return 0;
+}
+
+static int signed_by_a_key(const jwt_config *jwt, const json_t *header, const char *token, size_t signed_length,
+                           const char *signature_text)
+{
+	const char *alg = json_string_value(json_object_get(header, "alg"));
+	const char *kid = json_string_value(json_object_get(header, "kid"));
+	portico_signature_algorithm algorithm;
+	if (alg && !strcmp(alg, "RS256"))
+		algorithm = PORTICO_RS256;
+	else if (alg && !strcmp(alg, "ES256"))
+		algorithm = PORTICO_ES256;
+	else
+		return 0; /* "none", HS256 and the rest: never */
+	uint8_t *signature;
+	size_t signature_length;
+	if (portico_base64_decode(signature_text, strlen(signature_text), &signature, &signature_length))
+		return 0;
+	int ok = 0;
+	for (size_t i = 0; i < jwt->key_count && !ok; i++)
+		if (!kid || !jwt->keys[i].kid || !strcmp(kid, jwt->keys[i].kid))
+			ok = portico_codec_verify_signature(jwt->keys[i].key, algorithm, token, signed_length,
+			                                    signature, signature_length);
+	free(signature);
+	return ok;
+}
+
+/* Checks a JWT and takes its subject, namespaces and permissions. */
+static int authenticate_jwt(const jwt_config *jwt, const char *token, auth_caller *caller, portico_error *err)
+{
+	const char *first = strchr(token, '.'), *second = first ? strchr(first + 1, '.') : NULL;
+	json_t *header = second ? jwt_part(token, (size_t)(first - token)) : NULL;
+	json_t *claims = header ? jwt_part(first + 1, (size_t)(second - first - 1)) : NULL;
+	const char *problem = NULL;
+	int64_t now = (int64_t)time(NULL);
+	json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
+	const char *iss = json_string_value(json_object_get(claims, "iss"));
+	if (!claims)
+		problem = "malformed token";
+	else if (!signed_by_a_key(jwt, header, token, (size_t)(second - token), second + 1))
+		problem = "bad signature";
+	else if (!json_is_number(exp) || json_number_value(exp) + (double)jwt->leeway_s < (double)now)
+		problem = "expired";
+	else if (nbf && (!json_is_number(nbf) || json_number_value(nbf) - (double)jwt->leeway_s > (double)now))
+		problem = "not yet valid";
+	else if (!iss || strcmp(iss, jwt->issuer) || !has_audience(json_object_get(claims, "aud"), jwt->audience))
+		problem = "wrong issuer or audience";
+	if (!problem) {
+		const char *sub = json_string_value(json_object_get(claims, "sub"));
+		caller->subject = portico_strdup(sub ? sub : "(no subject)");
+		json_t *namespaces = json_object_get(claims, jwt->namespaces_claim);
+		caller->namespaces = json_is_array(namespaces) ? json_incref(namespaces) : json_array();
+		size_t i;
+		json_t *name;
+		json_array_foreach(json_object_get(claims, jwt->permissions_claim), i, name)
+		{
+			for (size_t p = 0; p < sizeof permission_names / sizeof permission_names[0]; p++)
+				if (json_is_string(name) && !strcmp(json_string_value(name), permission_names[p].name))
+					caller->permissions |= permission_names[p].permission;
+		}
+	}
+	json_decref(header);
+	json_decref(claims);
+	/* Why a token failed is the operator's to know, not the caller's. */
+	return problem ? portico_error_set(err, PORTICO_UNAUTHENTICATED, "invalid token") : 0;
 }
 
 int auth_authenticate(const auth_config *config, http_request *request, auth_caller *caller, portico_error *err)
 {
-	caller->key_name = NULL;
 	if (config->mode != AUTH_KEYS)
 		return 0;
-	const char *key = presented_key(request);
+	const char *bearer = bearer_token(request);
+	if (config->jwt && bearer && looks_like_jwt(bearer))
+		return authenticate_jwt(config->jwt, bearer, caller, err);
+	const char *key = bearer ? bearer : http_request_header(request, "X-API-Key");
 	if (!key || !*key)
-		return portico_error_set(err, PORTICO_UNAUTHENTICATED,
-		                         "credentials required: Authorization: Bearer <API key>, or X-API-Key");
+		return portico_error_set(
+		        err, PORTICO_UNAUTHENTICATED,
+		        "credentials required: Authorization: Bearer <API key or token>, or X-API-Key");
 	uint8_t digest[DIGEST_BYTES];
 	portico_codec_sha256(key, strlen(key), digest);
 	const api_key *found = NULL;
@@ -267,16 +481,8 @@ int auth_authenticate(const auth_config *config, http_request *request, auth_cal
 			found = &config->keys[i];
 	if (!found)
 		return portico_error_set(err, PORTICO_UNAUTHENTICATED, "unknown API key");
-	caller->key_name = found->name;
+	caller->key = found;
 	return 0;
-}
-
-static api_key *find_key(auth_config *config, const char *name)
-{
-	for (size_t i = 0; name && i < config->key_count; i++)
-		if (!strcmp(config->keys[i].name, name))
-			return &config->keys[i];
-	return NULL;
 }
 
 static int allows_namespace(const api_key *key, const char *namespace_name)
@@ -287,20 +493,32 @@ static int allows_namespace(const api_key *key, const char *namespace_name)
 	return 0;
 }
 
+static int claims_namespace(const auth_caller *caller, const char *namespace_name)
+{
+	size_t i;
+	json_t *name;
+	json_array_foreach(caller->namespaces, i, name)
+	{
+		if (json_is_string(name) &&
+		    (!strcmp(json_string_value(name), "*") || !strcmp(json_string_value(name), namespace_name)))
+			return 1;
+	}
+	return 0;
+}
+
 int auth_authorize(auth_config *config, const auth_caller *caller, auth_permission permission,
                    const char *namespace_name, int64_t *retry_after_s, portico_error *err)
 {
 	if (config->mode != AUTH_KEYS)
 		return 0;
-	api_key *key = find_key(config, caller->key_name);
-	if (!key)
-		return portico_error_set(err, PORTICO_UNAUTHENTICATED, "unknown API key");
-	int admin = key->permissions & PERMISSION_ADMIN;
-	if (!admin && !(key->permissions & permission))
-		return portico_error_set(err, PORTICO_PERMISSION_DENIED, "this API key may not do that");
-	if (namespace_name && !allows_namespace(key, namespace_name))
-		return portico_error_set(err, PORTICO_PERMISSION_DENIED, "this API key may not use that namespace");
-	if ((*retry_after_s = bucket_take(&key->limit)) || (*retry_after_s = bucket_take(&config->global)))
+	api_key *key = (api_key *)caller->key;
+	unsigned permissions = key ? key->permissions : caller->permissions;
+	if (!(permissions & PERMISSION_ADMIN) && !(permissions & permission))
+		return portico_error_set(err, PORTICO_PERMISSION_DENIED, "these credentials may not do that");
+	if (namespace_name && !(key ? allows_namespace(key, namespace_name) : claims_namespace(caller, namespace_name)))
+		return portico_error_set(err, PORTICO_PERMISSION_DENIED,
+		                         "these credentials may not use that namespace");
+	if ((key && (*retry_after_s = bucket_take(&key->limit))) || (*retry_after_s = bucket_take(&config->global)))
 		return portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED, "rate limit reached; retry after %lld s",
 		                         (long long)*retry_after_s);
 	return 0;

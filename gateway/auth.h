@@ -11,13 +11,20 @@
  *                 "permissions": ["read", "start"],     (read, start, signal, cancel,
  *                                                        activities, codec, admin)
  *                 "rateLimit": {"perSecond": 20, "burst": 40}}],
+ *    "jwt": {"jwksFile": "/etc/portico/jwks.json" or "pemFiles": ["key.pem"],
+ *            "issuer": "https://login.example", "audience": "portico",
+ *            "namespacesClaim": "namespaces", "permissionsClaim": "permissions",
+ *            "leewaySeconds": 30},
  *    "rateLimit": {"perSecond": 500, "burst": 1000}}   (all callers together)
  * Keys arrive as `Authorization: Bearer <key>` or `X-API-Key: <key>`; only their hashes are
- * kept, and compared in constant time. */
+ * kept, and compared in constant time. JWTs (RS256 or ES256) arrive as bearer tokens; exp, nbf,
+ * iss and aud are checked, and the two claims give the namespaces and permissions. */
 #ifndef GATEWAY_AUTH_H
 #define GATEWAY_AUTH_H
 
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "error.h"
 #include "http.h"
@@ -37,10 +44,16 @@ typedef enum {
 
 typedef struct auth_config auth_config;
 
-/* The caller as authenticated: NULL fields when auth is off or passthrough. */
+/* The caller as authenticated (zeroed when auth is off or passthrough); auth_caller_clear frees
+ * what a JWT brought. */
 typedef struct auth_caller {
-	const char *key_name;
+	const void *key;      /* the API key, or NULL */
+	char *subject;        /* a JWT's "sub" (owned), or NULL */
+	unsigned permissions; /* a JWT's */
+	json_t *namespaces;   /* a JWT's namespaces claim (a reference), or NULL */
 } auth_caller;
+
+void auth_caller_clear(auth_caller *caller);
 
 /* Reads PORTICO_AUTH and PORTICO_AUTH_FILE. NULL with err when they are missing or wrong (the
  * message names the key and field, never a hash). Free with auth_config_free. */

@@ -195,6 +195,7 @@ static void exchange_free(void *context)
 	gateway_exchange *exchange = context;
 	free(exchange->workflow_id);
 	free(exchange->namespace_name);
+	auth_caller_clear(&exchange->caller);
 	free(exchange);
 }
 

@@ -148,3 +148,118 @@ def test_header_url_and_connection_limits(server):
             connection.close()
     finally:
         assert gw.stop() == 0
+
+
+# ---- JWT bearer tokens (RS256 and ES256), signed here with the published algorithms ----------
+
+ISSUER, AUDIENCE = "https://login.portico.test", "portico"
+
+
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def number(value):
+    return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+
+@pytest.fixture(scope="module")
+def signers(tmp_path_factory):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # trusted through a PEM file
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # trusted nowhere
+    rsa_public, ec_public = rsa_key.public_key().public_numbers(), ec_key.public_key().public_numbers()
+    jwks = {"keys": [
+        {"kty": "RSA", "kid": "rsa-1", "use": "sig", "n": number(rsa_public.n), "e": number(rsa_public.e)},
+        {"kty": "EC", "kid": "ec-1", "crv": "P-256", "x": b64url(ec_public.x.to_bytes(32, "big")),
+         "y": b64url(ec_public.y.to_bytes(32, "big"))}]}
+    d = tmp_path_factory.mktemp("jwt")
+    (d / "jwks.json").write_text(json.dumps(jwks))
+    (d / "pem.pub").write_bytes(stranger.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return {"rsa": rsa_key, "ec": ec_key, "stranger": stranger, "forger": forger, "dir": d}
+
+
+def token(signers, kind="rsa", kid=None, **claims):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+    now = int(time.time())
+    body = {"iss": ISSUER, "aud": AUDIENCE, "sub": "ada", "exp": now + 300, "nbf": now - 10,
+            "namespaces": ["default"], "permissions": ["read", "start"], **claims}
+    body = {k: v for k, v in body.items() if v is not None}
+    alg = "ES256" if kind == "ec" else "RS256"
+    header = {"alg": alg, "typ": "JWT", "kid": kid or ("ec-1" if kind == "ec" else "rsa-1")}
+    signed = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(body).encode())}".encode()
+    key = signers[kind]
+    if kind == "ec":
+        r, s = decode_dss_signature(key.sign(signed, ec.ECDSA(hashes.SHA256())))
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    else:
+        signature = key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
+    return f"{signed.decode()}.{b64url(signature)}"
+
+
+@pytest.fixture(scope="module", params=build_paths("portico"))
+def jwt_gateway(request, server, worker, signers):
+    config = {"apiKeys": [entry("admin", ["*"], ["admin"])],
+              "jwt": {"jwksFile": str(signers["dir"] / "jwks.json"), "pemFiles": [str(signers["dir"] / "pem.pub")],
+                      "issuer": ISSUER, "audience": AUDIENCE, "leewaySeconds": 5}}
+    path = signers["dir"] / f"auth-{request.param_index}.json"
+    path.write_text(json.dumps(config))
+    gw = start_gateway(request.param, server.address, PORTICO_AUTH_FILE=str(path), PORTICO_AUTH="keys")
+    yield gw
+    assert gw.stop() == 0, gw.stderr
+    assert "ERROR: AddressSanitizer" not in gw.stderr and "runtime error:" not in gw.stderr, gw.stderr
+
+
+def test_jwt_tokens_in_scope_are_accepted(jwt_gateway, signers):
+    url = f"{jwt_gateway.url}/api/v1/namespaces/default/workflows/jwt-{uuid.uuid4()}"
+    start = {"workflowType": "Echo", "taskQueue": TASK_QUEUE, "args": ["hi"]}
+    for kind in ("rsa", "ec"):
+        assert get(f"{jwt_gateway.url}/api/v1/system-info",
+                   headers={"Authorization": f"Bearer {token(signers, kind)}"}).status == 200, kind
+    assert post(url, start, headers={"Authorization": f"Bearer {token(signers, 'ec')}"}).status == 200
+    # Out of the token's scope: 403.
+    assert post(f"{url}/terminate", {}, headers={"Authorization": f"Bearer {token(signers)}"}).status == 403
+    other = get(f"{jwt_gateway.url}/api/v1/namespaces/other/workflows/x",
+                headers={"Authorization": f"Bearer {token(signers)}"})
+    assert other.status == 403
+    wide = token(signers, namespaces=["*"], permissions=["admin"])
+    assert post(f"{url}/terminate", {}, headers={"Authorization": f"Bearer {wide}"}).status == 200
+    # API keys still work next to tokens.
+    assert get(f"{jwt_gateway.url}/api/v1/system-info", headers=bearer("admin")).status == 200
+
+
+@pytest.mark.parametrize("case", ["expired", "not yet valid", "wrong audience", "wrong issuer", "forged",
+                                  "unknown kid", "alg none", "tampered", "no exp"])
+def test_bad_jwt_tokens_get_401(jwt_gateway, signers, case):
+    now = int(time.time())
+    bad = {
+        "expired": lambda: token(signers, exp=now - 60),
+        "not yet valid": lambda: token(signers, nbf=now + 60),
+        "wrong audience": lambda: token(signers, aud=["someone-else"]),
+        "wrong issuer": lambda: token(signers, iss="https://evil.test"),
+        "forged": lambda: token({**signers, "rsa": signers["forger"]}, kid="rsa-1"),
+        "unknown kid": lambda: token(signers, kid="nope"),
+        "alg none": lambda: b64url(b'{"alg":"none"}') + "." + token(signers).split(".")[1] + ".",
+        "tampered": lambda: (lambda t: t[0] + "." + b64url(json.dumps(
+            {"iss": ISSUER, "aud": AUDIENCE, "exp": now + 300, "namespaces": ["*"], "permissions": ["admin"]}
+        ).encode()) + "." + t[2])(token(signers).split(".")),
+        "no exp": lambda: token(signers, exp=None),
+    }[case]()
+    response = get(f"{jwt_gateway.url}/api/v1/system-info", headers={"Authorization": f"Bearer {bad}"})
+    assert response.status == 401, (case, response)
+    assert response.json["message"] == "invalid token"
+
+
+def test_a_pem_key_verifies_tokens_too(jwt_gateway, signers):
+    """The stranger's public key is configured as a PEM file: its tokens (no kid) are accepted."""
+    stranger_token = token({**signers, "rsa": signers["stranger"]}, kid="pem-key")
+    # a kid that matches no JWK still tries keys without a kid (PEM files)
+    assert get(f"{jwt_gateway.url}/api/v1/system-info",
+               headers={"Authorization": f"Bearer {stranger_token}"}).status == 200
