@@ -1,7 +1,8 @@
 # Portico: one Makefile. `make run` and `make test` install what is missing, build and go.
 #   make            build everything (build/)
 #   make test       unit tests, the ASan/UBSan build's tests, integration tests on a dev server
-#   make run        start the Temporal dev server (and what Portico has built so far)
+#   make run        start the Temporal dev server, the gateway and the worker
+#   make bench      benchmarks side by side with the peers (bench/results/)
 #   make format     clang-format the C sources; `make format-check` checks them
 
 include versions.env
@@ -38,7 +39,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
 
-.PHONY: all setup sdk unit-tests check-unit test test-integration run format format-check clean
+.PHONY: all setup sdk unit-tests check-unit test test-integration run bench format format-check clean
 .DEFAULT_GOAL := all
 # Keep objects of test programs between builds.
 .SECONDARY:
@@ -159,6 +160,16 @@ test-integration:
 
 run: setup all
 	@scripts/run.sh
+
+# Benchmarks side by side with the peers (not part of make test): BENCH_FLAGS=--smoke for a short run.
+bench: all $(BUILD)/bench/codec_bench
+	@scripts/setup.sh --bench
+	@$(PYTHON) bench/run.py $(BENCH_FLAGS)
+
+$(BUILD)/bench/codec_bench: $(BUILD)/obj/bench/codec_bench.o $(PORTICO_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "link  $@"
+	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # --- Style ---------------------------------------------------------------------------------------
 C_SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)

@@ -26,6 +26,9 @@ debian_packages=(
 	chromium
 )
 
+# `setup.sh --bench` adds what make bench drives: wrk for HTTP load, gnuplot for the chart.
+[ "${1:-}" = "--bench" ] && debian_packages+=(wrk gnuplot-nox)
+
 install_debian_packages() {
 	local missing=() package
 	for package in "${debian_packages[@]}"; do

@@ -1,0 +1,305 @@
+"""make bench: Portico measured side by side with what a user would pick instead, on one dev
+server, in one run; each figure the median of several runs with min and max.
+
+  1. Gateway vs Temporal's own HTTP API (wrk, same concurrency and bodies): start, describe,
+     signal, query (answered by the same Python-SDK worker for both): requests/s, p50/p99, ratio.
+  2. Gateway cost: CPU per request (user+sys from /proc over the describe and start runs); RSS
+     idle and with 1,000 and 10,000 idle keep-alive connections.
+  3. Codec: encrypt/decrypt MB/s on 2 MiB and 1 KiB payloads, and OpenSSL's AES-256-GCM ceiling.
+  4. Worker: no-op activities on Portico's worker vs the Python SDK's (bench/worker_bench.py).
+
+Writes bench/results/<date>.json and .md (and latest.md, and a PNG of the ratios when gnuplot is
+there). Usage: .venv/bin/python bench/run.py [--runs 3] [--seconds 6] [--smoke]
+"""
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TOP / "tests/integration"))
+
+from devserver import DevServer  # noqa: E402
+
+QUEUE = "bench-workflows"  # the Python worker's: queries are answered there
+IDLE_QUEUE = "bench-nobody"  # no worker: starts and signals need none
+# Raised so that the server's rate limits, not the HTTP fronts, would be what saturates.
+LIMITS = {"frontend.namespaceRPS": 100000, "frontend.rps": 100000, "frontend.namespaceBurst": 100000}
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def wrk_script(directory, method, path_template, body):
+    """A wrk script: {id} in the path becomes a unique id per request."""
+    prefix = uuid.uuid4().hex[:12]  # ids differ between runs and peers
+    script = Path(directory) / f"{prefix}.lua"
+    script.write_text(f"""
+local counter = 0
+local thread_id = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
+end
+function init(args)
+  thread_id = thread_id or 0
+end
+request = function()
+  counter = counter + 1
+  local path = string.gsub({json.dumps(path_template)}, "{{id}}", "{prefix}-" .. tostring(thread_id) .. "-" .. counter)
+  return wrk.format({json.dumps(method)}, path, {{["Content-Type"] = "application/json"}}, {json.dumps(body)})
+end
+""")
+    return script
+
+
+def run_wrk(base_url, script, seconds, connections=32):
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base_url]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+
+    def percentile(p):
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", output).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {"rps": rate, "p50Ms": percentile(50), "p99Ms": percentile(99), "requests": total,
+            "errors": int(errors.group(1)) if errors else 0}
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def start_gateway(address):
+    env = dict(os.environ, TEMPORAL_ADDRESS=address, PORTICO_LISTEN="127.0.0.1:0", PORTICO_AUTH="off",
+               PORTICO_HTTP_THREADS="2")
+    log = tempfile.NamedTemporaryFile(prefix="bench-gateway-", suffix=".log", delete=False)
+    process = subprocess.Popen([str(TOP / "build/portico")], env=env, stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        match = re.search(r"\(port (\d+)", Path(log.name).read_text())
+        if match:
+            return process, f"http://127.0.0.1:{match.group(1)}"
+        time.sleep(0.05)
+    raise RuntimeError(Path(log.name).read_text())
+
+
+def start_python_worker(address):
+    process = subprocess.Popen([sys.executable, str(TOP / "tests/integration/worker.py"), "--address", address,
+                                "--task-queue", QUEUE], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    return process
+
+
+async def start_targets(address, count):
+    """Mailbox workflows: ones the Python worker runs (for queries), ones nobody runs (signals)."""
+    from temporalio.client import Client
+    client = await Client.connect(address)
+    served, idle = [], []
+    for i in range(count):
+        served.append((await client.start_workflow("Mailbox", id=f"bench-served-{uuid.uuid4()}",
+                                                   task_queue=QUEUE)).id)
+        idle.append((await client.start_workflow("Mailbox", id=f"bench-idle-{uuid.uuid4()}",
+                                                 task_queue=IDLE_QUEUE)).id)
+    await asyncio.sleep(1)  # the served ones have run their first task, so queries are answered
+    return served, idle
+
+
+def http_side_by_side(gateway_url, temporal_url, gateway_pid, served, idle, runs, seconds, directory):
+    ns = "/api/v1/namespaces/default"
+    start_body = {"workflowType": {"name": "Mailbox"}, "taskQueue": {"name": IDLE_QUEUE}}
+    operations = {
+        "start": ("POST", ns + "/workflows/{id}", start_body),
+        "describe": ("GET", ns + f"/workflows/{served[0]}", None),
+        "signal": ("POST", None, {"input": [1]}),
+        "query": ("POST", ns + f"/workflows/{served[0]}/query/state", {}),
+    }
+    results = {}
+    for name, (method, path, body) in operations.items():
+        samples = {"portico": [], "temporal": []}
+        cpu_per_request = []
+        for run in range(runs):
+            for peer, url in (("portico", gateway_url), ("temporal", temporal_url)):
+                target = path or ns + f"/workflows/{idle[run % len(idle)]}/signal/add"
+                script = wrk_script(directory, method, target, json.dumps(body) if body is not None else "")
+                before = cpu_seconds(gateway_pid) if peer == "portico" else 0
+                sample = run_wrk(url, script, seconds)
+                if peer == "portico" and sample["requests"]:
+                    cpu_per_request.append((cpu_seconds(gateway_pid) - before) / sample["requests"] * 1e6)
+                samples[peer].append(sample)
+        results[name] = {
+            peer: {key: summary([s[key] for s in runs_of_peer]) for key in ("rps", "p50Ms", "p99Ms")}
+            | {"errors": sum(s["errors"] for s in runs_of_peer)}
+            for peer, runs_of_peer in samples.items()}
+        results[name]["ratio"] = results[name]["portico"]["rps"]["median"] / results[name]["temporal"]["rps"]["median"]
+        results[name]["gatewayCpuMicrosPerRequest"] = summary(cpu_per_request)
+    return results
+
+
+def idle_connections(gateway_url, pid, counts):
+    port = int(gateway_url.rsplit(":", 1)[1])
+    figures = {"idleKiB": rss_kib(pid)}
+    held = []
+    for count in counts:
+        while len(held) < count:
+            connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+            connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # a keep-alive connection
+            held.append(connection)
+        for connection in held:
+            connection.recv(4096)
+        time.sleep(1)
+        figures[f"with{count}ConnectionsKiB"] = rss_kib(pid)
+    for connection in held:
+        connection.close()
+    return figures
+
+
+def codec_figures():
+    bench = TOP / "build/bench/codec_bench"
+    figures = {}
+    for label, size in (("2MiB", 2 * 1024 * 1024), ("1KiB", 1024)):
+        runs = [json.loads(subprocess.run([str(bench), str(size), "1"], capture_output=True, text=True,
+                                          check=True).stdout) for _ in range(3)]
+        figures[label] = {key: summary([r[key] for r in runs]) for key in ("encryptMBps", "decryptMBps")}
+    speed = subprocess.run(["openssl", "speed", "-evp", "aes-256-gcm", "-seconds", "1", "-bytes", str(2 * 1024 * 1024)],
+                           capture_output=True, text=True).stdout
+    match = re.search(r"^AES-256-GCM\s+([\d.]+)k", speed, re.M)
+    figures["opensslCeilingMBps"] = float(match.group(1)) * 1000 / 1e6 if match else None
+    return figures
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "memoryGiB": round(os.sysconf("SC_PAGE_SIZE") *
+                                                                    os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1),
+            "kernel": platform.release()}
+
+
+def markdown(result):
+    lines = [f"# Portico benchmarks, {result['date']}", "",
+             f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
+             f"{result['machine']['memoryGiB']} GiB; kernel {result['machine']['kernel']}. "
+             f"Versions: {result['versions']}. Command: `{result['command']}`. Each figure: median "
+             f"[min–max] of {result['runs']} runs of {result['seconds']} s; wrk -t2 -c32.", "",
+             "## Gateway vs Temporal's HTTP API", "",
+             "| operation | Portico rps | Temporal HTTP rps | ratio | Portico p50 / p99 ms | Temporal p50 / p99 ms | "
+             "gateway CPU µs/request |", "|---|---|---|---|---|---|---|"]
+    for name, figures in result["http"].items():
+        p, t = figures["portico"], figures["temporal"]
+        lines.append(f"| {name} | {p['rps']['median']:.0f} [{p['rps']['min']:.0f}–{p['rps']['max']:.0f}] | "
+                     f"{t['rps']['median']:.0f} [{t['rps']['min']:.0f}–{t['rps']['max']:.0f}] | "
+                     f"{figures['ratio']:.2f} | {p['p50Ms']['median']:.2f} / {p['p99Ms']['median']:.2f} | "
+                     f"{t['p50Ms']['median']:.2f} / {t['p99Ms']['median']:.2f} | "
+                     f"{figures['gatewayCpuMicrosPerRequest']['median']:.0f} |")
+    memory = result["memory"]
+    lines += ["", "## Gateway memory", "", "| idle | " + " | ".join(k for k in memory if k != "idleKiB") + " |",
+              "|---|" + "---|" * (len(memory) - 1),
+              "| " + " | ".join(f"{v / 1024:.1f} MiB" for v in memory.values()) + " |"]
+    codec = result["codec"]
+    lines += ["", "## Codec (AES-256-GCM)", "", "| payload | encrypt MB/s | decrypt MB/s |", "|---|---|---|"]
+    for label in ("2MiB", "1KiB"):
+        lines.append(f"| {label} | {codec[label]['encryptMBps']['median']:.0f} | "
+                     f"{codec[label]['decryptMBps']['median']:.0f} |")
+    lines.append(f"\nOpenSSL's own AES-256-GCM on 2 MiB blocks: {codec['opensslCeilingMBps']:.0f} MB/s.")
+    worker = result.get("worker")
+    if worker:
+        lines += ["", "## Worker vs the Python SDK's (no-op activities)", "",
+                  "| | Portico | Python SDK | ratio |", "|---|---|---|---|",
+                  f"| activities/s | {worker['portico']['activitiesPerSecond']['median']:.1f} | "
+                  f"{worker['python']['activitiesPerSecond']['median']:.1f} | {worker['throughputRatio']:.2f} |",
+                  f"| worker CPU µs/activity | {worker['portico']['cpuMicrosPerActivity']['median']:.0f} | "
+                  f"{worker['python']['cpuMicrosPerActivity']['median']:.0f} | {worker['cpuRatio']:.2f} |"]
+    return "\n".join(lines) + "\n"
+
+
+def chart(result, path):
+    if not shutil.which("gnuplot"):
+        return
+    data = path.with_suffix(".dat")
+    rows = [(name, figures["ratio"]) for name, figures in result["http"].items()]
+    if result.get("worker"):
+        rows.append(("worker CPU (Python/Portico)", 1 / result["worker"]["cpuRatio"]))
+    data.write_text("".join(f'"{name}" {ratio:.3f}\n' for name, ratio in rows))
+    script = (f'set terminal png size 800,400; set output "{path}"; set style fill solid; set boxwidth 0.6; '
+              f'set yrange [0:*]; set ylabel "Portico / peer (higher is better)"; set grid y; '
+              f'set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2; '
+              f'plot "{data}" using 2:xtic(1) with boxes notitle')
+    subprocess.run(["gnuplot", "-e", script], check=False)
+    data.unlink()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument("--smoke", action="store_true", help="one short run of everything")
+    options = parser.parse_args()
+    if options.smoke:
+        options.runs, options.seconds = 1, 2
+    # 10,000 connections need as many descriptors here and in the gateway, which inherits this.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+    versions = dict(line.split("=", 1) for line in (TOP / "versions.env").read_text().splitlines()
+                    if "=" in line and not line.startswith("#"))
+    result = {"date": datetime.date.today().isoformat(), "machine": machine(), "runs": options.runs,
+              "seconds": options.seconds, "command": "make bench" + (" BENCH_FLAGS=--smoke" if options.smoke else ""),
+              "versions": f"Temporal CLI {versions['TEMPORAL_CLI_VERSION']}, temporalio {versions['TEMPORALIO_VERSION']}"}
+    with tempfile.TemporaryDirectory() as directory, DevServer(dynamic_config=LIMITS) as server:
+        worker = start_python_worker(server.address)
+        gateway, gateway_url = start_gateway(server.address)
+        try:
+            served, idle = asyncio.run(start_targets(server.address, options.runs))
+            result["http"] = http_side_by_side(gateway_url, f"http://{server.http_address}", gateway.pid, served, idle,
+                                               options.runs, options.seconds, directory)
+            result["memory"] = idle_connections(gateway_url, gateway.pid, [100] if options.smoke else [1000, 10000])
+        finally:
+            gateway.terminate()
+            gateway.wait(timeout=30)
+            worker.terminate()
+            worker.wait(timeout=30)
+    result["codec"] = codec_figures()
+    worker_json = Path(tempfile.mktemp(suffix=".json"))
+    subprocess.run([sys.executable, str(TOP / "bench/worker_bench.py"), "--runs", str(options.runs),
+                    "--activities", "100" if options.smoke else "300", "--json", str(worker_json)],
+                   check=True, stdout=subprocess.DEVNULL)
+    result["worker"] = json.loads(worker_json.read_text())
+    worker_json.unlink()
+
+    out = TOP / "bench/results"
+    out.mkdir(exist_ok=True)
+    stem = out / (result["date"] + ("-smoke" if options.smoke else ""))
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    text = markdown(result)
+    stem.with_suffix(".md").write_text(text)
+    if not options.smoke:
+        (out / "latest.md").write_text(text)
+    chart(result, stem.with_suffix(".png"))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
