@@ -17,24 +17,29 @@ void route_params_free(route_params *params)
 }
 
 /* Matches pattern against path segment by segment; returns the number of literal segments
- * matched, or -1. Captured variables go into params. */
+ * matched, or -1. With params, captured variables go there (unescaped); without, nothing is
+ * allocated, so the whole table can be scanned cheaply and only a winner captures. */
 static int match_pattern(const char *pattern, const char *path, route_params *params)
 {
 	int literals = 0;
-	params->count = 0;
+	if (params)
+		params->count = 0;
 	while (*pattern == '/' && *path == '/') {
 		pattern++;
 		path++;
 		size_t pattern_length = strcspn(pattern, "/");
 		size_t path_length = strcspn(path, "/");
 		if (*pattern == '{') {
-			if (path_length == 0 || params->count == ROUTER_MAX_PARAMS)
+			if (path_length == 0)
 				goto mismatch;
-			char *value = http_unescape(path, path_length, 0);
-			if (!value)
-				goto mismatch;
-			params->items[params->count].field = portico_strndup(pattern + 1, pattern_length - 2);
-			params->items[params->count++].value = value;
+			if (params) {
+				char *value =
+				        params->count < ROUTER_MAX_PARAMS ? http_unescape(path, path_length, 0) : NULL;
+				if (!value)
+					goto mismatch;
+				params->items[params->count].field = portico_strndup(pattern + 1, pattern_length - 2);
+				params->items[params->count++].value = value;
+			}
 		} else if (pattern_length == path_length && !memcmp(pattern, path, path_length)) {
 			literals++;
 		} else {
@@ -46,7 +51,8 @@ static int match_pattern(const char *pattern, const char *path, route_params *pa
 	if (*pattern == '\0' && (*path == '\0' || !strcmp(path, "/")))
 		return literals;
 mismatch:
-	route_params_free(params);
+	if (params)
+		route_params_free(params);
 	return -1;
 }
 
@@ -67,24 +73,23 @@ route_result router_match(const gateway_route *table, size_t count, const char *
 	*route = NULL;
 	if (allow_size)
 		allow[0] = '\0';
+	/* Routes of the request's method first, without allocating; only a route better than the
+	 * best so far captures its variables (and may still fail to unescape). */
 	for (size_t i = 0; i < count; i++) {
-		int literals = match_pattern(table[i].pattern, path, &candidate);
-		if (literals < 0)
+		if (strcmp(table[i].method, method))
 			continue;
-		if (strcmp(table[i].method, method)) {
-			allow_add(allow, allow_size, table[i].method);
-			route_params_free(&candidate);
-			continue;
-		}
-		if (literals > best) {
+		int literals = match_pattern(table[i].pattern, path, NULL);
+		if (literals > best && match_pattern(table[i].pattern, path, &candidate) >= 0) {
 			route_params_free(params);
 			*params = candidate;
 			*route = &table[i];
 			best = literals;
-		} else {
-			route_params_free(&candidate);
 		}
 	}
+	/* No route for this method: the others that match the path make the Allow header of a 405. */
+	for (size_t i = 0; !*route && allow_size && i < count; i++)
+		if (strcmp(table[i].method, method) && match_pattern(table[i].pattern, path, NULL) >= 0)
+			allow_add(allow, allow_size, table[i].method);
 	if (*route)
 		return ROUTE_FOUND;
 	return allow_size && allow[0] ? ROUTE_METHOD_NOT_ALLOWED : ROUTE_NOT_FOUND;

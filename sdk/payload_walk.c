@@ -55,12 +55,22 @@ static int walk_entry(walk *w, const ProtobufCFieldDescriptor *field, ProtobufCM
 	return failed;
 }
 
-static int walk_field(walk *w, ProtobufCMessage *message, const ProtobufCFieldDescriptor *field)
+/* Whether a message-typed field holds anything: most of a response's fields are empty, and
+ * naming them in the path would cost more than the walk itself. */
+static int field_present(const ProtobufCMessage *message, const ProtobufCFieldDescriptor *field)
 {
-	char *base = (char *)message;
+	const char *base = (const char *)message;
 	if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF &&
 	    *(const uint32_t *)(base + field->quantifier_offset) != field->id)
 		return 0;
+	if (field->label == PROTOBUF_C_LABEL_REPEATED)
+		return *(const size_t *)(base + field->quantifier_offset) != 0;
+	return *(ProtobufCMessage *const *)(base + field->offset) != NULL;
+}
+
+static int walk_field(walk *w, ProtobufCMessage *message, const ProtobufCFieldDescriptor *field)
+{
+	char *base = (char *)message;
 	if (field->label != PROTOBUF_C_LABEL_REPEATED)
 		return walk_slot(w, field, (ProtobufCMessage **)(base + field->offset));
 	size_t count = *(size_t *)(base + field->quantifier_offset);
@@ -81,7 +91,8 @@ static int walk_message(walk *w, ProtobufCMessage *message)
 	const ProtobufCMessageDescriptor *descriptor = message->descriptor;
 	for (unsigned i = 0; i < descriptor->n_fields; i++) {
 		const ProtobufCFieldDescriptor *field = &descriptor->fields[i];
-		if (field->type != PROTOBUF_C_TYPE_MESSAGE)
+		if (field->type != PROTOBUF_C_TYPE_MESSAGE || !field_present(message, field) ||
+		    skipped(field->descriptor))
 			continue;
 		char name[128];
 		portico_protojson_json_name(field->name, name, sizeof name);

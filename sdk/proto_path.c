@@ -10,11 +10,22 @@ static size_t advance(portico_proto_path *path, int added, size_t mark)
 	return mark;
 }
 
+/* Called for every field a walk passes, so a copy rather than a formatted print. */
 size_t portico_proto_path_push_name(portico_proto_path *path, const char *name)
 {
-	size_t mark = path->length;
-	return advance(path, snprintf(path->text + mark, sizeof path->text - mark, "%s%s", mark ? "." : "", name),
-	               mark);
+	size_t mark = path->length, room = sizeof path->text - 1 - mark;
+	char *end = path->text + mark;
+	if (mark && room) {
+		*end++ = '.';
+		room--;
+	}
+	size_t length = strlen(name);
+	if (length > room)
+		length = room;
+	memcpy(end, name, length);
+	end[length] = '\0';
+	path->length = (size_t)(end + length - path->text);
+	return mark;
 }
 
 size_t portico_proto_path_push_index(portico_proto_path *path, size_t index)
