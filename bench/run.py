@@ -3,10 +3,12 @@ server, in one run; each figure the median of several runs with min and max.
 
   1. Gateway vs Temporal's own HTTP API (wrk, same concurrency and bodies): start, describe,
      signal, query (answered by the same Python-SDK worker for both): requests/s, p50/p99, ratio.
-  2. Gateway cost: CPU per request (user+sys from /proc over the describe and start runs); RSS
+  2. Overhead vs direct gRPC (ghz on the same RPCs): added p50/p99 latency at a fixed offered load
+     of half the gateway's saturation rate.
+  3. Gateway cost: CPU per request (user+sys from /proc over the describe and start runs); RSS
      idle and with 1,000 and 10,000 idle keep-alive connections.
-  3. Codec: encrypt/decrypt MB/s on 2 MiB and 1 KiB payloads, and OpenSSL's AES-256-GCM ceiling.
-  4. Worker: no-op activities on Portico's worker vs the Python SDK's (bench/worker_bench.py).
+  4. Codec: encrypt/decrypt MB/s on 2 MiB and 1 KiB payloads, and OpenSSL's AES-256-GCM ceiling.
+  5. Worker: no-op activities on Portico's worker vs the Python SDK's (bench/worker_bench.py).
 
 Writes bench/results/<date>.json and .md (and latest.md, and a PNG of the ratios when gnuplot is
 there). Usage: .venv/bin/python bench/run.py [--runs 3] [--seconds 6] [--smoke]
@@ -51,8 +53,9 @@ def rss_kib(pid):
     return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
 
 
-def wrk_script(directory, method, path_template, body):
-    """A wrk script: {id} in the path becomes a unique id per request."""
+def wrk_script(directory, method, path_template, body, interval_ms=None):
+    """A wrk script: {id} in the path becomes a unique id per request; with interval_ms, each
+    connection waits that long after a response before its next request."""
     prefix = uuid.uuid4().hex[:12]  # ids differ between runs and peers
     script = Path(directory) / f"{prefix}.lua"
     script.write_text(f"""
@@ -71,12 +74,12 @@ request = function()
   local path = string.gsub({json.dumps(path_template)}, "{{id}}", "{prefix}-" .. tostring(thread_id) .. "-" .. counter)
   return wrk.format({json.dumps(method)}, path, {{["Content-Type"] = "application/json"}}, {json.dumps(body)})
 end
-""")
+""" + (f"function delay() return {interval_ms:.3f} end\n" if interval_ms is not None else ""))
     return script
 
 
-def run_wrk(base_url, script, seconds, connections=32):
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base_url]
+def run_wrk(base_url, script, seconds, connections=32, threads=2):
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), base_url]
     output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     total = int(re.search(r"(\d+) requests in", output).group(1))
@@ -135,7 +138,7 @@ def http_side_by_side(gateway_url, temporal_url, gateway_pid, served, idle, runs
     operations = {
         "start": ("POST", ns + "/workflows/{id}", start_body),
         "describe": ("GET", ns + f"/workflows/{served[0]}", None),
-        "signal": ("POST", None, {"input": [1]}),
+        "signal": ("POST", ns + "/workflows/{target}/signal/add", {"input": [1]}),
         "query": ("POST", ns + f"/workflows/{served[0]}/query/state", {}),
     }
     results = {}
@@ -143,8 +146,9 @@ def http_side_by_side(gateway_url, temporal_url, gateway_pid, served, idle, runs
         samples = {"portico": [], "temporal": []}
         cpu_per_request = []
         for run in range(runs):
-            for peer, url in (("portico", gateway_url), ("temporal", temporal_url)):
-                target = path or ns + f"/workflows/{idle[run % len(idle)]}/signal/add"
+            for index, (peer, url) in enumerate((("portico", gateway_url), ("temporal", temporal_url))):
+                # Each run and peer signals a workflow of its own: Temporal caps signals per execution.
+                target = path.replace("{target}", idle[2 * run + index])
                 script = wrk_script(directory, method, target, json.dumps(body) if body is not None else "")
                 before = cpu_seconds(gateway_pid) if peer == "portico" else 0
                 sample = run_wrk(url, script, seconds)
@@ -157,6 +161,75 @@ def http_side_by_side(gateway_url, temporal_url, gateway_pid, served, idle, runs
             for peer, runs_of_peer in samples.items()}
         results[name]["ratio"] = results[name]["portico"]["rps"]["median"] / results[name]["temporal"]["rps"]["median"]
         results[name]["gatewayCpuMicrosPerRequest"] = summary(cpu_per_request)
+    return results
+
+
+def ghz(address, method, data, seconds, rate, connections):
+    """One paced ghz run on a WorkflowService method; latencies in ms."""
+    command = [str(TOP / ".tools/bin/ghz"), "--insecure", "--protoset", str(TOP / "build/gen/temporal.fds"),
+               "--call", f"temporal.api.workflowservice.v1.WorkflowService/{method}", "-d", json.dumps(data),
+               "--rps", str(max(1, round(rate))), "-c", str(connections), "-z", f"{seconds}s", "--format", "json",
+               address]
+    report = json.loads(subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60,
+                                       check=True).stdout)
+    latency = {row["percentage"]: row["latency"] / 1e6 for row in report["latencyDistribution"] or []}
+    errors = sum(count for code, count in report["statusCodeDistribution"].items() if code != "OK")
+    return {"rps": report["rps"], "p50Ms": latency.get(50, 0), "p99Ms": latency.get(99, 0), "errors": errors}
+
+
+def grpc_overhead(gateway_url, address, http, served, idle, runs, seconds, directory):
+    """Latency the gateway adds over calling the same RPC directly, both paced at half the gateway's
+    saturation rate from `http` with 4 connections: wrk's pause between requests on a connection is
+    shortened by ghz's latest p50, so that both offer about the same load."""
+    ns = "/api/v1/namespaces/default"
+    json_one = {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "MQ=="}  # json/plain 1
+    operations = {
+        "start": ("StartWorkflowExecution", {"namespace": "default", "workflowId": "ghz-{{.UUID}}",
+                                             "workflowType": {"name": "Mailbox"}, "taskQueue": {"name": IDLE_QUEUE}},
+                  "POST", ns + "/workflows/{id}",
+                  {"workflowType": {"name": "Mailbox"}, "taskQueue": {"name": IDLE_QUEUE}}),
+        "describe": ("DescribeWorkflowExecution", {"namespace": "default", "execution": {"workflowId": served[0]}},
+                     "GET", ns + f"/workflows/{served[0]}", None),
+        "signal": ("SignalWorkflowExecution", {"namespace": "default", "workflowExecution": {"workflowId": "{target}"},
+                                               "signalName": "add", "input": {"payloads": [json_one]}},
+                   "POST", ns + "/workflows/{target}/signal/add", {"input": [1]}),
+        "query": ("QueryWorkflow", {"namespace": "default", "execution": {"workflowId": served[0]},
+                                    "query": {"queryType": "state"}},
+                  "POST", ns + f"/workflows/{served[0]}/query/state", {}),
+    }
+    connections = 4
+    results = {}
+    for name, (method, grpc_body, verb, path, http_body) in operations.items():
+        rate = http[name]["portico"]["rps"]["median"] / 2
+        samples = {"grpc": [], "portico": []}
+        direct_p50 = None
+        for run in range(runs):
+            target_grpc, target_http = idle[2 * runs + 2 * run], idle[2 * runs + 2 * run + 1]
+
+            def run_direct():
+                return ghz(address, method, json.loads(json.dumps(grpc_body).replace("{target}", target_grpc)),
+                           seconds, rate, connections)
+
+            def run_gateway(p50):
+                interval = max(0.0, connections * 1000 / rate - (p50 or 0))
+                script = wrk_script(directory, verb, path.replace("{target}", target_http),
+                                    json.dumps(http_body) if http_body is not None else "", interval)
+                return run_wrk(gateway_url, script, seconds, connections, threads=1)
+
+            # The order alternates, so that a server slowing down over the run favours neither.
+            if run % 2 == 0:
+                samples["grpc"].append(run_direct())
+                samples["portico"].append(run_gateway(samples["grpc"][-1]["p50Ms"]))
+            else:
+                samples["portico"].append(run_gateway(direct_p50))
+                samples["grpc"].append(run_direct())
+            direct_p50 = samples["grpc"][-1]["p50Ms"]
+        results[name] = {peer: {key: summary([s[key] for s in values]) for key in ("rps", "p50Ms", "p99Ms")}
+                         | {"errors": sum(s["errors"] for s in values)} for peer, values in samples.items()}
+        results[name]["offeredRps"] = rate
+        for key in ("p50Ms", "p99Ms"):
+            results[name]["added" + key[:3].upper() + "Ms"] = (results[name]["portico"][key]["median"] -
+                                                              results[name]["grpc"][key]["median"])
     return results
 
 
@@ -192,6 +265,11 @@ def codec_figures():
     return figures
 
 
+def wrk_version():
+    output = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    return (output.stdout + output.stderr).split(" [")[0].strip()
+
+
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -216,6 +294,15 @@ def markdown(result):
                      f"{figures['ratio']:.2f} | {p['p50Ms']['median']:.2f} / {p['p99Ms']['median']:.2f} | "
                      f"{t['p50Ms']['median']:.2f} / {t['p99Ms']['median']:.2f} | "
                      f"{figures['gatewayCpuMicrosPerRequest']['median']:.0f} |")
+    lines += ["", "## Added latency vs direct gRPC (ghz), at half the gateway's saturation rate", "",
+              "| operation | offered rps | gRPC p50 / p99 ms | Portico p50 / p99 ms | added p50 / p99 ms |",
+              "|---|---|---|---|---|"]
+    for name, figures in result["grpcOverhead"].items():
+        g, p = figures["grpc"], figures["portico"]
+        lines.append(f"| {name} | {figures['offeredRps']:.0f} (gRPC {g['rps']['median']:.0f}, Portico "
+                     f"{p['rps']['median']:.0f}) | {g['p50Ms']['median']:.2f} / {g['p99Ms']['median']:.2f} | "
+                     f"{p['p50Ms']['median']:.2f} / {p['p99Ms']['median']:.2f} | "
+                     f"{figures['addedP50Ms']:.2f} / {figures['addedP99Ms']:.2f} |")
     memory = result["memory"]
     lines += ["", "## Gateway memory", "", "| idle | " + " | ".join(k for k in memory if k != "idleKiB") + " |",
               "|---|" + "---|" * (len(memory) - 1),
@@ -267,14 +354,17 @@ def main():
                     if "=" in line and not line.startswith("#"))
     result = {"date": datetime.date.today().isoformat(), "machine": machine(), "runs": options.runs,
               "seconds": options.seconds, "command": "make bench" + (" BENCH_FLAGS=--smoke" if options.smoke else ""),
-              "versions": f"Temporal CLI {versions['TEMPORAL_CLI_VERSION']}, temporalio {versions['TEMPORALIO_VERSION']}"}
+              "versions": f"Temporal CLI {versions['TEMPORAL_CLI_VERSION']}, temporalio {versions['TEMPORALIO_VERSION']}, "
+                                 f"ghz {versions['GHZ_VERSION']}, {wrk_version()}"}
     with tempfile.TemporaryDirectory() as directory, DevServer(dynamic_config=LIMITS) as server:
         worker = start_python_worker(server.address)
         gateway, gateway_url = start_gateway(server.address)
         try:
-            served, idle = asyncio.run(start_targets(server.address, options.runs))
+            served, idle = asyncio.run(start_targets(server.address, 4 * options.runs))
             result["http"] = http_side_by_side(gateway_url, f"http://{server.http_address}", gateway.pid, served, idle,
                                                options.runs, options.seconds, directory)
+            result["grpcOverhead"] = grpc_overhead(gateway_url, server.address, result["http"], served, idle,
+                                                   options.runs, options.seconds, directory)
             result["memory"] = idle_connections(gateway_url, gateway.pid, [100] if options.smoke else [1000, 10000])
         finally:
             gateway.terminate()

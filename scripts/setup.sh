@@ -26,8 +26,10 @@ debian_packages=(
 	chromium
 )
 
-# `setup.sh --bench` adds what make bench drives: wrk for HTTP load, gnuplot for the chart.
-[ "${1:-}" = "--bench" ] && debian_packages+=(wrk gnuplot-nox)
+# `setup.sh --bench` adds what make bench drives: wrk for HTTP load, gnuplot for the chart, and
+# ghz (built from its Go module) for direct gRPC load.
+bench=false
+[ "${1:-}" = "--bench" ] && bench=true && debian_packages+=(wrk gnuplot-nox)
 
 install_debian_packages() {
 	local missing=() package
@@ -63,6 +65,16 @@ install_temporal_cli() {
 		go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION") ||
 		fail "go install github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION"
 	echo "$TEMPORAL_CLI_VERSION" >"$stamp"
+}
+
+install_ghz() {
+	local bin=.tools/bin/ghz stamp=.tools/ghz.version
+	[ -x "$bin" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$GHZ_VERSION" ] && return 0
+	step "building ghz $GHZ_VERSION (direct gRPC load for make bench) from its Go module"
+	mkdir -p .tools/bin
+	(cd /tmp && GOBIN="$top/.tools/bin" GOFLAGS=-buildvcs=false go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION") ||
+		fail "go install github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION"
+	echo "$GHZ_VERSION" >"$stamp"
 }
 
 install_python_env() {
@@ -106,3 +118,4 @@ install_debian_packages
 install_temporal_cli
 install_python_env
 install_redoc
+if $bench; then install_ghz; fi
