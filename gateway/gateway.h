@@ -23,7 +23,7 @@ typedef struct gateway_config {
 	unsigned threads;          /* PORTICO_HTTP_THREADS, 2 */
 	size_t max_body_bytes;     /* PORTICO_MAX_BODY_BYTES, 4 MiB (Temporal's own HTTP cap) */
 	unsigned max_connections;  /* PORTICO_MAX_CONNECTIONS, 20000 (more are refused) */
-	size_t max_header_bytes;   /* PORTICO_MAX_HEADER_BYTES, 32 KiB (request line and headers) */
+	size_t max_header_bytes;   /* PORTICO_MAX_HEADER_BYTES, 8 KiB (request line and headers) */
 	int64_t call_timeout_ms;   /* PORTICO_CALL_TIMEOUT, 10 s (a Grpc-Timeout header overrides it) */
 	int64_t grace_ms;          /* PORTICO_SHUTDOWN_GRACE, 30 s */
 	char *cors_origins;        /* PORTICO_CORS_ORIGINS: comma-separated allowed origins, or NULL */

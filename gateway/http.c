@@ -406,10 +406,11 @@ static struct MHD_Daemon *start_daemon(http_server *server, int listen_fd, const
 	if (options->max_connections)
 		settings[n++] =
 		        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)options->max_connections, NULL};
-	/* The per-connection memory pool holds the request line and headers. */
-	settings[n++] = (struct MHD_OptionItem){
-	        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	        (intptr_t)(options->max_header_bytes ? options->max_header_bytes : 32768), NULL};
+	/* The per-connection memory pool holds the request line and headers. libmicrohttpd zeroes
+	 * all of it after each request, so every open connection keeps it resident. */
+	settings[n++] =
+	        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	                                (intptr_t)(options->max_header_bytes ? options->max_header_bytes : 8192), NULL};
 	if (cert_pem) {
 		settings[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert_pem};
 		settings[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key_pem};
