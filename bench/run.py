@@ -55,7 +55,9 @@ def rss_kib(pid):
 
 def wrk_script(directory, method, path_template, body, interval_ms=None):
     """A wrk script: {id} in the path becomes a unique id per request; with interval_ms, each
-    connection waits that long after a response before its next request."""
+    connection waits that long on average after a response before its next request: a random
+    pause (uniform over twice the interval), so that the connections do not fire in step, in
+    bursts that would queue behind each other in the server, but spread out like ghz's calls."""
     prefix = uuid.uuid4().hex[:12]  # ids differ between runs and peers
     script = Path(directory) / f"{prefix}.lua"
     script.write_text(f"""
@@ -74,7 +76,7 @@ request = function()
   local path = string.gsub({json.dumps(path_template)}, "{{id}}", "{prefix}-" .. tostring(thread_id) .. "-" .. counter)
   return wrk.format({json.dumps(method)}, path, {{["Content-Type"] = "application/json"}}, {json.dumps(body)})
 end
-""" + (f"function delay() return {interval_ms:.3f} end\n" if interval_ms is not None else ""))
+""" + (f"function delay() return math.random() * {2 * interval_ms:.3f} end\n" if interval_ms is not None else ""))
     return script
 
 
@@ -238,12 +240,14 @@ def idle_connections(gateway_url, pid, counts):
     figures = {"idleKiB": rss_kib(pid)}
     held = []
     for count in counts:
-        while len(held) < count:
+        opened = []
+        while len(held) + len(opened) < count:
             connection = socket.create_connection(("127.0.0.1", port), timeout=30)
             connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # a keep-alive connection
-            held.append(connection)
-        for connection in held:
+            opened.append(connection)
+        for connection in opened:  # each answered once, then left idle
             connection.recv(4096)
+        held += opened
         time.sleep(1)
         figures[f"with{count}ConnectionsKiB"] = rss_kib(pid)
     for connection in held:
