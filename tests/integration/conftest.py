@@ -15,6 +15,9 @@ from temporalio.client import Client
 
 from devserver import TOP, DevServer
 
+# The examples' Python modules (the encryption codec among them) are importable in the tests.
+sys.path.insert(0, str(TOP / "examples/workflows"))
+
 TASK_QUEUE = "portico-tests"
 HERE = Path(__file__).resolve().parent
 

@@ -6,12 +6,17 @@ import base64
 import dataclasses
 import os
 import signal
+import sys
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
-import workflows
+# The encryption codec lives with the examples, for workers of users' own.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples/workflows"))
+
+import workflows  # noqa: E402
 
 
 async def main() -> None:

@@ -1,0 +1,280 @@
+"""The examples (examples/), run as `make run` runs them and driven with HTTP as their READMEs
+say: a dev server of their own, the gateway with the examples' webhooks, Portico's worker with
+the examples' C activities on task queue "portico", and the example workflow worker on
+"portico-examples", all with one codec key.
+
+Each run's history is then replayed with the Python SDK's replayer, and so are the histories
+committed in examples/workflows/histories/: a change to an example workflow that is not
+deterministic fails here. PORTICO_RECORD_HISTORIES=1 rewrites the committed ones (after a change
+that is meant to be incompatible, with the workflow's version bumped)."""
+
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.converter import DataConverter
+from temporalio.worker import Replayer
+from temporalio.client import WorkflowHistory
+
+from conftest import build_paths, start_gateway
+from devserver import TOP, DevServer
+from encryption_codec import EncryptionCodec
+from http_client import get, post
+
+EXAMPLES = TOP / "examples"
+HISTORIES = EXAMPLES / "workflows/histories"
+# A fixed key, so that the committed histories can be decoded on replay. Not a secret.
+KEY_ID, KEY = "examples-test", b"portico-examples-test-key-32byte"
+CODEC_KEYS = f"{KEY_ID}={base64.b64encode(KEY).decode()}"
+WEBHOOK_SECRET = "examples-test-webhook-secret"
+
+sys.path.insert(0, str(EXAMPLES / "workflows"))
+import worker as example_worker  # noqa: E402
+
+
+def converter():
+    return dataclasses.replace(DataConverter.default, payload_codec=EncryptionCodec({KEY_ID: KEY}, KEY_ID))
+
+
+class Process:
+    """A program of the examples' set-up, its output in a file; waits until `ready` shows there."""
+
+    def __init__(self, command, env, ready):
+        self.log = tempfile.NamedTemporaryFile(prefix="portico-example-", suffix=".log")
+        self.process = subprocess.Popen(command, env=dict(os.environ, **env), stdout=self.log, stderr=self.log,
+                                        start_new_session=True)
+        deadline = time.monotonic() + 60
+        while ready not in self.output():
+            assert self.process.poll() is None and time.monotonic() < deadline, self.output()
+            time.sleep(0.05)
+
+    def output(self):
+        return Path(self.log.name).read_text()
+
+    def stop(self):
+        self.process.terminate()
+        return self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def examples():
+    """Everything `make run` starts, on free ports; yields the gateway's base URL."""
+    with DevServer() as server:
+        gateway = start_gateway(build_paths("portico")[0].values[0], server.address, PORTICO_CODEC_KEYS=CODEC_KEYS,
+                                PORTICO_WEBHOOKS_FILE=str(EXAMPLES / "webhooks.json"),
+                                GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
+        libraries = TOP / "build/examples"
+        c_worker = Process([str(TOP / "build/portico-worker"), "--activities", str(libraries / "liborder.so"),
+                            "--activities", str(libraries / "libgreet.so")],
+                           {"TEMPORAL_ADDRESS": server.address, "PORTICO_CODEC_KEYS": CODEC_KEYS},
+                           "polling task queue")
+        python_worker = Process([sys.executable, str(EXAMPLES / "workflows/worker.py"), "--address", server.address],
+                                {"PORTICO_CODEC_KEYS": CODEC_KEYS, "PORTICO_URL": gateway.url}, "ready")
+        try:
+            yield type("Examples", (), {"url": gateway.url, "server": server, "recorded": {}})
+        finally:
+            assert python_worker.stop() == 0, python_worker.output()
+            assert c_worker.stop() == 0, c_worker.output()
+            assert gateway.stop() == 0, gateway.stderr
+
+
+def api(examples, path=""):
+    return f"{examples.url}/api/v1/namespaces/default/workflows{path}"
+
+
+def record(examples, name, workflow_id):
+    """Fetches the workflow's history (encrypted, as Temporal stores it) for the replay tests."""
+    async def fetch():
+        client = await Client.connect(examples.server.address)
+        return await client.get_workflow_handle(workflow_id).fetch_history()
+
+    history = asyncio.run(fetch())
+    examples.recorded[name] = history
+    if os.environ.get("PORTICO_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+
+
+def start_and_wait(examples, workflow_id, body, wait="60s"):
+    response = post(api(examples, f"/{workflow_id}?wait={wait}"), body)
+    assert response.status == 200, response
+    return response.json
+
+
+# ---- The order saga ---------------------------------------------------------------------------
+
+def saga(examples, order):
+    workflow_id = f"order-{order['orderId']}"
+    answer = start_and_wait(examples, workflow_id, {"workflowType": "OrderSaga", "taskQueue": "portico-examples",
+                                                    "args": [order]})
+    assert answer["status"] == "COMPLETED", answer
+    return workflow_id, answer["result"][0]
+
+
+def test_the_saga_completes_every_step(examples):
+    order_id = f"o-{uuid.uuid4().hex[:8]}"
+    workflow_id, result = saga(examples, {"orderId": order_id, "items": ["book"], "amount": 42.5})
+    assert result == {"orderId": order_id, "status": "completed", "reservationId": f"rsv-{order_id}",
+                      "paymentId": f"pay-{order_id}", "amount": 42.5, "trackingNumber": f"trk-{order_id}",
+                      "progress": ["reserved", "charged", "shipped"]}
+    record(examples, "order-saga-completed", workflow_id)
+
+
+def test_a_failed_shipment_refunds_then_releases(examples):
+    """The failure injected at the last step undoes the earlier ones in reverse order."""
+    order_id = f"o-{uuid.uuid4().hex[:8]}"
+    workflow_id, result = saga(examples, {"orderId": order_id, "amount": 10, "failAt": "ship"})
+    assert result["status"] == "compensated" and result["failedStep"] == "ship", result
+    assert result["error"]["type"] == "CarrierUnavailable", result
+    assert result["compensations"] == [{"refunded": f"pay-{order_id}", "amount": 10},
+                                       {"released": f"rsv-{order_id}"}]
+    assert result["progress"] == ["reserved", "charged", "ship failed", "refunded", "released"]
+    progress = post(api(examples, f"/{workflow_id}/query/progress"), {})
+    assert progress.status == 200 and progress.json["queryResult"] == [result["progress"]], progress
+    record(examples, "order-saga-compensated", workflow_id)
+
+
+def test_a_declined_card_releases_the_reservation_only(examples):
+    order_id = f"o-{uuid.uuid4().hex[:8]}"
+    _, result = saga(examples, {"orderId": order_id, "amount": 10, "failAt": "charge"})
+    assert result["failedStep"] == "charge" and result["error"]["type"] == "CardDeclined", result
+    assert result["compensations"] == [{"released": f"rsv-{order_id}"}]
+
+
+def test_an_order_without_an_id_fails_the_saga_for_good(examples):
+    answer = start_and_wait(examples, f"order-bad-{uuid.uuid4().hex[:8]}",
+                            {"workflowType": "OrderSaga", "taskQueue": "portico-examples", "args": [{"amount": 3}]})
+    assert answer["status"] == "FAILED", answer
+    assert "orderId" in json.dumps(answer["failure"]), answer
+
+
+# ---- Human approval ---------------------------------------------------------------------------
+
+def test_an_approval_waits_for_a_decision_and_takes_validated_changes(examples):
+    workflow_id = f"approval-{uuid.uuid4().hex[:8]}"
+    started = post(api(examples, f"/{workflow_id}"), {"workflowType": "Approval", "taskQueue": "portico-examples",
+                                                      "args": [{"title": "new laptop", "amount": 1800}]})
+    assert started.status == 200, started
+    state = post(api(examples, f"/{workflow_id}/query/state"), {})
+    assert state.status == 200 and state.json["queryResult"][0]["status"] == "pending", state
+
+    # As in Temporal's HTTP API, a rejected update is an outcome: 200 with outcome.failure.
+    refused = post(api(examples, f"/{workflow_id}/update/setAmount"), {"args": [{"amount": -5, "by": "bob"}]})
+    assert refused.status == 200, refused
+    assert refused.json["outcome"]["failure"]["message"].startswith("amount must be a number"), refused
+    changed = post(api(examples, f"/{workflow_id}/update/setAmount"), {"args": [{"amount": 1500, "by": "bob"}]})
+    assert changed.status == 200, changed
+    assert changed.json["outcome"]["success"][0]["amount"] == 1500, changed
+
+    signal = post(api(examples, f"/{workflow_id}/signal/approve"), {"args": [{"by": "alice", "comment": "ok"}]})
+    assert signal.status == 200, signal
+    result = get(api(examples, f"/{workflow_id}/result?timeout=30s"))
+    assert result.status == 200 and result.json["status"] == "COMPLETED", result
+    assert result.json["result"] == [{"title": "new laptop", "amount": 1500, "status": "approved",
+                                      "decision": {"by": "alice", "comment": "ok"},
+                                      "changes": [{"from": 1800, "to": 1500, "by": "bob"}]}]
+    late = post(api(examples, f"/{workflow_id}/update/setAmount"), {"args": [{"amount": 1, "by": "eve"}]})
+    assert late.status >= 400, late  # a closed workflow takes no update
+    record(examples, "approval-approved", workflow_id)
+
+
+def test_an_approval_nobody_decides_expires(examples):
+    workflow_id = f"approval-{uuid.uuid4().hex[:8]}"
+    answer = start_and_wait(examples, workflow_id, {"workflowType": "Approval", "taskQueue": "portico-examples",
+                                                    "args": [{"title": "a short wait", "timeoutSeconds": 1}]})
+    assert answer["result"][0]["status"] == "expired", answer
+    record(examples, "approval-expired", workflow_id)
+
+
+# ---- The webhook-triggered pipeline -----------------------------------------------------------
+
+def signed_push(examples, event, secret=WEBHOOK_SECRET):
+    body = json.dumps(event).encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    from http_client import request
+    return request("POST", f"{examples.url}/webhooks/github-push", raw=body, headers={
+        "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": f"sha256={signature}"})
+
+
+def test_a_signed_push_runs_the_pipeline_which_asks_for_a_deploy_approval(examples):
+    commit = uuid.uuid4().hex + "0" * 8
+    event = {"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/shop"},
+             "pusher": {"name": "ada"}, "commits": [{"id": commit, "message": "fix the cart"}]}
+    accepted = signed_push(examples, event)
+    assert accepted.status == 202, accepted
+    workflow_id = accepted.json["workflowId"]
+    result = get(api(examples, f"/{workflow_id}/result?timeout=60s"))
+    assert result.status == 200 and result.json["status"] == "COMPLETED", result
+    pipeline = result.json["result"][0]
+    approval_id = f"deploy-acme-shop-{commit[:12]}"
+    assert pipeline["approval"]["workflowId"] == approval_id and pipeline["approval"]["httpStatus"] == 200, pipeline
+    assert pipeline["repository"] == "acme/shop" and pipeline["commits"] == 1, pipeline
+    # The approval the pipeline started through http.request is there, waiting.
+    state = post(api(examples, f"/{approval_id}/query/state"), {})
+    assert state.status == 200, state
+    assert state.json["queryResult"][0]["status"] == "pending", state
+    assert state.json["queryResult"][0]["title"] == f"deploy acme/shop@{commit[:12]} (refs/heads/main)"
+    record(examples, "github-push", workflow_id)
+
+
+def test_a_push_with_a_bad_signature_starts_nothing(examples):
+    event = {"ref": "refs/heads/main", "after": "f" * 40, "repository": {"full_name": "acme/shop"}}
+    refused = signed_push(examples, event, secret="not-the-secret")
+    assert refused.status == 401, refused
+
+
+# ---- The C activity added through the extension point -----------------------------------------
+
+def test_the_greet_activity_answers_through_a_workflow(examples):
+    workflow_id = f"greet-{uuid.uuid4().hex[:8]}"
+    answer = start_and_wait(examples, workflow_id, {"workflowType": "Greet", "taskQueue": "portico-examples",
+                                                    "args": ["Ada"]})
+    assert answer["result"] == ["Hello, Ada!"], answer
+    record(examples, "greet", workflow_id)
+
+
+# ---- Replay -----------------------------------------------------------------------------------
+
+def replay(histories):
+    async def main():
+        replayer = Replayer(workflows=example_worker.WORKFLOWS, data_converter=converter())
+        for history in histories:
+            await replayer.replay_workflow(history)
+
+    asyncio.run(main())
+
+
+def test_this_runs_histories_replay(examples):
+    assert len(examples.recorded) >= 5, "the example tests above record their histories"
+    replay(examples.recorded.values())
+
+
+def committed_histories():
+    return sorted(HISTORIES.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", committed_histories(), ids=lambda path: path.stem)
+def test_committed_histories_replay(path):
+    """Histories recorded once (PORTICO_RECORD_HISTORIES=1) and committed: the current workflow code
+    must make the same decisions they show."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replay([history])
+
+
+def test_every_example_workflow_has_a_committed_history():
+    names = {path.stem for path in committed_histories()}
+    assert {"order-saga-completed", "order-saga-compensated", "approval-approved", "approval-expired",
+            "github-push", "greet"} <= names, names
