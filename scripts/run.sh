@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: starts the embedded default on loopback and stays in the foreground until Ctrl-C:
-# the Temporal dev server (data kept in .run/ between runs), the Portico gateway and worker.
+# the Temporal dev server (data kept in .run/ between runs), the Portico gateway and worker, and
+# the example workflow worker (examples/workflows/worker.py, Temporal's Python SDK).
 # Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), TEMPORAL_HTTP_PORT (7243), PORTICO_PORT (8080).
 set -euo pipefail
 
@@ -62,7 +63,14 @@ pids+=($!)
 wait_for_port "$portico_port" "the Portico gateway" "${pids[1]}"
 
 TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_CODEC_KEYS_FILE="$keys" \
-	PORTICO_WORKER_METRICS_LISTEN=127.0.0.1:${PORTICO_WORKER_METRICS_PORT:-9464} build/portico-worker --activities build/examples/libcountdown.so --activities build/examples/libwaiting.so >.run/portico-worker.log 2>&1 &
+		PORTICO_WORKER_METRICS_LISTEN=127.0.0.1:${PORTICO_WORKER_METRICS_PORT:-9464} build/portico-worker \
+	--activities build/examples/liborder.so --activities build/examples/libgreet.so \
+	--activities build/examples/libcountdown.so --activities build/examples/libwaiting.so \
+	>.run/portico-worker.log 2>&1 &
+pids+=($!)
+
+PORTICO_CODEC_KEYS_FILE="$keys" PORTICO_URL=http://127.0.0.1:$portico_port \
+	.venv/bin/python examples/workflows/worker.py --address 127.0.0.1:$grpc_port >.run/examples-worker.log 2>&1 &
 pids+=($!)
 
 gateway=http://127.0.0.1:$portico_port
@@ -76,19 +84,23 @@ Portico is up (Ctrl-C stops everything):
   API docs           $gateway/docs   (OpenAPI: $gateway/openapi.yaml)
   Metrics            $gateway/metrics, http://127.0.0.1:${PORTICO_WORKER_METRICS_PORT:-9464}/metrics (worker)
   Codec endpoint     $gateway/codec   (the Web UI decrypts through it)
-  Portico worker     task queue "portico": http.request, example.countdown, example.sleep, example.handoff
+  Portico worker     task queue "portico": http.request, order.*, example.greet, example.countdown, …
+  Example workflows  task queue "portico-examples": OrderSaga, Approval, GitHubPush, Greet (examples/README.md)
   Webhook            $gateway/webhooks/github-push   (GitHub-style signatures, secret in $webhook_secret_file)
-  Logs               .run/temporal.log, .run/portico.log (one JSON line per request), .run/portico-worker.log
+  Logs               .run/temporal.log, .run/portico.log (one JSON line per request), .run/portico-worker.log,
+                     .run/examples-worker.log
 
 Payloads are encrypted with a DEVELOPMENT key made for this checkout ($keys):
 Temporal stores only ciphertext. Do not use this key for anything real.
 
-Try it (a workflow needs a worker on its task queue; see the README's walkthrough):
-  curl -s -X POST '$gateway/api/v1/namespaces/default/workflows' \\
-       -d '{"workflowType": "Greet", "taskQueue": "greetings", "args": ["Ada"]}'
+Try it: an order saga, then the same order with a failure injected at shipping (compensated):
+  curl -s -X POST '$gateway/api/v1/namespaces/default/workflows/order-1?wait=30s' \\
+       -d '{"workflowType": "OrderSaga", "taskQueue": "portico-examples", "args": [{"orderId": "1", "amount": 42.5}]}'
+  curl -s -X POST '$gateway/api/v1/namespaces/default/workflows/order-2?wait=30s' \\
+       -d '{"workflowType": "OrderSaga", "taskQueue": "portico-examples", "args": [{"orderId": "2", "amount": 10, "failAt": "ship"}]}'
 
-A signed GitHub-style push (starts workflow GitHubPush on task queue portico-examples):
-  body='{"ref": "refs/heads/main"}'
+A signed GitHub-style push (starts the pipeline GitHubPush, examples/webhook-pipeline/README.md):
+  body='{"ref": "refs/heads/main", "after": "9f2c1e7d5b3a41c8", "repository": {"full_name": "acme/shop"}}'
   curl -s -X POST $gateway/webhooks/github-push -H 'X-GitHub-Event: push' \\
        -H "X-GitHub-Delivery: \$(cat /proc/sys/kernel/random/uuid)" -d "\$body" \\
        -H "X-Hub-Signature-256: sha256=\$(printf %s "\$body" | openssl dgst -sha256 -hmac '$webhook_secret' -r | cut -d' ' -f1)"
