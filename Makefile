@@ -39,12 +39,15 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
 
-.PHONY: all setup sdk unit-tests check-unit test test-integration run bench format format-check clean
+.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench format format-check clean
 .DEFAULT_GOAL := all
 # Keep objects of test programs between builds.
 .SECONDARY:
 
-all: sdk $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS) $(UNIT_BIN) $(PROBE)
+all: sdk programs $(UNIT_BIN) $(PROBE)
+
+# What is deployed: the gateway, the worker and the activity libraries (the Docker images' build).
+programs: $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS)
 
 setup:
 	@scripts/setup.sh

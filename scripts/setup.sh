@@ -18,18 +18,25 @@ as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# What building needs (`setup.sh --build`, the Docker images' build stage, installs only this).
 debian_packages=(
-	build-essential pkg-config
+	build-essential pkg-config ca-certificates
 	libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
 	libmicrohttpd-dev libjansson-dev libssl-dev libcurl4-openssl-dev zlib1g-dev uuid-dev
-	libcmocka-dev clang-format python3-venv curl
-	chromium
+	python3-venv curl
 )
-
-# `setup.sh --bench` adds what make bench drives: wrk for HTTP load, gnuplot for the chart, and
-# ghz (built from its Go module) for direct gRPC load.
-bench=false
-[ "${1:-}" = "--bench" ] && bench=true && debian_packages+=(wrk gnuplot-nox)
+mode=${1:-}
+case "$mode" in
+--build) ;;
+"" | --bench)
+	# Testing and running: unit tests, formatting, the docs page's browser test, and
+	# docker-compose to validate docker/docker-compose.yml (no Docker engine needed).
+	debian_packages+=(libcmocka-dev clang-format chromium docker-compose)
+	# make bench: wrk for HTTP load, gnuplot for the chart (and ghz below, for direct gRPC load).
+	[ "$mode" = "--bench" ] && debian_packages+=(wrk gnuplot-nox)
+	;;
+*) fail "unknown option $mode (expected --build or --bench)" ;;
+esac
 
 install_debian_packages() {
 	local missing=() package
@@ -77,18 +84,21 @@ install_ghz() {
 	echo "$GHZ_VERSION" >"$stamp"
 }
 
+# The pinned Temporal packages (the build generates C from their descriptors), and for testing
+# and running, tests/requirements.txt too.
 install_python_env() {
-	local want have
-	want="temporalio==$TEMPORALIO_VERSION googleapis-common-protos==$GOOGLEAPIS_COMMON_PROTOS_VERSION protobuf==$PROTOBUF_PY_VERSION $(sha256sum tests/requirements.txt | cut -c1-16)"
+	local want have requirements=tests/requirements.txt
+	[ "$mode" = "--build" ] && requirements=scripts/requirements-build.txt
+	want="temporalio==$TEMPORALIO_VERSION googleapis-common-protos==$GOOGLEAPIS_COMMON_PROTOS_VERSION protobuf==$PROTOBUF_PY_VERSION $(cat "$requirements" scripts/requirements-build.txt | sha256sum | cut -c1-16)"
 	have=$(cat .venv/portico.stamp 2>/dev/null || true)
 	[ "$want" = "$have" ] && return 0
-	step "creating the Python environment in .venv (temporalio $TEMPORALIO_VERSION, pytest)"
+	step "creating the Python environment in .venv (temporalio $TEMPORALIO_VERSION, $requirements)"
 	[ -x .venv/bin/python ] || python3 -m venv .venv || fail "python3 -m venv .venv"
 	.venv/bin/pip install -q --disable-pip-version-check \
 		"temporalio==$TEMPORALIO_VERSION" \
 		"googleapis-common-protos==$GOOGLEAPIS_COMMON_PROTOS_VERSION" \
 		"protobuf==$PROTOBUF_PY_VERSION" \
-		-r tests/requirements.txt || fail "pip install into .venv"
+		-r "$requirements" || fail "pip install into .venv"
 	echo "$want" >.venv/portico.stamp
 }
 
@@ -115,7 +125,8 @@ install_redoc() {
 }
 
 install_debian_packages
-install_temporal_cli
+[ "$mode" = "--build" ] || install_temporal_cli
 install_python_env
 install_redoc
-if $bench; then install_ghz; fi
+[ "$mode" = "--bench" ] && install_ghz
+exit 0
