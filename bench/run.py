@@ -181,8 +181,9 @@ def ghz(address, method, data, seconds, rate, connections):
 
 def grpc_overhead(gateway_url, address, http, served, idle, runs, seconds, directory):
     """Latency the gateway adds over calling the same RPC directly, both paced at half the gateway's
-    saturation rate from `http` with 4 connections: wrk's pause between requests on a connection is
-    shortened by ghz's latest p50, so that both offer about the same load."""
+    saturation rate from `http` with 4 connections, in 2 × runs alternating slices of half a run;
+    wrk's pause between requests on a connection is shortened by ghz's latest p50, so that both
+    offer about the same load."""
     ns = "/api/v1/namespaces/default"
     json_one = {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "MQ=="}  # json/plain 1
     operations = {
@@ -205,18 +206,21 @@ def grpc_overhead(gateway_url, address, http, served, idle, runs, seconds, direc
         rate = http[name]["portico"]["rps"]["median"] / 2
         samples = {"grpc": [], "portico": []}
         direct_p50 = None
-        for run in range(runs):
+        # Short slices, alternating: the server's own latency drifts (start's most, as its
+        # database grows), and many short turns average the drift out of the difference.
+        slices, slice_seconds = 2 * runs, max(2, seconds // 2)
+        for run in range(slices):
             target_grpc, target_http = idle[2 * runs + 2 * run], idle[2 * runs + 2 * run + 1]
 
             def run_direct():
                 return ghz(address, method, json.loads(json.dumps(grpc_body).replace("{target}", target_grpc)),
-                           seconds, rate, connections)
+                           slice_seconds, rate, connections)
 
             def run_gateway(p50):
                 interval = max(0.0, connections * 1000 / rate - (p50 or 0))
                 script = wrk_script(directory, verb, path.replace("{target}", target_http),
                                     json.dumps(http_body) if http_body is not None else "", interval)
-                return run_wrk(gateway_url, script, seconds, connections, threads=1)
+                return run_wrk(gateway_url, script, slice_seconds, connections, threads=1)
 
             # The order alternates, so that a server slowing down over the run favours neither.
             if run % 2 == 0:
@@ -364,7 +368,7 @@ def main():
         worker = start_python_worker(server.address)
         gateway, gateway_url = start_gateway(server.address)
         try:
-            served, idle = asyncio.run(start_targets(server.address, 4 * options.runs))
+            served, idle = asyncio.run(start_targets(server.address, 6 * options.runs))
             result["http"] = http_side_by_side(gateway_url, f"http://{server.http_address}", gateway.pid, served, idle,
                                                options.runs, options.seconds, directory)
             result["grpcOverhead"] = grpc_overhead(gateway_url, server.address, result["http"], served, idle,
