@@ -204,28 +204,61 @@ static int is_default(const ProtobufCFieldDescriptor *field, const void *member)
 	}
 }
 
-static char *format_fraction(char *out, size_t size, int32_t nanos)
+/* Writes value as exactly width decimal digits, zero-padded; returns the end. Every response
+ * carries timestamps, so they are written by hand rather than with snprintf. */
+static char *put_digits(char *out, uint32_t value, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		out[i] = (char)('0' + value % 10);
+		value /= 10;
+	}
+	return out + width;
+}
+
+/* ".123", ".123456" or ".123456789" (as few digit groups as exact), or nothing for 0; nanos
+ * within 0..999,999,999. Returns the end; out needs 10 bytes. */
+static char *put_fraction(char *out, uint32_t nanos)
 {
 	if (nanos == 0)
-		out[0] = '\0';
-	else if (nanos % 1000000 == 0)
-		snprintf(out, size, ".%03d", nanos / 1000000);
-	else if (nanos % 1000 == 0)
-		snprintf(out, size, ".%06d", nanos / 1000);
-	else
-		snprintf(out, size, ".%09d", nanos);
-	return out;
+		return out;
+	*out++ = '.';
+	if (nanos % 1000000 == 0)
+		return put_digits(out, nanos / 1000000, 3);
+	if (nanos % 1000 == 0)
+		return put_digits(out, nanos / 1000, 6);
+	return put_digits(out, nanos, 9);
 }
 
 static json_t *encode_timestamp(const Google__Protobuf__Timestamp *timestamp)
 {
 	time_t seconds = (time_t)timestamp->seconds;
 	struct tm utc;
-	char fraction[16], text[96];
-	gmtime_r(&seconds, &utc);
-	/* Four-digit years always: strftime's %Y writes year 1 as "1". */
-	snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
-	         utc.tm_hour, utc.tm_min, utc.tm_sec, format_fraction(fraction, sizeof fraction, timestamp->nanos));
+	char text[96];
+	if (!gmtime_r(&seconds, &utc))
+		memset(&utc, 0, sizeof utc);
+	uint32_t nanos = timestamp->nanos >= 0 && timestamp->nanos <= 999999999 ? (uint32_t)timestamp->nanos : 0;
+	if (utc.tm_year + 1900 < 1 || utc.tm_year + 1900 > 9999) { /* outside RFC 3339: printed as it comes */
+		char fraction[16];
+		*put_fraction(fraction, nanos) = '\0';
+		snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", utc.tm_year + 1900, utc.tm_mon + 1,
+		         utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, fraction);
+		return json_string(text);
+	}
+	/* "YYYY-MM-DDTHH:MM:SS[.fraction]Z", four-digit years always. */
+	char *end = put_digits(text, (uint32_t)(utc.tm_year + 1900), 4);
+	*end++ = '-';
+	end = put_digits(end, (uint32_t)utc.tm_mon + 1, 2);
+	*end++ = '-';
+	end = put_digits(end, (uint32_t)utc.tm_mday, 2);
+	*end++ = 'T';
+	end = put_digits(end, (uint32_t)utc.tm_hour, 2);
+	*end++ = ':';
+	end = put_digits(end, (uint32_t)utc.tm_min, 2);
+	*end++ = ':';
+	end = put_digits(end, (uint32_t)utc.tm_sec, 2);
+	end = put_fraction(end, nanos);
+	*end++ = 'Z';
+	*end = '\0';
 	return json_string(text);
 }
 
@@ -235,8 +268,8 @@ static json_t *encode_duration(const Google__Protobuf__Duration *duration)
 	int negative = duration->seconds < 0 || duration->nanos < 0;
 	int64_t seconds = duration->seconds < 0 ? -duration->seconds : duration->seconds;
 	int32_t nanos = duration->nanos < 0 ? -duration->nanos : duration->nanos;
-	snprintf(text, sizeof text, "%s%" PRId64 "%ss", negative ? "-" : "", seconds,
-	         format_fraction(fraction, sizeof fraction, nanos));
+	*put_fraction(fraction, nanos > 999999999 ? 0 : (uint32_t)nanos) = '\0';
+	snprintf(text, sizeof text, "%s%" PRId64 "%ss", negative ? "-" : "", seconds, fraction);
 	return json_string(text);
 }
 

@@ -107,6 +107,38 @@ static void test_int64_timestamps_and_bytes(void **state)
 	protobuf_c_message_free_unpacked(page, NULL);
 }
 
+/* Timestamps and durations back in RFC 3339 and protobuf's JSON form: the fewest digit groups
+ * that hold the fraction exactly, four-digit years at the ends of the range. */
+static void test_timestamps_and_durations_keep_their_precision(void **state)
+{
+	(void)state;
+	static const char *const times[][2] = {
+	        {"0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z"},
+	        {"2024-05-01T10:00:00.000001Z", "2024-05-01T10:00:00.000001Z"},
+	        {"2024-05-01T10:00:00.123456789Z", "2024-05-01T10:00:00.123456789Z"},
+	        {"9999-12-31T23:59:59.5Z", "9999-12-31T23:59:59.500Z"},
+	};
+	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+		char text[128];
+		snprintf(text, sizeof text, "{\"eventTime\": \"%s\"}", times[i][0]);
+		portico_error err = PORTICO_ERROR_INIT;
+		ProtobufCMessage *event =
+		        decode_text(&temporal__api__history__v1__history_event__descriptor, text, &err);
+		assert_non_null(event);
+		snprintf(text, sizeof text, "{\"eventTime\": \"%s\"}", times[i][1]);
+		assert_json_equal(portico_protojson_encode(event, &shorthand), text);
+		protobuf_c_message_free_unpacked(event, NULL);
+	}
+	portico_error err = PORTICO_ERROR_INIT;
+	ProtobufCMessage *start =
+	        decode_text(&temporal__api__workflowservice__v1__start_workflow_execution_request__descriptor,
+	                    "{\"workflowRunTimeout\": \"1.5s\", \"workflowTaskTimeout\": \"10s\"}", &err);
+	assert_non_null(start);
+	assert_json_equal(portico_protojson_encode(start, &shorthand),
+	                  "{\"workflowRunTimeout\": \"1.500s\", \"workflowTaskTimeout\": \"10s\"}");
+	protobuf_c_message_free_unpacked(start, NULL);
+}
+
 static void test_any_details_are_typed(void **state)
 {
 	(void)state;
@@ -176,9 +208,13 @@ static void test_null_means_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_start_request_round_trip), cmocka_unit_test(test_int64_timestamps_and_bytes),
-	        cmocka_unit_test(test_any_details_are_typed),    cmocka_unit_test(test_errors_name_the_field),
-	        cmocka_unit_test(test_bad_numbers_and_times),    cmocka_unit_test(test_null_means_default),
+	        cmocka_unit_test(test_start_request_round_trip),
+	        cmocka_unit_test(test_int64_timestamps_and_bytes),
+	        cmocka_unit_test(test_timestamps_and_durations_keep_their_precision),
+	        cmocka_unit_test(test_any_details_are_typed),
+	        cmocka_unit_test(test_errors_name_the_field),
+	        cmocka_unit_test(test_bad_numbers_and_times),
+	        cmocka_unit_test(test_null_means_default),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
