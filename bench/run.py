@@ -147,8 +147,10 @@ def http_side_by_side(gateway_url, temporal_url, gateway_pid, served, idle, runs
     for name, (method, path, body) in operations.items():
         samples = {"portico": [], "temporal": []}
         cpu_per_request = []
+        peers = (("portico", gateway_url), ("temporal", temporal_url))
         for run in range(runs):
-            for index, (peer, url) in enumerate((("portico", gateway_url), ("temporal", temporal_url))):
+            # The order alternates, so that a server slowing down over the run favours neither.
+            for index, (peer, url) in (enumerate(peers) if run % 2 == 0 else reversed(list(enumerate(peers)))):
                 # Each run and peer signals a workflow of its own: Temporal caps signals per execution.
                 target = path.replace("{target}", idle[2 * run + index])
                 script = wrk_script(directory, method, target, json.dumps(body) if body is not None else "")
@@ -241,7 +243,7 @@ def grpc_overhead(gateway_url, address, http, served, idle, runs, seconds, direc
 
 def idle_connections(gateway_url, pid, counts):
     port = int(gateway_url.rsplit(":", 1)[1])
-    figures = {"idleKiB": rss_kib(pid)}
+    figures = {"idleKiB": rss_kib(pid)}  # idle again, after the load runs
     held = []
     for count in counts:
         opened = []
@@ -286,6 +288,41 @@ def machine():
             "kernel": platform.release()}
 
 
+def span(figure, digits=0):
+    """A summary as "median [min–max]"."""
+    return f"{figure['median']:.{digits}f} [{figure['min']:.{digits}f}–{figure['max']:.{digits}f}]"
+
+
+def targets(result):
+    """The issue's performance targets, each with the figure that meets or misses it."""
+    http, overhead, memory = result["http"], result["grpcOverhead"], result["memory"]
+    mb = 1024 / 1e6  # KiB to MB (10^6 bytes)
+    rows = []
+
+    def row(target, figure, met):
+        rows.append(f"| {target} | {figure} | {'met' if met else 'missed'} |")
+
+    for name in ("start", "describe", "signal"):
+        row(f"{name}: throughput ≥ 1.0× Temporal's HTTP API", f"{http[name]['ratio']:.2f}×", http[name]["ratio"] >= 1.0)
+    for name, figures in overhead.items():
+        row(f"{name}: added latency vs gRPC, p50 ≤ 0.3 ms and p99 ≤ 1 ms",
+            f"{figures['addedP50Ms']:.2f} / {figures['addedP99Ms']:.2f} ms",
+            figures["addedP50Ms"] <= 0.3 and figures["addedP99Ms"] <= 1.0)
+    cpu = http["describe"]["gatewayCpuMicrosPerRequest"]["median"]
+    row("gateway CPU ≤ 50 µs per describe", f"{cpu:.0f} µs", cpu <= 50)
+    idle = memory.get("startedKiB", memory["idleKiB"])
+    row("gateway RSS ≤ 20 MB idle", f"{idle * mb:.1f} MB", idle * mb <= 20)
+    if "with10000ConnectionsKiB" in memory:
+        added = (memory["with10000ConnectionsKiB"] - memory["idleKiB"]) * mb
+        row("gateway RSS ≤ +100 MB with 10,000 idle connections", f"+{added:.0f} MB", added <= 100)
+    encrypt = result["codec"]["2MiB"]["encryptMBps"]["median"]
+    row("codec encrypt ≥ 1 GB/s on 2 MiB", f"{encrypt / 1000:.1f} GB/s", encrypt >= 1000)
+    if result.get("worker"):
+        ratio = result["worker"]["cpuRatio"]
+        row("worker CPU per activity ≤ 1/3 of the Python SDK's", f"{ratio:.2f}", ratio <= 1 / 3)
+    return ["", "## Targets", "", "| target | figure (median) | |", "|---|---|---|", *rows]
+
+
 def markdown(result):
     lines = [f"# Portico benchmarks, {result['date']}", "",
              f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
@@ -301,7 +338,7 @@ def markdown(result):
                      f"{t['rps']['median']:.0f} [{t['rps']['min']:.0f}–{t['rps']['max']:.0f}] | "
                      f"{figures['ratio']:.2f} | {p['p50Ms']['median']:.2f} / {p['p99Ms']['median']:.2f} | "
                      f"{t['p50Ms']['median']:.2f} / {t['p99Ms']['median']:.2f} | "
-                     f"{figures['gatewayCpuMicrosPerRequest']['median']:.0f} |")
+                     f"{span(figures['gatewayCpuMicrosPerRequest'])} |")
     lines += ["", "## Added latency vs direct gRPC (ghz), at half the gateway's saturation rate", "",
               "| operation | offered rps | gRPC p50 / p99 ms | Portico p50 / p99 ms | added p50 / p99 ms |",
               "|---|---|---|---|---|"]
@@ -312,23 +349,27 @@ def markdown(result):
                      f"{p['p50Ms']['median']:.2f} / {p['p99Ms']['median']:.2f} | "
                      f"{figures['addedP50Ms']:.2f} / {figures['addedP99Ms']:.2f} |")
     memory = result["memory"]
-    lines += ["", "## Gateway memory", "", "| idle | " + " | ".join(k for k in memory if k != "idleKiB") + " |",
-              "|---|" + "---|" * (len(memory) - 1),
-              "| " + " | ".join(f"{v / 1024:.1f} MiB" for v in memory.values()) + " |"]
+    held = [key for key in memory if key.startswith("with")]  # "with<N>ConnectionsKiB"
+    first = ["startedKiB"] if "startedKiB" in memory else []
+    lines += ["", "## Gateway memory (RSS)", "",
+              "| " + ("started, idle | " if first else "") + "idle after the load runs | " +
+              " | ".join(f"with {int(re.sub(r'[^0-9]', '', key)):,} idle keep-alive connections" for key in held) +
+              " |", "|---|" + "---|" * (len(first) + len(held)),
+              "| " + " | ".join(f"{memory[key] / 1024:.1f} MiB" for key in [*first, "idleKiB", *held]) + " |"]
     codec = result["codec"]
     lines += ["", "## Codec (AES-256-GCM)", "", "| payload | encrypt MB/s | decrypt MB/s |", "|---|---|---|"]
     for label in ("2MiB", "1KiB"):
-        lines.append(f"| {label} | {codec[label]['encryptMBps']['median']:.0f} | "
-                     f"{codec[label]['decryptMBps']['median']:.0f} |")
+        lines.append(f"| {label} | {span(codec[label]['encryptMBps'])} | {span(codec[label]['decryptMBps'])} |")
     lines.append(f"\nOpenSSL's own AES-256-GCM on 2 MiB blocks: {codec['opensslCeilingMBps']:.0f} MB/s.")
     worker = result.get("worker")
     if worker:
         lines += ["", "## Worker vs the Python SDK's (no-op activities)", "",
                   "| | Portico | Python SDK | ratio |", "|---|---|---|---|",
-                  f"| activities/s | {worker['portico']['activitiesPerSecond']['median']:.1f} | "
-                  f"{worker['python']['activitiesPerSecond']['median']:.1f} | {worker['throughputRatio']:.2f} |",
-                  f"| worker CPU µs/activity | {worker['portico']['cpuMicrosPerActivity']['median']:.0f} | "
-                  f"{worker['python']['cpuMicrosPerActivity']['median']:.0f} | {worker['cpuRatio']:.2f} |"]
+                  f"| activities/s | {span(worker['portico']['activitiesPerSecond'], 1)} | "
+                  f"{span(worker['python']['activitiesPerSecond'], 1)} | {worker['throughputRatio']:.2f} |",
+                  f"| worker CPU µs/activity | {span(worker['portico']['cpuMicrosPerActivity'])} | "
+                  f"{span(worker['python']['cpuMicrosPerActivity'])} | {worker['cpuRatio']:.2f} |"]
+    lines += targets(result)
     return "\n".join(lines) + "\n"
 
 
@@ -368,12 +409,15 @@ def main():
         worker = start_python_worker(server.address)
         gateway, gateway_url = start_gateway(server.address)
         try:
+            time.sleep(1)
+            started_kib = rss_kib(gateway.pid)  # idle and new, connected to Temporal
             served, idle = asyncio.run(start_targets(server.address, 6 * options.runs))
             result["http"] = http_side_by_side(gateway_url, f"http://{server.http_address}", gateway.pid, served, idle,
                                                options.runs, options.seconds, directory)
             result["grpcOverhead"] = grpc_overhead(gateway_url, server.address, result["http"], served, idle,
                                                    options.runs, options.seconds, directory)
-            result["memory"] = idle_connections(gateway_url, gateway.pid, [100] if options.smoke else [1000, 10000])
+            result["memory"] = {"startedKiB": started_kib,
+                                **idle_connections(gateway_url, gateway.pid, [100] if options.smoke else [1000, 10000])}
         finally:
             gateway.terminate()
             gateway.wait(timeout=30)
