@@ -126,7 +126,7 @@ $(BUILD)/portico-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libworker.a $(PORTI
 	@$(CC) $(LDFLAGS) -rdynamic -Wl,--whole-archive $(BUILD)/libportico.a -Wl,--no-whole-archive $^ -o $@ $(LDLIBS) -ldl
 
 # User activities: a shared object per examples/activities/*.c, loaded with --activities.
-$(BUILD)/examples/lib%.so: examples/activities/%.c sdk/worker.h sdk/loop.h
+$(BUILD)/examples/lib%.so: examples/activities/%.c sdk/worker.h sdk/loop.h $(GEN)/.generated
 	@mkdir -p $(dir $@)
 	@echo "cc    $@"
 	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
