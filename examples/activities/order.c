@@ -7,23 +7,27 @@
  *   order.reserve  -> {"reservationId": "rsv-o-1"}     fails (OutOfStock) when failAt is "reserve"
  *   order.charge   -> {"paymentId": "pay-o-1", "amount": 42.5}  fails (CardDeclined) at "charge"
  *   order.ship     -> {"trackingNumber": "trk-o-1"}    fails (CarrierUnavailable) at "ship"
- * The injected failures are not retryable: the saga compensates at once. The compensations:
- *   order.release {"reservationId": …} -> {"released": …}
- *   order.refund  {"paymentId": …, "amount": …} -> {"refunded": …, "amount": …} */
+ * The injected failures are not retryable: the saga compensates at once. The compensations take
+ * the same order, and undoing what was never done answers the same:
+ *   order.release  -> {"released": "rsv-o-1"}
+ *   order.refund   -> {"refunded": "pay-o-1", "amount": 42.5} */
 #include <string.h>
 
 #include "worker.h"
 
 typedef struct step {
-	const char *name;       /* what "failAt" names */
+	const char *name;       /* what "failAt" names; NULL for a compensation */
 	const char *result_key; /* the field of the result */
 	const char *prefix;     /* of the id it makes from the order id */
 	const char *failure;    /* the error type of an injected failure */
+	int with_amount;        /* the result repeats the order's amount */
 } step;
 
-static const step reserve_step = {"reserve", "reservationId", "rsv-", "OutOfStock"};
-static const step charge_step = {"charge", "paymentId", "pay-", "CardDeclined"};
-static const step ship_step = {"ship", "trackingNumber", "trk-", "CarrierUnavailable"};
+static const step reserve_step = {"reserve", "reservationId", "rsv-", "OutOfStock", 0};
+static const step charge_step = {"charge", "paymentId", "pay-", "CardDeclined", 1};
+static const step ship_step = {"ship", "trackingNumber", "trk-", "CarrierUnavailable", 0};
+static const step release_step = {NULL, "released", "rsv-", NULL, 0};
+static const step refund_step = {NULL, "refunded", "pay-", NULL, 1};
 
 static int run_step(portico_activity *activity, void *user_data)
 {
@@ -35,40 +39,17 @@ static int run_step(portico_activity *activity, void *user_data)
 		json_decref(order);
 		return portico_activity_fail(activity, "InvalidOrder", 1, 0, "the order has no \"orderId\"");
 	}
-	if (fail_at && !strcmp(fail_at, s->name)) {
+	if (s->name && fail_at && !strcmp(fail_at, s->name)) {
 		int failed = portico_activity_fail(activity, s->failure, 1, 0, "%s failed for order %s (injected)",
 		                                   s->name, order_id);
 		json_decref(order);
 		return failed;
 	}
 	json_t *result = json_pack("{s:s+}", s->result_key, s->prefix, order_id);
-	if (s == &charge_step)
+	if (s->with_amount)
 		json_object_set(result, "amount", json_object_get(order, "amount"));
 	json_decref(order);
 	portico_activity_set_result_json(activity, result);
-	return PORTICO_ACTIVITY_COMPLETED;
-}
-
-/* Undoing is idempotent too: releasing a released reservation, or refunding a refunded payment,
- * answers the same. */
-static int release(portico_activity *activity, void *user_data)
-{
-	(void)user_data;
-	json_t *input = portico_activity_input_json(activity, 0);
-	portico_activity_set_result_json(activity,
-	                                 json_pack("{s:O*}", "released", json_object_get(input, "reservationId")));
-	json_decref(input);
-	return PORTICO_ACTIVITY_COMPLETED;
-}
-
-static int refund(portico_activity *activity, void *user_data)
-{
-	(void)user_data;
-	json_t *input = portico_activity_input_json(activity, 0);
-	portico_activity_set_result_json(activity,
-	                                 json_pack("{s:O*,s:O*}", "refunded", json_object_get(input, "paymentId"),
-	                                           "amount", json_object_get(input, "amount")));
-	json_decref(input);
 	return PORTICO_ACTIVITY_COMPLETED;
 }
 
@@ -77,6 +58,6 @@ void portico_register_activities(portico_worker *worker)
 	portico_worker_register(worker, "order.reserve", run_step, (void *)&reserve_step);
 	portico_worker_register(worker, "order.charge", run_step, (void *)&charge_step);
 	portico_worker_register(worker, "order.ship", run_step, (void *)&ship_step);
-	portico_worker_register(worker, "order.release", release, NULL);
-	portico_worker_register(worker, "order.refund", refund, NULL);
+	portico_worker_register(worker, "order.release", run_step, (void *)&release_step);
+	portico_worker_register(worker, "order.refund", run_step, (void *)&refund_step);
 }

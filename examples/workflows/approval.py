@@ -11,6 +11,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 MAX_AMOUNT = 1_000_000
+MAX_TIMEOUT_SECONDS = 90 * 24 * 3600
 
 
 def check_amount(amount: Any, required: bool = True) -> None:
@@ -32,11 +33,16 @@ class Approval:
 
     @workflow.run
     async def run(self, request: Dict[str, Any]) -> Dict[str, Any]:
+        timeout_seconds = self.request.get("timeoutSeconds", 3600)
         try:
             check_amount(self.amount, required=False)
-        except ValueError as problem:
+            if isinstance(timeout_seconds, bool) or not isinstance(timeout_seconds, (int, float)) or \
+                    not 0 < timeout_seconds <= MAX_TIMEOUT_SECONDS:
+                raise ValueError(f"timeoutSeconds must be a number above 0 and at most {MAX_TIMEOUT_SECONDS}, "
+                                 f"not {timeout_seconds!r}")
+        except ValueError as problem:  # a bad request fails the workflow, not just its task
             raise ApplicationError(str(problem), type="InvalidRequest", non_retryable=True)
-        timeout = timedelta(seconds=float(self.request.get("timeoutSeconds", 3600)))
+        timeout = timedelta(seconds=timeout_seconds)
         try:
             await workflow.wait_condition(lambda: self.status != "pending", timeout=timeout,
                                           timeout_summary="approval deadline")

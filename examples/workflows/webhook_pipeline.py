@@ -35,6 +35,8 @@ class GitHubPush:
         commit = str(event["after"])
         push = {"repository": repository, "ref": event.get("ref"), "commit": commit,
                 "commits": len(event.get("commits") or []), "pusher": (event.get("pusher") or {}).get("name")}
+        if event.get("deleted") or not commit.strip("0"):
+            return {**push, "skipped": "the push deleted its branch: nothing to deploy"}
 
         settings = await workflow.execute_activity("pipeline.settings", task_queue=workflow.info().task_queue,
                                                    start_to_close_timeout=timedelta(seconds=10))
@@ -44,7 +46,9 @@ class GitHubPush:
             "url": f"{settings['porticoUrl']}/api/v1/namespaces/{settings['namespace']}/workflows/{approval_id}",
             # The same key on every attempt: a retried call starts the approval once.
             "headers": {"Idempotency-Key": f"{workflow.info().workflow_id}-approval"},
+            # The same commit pushed again (another branch, a tag) finds its approval there.
             "body": {"workflowType": "Approval", "taskQueue": workflow.info().task_queue,
+                     "workflowIdConflictPolicy": "WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING",
                      "args": [{"title": f"deploy {repository}@{commit[:12]} ({push['ref']})"}]},
         }
         response = await workflow.execute_activity("http.request", request, task_queue=PORTICO_TASK_QUEUE,
@@ -52,4 +56,4 @@ class GitHubPush:
                                                    retry_policy=RetryPolicy(maximum_attempts=10))
         body = response.get("body") if isinstance(response.get("body"), dict) else {}
         return {**push, "approval": {"workflowId": approval_id, "httpStatus": response.get("status"),
-                                     "runId": body.get("runId")}}
+                                     "runId": body.get("runId"), "new": body.get("started", False)}}

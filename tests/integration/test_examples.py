@@ -107,6 +107,17 @@ def record(examples, name, workflow_id):
         (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
 
 
+def query(examples, workflow_id, name, attempts=50):
+    """A query, retried while the workflow's first task has not run yet (Temporal answers
+    "workflow not ready" until a worker has picked it up)."""
+    for _ in range(attempts):
+        answer = post(api(examples, f"/{workflow_id}/query/{name}"), {})
+        if answer.status == 200:
+            return answer.json["queryResult"][0]
+        time.sleep(0.2)
+    raise AssertionError(answer)
+
+
 def start_and_wait(examples, workflow_id, body, wait="60s"):
     response = post(api(examples, f"/{workflow_id}?wait={wait}"), body)
     assert response.status == 200, response
@@ -141,8 +152,7 @@ def test_a_failed_shipment_refunds_then_releases(examples):
     assert result["compensations"] == [{"refunded": f"pay-{order_id}", "amount": 10},
                                        {"released": f"rsv-{order_id}"}]
     assert result["progress"] == ["reserved", "charged", "ship failed", "refunded", "released"]
-    progress = post(api(examples, f"/{workflow_id}/query/progress"), {})
-    assert progress.status == 200 and progress.json["queryResult"] == [result["progress"]], progress
+    assert query(examples, workflow_id, "progress") == result["progress"]
     record(examples, "order-saga-compensated", workflow_id)
 
 
@@ -167,8 +177,7 @@ def test_an_approval_waits_for_a_decision_and_takes_validated_changes(examples):
     started = post(api(examples, f"/{workflow_id}"), {"workflowType": "Approval", "taskQueue": "portico-examples",
                                                       "args": [{"title": "new laptop", "amount": 1800}]})
     assert started.status == 200, started
-    state = post(api(examples, f"/{workflow_id}/query/state"), {})
-    assert state.status == 200 and state.json["queryResult"][0]["status"] == "pending", state
+    assert query(examples, workflow_id, "state")["status"] == "pending"
 
     # As in Temporal's HTTP API, a rejected update is an outcome: 200 with outcome.failure.
     refused = post(api(examples, f"/{workflow_id}/update/setAmount"), {"args": [{"amount": -5, "by": "bob"}]})
@@ -188,6 +197,13 @@ def test_an_approval_waits_for_a_decision_and_takes_validated_changes(examples):
     late = post(api(examples, f"/{workflow_id}/update/setAmount"), {"args": [{"amount": 1, "by": "eve"}]})
     assert late.status >= 400, late  # a closed workflow takes no update
     record(examples, "approval-approved", workflow_id)
+
+
+def test_an_approval_with_a_bad_timeout_fails_for_good(examples):
+    answer = start_and_wait(examples, f"approval-{uuid.uuid4().hex[:8]}",
+                            {"workflowType": "Approval", "taskQueue": "portico-examples",
+                             "args": [{"title": "never", "timeoutSeconds": "soon"}]})
+    assert answer["status"] == "FAILED" and "timeoutSeconds must be a number" in json.dumps(answer), answer
 
 
 def test_an_approval_nobody_decides_expires(examples):
@@ -222,12 +238,27 @@ def test_a_signed_push_runs_the_pipeline_which_asks_for_a_deploy_approval(exampl
     approval_id = f"deploy-acme-shop-{commit[:12]}"
     assert pipeline["approval"]["workflowId"] == approval_id and pipeline["approval"]["httpStatus"] == 200, pipeline
     assert pipeline["repository"] == "acme/shop" and pipeline["commits"] == 1, pipeline
+    assert pipeline["approval"]["new"] is True, pipeline
     # The approval the pipeline started through http.request is there, waiting.
-    state = post(api(examples, f"/{approval_id}/query/state"), {})
-    assert state.status == 200, state
-    assert state.json["queryResult"][0]["status"] == "pending", state
-    assert state.json["queryResult"][0]["title"] == f"deploy acme/shop@{commit[:12]} (refs/heads/main)"
+    state = query(examples, approval_id, "state")
+    assert state["status"] == "pending", state
+    assert state["title"] == f"deploy acme/shop@{commit[:12]} (refs/heads/main)"
     record(examples, "github-push", workflow_id)
+
+    # The same commit pushed to another branch (a new delivery) finds the approval already there.
+    again = signed_push(examples, {**event, "ref": "refs/heads/release"})
+    assert again.status == 202 and again.json["workflowId"] != workflow_id, again
+    second = get(api(examples, f"/{again.json['workflowId']}/result?timeout=60s"))
+    assert second.status == 200 and second.json["status"] == "COMPLETED", second
+    assert second.json["result"][0]["approval"] == {**pipeline["approval"], "new": False}, second
+
+
+def test_a_push_that_deletes_a_branch_asks_for_nothing(examples):
+    accepted = signed_push(examples, {"ref": "refs/heads/old", "after": "0" * 40, "deleted": True,
+                                      "repository": {"full_name": "acme/shop"}})
+    assert accepted.status == 202, accepted
+    result = get(api(examples, f"/{accepted.json['workflowId']}/result?timeout=60s"))
+    assert result.status == 200 and "skipped" in result.json["result"][0], result
 
 
 def test_a_push_with_a_bad_signature_starts_nothing(examples):
@@ -258,7 +289,8 @@ def replay(histories):
 
 
 def test_this_runs_histories_replay(examples):
-    assert len(examples.recorded) >= 5, "the example tests above record their histories"
+    if not examples.recorded:
+        pytest.skip("no example test above ran to record a history")
     replay(examples.recorded.values())
 
 
