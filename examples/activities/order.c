@@ -7,11 +7,14 @@
  *   order.reserve  -> {"reservationId": "rsv-o-1"}     fails (OutOfStock) when failAt is "reserve"
  *   order.charge   -> {"paymentId": "pay-o-1", "amount": 42.5}  fails (CardDeclined) at "charge"
  *   order.ship     -> {"trackingNumber": "trk-o-1"}    fails (CarrierUnavailable) at "ship"
- * The injected failures are not retryable: the saga compensates at once. The compensations take
+ * The injected failures are not retryable: the saga compensates at once. With "delayMs", each
+ * step takes that long, heartbeating, and stops early when cancelled (to watch the saga, or to
+ * cancel it half-way). The compensations take
  * the same order, and undoing what was never done answers the same:
  *   order.release  -> {"released": "rsv-o-1"}
  *   order.refund   -> {"refunded": "pay-o-1", "amount": 42.5} */
 #include <string.h>
+#include <time.h>
 
 #include "worker.h"
 
@@ -29,6 +32,19 @@ static const step ship_step = {"ship", "trackingNumber", "trk-", "CarrierUnavail
 static const step release_step = {NULL, "released", "rsv-", NULL, 0};
 static const step refund_step = {NULL, "refunded", "pay-", NULL, 1};
 
+/* Waits delay_ms in steps of 100 ms, heartbeating; 0, or -1 when the activity was cancelled. */
+static int take_time(portico_activity *activity, json_int_t delay_ms)
+{
+	for (json_int_t waited = 0; waited < delay_ms; waited += 100) {
+		if (portico_activity_cancelled(activity))
+			return -1;
+		struct timespec pause = {0, 100 * 1000000L};
+		nanosleep(&pause, NULL);
+		portico_activity_heartbeat(activity, json_integer(waited + 100));
+	}
+	return 0;
+}
+
 static int run_step(portico_activity *activity, void *user_data)
 {
 	const step *s = user_data;
@@ -44,6 +60,10 @@ static int run_step(portico_activity *activity, void *user_data)
 		                                   s->name, order_id);
 		json_decref(order);
 		return failed;
+	}
+	if (s->name && take_time(activity, json_integer_value(json_object_get(order, "delayMs"))) < 0) {
+		json_decref(order);
+		return PORTICO_ACTIVITY_CANCELED;
 	}
 	json_t *result = json_pack("{s:s+}", s->result_key, s->prefix, order_id);
 	if (s->with_amount)

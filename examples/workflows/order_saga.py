@@ -1,19 +1,21 @@
 """OrderSaga: reserve -> charge -> ship, each a C activity on Portico's worker (task queue
 "portico", examples/activities/order.c). When a step fails, the steps done so far are undone in
 reverse order (refund, then release) and the workflow returns what happened; the query
-"progress" shows the steps as they go.
+"progress" shows the steps as they go. A saga cancelled half-way undoes what it did, then
+ends as cancelled.
 
 A step's compensation is noted before the step runs: a step that timed out may still have done
 its work, so it is undone too. Only a step that refused outright (a non-retryable failure of its
 own) is known to have done nothing. Every activity answers from the order id alone, so undoing
 what was never done is harmless."""
 
+import asyncio
 from datetime import timedelta
 from typing import Any, Dict, List
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 PORTICO_TASK_QUEUE = "portico"
 STEPS = [("reserve", "order.reserve", "order.release"), ("charge", "order.charge", "order.refund"),
@@ -45,7 +47,13 @@ class OrderSaga:
                 undo.append(compensation)
             try:
                 results.update(await self.call(activity, order))
-            except ActivityError as failure:
+            except (asyncio.CancelledError, ActivityError) as failure:
+                if is_cancelled_exception(failure):
+                    # Cancelled half-way: undo what was done (the step in flight too), then end
+                    # as cancelled. Activities started after the cancellation still run.
+                    self.progress.append(f"cancelled during {step}")
+                    await self.compensate(undo, order)
+                    raise asyncio.CancelledError(f"order {order['orderId']} cancelled during {step}") from failure
                 self.progress.append(f"{step} failed")
                 if compensation and refused(failure):
                     undo.pop()
@@ -68,7 +76,8 @@ class OrderSaga:
 
     async def call(self, activity: str, order: Dict[str, Any], retry: RetryPolicy = STEP_RETRIES) -> Any:
         result = await workflow.execute_activity(activity, order, task_queue=PORTICO_TASK_QUEUE,
-                                                 start_to_close_timeout=timedelta(seconds=30), retry_policy=retry)
+                                                 start_to_close_timeout=timedelta(seconds=30),
+                                                 heartbeat_timeout=timedelta(seconds=5), retry_policy=retry)
         self.progress.append(DONE[activity])
         return result
 

@@ -163,6 +163,27 @@ def test_a_declined_card_releases_the_reservation_only(examples):
     assert result["compensations"] == [{"released": f"rsv-{order_id}"}]
 
 
+def test_a_saga_cancelled_half_way_undoes_what_it_did(examples):
+    """Cancelled during the charge (each step takes 1.5 s here), the saga refunds (the charge may
+    have gone through) and releases, then ends as cancelled."""
+    order_id = f"o-{uuid.uuid4().hex[:8]}"
+    workflow_id = f"order-{order_id}"
+    started = post(api(examples, f"/{workflow_id}"), {"workflowType": "OrderSaga", "taskQueue": "portico-examples",
+                                                      "args": [{"orderId": order_id, "amount": 7, "delayMs": 1500}]})
+    assert started.status == 200, started
+    deadline = time.monotonic() + 30
+    while "reserved" not in query(examples, workflow_id, "progress"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    cancelled = post(api(examples, f"/{workflow_id}/cancel"), {"reason": "customer changed their mind"})
+    assert cancelled.status == 200, cancelled
+    result = get(api(examples, f"/{workflow_id}/result?timeout=60s"))
+    assert result.status == 200 and result.json["status"] == "CANCELED", result
+    assert query(examples, workflow_id, "progress") == ["reserved", "cancelled during charge", "refunded",
+                                                        "released"]
+    record(examples, "order-saga-cancelled", workflow_id)
+
+
 def test_an_order_without_an_id_fails_the_saga_for_good(examples):
     answer = start_and_wait(examples, f"order-bad-{uuid.uuid4().hex[:8]}",
                             {"workflowType": "OrderSaga", "taskQueue": "portico-examples", "args": [{"amount": 3}]})
@@ -308,5 +329,5 @@ def test_committed_histories_replay(path):
 
 def test_every_example_workflow_has_a_committed_history():
     names = {path.stem for path in committed_histories()}
-    assert {"order-saga-completed", "order-saga-compensated", "approval-approved", "approval-expired",
-            "github-push", "greet"} <= names, names
+    assert {"order-saga-completed", "order-saga-compensated", "order-saga-cancelled", "approval-approved",
+            "approval-expired", "github-push", "greet"} <= names, names
