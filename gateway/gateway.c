@@ -514,11 +514,11 @@ void gateway_log_access(void *arg, http_request *request)
 		if (exchange->workflow_id)
 			json_object_set_new(line, "workflowId", json_string(exchange->workflow_id));
 	}
-	char *text = json_dumps(line, JSON_COMPACT);
+	size_t length;
+	char *text = portico_json_text(line, 0, &length);
 	json_decref(line);
-	if (text) {
-		fprintf(stdout, "%s\n", text);
-		fflush(stdout);
-	}
+	text[length] = '\n'; /* over the terminating NUL: one write for the line */
+	fwrite(text, 1, length + 1, stdout);
+	fflush(stdout);
 	free(text);
 }
