@@ -73,7 +73,8 @@ def test_every_protected_route_needs_credentials(secured):
 
 def test_keys_are_scoped_to_namespaces_and_permissions(secured):
     workflow = f"auth-{uuid.uuid4()}"
-    start = {"workflowType": "Echo", "taskQueue": TASK_QUEUE, "args": ["hi"]}
+    # A workflow that is still running when the admin terminates it (Echo could finish first).
+    start = {"workflowType": "Sleeper", "taskQueue": TASK_QUEUE, "args": [3600]}
     url = f"{secured.url}/api/v1/namespaces/default/workflows/{workflow}"
     denied = post(url, start, headers=bearer("reader"))
     assert denied.status == 403 and denied.json["code"] == 7

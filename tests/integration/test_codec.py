@@ -157,7 +157,7 @@ def test_unknown_key_is_marked_not_a_500(codec_gateway, server, workflow_id):
         assert base64.b64decode(payload["metadata"]["portico-codec-error"]).decode() == \
             f'payload encrypted with unknown key id "{KEY_ID}"'
     finally:
-        assert other.stop() == 0
+        assert other.stop() == 0, other.stderr
 
 
 def test_size_guard_counts_bytes_after_encryption(codec_gateway, server):
