@@ -36,16 +36,12 @@ TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "tests/integration"))
 
 from devserver import DevServer  # noqa: E402
+from worker_bench import cpu_seconds  # noqa: E402
 
 QUEUE = "bench-workflows"  # the Python worker's: queries are answered there
 IDLE_QUEUE = "bench-nobody"  # no worker: starts and signals need none
 # Raised so that the server's rate limits, not the HTTP fronts, would be what saturates.
 LIMITS = {"frontend.namespaceRPS": 100000, "frontend.rps": 100000, "frontend.namespaceBurst": 100000}
-
-
-def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid):

@@ -237,15 +237,11 @@ static json_t *encode_timestamp(const Google__Protobuf__Timestamp *timestamp)
 	if (!gmtime_r(&seconds, &utc))
 		memset(&utc, 0, sizeof utc);
 	uint32_t nanos = timestamp->nanos >= 0 && timestamp->nanos <= 999999999 ? (uint32_t)timestamp->nanos : 0;
-	if (utc.tm_year + 1900 < 1 || utc.tm_year + 1900 > 9999) { /* outside RFC 3339: printed as it comes */
-		char fraction[16];
-		*put_fraction(fraction, nanos) = '\0';
-		snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", utc.tm_year + 1900, utc.tm_mon + 1,
-		         utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, fraction);
-		return json_string(text);
-	}
-	/* "YYYY-MM-DDTHH:MM:SS[.fraction]Z", four-digit years always. */
-	char *end = put_digits(text, (uint32_t)(utc.tm_year + 1900), 4);
+	/* "YYYY-MM-DDTHH:MM:SS[.fraction]Z": four-digit years always (a year outside RFC 3339's
+	 * range is printed as it comes). */
+	int year = utc.tm_year + 1900;
+	char *end = year >= 1 && year <= 9999 ? put_digits(text, (uint32_t)year, 4)
+	                                      : text + snprintf(text, sizeof text, "%04d", year);
 	*end++ = '-';
 	end = put_digits(end, (uint32_t)utc.tm_mon + 1, 2);
 	*end++ = '-';

@@ -156,6 +156,27 @@ class Gateway:
         return status
 
 
+class LoggedProcess:
+    """A program started with env (its whole environment), its output in a file; with ready,
+    waits until that text shows there."""
+
+    def __init__(self, command, env, ready=None, prefix="portico-process-"):
+        import tempfile
+        self.log = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log")
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=self.log, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while ready is not None and ready not in self.output():
+            assert self.process.poll() is None and time.monotonic() < deadline, self.output()
+            time.sleep(0.05)
+
+    def output(self):
+        return Path(self.log.name).read_text()
+
+    def stop(self):
+        self.process.terminate()
+        return self.process.wait(timeout=60)
+
+
 def start_gateway(path, server_address, **extra_env):
     env = dict(os.environ, TEMPORAL_ADDRESS=server_address, PORTICO_LISTEN="127.0.0.1:0")
     env.update(extra_env)

@@ -1,7 +1,10 @@
 """A tiny HTTP client for the tests (the standard library's), returning status, headers and JSON."""
 
+import hashlib
+import hmac
 import json
 import urllib.error
+import uuid
 import urllib.request
 
 
@@ -37,3 +40,11 @@ def get(url, **kwargs):
 
 def post(url, body=None, **kwargs):
     return request("POST", url, body=body if body is not None else {}, **kwargs)
+
+
+def github_delivery(base_url, route, raw, secret, delivery=None, event="push"):
+    """POSTs raw (bytes) to a webhook route as GitHub delivers it, signed with secret."""
+    signature = hmac.new(secret if isinstance(secret, bytes) else secret.encode(), raw, hashlib.sha256).hexdigest()
+    return request("POST", f"{base_url}/webhooks/{route}", raw=raw, headers={
+        "Content-Type": "application/json", "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()), "X-Hub-Signature-256": f"sha256={signature}"})

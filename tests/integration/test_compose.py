@@ -6,15 +6,12 @@ files), with a dev server standing in for the `temporal` service. Service names 
 a signed push then go through, and the images' health checks pass against the programs."""
 
 import base64
-import hashlib
-import hmac
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -22,8 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import LoggedProcess
 from devserver import TOP, DevServer
-from http_client import get, post, request
+from http_client import get, github_delivery, post
 
 DOCKER = TOP / "docker"
 PORTICO_SERVICES = ("portico-gateway", "portico-worker", "portico-examples")
@@ -153,26 +151,18 @@ class Service:
         # The image's check: its script, on the service's own port as mapped here, and its path.
         script, port, path = stage.get("healthcheck", [None, None, None])
         self.healthcheck = [host_path(files, script), network.port(name, port), path] if script else None
-        self.log = tempfile.NamedTemporaryFile(prefix=f"compose-{name}-", suffix=".log")
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("PORTICO_", "TEMPORAL_", "GITHUB_"))}
-        self.process = subprocess.Popen(self.command, env={**clean, **self.env}, stdout=self.log,
-                                        stderr=self.log, start_new_session=True)
-
-    def output(self):
-        return Path(self.log.name).read_text()
+        self.program = LoggedProcess(self.command, {**clean, **self.env}, prefix=f"compose-{name}-")
+        self.output, self.stop = self.program.output, self.program.stop
 
     def healthy(self, timeout=60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output()
+            assert self.program.process.poll() is None, self.output()
             if subprocess.run(self.healthcheck, capture_output=True, timeout=10).returncode == 0:
                 return True
             time.sleep(0.2)
         return False
-
-    def stop(self):
-        self.process.terminate()
-        return self.process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -223,9 +213,7 @@ def test_a_signed_push_reaches_the_gateway_from_the_pipeline(deployment, env_fil
                   if "=" in line and not line.startswith("#"))["GITHUB_WEBHOOK_SECRET"]
     commit = uuid.uuid4().hex + "0" * 8
     body = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/compose"}}).encode()
-    accepted = request("POST", f"{gateway_url(deployment)}/webhooks/github-push", raw=body, headers={
-        "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()})
+    accepted = github_delivery(gateway_url(deployment), "github-push", body, secret)
     assert accepted.status == 202, accepted
     result = get(f"{gateway_url(deployment)}/api/v1/namespaces/default/workflows/"
                  f"{accepted.json['workflowId']}/result?timeout=60s")

@@ -11,16 +11,11 @@ that is meant to be incompatible, with the workflow's version bumped)."""
 import asyncio
 import base64
 import dataclasses
-import hashlib
-import hmac
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -28,10 +23,10 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 from temporalio.client import WorkflowHistory
 
-from conftest import build_paths, start_gateway
+from conftest import LoggedProcess, build_paths, start_gateway
 from devserver import TOP, DevServer
 from encryption_codec import EncryptionCodec
-from http_client import get, post
+from http_client import get, github_delivery, post
 
 EXAMPLES = TOP / "examples"
 HISTORIES = EXAMPLES / "workflows/histories"
@@ -48,26 +43,6 @@ def converter():
     return dataclasses.replace(DataConverter.default, payload_codec=EncryptionCodec({KEY_ID: KEY}, KEY_ID))
 
 
-class Process:
-    """A program of the examples' set-up, its output in a file; waits until `ready` shows there."""
-
-    def __init__(self, command, env, ready):
-        self.log = tempfile.NamedTemporaryFile(prefix="portico-example-", suffix=".log")
-        self.process = subprocess.Popen(command, env=dict(os.environ, **env), stdout=self.log, stderr=self.log,
-                                        start_new_session=True)
-        deadline = time.monotonic() + 60
-        while ready not in self.output():
-            assert self.process.poll() is None and time.monotonic() < deadline, self.output()
-            time.sleep(0.05)
-
-    def output(self):
-        return Path(self.log.name).read_text()
-
-    def stop(self):
-        self.process.terminate()
-        return self.process.wait(timeout=60)
-
-
 @pytest.fixture(scope="module")
 def examples():
     """Everything `make run` starts, on free ports; yields the gateway's base URL."""
@@ -76,12 +51,13 @@ def examples():
                                 PORTICO_WEBHOOKS_FILE=str(EXAMPLES / "webhooks.json"),
                                 GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
         libraries = TOP / "build/examples"
-        c_worker = Process([str(TOP / "build/portico-worker"), "--activities", str(libraries / "liborder.so"),
-                            "--activities", str(libraries / "libgreet.so")],
-                           {"TEMPORAL_ADDRESS": server.address, "PORTICO_CODEC_KEYS": CODEC_KEYS},
-                           "polling task queue")
-        python_worker = Process([sys.executable, str(EXAMPLES / "workflows/worker.py"), "--address", server.address],
-                                {"PORTICO_CODEC_KEYS": CODEC_KEYS, "PORTICO_URL": gateway.url}, "ready")
+        c_worker = LoggedProcess([str(TOP / "build/portico-worker"), "--activities", str(libraries / "liborder.so"),
+                                  "--activities", str(libraries / "libgreet.so")],
+                                 dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_CODEC_KEYS=CODEC_KEYS),
+                                 "polling task queue")
+        python_worker = LoggedProcess([sys.executable, str(EXAMPLES / "workflows/worker.py"), "--address",
+                                       server.address],
+                                      dict(os.environ, PORTICO_CODEC_KEYS=CODEC_KEYS, PORTICO_URL=gateway.url), "ready")
         try:
             yield type("Examples", (), {"url": gateway.url, "server": server, "recorded": {}})
         finally:
@@ -238,12 +214,7 @@ def test_an_approval_nobody_decides_expires(examples):
 # ---- The webhook-triggered pipeline -----------------------------------------------------------
 
 def signed_push(examples, event, secret=WEBHOOK_SECRET):
-    body = json.dumps(event).encode()
-    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    from http_client import request
-    return request("POST", f"{examples.url}/webhooks/github-push", raw=body, headers={
-        "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": str(uuid.uuid4()),
-        "X-Hub-Signature-256": f"sha256={signature}"})
+    return github_delivery(examples.url, "github-push", json.dumps(event).encode(), secret)
 
 
 def test_a_signed_push_runs_the_pipeline_which_asks_for_a_deploy_approval(examples):

@@ -17,7 +17,7 @@ import pytest
 from temporalio.client import Client
 
 from conftest import TASK_QUEUE, build_paths, start_gateway
-from http_client import get, request
+from http_client import get, github_delivery, request
 
 GITHUB = ["gh-secret-old", "gh-secret-new"]
 STRIPE = "whsec_stripe_test"
@@ -93,9 +93,7 @@ def send(gw, name, body, headers):
 
 def github(gw, body, secret=GITHUB[0], delivery=None, event="push", raw=None):
     raw = raw if raw is not None else json.dumps(body).encode()
-    headers = {"X-GitHub-Delivery": delivery or str(uuid.uuid4()), "X-GitHub-Event": event,
-               "X-Hub-Signature-256": "sha256=" + hex_hmac(secret, raw)}
-    return send(gw, "github", raw, headers)
+    return github_delivery(gw.url, "github", raw, secret, delivery, event)
 
 
 def describe(server, workflow_id):
