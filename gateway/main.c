@@ -11,6 +11,7 @@
 #include "backoff.h"
 #include "config.h"
 #include "gateway.h"
+#include "settings.h"
 
 #define DEFAULT_LISTEN             "127.0.0.1:8080"
 #define DEFAULT_THREADS            2
@@ -139,8 +140,53 @@ static void reload_tls(http_server *http)
 	free(key);
 }
 
-int main(void)
+/* The gateway takes no arguments but --help, which lists every setting it reads with its default
+ * and meaning. Returns the exit status when the program ends here (0 after --help, 2 for
+ * anything else), or -1 to go on. */
+static int check_arguments(int argc, char **argv)
 {
+	static const portico_setting_help gateway_settings[] = {
+	        {"PORTICO_LISTEN", DEFAULT_LISTEN, "address and port to serve HTTP (or HTTPS) on"},
+	        {"PORTICO_HTTP_THREADS", "2", "threads serving HTTP"},
+	        {"PORTICO_MAX_CONNECTIONS", "20000", "open connections; more wait in the listen queue"},
+	        {"PORTICO_MAX_HEADER_BYTES", "8192", "request line and headers (431, or 414 for a long URL)"},
+	        {"PORTICO_MAX_BODY_BYTES", "4194304", "request bodies; larger ones get 413 before they are read"},
+	        {"PORTICO_MAX_PAYLOAD_BYTES", "2097152", "one Payloads field after encoding (413 past it)"},
+	        {"PORTICO_WARN_PAYLOAD_BYTES", "524288", "a payload field over this is logged as a warning"},
+	        {"PORTICO_CALL_TIMEOUT", "10s", "each call to Temporal (durations: 500ms, 10s, 2m)"},
+	        {"PORTICO_SHUTDOWN_GRACE", "30s", "on SIGTERM, how long requests in flight may finish"},
+	        {"PORTICO_AUTH", "keys if a file", "keys, passthrough (Temporal authorizes) or off (development)"},
+	        {"PORTICO_AUTH_FILE", "", "API keys, JWT verification and rate limits (JSON)"},
+	        {"PORTICO_TLS_CERT", "", "certificate file (PEM): serve HTTPS; kill -HUP reloads it"},
+	        {"PORTICO_TLS_KEY", "", "its private key file (PEM)"},
+	        {"PORTICO_CORS_ORIGINS", "", "origins allowed by CORS, comma-separated"},
+	        {"PORTICO_CODEC_CORS_ORIGINS", "", "origins allowed on /codec (the Web UI's), comma-separated"},
+	        {"PORTICO_CODEC_AUTH_TOKEN", "", "bearer token required on /codec"},
+	        {"PORTICO_WEBHOOKS_FILE", "", "webhook routes served at /webhooks/{name} (JSON)"},
+	        {NULL, NULL, NULL},
+	};
+	if (argc < 2)
+		return -1;
+	if (argc > 2 || (strcmp(argv[1], "--help") && strcmp(argv[1], "-h"))) {
+		fprintf(stderr,
+		        "portico: unexpected argument \"%s\": settings come from the environment "
+		        "(portico --help lists them)\n",
+		        argv[argc > 2 && !strcmp(argv[1], "--help") ? 2 : 1]);
+		return 2;
+	}
+	printf("usage: portico [--help]\n\n"
+	       "The HTTP gateway to Temporal. Settings come from the environment:\n");
+	portico_settings_print(stdout, "Gateway:", gateway_settings);
+	portico_settings_print(stdout, "Temporal:", portico_settings_temporal);
+	portico_settings_print(stdout, "Payload encryption:", portico_settings_codec);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int arguments = check_arguments(argc, argv);
+	if (arguments >= 0)
+		return arguments;
 	gateway gw = {0};
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_config temporal;
