@@ -53,13 +53,12 @@ setup:
 	@scripts/setup.sh
 
 # --- Temporal API: descriptor set from the pinned package, then protoc-c, at build time --------
-$(GEN)/.generated: versions.env scripts/protoset.py scripts/gen_registry.py scripts/gen_routes.py | $(PYTHON)
+$(GEN)/.generated: versions.env scripts/protoset.py scripts/gen_registry.py | $(PYTHON)
 	@rm -rf $(GEN) && mkdir -p $(GEN)
 	@echo "gen   Temporal API (temporalio $(TEMPORALIO_VERSION)) -> $(GEN)"
 	@$(PYTHON) scripts/protoset.py $(GEN)/temporal.fds >$(GEN)/protos.txt
 	@protoc-c --descriptor_set_in=$(GEN)/temporal.fds --c_out=$(GEN) $$(cat $(GEN)/protos.txt)
 	@$(PYTHON) scripts/gen_registry.py $(GEN) >$(GEN)/registry.c
-	@$(PYTHON) scripts/gen_routes.py $(GEN)/temporal.fds >$(GEN)/routes.c
 	@touch $@
 
 $(GEN)/libtemporal-api.a: $(GEN)/.generated
@@ -105,7 +104,11 @@ $(BUILD)/libportico.a: $(SDK_OBJ)
 PORTICO_LIBS := $(BUILD)/libportico.a $(GEN)/libtemporal-api.a
 
 # --- The gateway ---------------------------------------------------------------------------------
-$(BUILD)/obj/gen/routes.o: $(GEN)/.generated
+# The route table, with each method's permissions: a change of the table rebuilds only this.
+$(GEN)/routes.c: $(GEN)/.generated scripts/gen_routes.py gateway/permissions.tsv
+	@$(PYTHON) scripts/gen_routes.py $(GEN)/temporal.fds gateway/permissions.tsv >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/routes.o: $(GEN)/routes.c gateway/router.h gateway/permission.h gateway/auth.h
 	@mkdir -p $(dir $@)
 	@$(CC) $(CFLAGS) -c $(GEN)/routes.c -o $@
 

@@ -60,9 +60,11 @@ static const struct {
 	const char *name;
 	auth_permission permission;
 } permission_names[] = {
-        {"read", PERMISSION_READ},     {"start", PERMISSION_START},           {"signal", PERMISSION_SIGNAL},
-        {"cancel", PERMISSION_CANCEL}, {"activities", PERMISSION_ACTIVITIES}, {"codec", PERMISSION_CODEC},
-        {"admin", PERMISSION_ADMIN}};
+        {"read", PERMISSION_READ},     {"start", PERMISSION_START},   {"signal", PERMISSION_SIGNAL},
+        {"update", PERMISSION_UPDATE}, {"cancel", PERMISSION_CANCEL}, {"activities", PERMISSION_ACTIVITIES},
+        {"codec", PERMISSION_CODEC},   {"admin", PERMISSION_ADMIN},   {"cluster", PERMISSION_CLUSTER}};
+
+#define PERMISSION_COUNT (sizeof permission_names / sizeof permission_names[0])
 
 /* ---- Token buckets --------------------------------------------------------------------------- */
 
@@ -174,7 +176,8 @@ static int load_key(const json_t *entry, size_t index, api_key *key, const char 
 			p++;
 		if (p == sizeof permission_names / sizeof permission_names[0])
 			return fail(err, path, where,
-			            "permissions: each one of read, start, signal, cancel, activities, codec, admin");
+			            "permissions: each one of read, start, signal, update, cancel, activities, codec, "
+			            "admin, cluster");
 		key->permissions |= permission_names[p].permission;
 	}
 	return load_limit(json_object_get(entry, "rateLimit"), &key->limit, path, where, err);
@@ -506,49 +509,41 @@ static int claims_namespace(const auth_caller *caller, const char *namespace_nam
 	return 0;
 }
 
-int auth_authorize(auth_config *config, const auth_caller *caller, auth_permission permission,
-                   const char *namespace_name, int64_t *retry_after_s, portico_error *err)
+int auth_allows_namespace(const auth_config *config, const auth_caller *caller, const char *namespace_name)
+{
+	if (config->mode != AUTH_KEYS)
+		return 1;
+	return caller->key ? allows_namespace(caller->key, namespace_name) : claims_namespace(caller, namespace_name);
+}
+
+int auth_check(const auth_config *config, const auth_caller *caller, unsigned required, const char *namespace_name,
+               const char *reason, portico_error *err)
+{
+	if (config->mode != AUTH_KEYS)
+		return 0;
+	const api_key *key = caller->key;
+	unsigned held = key ? key->permissions : caller->permissions;
+	if (held & PERMISSION_ADMIN)
+		held |= ~(unsigned)PERMISSION_CLUSTER;
+	unsigned missing = required & ~held;
+	for (size_t p = 0; missing && p < PERMISSION_COUNT; p++)
+		if (missing & permission_names[p].permission)
+			return portico_error_set(err, PORTICO_PERMISSION_DENIED,
+			                         "these credentials lack the \"%s\" permission%s%s",
+			                         permission_names[p].name, reason ? ": " : "", reason ? reason : "");
+	if (namespace_name && !auth_allows_namespace(config, caller, namespace_name))
+		return portico_error_set(err, PORTICO_PERMISSION_DENIED,
+		                         "these credentials may not use that namespace");
+	return 0;
+}
+
+int auth_take_token(auth_config *config, const auth_caller *caller, int64_t *retry_after_s, portico_error *err)
 {
 	if (config->mode != AUTH_KEYS)
 		return 0;
 	api_key *key = (api_key *)caller->key;
-	unsigned permissions = key ? key->permissions : caller->permissions;
-	if (!(permissions & PERMISSION_ADMIN) && !(permissions & permission))
-		return portico_error_set(err, PORTICO_PERMISSION_DENIED, "these credentials may not do that");
-	if (namespace_name && !(key ? allows_namespace(key, namespace_name) : claims_namespace(caller, namespace_name)))
-		return portico_error_set(err, PORTICO_PERMISSION_DENIED,
-		                         "these credentials may not use that namespace");
 	if ((key && (*retry_after_s = bucket_take(&key->limit))) || (*retry_after_s = bucket_take(&config->global)))
 		return portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED, "rate limit reached; retry after %lld s",
 		                         (long long)*retry_after_s);
 	return 0;
-}
-
-auth_permission auth_permission_for(const char *rpc, int is_get)
-{
-	static const struct {
-		const char *name; /* a method, or with '*' a prefix of methods */
-		auth_permission permission;
-	} table[] = {
-	        {"result", PERMISSION_READ},
-	        {"QueryWorkflow", PERMISSION_READ},
-	        {"StartWorkflowExecution", PERMISSION_START},
-	        {"SignalWithStartWorkflowExecution", PERMISSION_START},
-	        {"ExecuteMultiOperation", PERMISSION_START},
-	        {"SignalWorkflowExecution", PERMISSION_SIGNAL},
-	        {"UpdateWorkflowExecution", PERMISSION_SIGNAL},
-	        {"RequestCancelWorkflowExecution", PERMISSION_CANCEL},
-	        {"TerminateWorkflowExecution", PERMISSION_CANCEL},
-	        {"ResetWorkflowExecution", PERMISSION_CANCEL},
-	        {"RespondActivityTask*", PERMISSION_ACTIVITIES},
-	        {"RecordActivityTaskHeartbeat*", PERMISSION_ACTIVITIES},
-	};
-	if (is_get)
-		return PERMISSION_READ;
-	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-		size_t length = strcspn(table[i].name, "*");
-		if (!strncmp(rpc, table[i].name, length) && (table[i].name[length] == '*' || !rpc[length]))
-			return table[i].permission;
-	}
-	return PERMISSION_ADMIN;
 }

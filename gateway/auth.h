@@ -31,16 +31,21 @@
 
 typedef enum { AUTH_KEYS, AUTH_PASSTHROUGH, AUTH_OFF } auth_mode;
 
-/* What an operation needs; an API key holds a set of these. */
+/* What an operation needs; an API key holds a set of these. gateway/permissions.tsv says what
+ * each WorkflowService method needs, permission.c what a request's fields add. */
 typedef enum {
 	PERMISSION_READ = 1 << 0,       /* GET routes, queries, results, docs, metrics */
-	PERMISSION_START = 1 << 1,      /* start, signal-with-start */
-	PERMISSION_SIGNAL = 1 << 2,     /* signal, update */
-	PERMISSION_CANCEL = 1 << 3,     /* cancel, terminate, reset */
-	PERMISSION_ACTIVITIES = 1 << 4, /* complete, fail, heartbeat activities */
+	PERMISSION_START = 1 << 1,      /* start (signal-with-start needs signal too), schedules */
+	PERMISSION_SIGNAL = 1 << 2,     /* signal */
+	PERMISSION_CANCEL = 1 << 3,     /* cancel, terminate, reset, and starts whose policy terminates */
+	PERMISSION_ACTIVITIES = 1 << 4, /* complete, fail, heartbeat, pause activities */
 	PERMISSION_CODEC = 1 << 5,      /* the codec endpoint */
-	PERMISSION_ADMIN = 1 << 6,      /* everything, namespaces and schedules included */
+	PERMISSION_ADMIN = 1 << 6,      /* everything in its namespaces */
+	PERMISSION_UPDATE = 1 << 7,     /* update */
+	PERMISSION_CLUSTER = 1 << 8,    /* across namespaces: register namespaces, cluster info (not in admin) */
 } auth_permission;
+
+#define AUTH_PERMISSION_BITS 9
 
 typedef struct auth_config auth_config;
 
@@ -65,13 +70,18 @@ auth_mode auth_config_mode(const auth_config *config);
  * UNAUTHENTICATED (401) for missing or unknown credentials. */
 int auth_authenticate(const auth_config *config, http_request *request, auth_caller *caller, portico_error *err);
 
-/* Checks that the caller may do what needs permission in namespace_name (NULL when the operation
- * names none), and is within its rate limits. Returns 0, or -1 with err: PERMISSION_DENIED
- * (403), or RESOURCE_EXHAUSTED (429) with *retry_after_s set. */
-int auth_authorize(auth_config *config, const auth_caller *caller, auth_permission permission,
-                   const char *namespace_name, int64_t *retry_after_s, portico_error *err);
+/* Checks that the caller holds every permission in required (auth_permission bits; admin stands
+ * for all but cluster) and may use namespace_name (NULL when the operation names none). reason,
+ * when not NULL, says in the 403 why the permission is needed. Returns 0, or -1 with err:
+ * PERMISSION_DENIED (403). */
+int auth_check(const auth_config *config, const auth_caller *caller, unsigned required, const char *namespace_name,
+               const char *reason, portico_error *err);
 
-/* The permission a WorkflowService method needs. */
-auth_permission auth_permission_for(const char *rpc, int is_get);
+/* Takes a token from the caller's and the global rate limit. Returns 0, or -1 with err:
+ * RESOURCE_EXHAUSTED (429) with *retry_after_s set. */
+int auth_take_token(auth_config *config, const auth_caller *caller, int64_t *retry_after_s, portico_error *err);
+
+/* Whether the caller may see namespace_name: lists of namespaces are cut to these. */
+int auth_allows_namespace(const auth_config *config, const auth_caller *caller, const char *namespace_name);
 
 #endif

@@ -98,22 +98,21 @@ void gateway_fail(gateway_exchange *exchange, portico_code code, const char *for
 	va_end(args);
 }
 
-static void fail_method_not_allowed(gateway_exchange *exchange, const char *format, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static void fail_method_not_allowed(gateway_exchange *exchange, const char *format, ...)
+void gateway_fail_status(gateway_exchange *exchange, unsigned status, portico_code code, const char *format, ...)
 {
 	va_list args;
 	va_start(args, format);
-	fail_with_status(exchange, 405, PORTICO_UNIMPLEMENTED, format, args);
+	fail_with_status(exchange, status, code, format, args);
 	va_end(args);
 }
 
 const gateway_route gateway_extra_routes[] = {
-        {"GET", "/namespaces/{namespace}/workflows/{workflow_id}/result", "result", 0},
-        {"GET", "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/result", "result", 0},
-        {"POST", "/namespaces/{namespace}/workflows", "StartWorkflowExecution", 1},
-        {"POST", "/api/v1/namespaces/{namespace}/workflows", "StartWorkflowExecution", 1},
+        {"GET", "/namespaces/{namespace}/workflows/{workflow_id}/result", "result", 0, PERMISSION_READ, 0, EFFECT_NONE},
+        {"GET", "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/result", "result", 0, PERMISSION_READ, 0,
+         EFFECT_NONE},
+        {"POST", "/namespaces/{namespace}/workflows", "StartWorkflowExecution", 1, PERMISSION_START, 0, EFFECT_START},
+        {"POST", "/api/v1/namespaces/{namespace}/workflows", "StartWorkflowExecution", 1, PERMISSION_START, 0,
+         EFFECT_START},
 };
 const size_t gateway_extra_route_count = sizeof gateway_extra_routes / sizeof gateway_extra_routes[0];
 
@@ -355,21 +354,55 @@ static const struct {
         {"/docs/redoc.standalone.js", serve_docs_renderer, 0},
 };
 
-int gateway_authorize(gateway_exchange *exchange, auth_permission permission, const char *namespace_name)
+/* Answers err (403 or 429, with Retry-After for the latter) and returns -1. */
+static int refuse(gateway_exchange *exchange, portico_error *err, int64_t retry_after_s)
 {
-	int64_t retry_after_s = 0;
-	portico_error err = PORTICO_ERROR_INIT;
-	if (auth_authorize(exchange->gateway->auth, &exchange->caller, permission, namespace_name, &retry_after_s,
-	                   &err) == 0)
-		return 0;
 	if (retry_after_s) {
 		char seconds[24];
 		snprintf(seconds, sizeof seconds, "%lld", (long long)retry_after_s);
 		http_response_header(exchange->request, "Retry-After", seconds);
 	}
-	gateway_respond_error(exchange, &err);
-	portico_error_clear(&err);
+	gateway_respond_error(exchange, err);
+	portico_error_clear(err);
 	return -1;
+}
+
+int gateway_authorize(gateway_exchange *exchange, unsigned permissions, const char *namespace_name)
+{
+	int64_t retry_after_s = 0;
+	portico_error err = PORTICO_ERROR_INIT;
+	auth_config *auth = exchange->gateway->auth;
+	if (auth_check(auth, &exchange->caller, permissions, namespace_name, NULL, &err) ||
+	    auth_take_token(auth, &exchange->caller, &retry_after_s, &err))
+		return refuse(exchange, &err, retry_after_s);
+	return 0;
+}
+
+int gateway_authorize_effects(gateway_exchange *exchange, const permission_need *need, const char *namespace_name)
+{
+	portico_error err = PORTICO_ERROR_INIT;
+	for (unsigned bit = 0; bit < AUTH_PERMISSION_BITS; bit++)
+		if ((need->permissions & (1u << bit)) &&
+		    auth_check(exchange->gateway->auth, &exchange->caller, 1u << bit, namespace_name,
+		               need->reasons[bit], &err))
+			return refuse(exchange, &err, 0);
+	return 0;
+}
+
+/* Temporal's ids and names are UTF-8 text: a path parameter that is not is the caller's 400, never
+ * dropped (a start would run under a made-up id). Returns -1 after answering. */
+static int check_path_params(gateway_exchange *exchange, const route_params *params)
+{
+	for (size_t i = 0; i < params->count; i++) {
+		json_t *text = json_string(params->items[i].value);
+		json_decref(text);
+		if (!text) {
+			gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "path parameter %s: not valid UTF-8",
+			             params->items[i].field);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Webhooks prove themselves with signatures, probes and CORS preflights carry no credentials:
@@ -462,8 +495,8 @@ void gateway_handle(void *arg, http_request *request)
 	switch (found) {
 	case ROUTE_FOUND:
 		exchange->route = route->pattern;
-		if (gateway_authorize(exchange, auth_permission_for(route->rpc, is_get),
-		                      route_param(&params, "namespace"))) {
+		if (check_path_params(exchange, &params) ||
+		    gateway_authorize(exchange, route->permissions, route_param(&params, "namespace"))) {
 			route_params_free(&params);
 			return;
 		}
@@ -475,7 +508,8 @@ void gateway_handle(void *arg, http_request *request)
 		return;
 	case ROUTE_METHOD_NOT_ALLOWED:
 		http_response_header(request, "Allow", allow);
-		fail_method_not_allowed(exchange, "%s is not allowed on %s (allowed: %s)", method, path, allow);
+		gateway_fail_status(exchange, 405, PORTICO_UNIMPLEMENTED, "%s is not allowed on %s (allowed: %s)",
+		                    method, path, allow);
 		return;
 	case ROUTE_NOT_FOUND:
 		gateway_fail(exchange, PORTICO_NOT_FOUND, "no route for %s %s", method, path);

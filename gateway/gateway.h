@@ -14,6 +14,7 @@
 #include "error.h"
 #include "http.h"
 #include "metrics.h"
+#include "permission.h"
 #include "router.h"
 #include "transport.h"
 #include "webhook.h"
@@ -54,6 +55,9 @@ typedef struct gateway_exchange {
 	char *workflow_id;    /* for the access log and result waits, when the request names one */
 	char *namespace_name; /* the route's namespace */
 	int payload_shorthand;
+	permission_effect effect;   /* the route's, for what the answer needs (a namespace list is cut) */
+	int workflow_id_made;       /* a start without an id got one from Portico (the answer says which) */
+	char idempotency_hash[33];  /* the Idempotency-Key's hash (hex), or "" without one */
 	int64_t wait_ms;            /* ?wait= on a start: how long to wait for the result; 0 for not at all */
 	int64_t update_deadline_ms; /* an update waiting for completion polls until then (monotonic) */
 } gateway_exchange;
@@ -73,6 +77,9 @@ void gateway_respond_error(gateway_exchange *exchange, const portico_error *err)
 /* Same, for an error Portico found itself. */
 void gateway_fail(gateway_exchange *exchange, portico_code code, const char *format, ...)
         __attribute__((format(printf, 3, 4)));
+/* Same, with an HTTP status of its own (405, 422: statuses no gRPC code maps to). */
+void gateway_fail_status(gateway_exchange *exchange, unsigned status, portico_code code, const char *format, ...)
+        __attribute__((format(printf, 4, 5)));
 
 /* Decodes the payloads of a message from Temporal (in place) and writes it as JSON in the
  * exchange's payload form. Returns a new reference. */
@@ -90,9 +97,13 @@ int gateway_cors(gateway_exchange *exchange, const char *allowed);
  * Temporal Web UI and CLI; returns 0 when the path is not a codec path. */
 int codec_server_serve(gateway_exchange *exchange, const char *path);
 
-/* Lets the caller do what needs permission in namespace_name (NULL for none): 0, or -1 after
- * answering 403 or 429. */
-int gateway_authorize(gateway_exchange *exchange, auth_permission permission, const char *namespace_name);
+/* Lets the caller do what needs permissions (auth_permission bits, all of them) in namespace_name
+ * (NULL for none) and takes a token of its rate limits: 0, or -1 after answering 403 or 429. */
+int gateway_authorize(gateway_exchange *exchange, unsigned permissions, const char *namespace_name);
+
+/* Checks what a decoded request's fields add to its route's permissions (no rate-limit token: the
+ * request took one already): 0, or -1 after answering 403 with need's reason. */
+int gateway_authorize_effects(gateway_exchange *exchange, const permission_need *need, const char *namespace_name);
 
 /* Serves POST /webhooks/{name} (webhook.c); returns 0 when the path is not a webhook path. */
 int webhook_serve(gateway_exchange *exchange, const char *path);

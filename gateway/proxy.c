@@ -14,6 +14,7 @@
 #include "result.h"
 #include "update.h"
 #include "uuid.h"
+#include "temporal/api/errordetails/v1/message.pb-c.h"
 #include "temporal/api/workflowservice/v1/service.pb-c.h"
 
 #define SERVICE               temporal__api__workflowservice__v1__workflow_service__descriptor
@@ -89,20 +90,33 @@ static json_t *get_path(json_t *object, const char *path)
 	return found;
 }
 
+typedef struct query_fields {
+	json_t *object;
+	char *bad_key; /* the first parameter that is not UTF-8 (owned), or NULL */
+} query_fields;
+
 static void add_query(void *arg, const char *key, const char *value)
 {
-	json_t *object = arg;
+	query_fields *fields = arg;
 	for (const char *const *reserved = reserved_query; *reserved; reserved++)
 		if (!strcmp(key, *reserved))
 			return;
-	json_t *existing = get_path(object, key);
+	json_t *text = json_string(value), *name = json_string(key);
+	json_decref(name);
+	if (!text || !name) {
+		json_decref(text);
+		if (!fields->bad_key)
+			fields->bad_key = portico_strdup(name ? key : "(a name)");
+		return;
+	}
+	json_t *existing = get_path(fields->object, key);
 	if (json_is_string(existing)) {
-		json_t *values = json_pack("[O,s]", existing, value);
-		set_path(object, key, values);
+		json_t *values = json_pack("[O,o]", existing, text);
+		set_path(fields->object, key, values);
 	} else if (json_is_array(existing)) {
-		json_array_append_new(existing, json_string(value));
+		json_array_append_new(existing, text);
 	} else {
-		set_path(object, key, json_string(value));
+		set_path(fields->object, key, text);
 	}
 }
 
@@ -126,19 +140,69 @@ static void apply_shorthand(json_t *body, const char *rpc)
 	}
 }
 
-/* The Idempotency-Key header becomes the request id (or an update's id) unless the body has one. */
-static void apply_idempotency_key(gateway_exchange *exchange, json_t *body, const ProtobufCMethodDescriptor *method)
+/* The first 16 bytes of text's SHA-256 in hex: 32 characters and a NUL. */
+static void hash_hex(const char *text, size_t length, char hex[33])
+{
+	uint8_t digest[32];
+	portico_codec_sha256(text, length, digest);
+	for (size_t i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
+/* The Idempotency-Key header makes a request safe to repeat. Its request id (or an update's id) is
+ * the key's hash followed by the hash of the request as sent, so a retry is deduplicated by
+ * Temporal while the same key with another request is not taken for a retry: a start answers 422
+ * (on_response), and a start without a workflow id gets one made from the key, once (reuse policy
+ * REJECT_DUPLICATE unless the caller chose one), so a retry never starts a second workflow.
+ * Returns -1 after answering 400 when the key is not UTF-8. */
+static int apply_idempotency_key(gateway_exchange *exchange, json_t *body, const ProtobufCMethodDescriptor *method)
 {
 	const char *key = http_request_header(exchange->request, "Idempotency-Key");
 	if (!key || !*key)
-		return;
+		return 0;
+	json_t *valid = json_string(key);
+	json_decref(valid);
+	if (!valid) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "Idempotency-Key: not valid UTF-8");
+		return -1;
+	}
+	char request_hash[33], id[2 * 32 + 2];
+	char *sent = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	hash_hex(sent, strlen(sent), request_hash);
+	free(sent);
+	hash_hex(key, strlen(key), exchange->idempotency_hash);
+	snprintf(id, sizeof id, "%s-%s", exchange->idempotency_hash, request_hash);
+
+	if (!strcmp(method->name, "StartWorkflowExecution") && !json_is_string(get_path(body, "workflow_id"))) {
+		char workflow_id[64];
+		snprintf(workflow_id, sizeof workflow_id, "idempotency-%s", exchange->idempotency_hash);
+		set_path(body, "workflow_id", json_string(workflow_id));
+		exchange->workflow_id_made = 1;
+		if (!get_path(body, "workflow_id_reuse_policy"))
+			set_path(body, "workflow_id_reuse_policy",
+			         json_string("WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE"));
+	}
 	const char *path = NULL;
 	if (protobuf_c_message_descriptor_get_field_by_name(method->input, "request_id"))
 		path = "request_id";
 	else if (!strcmp(method->name, "UpdateWorkflowExecution"))
 		path = "request.meta.update_id";
 	if (path && !json_is_string(get_path(body, path)))
-		set_path(body, path, json_string(key));
+		set_path(body, path, json_string(id));
+	return 0;
+}
+
+/* A start refused because its workflow runs already, started by this Idempotency-Key with another
+ * request: the key was reused, which is the caller's mistake (422), not a conflict (409). */
+static int idempotency_key_reused(const gateway_exchange *exchange, const portico_error *err)
+{
+	if (!exchange->idempotency_hash[0] || err->code != PORTICO_ALREADY_EXISTS)
+		return 0;
+	const Temporal__Api__Errordetails__V1__WorkflowExecutionAlreadyStartedFailure *started =
+	        (const void *)portico_error_detail(
+	                err, &temporal__api__errordetails__v1__workflow_execution_already_started_failure__descriptor);
+	return started && started->start_request_id &&
+	       !strncmp(started->start_request_id, exchange->idempotency_hash, strlen(exchange->idempotency_hash));
 }
 
 /* W3C trace context: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>". */
@@ -176,8 +240,9 @@ static void apply_trace_context(gateway_exchange *exchange, json_t *body, const 
 			return; /* the caller set it: theirs wins */
 		json_t *carrier = json_pack("{s:s}", "traceparent", traceparent);
 		const char *tracestate = http_request_header(exchange->request, "tracestate");
-		if (tracestate && *tracestate)
-			json_object_set_new(carrier, "tracestate", json_string(tracestate));
+		json_t *state = tracestate && *tracestate ? json_string(tracestate) : NULL;
+		if (state) /* W3C: a malformed tracestate is dropped, the traceparent still counts */
+			json_object_set_new(carrier, "tracestate", state);
 		set_path(body, path, carrier);
 	}
 }
@@ -198,6 +263,7 @@ static void apply_start_defaults(gateway_exchange *exchange, json_t *body, const
 	set_path(body, "workflow_id", json_string(workflow_id));
 	free(exchange->workflow_id);
 	exchange->workflow_id = portico_strdup(workflow_id);
+	exchange->workflow_id_made = 1;
 }
 
 /* An update without an id gets one, and without a wait policy waits for its outcome: a curl user
@@ -279,41 +345,110 @@ typedef struct forwarded_headers {
 	portico_metadata items[MAX_FORWARDED_HEADERS];
 	char *owned[MAX_FORWARDED_HEADERS];
 	size_t count;
+	const char *refused; /* the first header that may not go on (a request header name), or NULL */
 } forwarded_headers;
+
+/* gRPC metadata a caller may not set through Grpc-Metadata-*: what Portico or gRPC sets itself
+ * (the namespace header would let a route's namespace check be walked around), and, while
+ * Portico checks credentials, the credentials Temporal sees. */
+static int reserved_metadata(const char *key, int authorization_forwarded)
+{
+	static const char *const reserved[] = {"temporal-namespace", "content-type", "te", "user-agent", "host"};
+	if (!strncmp(key, "grpc-", 5) || key[0] == ':')
+		return 1;
+	if (!authorization_forwarded && (!strcmp(key, "authorization") || !strcmp(key, "authorization-extras")))
+		return 1;
+	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+		if (!strcmp(key, reserved[i]))
+			return 1;
+	return 0;
+}
 
 /* Authorization and Grpc-Metadata-* headers go on to Temporal, as with Temporal's HTTP API. */
 static void collect_forwarded(void *arg, const char *name, const char *value)
 {
 	forwarded_headers *headers = arg;
-	if (headers->count == MAX_FORWARDED_HEADERS)
-		return;
 	const char *key = NULL;
 	if (!strcasecmp(name, "Authorization") && headers->authorization)
 		key = "authorization";
 	else if (!strncasecmp(name, GRPC_METADATA_PREFIX, strlen(GRPC_METADATA_PREFIX)))
 		key = name + strlen(GRPC_METADATA_PREFIX);
-	if (!key || !*key)
+	if (!key || !*key || headers->refused)
 		return;
 	char *lower = portico_strdup(key);
 	for (char *c = lower; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
+	if ((key != name && reserved_metadata(lower, headers->authorization)) ||
+	    headers->count == MAX_FORWARDED_HEADERS) {
+		headers->refused = name;
+		free(lower);
+		return;
+	}
 	headers->owned[headers->count] = lower;
 	headers->items[headers->count].key = lower;
 	headers->items[headers->count++].value = value;
 }
 
+static void forwarded_headers_free(forwarded_headers *headers)
+{
+	for (size_t i = 0; i < headers->count; i++)
+		free(headers->owned[i]);
+}
+
+/* Collects the headers that go on to Temporal; answers 400 and returns -1 for one that may not. */
+static int forward_headers(gateway_exchange *exchange, forwarded_headers *headers)
+{
+	*headers = (forwarded_headers){.authorization = auth_config_mode(exchange->gateway->auth) != AUTH_KEYS};
+	http_request_foreach_header(exchange->request, collect_forwarded, headers);
+	if (!headers->refused)
+		return 0;
+	gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
+	             headers->count == MAX_FORWARDED_HEADERS ? "%s: at most %d Grpc-Metadata headers go on to Temporal"
+	                                                     : "%s: Portico sets this header itself; a caller may not",
+	             headers->refused, MAX_FORWARDED_HEADERS);
+	forwarded_headers_free(headers);
+	return -1;
+}
+
+/* Cuts a list of namespaces to those the caller may use: a key scoped to some namespaces does not
+ * learn the others or their configuration. */
+static void keep_allowed_namespaces(gateway_exchange *exchange, ProtobufCMessage *message)
+{
+	Temporal__Api__Workflowservice__V1__ListNamespacesResponse *list = (void *)message;
+	size_t kept = 0;
+	for (size_t i = 0; i < list->n_namespaces; i++) {
+		Temporal__Api__Workflowservice__V1__DescribeNamespaceResponse *item = list->namespaces[i];
+		const char *name = item->namespace_info ? item->namespace_info->name : "";
+		if (auth_allows_namespace(exchange->gateway->auth, &exchange->caller, name))
+			list->namespaces[kept++] = item;
+		else
+			protobuf_c_message_free_unpacked(&item->base, NULL);
+	}
+	list->n_namespaces = kept;
+}
+
 static void on_response(void *arg, ProtobufCMessage *response, portico_error *err)
 {
 	gateway_exchange *exchange = arg;
+	if (err && idempotency_key_reused(exchange, err)) {
+		gateway_fail_status(exchange, 422, PORTICO_INVALID_ARGUMENT,
+		                    "Idempotency-Key was used before with a different request; use a new key for a "
+		                    "new request");
+		return;
+	}
 	if (err) {
 		gateway_respond_error(exchange, err);
 		return;
 	}
+	if (exchange->effect == EFFECT_LIST_NAMESPACES)
+		keep_allowed_namespaces(exchange, response);
 	if (exchange->update_deadline_ms) {
 		update_wait(exchange, exchange->namespace_name, (void *)response, exchange->update_deadline_ms);
 		return;
 	}
 	json_t *body = gateway_message_json(exchange, response);
+	if (exchange->workflow_id_made) /* the caller learns the id Portico gave the workflow */
+		json_object_set_new(body, "workflowId", json_string(exchange->workflow_id));
 	protobuf_c_message_free_unpacked(response, NULL);
 	if (exchange->wait_ms) {
 		/* ?wait=: the start's answer, then the result, in one response. */
@@ -360,51 +495,74 @@ static void note_workflow_id(gateway_exchange *exchange, const route_params *par
 		exchange->workflow_id = portico_strdup(route_param(params, fields[i]));
 }
 
-void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
+/* Builds the request message from the body, the path variables and (for GET) the query; answers
+ * 400 and returns NULL when they do not make one. The caller frees the message. */
+static ProtobufCMessage *decode_request(gateway_exchange *exchange, const gateway_route *route,
+                                        const ProtobufCMethodDescriptor *method, const route_params *params,
+                                        int *has_request_id, int *long_poll)
 {
-	const ProtobufCMethodDescriptor *method =
-	        protobuf_c_service_descriptor_get_method_by_name(&SERVICE, route->rpc);
 	json_t *body = read_body(exchange, route);
 	if (!body)
-		return;
+		return NULL;
 	if (!json_is_object(body)) {
 		json_decref(body);
 		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "request body must be a JSON object");
-		return;
+		return NULL;
 	}
-	if (read_wait(exchange, route)) {
-		json_decref(body);
-		return;
-	}
-	note_workflow_id(exchange, params);
-	exchange->namespace_name = portico_strdup(route_param(params, "namespace"));
 	apply_shorthand(body, route->rpc);
 	for (size_t i = 0; i < params->count; i++)
 		set_path(body, params->items[i].field, json_string(params->items[i].value));
-	apply_start_defaults(exchange, body, route->rpc);
+	query_fields query = {body, NULL};
 	if (!route->has_body)
-		http_request_foreach_query(exchange->request, add_query, body);
-	apply_idempotency_key(exchange, body, method);
+		http_request_foreach_query(exchange->request, add_query, &query);
+	if (query.bad_key) {
+		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "query parameter %s: not valid UTF-8", query.bad_key);
+		free(query.bad_key);
+		json_decref(body);
+		return NULL;
+	}
+	if (apply_idempotency_key(exchange, body, method)) {
+		json_decref(body);
+		return NULL;
+	}
+	apply_start_defaults(exchange, body, route->rpc);
 	apply_trace_context(exchange, body, route->rpc);
 	apply_update_defaults(body, route->rpc);
 
 	portico_error err = PORTICO_ERROR_INIT;
 	ProtobufCMessage *request = portico_protojson_decode(method->input, body, &err);
-	int has_request_id = json_is_string(get_path(body, "request_id"));
-	int long_poll = is_long_poll(route->rpc, body);
+	*has_request_id = json_is_string(get_path(body, "request_id"));
+	*long_poll = is_long_poll(route->rpc, body);
 	json_decref(body);
 	if (!request) {
 		gateway_respond_error(exchange, &err);
 		portico_error_clear(&err);
-		return;
 	}
-	if (gateway_encode_request(exchange, request)) {
-		protobuf_c_message_free_unpacked(request, NULL);
+	return request;
+}
+
+void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
+{
+	const ProtobufCMethodDescriptor *method =
+	        protobuf_c_service_descriptor_get_method_by_name(&SERVICE, route->rpc);
+	const char *namespace_name = route_param(params, "namespace");
+	forwarded_headers headers;
+	if (read_wait(exchange, route) || forward_headers(exchange, &headers))
+		return;
+	note_workflow_id(exchange, params);
+	exchange->namespace_name = portico_strdup(namespace_name);
+	exchange->effect = route->effect;
+	int has_request_id, long_poll;
+	ProtobufCMessage *request = decode_request(exchange, route, method, params, &has_request_id, &long_poll);
+	permission_need need = request ? permission_effects(route->effect, request) : (permission_need){0, {NULL}};
+	if (!request || gateway_authorize_effects(exchange, &need, namespace_name) ||
+	    gateway_encode_request(exchange, request)) {
+		if (request)
+			protobuf_c_message_free_unpacked(request, NULL);
+		forwarded_headers_free(&headers);
 		return;
 	}
 
-	forwarded_headers headers = {.authorization = auth_config_mode(exchange->gateway->auth) != AUTH_KEYS};
-	http_request_foreach_header(exchange->request, collect_forwarded, &headers);
 	int64_t timeout_ms = grpc_timeout_ms(http_request_header(exchange->request, "Grpc-Timeout"));
 	if (!strcmp(route->rpc, "UpdateWorkflowExecution") && waits_for_completion(request)) {
 		/* The whole wait is bounded by the request's timeout; each server long poll by its own. */
@@ -416,7 +574,7 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 		timeout_ms = long_poll ? LONG_POLL_TIMEOUT_MS : exchange->gateway->config.call_timeout_ms;
 	portico_call_options options = {
 	        .method = route->rpc,
-	        .namespace_name = route_param(params, "namespace"),
+	        .namespace_name = namespace_name,
 	        .timeout_ms = timeout_ms,
 	        /* Reads and calls with a request id are safe to repeat. */
 	        .retry_transient = !route->has_body || has_request_id,
@@ -425,6 +583,5 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	};
 	gateway_call(exchange, &options, request, on_response, exchange);
 	protobuf_c_message_free_unpacked(request, NULL);
-	for (size_t i = 0; i < headers.count; i++)
-		free(headers.owned[i]);
+	forwarded_headers_free(&headers);
 }

@@ -1,16 +1,22 @@
 /* Matches an HTTP method and path to a WorkflowService method. The table comes from the
- * google.api.http annotations of the pinned Temporal API (scripts/gen_routes.py), so the
- * gateway's paths are Temporal's own; path variables name request fields ("{execution.workflow_id}"). */
+ * google.api.http annotations of the pinned Temporal API and gateway/permissions.tsv
+ * (scripts/gen_routes.py), so the gateway's paths are Temporal's own; path variables name request
+ * fields ("{execution.workflow_id}"). */
 #ifndef GATEWAY_ROUTER_H
 #define GATEWAY_ROUTER_H
 
 #include <stddef.h>
 
+#include "permission.h"
+
 typedef struct gateway_route {
-	const char *method;  /* "GET", "POST", "DELETE" */
-	const char *pattern; /* "/namespaces/{namespace}/workflows/{workflow_id}" */
-	const char *rpc;     /* "StartWorkflowExecution" */
-	int has_body;        /* the request body is the request message ("body: *") */
+	const char *method;       /* "GET", "POST", "DELETE" */
+	const char *pattern;      /* "/namespaces/{namespace}/workflows/{workflow_id}" */
+	const char *rpc;          /* "StartWorkflowExecution" */
+	int has_body;             /* the request body is the request message ("body: *") */
+	unsigned permissions;     /* auth_permission bits the method needs, all of them */
+	int cluster;              /* acts across namespaces (else in the {namespace} it names) */
+	permission_effect effect; /* which fields can make it need more (permission.h) */
 } gateway_route;
 
 extern const gateway_route gateway_routes[];

@@ -1,0 +1,152 @@
+#include "permission.h"
+
+#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
+
+#define ENUM(name) TEMPORAL__API__ENUMS__V1__##name
+#define WS(name)   TEMPORAL__API__WORKFLOWSERVICE__V1__##name
+
+typedef Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest start_request;
+typedef Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionRequest signal_with_start_request;
+
+/* One permission (a single auth_permission bit) and why. */
+static permission_need need(unsigned permission, const char *reason)
+{
+	permission_need one = {permission, {NULL}};
+	for (unsigned bit = 0; bit < AUTH_PERMISSION_BITS; bit++)
+		if (permission & (1u << bit))
+			one.reasons[bit] = reason;
+	return one;
+}
+
+/* Adds more to have; for each permission the reason seen first stays. */
+static void add(permission_need *have, permission_need more)
+{
+	for (unsigned bit = 0; bit < AUTH_PERMISSION_BITS; bit++)
+		if (!have->reasons[bit])
+			have->reasons[bit] = more.reasons[bit];
+	have->permissions |= more.permissions;
+}
+
+/* A start may end the workflow already running under its id, and may make Temporal call out. */
+static permission_need start_policies(Temporal__Api__Enums__V1__WorkflowIdReusePolicy reuse,
+                                      Temporal__Api__Enums__V1__WorkflowIdConflictPolicy conflict,
+                                      size_t n_completion_callbacks)
+{
+	permission_need have = {0, {NULL}};
+	if (conflict == ENUM(WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING))
+		add(&have, need(PERMISSION_CANCEL, "workflowIdConflictPolicy TERMINATE_EXISTING terminates the running "
+		                                   "workflow"));
+	if (reuse == ENUM(WORKFLOW_ID_REUSE_POLICY__WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING))
+		add(&have, need(PERMISSION_CANCEL, "workflowIdReusePolicy TERMINATE_IF_RUNNING terminates the running "
+		                                   "workflow"));
+	if (n_completion_callbacks)
+		add(&have, need(PERMISSION_ADMIN, "completionCallbacks make Temporal call any allowed address"));
+	return have;
+}
+
+static permission_need start_effects(const ProtobufCMessage *message)
+{
+	if (message->descriptor == &temporal__api__workflowservice__v1__start_workflow_execution_request__descriptor) {
+		const start_request *start = (const start_request *)message;
+		return start_policies(start->workflow_id_reuse_policy, start->workflow_id_conflict_policy,
+		                      start->n_completion_callbacks);
+	}
+	const signal_with_start_request *start = (const signal_with_start_request *)message;
+	return start_policies(start->workflow_id_reuse_policy, start->workflow_id_conflict_policy, 0);
+}
+
+static permission_need
+multi_operation_effects(const Temporal__Api__Workflowservice__V1__ExecuteMultiOperationRequest *r)
+{
+	permission_need have = {0, {NULL}};
+	for (size_t i = 0; i < r->n_operations; i++) {
+		const Temporal__Api__Workflowservice__V1__ExecuteMultiOperationRequest__Operation *op =
+		        r->operations[i];
+		switch (op->operation_case) {
+		case WS(EXECUTE_MULTI_OPERATION_REQUEST__OPERATION__OPERATION_START_WORKFLOW):
+			add(&have, need(PERMISSION_START, "operations[].startWorkflow starts a workflow"));
+			add(&have, start_effects(&op->start_workflow->base));
+			break;
+		case WS(EXECUTE_MULTI_OPERATION_REQUEST__OPERATION__OPERATION_UPDATE_WORKFLOW):
+			add(&have, need(PERMISSION_UPDATE, "operations[].updateWorkflow updates a workflow"));
+			break;
+		default:
+			add(&have, need(PERMISSION_ADMIN, "operations[] holds an operation Portico does not know"));
+			break;
+		}
+	}
+	return have;
+}
+
+static permission_need batch_effects(const Temporal__Api__Workflowservice__V1__StartBatchOperationRequest *r)
+{
+	switch (r->operation_case) {
+	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_TERMINATION_OPERATION):
+		return need(PERMISSION_CANCEL, "terminationOperation terminates workflows");
+	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_CANCELLATION_OPERATION):
+		return need(PERMISSION_CANCEL, "cancellationOperation cancels workflows");
+	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_RESET_OPERATION):
+		return need(PERMISSION_CANCEL, "resetOperation resets workflows");
+	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_SIGNAL_OPERATION):
+		return need(PERMISSION_SIGNAL, "signalOperation signals workflows");
+	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_UNPAUSE_ACTIVITIES_OPERATION):
+	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_RESET_ACTIVITIES_OPERATION):
+	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_UPDATE_ACTIVITY_OPTIONS_OPERATION):
+		return need(PERMISSION_ACTIVITIES, "the batch operation changes activities");
+	default:
+		/* Deletion, workflow options, and any operation a newer API adds. */
+		return need(PERMISSION_ADMIN, "the batch operation needs admin");
+	}
+}
+
+static permission_need overlap_effects(Temporal__Api__Enums__V1__ScheduleOverlapPolicy overlap)
+{
+	if (overlap == ENUM(SCHEDULE_OVERLAP_POLICY__SCHEDULE_OVERLAP_POLICY_CANCEL_OTHER))
+		return need(PERMISSION_CANCEL, "overlapPolicy CANCEL_OTHER cancels running workflows");
+	if (overlap == ENUM(SCHEDULE_OVERLAP_POLICY__SCHEDULE_OVERLAP_POLICY_TERMINATE_OTHER))
+		return need(PERMISSION_CANCEL, "overlapPolicy TERMINATE_OTHER terminates running workflows");
+	return (permission_need){0, {NULL}};
+}
+
+static permission_need schedule_policies(const Temporal__Api__Schedule__V1__Schedule *schedule)
+{
+	return schedule && schedule->policies ? overlap_effects(schedule->policies->overlap_policy)
+	                                      : (permission_need){0, {NULL}};
+}
+
+static permission_need schedule_effects(const ProtobufCMessage *message)
+{
+	const ProtobufCMessageDescriptor *type = message->descriptor;
+	if (type == &temporal__api__workflowservice__v1__create_schedule_request__descriptor)
+		return schedule_policies(
+		        ((const Temporal__Api__Workflowservice__V1__CreateScheduleRequest *)message)->schedule);
+	if (type == &temporal__api__workflowservice__v1__update_schedule_request__descriptor)
+		return schedule_policies(
+		        ((const Temporal__Api__Workflowservice__V1__UpdateScheduleRequest *)message)->schedule);
+	const Temporal__Api__Schedule__V1__SchedulePatch *patch =
+	        ((const Temporal__Api__Workflowservice__V1__PatchScheduleRequest *)message)->patch;
+	permission_need have = {0, {NULL}};
+	if (patch && patch->trigger_immediately)
+		add(&have, overlap_effects(patch->trigger_immediately->overlap_policy));
+	for (size_t i = 0; patch && i < patch->n_backfill_request; i++)
+		add(&have, overlap_effects(patch->backfill_request[i]->overlap_policy));
+	return have;
+}
+
+permission_need permission_effects(permission_effect effect, const ProtobufCMessage *request)
+{
+	switch (effect) {
+	case EFFECT_START:
+		return start_effects(request);
+	case EFFECT_MULTI_OPERATION:
+		return multi_operation_effects((const void *)request);
+	case EFFECT_BATCH:
+		return batch_effects((const void *)request);
+	case EFFECT_SCHEDULE:
+		return schedule_effects(request);
+	case EFFECT_NONE:
+	case EFFECT_LIST_NAMESPACES:
+		break;
+	}
+	return (permission_need){0, {NULL}};
+}

@@ -1,0 +1,33 @@
+/* What a request can do decides what it needs: a start whose conflict policy terminates the
+ * running workflow needs what a terminate needs, a multi-operation needs what each of its
+ * operations needs, a batch what its operation does, a schedule what its overlap policy does.
+ * Each route carries its method's own permissions (gateway/permissions.tsv, generated into the
+ * route table); this module adds the ones that depend on the decoded request's fields. */
+#ifndef GATEWAY_PERMISSION_H
+#define GATEWAY_PERMISSION_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "auth.h"
+
+/* Which fields of a request can widen what it does (the effect column of permissions.tsv). */
+typedef enum permission_effect {
+	EFFECT_NONE,
+	EFFECT_START,           /* conflict and reuse policies that terminate; completion callbacks */
+	EFFECT_MULTI_OPERATION, /* each operation: a start as above, an update */
+	EFFECT_BATCH,           /* the batch's operation */
+	EFFECT_SCHEDULE,        /* overlap policies that cancel or terminate */
+	EFFECT_LIST_NAMESPACES, /* the answer is cut to the caller's namespaces (proxy.c) */
+} permission_effect;
+
+/* What a request needs beyond its route's permissions. */
+typedef struct permission_need {
+	unsigned permissions; /* auth_permission bits; 0 for nothing more */
+	/* For each bit, the field that asks for it (static text for the 403 message; the first seen). */
+	const char *reasons[AUTH_PERMISSION_BITS];
+} permission_need;
+
+/* The permissions request (decoded, of the route's method) needs because of its fields. */
+permission_need permission_effects(permission_effect effect, const ProtobufCMessage *request);
+
+#endif

@@ -1,0 +1,110 @@
+"""Promises the API states, kept against a live dev server: an Idempotency-Key never duplicates
+work and is never silently answered with another request's run; input that is not UTF-8 is a 400
+that changes nothing, never replaced by something else."""
+
+import http.client
+import time
+import uuid
+
+from conftest import TASK_QUEUE
+from http_client import get, post
+
+
+def api(gateway, path):
+    return f"{gateway.url}/api/v1/namespaces/default{path}"
+
+
+def sleeper(**extra):
+    return {"workflowType": "Sleeper", "taskQueue": TASK_QUEUE, "args": [600], **extra}
+
+
+def terminate(gateway, workflow_id):
+    post(api(gateway, f"/workflows/{workflow_id}/terminate"), {})
+
+
+def test_a_key_without_a_workflow_id_starts_one_workflow(gateway):
+    key = {"Idempotency-Key": f"order-{uuid.uuid4()}"}
+    first = post(api(gateway, "/workflows"), sleeper(), headers=key)
+    again = post(api(gateway, "/workflows"), sleeper(), headers=key)
+    assert first.status == again.status == 200, (first, again)
+    assert first.json["workflowId"] == again.json["workflowId"]
+    assert first.json["runId"] == again.json["runId"]
+    # Without a key each start is a new workflow, and the answer says which.
+    plain = [post(api(gateway, "/workflows"), sleeper()) for _ in range(2)]
+    assert plain[0].json["workflowId"] != plain[1].json["workflowId"]
+    for started in (first, *plain):
+        terminate(gateway, started.json["workflowId"])
+    # Once the workflow is over, the same request with the same key is still the same run.
+    after = post(api(gateway, "/workflows"), sleeper(), headers=key)
+    assert after.status == 200 and after.json["runId"] == first.json["runId"], after
+
+
+def test_a_key_reused_with_another_request_is_refused(gateway, workflow_id):
+    key = {"Idempotency-Key": f"pay-{uuid.uuid4()}"}
+    first = post(api(gateway, "/workflows"), sleeper(), headers=key)
+    assert first.status == 200, first
+    other = post(api(gateway, "/workflows"), sleeper(args=[601]), headers=key)
+    assert other.status == 422 and "Idempotency-Key" in other.json["message"], other
+    # With the caller's own workflow id, too.
+    url = api(gateway, f"/workflows/{workflow_id}")
+    assert post(url, sleeper(), headers=key).status == 200
+    reused = post(url, sleeper(args=[5]), headers=key)
+    assert reused.status == 422, reused
+    # A different workflow under that id without the key is the usual conflict.
+    assert post(url, sleeper()).status == 409
+    terminate(gateway, first.json["workflowId"])
+    # After it ended, the key's workflow still refuses another request rather than run twice.
+    assert post(api(gateway, "/workflows"), sleeper(args=[602]), headers=key).status == 422
+    terminate(gateway, workflow_id)
+
+
+def test_a_signal_retried_with_its_key_is_delivered_once(gateway, workflow_id):
+    assert post(api(gateway, f"/workflows/{workflow_id}"),
+                {"workflowType": "Mailbox", "taskQueue": TASK_QUEUE}).status == 200
+    key = {"Idempotency-Key": f"signal-{uuid.uuid4()}"}
+    for _ in range(3):
+        assert post(api(gateway, f"/workflows/{workflow_id}/signal/add"), {"args": ["once"]},
+                    headers=key).status == 200
+    deadline = time.monotonic() + 20
+    while True:
+        history = get(api(gateway, f"/workflows/{workflow_id}/history")).json["history"]["events"]
+        signals = [e for e in history if e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED"]
+        if signals or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(signals) == 1, signals
+    terminate(gateway, workflow_id)
+
+
+def raw_request(gateway, method, target, headers=None, body=b""):
+    """Sends bytes as they are (no client-side quoting or encoding); returns (status, body text)."""
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=30)
+    connection.putrequest(method, target, skip_accept_encoding=True)
+    for name, value in (headers or {}).items():
+        connection.putheader(name, value)
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body)
+    response = connection.getresponse()
+    text = response.read().decode("utf-8", "replace")
+    connection.close()
+    return response.status, text
+
+
+def test_input_that_is_not_utf8_is_refused_and_changes_nothing(gateway):
+    workflow_type = f"NotUtf8{uuid.uuid4().hex}"  # no worker runs it: a start would just sit there
+    body = f'{{"workflowType":"{workflow_type}","taskQueue":"{TASK_QUEUE}"}}'.encode()
+    for _ in range(2):
+        status, text = raw_request(gateway, "POST", "/api/v1/namespaces/default/workflows/bad%FFid", body=body)
+        assert status == 400 and "workflow_id: not valid UTF-8" in text, text
+    status, text = raw_request(gateway, "GET", "/api/v1/namespaces/bad%C3%28/workflows/x")
+    assert status == 400 and "namespace" in text, text
+    status, text = raw_request(gateway, "GET", "/api/v1/namespaces/default/workflows?query=%FF")
+    assert status == 400 and "query parameter query: not valid UTF-8" in text, text
+    status, text = raw_request(gateway, "POST", "/api/v1/namespaces/default/workflows",
+                               headers={"Idempotency-Key": b"key-\xff"}, body=body)
+    assert status == 400 and "Idempotency-Key" in text, text
+    # Nothing was started by any of them (visibility is eventually consistent: give it a moment).
+    time.sleep(1.5)
+    count = get(api(gateway, f"/workflow-count?query=WorkflowType='{workflow_type}'")).json
+    assert count.get("count", "0") == "0", count
