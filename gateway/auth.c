@@ -54,6 +54,7 @@ struct auth_config {
 	size_t key_count;
 	jwt_config *jwt; /* NULL when JWTs are not accepted */
 	bucket global;
+	char *allowed_hosts; /* PORTICO_ALLOWED_HOSTS: host names callers may use with auth off, or NULL */
 };
 
 static const struct {
@@ -293,6 +294,8 @@ auth_config *auth_config_from_env(portico_error *err)
 	const char *mode = getenv("PORTICO_AUTH"), *file = getenv("PORTICO_AUTH_FILE");
 	auth_config *config = portico_calloc(1, sizeof *config);
 	bucket_init(&config->global, 0, 0);
+	const char *hosts = getenv("PORTICO_ALLOWED_HOSTS");
+	config->allowed_hosts = hosts && *hosts ? portico_strdup(hosts) : NULL;
 	if (mode && !strcmp(mode, "off")) {
 		config->mode = AUTH_OFF;
 	} else if (mode && !strcmp(mode, "passthrough")) {
@@ -320,6 +323,7 @@ void auth_config_free(auth_config *config)
 {
 	if (!config)
 		return;
+	free(config->allowed_hosts);
 	for (size_t i = 0; i < config->key_count; i++) {
 		free(config->keys[i].name);
 		for (char **n = config->keys[i].namespaces; n && *n; n++)
@@ -507,6 +511,37 @@ static int claims_namespace(const auth_caller *caller, const char *namespace_nam
 			return 1;
 	}
 	return 0;
+}
+
+/* Whether name (length bytes) is one of the comma-separated names of list, case aside. */
+static int listed_name(const char *list, const char *name, size_t length)
+{
+	for (const char *item = list; item && *item;) {
+		size_t item_length = strcspn(item, ",");
+		if (item_length == length && !strncasecmp(item, name, length))
+			return 1;
+		item += item_length + (item[item_length] == ',');
+	}
+	return 0;
+}
+
+int auth_host_allowed(const auth_config *config, const char *host, const char *listen)
+{
+	if (config->mode != AUTH_OFF || !host)
+		return 1;
+	/* The name without its port: "[::1]:8080" -> "::1", "localhost:8080" -> "localhost". */
+	const char *name = host;
+	size_t length = strcspn(host, ":");
+	if (host[0] == '[') {
+		name = host + 1;
+		length = strcspn(name, "]");
+	}
+	if (listed_name("localhost,127.0.0.1,::1", name, length) || listed_name(config->allowed_hosts, name, length))
+		return 1;
+	/* The address the gateway listens on, when it is a particular one. */
+	size_t listen_length = listen[0] == '[' ? strcspn(listen + 1, "]") : strcspn(listen, ":");
+	const char *listen_name = listen + (listen[0] == '[');
+	return listen_length == length && !strncasecmp(listen_name, name, length) && strncmp(name, "0.0.0.0", length);
 }
 
 int auth_allows_namespace(const auth_config *config, const auth_caller *caller, const char *namespace_name)

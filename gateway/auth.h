@@ -81,6 +81,12 @@ int auth_check(const auth_config *config, const auth_caller *caller, unsigned re
  * RESOURCE_EXHAUSTED (429) with *retry_after_s set. */
 int auth_take_token(auth_config *config, const auth_caller *caller, int64_t *retry_after_s, portico_error *err);
 
+/* With authentication off, whether a request's Host header (NULL when it sent none) names this
+ * machine: localhost, 127.0.0.1, ::1, the address in listen ("host:port"), or a name in
+ * PORTICO_ALLOWED_HOSTS. A page on another site whose name was made to resolve to 127.0.0.1 (DNS
+ * rebinding) sends its own name and is refused. Always 1 when credentials are checked. */
+int auth_host_allowed(const auth_config *config, const char *host, const char *listen);
+
 /* Whether the caller may see namespace_name: lists of namespaces are cut to these. */
 int auth_allows_namespace(const auth_config *config, const auth_caller *caller, const char *namespace_name);
 

@@ -451,6 +451,50 @@ void gateway_metrics_define(portico_metrics *metrics)
 	                       "Webhook signature checks, by webhook and result.", NULL, 0);
 }
 
+/* Whether origin is one of the comma-separated origins in allowed, named there ("*" is not). */
+static int origin_named(const char *allowed, const char *origin)
+{
+	size_t length = strlen(origin);
+	for (const char *item = allowed; item && *item;) {
+		size_t item_length = strcspn(item, ",");
+		if (item_length == length && !memcmp(item, origin, length))
+			return 1;
+		item += item_length + (item[item_length] == ',');
+	}
+	return 0;
+}
+
+/* With authentication off, anything that can reach the port may drive the gateway, web pages the
+ * user visits included: refuses (403) a Host that does not name this machine (DNS rebinding), and
+ * a request that changes something sent by a page of another origin (a browser says so with
+ * Origin or Sec-Fetch-Site; curl and SDKs send neither) unless that origin is allowed by name.
+ * Webhooks carry signatures of their own. Returns -1 after answering. */
+static int refuse_web_pages(gateway_exchange *exchange, const char *method, const char *path)
+{
+	const gateway *gw = exchange->gateway;
+	if (auth_config_mode(gw->auth) != AUTH_OFF || !strncmp(path, "/webhooks/", strlen("/webhooks/")))
+		return 0;
+	if (!auth_host_allowed(gw->auth, http_request_header(exchange->request, "Host"), gw->config.listen)) {
+		gateway_fail(exchange, PORTICO_PERMISSION_DENIED,
+		             "Host: this gateway runs without authentication and answers only to the names of this "
+		             "machine (add others to PORTICO_ALLOWED_HOSTS)");
+		return -1;
+	}
+	if (!strcmp(method, "GET") || !strcmp(method, "HEAD") || !strcmp(method, "OPTIONS"))
+		return 0;
+	const char *origin = http_request_header(exchange->request, "Origin");
+	const char *site = http_request_header(exchange->request, "Sec-Fetch-Site");
+	/* Sec-Fetch-Site cannot be set by a page; browsers without it still send Origin. */
+	int from_page = site ? strcmp(site, "none") && strcmp(site, "same-origin") : origin != NULL;
+	const char *allowed = is_codec_path(path) ? gw->config.codec_cors_origins : gw->config.cors_origins;
+	if (!from_page || (origin && origin_named(allowed, origin)))
+		return 0;
+	gateway_fail(exchange, PORTICO_PERMISSION_DENIED,
+	             "a web page of another origin may not change anything while authentication is off (allow "
+	             "its origin by name in PORTICO_CORS_ORIGINS, or turn authentication on)");
+	return -1;
+}
+
 void gateway_handle(void *arg, http_request *request)
 {
 	gateway_exchange *exchange = portico_calloc(1, sizeof *exchange);
@@ -459,6 +503,8 @@ void gateway_handle(void *arg, http_request *request)
 	exchange->payload_shorthand = http_request_query(request, "noPayloadShorthand") == NULL;
 	http_request_set_context(request, exchange, exchange_free);
 	set_request_id(exchange);
+	if (refuse_web_pages(exchange, http_request_method(request), http_request_path(request)))
+		return;
 	if (!is_codec_path(http_request_path(request)) &&
 	    gateway_cors(exchange, exchange->gateway->config.cors_origins))
 		return;
