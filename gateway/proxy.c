@@ -10,6 +10,7 @@
 #include "alloc.h"
 #include "backoff.h"
 #include "gateway.h"
+#include "json_text.h"
 #include "protojson.h"
 #include "result.h"
 #include "update.h"
@@ -290,7 +291,7 @@ static json_t *read_body(gateway_exchange *exchange, const gateway_route *route)
 	if (!route->has_body || length == 0)
 		return json_object();
 	json_error_t error;
-	json_t *body = json_loadb(text, length, 0, &error);
+	json_t *body = portico_json_parse(text, length, 0, &error);
 	if (!body) {
 		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
 		             "request body is not valid JSON: %s at line %d, column %d (byte %d)", error.text,

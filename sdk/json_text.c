@@ -1,5 +1,7 @@
 #include "json_text.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -130,7 +132,10 @@ static void append_value(text_buffer *buffer, const json_t *value, int flags)
 		append(buffer, "]", 1);
 		break;
 	case JSON_STRING:
-		append_string(buffer, json_string_value(value), json_string_length(value));
+		if (portico_json_raw_number(value))
+			append(buffer, json_string_value(value) + 1, json_string_length(value) - 1);
+		else
+			append_string(buffer, json_string_value(value), json_string_length(value));
 		break;
 	case JSON_INTEGER:
 		snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
@@ -160,4 +165,121 @@ char *portico_json_text(const json_t *value, int flags, size_t *length)
 	if (length)
 		*length = buffer.length;
 	return buffer.data;
+}
+
+/* The length of the JSON number at the start of text (RFC 8259's grammar), or 0 when there is
+ * none. */
+static size_t number_length(const char *text, size_t length)
+{
+	size_t i = text[0] == '-';
+	if (i < length && text[i] == '0')
+		i++;
+	else if (i < length && text[i] >= '1' && text[i] <= '9')
+		while (i < length && isdigit((unsigned char)text[i]))
+			i++;
+	else
+		return 0;
+	if (i < length && text[i] == '.') {
+		size_t digits = ++i;
+		while (i < length && isdigit((unsigned char)text[i]))
+			i++;
+		if (i == digits)
+			return 0;
+	}
+	if (i < length && (text[i] == 'e' || text[i] == 'E')) {
+		i++;
+		if (i < length && (text[i] == '+' || text[i] == '-'))
+			i++;
+		size_t digits = i;
+		while (i < length && isdigit((unsigned char)text[i]))
+			i++;
+		if (i == digits)
+			return 0;
+	}
+	return i;
+}
+
+const char *portico_json_raw_number(const json_t *value)
+{
+	const char *text = json_string_value(value);
+	size_t length = json_string_length(value);
+	if (!text || length < 2 || text[0] != '\0' || number_length(text + 1, length - 1) != length - 1)
+		return NULL;
+	return text + 1;
+}
+
+/* Whether jansson refuses the number text holds: an integer out of 64 bits, or a real out of a
+ * double's range (its own tests). */
+static int number_refused(const char *text, size_t length)
+{
+	char *copy = portico_malloc(length + 1);
+	memcpy(copy, text, length);
+	copy[length] = '\0';
+	errno = 0;
+	int refused;
+	if (strpbrk(copy, ".eE")) {
+		double real = strtod(copy, NULL);
+		refused = errno == ERANGE && real != 0;
+	} else {
+		strtoll(copy, NULL, 10);
+		refused = errno == ERANGE;
+	}
+	free(copy);
+	return refused;
+}
+
+/* A copy of text in which each number jansson refuses is a string holding a NUL and the number,
+ * or NULL when there is none, or when a string of text already holds \u0000 (it is refused either
+ * way, and could pass for a raw number). */
+static char *quote_refused_numbers(const char *text, size_t length, size_t *out_length)
+{
+	text_buffer out = {NULL, 0, 0};
+	size_t copied = 0, i = 0;
+	while (i < length) {
+		if (text[i] == '"') {
+			for (i++; i < length && text[i] != '"'; i++) {
+				if (text[i] != '\\')
+					continue;
+				if (length - i >= 6 && !memcmp(text + i, "\\u0000", 6)) {
+					free(out.data);
+					return NULL;
+				}
+				i++;
+			}
+			i++;
+			continue;
+		}
+		size_t number =
+		        text[i] == '-' || isdigit((unsigned char)text[i]) ? number_length(text + i, length - i) : 0;
+		if (number && number_refused(text + i, number)) {
+			append(&out, text + copied, i - copied);
+			append(&out, "\"\\u0000", 7);
+			append(&out, text + i, number);
+			append(&out, "\"", 1);
+			copied = i + number;
+		}
+		i += number ? number : 1;
+	}
+	if (!out.data)
+		return NULL;
+	append(&out, text + copied, length - copied);
+	*out_length = out.length;
+	return out.data;
+}
+
+json_t *portico_json_parse(const char *text, size_t length, size_t flags, json_error_t *error)
+{
+	json_error_t unwanted;
+	if (!error)
+		error = &unwanted;
+	json_t *value = json_loadb(text, length, flags, error);
+	if (value || json_error_code(error) != json_error_numeric_overflow)
+		return value;
+	size_t quoted_length;
+	char *quoted = quote_refused_numbers(text, length, &quoted_length);
+	if (!quoted)
+		return NULL;
+	value = json_loadb(quoted, quoted_length, flags | JSON_ALLOW_NUL, error);
+	free(quoted);
+	return value;
 }

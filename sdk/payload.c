@@ -206,9 +206,9 @@ portico_payloads *portico_payloads_from_json(const json_t *value, const char *fi
 	if (!json_is_array(array)) {
 		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: expected an array of payloads, got a JSON %s",
 		                  field,
-		                  json_is_string(array)   ? "string"
-		                  : json_is_number(array) ? "number"
-		                                          : "boolean");
+		                  json_is_number(array) || portico_json_raw_number(array) ? "number"
+		                  : json_is_string(array)                                 ? "string"
+		                                                                          : "boolean");
 		return NULL;
 	}
 	portico_payloads *payloads = payloads_empty(json_array_size(array));
@@ -235,7 +235,7 @@ portico_payloads *portico_payloads_from_json(const json_t *value, const char *fi
 portico_payloads *portico_payloads_from_json_text(const char *text, const char *field, portico_error *err)
 {
 	json_error_t parse_error;
-	json_t *value = json_loads(text, JSON_DECODE_ANY, &parse_error);
+	json_t *value = portico_json_parse(text, strlen(text), JSON_DECODE_ANY, &parse_error);
 	if (!value) {
 		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: invalid JSON at line %d column %d: %s", field,
 		                  parse_error.line, parse_error.column, parse_error.text);
@@ -277,7 +277,7 @@ static json_t *payload_shorthand(const portico_payload *payload)
 	            message_type && message_type->len;
 	if (!plain && !proto)
 		return NULL;
-	json_t *value = json_loadb((const char *)payload->data.data, payload->data.len, JSON_DECODE_ANY, NULL);
+	json_t *value = portico_json_parse((const char *)payload->data.data, payload->data.len, JSON_DECODE_ANY, NULL);
 	if (!value || !proto)
 		return value;
 	if (!json_is_object(value)) {

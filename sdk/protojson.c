@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "base64.h"
+#include "json_text.h"
 #include "payload.h"
 #include "proto_path.h"
 #include "proto_registry.h"
@@ -497,6 +498,12 @@ static int decode_double(const json_t *value, double *out)
 	}
 	if (!json_is_string(value))
 		return -1;
+	const char *raw = portico_json_raw_number(value);
+	if (raw) {
+		/* An integer beyond 64 bits is a fine double; a real beyond a double is not. */
+		*out = strtod(raw, NULL);
+		return isfinite(*out) && *out != 0 ? 0 : -1;
+	}
 	const char *text = json_string_value(value);
 	if (!strcmp(text, "NaN"))
 		*out = NAN;
@@ -561,6 +568,13 @@ static int decode_enum(const ProtobufCFieldDescriptor *field, const json_t *valu
 static int decode_value(const ProtobufCFieldDescriptor *field, const json_t *value, void *member, portico_proto_path *p,
                         portico_error *err)
 {
+	int floating = field->type == PROTOBUF_C_TYPE_FLOAT || field->type == PROTOBUF_C_TYPE_DOUBLE;
+	const char *raw = portico_json_raw_number(value);
+	if (raw && !floating && field->type != PROTOBUF_C_TYPE_MESSAGE)
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+		                         "%s: %.40s%s is beyond 64 bits: only payloads (args, memo and the like) hold "
+		                         "numbers that large",
+		                         p->length ? p->text : "body", raw, strlen(raw) > 40 ? "…" : "");
 	switch (field->type) {
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE: {

@@ -3,12 +3,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "json_assert.h"
 
+#include "json_text.h"
 #include "payload.h"
 
 static portico_payload *payload_of(const char *text)
@@ -159,6 +161,60 @@ static void test_empty_and_null_fields(void **state)
 	portico_payloads_free(payloads);
 }
 
+/* Writes value as Portico sends JSON; the caller frees the text. */
+static char *text_of(const json_t *value)
+{
+	return portico_json_text(value, 0, NULL);
+}
+
+static void test_numbers_beyond_64_bits_keep_every_digit(void **state)
+{
+	(void)state;
+	portico_error err = PORTICO_ERROR_INIT;
+	const char *args = "[123456789012345678901234567890,{\"n\":-98765432109876543210987,\"r\":1e400},"
+	                   "9223372036854775807,18446744073709551616,0.1]";
+	portico_payloads *payloads = portico_payloads_from_json_text(args, "args", &err);
+	assert_non_null(payloads);
+	assert_int_equal(payloads->n_payloads, 5);
+	assert_data(payloads->payloads[0], "123456789012345678901234567890");
+	assert_data(payloads->payloads[1], "{\"n\":-98765432109876543210987,\"r\":1e400}");
+	assert_data(payloads->payloads[2], "9223372036854775807");
+	assert_data(payloads->payloads[3], "18446744073709551616");
+	assert_data(payloads->payloads[4], "0.1");
+	/* And back out in shorthand, not in full form. */
+	json_t *out = portico_payloads_to_json(payloads, 1);
+	char *text = text_of(out);
+	assert_string_equal(text, args);
+	free(text);
+	json_decref(out);
+	portico_payloads_free(payloads);
+}
+
+static void test_only_numbers_jansson_refuses_are_kept_raw(void **state)
+{
+	(void)state;
+	json_error_t error;
+	/* Text that is not JSON stays refused, big number or not. */
+	const char *refused[] = {"[99999999999999999999-1]", "[99999999999999999999", "[99999999999999999999,]",
+	                         "[\"\\u0000\", 99999999999999999999]", "[-099999999999999999999]"};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+		if (portico_json_parse(refused[i], strlen(refused[i]), JSON_DECODE_ANY, &error))
+			fail_msg("accepted %s", refused[i]);
+	/* Numbers in strings are strings; a string cannot pass for a raw number. */
+	const char *text = "{\"a\":\"99999999999999999999\",\"b\":99999999999999999999,\"c\":1}";
+	json_t *value = portico_json_parse(text, strlen(text), 0, &error);
+	assert_non_null(value);
+	assert_null(portico_json_raw_number(json_object_get(value, "a")));
+	assert_string_equal(portico_json_raw_number(json_object_get(value, "b")), "99999999999999999999");
+	assert_int_equal(json_integer_value(json_object_get(value, "c")), 1);
+	json_decref(value);
+	json_t *lookalike = json_stringn("\0001\"", 3);
+	char *written = text_of(lookalike);
+	assert_string_equal(written, "\"\\u00001\\\"\"");
+	free(written);
+	json_decref(lookalike);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +226,8 @@ int main(void)
 	        cmocka_unit_test(test_binary_null_round_trips_as_temporal_writes_it),
 	        cmocka_unit_test(test_json_protobuf_keeps_its_message_type),
 	        cmocka_unit_test(test_empty_and_null_fields),
+	        cmocka_unit_test(test_numbers_beyond_64_bits_keep_every_digit),
+	        cmocka_unit_test(test_only_numbers_jansson_refuses_are_kept_raw),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 
 #include "json_assert.h"
 
+#include "json_text.h"
 #include "protojson.h"
 #include "google/protobuf/any.pb-c.h"
 #include "temporal/api/errordetails/v1/message.pb-c.h"
@@ -205,6 +206,50 @@ static void test_null_means_default(void **state)
 	protobuf_c_message_free_unpacked(request, NULL);
 }
 
+/* Decodes text parsed as the gateway parses request bodies, numbers beyond 64 bits kept. */
+static ProtobufCMessage *decode_wide(const char *text, portico_error *err)
+{
+	json_error_t error;
+	json_t *value = portico_json_parse(text, strlen(text), 0, &error);
+	assert_non_null(value);
+	ProtobufCMessage *message = portico_protojson_decode(&START_DESCRIPTOR, value, err);
+	json_decref(value);
+	return message;
+}
+
+static void test_numbers_beyond_64_bits_only_in_payloads(void **state)
+{
+	(void)state;
+	portico_error err = PORTICO_ERROR_INIT;
+	const char *text =
+	        "{\"input\":[123456789012345678901234567890],\"memo\":{\"fields\":{\"n\":-99999999999999999999}},"
+	        "\"retryPolicy\":{\"backoffCoefficient\":100000000000000000000}}";
+	ProtobufCMessage *message = decode_wide(text, &err);
+	assert_non_null(message);
+	START_REQUEST *start = (START_REQUEST *)message;
+	assert_int_equal(start->input->payloads[0]->data.len, 30);
+	assert_memory_equal(start->input->payloads[0]->data.data, "123456789012345678901234567890", 30);
+	assert_true(start->retry_policy->backoff_coefficient == 1e20);
+	json_t *out = portico_protojson_encode(message, &shorthand);
+	char *written = portico_json_text(json_object_get(out, "input"), 0, NULL);
+	assert_string_equal(written, "[123456789012345678901234567890]");
+	free(written);
+	written = portico_json_text(json_object_get(out, "memo"), 0, NULL);
+	assert_string_equal(written, "{\"fields\":{\"n\":-99999999999999999999}}");
+	free(written);
+	json_decref(out);
+	protobuf_c_message_free_unpacked(message, NULL);
+
+	assert_null(decode_wide("{\"workflowType\": {\"name\": 123456789012345678901234567890}}", &err));
+	assert_string_equal(err.message, "workflowType.name: 123456789012345678901234567890 is beyond 64 bits: only "
+	                                 "payloads (args, memo and the like) hold numbers that large");
+	assert_null(decode_wide("{\"retryPolicy\": {\"maximumAttempts\": 99999999999999999999}}", &err));
+	assert_non_null(strstr(err.message, "retryPolicy.maximumAttempts: 99999999999999999999 is beyond 64 bits"));
+	assert_null(decode_wide("{\"input\": 99999999999999999999}", &err));
+	assert_string_equal(err.message, "input: expected an array of payloads, got a JSON number");
+	portico_error_clear(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +260,7 @@ int main(void)
 	        cmocka_unit_test(test_errors_name_the_field),
 	        cmocka_unit_test(test_bad_numbers_and_times),
 	        cmocka_unit_test(test_null_means_default),
+	        cmocka_unit_test(test_numbers_beyond_64_bits_only_in_payloads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
