@@ -30,14 +30,18 @@ static int authorized(gateway_exchange *exchange)
 	return strlen(given) == length && portico_codec_equal(given, token, length);
 }
 
-/* Applies the codec to each payload; answers 400 on the first that fails. */
+/* Applies the codec to each payload; answers 400 on the first that fails. What the payloads of
+ * one call inflate to is bounded together, as for a response. */
 static int transform(gateway_exchange *exchange, portico_payloads *payloads, int encode)
 {
 	const portico_codec *codec = exchange->gateway->codec;
+	portico_decode_budget budget;
+	portico_decode_budget_init(&budget, exchange->gateway->config.max_payload_bytes);
 	for (size_t i = 0; codec && i < payloads->n_payloads; i++) {
 		portico_error err = PORTICO_ERROR_INIT;
-		portico_payload *out = encode ? portico_codec_encode(codec, payloads->payloads[i])
-		                              : portico_codec_decode(codec, payloads->payloads[i], &err);
+		portico_payload *out =
+		        encode ? portico_codec_encode(codec, payloads->payloads[i])
+		               : portico_codec_decode_within(codec, payloads->payloads[i], &budget, &err);
 		if (!out) {
 			portico_metrics_add(exchange->gateway->metrics, "portico_codec_failures_total",
 			                    encode ? "direction=\"encode\"" : "direction=\"decode\"", 1);
@@ -49,6 +53,17 @@ static int transform(gateway_exchange *exchange, portico_payloads *payloads, int
 		payloads->payloads[i] = out;
 	}
 	return 0;
+}
+
+/* The payloads of a body {"payloads": [...]}. The Temporal CLI sends {} when there are none,
+ * and proto3 JSON writes an empty list as null: both are no payloads. */
+static portico_payloads *payloads_of_body(json_t *body, portico_error *err)
+{
+	json_t *list = json_object_get(body, "payloads");
+	int nothing_else = json_object_size(body) == (list ? 1u : 0u);
+	if (nothing_else && (!list || json_is_null(list)))
+		return portico_payloads_from_json(json_null(), "payloads", err);
+	return portico_payloads_from_json(body, "payloads", err);
 }
 
 int codec_server_serve(gateway_exchange *exchange, const char *path)
@@ -84,7 +99,7 @@ int codec_server_serve(gateway_exchange *exchange, const char *path)
 		return 1;
 	}
 	portico_error err = PORTICO_ERROR_INIT;
-	portico_payloads *payloads = json_is_object(body) ? portico_payloads_from_json(body, "payloads", &err) : NULL;
+	portico_payloads *payloads = json_is_object(body) ? payloads_of_body(body, &err) : NULL;
 	json_decref(body);
 	if (!payloads) {
 		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "%s",

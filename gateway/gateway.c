@@ -12,6 +12,7 @@
 #include "protojson.h"
 #include "result.h"
 #include "uuid.h"
+#include "temporal/api/errordetails/v1/message.pb-c.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
 #define ALLOW_MAX           64
@@ -58,9 +59,22 @@ void gateway_respond_json(gateway_exchange *exchange, unsigned status, json_t *b
 	http_respond(exchange->request, status, "application/json", text, length);
 }
 
-/* Temporal's error body with an explicit HTTP status. */
+/* RESOURCE_EXHAUSTED stands both for limits that lift (Temporal's rate limits and busy servers,
+ * which say so with a ResourceExhaustedFailure detail, and Portico's own rate limits) and for a
+ * message over gRPC's size limit, which no retry gets through. */
+static int is_size_refusal(const portico_error *err)
+{
+	return err->code == PORTICO_RESOURCE_EXHAUSTED && err->message &&
+	       !portico_error_detail(err, &temporal__api__errordetails__v1__resource_exhausted_failure__descriptor) &&
+	       strstr(err->message, "message larger than max");
+}
+
+/* Temporal's error body with an explicit HTTP status; a size refusal is 413, not 429, so that
+ * clients do not retry what can never succeed. */
 static void respond_error_status(gateway_exchange *exchange, unsigned status, const portico_error *err)
 {
+	if (status == 429 && is_size_refusal(err))
+		status = 413;
 	json_t *details = json_array();
 	const portico_protojson_options options = {.payload_shorthand = 1};
 	for (size_t i = 0; err->status && i < err->status->n_details; i++)
@@ -116,9 +130,31 @@ const gateway_route gateway_extra_routes[] = {
 };
 const size_t gateway_extra_route_count = sizeof gateway_extra_routes / sizeof gateway_extra_routes[0];
 
+/* Says which payloads a response shows as stored, as one JSON line on stderr written at once (the
+ * field path holds memo keys: it goes through the JSON writer, escaped). */
+static void warn_left_encoded(const gateway_exchange *exchange, const portico_decode_budget *budget)
+{
+	json_t *line = json_pack("{s:s,s:s,s:I,s:o,s:I,s:I,s:s}", "level", "warn", "message",
+	                         "payloads left encoded: they inflate past the decode budget", "count",
+	                         (json_int_t)budget->left_encoded, "field",
+	                         json_string_nocheck(budget->left_encoded_field), "payloadLimitBytes",
+	                         (json_int_t)budget->payload_bytes, "budgetBytes", (json_int_t)budget->total_bytes,
+	                         "requestId", exchange->request_id);
+	size_t length;
+	char *text = portico_json_text(line, 0, &length);
+	json_decref(line);
+	text[length] = '\n'; /* over the terminating NUL: one write for the line */
+	fwrite(text, 1, length + 1, stderr);
+	free(text);
+}
+
 json_t *gateway_message_json(gateway_exchange *exchange, ProtobufCMessage *message)
 {
-	portico_codec_decode_message(exchange->gateway->codec, message);
+	portico_decode_budget budget;
+	portico_decode_budget_init(&budget, exchange->gateway->config.max_payload_bytes);
+	portico_codec_decode_message_within(exchange->gateway->codec, message, &budget);
+	if (budget.left_encoded)
+		warn_left_encoded(exchange, &budget);
 	const portico_protojson_options options = {.payload_shorthand = exchange->payload_shorthand};
 	return portico_protojson_encode(message, &options);
 }
@@ -132,7 +168,7 @@ int gateway_encode_request(gateway_exchange *exchange, ProtobufCMessage *request
 	                                 &err)) {
 		json_t *body = json_pack("{s:i,s:s,s:s,s:I,s:I}", "code", (int)PORTICO_INVALID_ARGUMENT, "message",
 		                         err.message, "field", largest.field, "sizeBytes", (json_int_t)largest.bytes,
-		                         "limitBytes", (json_int_t)config->max_payload_bytes);
+		                         "limitBytes", (json_int_t)largest.limit_bytes);
 		portico_error_clear(&err);
 		portico_metrics_add(exchange->gateway->metrics, "portico_payloads_over_limit_total", "", 1);
 		gateway_respond_json(exchange, 413, body);

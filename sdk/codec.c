@@ -22,9 +22,8 @@
 
 #define KEYS_FILE_MAX (1024 * 1024)
 #define SEAL_OVERHEAD (PORTICO_CODEC_NONCE_BYTES + PORTICO_CODEC_TAG_BYTES)
-/* A compressed payload inflating past this is refused: no real payload is that large, and a
- * small zlib bomb must not exhaust memory. */
-#define MAX_INFLATED_BYTES (64u * 1024 * 1024)
+/* Inflating writes this much at a time, so memory follows what the data really inflates to. */
+#define INFLATE_CHUNK_BYTES (16u * 1024)
 
 typedef struct codec_key {
 	char *id;
@@ -272,46 +271,92 @@ static const codec_key *find_key(const portico_codec *codec, const ProtobufCBina
 	return NULL;
 }
 
-static portico_payload *inflate_payload(const portico_payload *payload, portico_error *err)
+void portico_decode_budget_init(portico_decode_budget *budget, size_t max_payload_bytes)
 {
+	memset(budget, 0, sizeof *budget);
+	budget->payload_bytes = max_payload_bytes ? max_payload_bytes : PORTICO_DEFAULT_MAX_PAYLOAD_BYTES;
+	budget->total_bytes = budget->payload_bytes * PORTICO_DECODE_BUDGET_PAYLOADS;
+	budget->remaining_bytes = budget->total_bytes;
+}
+
+/* Says why a payload may not inflate past limit bytes. */
+static void set_over_budget(portico_error *err, const portico_decode_budget *budget, size_t limit)
+{
+	if (limit == budget->payload_bytes)
+		portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
+		                  "a binary/zlib payload inflates past %zu bytes, the payload limit "
+		                  "(PORTICO_MAX_PAYLOAD_BYTES)",
+		                  limit);
+	else
+		portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
+		                  "a binary/zlib payload inflates past the %zu bytes left of the %zu that the "
+		                  "payloads of one response or call may inflate to together",
+		                  limit, budget->total_bytes);
+}
+
+/* Appends length bytes to *plain (of *used bytes, *capacity allocated), growing it by doubling
+ * up to limit, which the caller has checked. */
+static void append_inflated(uint8_t **plain, size_t *used, size_t *capacity, const uint8_t *bytes, size_t length,
+                            size_t limit)
+{
+	if (*used + length > *capacity) {
+		size_t grown = *capacity ? *capacity : INFLATE_CHUNK_BYTES;
+		while (grown < *used + length)
+			grown *= 2;
+		*capacity = grown < limit ? grown : limit;
+		*plain = portico_realloc(*plain, *capacity);
+	}
+	memcpy(*plain + *used, bytes, length);
+	*used += length;
+}
+
+/* Inflates a binary/zlib payload's data, a chunk at a time, into the Payload it holds, taking
+ * what it inflates to from budget; never holds more than the budget allows. Returns a new payload
+ * the caller frees, or NULL with err. */
+static portico_payload *inflate_payload(const portico_payload *payload, portico_decode_budget *budget,
+                                        portico_error *err)
+{
+	size_t limit =
+	        budget->payload_bytes < budget->remaining_bytes ? budget->payload_bytes : budget->remaining_bytes;
 	z_stream stream;
 	memset(&stream, 0, sizeof stream);
 	if (inflateInit(&stream) != Z_OK) {
 		portico_error_set(err, PORTICO_INTERNAL, "zlib: cannot start inflating");
 		return NULL;
 	}
-	size_t capacity = payload->data.len * 4 + 64, length = 0;
-	uint8_t *plain = portico_malloc(capacity);
+	uint8_t chunk[INFLATE_CHUNK_BYTES], *plain = NULL;
+	size_t used = 0, capacity = 0;
+	int status = Z_OK, over = 0;
 	stream.next_in = payload->data.data;
 	stream.avail_in = (uInt)payload->data.len;
-	int status;
-	do {
-		if (length == capacity) {
-			if (capacity >= MAX_INFLATED_BYTES) {
-				status = Z_MEM_ERROR;
-				break;
-			}
-			capacity = capacity * 2 < MAX_INFLATED_BYTES ? capacity * 2 : MAX_INFLATED_BYTES;
-			plain = portico_realloc(plain, capacity);
-		}
-		stream.next_out = plain + length;
-		stream.avail_out = (uInt)(capacity - length);
+	while (status == Z_OK && !over) {
+		stream.next_out = chunk;
+		stream.avail_out = sizeof chunk;
 		status = inflate(&stream, Z_NO_FLUSH);
-		length = capacity - stream.avail_out;
-	} while (status == Z_OK);
+		size_t produced = sizeof chunk - stream.avail_out;
+		if (status != Z_OK && status != Z_STREAM_END)
+			break;
+		over = produced > limit - used;
+		if (!over)
+			append_inflated(&plain, &used, &capacity, chunk, produced, limit);
+	}
 	inflateEnd(&stream);
-	portico_payload *inner =
-	        status == Z_STREAM_END ? temporal__api__common__v1__payload__unpack(NULL, length, plain) : NULL;
-	free(plain);
-	if (!inner)
+	portico_payload *inner = NULL;
+	if (over)
+		set_over_budget(err, budget, limit);
+	else if (status == Z_STREAM_END && (inner = temporal__api__common__v1__payload__unpack(NULL, used, plain)))
+		budget->remaining_bytes -= used;
+	else
 		portico_error_set(err, PORTICO_DATA_LOSS, "a binary/zlib payload does not inflate to a payload");
+	free(plain);
 	return inner;
 }
 
-portico_payload *portico_codec_decode(const portico_codec *codec, const portico_payload *payload, portico_error *err)
+portico_payload *portico_codec_decode_within(const portico_codec *codec, const portico_payload *payload,
+                                             portico_decode_budget *budget, portico_error *err)
 {
 	if (encoding_is(payload, PORTICO_ENCODING_ZLIB))
-		return inflate_payload(payload, err);
+		return inflate_payload(payload, budget, err);
 	if (!encoding_is(payload, PORTICO_ENCODING_ENCRYPTED))
 		return copy_payload(payload);
 
@@ -336,11 +381,18 @@ portico_payload *portico_codec_decode(const portico_codec *codec, const portico_
 		return NULL;
 	}
 	if (encoding_is(inner, PORTICO_ENCODING_ZLIB)) {
-		portico_payload *inflated = inflate_payload(inner, err);
+		portico_payload *inflated = inflate_payload(inner, budget, err);
 		portico_payload_free(inner);
 		return inflated;
 	}
 	return inner;
+}
+
+portico_payload *portico_codec_decode(const portico_codec *codec, const portico_payload *payload, portico_error *err)
+{
+	portico_decode_budget budget;
+	portico_decode_budget_init(&budget, 0);
+	return portico_codec_decode_within(codec, payload, &budget, err);
 }
 
 /* ---- Whole messages ------------------------------------------------------------------------- */
@@ -351,13 +403,29 @@ typedef struct encode_pass {
 	portico_payload_size *largest;
 } encode_pass;
 
+/* Notes in *largest what went over its limit. */
+static void note_over(encode_pass *pass, const char *what, size_t bytes, size_t limit_bytes)
+{
+	snprintf(pass->largest->field, sizeof pass->largest->field, "%s", what);
+	pass->largest->bytes = bytes;
+	pass->largest->limit_bytes = limit_bytes;
+}
+
 static int encode_one(void *arg, portico_payload **slot, const char *path, portico_error *err)
 {
-	(void)path;
-	(void)err;
 	encode_pass *pass = arg;
 	if (!pass->codec)
 		return 0;
+	/* Reading it back inflates it, and inflating stops at the payload limit. */
+	size_t plain_bytes =
+	        pass->codec->compress && pass->max_bytes ? protobuf_c_message_get_packed_size(&(*slot)->base) : 0;
+	if (plain_bytes > pass->max_bytes) {
+		note_over(pass, path, plain_bytes, pass->max_bytes);
+		return portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
+		                         "%s is %zu bytes before compression, over the payload limit of %zu bytes: "
+		                         "it could not be inflated again when read",
+		                         path, plain_bytes, pass->max_bytes);
+	}
 	portico_payload *encoded = portico_codec_encode(pass->codec, *slot);
 	portico_payload_free(*slot);
 	*slot = encoded;
@@ -368,17 +436,35 @@ static int measure_field(void *arg, const portico_payloads *payloads, const char
 {
 	encode_pass *pass = arg;
 	size_t bytes = protobuf_c_message_get_packed_size(&payloads->base);
-	int over = pass->max_bytes && bytes > pass->max_bytes;
-	if (bytes > pass->largest->bytes || over) {
+	if (pass->max_bytes && bytes > pass->max_bytes) {
+		note_over(pass, path, bytes, pass->max_bytes);
+		return portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
+		                         "%s is %zu bytes after encoding, over the payload limit of %zu bytes: "
+		                         "Temporal would refuse it (limit.blobSize.error)",
+		                         path, bytes, pass->max_bytes);
+	}
+	if (bytes > pass->largest->bytes) {
 		pass->largest->bytes = bytes;
 		snprintf(pass->largest->field, sizeof pass->largest->field, "%s", path);
 	}
-	if (!over)
+	return 0;
+}
+
+/* A memo of many small fields passes the per-field limit and still makes a message Temporal
+ * refuses: it limits the memo as a whole. */
+static int measure_memo(void *arg, ProtobufCMessage *message, const char *path, portico_error *err)
+{
+	encode_pass *pass = arg;
+	if (!pass->max_bytes || message->descriptor != &temporal__api__common__v1__memo__descriptor)
 		return 0;
+	size_t bytes = protobuf_c_message_get_packed_size(message);
+	if (bytes <= PORTICO_MAX_MEMO_BYTES)
+		return 0;
+	note_over(pass, path, bytes, PORTICO_MAX_MEMO_BYTES);
 	return portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
-	                         "%s is %zu bytes after encoding, over the payload limit of %zu bytes: Temporal "
-	                         "would refuse it (limit.blobSize.error)",
-	                         path, bytes, pass->max_bytes);
+	                         "%s is %zu bytes after encoding, over the memo limit of %u bytes: Temporal would "
+	                         "refuse it (limit.memoSize.error)",
+	                         path, bytes, PORTICO_MAX_MEMO_BYTES);
 }
 
 int portico_codec_encode_message(const portico_codec *codec, ProtobufCMessage *message, size_t max_bytes,
@@ -386,27 +472,43 @@ int portico_codec_encode_message(const portico_codec *codec, ProtobufCMessage *m
 {
 	memset(largest, 0, sizeof *largest);
 	encode_pass pass = {codec, max_bytes, largest};
-	portico_payload_visitor visitor = {.payload = encode_one, .payloads = measure_field, .arg = &pass};
-	return portico_payload_walk(message, &visitor, err);
+	portico_payload_visitor visitor = {
+	        .payload = encode_one, .payloads = measure_field, .message = measure_memo, .arg = &pass};
+	if (portico_payload_walk(message, &visitor, err))
+		return -1;
+	size_t bytes = max_bytes ? protobuf_c_message_get_packed_size(message) : 0;
+	if (bytes <= PORTICO_MAX_REQUEST_BYTES)
+		return 0;
+	note_over(&pass, "body", bytes, PORTICO_MAX_REQUEST_BYTES);
+	return portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
+	                         "the request is %zu bytes after encoding, over the %u bytes Temporal accepts in one "
+	                         "gRPC message",
+	                         bytes, PORTICO_MAX_REQUEST_BYTES);
 }
+
+typedef struct decode_pass {
+	const portico_codec *codec;
+	portico_decode_budget *budget;
+} decode_pass;
 
 static int decode_one(void *arg, portico_payload **slot, const char *path, portico_error *unused)
 {
-	(void)path;
 	(void)unused;
-	const portico_codec *codec = arg;
-	if (!codec || !(encoding_is(*slot, PORTICO_ENCODING_ENCRYPTED) || encoding_is(*slot, PORTICO_ENCODING_ZLIB)))
+	decode_pass *pass = arg;
+	if (!pass->codec ||
+	    !(encoding_is(*slot, PORTICO_ENCODING_ENCRYPTED) || encoding_is(*slot, PORTICO_ENCODING_ZLIB)))
 		return 0;
 	portico_error err = PORTICO_ERROR_INIT;
-	portico_payload *decoded = portico_codec_decode(codec, *slot, &err);
+	portico_payload *decoded = portico_codec_decode_within(pass->codec, *slot, pass->budget, &err);
 	if (decoded) {
 		portico_payload_free(*slot);
 		*slot = decoded;
-	} else {
-		portico_payload_set_metadata(*slot, "portico-codec-error", (const uint8_t *)err.message,
-		                             strlen(err.message));
-		portico_error_clear(&err);
+		return 0;
 	}
+	if (err.code == PORTICO_RESOURCE_EXHAUSTED && !pass->budget->left_encoded++)
+		snprintf(pass->budget->left_encoded_field, sizeof pass->budget->left_encoded_field, "%s", path);
+	portico_payload_set_metadata(*slot, "portico-codec-error", (const uint8_t *)err.message, strlen(err.message));
+	portico_error_clear(&err);
 	return 0;
 }
 
@@ -444,12 +546,21 @@ static int restore_failure(void *arg, ProtobufCMessage *message, const char *pat
 	return 0;
 }
 
-void portico_codec_decode_message(const portico_codec *codec, ProtobufCMessage *message)
+void portico_codec_decode_message_within(const portico_codec *codec, ProtobufCMessage *message,
+                                         portico_decode_budget *budget)
 {
-	portico_payload_visitor visitor = {.payload = decode_one, .message = restore_failure, .arg = (void *)codec};
+	decode_pass pass = {codec, budget};
+	portico_payload_visitor visitor = {.payload = decode_one, .message = restore_failure, .arg = &pass};
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_payload_walk(message, &visitor, &err);
 	portico_error_clear(&err);
+}
+
+void portico_codec_decode_message(const portico_codec *codec, ProtobufCMessage *message)
+{
+	portico_decode_budget budget;
+	portico_decode_budget_init(&budget, 0);
+	portico_codec_decode_message_within(codec, message, &budget);
 }
 
 /* ---- Signatures ------------------------------------------------------------------------------ */

@@ -41,9 +41,38 @@ const char *portico_codec_key_id(const portico_codec *codec);
 /* Encodes a payload: (compress,) encrypt. Returns a new payload the caller frees. */
 portico_payload *portico_codec_encode(const portico_codec *codec, const portico_payload *payload);
 
+/* Temporal's defaults for what it accepts: one Payloads field (limit.blobSize.error), a memo
+ * (limit.memoSize.error) and one gRPC message on the frontend. */
+#define PORTICO_DEFAULT_MAX_PAYLOAD_BYTES (2u * 1024 * 1024)
+#define PORTICO_MAX_MEMO_BYTES            (2u * 1024 * 1024)
+#define PORTICO_MAX_REQUEST_BYTES         (4u * 1024 * 1024)
+/* What one message or call may inflate, in payload limits. */
+#define PORTICO_DECODE_BUDGET_PAYLOADS 8
+
+/* A binary/zlib payload claims nothing about its inflated size: a few kilobytes can inflate to
+ * gigabytes. Decoding is bounded twice: one payload inflates to at most payload_bytes (the payload
+ * limit: nothing larger is accepted on the way in), and all the payloads decoded for one message
+ * or one call together to at most total_bytes. Caller-owned; fill with portico_decode_budget_init. */
+typedef struct portico_decode_budget {
+	size_t payload_bytes;         /* one payload inflates to at most this */
+	size_t total_bytes;           /* all payloads together */
+	size_t remaining_bytes;       /* what is left of total_bytes */
+	size_t left_encoded;          /* payloads a message decode left encoded for being over the budget */
+	char left_encoded_field[256]; /* the first of them, as a proto3 JSON path */
+} portico_decode_budget;
+
+/* A fresh budget: max_payload_bytes a payload (0: the default, 2 MiB) and
+ * PORTICO_DECODE_BUDGET_PAYLOADS times that for the whole message or call. */
+void portico_decode_budget_init(portico_decode_budget *budget, size_t max_payload_bytes);
+
 /* Decodes a payload: payloads not binary/encrypted (or binary/zlib) pass through as copies.
- * Returns a new payload the caller frees, or NULL with err: NOT_FOUND for an unknown key id,
- * DATA_LOSS for data that fails authentication or does not parse. */
+ * Inflating takes from budget. Returns a new payload the caller frees, or NULL with err:
+ * NOT_FOUND for an unknown key id, DATA_LOSS for data that fails authentication or does not
+ * parse, RESOURCE_EXHAUSTED for a payload that inflates past what budget allows. */
+portico_payload *portico_codec_decode_within(const portico_codec *codec, const portico_payload *payload,
+                                             portico_decode_budget *budget, portico_error *err);
+
+/* portico_codec_decode_within with a fresh default budget. */
 portico_payload *portico_codec_decode(const portico_codec *codec, const portico_payload *payload, portico_error *err);
 
 /* AES-256-GCM with a given nonce: writes nonce ‖ ciphertext ‖ tag (length + 28 bytes) to out.
@@ -96,21 +125,32 @@ int portico_codec_equal(const void *a, const void *b, size_t length);
 
 /* The size of one Payloads field after encoding, for the size guard. */
 typedef struct portico_payload_size {
-	char field[256]; /* proto3 JSON path of the field, "input" or "request.input.args" */
-	size_t bytes;    /* protobuf size of the encoded Payloads */
+	char field[256];    /* proto3 JSON path of the field, "input" or "request.input.args"; "memo"
+	                     * for a memo, "body" for the whole request */
+	size_t bytes;       /* protobuf size of the encoded Payloads (or memo, or request) */
+	size_t limit_bytes; /* the limit it passed, when encoding stopped on it */
 } portico_payload_size;
 
 /* Encodes every payload in message in place (codec may be NULL: nothing is encoded), then
- * measures each Payloads field as Temporal will (protobuf size, after the codec): *largest gets
- * the biggest. A field over max_bytes (0: no limit) stops it: -1 with err RESOURCE_EXHAUSTED
- * naming the field, its size and the limit, and *largest describing that field. */
+ * measures what Temporal limits, as Temporal will (protobuf size, after the codec): each
+ * Payloads field against max_bytes (*largest gets the biggest), and, when max_bytes is not 0,
+ * each memo against PORTICO_MAX_MEMO_BYTES and the whole message against
+ * PORTICO_MAX_REQUEST_BYTES. With compression on, each payload must also fit in max_bytes before
+ * it is compressed, or it could not be inflated again (see portico_decode_budget). Anything over
+ * stops it: -1 with err RESOURCE_EXHAUSTED naming what, its size and the limit, and *largest
+ * describing it. max_bytes 0 checks nothing. */
 int portico_codec_encode_message(const portico_codec *codec, ProtobufCMessage *message, size_t max_bytes,
                                  portico_payload_size *largest, portico_error *err);
 
-/* Decodes every payload in message in place. A payload that cannot be decoded (unknown key,
- * tampered data) stays encrypted and gains the metadata entry "portico-codec-error" with the
- * reason. Failures whose message and stack trace were moved into encoded attributes get them
- * back. codec may be NULL: only the failures are restored. */
+/* Decodes every payload in message in place, inflating within budget. A payload that cannot be
+ * decoded (unknown key, tampered data, over the budget) stays as it was and gains the metadata
+ * entry "portico-codec-error" with the reason; those over the budget are counted in
+ * budget->left_encoded. Failures whose message and stack trace were moved into encoded
+ * attributes get them back. codec may be NULL: only the failures are restored. */
+void portico_codec_decode_message_within(const portico_codec *codec, ProtobufCMessage *message,
+                                         portico_decode_budget *budget);
+
+/* portico_codec_decode_message_within with a fresh default budget. */
 void portico_codec_decode_message(const portico_codec *codec, ProtobufCMessage *message);
 
 #endif

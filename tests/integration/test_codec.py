@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 
 import pytest
 from temporalio.api.common.v1 import Payload
@@ -26,6 +27,7 @@ KEY = b"test-key-test-key-test-key-test!"
 KEYS = f"{KEY_ID}={base64.b64encode(KEY).decode()}"
 QUEUE = "portico-encrypted"
 UI_ORIGIN = "http://127.0.0.1:8233"
+PAYLOAD_LIMIT = 2 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -212,10 +214,9 @@ def test_a_huge_chunked_upload_is_refused_with_flat_memory(codec_gateway):
     assert rss_kib(codec_gateway.process.pid) - before < 40 * 1024
 
 
-def test_codec_endpoint_bearer_token(server):
-    from conftest import TOP
-    gw = start_gateway(str(TOP / "build/portico"), server.address, PORTICO_CODEC_KEYS=KEYS,
-                       PORTICO_CODEC_AUTH_TOKEN="s3cret")
+@pytest.mark.parametrize("path", build_paths("portico"))
+def test_codec_endpoint_bearer_token(server, path):
+    gw = start_gateway(path, server.address, PORTICO_CODEC_KEYS=KEYS, PORTICO_CODEC_AUTH_TOKEN="s3cret")
     try:
         body = {"payloads": []}
         assert post(f"{gw.url}/codec/encode", body).status == 401
@@ -224,3 +225,98 @@ def test_codec_endpoint_bearer_token(server):
         assert (allowed.status, allowed.json) == (200, {"payloads": []})
     finally:
         assert gw.stop() == 0
+
+
+def test_codec_endpoint_takes_an_empty_body(codec_gateway):
+    # The Temporal CLI sends {} when there are no payloads (a query or signal without input).
+    for path in ("/codec/encode", "/codec/decode", "/codec/default/decode"):
+        for body in ({}, {"payloads": None}, {"payloads": []}):
+            response = post(codec_gateway.url + path, body)
+            assert (response.status, response.json) == (200, {"payloads": []}), (path, body, response)
+    assert post(codec_gateway.url + "/codec/encode", {"payloadz": []}).status == 400
+
+
+def test_the_temporal_cli_signals_and_queries_through_portico(codec_gateway, server, workflow_id):
+    assert post(api(codec_gateway, f"/workflows/{workflow_id}"),
+                {"workflowType": "Mailbox", "taskQueue": QUEUE, "args": ["hello"]}).status == 200
+    cli = [str(server.temporal_cli), "workflow"]
+    common = ["--address", server.address, "-w", workflow_id, "--codec-endpoint", f"{codec_gateway.url}/codec"]
+    signal = subprocess.run(cli + ["signal", "--name", "add", "--input", '{"x": 1}'] + common,
+                            capture_output=True, text=True, timeout=60)
+    assert signal.returncode == 0, signal.stderr
+    # No input: the CLI sends the codec endpoint {}.
+    query = subprocess.run(cli + ["query", "--type", "state", "--output", "json"] + common,
+                           capture_output=True, text=True, timeout=60)
+    assert query.returncode == 0, query.stderr
+    assert json.loads(query.stdout)["queryResult"] == [{"signals": ["hello", {"x": 1}], "stage": "new"}]
+    finish = subprocess.run(cli + ["signal", "--name", "finish"] + common, capture_output=True, text=True,
+                            timeout=60)
+    assert finish.returncode == 0, finish.stderr
+    result = get(api(codec_gateway, f"/workflows/{workflow_id}/result"))
+    assert result.json["result"] == [{"signals": ["hello", {"x": 1}], "stage": "new"}], result
+
+
+def zlib_payload(inflated_bytes):
+    """A binary/zlib payload (full form) holding a json/plain payload of inflated_bytes zeros."""
+    inner = Payload(metadata={"encoding": b"json/plain"}, data=bytes(inflated_bytes)).SerializeToString()
+    return {"metadata": {"encoding": b64("binary/zlib")},
+            "data": base64.b64encode(zlib.compress(inner, 9)).decode()}
+
+
+ZLIB_BOMB = zlib_payload(63 * 1024 * 1024)
+
+
+def test_a_zlib_bomb_is_refused_by_the_codec_endpoint_with_flat_memory(codec_gateway):
+    assert len(ZLIB_BOMB["data"]) < 120 * 1024
+    before = rss_kib(codec_gateway.process.pid)
+    for _ in range(3):
+        response = post(f"{codec_gateway.url}/codec/decode", {"payloads": [ZLIB_BOMB] * 8})
+        assert response.status == 400, response
+        assert response.json["message"] == (f"payloads[0]: a binary/zlib payload inflates past {PAYLOAD_LIMIT} "
+                                             "bytes, the payload limit (PORTICO_MAX_PAYLOAD_BYTES)")
+    # Inside encryption, as the Go sample compresses, too.
+    inner = Payload(metadata={"encoding": b"binary/zlib"}, data=base64.b64decode(ZLIB_BOMB["data"]))
+    sealed = {"metadata": {"encoding": b64("binary/encrypted"), "encryption-key-id": b64(KEY_ID)},
+              "data": base64.b64encode(seal(KEY, inner.SerializeToString())).decode()}
+    response = post(f"{codec_gateway.url}/codec/decode", {"payloads": [zlib_payload(10), sealed]})
+    assert response.status == 400 and response.json["message"].startswith("payloads[1]: "), response
+    # What one call inflates is bounded in total: eight payloads of 1.9 MiB fit, a ninth not.
+    fits = zlib_payload(1900 * 1024)
+    assert post(f"{codec_gateway.url}/codec/decode", {"payloads": [fits] * 8}).status == 200
+    response = post(f"{codec_gateway.url}/codec/decode", {"payloads": [fits] * 9})
+    assert response.status == 400 and response.json["message"].startswith("payloads[8]: "), response
+    assert rss_kib(codec_gateway.process.pid) - before < 64 * 1024
+
+
+def test_stored_zlib_bombs_are_left_encoded_with_flat_memory(codec_gateway, server, workflow_id):
+    # Written past Portico, straight to Temporal, as any client could.
+    started = post(f"http://{server.http_address}/api/v1/namespaces/default/workflows/{workflow_id}",
+                   {"workflowType": {"name": "Echo"}, "taskQueue": {"name": "nobody"},
+                    "input": [ZLIB_BOMB] * 8})
+    assert started.status == 200, started
+    before = rss_kib(codec_gateway.process.pid)
+    for _ in range(3):
+        history = get(api(codec_gateway, f"/workflows/{workflow_id}/history"))
+        assert history.status == 200, history
+        payloads = history.json["history"]["events"][0]["workflowExecutionStartedEventAttributes"]["input"]
+        # Shown in full, nothing lost, with the reason.
+        assert [p["data"] for p in payloads["payloads"]] == [ZLIB_BOMB["data"]] * 8
+        reason = base64.b64decode(payloads["payloads"][0]["metadata"]["portico-codec-error"]).decode()
+        assert reason == (f"a binary/zlib payload inflates past {PAYLOAD_LIMIT} bytes, the payload limit "
+                          "(PORTICO_MAX_PAYLOAD_BYTES)")
+    assert rss_kib(codec_gateway.process.pid) - before < 64 * 1024
+    warnings = [json.loads(line) for line in codec_gateway.errors_so_far().splitlines()
+                if "payloads left encoded" in line]
+    assert warnings and warnings[-1]["count"] == 8 and warnings[-1]["level"] == "warn", warnings
+    assert warnings[-1]["field"] == "history.events[0].workflowExecutionStartedEventAttributes.input[0]"
+    post(api(codec_gateway, f"/workflows/{workflow_id}/terminate"), {})
+
+
+def test_a_memo_of_many_small_fields_is_refused_once_encrypted(codec_gateway, workflow_id):
+    # Small as JSON, each field far under the payload limit; encrypted, the memo is megabytes.
+    memo = {"fields": {f"k{i}": 1 for i in range(100_000)}}
+    response = post(api(codec_gateway, f"/workflows/{workflow_id}"),
+                    {"workflowType": "Echo", "taskQueue": QUEUE, "args": [1], "memo": memo})
+    assert response.status == 413, response
+    assert "Retry-After" not in response.headers
+    assert response.json["field"] == "memo" and response.json["limitBytes"] == PAYLOAD_LIMIT

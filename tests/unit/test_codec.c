@@ -3,13 +3,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "base64.h"
 #include "codec.h"
+#include "payload_walk.h"
+#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
 /* ASCII "test-key-test-key-test-key-test!" in base64. */
 #define TEST_KEY    "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE="
@@ -165,6 +169,225 @@ static void test_bad_key_rings_name_the_entry_not_the_key(void **state)
 	portico_error_clear(&err);
 }
 
+/* A binary/zlib payload holding a json/plain payload of inflated_bytes zeros, compressed a chunk
+ * at a time: the test never holds what it inflates to. */
+static portico_payload *zlib_bomb(size_t inflated_bytes)
+{
+	static const uint8_t zeros[64 * 1024];
+	portico_payload *inner = portico_payload_new("json/plain", NULL, 0);
+	size_t header_length = protobuf_c_message_get_packed_size(&inner->base);
+	uint8_t header[64];
+	protobuf_c_message_pack(&inner->base, header);
+	portico_payload_free(inner);
+	/* field 2 (data), length-delimited, then the length as a varint */
+	header[header_length++] = 0x12;
+	for (size_t n = inflated_bytes; header_length < sizeof header; n >>= 7) {
+		header[header_length++] = (uint8_t)((n & 0x7f) | (n >= 0x80 ? 0x80 : 0));
+		if (n < 0x80)
+			break;
+	}
+	z_stream stream;
+	memset(&stream, 0, sizeof stream);
+	assert_int_equal(deflateInit(&stream, Z_BEST_COMPRESSION), Z_OK);
+	size_t capacity = inflated_bytes / 500 + 1024, used = 0;
+	uint8_t *out = malloc(capacity);
+	size_t left = inflated_bytes;
+	int first = 1, status = Z_OK;
+	while (status != Z_STREAM_END) {
+		size_t take = left < sizeof zeros ? left : sizeof zeros;
+		stream.next_in = first ? header : (uint8_t *)zeros;
+		stream.avail_in = first ? (uInt)header_length : (uInt)take;
+		int flush = !first && take == left ? Z_FINISH : Z_NO_FLUSH;
+		do {
+			if (capacity - used < 1024)
+				out = realloc(out, capacity *= 2);
+			stream.next_out = out + used;
+			stream.avail_out = (uInt)(capacity - used);
+			status = deflate(&stream, flush);
+			used = capacity - stream.avail_out;
+		} while (stream.avail_in || (flush == Z_FINISH && status != Z_STREAM_END));
+		if (!first)
+			left -= take;
+		first = 0;
+	}
+	deflateEnd(&stream);
+	portico_payload *bomb = portico_payload_new(PORTICO_ENCODING_ZLIB, out, used);
+	free(out);
+	return bomb;
+}
+
+static void test_a_zlib_bomb_stops_at_the_payload_limit(void **state)
+{
+	(void)state;
+	portico_codec *codec = codec_of("k1=" TEST_KEY, 1);
+	portico_payload *bomb = zlib_bomb(63u * 1024 * 1024);
+	assert_true(bomb->data.len < 100 * 1024);
+	portico_decode_budget budget;
+	portico_decode_budget_init(&budget, 2 * 1024 * 1024);
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_null(portico_codec_decode_within(codec, bomb, &budget, &err));
+	assert_int_equal(err.code, PORTICO_RESOURCE_EXHAUSTED);
+	assert_string_equal(err.message, "a binary/zlib payload inflates past 2097152 bytes, the payload limit "
+	                                 "(PORTICO_MAX_PAYLOAD_BYTES)");
+	assert_int_equal(budget.remaining_bytes, budget.total_bytes);
+
+	/* Inside an encrypted payload too, and with the default budget. */
+	portico_codec_free(codec);
+	codec = codec_of("k2=" TEST_KEY, 0);
+	portico_payload *sealed = portico_codec_encode(codec, bomb);
+	assert_null(portico_codec_decode(codec, sealed, &err));
+	assert_int_equal(err.code, PORTICO_RESOURCE_EXHAUSTED);
+
+	/* Just under the limit, it inflates. */
+	portico_payload *fits = zlib_bomb(2 * 1024 * 1024 - 64);
+	portico_payload *inflated = portico_codec_decode_within(codec, fits, &budget, &err);
+	assert_non_null(inflated);
+	assert_int_equal(inflated->data.len, 2 * 1024 * 1024 - 64);
+	assert_true(budget.remaining_bytes < budget.total_bytes - 2 * 1024 * 1024 + 64);
+
+	/* Truncated data is not a payload. */
+	fits->data.len /= 2;
+	assert_null(portico_codec_decode_within(codec, fits, &budget, &err));
+	assert_int_equal(err.code, PORTICO_DATA_LOSS);
+	portico_error_clear(&err);
+	portico_payload_free(inflated);
+	portico_payload_free(fits);
+	portico_payload_free(sealed);
+	portico_payload_free(bomb);
+	portico_codec_free(codec);
+}
+
+static void test_a_message_decodes_within_one_budget(void **state)
+{
+	(void)state;
+	portico_codec *codec = codec_of("k1=" TEST_KEY, 0);
+	/* 1 MiB a payload makes an 8 MiB budget: eight payloads of 1000 KiB fit, the next two not. */
+	portico_decode_budget budget;
+	portico_decode_budget_init(&budget, 1024 * 1024);
+	assert_int_equal(budget.total_bytes, 8 * 1024 * 1024);
+	portico_payloads payloads = TEMPORAL__API__COMMON__V1__PAYLOADS__INIT;
+	portico_payload *items[10];
+	for (size_t i = 0; i < 10; i++)
+		items[i] = zlib_bomb(1000 * 1024);
+	payloads.payloads = items;
+	payloads.n_payloads = 10;
+	portico_codec_decode_message_within(codec, &payloads.base, &budget);
+	for (size_t i = 0; i < 8; i++)
+		assert_int_equal(items[i]->data.len, 1000 * 1024);
+	assert_int_equal(budget.left_encoded, 2);
+	assert_string_equal(budget.left_encoded_field, "payloads[8]");
+	for (size_t i = 8; i < 10; i++) {
+		/* Left as it was, saying why. */
+		const ProtobufCBinaryData *encoding = portico_payload_metadata(items[i], "encoding");
+		assert_int_equal(encoding->len, strlen(PORTICO_ENCODING_ZLIB));
+		assert_memory_equal(encoding->data, PORTICO_ENCODING_ZLIB, encoding->len);
+		const ProtobufCBinaryData *why = portico_payload_metadata(items[i], "portico-codec-error");
+		assert_non_null(why);
+		char *text = strndup((const char *)why->data, why->len);
+		assert_non_null(strstr(text, "that the payloads of one response or call may inflate to together"));
+		free(text);
+	}
+	for (size_t i = 0; i < 10; i++)
+		portico_payload_free(items[i]);
+	portico_codec_free(codec);
+}
+
+static void test_compressed_payloads_must_fit_before_compression(void **state)
+{
+	(void)state;
+	portico_codec *codec = codec_of("k1=" TEST_KEY, 1);
+	size_t length = 3 * 1024 * 1024;
+	uint8_t *zeros = calloc(1, length);
+	portico_payload *big = portico_payload_new("json/plain", zeros, length);
+	free(zeros);
+	portico_payloads input = TEMPORAL__API__COMMON__V1__PAYLOADS__INIT;
+	input.payloads = &big;
+	input.n_payloads = 1;
+	Temporal__Api__Workflowservice__V1__SignalWorkflowExecutionRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WORKFLOW_EXECUTION_REQUEST__INIT;
+	request.input = &input;
+	portico_payload_size largest;
+	portico_error err = PORTICO_ERROR_INIT;
+	/* Compressed, it is a few kilobytes; read back, it would inflate past the limit. */
+	assert_int_equal(portico_codec_encode_message(codec, &request.base, 2 * 1024 * 1024, &largest, &err), -1);
+	assert_int_equal(err.code, PORTICO_RESOURCE_EXHAUSTED);
+	assert_string_equal(largest.field, "input[0]");
+	assert_int_equal(largest.limit_bytes, 2 * 1024 * 1024);
+	assert_true(largest.bytes > length);
+	assert_non_null(strstr(err.message, "before compression"));
+	portico_error_clear(&err);
+	portico_payload_free(big);
+	portico_codec_free(codec);
+}
+
+/* A StartWorkflowExecutionRequest whose memo has count fields of value_bytes each. */
+static Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start_with_memo(size_t count,
+                                                                                          size_t value_bytes)
+{
+	Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *request = calloc(1, sizeof *request);
+	temporal__api__workflowservice__v1__start_workflow_execution_request__init(request);
+	request->memo = calloc(1, sizeof *request->memo);
+	temporal__api__common__v1__memo__init(request->memo);
+	request->memo->fields = calloc(count, sizeof *request->memo->fields);
+	uint8_t *value = malloc(value_bytes);
+	memset(value, '7', value_bytes);
+	for (size_t i = 0; i < count; i++) {
+		Temporal__Api__Common__V1__Memo__FieldsEntry *entry = calloc(1, sizeof *entry);
+		temporal__api__common__v1__memo__fields_entry__init(entry);
+		entry->key = malloc(24);
+		snprintf(entry->key, 24, "k%zu", i);
+		entry->value = portico_payload_new("json/plain", value, value_bytes);
+		request->memo->fields[request->memo->n_fields++] = entry;
+	}
+	free(value);
+	return request;
+}
+
+static void test_a_memo_is_limited_as_a_whole(void **state)
+{
+	(void)state;
+	/* 100,000 tiny fields: each far under the payload limit, together over the memo limit. */
+	Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *request = start_with_memo(100000, 1);
+	portico_payload_size largest;
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(portico_codec_encode_message(NULL, &request->base, 2 * 1024 * 1024, &largest, &err), -1);
+	assert_int_equal(err.code, PORTICO_RESOURCE_EXHAUSTED);
+	assert_string_equal(largest.field, "memo");
+	assert_int_equal(largest.limit_bytes, PORTICO_MAX_MEMO_BYTES);
+	assert_true(largest.bytes > PORTICO_MAX_MEMO_BYTES);
+	assert_non_null(strstr(err.message, "limit.memoSize.error"));
+	portico_error_clear(&err);
+	/* No limits asked for, none applied. */
+	assert_int_equal(portico_codec_encode_message(NULL, &request->base, 0, &largest, &err), 0);
+	protobuf_c_message_free_unpacked(&request->base, NULL);
+}
+
+static void test_the_whole_request_is_limited(void **state)
+{
+	(void)state;
+	/* Each part under its own limit, the whole over Temporal's 4 MiB per message. */
+	Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *request = start_with_memo(1, 1900 * 1024);
+	size_t length = 1900 * 1024;
+	uint8_t *bytes = malloc(length);
+	memset(bytes, 'a', length);
+	request->input = calloc(1, sizeof *request->input);
+	temporal__api__common__v1__payloads__init(request->input);
+	request->input->payloads = calloc(1, sizeof *request->input->payloads);
+	request->input->payloads[request->input->n_payloads++] = portico_payload_new("json/plain", bytes, length);
+	request->workflow_id = calloc(1, 600 * 1024);
+	memset(request->workflow_id, 'w', 600 * 1024 - 1);
+	free(bytes);
+	portico_payload_size largest;
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(portico_codec_encode_message(NULL, &request->base, 2 * 1024 * 1024, &largest, &err), -1);
+	assert_string_equal(largest.field, "body");
+	assert_int_equal(largest.limit_bytes, PORTICO_MAX_REQUEST_BYTES);
+	assert_true(largest.bytes > PORTICO_MAX_REQUEST_BYTES);
+	assert_non_null(strstr(err.message, "gRPC message"));
+	portico_error_clear(&err);
+	protobuf_c_message_free_unpacked(&request->base, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +396,11 @@ int main(void)
 	        cmocka_unit_test(test_rotation_keeps_old_data_readable),
 	        cmocka_unit_test(test_failures_are_clean),
 	        cmocka_unit_test(test_bad_key_rings_name_the_entry_not_the_key),
+	        cmocka_unit_test(test_a_zlib_bomb_stops_at_the_payload_limit),
+	        cmocka_unit_test(test_a_message_decodes_within_one_budget),
+	        cmocka_unit_test(test_compressed_payloads_must_fit_before_compression),
+	        cmocka_unit_test(test_a_memo_is_limited_as_a_whole),
+	        cmocka_unit_test(test_the_whole_request_is_limited),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
