@@ -14,6 +14,7 @@
 #include "uuid.h"
 #include "temporal/api/errordetails/v1/message.pb-c.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
+#include "temporal/api/workflowservice/v1/service.pb-c.h"
 
 #define ALLOW_MAX           64
 #define RETRY_AFTER_SECONDS "1"
@@ -121,12 +122,14 @@ void gateway_fail_status(gateway_exchange *exchange, unsigned status, portico_co
 }
 
 const gateway_route gateway_extra_routes[] = {
-        {"GET", "/namespaces/{namespace}/workflows/{workflow_id}/result", "result", 0, PERMISSION_READ, 0, EFFECT_NONE},
+        {"GET", "/namespaces/{namespace}/workflows/{workflow_id}/result", "result", 0, PERMISSION_READ, 0, EFFECT_NONE,
+         &temporal__api__workflowservice__v1__workflow_service__descriptor},
         {"GET", "/api/v1/namespaces/{namespace}/workflows/{workflow_id}/result", "result", 0, PERMISSION_READ, 0,
-         EFFECT_NONE},
-        {"POST", "/namespaces/{namespace}/workflows", "StartWorkflowExecution", 1, PERMISSION_START, 0, EFFECT_START},
+         EFFECT_NONE, &temporal__api__workflowservice__v1__workflow_service__descriptor},
+        {"POST", "/namespaces/{namespace}/workflows", "StartWorkflowExecution", 1, PERMISSION_START, 0, EFFECT_START,
+         &temporal__api__workflowservice__v1__workflow_service__descriptor},
         {"POST", "/api/v1/namespaces/{namespace}/workflows", "StartWorkflowExecution", 1, PERMISSION_START, 0,
-         EFFECT_START},
+         EFFECT_START, &temporal__api__workflowservice__v1__workflow_service__descriptor},
 };
 const size_t gateway_extra_route_count = sizeof gateway_extra_routes / sizeof gateway_extra_routes[0];
 
@@ -441,15 +444,21 @@ static int check_path_params(gateway_exchange *exchange, const route_params *par
 	return 0;
 }
 
-/* Webhooks prove themselves with signatures, probes and CORS preflights carry no credentials:
- * everything else must. Answers 401 and returns -1 when the credentials are missing or wrong. */
-static int authenticate(gateway_exchange *exchange, const char *method, const char *path)
+/* Health probes: public, since probes present no credentials and name no particular host. */
+static int is_probe(const char *method, const char *path)
 {
 	int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	for (size_t i = 0; is_get && i < sizeof fixed_routes / sizeof fixed_routes[0]; i++)
 		if (fixed_routes[i].public && !strcmp(path, fixed_routes[i].path))
-			return 0;
-	if (!strcmp(method, "OPTIONS") || !strncmp(path, "/webhooks/", strlen("/webhooks/")))
+			return 1;
+	return 0;
+}
+
+/* Webhooks prove themselves with signatures, probes and CORS preflights carry no credentials:
+ * everything else must. Answers 401 and returns -1 when the credentials are missing or wrong. */
+static int authenticate(gateway_exchange *exchange, const char *method, const char *path)
+{
+	if (is_probe(method, path) || !strcmp(method, "OPTIONS") || !strncmp(path, "/webhooks/", strlen("/webhooks/")))
 		return 0;
 	portico_error err = PORTICO_ERROR_INIT;
 	if (auth_authenticate(exchange->gateway->auth, exchange->request, &exchange->caller, &err) == 0)
@@ -508,7 +517,8 @@ static int origin_named(const char *allowed, const char *origin)
 static int refuse_web_pages(gateway_exchange *exchange, const char *method, const char *path)
 {
 	const gateway *gw = exchange->gateway;
-	if (auth_config_mode(gw->auth) != AUTH_OFF || !strncmp(path, "/webhooks/", strlen("/webhooks/")))
+	if (auth_config_mode(gw->auth) != AUTH_OFF || !strncmp(path, "/webhooks/", strlen("/webhooks/")) ||
+	    is_probe(method, path))
 		return 0;
 	if (!auth_host_allowed(gw->auth, http_request_header(exchange->request, "Host"), gw->config.listen)) {
 		gateway_fail(exchange, PORTICO_PERMISSION_DENIED,

@@ -18,7 +18,6 @@
 #include "temporal/api/errordetails/v1/message.pb-c.h"
 #include "temporal/api/workflowservice/v1/service.pb-c.h"
 
-#define SERVICE               temporal__api__workflowservice__v1__workflow_service__descriptor
 #define LONG_POLL_TIMEOUT_MS  70000
 #define MAX_FORWARDED_HEADERS 16
 #define GRPC_METADATA_PREFIX  "Grpc-Metadata-"
@@ -545,7 +544,7 @@ static ProtobufCMessage *decode_request(gateway_exchange *exchange, const gatewa
 void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
 {
 	const ProtobufCMethodDescriptor *method =
-	        protobuf_c_service_descriptor_get_method_by_name(&SERVICE, route->rpc);
+	        protobuf_c_service_descriptor_get_method_by_name(route->service, route->rpc);
 	const char *namespace_name = route_param(params, "namespace");
 	forwarded_headers headers;
 	if (read_wait(exchange, route) || forward_headers(exchange, &headers))
@@ -575,6 +574,7 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 		timeout_ms = long_poll ? LONG_POLL_TIMEOUT_MS : exchange->gateway->config.call_timeout_ms;
 	portico_call_options options = {
 	        .method = route->rpc,
+	        .service = route->service,
 	        .namespace_name = namespace_name,
 	        .timeout_ms = timeout_ms,
 	        /* Reads and calls with a request id are safe to repeat. */

@@ -1,4 +1,4 @@
-/* Matches an HTTP method and path to a WorkflowService method. The table comes from the
+/* Matches an HTTP method and path to a WorkflowService or OperatorService method. The table comes from the
  * google.api.http annotations of the pinned Temporal API and gateway/permissions.tsv
  * (scripts/gen_routes.py), so the gateway's paths are Temporal's own; path variables name request
  * fields ("{execution.workflow_id}"). */
@@ -10,13 +10,14 @@
 #include "permission.h"
 
 typedef struct gateway_route {
-	const char *method;       /* "GET", "POST", "DELETE" */
-	const char *pattern;      /* "/namespaces/{namespace}/workflows/{workflow_id}" */
-	const char *rpc;          /* "StartWorkflowExecution" */
-	int has_body;             /* the request body is the request message ("body: *") */
-	unsigned permissions;     /* auth_permission bits the method needs, all of them */
-	int cluster;              /* acts across namespaces (else in the {namespace} it names) */
-	permission_effect effect; /* which fields can make it need more (permission.h) */
+	const char *method;                        /* "GET", "POST", "DELETE" */
+	const char *pattern;                       /* "/namespaces/{namespace}/workflows/{workflow_id}" */
+	const char *rpc;                           /* "StartWorkflowExecution" */
+	int has_body;                              /* the request body is the request message ("body: *") */
+	unsigned permissions;                      /* auth_permission bits the method needs, all of them */
+	int cluster;                               /* acts across namespaces (else in the {namespace} it names) */
+	permission_effect effect;                  /* which fields can make it need more (permission.h) */
+	const ProtobufCServiceDescriptor *service; /* WorkflowService or OperatorService */
 } gateway_route;
 
 extern const gateway_route gateway_routes[];

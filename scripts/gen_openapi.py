@@ -121,16 +121,17 @@ class Schemas:
 
 
 def routes(file_set):
-    """(verb, path, method descriptor, has body, operationId) for each binding of WorkflowService,
+    """(verb, path, method descriptor, has body, operationId, service) for each binding of the served services,
     except the plain twins of /api/v1 bindings, which the document names once (its description
     says every /api/v1 route is served without the prefix too)."""
     bindings = list(http_bindings(file_set))
-    prefixed = {(method.name, verb, path) for method, verb, path, _ in bindings if path.startswith(PREFIX)}
-    for method, verb, path, has_body in bindings:
+    prefixed = {(method.name, verb, path) for method, verb, path, _, _ in bindings if path.startswith(PREFIX)}
+    for method, verb, path, has_body, service in bindings:
+        service = service.rsplit(".", 1)[1]
         if path.startswith(PREFIX):
-            yield verb, path, method, has_body, method.name
+            yield verb, path, method, has_body, method.name, service
         elif (method.name, verb, PREFIX + path) not in prefixed:
-            yield verb, path, method, has_body, f"{method.name}Plain"
+            yield verb, path, method, has_body, f"{method.name}Plain", service
 
 
 def param_name(field_path):
@@ -165,7 +166,7 @@ PATH_EXAMPLES = {"namespace": "default", "workflow_id": "order-42", "signal_name
                  "query_type": "state", "input_name": "set_stage", "schedule_id": "nightly", "job_id": "batch-1"}
 
 
-def generated_operation(verb, path, method, has_body, operation_id, schemas):
+def generated_operation(verb, path, method, has_body, operation_id, service, schemas):
     parameters = [{"name": param_name(name), "in": "path", "required": True, "schema": {"type": "string"},
                    "example": PATH_EXAMPLES.get(param_name(name), "example"),
                    "description": f"the request's `{name}` field"}
@@ -173,7 +174,7 @@ def generated_operation(verb, path, method, has_body, operation_id, schemas):
     operation = {
         "operationId": operation_id,
         "tags": ["Temporal (generated)"],
-        "summary": f"{words(method.name).capitalize()} (WorkflowService.{method.name})",
+        "summary": f"{words(method.name).capitalize()} ({service}.{method.name})",
         "description": f"Temporal's `{method.name}`: the body (or, for GET, the query string) is its request in "
                        "proto3 JSON, camelCase or snake_case; the path fills the fields it names.",
         "parameters": parameters + [{"$ref": "#/components/parameters/RequestId"}],
@@ -216,10 +217,10 @@ def main():
         for verb, operation in item.items():
             paths.setdefault(normalize_path(path), {})[verb] = normalize_parameters(operation)
     spec["paths"] = paths
-    for verb, path, method, has_body, operation_id in routes(file_set):
+    for verb, path, method, has_body, operation_id, service in routes(file_set):
         if verb not in paths.get(normalize_path(path), {}):
             paths.setdefault(normalize_path(path), {})[verb] = generated_operation(verb, path, method, has_body,
-                                                                                   operation_id, schemas)
+                                                                                   operation_id, service, schemas)
     schemas.ref("google.rpc.Status")
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     components.update(schemas.schemas)

@@ -1,4 +1,4 @@
-"""Write the FileDescriptorSet of Temporal's WorkflowService API.
+"""Write the FileDescriptorSet of Temporal's WorkflowService and OperatorService APIs.
 
 The descriptors come from the pinned PyPI packages (temporalio, googleapis-common-protos),
 so the C code generated from them matches a published Temporal API version exactly.
@@ -11,10 +11,12 @@ from google.protobuf import descriptor_pb2
 
 import google.rpc.status_pb2
 import temporalio.api.errordetails.v1.message_pb2
+import temporalio.api.operatorservice.v1.service_pb2
 import temporalio.api.workflowservice.v1.service_pb2
 
 ROOTS = (
     temporalio.api.workflowservice.v1.service_pb2.DESCRIPTOR,
+    temporalio.api.operatorservice.v1.service_pb2.DESCRIPTOR,
     temporalio.api.errordetails.v1.message_pb2.DESCRIPTOR,
     google.rpc.status_pb2.DESCRIPTOR,
 )

@@ -16,9 +16,15 @@
 
 #include "alloc.h"
 #include "backoff.h"
+#include "temporal/api/operatorservice/v1/service.pb-c.h"
 #include "temporal/api/workflowservice/v1/service.pb-c.h"
 
-#define SERVICE            temporal__api__workflowservice__v1__workflow_service__descriptor
+/* The services a transport calls; each method of each has a registered handle, in this order. */
+static const ProtobufCServiceDescriptor *const services[] = {
+        &temporal__api__workflowservice__v1__workflow_service__descriptor,
+        &temporal__api__operatorservice__v1__operator_service__descriptor,
+};
+#define SERVICE_COUNT      (sizeof services / sizeof services[0])
 #define STATUS_DETAILS_KEY "grpc-status-details-bin"
 /* How often an idle completion thread looks at the closing flag. */
 #define IDLE_WAKE_MS         200
@@ -35,7 +41,7 @@ struct portico_transport {
 	char *namespace_name;
 	char *authorization; /* "Bearer <api key>", or NULL */
 	grpc_channel *channel;
-	void **registered; /* one handle per method of SERVICE, by method index */
+	void **registered; /* one handle per method of services[], the first service's first */
 
 	grpc_completion_queue *async_queue;
 	pthread_t completion_thread;
@@ -139,11 +145,17 @@ portico_transport *portico_transport_open(const portico_config *cfg, portico_err
 	transport->channel = grpc_channel_create(cfg->address, credentials, &channel_args);
 	grpc_channel_credentials_release(credentials);
 
-	transport->registered = portico_calloc(SERVICE.n_methods, sizeof *transport->registered);
-	for (unsigned i = 0; i < SERVICE.n_methods; i++) {
-		char *path = portico_sprintf("/%s/%s", SERVICE.name, SERVICE.methods[i].name);
-		transport->registered[i] = grpc_channel_register_call(transport->channel, path, NULL, NULL);
-		free(path);
+	size_t total = 0;
+	for (size_t s = 0; s < SERVICE_COUNT; s++)
+		total += services[s]->n_methods;
+	transport->registered = portico_calloc(total, sizeof *transport->registered);
+	void **handle = transport->registered;
+	for (size_t s = 0; s < SERVICE_COUNT; s++) {
+		for (unsigned i = 0; i < services[s]->n_methods; i++) {
+			char *path = portico_sprintf("/%s/%s", services[s]->name, services[s]->methods[i].name);
+			*handle++ = grpc_channel_register_call(transport->channel, path, NULL, NULL);
+			free(path);
+		}
 	}
 
 	transport->async_queue = grpc_completion_queue_create_for_next(NULL);
@@ -200,11 +212,18 @@ static void call_free(call *c);
 static call *call_prepare(portico_transport *transport, const portico_call_options *options,
                           const ProtobufCMessage *request, portico_error *err)
 {
+	const ProtobufCServiceDescriptor *service = options->service ? options->service : services[0];
+	unsigned first = 0; /* the index of the service's first handle */
+	size_t s = 0;
+	for (; s < SERVICE_COUNT && services[s] != service; s++)
+		first += services[s]->n_methods;
 	const ProtobufCMethodDescriptor *method =
-	        options->method ? protobuf_c_service_descriptor_get_method_by_name(&SERVICE, options->method) : NULL;
+	        options->method && s < SERVICE_COUNT
+	                ? protobuf_c_service_descriptor_get_method_by_name(service, options->method)
+	                : NULL;
 	if (!method) {
-		portico_error_set(err, PORTICO_UNIMPLEMENTED, "%s is not a WorkflowService method",
-		                  options->method ? options->method : "(null)");
+		portico_error_set(err, PORTICO_UNIMPLEMENTED, "%s is not a %s method",
+		                  options->method ? options->method : "(null)", service->short_name);
 		return NULL;
 	}
 	if (request->descriptor != method->input) {
@@ -216,7 +235,7 @@ static call *call_prepare(portico_transport *transport, const portico_call_optio
 	call *c = portico_calloc(1, sizeof *c);
 	c->transport = transport;
 	c->method = method;
-	c->method_index = (unsigned)(method - SERVICE.methods);
+	c->method_index = first + (unsigned)(method - service->methods);
 	c->retry_transient = options->retry_transient;
 	int64_t timeout_ms = options->timeout_ms > 0 ? options->timeout_ms : PORTICO_DEFAULT_TIMEOUT_MS;
 	c->deadline_ms = portico_monotonic_ms() + timeout_ms;

@@ -25,7 +25,9 @@ typedef struct portico_metadata {
 } portico_metadata;
 
 typedef struct portico_call_options {
-	const char *method;         /* WorkflowService method, e.g. "StartWorkflowExecution" */
+	const char *method; /* a method of service, e.g. "StartWorkflowExecution" */
+	/* WorkflowService (NULL) or OperatorService; no other service can be called. */
+	const ProtobufCServiceDescriptor *service;
 	const char *namespace_name; /* sent as temporal-namespace; NULL for the configured one */
 	int64_t timeout_ms;         /* the whole call, retries included; 0 for the default */
 	/* Retry UNAVAILABLE and RESOURCE_EXHAUSTED with backoff until the deadline. Set it only for

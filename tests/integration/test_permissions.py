@@ -223,3 +223,24 @@ def test_a_caller_may_not_set_what_portico_sets(secured, header):
     refused = get(url, headers={**as_key("read"), header: "other"})
     assert refused.status == 400 and "Portico sets this header itself" in refused.json["message"], refused
     assert get(url, headers={**as_key("read"), "Grpc-Metadata-X-Team": "blue"}).status == 404
+
+
+def test_operator_routes_are_served_to_the_cluster_permission(secured):
+    """OperatorService's routes (search attributes, Nexus endpoints), as Temporal's HTTP API serves them."""
+    attributes = f"{secured.url}/api/v1/namespaces/default/search-attributes"
+    assert get(attributes, headers=as_named("default-admin")).status == 403
+    listed = get(attributes, headers=as_named("cluster-admin"))
+    assert listed.status == 200 and "WorkflowId" in listed.json["systemAttributes"], listed
+    name = f"ep-{uuid.uuid4().hex[:12]}"
+    spec = {"spec": {"name": name, "target": {"worker": {"namespace": "default", "taskQueue": TASK_QUEUE}}}}
+    assert post(f"{secured.url}/api/v1/nexus/endpoints", spec, headers=as_named("default-admin")).status == 403
+    created = post(f"{secured.url}/api/v1/nexus/endpoints", spec, headers=as_named("cluster-admin"))
+    assert created.status == 200, created
+    endpoint = created.json["endpoint"]
+    assert get(f"{secured.url}/cluster/nexus/endpoints/{endpoint['id']}",
+               headers=as_named("cluster-admin")).json["endpoint"]["spec"]["name"] == name
+    every = get(f"{secured.url}/api/v1/nexus/endpoints", headers=as_named("cluster-admin")).json["endpoints"]
+    assert name in [e["spec"]["name"] for e in every]
+    deleted = request("DELETE", f"{secured.url}/api/v1/nexus/endpoints/{endpoint['id']}?version={endpoint['version']}",
+                      headers=as_named("cluster-admin"))
+    assert deleted.status == 200, deleted
