@@ -137,12 +137,12 @@ const size_t gateway_extra_route_count = sizeof gateway_extra_routes / sizeof ga
  * field path holds memo keys: it goes through the JSON writer, escaped). */
 static void warn_left_encoded(const gateway_exchange *exchange, const portico_decode_budget *budget)
 {
-	json_t *line = json_pack("{s:s,s:s,s:I,s:o,s:I,s:I,s:s}", "level", "warn", "message",
-	                         "payloads left encoded: they inflate past the decode budget", "count",
-	                         (json_int_t)budget->left_encoded, "field",
-	                         json_string_nocheck(budget->left_encoded_field), "payloadLimitBytes",
-	                         (json_int_t)budget->payload_bytes, "budgetBytes", (json_int_t)budget->total_bytes,
-	                         "requestId", exchange->request_id);
+	json_t *line =
+	        json_pack("{s:s,s:s,s:I,s:o,s:I,s:I,s:s}", "level", "warn", "message",
+	                  "payloads left encoded: they inflate past the decode budget", "count",
+	                  (json_int_t)budget->left_encoded, "field", json_string_nocheck(budget->left_encoded_field),
+	                  "payloadLimitBytes", (json_int_t)budget->payload_bytes, "budgetBytes",
+	                  (json_int_t)budget->total_bytes, "requestId", exchange->request_id);
 	size_t length;
 	char *text = portico_json_text(line, 0, &length);
 	json_decref(line);
@@ -460,6 +460,20 @@ static int authenticate(gateway_exchange *exchange, const char *method, const ch
 {
 	if (is_probe(method, path) || !strcmp(method, "OPTIONS") || !strncmp(path, "/webhooks/", strlen("/webhooks/")))
 		return 0;
+	if (is_codec_path(path) && exchange->gateway->config.codec_auth_token) {
+		/* The codec's own token lets a caller use the codec and nothing else; without it, an
+		 * API key with the codec permission does, and with auth off the token is required. */
+		if (codec_server_token_presented(exchange)) {
+			exchange->caller.permissions = PERMISSION_CODEC;
+			exchange->caller.subject = portico_strdup("PORTICO_CODEC_AUTH_TOKEN");
+			return 0;
+		}
+		if (auth_config_mode(exchange->gateway->auth) != AUTH_KEYS) {
+			http_response_header(exchange->request, "WWW-Authenticate", "Bearer");
+			gateway_fail(exchange, PORTICO_UNAUTHENTICATED, "the codec endpoint needs its bearer token");
+			return -1;
+		}
+	}
 	portico_error err = PORTICO_ERROR_INIT;
 	if (auth_authenticate(exchange->gateway->auth, exchange->request, &exchange->caller, &err) == 0)
 		return 0;

@@ -96,6 +96,8 @@ int gateway_cors(gateway_exchange *exchange, const char *allowed);
 /* Serves POST /codec/encode and /codec/decode (any prefix), the remote codec protocol of the
  * Temporal Web UI and CLI; returns 0 when the path is not a codec path. */
 int codec_server_serve(gateway_exchange *exchange, const char *path);
+/* Whether the request carries PORTICO_CODEC_AUTH_TOKEN as its bearer token (0 when none is set). */
+int codec_server_token_presented(gateway_exchange *exchange);
 
 /* Lets the caller do what needs permissions (auth_permission bits, all of them) in namespace_name
  * (NULL for none) and takes a token of its rate limits: 0, or -1 after answering 403 or 429. */

@@ -244,3 +244,23 @@ def test_operator_routes_are_served_to_the_cluster_permission(secured):
     deleted = request("DELETE", f"{secured.url}/api/v1/nexus/endpoints/{endpoint['id']}?version={endpoint['version']}",
                       headers=as_named("cluster-admin"))
     assert deleted.status == 200, deleted
+
+
+def test_the_codec_takes_its_token_and_keys_together(server, worker, tmp_path):
+    path = tmp_path / "auth.json"
+    auth_file(path)
+    keys = "test-key-id=" + __import__("base64").b64encode(b"test-key-test-key-test-key-test!").decode()
+    gw = start_gateway(build_paths("portico")[0].values[0], server.address, PORTICO_AUTH="keys",
+                       PORTICO_AUTH_FILE=str(path), PORTICO_CODEC_KEYS=keys, PORTICO_CODEC_AUTH_TOKEN="ui-token")
+    try:
+        body = {"payloads": []}
+        # The Web UI passes its own token; an API key with the codec permission works too.
+        assert post(f"{gw.url}/codec/decode", body, headers={"Authorization": "Bearer ui-token"}).status == 200
+        assert post(f"{gw.url}/codec/decode", body, headers=as_named("default-admin")).status == 200
+        assert post(f"{gw.url}/codec/decode", body, headers=as_key("read")).status == 403
+        assert post(f"{gw.url}/codec/decode", body, headers={"Authorization": "Bearer wrong"}).status == 401
+        # The codec's token opens the codec and nothing else.
+        other = get(f"{gw.url}/api/v1/namespaces/default/workflows/x", headers={"Authorization": "Bearer ui-token"})
+        assert other.status == 401, other
+    finally:
+        assert gw.stop() == 0, gw.stderr
