@@ -108,3 +108,12 @@ def test_input_that_is_not_utf8_is_refused_and_changes_nothing(gateway):
     time.sleep(1.5)
     count = get(api(gateway, f"/workflow-count?query=WorkflowType='{workflow_type}'")).json
     assert count.get("count", "0") == "0", count
+
+
+def test_null_comes_back_as_null(gateway, workflow_id):
+    """null goes in as a binary/null payload and comes out as null, not as that payload's full form."""
+    started = post(api(gateway, f"/workflows/{workflow_id}"),
+                   {"workflowType": "Echo", "taskQueue": TASK_QUEUE, "args": [None]})
+    assert started.status == 200, started
+    events = get(api(gateway, f"/workflows/{workflow_id}/history")).json["history"]["events"]
+    assert events[0]["workflowExecutionStartedEventAttributes"]["input"] == [None]

@@ -124,13 +124,13 @@ static void test_bad_payloads_field_names_the_field(void **state)
 	portico_error_clear(&err);
 }
 
-static void test_binary_null_round_trips_as_temporal_writes_it(void **state)
+static void test_binary_null_round_trips_as_null(void **state)
 {
 	(void)state;
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_payloads *payloads = portico_payloads_from_json_text("[null]", "input", &err);
 	json_t *out = portico_payloads_to_json(payloads, 1);
-	assert_json_equal(json_incref(out), "[{\"metadata\": {\"encoding\": \"YmluYXJ5L251bGw=\"}}]");
+	assert_json_equal(json_incref(out), "[null]");
 	portico_payloads *again = portico_payloads_from_json(out, "input", &err);
 	assert_non_null(again);
 	assert_metadata(again->payloads[0], "encoding", "binary/null");
@@ -223,7 +223,7 @@ int main(void)
 	        cmocka_unit_test(test_object_that_only_looks_like_a_payload_is_json),
 	        cmocka_unit_test(test_proto3_json_form_is_accepted),
 	        cmocka_unit_test(test_bad_payloads_field_names_the_field),
-	        cmocka_unit_test(test_binary_null_round_trips_as_temporal_writes_it),
+	        cmocka_unit_test(test_binary_null_round_trips_as_null),
 	        cmocka_unit_test(test_json_protobuf_keeps_its_message_type),
 	        cmocka_unit_test(test_empty_and_null_fields),
 	        cmocka_unit_test(test_numbers_beyond_64_bits_keep_every_digit),
