@@ -3,6 +3,7 @@
 #   make test       unit tests, the ASan/UBSan build's tests, integration tests on a dev server
 #   make run        start the Temporal dev server, the gateway and the worker
 #   make bench      benchmarks side by side with the peers (bench/results/)
+#   make fuzz       every libFuzzer harness in fuzz/ for FUZZ_SECONDS (60)
 #   make format     clang-format the C sources; `make format-check` checks them
 
 include versions.env
@@ -20,7 +21,13 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CC ?= cc
 CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -Igateway -Iworker -I$(GEN) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread -lm
-ifneq ($(SANITIZE),)
+ifeq ($(SANITIZE),fuzz)
+# libFuzzer's coverage on every object of the harnesses' build (clang only; see make fuzz). Clang
+# also warns about the deprecated fields that protoc-c's generated initializers name.
+CFLAGS += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+	-Wno-deprecated-declarations
+LDFLAGS += -fsanitize=address,undefined
+else ifneq ($(SANITIZE),)
 CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
@@ -39,7 +46,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
 
-.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench format format-check clean
+.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench format format-check clean \
+	fuzz fuzz-build fuzz-smoke
 .DEFAULT_GOAL := all
 # Keep objects of test programs between builds.
 .SECONDARY:
@@ -158,6 +166,7 @@ test: setup
 	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 all
 	@$(MAKE) --no-print-directory check-unit
 	@$(SAN_ENV) $(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 check-unit
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory test-integration
 
 test-integration:
@@ -166,6 +175,28 @@ test-integration:
 
 run: setup all
 	@scripts/run.sh
+
+# --- Fuzzing: one libFuzzer harness per parser (fuzz/fuzz_*.c), built with clang ----------------
+#   make fuzz            every harness for FUZZ_SECONDS (60) from its seed corpus, one line each
+#   make fuzz-smoke      every harness for a few seconds, and every regression input (make test)
+FUZZ_BUILD := build/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard fuzz/fuzz_*.c))
+
+fuzz-build: $(GEN)/.generated
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=fuzz $(FUZZ_TARGETS)
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libgateway.a $(PORTICO_LIBS)
+	@echo "link  $@"
+	@$(CC) -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
+
+fuzz: setup
+	@$(MAKE) --no-print-directory fuzz-build
+	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz-build
+	@scripts/fuzz.sh 4 $(FUZZ_TARGETS)
 
 # Benchmarks side by side with the peers (not part of make test): BENCH_FLAGS=--smoke for a short run.
 bench: all $(BUILD)/bench/codec_bench
@@ -187,4 +218,5 @@ format-check:
 clean:
 	rm -rf build
 
--include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/gateway/*.d $(BUILD)/obj/worker/*.d $(BUILD)/obj/tests/*/*.d)
+-include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/gateway/*.d $(BUILD)/obj/worker/*.d $(BUILD)/obj/tests/*/*.d \
+	$(BUILD)/obj/fuzz/*.d)

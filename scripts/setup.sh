@@ -29,9 +29,9 @@ mode=${1:-}
 case "$mode" in
 --build) ;;
 "" | --bench)
-	# Testing and running: unit tests, formatting, the docs page's browser test, and
+	# Testing and running: unit tests, formatting, fuzzing (clang), the docs page's browser test, and
 	# docker-compose to validate docker/docker-compose.yml (no Docker engine needed).
-	debian_packages+=(libcmocka-dev clang-format chromium docker-compose)
+	debian_packages+=(libcmocka-dev clang-format clang libclang-rt-14-dev chromium docker-compose)
 	# make bench: wrk for HTTP load, gnuplot for the chart (and ghz below, for direct gRPC load).
 	[ "$mode" = "--bench" ] && debian_packages+=(wrk gnuplot-nox)
 	;;

@@ -248,12 +248,16 @@ portico_payload *portico_codec_encode(const portico_codec *codec, const portico_
 	return out;
 }
 
-static portico_payload *copy_payload(const portico_payload *payload)
+/* A deep copy that keeps every field, unknown ones too; NULL with err for a payload protobuf-c
+ * read but cannot read back from its own bytes (an unknown field numbered 0, found by fuzzing). */
+static portico_payload *copy_payload(const portico_payload *payload, portico_error *err)
 {
 	size_t length;
 	uint8_t *bytes = pack_payload(payload, &length);
 	portico_payload *copy = temporal__api__common__v1__payload__unpack(NULL, length, bytes);
 	free(bytes);
+	if (!copy)
+		portico_error_set(err, PORTICO_DATA_LOSS, "payload holds a field that cannot be copied");
 	return copy;
 }
 
@@ -299,6 +303,8 @@ static void set_over_budget(portico_error *err, const portico_decode_budget *bud
 static void append_inflated(uint8_t **plain, size_t *used, size_t *capacity, const uint8_t *bytes, size_t length,
                             size_t limit)
 {
+	if (!length) /* an empty payload inflates to nothing, and *plain may still be NULL */
+		return;
 	if (*used + length > *capacity) {
 		size_t grown = *capacity ? *capacity : INFLATE_CHUNK_BYTES;
 		while (grown < *used + length)
@@ -358,7 +364,7 @@ portico_payload *portico_codec_decode_within(const portico_codec *codec, const p
 	if (encoding_is(payload, PORTICO_ENCODING_ZLIB))
 		return inflate_payload(payload, budget, err);
 	if (!encoding_is(payload, PORTICO_ENCODING_ENCRYPTED))
-		return copy_payload(payload);
+		return copy_payload(payload, err);
 
 	const ProtobufCBinaryData *id = portico_payload_metadata(payload, PORTICO_METADATA_KEY_ID);
 	const codec_key *key = find_key(codec, id);
