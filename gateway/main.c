@@ -157,6 +157,7 @@ static int check_arguments(int argc, char **argv)
 	        {"PORTICO_SHUTDOWN_GRACE", "30s", "on SIGTERM, how long requests in flight may finish"},
 	        {"PORTICO_AUTH", "keys if a file", "keys, passthrough (Temporal authorizes) or off (development)"},
 	        {"PORTICO_AUTH_FILE", "", "API keys, JWT verification and rate limits (JSON)"},
+	        {"PORTICO_ALLOWED_HOSTS", "", "with auth off, Host names besides this machine's, comma-separated"},
 	        {"PORTICO_TLS_CERT", "", "certificate file (PEM): serve HTTPS; kill -HUP reloads it"},
 	        {"PORTICO_TLS_KEY", "", "its private key file (PEM)"},
 	        {"PORTICO_CORS_ORIGINS", "", "origins allowed by CORS, comma-separated"},

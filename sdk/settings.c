@@ -82,8 +82,9 @@ static int read_setting(const char *name, int is_duration, int64_t fallback, int
 		format_duration(low, sizeof low, minimum);
 		format_duration(high, sizeof high, maximum);
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
-		                         "%s: expected a duration from %s to %s such as 30s or 500ms, got \"%s\"", name,
-		                         low, high, text);
+		                         "%s: expected a duration from %s to %s, such as 30s, 500ms or 2m (a bare "
+		                         "number is seconds), got \"%s\"",
+		                         name, low, high, text);
 	}
 	return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
 	                         "%s: expected a whole number from %" PRId64 " to %" PRId64 ", got \"%s\"", name,

@@ -24,11 +24,10 @@
 #include "backoff.h"
 #include "base64.h"
 #include "json_text.h"
+#include "log.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
-#define DEFAULT_MAX_CONCURRENT        20
 #define DEFAULT_POLLERS               2
-#define DEFAULT_GRACE_MS              30000
 #define DEFAULT_MAX_PAYLOAD_BYTES     (2u * 1024 * 1024)
 #define POLL_TIMEOUT_MS               70000
 #define RESPOND_TIMEOUT_MS            10000
@@ -41,7 +40,11 @@
 #define FLUSH_BATCH                   64
 #define CANCEL_CHECK_MS               100
 #define LOOP_HELPERS                  2 /* threads that start event-loop tasks and answer for them */
-#define FAILURE_SOURCE                "PorticoCWorker"
+#define READY_TIMEOUT_MS              2000
+/* A failing poller retries at least this often (its backoff is at most 10 s), so a failure older
+ * than this, with a poll out since, means polling works again even before a long poll answers. */
+#define POLL_RECOVERY_MS (PORTICO_BACKOFF_MAX_MS + 5000)
+#define FAILURE_SOURCE   "PorticoCWorker"
 
 typedef Temporal__Api__Workflowservice__V1__PollActivityTaskQueueResponse activity_task;
 
@@ -75,6 +78,7 @@ struct portico_activity {
 	portico_activity_info info;
 	portico_payloads empty;
 	json_t *result;
+	int result_invalid; /* the activity set a NULL result: the attempt fails */
 	/* the failure to report */
 	char *fail_type;
 	char *fail_message;
@@ -140,6 +144,10 @@ struct portico_worker {
 	portico_loop *loop;
 	pthread_t loop_thread;
 	atomic_uint_fast64_t polls, tasks, completed, failed, canceled, run_ms_total;
+	/* For readiness: when a poll last answered and last failed (monotonic ms, 0 for never), and
+	 * why it failed (guarded by lock). */
+	atomic_int_fast64_t poll_ok_ms, poll_failed_ms;
+	char *poll_error;
 };
 
 static int64_t duration_ms(const Google__Protobuf__Duration *duration)
@@ -152,10 +160,11 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
 	portico_worker *worker = portico_calloc(1, sizeof *worker);
 	worker->client = client;
 	worker->task_queue = portico_strdup(options->task_queue);
-	worker->max_concurrent = options->max_concurrent ? options->max_concurrent : DEFAULT_MAX_CONCURRENT;
+	worker->max_concurrent =
+	        options->max_concurrent ? options->max_concurrent : PORTICO_WORKER_DEFAULT_MAX_CONCURRENT;
 	worker->pollers = options->pollers ? options->pollers : DEFAULT_POLLERS;
 	worker->threads = options->threads ? options->threads : worker->max_concurrent;
-	worker->grace_ms = options->grace_ms >= 0 ? options->grace_ms : DEFAULT_GRACE_MS;
+	worker->grace_ms = options->grace_ms >= 0 ? options->grace_ms : PORTICO_WORKER_DEFAULT_GRACE_MS;
 	worker->max_payload_bytes = options->max_payload_bytes ? options->max_payload_bytes : DEFAULT_MAX_PAYLOAD_BYTES;
 	worker->codec = options->codec;
 	worker->metrics = options->metrics;
@@ -276,12 +285,25 @@ static int claim_answer(portico_activity *activity)
 	return !atomic_exchange(&activity->answered, 1) && !atomic_load(&activity->gone);
 }
 
+/* The fields that say which activity a log line is about. */
+static json_t *activity_fields(const portico_activity *activity)
+{
+	json_t *fields = json_object();
+	json_object_set_new(fields, "activityType", portico_log_text(activity->info.activity_type));
+	json_object_set_new(fields, "activityId", portico_log_text(activity->info.activity_id));
+	json_object_set_new(fields, "workflowId", portico_log_text(activity->info.workflow_id));
+	json_object_set_new(fields, "attempt", json_integer(activity->info.attempt));
+	return fields;
+}
+
 static void log_answer_error(const portico_activity *activity, const char *what, const portico_error *err)
 {
-	fprintf(stderr,
-	        "{\"level\":\"error\",\"message\":\"%s failed\",\"activityId\":\"%s\",\"workflowId\":\"%s\","
-	        "\"code\":\"%s\"}\n",
-	        what, activity->info.activity_id, activity->info.workflow_id, portico_code_name(err->code));
+	char *message = portico_sprintf("%s failed", what);
+	json_t *fields = activity_fields(activity);
+	json_object_set_new(fields, "code", json_string(portico_code_name(err->code)));
+	json_object_set_new(fields, "detail", portico_log_text(err->message));
+	portico_log("error", message, fields);
+	free(message);
 }
 
 /* One JSON value as a Payloads of one json/plain payload; NULL for NULL. */
@@ -485,6 +507,12 @@ static void activity_release(portico_activity *activity)
 	protobuf_c_message_free_unpacked(&activity->task->base, NULL);
 }
 
+/* An attempt that set a NULL result failed, whatever it returned. */
+static int settled_outcome(const portico_activity *activity, int outcome)
+{
+	return outcome == PORTICO_ACTIVITY_COMPLETED && activity->result_invalid ? PORTICO_ACTIVITY_FAILED : outcome;
+}
+
 /* ---- The process model ------------------------------------------------------------------------ *
  * The child writes lines to the parent: "H <json>" per heartbeat, then one of "R <json>" (result),
  * "F <json>" (failure) or "C" (canceled). The parent writes a byte to the cancel pipe when the
@@ -505,11 +533,12 @@ static void write_all(int fd, const char *data, size_t length)
 	}
 }
 
+/* One line to the parent; without a value (no result, no details) the line is the kind alone. */
 static void child_send(portico_activity *activity, char kind, const json_t *value)
 {
 	size_t length;
-	char *text = value ? portico_json_text(value, 0, &length) : portico_strdup("null");
-	char *line = portico_sprintf("%c %s\n", kind, text);
+	char *text = value ? portico_json_text(value, 0, &length) : portico_strdup("");
+	char *line = portico_sprintf(value ? "%c %s\n" : "%c%s\n", kind, text);
 	write_all(activity->child_out, line, strlen(line));
 	free(line);
 	free(text);
@@ -519,7 +548,7 @@ static _Noreturn void child_main(portico_activity *activity, const registration 
 {
 	activity->child_out = out;
 	activity->child_cancel = cancel;
-	int outcome = r->fn(activity, r->user_data);
+	int outcome = settled_outcome(activity, r->fn(activity, r->user_data));
 	if (outcome == PORTICO_ACTIVITY_COMPLETED) {
 		child_send(activity, 'R', activity->result);
 	} else if (outcome == PORTICO_ACTIVITY_CANCELED) {
@@ -545,8 +574,9 @@ static int take_child_line(portico_activity *activity, char *line)
 	case 'H':
 		portico_activity_heartbeat(activity, json_is_null(value) ? NULL : json_incref(value));
 		break;
-	case 'R':
-		portico_activity_set_result_json(activity, json_is_null(value) ? NULL : json_incref(value));
+	case 'R': /* a JSON null is a result; a line without a value is none */
+		json_decref(activity->result);
+		activity->result = json_incref(value);
 		outcome = PORTICO_ACTIVITY_COMPLETED;
 		break;
 	case 'C':
@@ -637,10 +667,7 @@ static void let_temporal_time_out(portico_activity *activity)
 {
 	if (!claim_answer(activity))
 		return;
-	fprintf(stderr,
-	        "{\"level\":\"info\",\"message\":\"attempt timed out\",\"activityId\":\"%s\",\"workflowId\":\"%s\","
-	        "\"attempt\":%d}\n",
-	        activity->info.activity_id, activity->info.workflow_id, activity->info.attempt);
+	portico_log("info", "attempt timed out", activity_fields(activity));
 }
 
 static void respond_too_large(portico_activity *activity)
@@ -655,6 +682,7 @@ static void respond_too_large(portico_activity *activity)
 /* Answers Temporal for an attempt that ended with outcome, and lets go of the activity. */
 static void answer(portico_activity *activity, int outcome)
 {
+	outcome = settled_outcome(activity, outcome);
 	if (outcome == PORTICO_ACTIVITY_COMPLETE_ASYNC)
 		claim_answer(activity); /* whoever holds the task token answers */
 	else if (atomic_load(&activity->too_large))
@@ -813,6 +841,16 @@ static void enqueue(portico_worker *worker, activity_task *task)
 	pthread_mutex_unlock(&worker->lock);
 }
 
+static void note_poll_failure(portico_worker *worker, const portico_error *err)
+{
+	pthread_mutex_lock(&worker->lock);
+	free(worker->poll_error);
+	worker->poll_error =
+	        portico_sprintf("%s: %s", portico_code_name(err->code), err->message ? err->message : "no detail");
+	pthread_mutex_unlock(&worker->lock);
+	atomic_store(&worker->poll_failed_ms, portico_monotonic_ms());
+}
+
 static void *poller_main(void *arg)
 {
 	portico_worker *worker = arg;
@@ -823,6 +861,7 @@ static void *poller_main(void *arg)
 		if (task)
 			atomic_fetch_add(&worker->polls, 1);
 		if (task && task->task_token.len) {
+			atomic_store(&worker->poll_ok_ms, portico_monotonic_ms());
 			atomic_fetch_add(&worker->tasks, 1);
 			failures = 0;
 			enqueue(worker, task);
@@ -830,13 +869,15 @@ static void *poller_main(void *arg)
 		}
 		sem_post(&worker->slots);
 		if (task) {
+			atomic_store(&worker->poll_ok_ms, portico_monotonic_ms());
 			protobuf_c_message_free_unpacked(&task->base, NULL); /* the long poll ended empty */
 			continue;
 		}
 		if (!atomic_load(&worker->stopping)) {
-			fprintf(stderr,
-			        "{\"level\":\"warn\",\"message\":\"poll failed\",\"code\":\"%s\",\"detail\":\"%s\"}\n",
-			        portico_code_name(err.code), err.message ? err.message : "");
+			note_poll_failure(worker, &err);
+			portico_log("warn", "poll failed",
+			            json_pack("{s:s,s:o}", "code", portico_code_name(err.code), "detail",
+			                      portico_log_text(err.message)));
 			sleep_unless_stopping(worker, portico_backoff_delay_ms(++failures));
 		}
 		portico_error_clear(&err);
@@ -1056,6 +1097,46 @@ int portico_worker_shutdown(portico_worker *worker)
 	return 0;
 }
 
+/* Polling works unless the last poll to end failed, and failed recently (see POLL_RECOVERY_MS). */
+static int polls_failing(portico_worker *worker, portico_error *err)
+{
+	int64_t failed = atomic_load(&worker->poll_failed_ms), ok = atomic_load(&worker->poll_ok_ms);
+	if (!failed || ok > failed || portico_monotonic_ms() - failed >= POLL_RECOVERY_MS)
+		return 0;
+	pthread_mutex_lock(&worker->lock);
+	portico_error_set(err, PORTICO_UNAVAILABLE, "polling task queue \"%s\" fails: %s", worker->task_queue,
+	                  worker->poll_error ? worker->poll_error : "no detail");
+	pthread_mutex_unlock(&worker->lock);
+	return -1;
+}
+
+int portico_worker_ready(portico_worker *worker, portico_error *err)
+{
+	if (!worker->started || atomic_load(&worker->stopping))
+		return portico_error_set(err, PORTICO_UNAVAILABLE, "the worker is %s",
+		                         worker->started ? "shutting down" : "not started");
+	if (polls_failing(worker, err))
+		return -1;
+	Temporal__Api__Workflowservice__V1__GetSystemInfoRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
+	portico_call_options options = {.method = "GetSystemInfo", .timeout_ms = READY_TIMEOUT_MS};
+	ProtobufCMessage *response;
+	if (portico_transport_call(portico_client_transport(worker->client), &options, &request.base, &response, err)) {
+		portico_error_prefix(err, "Temporal does not answer");
+		return -1;
+	}
+	protobuf_c_message_free_unpacked(response, NULL);
+	return 0;
+}
+
+json_t *portico_worker_activity_types(const portico_worker *worker)
+{
+	json_t *types = json_array();
+	for (const registration *r = worker->registrations; r; r = r->next)
+		json_array_insert_new(types, 0, portico_log_text(r->type)); /* the list is newest first */
+	return types;
+}
+
 void portico_worker_get_stats(portico_worker *worker, portico_worker_stats *stats)
 {
 	stats->polls = atomic_load(&worker->polls);
@@ -1121,6 +1202,7 @@ void portico_worker_free(portico_worker *worker)
 	free(worker->task_queue);
 	free(worker->namespace_name);
 	free(worker->identity);
+	free(worker->poll_error);
 	free(worker);
 }
 
@@ -1136,32 +1218,80 @@ const portico_payloads *portico_activity_input(const portico_activity *activity)
 	return activity->task->input ? activity->task->input : &activity->empty;
 }
 
-static json_t *payload_json(const portico_payloads *payloads, size_t index)
+static int metadata_is(const ProtobufCBinaryData *value, const char *text)
+{
+	return value && value->len == strlen(text) && !memcmp(value->data, text, value->len);
+}
+
+/* Reads payload as JSON into *value (a new reference; binary/null is JSON null). Returns NULL
+ * when it could, else why not, for the log (the caller frees it), with *value NULL. */
+static char *payload_as_json(const portico_payload *payload, json_t **value)
+{
+	const ProtobufCBinaryData *encoding = portico_payload_metadata(payload, "encoding");
+	const ProtobufCBinaryData *codec_error = portico_payload_metadata(payload, "portico-codec-error");
+	*value = NULL;
+	if (codec_error)
+		return portico_sprintf("it cannot be decrypted: %.*s", (int)codec_error->len,
+		                       (const char *)codec_error->data);
+	if (metadata_is(encoding, PORTICO_ENCODING_NULL)) {
+		*value = json_null();
+		return NULL;
+	}
+	if (metadata_is(encoding, PORTICO_ENCODING_JSON)) {
+		json_error_t error;
+		*value = json_loadb((const char *)payload->data.data, payload->data.len, JSON_DECODE_ANY, &error);
+		return *value ? NULL : portico_sprintf("it is not valid JSON: %s", error.text);
+	}
+	if (metadata_is(encoding, PORTICO_ENCODING_ENCRYPTED))
+		return portico_strdup("it is encrypted and this worker has no codec keys (PORTICO_CODEC_KEYS)");
+	if (!encoding)
+		return portico_strdup("it has no encoding");
+	return portico_sprintf("its encoding is %.*s, not json/plain", (int)encoding->len,
+	                       (const char *)encoding->data);
+}
+
+/* Payload index as JSON (a new reference), or NULL when there is none. One that is there but
+ * cannot be read as JSON is logged with the reason (most often a codec key this worker lacks):
+ * the activity itself only sees NULL. */
+static json_t *payload_json(const portico_activity *activity, const char *what, const portico_payloads *payloads,
+                            size_t index)
 {
 	if (!payloads || index >= payloads->n_payloads)
 		return NULL;
-	const portico_payload *payload = payloads->payloads[index];
-	const ProtobufCBinaryData *encoding = portico_payload_metadata(payload, "encoding");
-	if (!encoding || encoding->len != strlen(PORTICO_ENCODING_JSON) ||
-	    memcmp(encoding->data, PORTICO_ENCODING_JSON, encoding->len))
-		return NULL;
-	return json_loadb((const char *)payload->data.data, payload->data.len, JSON_DECODE_ANY, NULL);
+	json_t *value;
+	char *reason = payload_as_json(payloads->payloads[index], &value);
+	if (reason) {
+		json_t *fields = activity_fields(activity);
+		json_object_set_new(fields, "payload", json_string(what));
+		json_object_set_new(fields, "index", json_integer((json_int_t)index));
+		json_object_set_new(fields, "reason", portico_log_text(reason));
+		portico_log("error", "activity input cannot be decoded", fields);
+		free(reason);
+	}
+	return value;
 }
 
 json_t *portico_activity_input_json(const portico_activity *activity, size_t index)
 {
-	return payload_json(portico_activity_input(activity), index);
+	return payload_json(activity, "input", portico_activity_input(activity), index);
 }
 
 json_t *portico_activity_heartbeat_details_json(const portico_activity *activity)
 {
-	return payload_json(activity->task->heartbeat_details, 0);
+	return payload_json(activity, "heartbeatDetails", activity->task->heartbeat_details, 0);
 }
 
-void portico_activity_set_result_json(portico_activity *activity, json_t *value)
+int portico_activity_set_result_json(portico_activity *activity, json_t *value)
 {
 	json_decref(activity->result);
 	activity->result = value;
+	activity->result_invalid = !value;
+	if (value)
+		return PORTICO_ACTIVITY_COMPLETED;
+	return portico_activity_fail(activity, "ActivityResultError", 0, 0,
+	                             "the activity's result is NULL (portico_activity_set_result_json was given no "
+	                             "value: a JSON value that could not be built, such as json_pack with a bad "
+	                             "format or text that is not UTF-8)");
 }
 
 int portico_activity_cancelled(const portico_activity *activity)
@@ -1370,7 +1500,7 @@ int portico_activity_env_run(portico_activity_env *env, portico_activity_fn fn, 
 		activity.env_loop_running = 1;
 		portico_loop_run(env->loop);
 	}
-	env->outcome = activity.final_outcome;
+	env->outcome = settled_outcome(&activity, activity.final_outcome);
 	env->result = json_incref(activity.result);
 	env->error_type = portico_strdup(activity.fail_type);
 	env->error_message = portico_strdup(activity.fail_message);

@@ -37,12 +37,15 @@ enum {
 /* Runs one attempt of an activity. user_data is what was registered. */
 typedef int (*portico_activity_fn)(portico_activity *activity, void *user_data);
 
+#define PORTICO_WORKER_DEFAULT_MAX_CONCURRENT 20
+#define PORTICO_WORKER_DEFAULT_GRACE_MS       30000
+
 typedef struct portico_worker_options {
 	const char *task_queue;     /* required */
-	unsigned max_concurrent;    /* activities running at once; 0 for 20 */
+	unsigned max_concurrent;    /* activities running at once; 0 for PORTICO_WORKER_DEFAULT_MAX_CONCURRENT */
 	unsigned threads;           /* threads running thread-pool activities and answering; 0 for max_concurrent */
 	unsigned pollers;           /* concurrent long polls; 0 for 2 */
-	int64_t grace_ms;           /* shutdown: how long running activities may finish; negative for 30 s */
+	int64_t grace_ms;           /* shutdown: how long running activities may finish; negative for the default */
 	size_t max_payload_bytes;   /* results and heartbeats over this fail the attempt; 0 for 2 MiB */
 	const portico_codec *codec; /* NULL for none; borrowed, must outlive the worker */
 	portico_metrics *metrics;   /* NULL for none; borrowed: activity durations by type go here */
@@ -101,6 +104,14 @@ typedef struct portico_worker_stats {
 
 void portico_worker_get_stats(portico_worker *worker, portico_worker_stats *stats);
 
+/* For a readiness probe: 0 when the worker is started, not shutting down, its polls are not
+ * failing, and Temporal answers GetSystemInfo within 2 s (this call waits for that answer);
+ * -1 with err saying which is not so. Any thread. */
+int portico_worker_ready(portico_worker *worker, portico_error *err);
+
+/* The activity types registered, in registration order: a JSON array of strings (new reference). */
+json_t *portico_worker_activity_types(const portico_worker *worker);
+
 /* Declares the worker's metric families in metrics and sets their values from the counters, for
  * a scrape (the activity duration histogram fills itself as attempts end). */
 void portico_worker_metrics_define(portico_metrics *metrics);
@@ -122,14 +133,21 @@ const portico_activity_info *portico_activity_get_info(const portico_activity *a
 /* The decoded input payloads (never NULL). */
 const portico_payloads *portico_activity_input(const portico_activity *activity);
 
-/* Argument index as JSON (a new reference), or NULL when it is missing or not json/plain. */
+/* Argument index as JSON (a new reference; a binary/null argument is JSON null), or NULL when it is
+ * missing or cannot be read as JSON: not json/plain, not valid JSON, or encrypted with a key this
+ * worker does not have. The last three are logged with the activity type and the reason. */
 json_t *portico_activity_input_json(const portico_activity *activity, size_t index);
 
-/* The details of the last heartbeat of an earlier attempt, as JSON (new reference), or NULL. */
+/* The details of the last heartbeat of an earlier attempt, as JSON (new reference), or NULL
+ * (logged as for the input when they are there but cannot be read). */
 json_t *portico_activity_heartbeat_details_json(const portico_activity *activity);
 
-/* Sets the result to one JSON value (json/plain); takes a reference. */
-void portico_activity_set_result_json(portico_activity *activity, json_t *value);
+/* Sets the result to one JSON value (json/plain; json_null() for null) and takes the reference.
+ * Returns PORTICO_ACTIVITY_COMPLETED (0). value NULL, which is what json_pack returns for a bad
+ * format or text that is not UTF-8, is an error: it returns PORTICO_ACTIVITY_FAILED and the
+ * attempt fails with ActivityResultError even if the activity then returns COMPLETED, so
+ * `return portico_activity_set_result_json(activity, json_pack(…));` ends an activity either way. */
+int portico_activity_set_result_json(portico_activity *activity, json_t *value);
 
 /* Records progress; details (a reference is taken, may be NULL) come back to the next attempt.
  * Sent at most every 0.8 × the heartbeat timeout (30 s when none); the latest details win. */

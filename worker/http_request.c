@@ -253,9 +253,8 @@ static int outcome_of(transfer *t, CURLcode result)
 	if (!body)
 		return portico_activity_fail(activity, "HttpResponseNotText", 1, 0,
 		                             "%s answered a body that is neither JSON nor UTF-8 text", url);
-	portico_activity_set_result_json(
+	return portico_activity_set_result_json(
 	        activity, json_pack("{s:i,s:O,s:o}", "status", (int)status, "headers", t->r.headers, "body", body));
-	return PORTICO_ACTIVITY_COMPLETED;
 }
 
 /* Ends the transfer (already out of the multi handle) and its activity. */

@@ -2,8 +2,8 @@
  * shared objects (--activities lib.so, repeatable: each exports
  * `void portico_register_activities(portico_worker *)`) on PORTICO_TASK_QUEUE (default "portico")
  * for workflows written with any Temporal SDK. Same TEMPORAL_* environment as the gateway, same
- * PORTICO_CODEC_* keys. SIGTERM or SIGINT stops it gracefully: activities in flight get
- * PORTICO_WORKER_GRACE_SECONDS (30) to finish. */
+ * PORTICO_CODEC_* keys; `portico-worker --help` lists every setting. SIGTERM or SIGINT stops it
+ * gracefully: activities in flight get PORTICO_WORKER_GRACE_SECONDS (30) to finish. */
 #include <dlfcn.h>
 #include <signal.h>
 #include <stdint.h>
@@ -20,23 +20,70 @@
 #include "config.h"
 #include "http.h"
 #include "http_request.h"
+#include "json_text.h"
+#include "log.h"
+#include "settings.h"
 #include "worker.h"
 
 #define DEFAULT_TASK_QUEUE "portico"
 #define REGISTER_SYMBOL    "portico_register_activities"
+/* Bounds that keep a typo from asking for a million threads. */
+#define MAX_CONCURRENT_LIMIT 100000
+#define THREADS_LIMIT        1024
+#define GRACE_LIMIT_MS       (3600 * 1000LL)
+/* Exit statuses: a bad setting or argument is the operator's to fix, unlike a failure at run time. */
+#define EXIT_FAILED 1
+#define EXIT_USAGE  2
+
+static const portico_setting_help worker_settings[] = {
+        {"PORTICO_TASK_QUEUE", DEFAULT_TASK_QUEUE, "the task queue polled for activity tasks"},
+        {"PORTICO_WORKER_MAX_CONCURRENT", "20", "activities running at once (1 to 100000)"},
+        {"PORTICO_WORKER_THREADS", "max concurrent", "threads running thread-pool activities (1 to 1024)"},
+        {"PORTICO_WORKER_GRACE_SECONDS", "30", "on SIGTERM, how long activities in flight may finish (up to 1 h)"},
+        {"PORTICO_WORKER_METRICS_LISTEN", "off", "host:port serving /metrics, /healthz and /readyz"},
+        {NULL, NULL, NULL},
+};
+
+static void print_help(FILE *out)
+{
+	fprintf(out, "usage: portico-worker [--activities lib.so]... [--help]\n\n"
+	             "Runs Portico's http.request and the activities of each --activities library (a shared\n"
+	             "object exporting portico_register_activities) for workflows in any Temporal SDK.\n"
+	             "Settings come from the environment:\n");
+	portico_settings_print(out, "Worker:", worker_settings);
+	portico_settings_print(out, "Temporal:", portico_settings_temporal);
+	portico_settings_print(out, "Payload encryption:", portico_settings_codec);
+}
+
+typedef struct worker_settings_values {
+	const char *task_queue;
+	int64_t max_concurrent, threads, grace_ms;
+	const char *metrics_listen; /* NULL for none */
+} worker_settings_values;
+
+static int load_settings(worker_settings_values *values, portico_error *err)
+{
+	const char *queue = getenv("PORTICO_TASK_QUEUE");
+	values->task_queue = queue && *queue ? queue : DEFAULT_TASK_QUEUE;
+	const char *listen = getenv("PORTICO_WORKER_METRICS_LISTEN");
+	values->metrics_listen = listen && *listen ? listen : NULL;
+	if (portico_settings_number("PORTICO_WORKER_MAX_CONCURRENT", PORTICO_WORKER_DEFAULT_MAX_CONCURRENT, 1,
+	                            MAX_CONCURRENT_LIMIT, &values->max_concurrent, err) ||
+	    portico_settings_number("PORTICO_WORKER_THREADS", 0, 1, THREADS_LIMIT, &values->threads, err) ||
+	    portico_settings_duration_ms("PORTICO_WORKER_GRACE_SECONDS", PORTICO_WORKER_DEFAULT_GRACE_MS, 0,
+	                                 GRACE_LIMIT_MS, &values->grace_ms, err))
+		return -1;
+	return 0;
+}
 
 typedef void (*register_fn)(portico_worker *worker);
 
 /* Loads each --activities library and lets it register its activities. The libraries stay
- * loaded for the life of the process. */
+ * loaded for the life of the process. The arguments were checked by check_arguments. */
 static int load_activity_libraries(portico_worker *worker, int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--activities") || i + 1 == argc) {
-			fprintf(stderr, "portico-worker: usage: portico-worker [--activities lib.so]...\n");
-			return -1;
-		}
-		const char *path = argv[++i];
+	for (int i = 2; i < argc; i += 2) {
+		const char *path = argv[i];
 		void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 		if (!library) {
 			fprintf(stderr, "portico-worker: cannot load %s: %s\n", path, dlerror());
@@ -52,10 +99,29 @@ static int load_activity_libraries(portico_worker *worker, int argc, char **argv
 	return 0;
 }
 
-static int fatal(const char *message)
+/* 1 for --help, 0 for `--activities path` pairs, -1 (said on stderr) for anything else. */
+static int check_arguments(int argc, char **argv)
 {
-	fprintf(stderr, "portico-worker: %s\n", message);
-	return 1;
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		return 1;
+	for (int i = 1; i < argc; i += 2) {
+		if (strcmp(argv[i], "--activities") || i + 1 == argc) {
+			fprintf(stderr,
+			        "portico-worker: unexpected argument \"%s\"\n"
+			        "usage: portico-worker [--activities lib.so]... (--help lists the settings)\n",
+			        argv[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Says why the worker cannot go on; returns status, the exit status. */
+static int fatal(int status, portico_error *err)
+{
+	fprintf(stderr, "portico-worker: %s\n", err->message);
+	portico_error_clear(err);
+	return status;
 }
 
 typedef struct metrics_endpoint {
@@ -63,34 +129,71 @@ typedef struct metrics_endpoint {
 	portico_metrics *metrics;
 } metrics_endpoint;
 
-/* GET /metrics on PORTICO_WORKER_METRICS_LISTEN: the worker's counters for Prometheus. */
-static void serve_metrics(void *arg, http_request *request)
+static void respond_json(http_request *request, unsigned status, json_t *body)
 {
-	metrics_endpoint *endpoint = arg;
-	if (strcmp(http_request_path(request), "/metrics")) {
-		http_respond(request, 404, "text/plain", portico_strdup("not found\n"), strlen("not found\n"));
-		return;
-	}
-	portico_worker_metrics_update(endpoint->worker, endpoint->metrics);
 	size_t length;
-	char *text = portico_metrics_render(endpoint->metrics, &length);
-	http_respond(request, 200, "text/plain; version=0.0.4; charset=utf-8", text, length);
+	char *text = portico_json_text(body, 0, &length);
+	json_decref(body);
+	http_respond(request, status, "application/json", text, length);
 }
 
-static long env_number(const char *name, long fallback)
+/* PORTICO_WORKER_METRICS_LISTEN: GET /metrics (the worker's counters for Prometheus), /healthz
+ * (the process answers) and /readyz (it polls and Temporal answers: 503 with the reason if not). */
+static void serve_endpoint(void *arg, http_request *request)
 {
-	const char *text = getenv(name);
-	return text && *text ? strtol(text, NULL, 10) : fallback;
+	metrics_endpoint *endpoint = arg;
+	const char *path = http_request_path(request);
+	if (!strcmp(path, "/healthz")) {
+		respond_json(request, 200, json_pack("{s:s}", "status", "ok"));
+	} else if (!strcmp(path, "/readyz")) {
+		portico_error err = PORTICO_ERROR_INIT;
+		if (portico_worker_ready(endpoint->worker, &err) == 0)
+			respond_json(request, 200, json_pack("{s:s}", "status", "ready"));
+		else
+			respond_json(request, 503,
+			             json_pack("{s:s,s:o}", "status", "not ready", "message",
+			                       portico_log_text(err.message)));
+		portico_error_clear(&err);
+	} else if (!strcmp(path, "/metrics")) {
+		portico_worker_metrics_update(endpoint->worker, endpoint->metrics);
+		size_t length;
+		char *text = portico_metrics_render(endpoint->metrics, &length);
+		http_respond(request, 200, "text/plain; version=0.0.4; charset=utf-8", text, length);
+	} else {
+		respond_json(request, 404,
+		             json_pack("{s:s}", "message", "not found: try /metrics, /healthz or /readyz"));
+	}
+}
+
+static void log_totals(portico_worker *worker)
+{
+	portico_worker_stats stats;
+	portico_worker_get_stats(worker, &stats);
+	portico_log("info", "worker totals",
+	            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "polls", (json_int_t)stats.polls, "tasks",
+	                      (json_int_t)stats.tasks, "completed", (json_int_t)stats.completed, "failed",
+	                      (json_int_t)stats.failed, "canceled", (json_int_t)stats.canceled, "runMs",
+	                      (json_int_t)stats.run_ms_total));
 }
 
 int main(int argc, char **argv)
 {
+	int arguments = check_arguments(argc, argv);
+	if (arguments) {
+		if (arguments > 0)
+			print_help(stdout);
+		return arguments > 0 ? 0 : EXIT_USAGE;
+	}
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_config cfg;
 	portico_codec *codec = NULL;
-	if (portico_config_from_env(&cfg, &err) || portico_codec_from_env(&codec, &err))
-		return fatal(err.message);
-	const char *queue = getenv("PORTICO_TASK_QUEUE");
+	worker_settings_values settings;
+	if (load_settings(&settings, &err) || portico_config_from_env(&cfg, &err))
+		return fatal(EXIT_USAGE, &err);
+	if (portico_codec_from_env(&codec, &err)) {
+		portico_config_free(&cfg);
+		return fatal(EXIT_USAGE, &err);
+	}
 
 	sigset_t stop_signals;
 	sigemptyset(&stop_signals);
@@ -102,14 +205,14 @@ int main(int argc, char **argv)
 
 	portico_client *client = portico_client_open(&cfg, &err);
 	if (!client)
-		return fatal(err.message);
+		return fatal(EXIT_FAILED, &err);
 	portico_metrics *metrics = portico_metrics_new();
 	portico_worker_metrics_define(metrics);
 	portico_worker_options options = {
-	        .task_queue = queue && *queue ? queue : DEFAULT_TASK_QUEUE,
-	        .max_concurrent = (unsigned)env_number("PORTICO_WORKER_MAX_CONCURRENT", 0),
-	        .threads = (unsigned)env_number("PORTICO_WORKER_THREADS", 0),
-	        .grace_ms = (int64_t)env_number("PORTICO_WORKER_GRACE_SECONDS", -1) * 1000,
+	        .task_queue = settings.task_queue,
+	        .max_concurrent = (unsigned)settings.max_concurrent,
+	        .threads = (unsigned)settings.threads,
+	        .grace_ms = settings.grace_ms,
 	        .codec = codec,
 	        .metrics = metrics,
 	};
@@ -117,23 +220,26 @@ int main(int argc, char **argv)
 	http_request_client *http = http_request_client_new();
 	portico_worker_register_loop(worker, HTTP_REQUEST_ACTIVITY, http_request_activity, http);
 	if (load_activity_libraries(worker, argc, argv))
-		return 1;
+		return EXIT_FAILED;
 	if (portico_worker_start(worker, &err))
-		return fatal(err.message);
+		return fatal(EXIT_FAILED, &err);
+	portico_log("info", "activities registered",
+	            json_pack("{s:s,s:o}", "taskQueue", settings.task_queue, "activityTypes",
+	                      portico_worker_activity_types(worker)));
 	metrics_endpoint endpoint = {worker, metrics};
 	http_server *metrics_server = NULL;
-	const char *metrics_listen = getenv("PORTICO_WORKER_METRICS_LISTEN");
-	if (metrics_listen && *metrics_listen) {
-		http_server_options http_options = {.listen = metrics_listen,
-		                                    .threads = 1,
+	if (settings.metrics_listen) {
+		/* Two threads: a /readyz waiting on Temporal does not hold up a scrape. */
+		http_server_options http_options = {.listen = settings.metrics_listen,
+		                                    .threads = 2,
 		                                    .max_body_bytes = 1024,
 		                                    .idle_timeout_s = 30,
-		                                    .handler = serve_metrics,
+		                                    .handler = serve_endpoint,
 		                                    .arg = &endpoint};
 		if (!(metrics_server = http_server_start(&http_options, &err)))
-			return fatal(err.message);
-		fprintf(stderr, "portico-worker: metrics on http://%s/metrics (port %u)\n", metrics_listen,
-		        http_server_port(metrics_server));
+			return fatal(EXIT_FAILED, &err);
+		fprintf(stderr, "portico-worker: metrics on http://%s/metrics (port %u), with /healthz and /readyz\n",
+		        settings.metrics_listen, http_server_port(metrics_server));
 	}
 	fprintf(stderr, "portico-worker: polling task queue \"%s\" at %s (namespace %s)%s\n", options.task_queue,
 	        cfg.address, cfg.namespace_name, codec ? ", payloads encrypted" : "");
@@ -144,14 +250,7 @@ int main(int argc, char **argv)
 	if (metrics_server)
 		http_server_stop(metrics_server);
 	int stuck = portico_worker_shutdown(worker);
-	portico_worker_stats stats;
-	portico_worker_get_stats(worker, &stats);
-	fprintf(stderr,
-	        "{\"level\":\"info\",\"message\":\"worker totals\",\"polls\":%llu,\"tasks\":%llu,\"completed\":%llu,"
-	        "\"failed\":%llu,\"canceled\":%llu,\"runMs\":%llu}\n",
-	        (unsigned long long)stats.polls, (unsigned long long)stats.tasks, (unsigned long long)stats.completed,
-	        (unsigned long long)stats.failed, (unsigned long long)stats.canceled,
-	        (unsigned long long)stats.run_ms_total);
+	log_totals(worker);
 	if (stuck) {
 		/* An activity ignored its cancellation; its task is answered, and it may still use the
 		 * worker's memory, so none of it is freed. */

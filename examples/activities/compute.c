@@ -30,8 +30,7 @@ static int fibonacci(portico_activity *activity, void *user_data)
 	portico_activity_heartbeat(activity, json_pack("{s:i}", "computing", n));
 	if (portico_activity_cancelled(activity))
 		return PORTICO_ACTIVITY_CANCELED;
-	portico_activity_set_result_json(activity, json_pack("{s:I}", "fibonacci", (json_int_t)fibonacci_of(n)));
-	return PORTICO_ACTIVITY_COMPLETED;
+	return portico_activity_set_result_json(activity, json_pack("{s:I}", "fibonacci", (json_int_t)fibonacci_of(n)));
 }
 
 static int crash_once(portico_activity *activity, void *user_data)
@@ -39,9 +38,8 @@ static int crash_once(portico_activity *activity, void *user_data)
 	(void)user_data;
 	if (portico_activity_get_info(activity)->attempt == 1)
 		abort();
-	portico_activity_set_result_json(
+	return portico_activity_set_result_json(
 	        activity, json_pack("{s:i}", "survivedAttempt", portico_activity_get_info(activity)->attempt));
-	return PORTICO_ACTIVITY_COMPLETED;
 }
 
 void portico_register_activities(portico_worker *worker)

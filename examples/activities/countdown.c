@@ -42,9 +42,8 @@ static int countdown(portico_activity *activity, void *user_data)
 		current--;
 		portico_activity_heartbeat(activity, json_integer(current));
 	}
-	portico_activity_set_result_json(activity, json_pack("{s:I,s:i,s:I}", "reached", current, "attempt",
-	                                                     info->attempt, "resumedFrom", resumed_from));
-	return PORTICO_ACTIVITY_COMPLETED;
+	return portico_activity_set_result_json(activity, json_pack("{s:I,s:i,s:I}", "reached", current, "attempt",
+	                                                            info->attempt, "resumedFrom", resumed_from));
 }
 
 /* The one symbol portico-worker looks for in a --activities library. */

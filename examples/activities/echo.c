@@ -8,8 +8,8 @@
 static int echo(portico_activity *activity, void *user_data)
 {
 	(void)user_data;
-	portico_activity_set_result_json(activity, portico_activity_input_json(activity, 0));
-	return PORTICO_ACTIVITY_COMPLETED;
+	json_t *input = portico_activity_input_json(activity, 0);
+	return portico_activity_set_result_json(activity, input ? input : json_null());
 }
 
 void portico_register_activities(portico_worker *worker)

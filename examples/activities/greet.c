@@ -16,9 +16,10 @@ static int greet(portico_activity *activity, void *user_data)
 		json_decref(input);
 		return portico_activity_fail(activity, "InvalidName", 1, 0, "expected {\"name\": \"…\"}");
 	}
-	portico_activity_set_result_json(activity, json_pack("{s:s++}", "greeting", "Hello, ", name, "!"));
+	int outcome =
+	        portico_activity_set_result_json(activity, json_pack("{s:s++}", "greeting", "Hello, ", name, "!"));
 	json_decref(input);
-	return PORTICO_ACTIVITY_COMPLETED;
+	return outcome;
 }
 
 void portico_register_activities(portico_worker *worker)

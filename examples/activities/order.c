@@ -69,8 +69,7 @@ static int run_step(portico_activity *activity, void *user_data)
 	if (s->with_amount)
 		json_object_set(result, "amount", json_object_get(order, "amount"));
 	json_decref(order);
-	portico_activity_set_result_json(activity, result);
-	return PORTICO_ACTIVITY_COMPLETED;
+	return portico_activity_set_result_json(activity, result);
 }
 
 void portico_register_activities(portico_worker *worker)

@@ -31,7 +31,7 @@ static void wake_up(sleeper *s, int outcome)
 {
 	portico_activity *activity = s->activity;
 	if (outcome == PORTICO_ACTIVITY_COMPLETED)
-		portico_activity_set_result_json(activity, json_pack("{s:I}", "slept", s->ms));
+		outcome = portico_activity_set_result_json(activity, json_pack("{s:I}", "slept", s->ms));
 	portico_loop_timer_free(s->tick);
 	free(s);
 	portico_activity_finish(activity, outcome);

@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -343,3 +344,187 @@ def test_a_killed_worker_loses_nothing(server, worker):
     result = asyncio.run(main())
     assert result["attempt"] == 2 and result["reached"] == 0
     assert 0 < result["resumedFrom"] < 30
+
+
+# ---- Settings, --help, health, start-up and log lines -----------------------------------------
+
+WORKER_PATHS = build_paths("portico-worker")
+
+
+@pytest.mark.parametrize("path", WORKER_PATHS)
+@pytest.mark.parametrize("name, value", [
+    ("PORTICO_WORKER_GRACE_SECONDS", "abc"), ("PORTICO_WORKER_GRACE_SECONDS", "5x"),
+    ("PORTICO_WORKER_GRACE_SECONDS", "-1"), ("PORTICO_WORKER_MAX_CONCURRENT", "abc"),
+    ("PORTICO_WORKER_MAX_CONCURRENT", "0"), ("PORTICO_WORKER_MAX_CONCURRENT", "99999999999999999999"),
+    ("PORTICO_WORKER_THREADS", "many"), ("PORTICO_WORKER_THREADS", "0"), ("TEMPORAL_TLS", "maybe")])
+def test_a_bad_setting_stops_the_worker_naming_it(path, name, value):
+    """A setting that does not parse is refused at start-up (status 2), never read as 0."""
+    import os
+    completed = subprocess.run([path], env=dict(os.environ, **{name: value}), capture_output=True, text=True,
+                               timeout=30)
+    assert completed.returncode == 2, completed
+    assert f"{name}: expected" in completed.stderr and f'"{value}"' in completed.stderr, completed.stderr
+    assert "polling" not in completed.stderr
+
+
+@pytest.mark.parametrize("path", WORKER_PATHS)
+def test_an_unknown_argument_is_refused(path):
+    completed = subprocess.run([path, "--activites", "x.so"], capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 2 and 'unexpected argument "--activites"' in completed.stderr, completed
+
+
+def settings_read_by(directories):
+    """Every PORTICO_* and TEMPORAL_* variable the C sources of directories read (as a literal)."""
+    import re
+    from devserver import TOP
+    names = set()
+    for directory in directories:
+        for source in (TOP / directory).glob("*.c"):
+            names |= set(re.findall(r'"((?:PORTICO|TEMPORAL)_[A-Z0-9_]+)"', source.read_text()))
+    return names
+
+
+@pytest.mark.parametrize("program, directories", [("portico", ["gateway", "sdk"]),
+                                                  ("portico-worker", ["worker", "sdk"])])
+def test_help_lists_every_setting_with_its_default_and_meaning(program, directories):
+    for path in build_paths(program):
+        completed = subprocess.run([path.values[0], "--help"], capture_output=True, text=True, timeout=30)
+        assert completed.returncode == 0 and completed.stderr == "", completed
+        lines = {line.split()[0]: line.split(None, 2)[1:] for line in completed.stdout.splitlines()
+                 if line.startswith("  ")}
+        for name in settings_read_by(directories):
+            # Aliases (TEMPORAL_TLS_CLIENT_CERT_PATH…) are named in their main variable's line.
+            assert name in lines or f"(or {name})" in completed.stdout, (program, name)
+        for name, (default, meaning) in lines.items():
+            assert default and len(meaning.split()) >= 2, (program, name)
+
+
+def worker_port(w):
+    import re
+    match = re.search(r"metrics on http://\S+ \(port (\d+)\)", Path(w.log.name).read_text())
+    return int(match.group(1))
+
+
+def wait_for_status(url, status, attempts=200):
+    from http_client import get
+    for _ in range(attempts):
+        answer = get(url, timeout=10)
+        if answer.status == status:
+            return answer
+        time.sleep(0.1)
+    raise AssertionError(answer)
+
+
+@pytest.mark.parametrize("path", WORKER_PATHS)
+def test_health_readiness_and_the_activities_at_start_up(path, server):
+    from http_client import get
+    examples, queue = Path(path).parent / "examples", f"portico-c-{uuid.uuid4()}"
+    w = CWorker(path, server, queue, "--activities", str(examples / "libcountdown.so"),
+                "--activities", str(examples / "libecho.so"), PORTICO_WORKER_METRICS_LISTEN="127.0.0.1:0")
+    try:
+        base = f"http://127.0.0.1:{worker_port(w)}"
+        health = get(f"{base}/healthz")
+        assert health.status == 200 and health.json == {"status": "ok"}, health
+        assert wait_for_status(f"{base}/readyz", 200).json == {"status": "ready"}
+        assert get(f"{base}/metrics").status == 200
+        assert get(f"{base}/nothing").status == 404
+        started = [json.loads(line) for line in Path(w.log.name).read_text().splitlines()
+                   if '"activities registered"' in line]
+        assert len(started) == 1 and started[0]["taskQueue"] == queue, started
+        assert started[0]["activityTypes"] == ["http.request", "example.countdown", "example.echo"], started
+    finally:
+        assert w.stop() == 0, w.output
+
+
+@pytest.mark.parametrize("path", WORKER_PATHS)
+def test_not_ready_while_polls_fail_or_temporal_is_away(path, server):
+    """An unknown namespace fails every poll while Temporal itself answers; a wrong address
+    reaches nothing (the polls or the probe's own call say so first). Either way the process is
+    alive (/healthz) but not ready, with the reason."""
+    from http_client import get
+    unreachable = type("Away", (), {"address": "127.0.0.1:1"})
+    for temporal, extra, reason in [(server, {"TEMPORAL_NAMESPACE": f"missing-{uuid.uuid4()}"}, "polling task queue"),
+                                    (unreachable, {}, "127.0.0.1:1")]:
+        w = CWorker(path, temporal, f"portico-c-{uuid.uuid4()}", PORTICO_WORKER_METRICS_LISTEN="127.0.0.1:0",
+                    **extra)
+        try:
+            base = f"http://127.0.0.1:{worker_port(w)}"
+            assert get(f"{base}/healthz").status == 200
+            answer = wait_for_status(f"{base}/readyz", 503)
+            assert answer.json["status"] == "not ready" and reason in answer.json["message"], answer
+        finally:
+            assert w.stop() == 0, w.output
+
+
+ODD_ID = 'odd "quoted" \\back\\slashed\\ id'
+
+
+def json_lines(text):
+    """Every log line that looks like JSON, parsed: one that does not parse fails the test."""
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_log_lines_stay_json_with_quotes_and_backslashes_in_ids(c_worker, server):
+    """Each attempt of the countdown outlives its 500 ms start-to-close timeout and is logged as
+    timed out, with the workflow id as it is."""
+    workflow_id = f"{ODD_ID} {uuid.uuid4()}"
+
+    async def main():
+        client = await Client.connect(server.address)
+        handle = await client.start_workflow("RunActivity", args=["example.countdown", {"from": 1000, "stepMs": 50},
+                                                                  c_worker.queue, 500],
+                                             id=workflow_id, task_queue=TASK_QUEUE)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+
+    asyncio.run(main())
+    deadline = time.monotonic() + 20
+    while True:
+        lines = json_lines(Path(c_worker.log.name).read_text())
+        timed_out = [line for line in lines if line.get("workflowId") == workflow_id]
+        if timed_out or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert timed_out and timed_out[0]["message"] == "attempt timed out", lines
+    assert timed_out[0]["activityType"] == "example.countdown"
+    # and the worker goes on as before.
+    assert run_activity(server, "example.sleep", {"ms": 1}, c_worker.queue) == {"slept": 1}
+
+
+@pytest.mark.parametrize("path", WORKER_PATHS)
+def test_input_the_worker_cannot_decrypt_is_logged_with_the_activity_type(path, server):
+    """The workflow's worker encrypts the activity's argument and the C worker has no key (its
+    answer, unencrypted, still reads): the activity sees no input (echo returns null) and the
+    worker logs which activity and why."""
+    import base64
+    import dataclasses
+    import os
+    import sys
+    from conftest import HERE, LoggedProcess
+    from encryption_codec import EncryptionCodec
+    from temporalio.converter import DataConverter
+
+    python_queue, c_queue = f"py-{uuid.uuid4()}", f"portico-c-{uuid.uuid4()}"
+    key = b"k" * 32
+    python_worker = LoggedProcess([sys.executable, str(HERE / "worker.py"), "--address", server.address,
+                                   "--task-queue", python_queue, "--codec-key", f"theirs={base64.b64encode(key).decode()}"],
+                                  dict(os.environ), "ready")
+    w = CWorker(path, server, c_queue, "--activities", str(Path(path).parent / "examples/libecho.so"))
+    workflow_id = f"{ODD_ID} {uuid.uuid4()}"
+
+    async def main():
+        converter = dataclasses.replace(DataConverter.default, payload_codec=EncryptionCodec({"theirs": key}, "theirs"))
+        client = await Client.connect(server.address, data_converter=converter)
+        return await client.execute_workflow("RunActivity", args=["example.echo", {"secret": 1}, c_queue],
+                                             id=workflow_id, task_queue=python_queue,
+                                             execution_timeout=timedelta(seconds=60))
+
+    try:
+        assert asyncio.run(main()) is None
+    finally:
+        assert w.stop() == 0, w.output
+        python_worker.stop()
+    logged = [line for line in json_lines(w.output) if line["message"] == "activity input cannot be decoded"]
+    assert len(logged) == 1, w.output
+    assert logged[0]["activityType"] == "example.echo" and logged[0]["workflowId"] == workflow_id, logged
+    assert logged[0]["level"] == "error" and "no codec keys (PORTICO_CODEC_KEYS)" in logged[0]["reason"], logged

@@ -1,6 +1,6 @@
 /* Activities run in the test environment, without a server: the built-in http.request against a
- * local HTTP server (Portico's own http module), and the example countdown's heartbeats,
- * resumption and cancellation. */
+ * local HTTP server (Portico's own http module), the example countdown's heartbeats,
+ * resumption and cancellation, and what a NULL result does to an attempt. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -217,6 +217,43 @@ static void test_countdown_stops_when_cancelled(void **state)
 	portico_activity_env_free(&env);
 }
 
+/* Sets the result json_pack gives for text that is not UTF-8 (NULL), and says it completed. */
+static int result_from_bad_text(portico_activity *activity, void *user_data)
+{
+	int *returned = user_data;
+	*returned = portico_activity_set_result_json(activity, json_pack("{s:s}", "name", "\xff"));
+	return PORTICO_ACTIVITY_COMPLETED;
+}
+
+static int null_result(portico_activity *activity, void *user_data)
+{
+	(void)user_data;
+	return portico_activity_set_result_json(activity, json_null());
+}
+
+static void test_a_null_result_fails_the_attempt(void **state)
+{
+	(void)state;
+	portico_activity_env env;
+	portico_activity_env_init(&env);
+	int returned = 0;
+	/* However the activity ends, a NULL result is no result: the attempt fails and says why. */
+	assert_int_equal(portico_activity_env_run(&env, result_from_bad_text, &returned), PORTICO_ACTIVITY_FAILED);
+	assert_int_equal(returned, PORTICO_ACTIVITY_FAILED);
+	assert_null(env.result);
+	assert_string_equal(env.error_type, "ActivityResultError");
+	assert_false(env.non_retryable);
+	assert_non_null(strstr(env.error_message, "result is NULL"));
+	portico_activity_env_free(&env);
+
+	/* JSON null is a result like any other. */
+	portico_activity_env_init(&env);
+	assert_int_equal(portico_activity_env_run(&env, null_result, NULL), PORTICO_ACTIVITY_COMPLETED);
+	assert_true(json_is_null(env.result));
+	assert_null(env.error_type);
+	portico_activity_env_free(&env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +262,7 @@ int main(void)
 	        cmocka_unit_test(test_http_request_head_and_cancel),
 	        cmocka_unit_test(test_countdown_heartbeats_and_resumes),
 	        cmocka_unit_test(test_countdown_stops_when_cancelled),
+	        cmocka_unit_test(test_a_null_result_fails_the_attempt),
 	};
 	return cmocka_run_group_tests(tests, start_server, stop_server);
 }

@@ -1,0 +1,20 @@
+/* Log lines on stderr, one JSON object per line: {"level", "message", then the given fields}.
+ * Every string goes through Portico's JSON writer (json_text), so an id or an error message
+ * holding quotes, backslashes or control characters cannot break a line; each line is one
+ * write(2), so lines from several threads never interleave. */
+#ifndef PORTICO_LOG_H
+#define PORTICO_LOG_H
+
+#include <jansson.h>
+
+/* Writes {"level": level, "message": message, …fields} and a newline to stderr. fields is a JSON
+ * object or NULL; its reference is taken (so `portico_log("info", "x", json_pack(…))` leaks
+ * nothing). A field named level or message is ignored. */
+void portico_log(const char *level, const char *message, json_t *fields);
+
+/* A JSON string of text for a log field (a new reference, never NULL): bytes that are not UTF-8
+ * become U+FFFD, where json_string would give NULL and lose the whole line's fields; NULL text
+ * gives JSON null. */
+json_t *portico_log_text(const char *text);
+
+#endif
