@@ -96,8 +96,9 @@ def summary(values):
 
 
 def start_gateway(address):
+    # The idle-connections step holds 10,000 connections from this one address.
     env = dict(os.environ, TEMPORAL_ADDRESS=address, PORTICO_LISTEN="127.0.0.1:0", PORTICO_AUTH="off",
-               PORTICO_HTTP_THREADS="2")
+               PORTICO_HTTP_THREADS="2", PORTICO_MAX_CONNECTIONS_PER_CLIENT="20000")
     log = tempfile.NamedTemporaryFile(prefix="bench-gateway-", suffix=".log", delete=False)
     process = subprocess.Popen([str(TOP / "build/portico")], env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 20

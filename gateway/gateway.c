@@ -252,28 +252,34 @@ static void set_request_id(gateway_exchange *exchange)
 	http_response_header(exchange->request, "X-Request-Id", exchange->request_id);
 }
 
-/* Adds CORS headers when the Origin is in allowed (comma-separated); returns nonzero when this was
- * a preflight, which it answers. */
+/* Adds CORS headers when the Origin is in allowed (comma-separated; "*" for any origin, without
+ * credentials); returns nonzero when this was a preflight, which it answers. */
 int gateway_cors(gateway_exchange *exchange, const char *allowed)
 {
 	const char *origin = http_request_header(exchange->request, "Origin");
 	if (!origin || !allowed)
 		return 0;
 	size_t length = strlen(origin);
-	int match = 0;
-	for (const char *item = allowed; *item && !match;) {
+	int listed = 0, any = 0;
+	for (const char *item = allowed; *item && !listed;) {
 		size_t item_length = strcspn(item, ",");
-		match = (item_length == 1 && *item == '*') || (item_length == length && !memcmp(item, origin, length));
+		any |= item_length == 1 && *item == '*';
+		listed = item_length == length && !memcmp(item, origin, length);
 		item += item_length + (item[item_length] == ',');
 	}
-	if (!match)
+	if (!listed && !any)
 		return 0;
-	http_response_header(exchange->request, "Access-Control-Allow-Origin", origin);
-	http_response_header(exchange->request, "Vary", "Origin");
+	/* "*" lets any page call with the token it holds, but never with the browser's own
+	 * credentials (cookies, HTTP authentication): browsers refuse "*" with credentials, and
+	 * echoing the origin instead would let any site use a visitor's. Listed origins may. */
+	http_response_header(exchange->request, "Access-Control-Allow-Origin", listed ? origin : "*");
+	if (listed)
+		http_response_header(exchange->request, "Vary", "Origin");
 	http_response_header(exchange->request, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
 	if (strcmp(http_request_method(exchange->request), "OPTIONS"))
 		return 0;
-	http_response_header(exchange->request, "Access-Control-Allow-Credentials", "true");
+	if (listed)
+		http_response_header(exchange->request, "Access-Control-Allow-Credentials", "true");
 	http_response_header(exchange->request, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
 	http_response_header(exchange->request, "Access-Control-Allow-Headers",
 	                     "Content-Type, Authorization, Authorization-Extras, X-Namespace, Idempotency-Key, "
@@ -623,12 +629,24 @@ void gateway_handle(void *arg, http_request *request)
 	}
 }
 
+/* The method as a metrics label: one of HTTP's, or OTHER, so that made-up methods (anyone may
+ * send them, before authentication) cannot add series without end. */
+static const char *method_label(const char *method)
+{
+	static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (!strcmp(method, known[i]))
+			return known[i];
+	return "OTHER";
+}
+
+/* Every label from a closed set: the route's pattern or "unmatched", method_label, the status. */
 static void count_request(gateway *gw, const gateway_exchange *exchange, http_request *request, int64_t duration_ms)
 {
 	char route[256], method[32], status[32], labels[384];
 	portico_metrics_label(route, sizeof route, "route",
 	                      exchange && exchange->route ? exchange->route : "unmatched");
-	portico_metrics_label(method, sizeof method, "method", http_request_method(request));
+	portico_metrics_label(method, sizeof method, "method", method_label(http_request_method_sent(request)));
 	snprintf(status, sizeof status, "status=\"%u\"", http_request_status(request));
 	snprintf(labels, sizeof labels, "%s,%s,%s", route, method, status);
 	portico_metrics_add(gw->metrics, "portico_http_requests_total", labels, 1);

@@ -32,6 +32,11 @@ typedef struct gateway_config {
 	size_t warn_payload_bytes; /* PORTICO_WARN_PAYLOAD_BYTES, 512 KiB (limit.blobSize.warn) */
 	char *codec_cors_origins;  /* PORTICO_CODEC_CORS_ORIGINS: Web UI origins allowed to call /codec */
 	char *codec_auth_token;    /* PORTICO_CODEC_AUTH_TOKEN: bearer token /codec requires, or NULL */
+
+	/* PORTICO_MAX_CONNECTIONS_PER_CLIENT, 256: more from one address are refused */
+	unsigned max_connections_per_client;
+	/* PORTICO_REQUEST_TIMEOUT, 30 s: a request's line, headers and body must arrive within it */
+	int64_t request_timeout_ms;
 } gateway_config;
 
 typedef struct gateway {

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -17,6 +19,12 @@
 #include "backoff.h"
 
 #define TOO_LARGE_BODY "{\"code\":3,\"message\":\"request body is larger than the limit of %zu bytes\"}"
+/* Temporal's error body for what this module refuses itself; the message is JSON-safe text. */
+#define ERROR_BODY            "{\"code\":%d,\"message\":\"%s\"}"
+#define CODE_INVALID_ARGUMENT 3
+#define CODE_UNIMPLEMENTED    12
+/* Names quoted from a request in a message are cut to this many bytes. */
+#define QUOTE_MAX 64
 
 #define MAX_RETIRED 32 /* daemons replaced by a certificate reload and still finishing */
 
@@ -29,7 +37,23 @@ struct http_server {
 	http_server_options options;
 	atomic_size_t in_flight;
 	struct owned_pem *pems; /* certificates and keys the daemons point at, kept until the stop */
+
+	/* With a request timeout: every open connection's watch, and the thread that drops late ones.
+	 * The lock keeps the sweeper from using a descriptor after libmicrohttpd has closed it. */
+	pthread_mutex_t watch_lock;
+	pthread_cond_t sweeper_wake;
+	struct connection_watch *watches;
+	pthread_t sweeper;
+	int sweeper_started, sweeper_stop;
 };
+
+/* One open connection's deadline for receiving its current request. */
+typedef struct connection_watch {
+	int fd;
+	atomic_int_fast64_t deadline_ms; /* monotonic; 0 while a request is served */
+	atomic_int timed_out;            /* the sweeper closed it */
+	struct connection_watch *prev, *next;
+} connection_watch;
 
 typedef struct owned_pem {
 	char *text;
@@ -71,8 +95,9 @@ typedef struct header {
 struct http_request {
 	http_server *server;
 	struct MHD_Connection *connection;
-	char *method;
+	char *method; /* NULL until the headers are in (the request line came first) */
 	char *path;
+	int head; /* sent as HEAD, served as GET */
 	int64_t started_ms;
 
 	char *body;
@@ -81,6 +106,7 @@ struct http_request {
 
 	size_t query_count;
 	char **query_keys, **query_values;
+	char *query_error; /* a malformed parameter, for the 400; JSON-safe */
 
 	pthread_mutex_t lock; /* guards state and the response against http_respond */
 	request_state state;
@@ -128,7 +154,8 @@ char *http_unescape(const char *text, size_t length, int plus_is_space)
 	return out;
 }
 
-/* Query values are decoded by http_request's own parsing; the raw path is kept for the router. */
+/* The path is kept as sent, percent-encoding and all, for the router (the query never gets here:
+ * on_request_line takes it). */
 static size_t keep_escaped(void *cls, struct MHD_Connection *connection, char *text)
 {
 	(void)cls;
@@ -136,39 +163,100 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *connection, char *t
 	return strlen(text);
 }
 
-static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+/* text[0..length) with what could break a JSON string or a log line replaced by '?', cut to
+ * QUOTE_MAX bytes; the caller frees it. */
+static char *quote_safely(const char *text, size_t length)
 {
-	(void)kind;
-	http_request *request = cls;
-	char *decoded_key = http_unescape(key, strlen(key), 1);
-	char *decoded_value = value ? http_unescape(value, strlen(value), 1) : portico_strdup("");
-	if (!decoded_key || !decoded_value) {
-		free(decoded_key);
-		free(decoded_value);
-		return MHD_YES;
+	size_t kept = length < QUOTE_MAX ? length : QUOTE_MAX;
+	char *quoted = portico_malloc(kept + 1);
+	for (size_t i = 0; i < kept; i++) {
+		unsigned char c = (unsigned char)text[i];
+		quoted[i] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ? '?' : (char)c;
+	}
+	quoted[kept] = '\0';
+	return quoted;
+}
+
+/* Adds one "key=value" item of the query (not empty); a malformed escape is kept as the error. */
+static void add_query_item(http_request *request, const char *item, size_t length)
+{
+	const char *equals = memchr(item, '=', length);
+	size_t key_length = equals ? (size_t)(equals - item) : length;
+	char *key = http_unescape(item, key_length, 1);
+	char *value = equals ? http_unescape(equals + 1, length - key_length - 1, 1) : portico_strdup("");
+	if (!key || !value) {
+		free(key);
+		free(value);
+		if (!request->query_error) {
+			char *name = quote_safely(item, key_length);
+			request->query_error = portico_sprintf(
+			        "query parameter \\\"%s\\\": malformed %%-escape (expected %%XX, not %%00)", name);
+			free(name);
+		}
+		return;
 	}
 	size_t n = request->query_count++;
 	request->query_keys = portico_realloc(request->query_keys, request->query_count * sizeof(char *));
 	request->query_values = portico_realloc(request->query_values, request->query_count * sizeof(char *));
-	request->query_keys[n] = decoded_key;
-	request->query_values[n] = decoded_value;
-	return MHD_YES;
+	request->query_keys[n] = key;
+	request->query_values[n] = value;
 }
 
-static http_request *request_new(http_server *server, struct MHD_Connection *connection, const char *url,
-                                 const char *method)
+/* Splits query (after the '?') into decoded parameters, in order. */
+static void parse_query(http_request *request, const char *query)
 {
+	while (*query) {
+		size_t length = strcspn(query, "&");
+		if (length)
+			add_query_item(request, query, length);
+		query += length + (query[length] == '&');
+	}
+}
+
+static connection_watch *watch_of(struct MHD_Connection *connection)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info ? info->socket_context : NULL;
+}
+
+/* libmicrohttpd's URI log callback, called once the request line is in: the request begins here.
+ * Its query is parsed here rather than by libmicrohttpd, which stores each parameter in the
+ * connection's small memory pool and, when that is full, neither answers nor reads on (a request
+ * with a hundred parameters went unanswered). Returns the request, which on_request then gets. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *connection)
+{
+	http_server *server = cls;
 	http_request *request = portico_calloc(1, sizeof *request);
 	request->server = server;
 	request->connection = connection;
-	request->method = portico_strdup(method);
-	request->path = portico_strdup(url);
-	request->started_ms = portico_monotonic_ms();
 	request->body = portico_strdup("");
 	pthread_mutex_init(&request->lock, NULL);
-	MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, collect_query, request);
-	atomic_fetch_add(&server->in_flight, 1);
+	char *mark = uri ? strchr(uri, '?') : NULL;
+	if (mark) {
+		parse_query(request, mark + 1);
+		/* The line is libmicrohttpd's own buffer, rewritten in place as it parses; it looks for
+		 * parameters after the '?' once this returns, and now finds none. */
+		mark[1] = '\0';
+	}
+	connection_watch *watch = watch_of(connection);
+	if (watch) {
+		/* Between requests the deadline was the idle time plus a request's; a request started on
+		 * a new connection keeps the deadline it got when the connection opened. */
+		int64_t deadline = portico_monotonic_ms() + server->options.request_timeout_ms;
+		if (atomic_load(&watch->deadline_ms) == 0 || deadline < atomic_load(&watch->deadline_ms))
+			atomic_store(&watch->deadline_ms, deadline);
+	}
 	return request;
+}
+
+/* Fills in what the request line did not say, once the headers are in. */
+static void request_start(http_request *request, const char *url, const char *method)
+{
+	request->head = !strcmp(method, "HEAD");
+	request->method = portico_strdup(request->head ? "GET" : method);
+	request->path = portico_strdup(url);
+	request->started_ms = portico_monotonic_ms();
+	atomic_fetch_add(&request->server->in_flight, 1);
 }
 
 static void request_free(http_request *request)
@@ -181,6 +269,7 @@ static void request_free(http_request *request)
 	}
 	free(request->query_keys);
 	free(request->query_values);
+	free(request->query_error);
 	for (header *h = request->response_headers, *next; h; h = next) {
 		next = h->next;
 		free(h->name);
@@ -234,6 +323,105 @@ static void store_too_large(http_request *request)
 	store_response(request, MHD_HTTP_CONTENT_TOO_LARGE, "application/json", body, strlen(body));
 }
 
+/* Stores Temporal's error body with message (JSON-safe text) as the answer. */
+static void store_error(http_request *request, unsigned status, int code, const char *message)
+{
+	char *body = portico_sprintf(ERROR_BODY, code, message);
+	store_response(request, status, "application/json", body, strlen(body));
+}
+
+/* What the header lines say about the length of the body, all of them read. */
+typedef struct body_framing {
+	const char *length; /* the first Content-Length */
+	int lengths_differ; /* a later one says otherwise */
+	int encodings;      /* Transfer-Encoding lines */
+	int chunked_only;   /* the last of them is exactly "chunked" */
+	char *unsupported;  /* the first coding other than chunked, quoted safely; or NULL */
+} body_framing;
+
+static enum MHD_Result visit_framing(void *cls, enum MHD_ValueKind kind, const char *name, const char *value)
+{
+	(void)kind;
+	body_framing *framing = cls;
+	value = value ? value : "";
+	if (!strcasecmp(name, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		if (!framing->length)
+			framing->length = value;
+		else if (strcmp(framing->length, value))
+			framing->lengths_differ = 1;
+		return MHD_YES;
+	}
+	if (strcasecmp(name, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		return MHD_YES;
+	framing->encodings++;
+	framing->chunked_only = !strcasecmp(value, "chunked");
+	for (const char *coding = value; *coding && !framing->unsupported;) {
+		coding += strspn(coding, " \t,");
+		size_t length = strcspn(coding, " \t,");
+		if (length && !(length == strlen("chunked") && !strncasecmp(coding, "chunked", length)))
+			framing->unsupported = quote_safely(coding, length);
+		coding += length;
+	}
+	return MHD_YES;
+}
+
+/* Refuses a body whose length the headers leave unclear (RFC 9112, 6.1 and 6.3): a proxy in front
+ * that reads it otherwise would let a second, smuggled request through. libmicrohttpd reads only
+ * the first Content-Length, and for a coding other than a lone "chunked" it waits for the
+ * connection to close. Returns nonzero when it stored an answer. */
+static int refuse_unclear_framing(http_request *request)
+{
+	body_framing framing = {0};
+	MHD_get_connection_values(request->connection, MHD_HEADER_KIND, visit_framing, &framing);
+	int refused = 1;
+	if (framing.lengths_differ) {
+		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT,
+		            "the request has Content-Length headers that disagree");
+	} else if (framing.encodings && framing.length) {
+		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT,
+		            "the request has both Content-Length and Transfer-Encoding: its length is ambiguous");
+	} else if (framing.unsupported) {
+		char *message = portico_sprintf("Transfer-Encoding \\\"%s\\\" is not supported (only chunked)",
+		                                framing.unsupported);
+		store_error(request, MHD_HTTP_NOT_IMPLEMENTED, CODE_UNIMPLEMENTED, message);
+		free(message);
+	} else if (framing.encodings && !(framing.encodings == 1 && framing.chunked_only)) {
+		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT,
+		            "Transfer-Encoding must name chunked once");
+	} else {
+		refused = 0;
+	}
+	free(framing.unsupported);
+	return refused;
+}
+
+/* Answers, before the body is read, what can be refused from the request line and headers alone.
+ * Returns nonzero when it stored an answer. */
+static int refuse_early(http_request *request)
+{
+	if (request->query_error) {
+		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT, request->query_error);
+		return 1;
+	}
+	if (refuse_unclear_framing(request))
+		return 1;
+	const char *declared =
+	        MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (declared && strtoull(declared, NULL, 10) > request->server->options.max_body_bytes) {
+		store_too_large(request);
+		return 1;
+	}
+	return 0;
+}
+
+/* Sets the deadline of the connection's watch (there is one while a request timeout is set). */
+static void watch_set_deadline(struct MHD_Connection *connection, int64_t deadline_ms)
+{
+	connection_watch *watch = watch_of(connection);
+	if (watch)
+		atomic_store(&watch->deadline_ms, deadline_ms);
+}
+
 static void append_body(http_request *request, const char *data, size_t size)
 {
 	size_t limit = request->server->options.max_body_bytes;
@@ -257,21 +445,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 {
 	(void)version;
 	http_server *server = cls;
-	http_request *request = *con_cls;
-	if (!request) {
-		request = request_new(server, connection, url, method);
-		*con_cls = request;
-		const char *declared =
-		        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (declared && strtoull(declared, NULL, 10) > server->options.max_body_bytes) {
-			/* Refused before any of the body is read. */
-			pthread_mutex_lock(&request->lock);
-			store_too_large(request);
-			enum MHD_Result result = queue_response(request);
-			pthread_mutex_unlock(&request->lock);
-			return result;
-		}
-		return MHD_YES;
+	http_request *request = *con_cls; /* made by on_request_line */
+	if (!request->method) {
+		request_start(request, url, method);
+		/* Refused before any of the body is read. */
+		pthread_mutex_lock(&request->lock);
+		enum MHD_Result result = refuse_early(request) ? queue_response(request) : MHD_YES;
+		pthread_mutex_unlock(&request->lock);
+		return result;
 	}
 	if (*upload_data_size) {
 		if (request->state == STATE_RECEIVING)
@@ -282,6 +463,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 
 	pthread_mutex_lock(&request->lock);
 	if (request->state == STATE_RECEIVING) {
+		watch_set_deadline(connection, 0); /* all of it is in; serving takes what it takes */
 		if (request->body_too_large) {
 			store_too_large(request);
 		} else {
@@ -321,16 +503,29 @@ void http_respond(http_request *request, unsigned status, const char *content_ty
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode reason)
 {
-	(void)connection;
 	(void)reason;
 	http_server *server = cls;
 	http_request *request = *con_cls;
+	connection_watch *watch = watch_of(connection);
+	if (watch) {
+		/* Idle until the next request, which must be in by a request timeout after that. */
+		unsigned idle_ms = server->options.idle_timeout_s * 1000;
+		atomic_store(&watch->deadline_ms,
+		             idle_ms ? portico_monotonic_ms() + idle_ms + server->options.request_timeout_ms : 0);
+	}
 	if (!request)
 		return;
+	*con_cls = NULL;
+	if (!request->method) {
+		/* libmicrohttpd refused it (431 or 400, say) before its headers were in. */
+		request_free(request);
+		return;
+	}
+	if (!request->responded && watch && atomic_load(&watch->timed_out))
+		request->status = MHD_HTTP_REQUEST_TIMEOUT;
 	if (server->options.completed)
 		server->options.completed(server->options.arg, request);
 	request_free(request);
-	*con_cls = NULL;
 	atomic_fetch_sub(&server->in_flight, 1);
 }
 
@@ -386,6 +581,97 @@ static int open_listener(const char *listen_text, int *ipv6, unsigned *port, por
 	return fd;
 }
 
+/* libmicrohttpd's connection notifications, while a request timeout is set: each connection gets
+ * a watch, its socket context, with the deadline for its first request. */
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	http_server *server = cls;
+	connection_watch *watch = *socket_context;
+	pthread_mutex_lock(&server->watch_lock);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		watch = portico_calloc(1, sizeof *watch);
+		watch->fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD)->connect_fd;
+		atomic_init(&watch->deadline_ms, portico_monotonic_ms() + server->options.request_timeout_ms);
+		watch->next = server->watches;
+		if (watch->next)
+			watch->next->prev = watch;
+		server->watches = watch;
+		*socket_context = watch;
+	} else if (watch) {
+		/* Before libmicrohttpd closes the descriptor, which the system may then give to another
+		 * connection: from here on the sweeper cannot reach it. */
+		if (watch->prev)
+			watch->prev->next = watch->next;
+		else
+			server->watches = watch->next;
+		if (watch->next)
+			watch->next->prev = watch->prev;
+		free(watch);
+		*socket_context = NULL;
+	}
+	pthread_mutex_unlock(&server->watch_lock);
+}
+
+/* The sweeper thread: every quarter of the request timeout (at most a second), shuts down the
+ * socket of each connection past its deadline. libmicrohttpd's next read then fails and it closes
+ * the connection on its own thread; its idle timeout could not, since each byte resets it. */
+static void *sweep_late_requests(void *arg)
+{
+	http_server *server = arg;
+	int64_t period_ms = server->options.request_timeout_ms / 4;
+	period_ms = period_ms < 50 ? 50 : period_ms > 1000 ? 1000 : period_ms;
+	pthread_mutex_lock(&server->watch_lock);
+	while (!server->sweeper_stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += (time_t)(period_ms / 1000);
+		until.tv_nsec += (long)(period_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&server->sweeper_wake, &server->watch_lock, &until);
+		int64_t now = portico_monotonic_ms();
+		for (connection_watch *watch = server->watches; watch; watch = watch->next) {
+			int64_t deadline = atomic_load(&watch->deadline_ms);
+			if (deadline && now >= deadline && !atomic_exchange(&watch->timed_out, 1))
+				shutdown(watch->fd, SHUT_RDWR);
+		}
+	}
+	pthread_mutex_unlock(&server->watch_lock);
+	return NULL;
+}
+
+static void watches_init(http_server *server)
+{
+	pthread_condattr_t monotonic;
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+	pthread_cond_init(&server->sweeper_wake, &monotonic);
+	pthread_condattr_destroy(&monotonic);
+	pthread_mutex_init(&server->watch_lock, NULL);
+}
+
+/* Stops the sweeper; the daemons are stopped after it, and their connections' watches freed. */
+static void sweeper_stop(http_server *server)
+{
+	if (!server->sweeper_started)
+		return;
+	pthread_mutex_lock(&server->watch_lock);
+	server->sweeper_stop = 1;
+	pthread_cond_signal(&server->sweeper_wake);
+	pthread_mutex_unlock(&server->watch_lock);
+	pthread_join(server->sweeper, NULL);
+	server->sweeper_started = 0;
+}
+
+static void watches_destroy(http_server *server)
+{
+	pthread_cond_destroy(&server->sweeper_wake);
+	pthread_mutex_destroy(&server->watch_lock);
+}
+
 /* A daemon serving listen_fd (a duplicate it owns from then on) with the server's options. */
 static struct MHD_Daemon *start_daemon(http_server *server, int listen_fd, const char *cert_pem, const char *key_pem)
 {
@@ -396,7 +682,7 @@ static struct MHD_Daemon *start_daemon(http_server *server, int listen_fd, const
 		cert_pem = keep_pem(server, cert_pem);
 		key_pem = keep_pem(server, key_pem);
 	}
-	struct MHD_OptionItem settings[12];
+	struct MHD_OptionItem settings[16];
 	size_t n = 0;
 	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
 	/* A pool of one is no pool: libmicrohttpd then runs its single internal thread. */
@@ -406,6 +692,13 @@ static struct MHD_Daemon *start_daemon(http_server *server, int listen_fd, const
 	if (options->max_connections)
 		settings[n++] =
 		        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)options->max_connections, NULL};
+	/* Over the limit, libmicrohttpd closes the new connection as it accepts it. */
+	if (options->max_connections_per_client)
+		settings[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		                                        (intptr_t)options->max_connections_per_client, NULL};
+	if (options->request_timeout_ms)
+		settings[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, server};
+	settings[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_request_line, server};
 	/* The per-connection memory pool holds the request line and headers. libmicrohttpd zeroes
 	 * all of it after each request, so every open connection keeps it resident. */
 	settings[n++] =
@@ -434,6 +727,7 @@ http_server *http_server_start(const http_server_options *options, portico_error
 		free(server);
 		return NULL;
 	}
+	watches_init(server);
 	/* Each daemon owns a duplicate of the socket; the server keeps the original for reloads. */
 	int daemon_fd = dup(server->listen_fd);
 	server->daemon =
@@ -443,12 +737,15 @@ http_server *http_server_start(const http_server_options *options, portico_error
 			close(daemon_fd);
 		close(server->listen_fd);
 		free_pems(server);
+		watches_destroy(server);
 		free(server);
 		portico_error_set(err, PORTICO_UNAVAILABLE, "cannot serve %s on %s%s",
 		                  options->tls_cert_pem ? "HTTPS" : "HTTP", options->listen,
 		                  options->tls_cert_pem ? " (is the certificate and key pair valid?)" : "");
 		return NULL;
 	}
+	if (options->request_timeout_ms)
+		server->sweeper_started = pthread_create(&server->sweeper, NULL, sweep_late_requests, server) == 0;
 	return server;
 }
 
@@ -511,6 +808,7 @@ size_t http_server_in_flight(const http_server *server)
 
 void http_server_stop(http_server *server)
 {
+	sweeper_stop(server);
 	for (size_t i = 0; i < MAX_RETIRED; i++)
 		if (server->retired[i])
 			MHD_stop_daemon(server->retired[i]);
@@ -518,12 +816,18 @@ void http_server_stop(http_server *server)
 	if (server->listen_fd >= 0)
 		close(server->listen_fd);
 	free_pems(server);
+	watches_destroy(server);
 	free(server);
 }
 
 const char *http_request_method(const http_request *request)
 {
 	return request->method;
+}
+
+const char *http_request_method_sent(const http_request *request)
+{
+	return request->head ? "HEAD" : request->method;
 }
 
 const char *http_request_path(const http_request *request)
@@ -595,12 +899,20 @@ void *http_request_context(const http_request *request)
 
 void http_response_header(http_request *request, const char *name, const char *value)
 {
-	header *h = portico_malloc(sizeof *h);
-	h->name = portico_strdup(name);
-	h->value = portico_strdup(value);
+	char *copy = portico_strdup(value);
 	pthread_mutex_lock(&request->lock);
-	h->next = request->response_headers;
-	request->response_headers = h;
+	header *h = request->response_headers;
+	while (h && strcasecmp(h->name, name))
+		h = h->next;
+	if (h) {
+		free(h->value);
+	} else {
+		h = portico_malloc(sizeof *h);
+		h->name = portico_strdup(name);
+		h->next = request->response_headers;
+		request->response_headers = h;
+	}
+	h->value = copy;
 	pthread_mutex_unlock(&request->lock);
 }
 

@@ -1,7 +1,11 @@
 /* The HTTP server: the one module that talks to libmicrohttpd (every MHD_* call is in http.c).
  * Requests arrive whole (body buffered up to a limit, 413 past it) on a pool of epoll threads;
  * a handler answers with http_respond, then or later from any thread: until it does, the
- * connection is suspended and holds no server thread. */
+ * connection is suspended and holds no server thread.
+ *
+ * Requests whose framing is unclear are answered here, before any handler: two Content-Length
+ * values, Content-Length with Transfer-Encoding, a transfer coding other than chunked, or a
+ * malformed %-escape in the query. A HEAD request is served as GET, without the body. */
 #ifndef GATEWAY_HTTP_H
 #define GATEWAY_HTTP_H
 
@@ -19,12 +23,16 @@ typedef void (*http_handler_fn)(void *arg, http_request *request);
 typedef void (*http_completed_fn)(void *arg, http_request *request);
 
 typedef struct http_server_options {
-	const char *listen;       /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080"; port 0 picks one */
-	unsigned threads;         /* size of the epoll thread pool */
-	size_t max_body_bytes;    /* larger bodies get 413 without being stored */
-	unsigned idle_timeout_s;  /* idle keep-alive connections are closed after this */
-	unsigned max_connections; /* more are refused at accept; 0 for libmicrohttpd's default */
-	size_t max_header_bytes;  /* request line and headers; larger ones get 431 or 414; 0 for 32 KiB */
+	const char *listen;                  /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080"; port 0 picks one */
+	unsigned threads;                    /* size of the epoll thread pool */
+	size_t max_body_bytes;               /* larger bodies get 413 without being stored */
+	unsigned idle_timeout_s;             /* idle keep-alive connections are closed after this */
+	unsigned max_connections;            /* more are refused at accept; 0 for libmicrohttpd's default */
+	size_t max_header_bytes;             /* request line and headers; larger ones get 431 or 414; 0 for 8 KiB */
+	unsigned max_connections_per_client; /* from one client address; more are refused; 0 for no limit */
+	/* A request's line, headers and body must arrive within this, or the connection is closed
+	 * (logged as 408); 0 for no limit. Between requests, idle_timeout_s applies. */
+	unsigned request_timeout_ms;
 	const char *tls_cert_pem; /* with tls_key_pem: serve HTTPS (PEM text, read once at start) */
 	const char *tls_key_pem;
 	http_handler_fn handler;
@@ -53,7 +61,10 @@ size_t http_server_in_flight(const http_server *server);
 /* Stops the server; the caller has let in-flight requests finish (nothing may be suspended). */
 void http_server_stop(http_server *server);
 
+/* The method to serve the request by: "GET" for a HEAD request too. */
 const char *http_request_method(const http_request *request);
+/* The method as sent ("HEAD" where http_request_method says "GET"), for logs. */
+const char *http_request_method_sent(const http_request *request);
 /* The path as sent, percent-encoding kept, without the query. */
 const char *http_request_path(const http_request *request);
 /* A request header (case-insensitive name), or NULL. */
@@ -75,7 +86,8 @@ int64_t http_request_started_ms(const http_request *request);
 void http_request_set_context(http_request *request, void *context, void (*free_fn)(void *));
 void *http_request_context(const http_request *request);
 
-/* Adds a header to the coming response; call before http_respond. */
+/* Sets a header of the coming response, replacing one of the same name (case-insensitive);
+ * call before http_respond. */
 void http_response_header(http_request *request, const char *name, const char *value);
 
 /* Answers the request; takes body (malloc'd, may be NULL when length is 0). Any thread. */

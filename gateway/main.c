@@ -1,6 +1,7 @@
 /* portico: the HTTP gateway to Temporal. Configuration comes from the environment (README):
  * TEMPORAL_* for Temporal, PORTICO_* for the gateway. SIGTERM or SIGINT stops accepting, lets
  * requests in flight finish for up to PORTICO_SHUTDOWN_GRACE, then exits 0. */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,9 @@
 #define DEFAULT_THREADS            2
 #define DEFAULT_MAX_BODY_BYTES     (4u * 1024 * 1024)
 #define DEFAULT_MAX_CONNECTIONS    20000
+#define DEFAULT_MAX_PER_CLIENT     256
+#define DEFAULT_REQUEST_TIMEOUT_MS 30000
+#define MAX_REQUEST_TIMEOUT_MS     (60 * 60 * 1000)
 #define DEFAULT_MAX_HEADER_BYTES   8192
 #define DEFAULT_CALL_TIMEOUT_MS    10000
 #define DEFAULT_GRACE_MS           30000
@@ -71,9 +75,13 @@ static int load_config(gateway_config *config, portico_error *err)
 	config->cors_origins = env_string("PORTICO_CORS_ORIGINS");
 	config->codec_cors_origins = env_string("PORTICO_CODEC_CORS_ORIGINS");
 	config->codec_auth_token = env_string("PORTICO_CODEC_AUTH_TOKEN");
-	int64_t threads, max_body, max_payload, warn_payload, max_connections, max_header;
+	int64_t threads, max_body, max_payload, warn_payload, max_connections, max_header, max_per_client;
 	if (env_number("PORTICO_HTTP_THREADS", DEFAULT_THREADS, 0, &threads, err) ||
 	    env_number("PORTICO_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 0, &max_connections, err) ||
+	    portico_settings_number("PORTICO_MAX_CONNECTIONS_PER_CLIENT", DEFAULT_MAX_PER_CLIENT, 1, UINT_MAX,
+	                            &max_per_client, err) ||
+	    portico_settings_duration_ms("PORTICO_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_MS, 100,
+	                                 MAX_REQUEST_TIMEOUT_MS, &config->request_timeout_ms, err) ||
 	    env_number("PORTICO_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 0, &max_header, err) ||
 	    env_number("PORTICO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 0, &max_body, err) ||
 	    env_number("PORTICO_CALL_TIMEOUT", DEFAULT_CALL_TIMEOUT_MS, 1, &config->call_timeout_ms, err) ||
@@ -86,6 +94,7 @@ static int load_config(gateway_config *config, portico_error *err)
 	config->threads = (unsigned)threads;
 	config->max_body_bytes = (size_t)max_body;
 	config->max_connections = (unsigned)max_connections;
+	config->max_connections_per_client = (unsigned)max_per_client;
 	config->max_header_bytes = (size_t)max_header;
 	return 0;
 }
@@ -149,6 +158,8 @@ static int check_arguments(int argc, char **argv)
 	        {"PORTICO_LISTEN", DEFAULT_LISTEN, "address and port to serve HTTP (or HTTPS) on"},
 	        {"PORTICO_HTTP_THREADS", "2", "threads serving HTTP"},
 	        {"PORTICO_MAX_CONNECTIONS", "20000", "open connections; more wait in the listen queue"},
+	        {"PORTICO_MAX_CONNECTIONS_PER_CLIENT", "256", "open connections from one address; more are closed"},
+	        {"PORTICO_REQUEST_TIMEOUT", "30s", "a request's line, headers and body must arrive within it"},
 	        {"PORTICO_MAX_HEADER_BYTES", "8192", "request line and headers (431, or 414 for a long URL)"},
 	        {"PORTICO_MAX_BODY_BYTES", "4194304", "request bodies; larger ones get 413 before they are read"},
 	        {"PORTICO_MAX_PAYLOAD_BYTES", "2097152", "one Payloads field after encoding (413 past it)"},
@@ -160,7 +171,8 @@ static int check_arguments(int argc, char **argv)
 	        {"PORTICO_ALLOWED_HOSTS", "", "with auth off, Host names besides this machine's, comma-separated"},
 	        {"PORTICO_TLS_CERT", "", "certificate file (PEM): serve HTTPS; kill -HUP reloads it"},
 	        {"PORTICO_TLS_KEY", "", "its private key file (PEM)"},
-	        {"PORTICO_CORS_ORIGINS", "", "origins allowed by CORS, comma-separated"},
+	        {"PORTICO_CORS_ORIGINS", "",
+	         "origins allowed by CORS, comma-separated (* for any, without credentials)"},
 	        {"PORTICO_CODEC_CORS_ORIGINS", "", "origins allowed on /codec (the Web UI's), comma-separated"},
 	        {"PORTICO_CODEC_AUTH_TOKEN", "", "bearer token required on /codec"},
 	        {"PORTICO_WEBHOOKS_FILE", "", "webhook routes served at /webhooks/{name} (JSON)"},
@@ -225,6 +237,8 @@ int main(int argc, char **argv)
 	        .max_body_bytes = gw.config.max_body_bytes,
 	        .max_connections = gw.config.max_connections,
 	        .max_header_bytes = gw.config.max_header_bytes,
+	        .max_connections_per_client = gw.config.max_connections_per_client,
+	        .request_timeout_ms = (unsigned)gw.config.request_timeout_ms,
 	        .idle_timeout_s = IDLE_TIMEOUT_S,
 	        .handler = gateway_handle,
 	        .completed = gateway_log_access,

@@ -1,5 +1,6 @@
-/* A registry small enough to search linearly: a gateway has a dozen families and a few hundred
- * series (routes × statuses), so one mutex and string compares cost less than a request's JSON. */
+/* One mutex over the registry: a gateway has a dozen families, searched in order, and each
+ * family finds its series by hashing their labels, so that a request costs the same whether a
+ * family holds ten series or ten thousand. */
 #include "metrics.h"
 
 #include <math.h>
@@ -18,10 +19,12 @@ const size_t portico_metrics_bytes_count = sizeof portico_metrics_bytes / sizeof
 
 typedef struct series {
 	char *labels;
+	size_t hash;
 	double value;             /* counter or gauge; a histogram's sum */
 	unsigned long long count; /* a histogram's observations */
 	unsigned long long *buckets;
-	struct series *next;
+	struct series *next;      /* in the order of creation, for rendering */
+	struct series *same_slot; /* the next one in this series' hash slot */
 } series;
 
 typedef struct family {
@@ -29,7 +32,9 @@ typedef struct family {
 	portico_metric_type type;
 	const double *bounds;
 	size_t bound_count;
-	series *series;
+	series *series, *last;
+	series **slots; /* slot_count heads of same_slot chains, grown to keep them short */
+	size_t slot_count, series_count;
 	struct family *next;
 } family;
 
@@ -57,6 +62,7 @@ void portico_metrics_free(portico_metrics *metrics)
 			free(s->buckets);
 			free(s);
 		}
+		free(f->slots);
 		free(f);
 	}
 	pthread_mutex_destroy(&metrics->lock);
@@ -88,6 +94,28 @@ void portico_metrics_define(portico_metrics *metrics, const char *name, portico_
 	pthread_mutex_unlock(&metrics->lock);
 }
 
+/* FNV-1a: label sets are short, and this spreads them well enough for chains of one or two. */
+static size_t hash_labels(const char *labels)
+{
+	size_t hash = (size_t)14695981039346656037ull;
+	for (const unsigned char *c = (const unsigned char *)labels; *c; c++)
+		hash = (hash ^ *c) * (size_t)1099511628211ull;
+	return hash;
+}
+
+/* Doubles the slots of f (from 16) and links every series into its new slot. */
+static void grow_slots(family *f)
+{
+	f->slot_count = f->slot_count ? f->slot_count * 2 : 16;
+	free(f->slots);
+	f->slots = portico_calloc(f->slot_count, sizeof *f->slots);
+	for (series *s = f->series; s; s = s->next) {
+		series **slot = &f->slots[s->hash & (f->slot_count - 1)];
+		s->same_slot = *slot;
+		*slot = s;
+	}
+}
+
 /* With the lock held; NULL for an undefined family, which is a programming error left silent
  * rather than fatal: metrics never take a request down. */
 static series *find_series(portico_metrics *metrics, const char *name, const char *labels)
@@ -95,15 +123,27 @@ static series *find_series(portico_metrics *metrics, const char *name, const cha
 	family *f = find_family(metrics, name);
 	if (!f)
 		return NULL;
-	series **link = &f->series;
-	for (; *link; link = &(*link)->next)
-		if (!strcmp((*link)->labels, labels))
-			return *link;
+	size_t hash = hash_labels(labels);
+	for (series *s = f->slot_count ? f->slots[hash & (f->slot_count - 1)] : NULL; s; s = s->same_slot)
+		if (s->hash == hash && !strcmp(s->labels, labels))
+			return s;
 	series *s = portico_calloc(1, sizeof *s);
 	s->labels = portico_strdup(labels);
+	s->hash = hash;
 	if (f->type == PORTICO_HISTOGRAM)
 		s->buckets = portico_calloc(f->bound_count, sizeof *s->buckets);
-	*link = s;
+	if (f->last)
+		f->last->next = s;
+	else
+		f->series = s;
+	f->last = s;
+	if (++f->series_count > f->slot_count) {
+		grow_slots(f); /* links s too */
+	} else {
+		series **slot = &f->slots[hash & (f->slot_count - 1)];
+		s->same_slot = *slot;
+		*slot = s;
+	}
 	return s;
 }
 

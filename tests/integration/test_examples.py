@@ -15,7 +15,9 @@ import json
 import os
 import sys
 import time
+import urllib.parse
 import uuid
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -50,8 +52,9 @@ def examples():
         gateway = start_gateway(build_paths("portico")[0].values[0], server.address, PORTICO_CODEC_KEYS=CODEC_KEYS,
                                 PORTICO_WEBHOOKS_FILE=str(EXAMPLES / "webhooks.json"),
                                 GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
-        libraries = TOP / "build/examples"
-        c_worker = LoggedProcess([str(TOP / "build/portico-worker"), "--activities", str(libraries / "liborder.so"),
+        build = Path(build_paths("portico")[0].values[0]).parent  # the build the tests cover, as for the gateway
+        libraries = build / "examples"
+        c_worker = LoggedProcess([str(build / "portico-worker"), "--activities", str(libraries / "liborder.so"),
                                   "--activities", str(libraries / "libgreet.so")],
                                  dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_CODEC_KEYS=CODEC_KEYS),
                                  "polling task queue")
@@ -217,6 +220,11 @@ def signed_push(examples, event, secret=WEBHOOK_SECRET):
     return github_delivery(examples.url, "github-push", json.dumps(event).encode(), secret)
 
 
+def escaped(workflow_id):
+    """A workflow id as a path segment: the pipeline's ids hold the repository's and the ref's slashes."""
+    return urllib.parse.quote(workflow_id, safe="")
+
+
 def test_a_signed_push_runs_the_pipeline_which_asks_for_a_deploy_approval(examples):
     commit = uuid.uuid4().hex + "0" * 8
     event = {"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/shop"},
@@ -224,7 +232,8 @@ def test_a_signed_push_runs_the_pipeline_which_asks_for_a_deploy_approval(exampl
     accepted = signed_push(examples, event)
     assert accepted.status == 202, accepted
     workflow_id = accepted.json["workflowId"]
-    result = get(api(examples, f"/{workflow_id}/result?timeout=60s"))
+    assert workflow_id == f"github-push-acme/shop-refs/heads/main-{commit}"  # from the signed body
+    result = get(api(examples, f"/{escaped(workflow_id)}/result?timeout=60s"))
     assert result.status == 200 and result.json["status"] == "COMPLETED", result
     pipeline = result.json["result"][0]
     approval_id = f"deploy-acme-shop-{commit[:12]}"
@@ -240,7 +249,7 @@ def test_a_signed_push_runs_the_pipeline_which_asks_for_a_deploy_approval(exampl
     # The same commit pushed to another branch (a new delivery) finds the approval already there.
     again = signed_push(examples, {**event, "ref": "refs/heads/release"})
     assert again.status == 202 and again.json["workflowId"] != workflow_id, again
-    second = get(api(examples, f"/{again.json['workflowId']}/result?timeout=60s"))
+    second = get(api(examples, f"/{escaped(again.json['workflowId'])}/result?timeout=60s"))
     assert second.status == 200 and second.json["status"] == "COMPLETED", second
     assert second.json["result"][0]["approval"] == {**pipeline["approval"], "new": False}, second
 
@@ -249,7 +258,7 @@ def test_a_push_that_deletes_a_branch_asks_for_nothing(examples):
     accepted = signed_push(examples, {"ref": "refs/heads/old", "after": "0" * 40, "deleted": True,
                                       "repository": {"full_name": "acme/shop"}})
     assert accepted.status == 202, accepted
-    result = get(api(examples, f"/{accepted.json['workflowId']}/result?timeout=60s"))
+    result = get(api(examples, f"/{escaped(accepted.json['workflowId'])}/result?timeout=60s"))
     assert result.status == 200 and "skipped" in result.json["result"][0], result
 
 

@@ -383,19 +383,66 @@ def test_a_bad_config_file_stops_start_up(tmp_path, change, message):
     assert "gh-secret" not in completed.stderr
 
 
-def test_the_example_config_and_the_readme_curl(server, worker):
-    """examples/webhooks.json (what `make run` serves) with the signed curl the README shows."""
+def readme_webhook_recipe():
+    """The README's signed-delivery recipe (the sh block of its Webhooks section), as written."""
     from devserver import TOP
+    readme = (TOP / "README.md").read_text()
+    section = readme[readme.index("### Webhooks"):]
+    block = section[section.index("```sh\n") + 6:]
+    return block[:block.index("```")]
+
+
+def test_the_example_config_and_the_readme_curl(server, worker, tmp_path):
+    """examples/webhooks.json (what `make run` serves) with the signed curl the README shows, run
+    as written from a checkout where `make run` left its secret."""
+    from devserver import TOP
+    (tmp_path / ".run").mkdir()
+    (tmp_path / ".run/dev-github-webhook-secret").write_text("s3cret\n")
     gw = start_gateway(build_paths("portico")[0].values[0], server.address,
                        PORTICO_WEBHOOKS_FILE=str(TOP / "examples/webhooks.json"), GITHUB_WEBHOOK_SECRET="s3cret")
     try:
-        script = f"""
-            body='{{"ref": "refs/heads/main"}}'
-            curl -s -X POST {gw.url}/webhooks/github-push -H 'X-GitHub-Event: push' \\
-                 -H "X-GitHub-Delivery: $(cat /proc/sys/kernel/random/uuid)" -d "$body" \\
-                 -H "X-Hub-Signature-256: sha256=$(printf %s "$body" | openssl dgst -sha256 -hmac 's3cret' -r | cut -d' ' -f1)"
-        """
-        answer = json.loads(subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout)
-        assert answer["workflowId"].startswith("github-push-") and answer["runId"], answer
+        script = readme_webhook_recipe().replace("localhost:8080", f"127.0.0.1:{gw.port}")
+        completed = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, cwd=tmp_path,
+                                   env=dict(os.environ, SECRET=""))
+        assert completed.returncode == 0, completed
+        answer = json.loads(completed.stdout)
+        assert answer["workflowId"] == "github-push-acme/shop-refs/heads/main-9f2c1e7d5b3a41c8a0e6d4b2f1e3c5a7b9d1f3e5"
+        assert answer["runId"], answer
+    finally:
+        assert gw.stop() == 0
+
+
+def test_the_example_route_takes_no_id_from_unsigned_headers(server):
+    """GitHub signs the body, not X-GitHub-Delivery: a captured push sent again with a new
+    delivery header starts no second workflow, neither while the first runs nor after it closed."""
+    from devserver import TOP
+    gw = start_gateway(build_paths("portico")[0].values[0], server.address,
+                       PORTICO_WEBHOOKS_FILE=str(TOP / "examples/webhooks.json"), GITHUB_WEBHOOK_SECRET="s3cret")
+    commit = uuid.uuid4().hex + "0" * 8
+    raw = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/shop"}}).encode()
+    workflow_id = f"github-push-acme/shop-refs/heads/main-{commit}"
+
+    async def terminate():
+        client = await Client.connect(server.address)
+        await client.get_workflow_handle(workflow_id).terminate("the test is done with it")
+
+    async def latest_run():
+        client = await Client.connect(server.address)
+        description = await client.get_workflow_handle(workflow_id).describe()
+        return description.run_id, description.status.name
+
+    try:
+        first = github_delivery(gw.url, "github-push", raw, "s3cret")
+        assert first.status == 202 and first.json["workflowId"] == workflow_id and first.json["runId"], first
+        replayed = github_delivery(gw.url, "github-push", raw, "s3cret", delivery=str(uuid.uuid4()))
+        assert replayed.status == 202 and replayed.json == first.json, replayed
+        asyncio.run(terminate())
+        again = github_delivery(gw.url, "github-push", raw, "s3cret", delivery=str(uuid.uuid4()))
+        assert again.status == 202 and again.json == first.json, again
+        # Still the first run, terminated: nothing new started.
+        assert asyncio.run(latest_run()) == (first.json["runId"], "TERMINATED")
+        # A body without the commit (GitHub's ping, or another event sent as a push) starts nothing.
+        ping = github_delivery(gw.url, "github-push", json.dumps({"zen": "hi", "hook_id": 1}).encode(), "s3cret")
+        assert ping.status == 400 and "/repository/full_name" in ping.json["message"], ping
     finally:
         assert gw.stop() == 0
