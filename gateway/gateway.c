@@ -9,6 +9,7 @@
 #include "alloc.h"
 #include "backoff.h"
 #include "json_text.h"
+#include "log.h"
 #include "protojson.h"
 #include "result.h"
 #include "uuid.h"
@@ -664,13 +665,15 @@ void gateway_log_access(void *arg, http_request *request)
 	struct tm utc;
 	gmtime_r(&now, &utc);
 	strftime(timestamp, sizeof timestamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
-	json_t *line = json_pack("{s:s,s:s,s:s,s:s,s:i,s:I}", "time", timestamp, "level", "info", "method",
-	                         http_request_method(request), "path", http_request_path(request), "status",
+	/* The method, path and workflow id are the client's bytes, which need not be UTF-8. */
+	json_t *line = json_pack("{s:s,s:s,s:o,s:o,s:i,s:I}", "time", timestamp, "level", "info", "method",
+	                         portico_log_text(http_request_method_sent(request)), "path",
+	                         portico_log_text(http_request_path(request)), "status",
 	                         (int)http_request_status(request), "durationMs", (json_int_t)duration_ms);
 	if (exchange) {
 		json_object_set_new(line, "requestId", json_string(exchange->request_id));
 		if (exchange->workflow_id)
-			json_object_set_new(line, "workflowId", json_string(exchange->workflow_id));
+			json_object_set_new(line, "workflowId", portico_log_text(exchange->workflow_id));
 	}
 	size_t length;
 	char *text = portico_json_text(line, 0, &length);

@@ -1,7 +1,7 @@
 """The HTTP layer's bounds and hygiene: slow clients dropped after the request timeout, a limit of
 connections per client address, metrics labels from closed sets, requests whose framing is unclear
 refused at once, queries of any number of parameters answered, malformed ones named, HEAD on every
-GET route, CORS "*" without credentials
+GET route, access-log lines that stay JSON whatever the path holds, CORS "*" without credentials
 and a single Retry-After. Malformed HTTP goes over raw sockets."""
 
 import hashlib
@@ -216,6 +216,22 @@ def test_head_is_served_on_every_get_route(gateway, workflow_id):
         if "get" in item and "{" not in path:
             head = exchange(gateway, f"HEAD {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
             assert head is not None and head[0] != 405 and head[2] == b"", (path, head)
+
+
+@pytest.mark.parametrize("path", build_paths("portico"))
+def test_access_log_lines_stay_json_whatever_the_path(server, worker, path):
+    gw = start_gateway(path, server.address)
+    try:
+        for raw_path in (b"/x\xff\xfe/y", b"/x\x01\x7f\"\\/y", b"/x\xc3\xa9/y",
+                         b"/api/v1/namespaces/default/workflows/\xff"):
+            answer = exchange(gw, b"GET " + raw_path + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            assert answer is not None
+    finally:
+        stop_cleanly(gw)
+    lines = [json.loads(line) for line in gw.stdout.splitlines()]
+    paths = [line["path"] for line in lines]
+    assert "/x\ufffd\ufffd/y" in paths and "/x\x01\x7f\"\\/y" in paths and "/x\u00e9/y" in paths, paths
+    assert all(line["status"] for line in lines), lines
 
 
 @pytest.mark.parametrize("path", build_paths("portico"))
