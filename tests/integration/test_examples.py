@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -311,3 +312,82 @@ def test_every_example_workflow_has_a_committed_history():
     names = {path.stem for path in committed_histories()}
     assert {"order-saga-completed", "order-saga-compensated", "order-saga-cancelled", "approval-approved",
             "approval-expired", "github-push", "greet"} <= names, names
+
+
+
+# ---- make run and the README's recipes --------------------------------------------------------
+
+def test_make_run_shows_the_gateway_warnings_to_its_user(tmp_path):
+    """scripts/run.sh (`make run`) keeps the gateway's output in a log; the warning that
+    authentication is off still reaches the terminal, after the banner, and the banner's webhook
+    recipe reads the secret from its file instead of printing it."""
+    import signal
+    from devserver import free_port
+    build = Path(build_paths("portico")[0].values[0]).parent
+    run = tmp_path / "run"
+    env = dict(os.environ, BUILD=str(build), PORTICO_RUN_DIR=str(run), TEMPORAL_PORT=str(free_port()),
+               TEMPORAL_UI_PORT=str(free_port()), TEMPORAL_HTTP_PORT=str(free_port()), PORTICO_PORT=str(free_port()),
+               PORTICO_WORKER_METRICS_PORT=str(free_port()))
+    terminal = tmp_path / "terminal.txt"
+    with open(terminal, "wb") as out:
+        process = subprocess.Popen([str(TOP / "scripts/run.sh")], stdout=out, stderr=subprocess.STDOUT, cwd=TOP,
+                                   env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while "WARNING (gateway)" not in terminal.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, terminal.read_text()
+            time.sleep(0.2)
+        time.sleep(0.5)  # the rest of the line
+        text = terminal.read_text()
+        assert text.index("Portico is up") < text.index("WARNING (gateway): AUTHENTICATION IS OFF"), text
+        secret = (run / "dev-github-webhook-secret").read_text().strip()
+        assert secret not in text and f"SECRET=$(cat {run}/dev-github-webhook-secret)" in text, text
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=90) in (0, 130), terminal.read_text()
+
+
+def sh_blocks(markdown):
+    """The ```sh blocks of a Markdown text."""
+    return [block.split("```", 1)[0] for block in markdown.split("```sh\n")[1:]]
+
+
+def recipes():
+    """Every Markdown file whose recipes a user copies: the README and the examples'."""
+    return [TOP / "README.md", *sorted(EXAMPLES.glob("**/*.md"))]
+
+
+def test_no_recipe_puts_an_api_key_on_a_command_line():
+    """A key in a curl argument shows in ps and in the shell's history: recipes read the header
+    from a file (curl -H @file)."""
+    import re
+    inline = re.compile(r"""(-H|--header)\s+["']?(Authorization:\s*Bearer|X-API-Key:)""", re.IGNORECASE)
+    for path in recipes():
+        for block in sh_blocks(path.read_text()):
+            assert not inline.search(block), (path, block)
+
+
+def test_the_readme_api_key_recipe(tmp_path):
+    """The README's key recipe, run as written: a key made into a header file, its hash in an auth
+    file, and curl reading the header from the file."""
+    recipe = next(block for block in sh_blocks((TOP / "README.md").read_text()) if "-H @" in block)
+    make_key, hash_key, call = [line.split("   #")[0] for line in recipe.strip().splitlines()]
+    environment = dict(os.environ, HOME=str(tmp_path))
+    shell = lambda line: subprocess.run(["bash", "-euc", line], capture_output=True, text=True, env=environment,
+                                        check=True).stdout
+    shell(make_key)
+    assert (tmp_path / ".portico-key").stat().st_mode & 0o077 == 0
+    digest = shell(hash_key).split()[0]
+    auth_file = tmp_path / "auth.json"
+    auth_file.write_text(json.dumps({"apiKeys": [{"name": "me", "sha256": digest, "namespaces": ["default"],
+                                                  "permissions": ["read"]}]}))
+    with DevServer() as server:
+        gateway = start_gateway(build_paths("portico")[0].values[0], server.address, PORTICO_AUTH="keys",
+                                PORTICO_AUTH_FILE=str(auth_file))
+        try:
+            url = f"{gateway.url}/api/v1/namespaces/default/workflows"
+            answer = json.loads(shell(call.replace("http://127.0.0.1:8080/api/v1/namespaces/default/workflows", url)))
+            assert "executions" in answer or answer == {}, answer
+            assert get(url).status == 401  # and without the key, nothing
+        finally:
+            assert gateway.stop() == 0, gateway.stderr
