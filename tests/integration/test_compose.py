@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -215,7 +216,8 @@ def test_a_signed_push_reaches_the_gateway_from_the_pipeline(deployment, env_fil
     body = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/compose"}}).encode()
     accepted = github_delivery(gateway_url(deployment), "github-push", body, secret)
     assert accepted.status == 202, accepted
-    result = get(f"{gateway_url(deployment)}/api/v1/namespaces/default/workflows/"
-                 f"{accepted.json['workflowId']}/result?timeout=60s")
+    # The pipeline's id holds the repository's and the ref's slashes (examples/webhooks.json).
+    escaped = urllib.parse.quote(accepted.json["workflowId"], safe="")
+    result = get(f"{gateway_url(deployment)}/api/v1/namespaces/default/workflows/{escaped}/result?timeout=60s")
     assert result.status == 200 and result.json["status"] == "COMPLETED", result
     assert result.json["result"][0]["approval"]["httpStatus"] == 200, result
