@@ -34,7 +34,7 @@ static const ProtobufCServiceDescriptor *const services[] = {
 #define MAX_RECONNECT_BACKOFF_MS 3000
 #define USER_AGENT               "portico/0.1"
 
-typedef struct call call;
+typedef struct portico_call call;
 
 struct portico_transport {
 	char *address;
@@ -45,7 +45,7 @@ struct portico_transport {
 
 	grpc_completion_queue *async_queue;
 	pthread_t completion_thread;
-	pthread_mutex_t lock; /* guards closing and in_flight */
+	pthread_mutex_t lock; /* guards closing, in_flight, and the calls' cancel and in_flight fields */
 	int closing;
 	call *in_flight;     /* asynchronous calls with a live grpc_call */
 	call *retries;       /* waiting for their next attempt, soonest first; completion thread only */
@@ -53,7 +53,7 @@ struct portico_transport {
 };
 
 /* One unary call across its attempts. */
-struct call {
+struct portico_call {
 	portico_transport *transport;
 	const ProtobufCMethodDescriptor *method;
 	unsigned method_index;
@@ -76,6 +76,8 @@ struct call {
 	/* Asynchronous calls only. */
 	portico_call_done_fn done;
 	void *done_arg;
+	portico_cancel *cancel; /* the caller's, or NULL */
+	int in_flight;          /* an attempt is on the wire (in transport->in_flight) */
 	int64_t retry_at_ms;
 	call *prev, *next;
 };
@@ -237,6 +239,7 @@ static call *call_prepare(portico_transport *transport, const portico_call_optio
 	c->method = method;
 	c->method_index = first + (unsigned)(method - service->methods);
 	c->retry_transient = options->retry_transient;
+	c->cancel = options->cancel;
 	int64_t timeout_ms = options->timeout_ms > 0 ? options->timeout_ms : PORTICO_DEFAULT_TIMEOUT_MS;
 	c->deadline_ms = portico_monotonic_ms() + timeout_ms;
 
@@ -429,6 +432,7 @@ int portico_transport_call(portico_transport *transport, const portico_call_opti
 /* In-flight list; callers hold transport->lock. */
 static void in_flight_add(portico_transport *transport, call *c)
 {
+	c->in_flight = 1;
 	c->prev = NULL;
 	c->next = transport->in_flight;
 	if (c->next)
@@ -445,19 +449,27 @@ static void in_flight_remove(portico_transport *transport, call *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
+	c->in_flight = 0;
 }
 
-/* Starts an asynchronous attempt unless the transport is closing. */
+/* Starts an asynchronous attempt unless the transport is closing or the caller cancelled. */
 static int async_attempt_start(call *c, portico_error *err)
 {
 	portico_transport *transport = c->transport;
 	pthread_mutex_lock(&transport->lock);
-	int result = transport->closing
-	                     ? portico_error_set(err, PORTICO_CANCELLED, "the connection to Temporal at %s is closing",
-	                                         transport->address)
-	                     : attempt_start(c, transport->async_queue, err);
-	if (result == 0)
+	int result;
+	if (transport->closing)
+		result = portico_error_set(err, PORTICO_CANCELLED, "the connection to Temporal at %s is closing",
+		                           transport->address);
+	else if (c->cancel && c->cancel->requested)
+		result = portico_error_set(err, PORTICO_CANCELLED, "%s was cancelled by its caller", c->method->name);
+	else
+		result = attempt_start(c, transport->async_queue, err);
+	if (result == 0) {
 		in_flight_add(transport, c);
+		if (c->cancel)
+			c->cancel->call = c;
+	}
 	pthread_mutex_unlock(&transport->lock);
 	return result;
 }
@@ -480,8 +492,33 @@ int portico_transport_call_async(portico_transport *transport, const portico_cal
 
 static void finish_async(call *c, ProtobufCMessage *response, portico_error *err)
 {
+	if (c->cancel) {
+		/* From here on the caller may let its cancel go: the transport no longer touches it. */
+		pthread_mutex_lock(&c->transport->lock);
+		if (c->cancel->call == c)
+			c->cancel->call = NULL;
+		pthread_mutex_unlock(&c->transport->lock);
+	}
 	c->done(c->done_arg, response, err);
 	call_free(c);
+}
+
+void portico_transport_cancel(portico_transport *transport, portico_cancel *cancel)
+{
+	pthread_mutex_lock(&transport->lock);
+	cancel->requested = 1;
+	/* A call waiting for its retry is failed by the completion thread (fail_cancelled_retries). */
+	if (cancel->call && cancel->call->in_flight)
+		grpc_call_cancel(cancel->call->grpc, NULL);
+	pthread_mutex_unlock(&transport->lock);
+}
+
+int portico_transport_cancelled(portico_transport *transport, portico_cancel *cancel)
+{
+	pthread_mutex_lock(&transport->lock);
+	int requested = cancel->requested;
+	pthread_mutex_unlock(&transport->lock);
+	return requested;
 }
 
 static void schedule_retry(portico_transport *transport, call *c, int64_t delay_ms)
@@ -499,6 +536,7 @@ static void complete_async(portico_transport *transport, call *c)
 	pthread_mutex_lock(&transport->lock);
 	in_flight_remove(transport, c);
 	int closing = transport->closing;
+	int cancelled = c->cancel && c->cancel->requested;
 	pthread_mutex_unlock(&transport->lock);
 
 	ProtobufCMessage *response = NULL;
@@ -507,7 +545,14 @@ static void complete_async(portico_transport *transport, call *c)
 		finish_async(c, response, NULL);
 		return;
 	}
-	int64_t delay = closing ? -1 : retry_delay_ms(c, &err);
+	/* gRPC says only "Cancelled"; say who cancelled. */
+	if (err.code == PORTICO_CANCELLED && cancelled)
+		portico_error_set(&err, PORTICO_CANCELLED, "%s was cancelled by its caller", c->method->name);
+	else if (err.code == PORTICO_CANCELLED && closing)
+		portico_error_set(&err, PORTICO_CANCELLED,
+		                  "the connection to Temporal at %s closed before %s was answered", transport->address,
+		                  c->method->name);
+	int64_t delay = closing || cancelled ? -1 : retry_delay_ms(c, &err);
 	if (delay >= 0)
 		schedule_retry(transport, c, delay);
 	else
@@ -527,6 +572,35 @@ static void run_due_retries(portico_transport *transport)
 			finish_async(c, NULL, &err);
 			portico_error_clear(&err);
 		}
+	}
+}
+
+/* Fails at once the calls waiting for a retry whose caller cancelled them. */
+static void fail_cancelled_retries(portico_transport *transport)
+{
+	if (!transport->retries)
+		return;
+	call *cancelled = NULL;
+	pthread_mutex_lock(&transport->lock);
+	for (call **slot = &transport->retries; *slot;) {
+		call *c = *slot;
+		if (c->cancel && c->cancel->requested) {
+			*slot = c->next;
+			c->next = cancelled;
+			cancelled = c;
+		} else {
+			slot = &c->next;
+		}
+	}
+	pthread_mutex_unlock(&transport->lock);
+	for (call *c = cancelled, *next; c; c = next) {
+		next = c->next;
+		c->next = NULL;
+		portico_error err = PORTICO_ERROR_INIT;
+		portico_error_set(&err, PORTICO_CANCELLED, "%s was cancelled by its caller before it was retried",
+		                  c->method->name);
+		finish_async(c, NULL, &err);
+		portico_error_clear(&err);
 	}
 }
 
@@ -570,6 +644,7 @@ static void *completion_loop(void *arg)
 			break;
 		if (event.type == GRPC_OP_COMPLETE)
 			complete_async(transport, event.tag);
+		fail_cancelled_retries(transport);
 		run_due_retries(transport);
 		wind_down(transport);
 	}

@@ -19,6 +19,14 @@
 
 typedef struct portico_transport portico_transport;
 
+/* Lets another thread cancel asynchronous calls (portico_transport_cancel), one call at a time.
+ * The caller owns it: zero it, name it in the options of each call it may cancel, and keep it until
+ * the last of those calls is done. Its fields are the transport's, used under its lock. */
+typedef struct portico_cancel {
+	struct portico_call *call; /* the call it cancels now, or NULL */
+	int requested;             /* portico_transport_cancel was called */
+} portico_cancel;
+
 typedef struct portico_metadata {
 	const char *key; /* lower case; keys ending in "-bin" carry raw bytes */
 	const char *value;
@@ -35,6 +43,7 @@ typedef struct portico_call_options {
 	int retry_transient;
 	const portico_metadata *metadata; /* extra headers (a forwarded authorization, say) */
 	size_t metadata_count;
+	portico_cancel *cancel; /* asynchronous calls: what can cancel this one, or NULL */
 } portico_call_options;
 
 /* Opens a channel to cfg->address; it connects on the first call. The transport copies what it
@@ -65,9 +74,19 @@ int portico_transport_call(portico_transport *transport, const portico_call_opti
 typedef void (*portico_call_done_fn)(void *arg, ProtobufCMessage *response, portico_error *err);
 
 /* Starts a call and returns at once; request may be freed on return. Returns -1 with err set
- * (and done never called) when the call cannot start: unknown method or transport closing. */
+ * (and done never called) when the call cannot start: unknown method, transport closing, or its
+ * options->cancel already cancelled (CANCELLED). */
 int portico_transport_call_async(portico_transport *transport, const portico_call_options *options,
                                  const ProtobufCMessage *request, portico_call_done_fn done, void *arg,
                                  portico_error *err);
+
+/* Cancels the asynchronous call started with cancel that is not done yet, if any: its callback
+ * runs soon on the completion thread with CANCELLED (at once for a call on the wire; a call waiting
+ * to retry within the completion thread's idle wake, 200 ms). Calls started with cancel from now on
+ * fail to start. Any thread; it never waits and never runs a callback itself. */
+void portico_transport_cancel(portico_transport *transport, portico_cancel *cancel);
+
+/* Whether portico_transport_cancel was called on cancel. Any thread. */
+int portico_transport_cancelled(portico_transport *transport, portico_cancel *cancel);
 
 #endif
