@@ -192,41 +192,80 @@ int gateway_encode_request(gateway_exchange *exchange, ProtobufCMessage *request
 
 /* A call on its way, timed for the metrics. */
 typedef struct timed_call {
-	portico_metrics *metrics;
+	gateway_exchange *exchange;
 	const char *method; /* static: the callers name methods with literals and route tables */
 	int64_t started_ms;
 	portico_call_done_fn done;
 	void *arg;
 } timed_call;
 
+/* A call ends CANCELLED when its client left (the exchange's cancel: 499, heard by nobody) or when
+ * it was cut off: the gateway shutting down after its grace period, or Temporal giving up on it.
+ * The client of a call cut off did nothing wrong and may try again: 503 with Retry-After. */
+static void blame_the_server(gateway_exchange *exchange, portico_error *err)
+{
+	if (err->code == PORTICO_CANCELLED &&
+	    !portico_transport_cancelled(exchange->gateway->transport, &exchange->cancel))
+		err->code = PORTICO_UNAVAILABLE;
+}
+
 static void on_timed_call(void *arg, ProtobufCMessage *response, portico_error *err)
 {
 	timed_call *call = arg;
+	portico_metrics *metrics = call->exchange->gateway->metrics;
 	char method[96], labels[160];
 	portico_metrics_label(method, sizeof method, "method", call->method);
 	snprintf(labels, sizeof labels, "%s,code=\"%s\"", method, portico_code_name(err ? err->code : PORTICO_OK));
-	portico_metrics_add(call->metrics, "portico_temporal_calls_total", labels, 1);
-	portico_metrics_observe(call->metrics, "portico_temporal_call_duration_seconds", method,
+	portico_metrics_add(metrics, "portico_temporal_calls_total", labels, 1);
+	portico_metrics_observe(metrics, "portico_temporal_call_duration_seconds", method,
 	                        (double)(portico_monotonic_ms() - call->started_ms) / 1000);
+	if (err)
+		blame_the_server(call->exchange, err);
 	portico_call_done_fn done = call->done;
 	void *done_arg = call->arg;
 	free(call);
 	done(done_arg, response, err);
 }
 
+int gateway_call_start(gateway_exchange *exchange, const portico_call_options *options, const ProtobufCMessage *request,
+                       portico_call_done_fn done, void *arg, portico_error *err)
+{
+	timed_call *call = portico_malloc(sizeof *call);
+	*call = (timed_call){exchange, options->method, portico_monotonic_ms(), done, arg};
+	/* Every call of an exchange can be cancelled by its client leaving (gateway_watch_client). */
+	portico_call_options cancellable = *options;
+	cancellable.cancel = &exchange->cancel;
+	if (portico_transport_call_async(exchange->gateway->transport, &cancellable, request, on_timed_call, call,
+	                                 err) == 0)
+		return 0;
+	free(call);
+	blame_the_server(exchange, err);
+	return -1;
+}
+
 int gateway_call(gateway_exchange *exchange, const portico_call_options *options, const ProtobufCMessage *request,
                  portico_call_done_fn done, void *arg)
 {
 	portico_error err = PORTICO_ERROR_INIT;
-	timed_call *call = portico_malloc(sizeof *call);
-	*call = (timed_call){exchange->gateway->metrics, options->method, portico_monotonic_ms(), done, arg};
-	if (portico_transport_call_async(exchange->gateway->transport, options, request, on_timed_call, call, &err) ==
-	    0)
+	if (gateway_call_start(exchange, options, request, done, arg, &err) == 0)
 		return 0;
-	free(call);
 	gateway_respond_error(exchange, &err);
 	portico_error_clear(&err);
 	return -1;
+}
+
+/* The client left a wait: its call is cancelled, and its callback answers 499 to nobody, unless
+ * it is done already; either way the wait starts no other call. On the HTTP hang-up thread. */
+static void on_client_left(void *arg, http_request *request)
+{
+	(void)request;
+	gateway_exchange *exchange = arg;
+	portico_transport_cancel(exchange->gateway->transport, &exchange->cancel);
+}
+
+void gateway_watch_client(gateway_exchange *exchange)
+{
+	http_request_watch_hangup(exchange->request, on_client_left, exchange);
 }
 
 static void exchange_free(void *context)

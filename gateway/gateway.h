@@ -65,6 +65,7 @@ typedef struct gateway_exchange {
 	char idempotency_hash[33];  /* the Idempotency-Key's hash (hex), or "" without one */
 	int64_t wait_ms;            /* ?wait= on a start: how long to wait for the result; 0 for not at all */
 	int64_t update_deadline_ms; /* an update waiting for completion polls until then (monotonic) */
+	portico_cancel cancel;      /* cancels the exchange's Temporal call when its client leaves a wait */
 } gateway_exchange;
 
 /* Declares the gateway's metric families in metrics. */
@@ -120,6 +121,14 @@ int webhook_serve(gateway_exchange *exchange, const char *path);
  * then frees arg. */
 int gateway_call(gateway_exchange *exchange, const portico_call_options *options, const ProtobufCMessage *request,
                  portico_call_done_fn done, void *arg);
+/* Same, but a call that cannot start answers nothing: -1 with err set, for the caller to answer. */
+int gateway_call_start(gateway_exchange *exchange, const portico_call_options *options, const ProtobufCMessage *request,
+                       portico_call_done_fn done, void *arg, portico_error *err);
+
+/* Makes the exchange a wait that lasts only while its client is there: when the client leaves
+ * (closes, or half-closes: see http_request_watch_hangup), its Temporal call is cancelled and no
+ * other starts. For long polls and result waits; short calls are answered whatever the client did. */
+void gateway_watch_client(gateway_exchange *exchange);
 
 /* The HTTP status Temporal's HTTP API gives a gRPC code. */
 unsigned gateway_http_status(portico_code code);

@@ -6,9 +6,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +31,25 @@
 
 #define MAX_RETIRED 32 /* daemons replaced by a certificate reload and still finishing */
 
+/* One suspended request whose client is watched for hanging up (see "Clients that leave"). */
+typedef struct hangup_slot {
+	struct http_request *request; /* NULL while the slot is free */
+	int fd;
+	uint32_t generation; /* changes each time the slot is freed: an old event finds nothing */
+	uint32_t next_free;  /* index + 1 of the next free slot, 0 for none */
+} hangup_slot;
+
+typedef struct hangup_watcher {
+	int epoll_fd;
+	int wake_fd; /* an eventfd in the set: written to stop the thread */
+	pthread_t thread;
+	int started;
+	pthread_mutex_t lock; /* guards the slots and every request's hangup_id */
+	hangup_slot *slots;
+	uint32_t capacity;
+	uint32_t free_head; /* index + 1 of the first free slot, 0 for none */
+} hangup_watcher;
+
 struct http_server {
 	struct MHD_Daemon *daemon; /* the one accepting */
 	struct MHD_Daemon *retired[MAX_RETIRED];
@@ -37,6 +59,7 @@ struct http_server {
 	http_server_options options;
 	atomic_size_t in_flight;
 	struct owned_pem *pems; /* certificates and keys the daemons point at, kept until the stop */
+	hangup_watcher hangups; /* clients leaving suspended requests */
 
 	/* With a request timeout: every open connection's watch, and the thread that drops late ones.
 	 * The lock keeps the sweeper from using a descriptor after libmicrohttpd has closed it. */
@@ -83,6 +106,7 @@ static void free_pems(http_server *server)
 typedef enum request_state {
 	STATE_RECEIVING, /* headers and body arriving */
 	STATE_HANDLING,  /* the handler runs on the server thread */
+	STATE_HANDLED,   /* it returned without answering; the connection is suspended on the next pass */
 	STATE_SUSPENDED, /* waiting for http_respond from another thread */
 	STATE_QUEUED,    /* the response is with libmicrohttpd */
 } request_state;
@@ -119,6 +143,10 @@ struct http_request {
 
 	void *context;
 	void (*context_free)(void *);
+
+	http_hangup_fn hangup; /* http_request_watch_hangup's, or NULL; set under lock */
+	void *hangup_arg;
+	uint64_t hangup_id; /* the watch while suspended, 0 for none; under the server's hangup lock */
 };
 
 static int hex_value(char c)
@@ -439,6 +467,176 @@ static void append_body(http_request *request, const char *data, size_t size)
 	request->body[request->body_length] = '\0';
 }
 
+/* ---- Clients that leave -------------------------------------------------------------------------
+ * libmicrohttpd stops polling a connection while its request is suspended, so a client that goes
+ * away then would be noticed only when the answer is written, maybe an hour later, its Temporal
+ * call running all along. The server watches the sockets of the suspended requests whose handler
+ * asked (http_request_watch_hangup) in an epoll set of its own, on one thread, for the client's
+ * FIN (EPOLLRDHUP) or a reset, and tells the handler once. TCP cannot tell a client that closed
+ * from one that shut down only its sending side until the server writes; like nginx (without
+ * proxy_ignore_client_abort) and Go's net/http, a FIN while the request waits counts as leaving.
+ * Handlers ask only for their waits, so a short call is still answered to a half-closed client.
+ * This is the TCP socket under TLS too: a client's close shows there the same way.
+ *
+ * A watch is numbered by its slot and the slot's generation: an event read just before its watch
+ * was removed finds another generation there, and nothing happens. */
+
+#define HANGUP_WAKE_ID    0 /* the eventfd's events; a watch's id is never 0 */
+#define HANGUP_EVENTS_MAX 64
+
+static uint64_t hangup_id(uint32_t index, uint32_t generation)
+{
+	return (uint64_t)generation << 32 | (index + 1);
+}
+
+/* The slot of a live watch id, or NULL; called with the lock held. */
+static hangup_slot *hangup_slot_of(hangup_watcher *watcher, uint64_t id)
+{
+	uint32_t index = (uint32_t)(id & 0xffffffff) - 1;
+	if (id == HANGUP_WAKE_ID || index >= watcher->capacity)
+		return NULL;
+	hangup_slot *slot = &watcher->slots[index];
+	return slot->request && slot->generation == (uint32_t)(id >> 32) ? slot : NULL;
+}
+
+static void hangup_slot_free(hangup_watcher *watcher, hangup_slot *slot)
+{
+	epoll_ctl(watcher->epoll_fd, EPOLL_CTL_DEL, slot->fd, NULL);
+	slot->request->hangup_id = 0;
+	slot->request = NULL;
+	slot->generation++;
+	slot->next_free = watcher->free_head;
+	watcher->free_head = (uint32_t)(slot - watcher->slots) + 1;
+}
+
+/* Starts watching a suspended request's client; called with request->lock held. Without a
+ * descriptor or a slot the request waits unwatched, as every request did before. */
+static void hangup_watch(http_request *request)
+{
+	hangup_watcher *watcher = &request->server->hangups;
+	const union MHD_ConnectionInfo *info =
+	        MHD_get_connection_info(request->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!watcher->started || !info)
+		return;
+	pthread_mutex_lock(&watcher->lock);
+	if (!watcher->free_head) {
+		uint32_t grown = watcher->capacity ? 2 * watcher->capacity : 64;
+		watcher->slots = portico_realloc(watcher->slots, grown * sizeof *watcher->slots);
+		for (uint32_t i = watcher->capacity; i < grown; i++)
+			watcher->slots[i] = (hangup_slot){NULL, -1, 1, i + 1 < grown ? i + 2 : 0};
+		watcher->free_head = watcher->capacity + 1;
+		watcher->capacity = grown;
+	}
+	uint32_t index = watcher->free_head - 1;
+	hangup_slot *slot = &watcher->slots[index];
+	uint64_t id = hangup_id(index, slot->generation);
+	struct epoll_event event = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = id};
+	if (epoll_ctl(watcher->epoll_fd, EPOLL_CTL_ADD, info->connect_fd, &event) == 0) {
+		watcher->free_head = slot->next_free;
+		slot->request = request;
+		slot->fd = info->connect_fd;
+		request->hangup_id = id;
+	}
+	pthread_mutex_unlock(&watcher->lock);
+}
+
+/* Stops watching before the request is resumed (libmicrohttpd may then close the descriptor);
+ * called with request->lock held. */
+static void hangup_unwatch(http_request *request)
+{
+	if (!request->hangup)
+		return;
+	hangup_watcher *watcher = &request->server->hangups;
+	pthread_mutex_lock(&watcher->lock);
+	hangup_slot *slot = hangup_slot_of(watcher, request->hangup_id);
+	if (slot)
+		hangup_slot_free(watcher, slot);
+	pthread_mutex_unlock(&watcher->lock);
+}
+
+/* The watcher thread: tells each handler whose client left, once. The handler runs under the
+ * lock, which keeps the request alive: only http_respond ends a suspended request, and it takes
+ * the lock to stop the watch first. */
+static void *hangup_loop(void *arg)
+{
+	hangup_watcher *watcher = arg;
+	struct epoll_event events[HANGUP_EVENTS_MAX];
+	for (;;) {
+		int count = epoll_wait(watcher->epoll_fd, events, HANGUP_EVENTS_MAX, -1);
+		if (count < 0 && errno != EINTR)
+			return NULL;
+		for (int i = 0; i < count; i++) {
+			if (events[i].data.u64 == HANGUP_WAKE_ID)
+				return NULL;
+			pthread_mutex_lock(&watcher->lock);
+			hangup_slot *slot = hangup_slot_of(watcher, events[i].data.u64);
+			if (slot) {
+				http_request *request = slot->request;
+				hangup_slot_free(watcher, slot);
+				request->hangup(request->hangup_arg, request);
+			}
+			pthread_mutex_unlock(&watcher->lock);
+		}
+	}
+}
+
+static void hangup_watcher_start(hangup_watcher *watcher)
+{
+	*watcher = (hangup_watcher){.epoll_fd = epoll_create1(EPOLL_CLOEXEC), .wake_fd = eventfd(0, EFD_CLOEXEC)};
+	pthread_mutex_init(&watcher->lock, NULL);
+	struct epoll_event wake = {.events = EPOLLIN, .data.u64 = HANGUP_WAKE_ID};
+	watcher->started = watcher->epoll_fd >= 0 && watcher->wake_fd >= 0 &&
+	                   epoll_ctl(watcher->epoll_fd, EPOLL_CTL_ADD, watcher->wake_fd, &wake) == 0 &&
+	                   pthread_create(&watcher->thread, NULL, hangup_loop, watcher) == 0;
+	if (!watcher->started)
+		fprintf(stderr,
+		        "{\"level\":\"warn\",\"message\":\"clients leaving a wait go unnoticed until it "
+		        "ends: %s\"}\n",
+		        strerror(errno));
+}
+
+/* Stops the thread before the daemons go: they may free requests that are still watched. */
+static void hangup_watcher_stop(hangup_watcher *watcher)
+{
+	if (watcher->started) {
+		uint64_t one = 1;
+		if (write(watcher->wake_fd, &one, sizeof one) == sizeof one)
+			pthread_join(watcher->thread, NULL);
+		watcher->started = 0;
+	}
+}
+
+static void hangup_watcher_free(hangup_watcher *watcher)
+{
+	if (watcher->epoll_fd >= 0)
+		close(watcher->epoll_fd);
+	if (watcher->wake_fd >= 0)
+		close(watcher->wake_fd);
+	pthread_mutex_destroy(&watcher->lock);
+	free(watcher->slots);
+}
+
+void http_request_watch_hangup(http_request *request, http_hangup_fn hangup, void *arg)
+{
+	pthread_mutex_lock(&request->lock);
+	if (!request->hangup) {
+		request->hangup = hangup;
+		request->hangup_arg = arg;
+		if (request->state == STATE_SUSPENDED && !request->responded)
+			hangup_watch(request);
+	}
+	pthread_mutex_unlock(&request->lock);
+}
+
+/* Suspends the connection until http_respond; called with request->lock held. */
+static void request_suspend(http_request *request)
+{
+	MHD_suspend_connection(request->connection);
+	request->state = STATE_SUSPENDED;
+	if (request->hangup)
+		hangup_watch(request);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -477,9 +675,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
 	if (request->state != STATE_QUEUED) {
 		if (request->responded) {
 			result = queue_response(request);
-		} else if (request->state != STATE_SUSPENDED) {
-			MHD_suspend_connection(connection);
-			request->state = STATE_SUSPENDED;
+		} else if (request->state == STATE_HANDLING) {
+			/* Not suspended yet: libmicrohttpd 0.9.75 resumes a connection as it last polled it,
+			 * which was for reading the request; it would read a half-closed client's FIN first
+			 * and drop the answer. Left without an answer now, it marks the connection as not
+			 * to be read and calls again at once; suspended then, the answer gets through. */
+			request->state = STATE_HANDLED;
+		} else if (request->state == STATE_HANDLED) {
+			request_suspend(request);
 		}
 	}
 	pthread_mutex_unlock(&request->lock);
@@ -495,8 +698,10 @@ void http_respond(http_request *request, unsigned status, const char *content_ty
 		return;
 	}
 	store_response(request, status, content_type, body, length);
-	if (request->state == STATE_SUSPENDED)
+	if (request->state == STATE_SUSPENDED) {
+		hangup_unwatch(request);
 		MHD_resume_connection(request->connection);
+	}
 	pthread_mutex_unlock(&request->lock);
 }
 
@@ -728,6 +933,7 @@ http_server *http_server_start(const http_server_options *options, portico_error
 		return NULL;
 	}
 	watches_init(server);
+	hangup_watcher_start(&server->hangups);
 	/* Each daemon owns a duplicate of the socket; the server keeps the original for reloads. */
 	int daemon_fd = dup(server->listen_fd);
 	server->daemon =
@@ -738,6 +944,8 @@ http_server *http_server_start(const http_server_options *options, portico_error
 		close(server->listen_fd);
 		free_pems(server);
 		watches_destroy(server);
+		hangup_watcher_stop(&server->hangups);
+		hangup_watcher_free(&server->hangups);
 		free(server);
 		portico_error_set(err, PORTICO_UNAVAILABLE, "cannot serve %s on %s%s",
 		                  options->tls_cert_pem ? "HTTPS" : "HTTP", options->listen,
@@ -809,6 +1017,7 @@ size_t http_server_in_flight(const http_server *server)
 void http_server_stop(http_server *server)
 {
 	sweeper_stop(server);
+	hangup_watcher_stop(&server->hangups);
 	for (size_t i = 0; i < MAX_RETIRED; i++)
 		if (server->retired[i])
 			MHD_stop_daemon(server->retired[i]);
@@ -817,6 +1026,7 @@ void http_server_stop(http_server *server)
 		close(server->listen_fd);
 	free_pems(server);
 	watches_destroy(server);
+	hangup_watcher_free(&server->hangups);
 	free(server);
 }
 

@@ -21,6 +21,10 @@ typedef struct http_request http_request;
 typedef void (*http_handler_fn)(void *arg, http_request *request);
 /* Called once per request when it is over (answered, or the connection dropped). */
 typedef void (*http_completed_fn)(void *arg, http_request *request);
+/* Called at most once, on the server's hang-up thread, when the client of a suspended request
+ * leaves. It runs under a lock that http_respond takes too, so it must not answer the request nor
+ * set its headers: it ends the work whose end answers it (cancels a call, say). */
+typedef void (*http_hangup_fn)(void *arg, http_request *request);
 
 typedef struct http_server_options {
 	const char *listen;                  /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080"; port 0 picks one */
@@ -89,6 +93,12 @@ void *http_request_context(const http_request *request);
 /* Sets a header of the coming response, replacing one of the same name (case-insensitive);
  * call before http_respond. */
 void http_response_header(http_request *request, const char *name, const char *value);
+
+/* Asks to hear (hangup(arg, request)) when the client leaves while the request waits for
+ * http_respond: its FIN or a reset. A FIN also comes from a client that only shut down its sending
+ * side after the request, which TCP cannot tell apart until the answer is written; so ask for it
+ * for waits (long polls), and let short calls be answered. Any thread; the first call counts. */
+void http_request_watch_hangup(http_request *request, http_hangup_fn hangup, void *arg);
 
 /* Answers the request; takes body (malloc'd, may be NULL when length is 0). Any thread. */
 void http_respond(http_request *request, unsigned status, const char *content_type, char *body, size_t length);

@@ -278,8 +278,13 @@ int main(int argc, char **argv)
 	        http_server_in_flight(gw.http));
 	http_server_quiesce(gw.http);
 	drain(gw.http, gw.config.grace_ms);
-	/* Calls still running are cancelled and their requests answered; requests that still arrive on
-	 * open keep-alive connections get 503 until the server stops. */
+	/* What still runs is cut off: its calls are cancelled and its requests answered 503 with
+	 * Retry-After (the server gave up, not the client; a ?wait= start that did start answers 202
+	 * with its run id), as are requests that still arrive on open keep-alive connections until the
+	 * server stops. Waits whose client had left ended then, not here (gateway_watch_client). */
+	size_t cut_off = http_server_in_flight(gw.http);
+	if (cut_off)
+		fprintf(stderr, "portico: grace period over: cutting off %zu request(s)\n", cut_off);
 	portico_transport_shutdown(gw.transport);
 	drain(gw.http, CANCEL_DRAIN_MS);
 	http_server_stop(gw.http);

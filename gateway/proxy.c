@@ -451,7 +451,7 @@ static void on_response(void *arg, ProtobufCMessage *response, portico_error *er
 		json_object_set_new(body, "workflowId", json_string(exchange->workflow_id));
 	protobuf_c_message_free_unpacked(response, NULL);
 	if (exchange->wait_ms) {
-		/* ?wait=: the start's answer, then the result, in one response. */
+		/* ?wait=: the start's answer as Temporal gave it, and the wait's outcome (result.h). */
 		json_t *run_id = json_object_get(body, "runId");
 		result_wait(exchange, exchange->namespace_name, exchange->workflow_id, json_string_value(run_id),
 		            exchange->wait_ms, body);
@@ -572,6 +572,8 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	}
 	if (!timeout_ms)
 		timeout_ms = long_poll ? LONG_POLL_TIMEOUT_MS : exchange->gateway->config.call_timeout_ms;
+	if (long_poll)
+		gateway_watch_client(exchange); /* a long poll lasts only while its client is there */
 	portico_call_options options = {
 	        .method = route->rpc,
 	        .service = route->service,

@@ -9,6 +9,8 @@
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
 #define HISTORY_POLL_TIMEOUT_MS 70000
+/* Temporal's names (WorkflowExecutionStatus), as describe and a start's own answer give them. */
+#define STATUS(name) "WORKFLOW_EXECUTION_STATUS_" #name
 
 typedef Temporal__Api__History__V1__HistoryEvent history_event;
 
@@ -19,7 +21,7 @@ typedef struct waiter {
 	char *run_id; /* the run being waited on; changes as runs continue */
 	ProtobufCBinaryData page_token;
 	int64_t deadline_ms;
-	json_t *answer; /* fields every answer starts with */
+	json_t *started; /* the answer of the start ?wait= follows, or NULL */
 } waiter;
 
 static void waiter_free(waiter *w)
@@ -28,7 +30,7 @@ static void waiter_free(waiter *w)
 	free(w->workflow_id);
 	free(w->run_id);
 	free(w->page_token.data);
-	json_decref(w->answer);
+	json_decref(w->started);
 	free(w);
 }
 
@@ -48,15 +50,41 @@ int64_t result_parse_timeout(const char *text)
 	return -1;
 }
 
+/* The start ?wait= follows, with the workflow id it may have made and one more field (stolen). */
+static json_t *start_answer(const waiter *w, const char *key, json_t *value)
+{
+	json_t *body = json_deep_copy(w->started);
+	json_object_set_new(body, "workflowId", json_string(w->workflow_id));
+	json_object_set_new(body, key, value);
+	return body;
+}
+
+/* Answers with the run's status and, under key, what it closed with (value is stolen; NULL for
+ * null); then frees the waiter. */
 static void answer(waiter *w, unsigned status, const char *workflow_status, const char *key, json_t *value)
 {
-	json_t *body = json_deep_copy(w->answer);
-	json_object_set_new(body, "workflowId", json_string(w->workflow_id));
-	json_object_set_new(body, "runId", json_string(w->run_id));
-	json_object_set_new(body, "status", json_string(workflow_status));
+	json_t *outcome = json_object();
+	json_object_set_new(outcome, "workflowId", json_string(w->workflow_id));
+	json_object_set_new(outcome, "runId", json_string(w->run_id));
+	json_object_set_new(outcome, "status", json_string(workflow_status));
 	if (key)
-		json_object_set_new(body, key, value ? value : json_null());
-	gateway_respond_json(w->exchange, status, body);
+		json_object_set_new(outcome, key, value ? value : json_null());
+	gateway_respond_json(w->exchange, status, w->started ? start_answer(w, "outcome", outcome) : outcome);
+	waiter_free(w);
+}
+
+/* The wait failed. A ?wait= start did start: its answer goes out all the same (202, the outcome
+ * unknown), so that the caller learns its run id and does not start it again; the client that
+ * left gets the error, which nobody reads. Frees the waiter. */
+static void fail(waiter *w, const portico_error *err)
+{
+	if (w->started && err->code != PORTICO_CANCELLED)
+		gateway_respond_json(w->exchange, 202,
+		                     start_answer(w, "waitError",
+		                                  json_pack("{s:i,s:s}", "code", (int)err->code, "message",
+		                                            err->message ? err->message : "")));
+	else
+		gateway_respond_error(w->exchange, err);
 	waiter_free(w);
 }
 
@@ -107,26 +135,31 @@ static void settle(waiter *w, history_event *event)
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES: {
 		Temporal__Api__Common__V1__Payloads *result =
 		        event->workflow_execution_completed_event_attributes->result;
-		answer(w, 200, "COMPLETED", "result", result ? to_json(w, &result->base) : json_array());
+		answer(w, 200, STATUS(COMPLETED), "result", result ? to_json(w, &result->base) : json_array());
 		break;
 	}
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES:
-		answer(w, 200, "FAILED", "failure",
+		answer(w, 200, STATUS(FAILED), "failure",
 		       to_json(w, (ProtobufCMessage *)event->workflow_execution_failed_event_attributes->failure));
 		break;
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES:
-		answer(w, 200, "TIMED_OUT", NULL, NULL);
+		answer(w, 200, STATUS(TIMED_OUT), NULL, NULL);
 		break;
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_CANCELED_EVENT_ATTRIBUTES:
-		answer(w, 200, "CANCELED", "details",
+		answer(w, 200, STATUS(CANCELED), "details",
 		       to_json(w, (ProtobufCMessage *)event->workflow_execution_canceled_event_attributes->details));
 		break;
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_TERMINATED_EVENT_ATTRIBUTES:
-		answer(w, 200, "TERMINATED", "reason",
+		answer(w, 200, STATUS(TERMINATED), "reason",
 		       json_string(event->workflow_execution_terminated_event_attributes->reason));
 		break;
-	default:
-		answer(w, 500, "UNKNOWN", "eventType", json_integer(event->event_type));
+	default: {
+		portico_error err = PORTICO_ERROR_INIT;
+		portico_error_set(&err, PORTICO_INTERNAL, "the last event of run %s is not a close event (type %d)",
+		                  w->run_id, (int)event->event_type);
+		fail(w, &err);
+		portico_error_clear(&err);
+	}
 	}
 }
 
@@ -135,12 +168,11 @@ static void on_history(void *arg, ProtobufCMessage *message, portico_error *err)
 	waiter *w = arg;
 	int timed_out = portico_monotonic_ms() >= w->deadline_ms;
 	if (err && err->code == PORTICO_DEADLINE_EXCEEDED && timed_out) {
-		answer(w, 202, "RUNNING", NULL, NULL);
+		answer(w, 202, STATUS(RUNNING), NULL, NULL);
 		return;
 	}
 	if (err) {
-		gateway_respond_error(w->exchange, err);
-		waiter_free(w);
+		fail(w, err);
 		return;
 	}
 	Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *response = (void *)message;
@@ -152,7 +184,7 @@ static void on_history(void *arg, ProtobufCMessage *message, portico_error *err)
 	} else if (close) {
 		settle(w, close);
 	} else if (timed_out) {
-		answer(w, 202, "RUNNING", NULL, NULL);
+		answer(w, 202, STATUS(RUNNING), NULL, NULL);
 	} else {
 		/* The server's long poll ended without the close event: ask again from where it was. */
 		free(w->page_token.data);
@@ -184,16 +216,18 @@ static void poll_close_event(waiter *w)
 	                remaining < HISTORY_POLL_TIMEOUT_MS ? (remaining > 1 ? remaining : 1) : HISTORY_POLL_TIMEOUT_MS,
 	        .retry_transient = 1,
 	};
-	if (gateway_call(w->exchange, &options, &request.base, on_history, w))
-		waiter_free(w);
+	portico_error err = PORTICO_ERROR_INIT;
+	if (gateway_call_start(w->exchange, &options, &request.base, on_history, w, &err)) {
+		fail(w, &err);
+		portico_error_clear(&err);
+	}
 }
 
 static void on_describe(void *arg, ProtobufCMessage *message, portico_error *err)
 {
 	waiter *w = arg;
 	if (err) {
-		gateway_respond_error(w->exchange, err);
-		waiter_free(w);
+		fail(w, err);
 		return;
 	}
 	Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionResponse *response = (void *)message;
@@ -219,20 +253,24 @@ static void resolve_latest_run(waiter *w)
 	        .timeout_ms = w->exchange->gateway->config.call_timeout_ms,
 	        .retry_transient = 1,
 	};
-	if (gateway_call(w->exchange, &options, &request.base, on_describe, w))
-		waiter_free(w);
+	portico_error err = PORTICO_ERROR_INIT;
+	if (gateway_call_start(w->exchange, &options, &request.base, on_describe, w, &err)) {
+		fail(w, &err);
+		portico_error_clear(&err);
+	}
 }
 
 void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,
-                 int64_t timeout_ms, json_t *prefix)
+                 int64_t timeout_ms, json_t *started)
 {
+	gateway_watch_client(exchange);
 	waiter *w = portico_calloc(1, sizeof *w);
 	w->exchange = exchange;
 	w->namespace_name = portico_strdup(namespace_name);
 	w->workflow_id = portico_strdup(workflow_id);
 	w->run_id = portico_strdup(run_id ? run_id : "");
 	w->deadline_ms = portico_monotonic_ms() + timeout_ms;
-	w->answer = prefix ? json_incref(prefix) : json_object();
+	w->started = started ? json_incref(started) : NULL;
 	if (*w->run_id)
 		poll_close_event(w);
 	else

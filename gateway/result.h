@@ -1,7 +1,9 @@
 /* Waiting for a workflow's result, which Temporal's HTTP API has no call for: long-polls the
  * history for the close event, follows continue-as-new (and retry and cron) runs to the last
- * one, and answers {status, result} or {status, failure}; 202 with status RUNNING when the
- * caller's timeout passes first. */
+ * one, and answers {workflowId, runId, status, result | failure | details | reason} with the
+ * status in Temporal's words (WORKFLOW_EXECUTION_STATUS_COMPLETED…); 202 with status
+ * WORKFLOW_EXECUTION_STATUS_RUNNING when the caller's timeout passes first. The wait lasts only
+ * while its client is connected (gateway_watch_client). */
 #ifndef GATEWAY_RESULT_H
 #define GATEWAY_RESULT_H
 
@@ -15,10 +17,13 @@
 #define RESULT_MAX_TIMEOUT_MS     (60 * 60 * 1000)
 
 /* Waits for the result of workflow_id (run_id NULL or "" for the latest run) for up to
- * timeout_ms and answers exchange. prefix (a reference is taken; may be NULL) holds fields
- * to put in front of the answer, such as a start's runId. */
+ * timeout_ms and answers exchange. started (a reference is taken; NULL for GET …/result) is the
+ * answer of the start that ?wait= follows: its fields stay as Temporal gave them (runId is the run
+ * it started, status its status then), with workflowId, and the wait's answer goes in "outcome"
+ * (the run it ended in, continue-as-new followed). When the wait fails after the start, the start
+ * is answered all the same, 202 with "waitError" ({code, message}) instead of an outcome. */
 void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,
-                 int64_t timeout_ms, json_t *prefix);
+                 int64_t timeout_ms, json_t *started);
 
 /* Parses "30s", "1500ms", "2m" or plain seconds; returns -1 when text is none of these. */
 int64_t result_parse_timeout(const char *text);

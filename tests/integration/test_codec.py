@@ -63,7 +63,7 @@ def test_temporal_stores_only_ciphertext(codec_gateway, server, workflow_id):
     started = post(api(codec_gateway, f"/workflows/{workflow_id}?wait=30s"),
                    {"workflowType": "Echo", "taskQueue": QUEUE, "args": [secret], "memo": {"fields": {"note": "hi"}}})
     assert started.status == 200, started
-    assert started.json["result"] == [secret]
+    assert started.json["outcome"]["result"] == [secret]
 
     # Read the history from Temporal itself, past Portico: every payload is ciphertext.
     raw = get(f"http://{server.http_address}/api/v1/namespaces/default/workflows/{workflow_id}/history"

@@ -202,8 +202,9 @@ def test_a_saga_runs_through_the_composed_services(deployment):
     answer = post(f"{gateway_url(deployment)}/api/v1/namespaces/default/workflows/order-{order_id}?wait=60s",
                   {"workflowType": "OrderSaga", "taskQueue": "portico-examples",
                    "args": [{"orderId": order_id, "amount": 5, "failAt": "ship"}]})
-    assert answer.status == 200 and answer.json["status"] == "COMPLETED", answer
-    assert answer.json["result"][0]["compensations"] == [{"refunded": f"pay-{order_id}", "amount": 5},
+    assert answer.status == 200, answer
+    assert answer.json["outcome"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", answer
+    assert answer.json["outcome"]["result"][0]["compensations"] == [{"refunded": f"pay-{order_id}", "amount": 5},
                                                          {"released": f"rsv-{order_id}"}]
 
 
@@ -219,5 +220,5 @@ def test_a_signed_push_reaches_the_gateway_from_the_pipeline(deployment, env_fil
     # The pipeline's id holds the repository's and the ref's slashes (examples/webhooks.json).
     escaped = urllib.parse.quote(accepted.json["workflowId"], safe="")
     result = get(f"{gateway_url(deployment)}/api/v1/namespaces/default/workflows/{escaped}/result?timeout=60s")
-    assert result.status == 200 and result.json["status"] == "COMPLETED", result
+    assert result.status == 200 and result.json["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", result
     assert result.json["result"][0]["approval"]["httpStatus"] == 200, result

@@ -99,9 +99,10 @@ def query(examples, workflow_id, name, attempts=50):
 
 
 def start_and_wait(examples, workflow_id, body, wait="60s"):
+    """The outcome of a start with ?wait=: what GET …/result answers."""
     response = post(api(examples, f"/{workflow_id}?wait={wait}"), body)
     assert response.status == 200, response
-    return response.json
+    return response.json["outcome"]
 
 
 # ---- The order saga ---------------------------------------------------------------------------
@@ -110,7 +111,7 @@ def saga(examples, order):
     workflow_id = f"order-{order['orderId']}"
     answer = start_and_wait(examples, workflow_id, {"workflowType": "OrderSaga", "taskQueue": "portico-examples",
                                                     "args": [order]})
-    assert answer["status"] == "COMPLETED", answer
+    assert answer["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", answer
     return workflow_id, answer["result"][0]
 
 
@@ -158,7 +159,7 @@ def test_a_saga_cancelled_half_way_undoes_what_it_did(examples):
     cancelled = post(api(examples, f"/{workflow_id}/cancel"), {"reason": "customer changed their mind"})
     assert cancelled.status == 200, cancelled
     result = get(api(examples, f"/{workflow_id}/result?timeout=60s"))
-    assert result.status == 200 and result.json["status"] == "CANCELED", result
+    assert result.status == 200 and result.json["status"] == "WORKFLOW_EXECUTION_STATUS_CANCELED", result
     assert query(examples, workflow_id, "progress") == ["reserved", "cancelled during charge", "refunded",
                                                         "released"]
     record(examples, "order-saga-cancelled", workflow_id)
@@ -167,7 +168,7 @@ def test_a_saga_cancelled_half_way_undoes_what_it_did(examples):
 def test_an_order_without_an_id_fails_the_saga_for_good(examples):
     answer = start_and_wait(examples, f"order-bad-{uuid.uuid4().hex[:8]}",
                             {"workflowType": "OrderSaga", "taskQueue": "portico-examples", "args": [{"amount": 3}]})
-    assert answer["status"] == "FAILED", answer
+    assert answer["status"] == "WORKFLOW_EXECUTION_STATUS_FAILED", answer
     assert "orderId" in json.dumps(answer["failure"]), answer
 
 
@@ -191,7 +192,7 @@ def test_an_approval_waits_for_a_decision_and_takes_validated_changes(examples):
     signal = post(api(examples, f"/{workflow_id}/signal/approve"), {"args": [{"by": "alice", "comment": "ok"}]})
     assert signal.status == 200, signal
     result = get(api(examples, f"/{workflow_id}/result?timeout=30s"))
-    assert result.status == 200 and result.json["status"] == "COMPLETED", result
+    assert result.status == 200 and result.json["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", result
     assert result.json["result"] == [{"title": "new laptop", "amount": 1500, "status": "approved",
                                       "decision": {"by": "alice", "comment": "ok"},
                                       "changes": [{"from": 1800, "to": 1500, "by": "bob"}]}]
@@ -204,7 +205,8 @@ def test_an_approval_with_a_bad_timeout_fails_for_good(examples):
     answer = start_and_wait(examples, f"approval-{uuid.uuid4().hex[:8]}",
                             {"workflowType": "Approval", "taskQueue": "portico-examples",
                              "args": [{"title": "never", "timeoutSeconds": "soon"}]})
-    assert answer["status"] == "FAILED" and "timeoutSeconds must be a number" in json.dumps(answer), answer
+    assert answer["status"] == "WORKFLOW_EXECUTION_STATUS_FAILED", answer
+    assert "timeoutSeconds must be a number" in json.dumps(answer), answer
 
 
 def test_an_approval_nobody_decides_expires(examples):
@@ -235,7 +237,7 @@ def test_a_signed_push_runs_the_pipeline_which_asks_for_a_deploy_approval(exampl
     workflow_id = accepted.json["workflowId"]
     assert workflow_id == f"github-push-acme/shop-refs/heads/main-{commit}"  # from the signed body
     result = get(api(examples, f"/{escaped(workflow_id)}/result?timeout=60s"))
-    assert result.status == 200 and result.json["status"] == "COMPLETED", result
+    assert result.status == 200 and result.json["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", result
     pipeline = result.json["result"][0]
     approval_id = f"deploy-acme-shop-{commit[:12]}"
     assert pipeline["approval"]["workflowId"] == approval_id and pipeline["approval"]["httpStatus"] == 200, pipeline
@@ -251,7 +253,7 @@ def test_a_signed_push_runs_the_pipeline_which_asks_for_a_deploy_approval(exampl
     again = signed_push(examples, {**event, "ref": "refs/heads/release"})
     assert again.status == 202 and again.json["workflowId"] != workflow_id, again
     second = get(api(examples, f"/{escaped(again.json['workflowId'])}/result?timeout=60s"))
-    assert second.status == 200 and second.json["status"] == "COMPLETED", second
+    assert second.status == 200 and second.json["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", second
     assert second.json["result"][0]["approval"] == {**pipeline["approval"], "new": False}, second
 
 

@@ -112,7 +112,7 @@ def test_result_waits_and_follows_continue_as_new(gateway, workflow_id):
     assert start(gateway, workflow_id, "Looper", [3]).status == 200
     result = get(api(gateway, f"/workflows/{workflow_id}/result?timeout=30s"))
     assert result.status == 200, result
-    assert result.json["status"] == "COMPLETED"
+    assert result.json["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
     assert result.json["result"] == [4]
     first_run = get(api(gateway, f"/workflows/{workflow_id}/result"))
     assert first_run.json["runId"] == result.json["runId"]
@@ -121,18 +121,18 @@ def test_result_waits_and_follows_continue_as_new(gateway, workflow_id):
 def test_result_of_failures_and_timeouts(gateway, workflow_id):
     assert start(gateway, workflow_id, "Failer", ["boom"]).status == 200
     failed = get(api(gateway, f"/workflows/{workflow_id}/result"))
-    assert failed.json["status"] == "FAILED"
+    assert failed.json["status"] == "WORKFLOW_EXECUTION_STATUS_FAILED"
     assert failed.json["failure"]["message"] == "boom"
     assert failed.json["failure"]["applicationFailureInfo"] == {"type": "Deliberate", "nonRetryable": True}
 
     sleeper = workflow_id + "-sleeper"
     assert start(gateway, sleeper, "Sleeper", [600]).status == 200
     pending = get(api(gateway, f"/workflows/{sleeper}/result?timeout=500ms"))
-    assert (pending.status, pending.json["status"]) == (202, "RUNNING")
+    assert (pending.status, pending.json["status"]) == (202, "WORKFLOW_EXECUTION_STATUS_RUNNING")
     post(api(gateway, f"/workflows/{sleeper}/terminate"), {"reason": "enough"})
     terminated = get(api(gateway, f"/workflows/{sleeper}/result"))
-    assert terminated.json == {"workflowId": sleeper, "runId": pending.json["runId"], "status": "TERMINATED",
-                               "reason": "enough"}
+    assert terminated.json == {"workflowId": sleeper, "runId": pending.json["runId"],
+                               "status": "WORKFLOW_EXECUTION_STATUS_TERMINATED", "reason": "enough"}
 
     assert get(api(gateway, f"/workflows/{workflow_id}/result?timeout=forever")).status == 400
     assert get(api(gateway, f"/workflows/missing-{workflow_id}/result")).status == 404
@@ -142,8 +142,8 @@ def test_start_and_wait_in_one_call(gateway):
     response = post(f"{gateway.url}/api/v1/namespaces/default/workflows?wait=30s",
                     {"workflowType": "Echo", "taskQueue": TASK_QUEUE, "args": [{"x": 0.1, "big": 1e300}]})
     assert response.status == 200, response
-    assert response.json["status"] == "COMPLETED"
-    assert response.json["result"] == [{"x": 0.1, "big": 1e300}]
+    assert response.json["outcome"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+    assert response.json["outcome"]["result"] == [{"x": 0.1, "big": 1e300}]
     assert '"x":0.1' in response.text  # the shortest text for the double, not 0.10000000000000001
     assert len(response.json["workflowId"]) == 36  # generated
 
@@ -151,7 +151,8 @@ def test_start_and_wait_in_one_call(gateway):
                  {"workflowId": f"named-{uuid.uuid4()}", "workflowType": "Echo", "taskQueue": TASK_QUEUE,
                   "args": ["x"]})
     assert named.status == 200, named
-    assert (named.json["status"], named.json["result"]) == ("COMPLETED", ["x"])
+    assert (named.json["outcome"]["status"], named.json["outcome"]["result"]) == \
+        ("WORKFLOW_EXECUTION_STATUS_COMPLETED", ["x"])
 
 
 def test_async_activity_completed_by_id(gateway, workflow_id):

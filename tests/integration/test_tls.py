@@ -126,7 +126,7 @@ def test_the_gateway_runs_workflows_over_mtls(mtls_dev_server, pki, worker):
         started = post(f"{gw.url}/api/v1/namespaces/default/workflows/mtls-{uuid.uuid4()}?wait=30s",
                        {"workflowType": "Echo", "taskQueue": TASK_QUEUE, "args": ["over mTLS"]})
         assert started.status == 200, started
-        assert started.json["result"] == ["over mTLS"]
+        assert started.json["outcome"]["result"] == ["over mTLS"]
     finally:
         assert gw.stop() == 0
     without = start_gateway(path, mtls_dev_server, PORTICO_CALL_TIMEOUT="2s",
