@@ -18,7 +18,7 @@
 #include "temporal/api/workflowservice/v1/service.pb-c.h"
 
 #define ALLOW_MAX           64
-#define RETRY_AFTER_SECONDS "1"
+#define RETRY_AFTER_SECONDS 1 /* when nothing tells how long: Temporal unavailable, say */
 
 unsigned gateway_http_status(portico_code code)
 {
@@ -81,19 +81,56 @@ static void respond_error_status(gateway_exchange *exchange, unsigned status, co
 	const portico_protojson_options options = {.payload_shorthand = 1};
 	for (size_t i = 0; err->status && i < err->status->n_details; i++)
 		json_array_append_new(details, portico_protojson_encode(&err->status->details[i]->base, &options));
-	json_t *body = json_pack("{s:i,s:s}", "code", (int)err->code, "message", err->message ? err->message : "");
+	/* A message may quote the caller's bytes (a path that is not UTF-8): never lose the body. */
+	json_t *body = json_pack("{s:i,s:o}", "code", (int)err->code, "message",
+	                         portico_log_text(err->message ? err->message : ""));
 	/* Temporal's HTTP API leaves out an empty details list; so does Portico. */
 	if (json_array_size(details))
 		json_object_set(body, "details", details);
 	json_decref(details);
-	if (status == 503 || status == 429)
-		http_response_header(exchange->request, "Retry-After", RETRY_AFTER_SECONDS);
+	if (status == 503 || status == 429) {
+		char seconds[24];
+		snprintf(seconds, sizeof seconds, "%lld",
+		         (long long)(exchange->retry_after_s ? exchange->retry_after_s : RETRY_AFTER_SECONDS));
+		http_response_header(exchange->request, "Retry-After", seconds);
+	}
 	gateway_respond_json(exchange, status, body);
+}
+
+/* What a caller Portico has not authenticated reads instead of an error of the path to Temporal,
+ * whose text names Temporal's address and gRPC's own words; NULL for errors about the request,
+ * which Temporal words for the caller. */
+static const char *plain_server_error(portico_code code)
+{
+	switch (code) {
+	case PORTICO_UNAVAILABLE:
+		return "Temporal is unavailable; retry later";
+	case PORTICO_DEADLINE_EXCEEDED:
+		return "Temporal did not answer in time";
+	case PORTICO_UNKNOWN:
+	case PORTICO_INTERNAL:
+	case PORTICO_DATA_LOSS:
+		return "internal error; the gateway's log has the details under this request's X-Request-Id";
+	default:
+		return NULL;
+	}
 }
 
 void gateway_respond_error(gateway_exchange *exchange, const portico_error *err)
 {
-	respond_error_status(exchange, gateway_http_status(err->code), err);
+	const auth_caller *caller = &exchange->caller;
+	const char *plain = plain_server_error(err->code);
+	if (!plain || caller->key || caller->subject) {
+		respond_error_status(exchange, gateway_http_status(err->code), err);
+		return;
+	}
+	portico_log("warn", "Temporal call failed",
+	            json_pack("{s:s,s:o,s:s}", "code", portico_code_name(err->code), "error",
+	                      portico_log_text(err->message), "requestId", exchange->request_id));
+	portico_error shown = PORTICO_ERROR_INIT;
+	shown.code = err->code;
+	shown.message = (char *)plain;
+	respond_error_status(exchange, gateway_http_status(err->code), &shown);
 }
 
 static void fail_with_status(gateway_exchange *exchange, unsigned status, portico_code code, const char *format,
@@ -442,11 +479,7 @@ static const struct {
 /* Answers err (403 or 429, with Retry-After for the latter) and returns -1. */
 static int refuse(gateway_exchange *exchange, portico_error *err, int64_t retry_after_s)
 {
-	if (retry_after_s) {
-		char seconds[24];
-		snprintf(seconds, sizeof seconds, "%lld", (long long)retry_after_s);
-		http_response_header(exchange->request, "Retry-After", seconds);
-	}
+	exchange->retry_after_s = retry_after_s;
 	gateway_respond_error(exchange, err);
 	portico_error_clear(err);
 	return -1;

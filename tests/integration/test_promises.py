@@ -110,6 +110,23 @@ def test_input_that_is_not_utf8_is_refused_and_changes_nothing(gateway):
     assert count.get("count", "0") == "0", count
 
 
+def test_errors_on_the_way_to_temporal_do_not_show_its_address(server):
+    import socket
+    from conftest import build_paths, start_gateway
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    gw = start_gateway(build_paths("portico")[0].values[0], dead, PORTICO_CALL_TIMEOUT="1s")
+    try:
+        for response in (get(f"{gw.url}/readyz"), get(f"{gw.url}/api/v1/namespaces/default/workflows/x")):
+            assert response.status == 503, response
+            assert dead not in response.text and "Temporal at" not in response.text, response
+            assert response.json["message"] == "Temporal is unavailable; retry later"
+    finally:
+        assert gw.stop() == 0
+    assert dead in gw.stderr  # the operator still reads where it failed
+
+
 def test_null_comes_back_as_null(gateway, workflow_id):
     """null goes in as a binary/null payload and comes out as null, not as that payload's full form."""
     started = post(api(gateway, f"/workflows/{workflow_id}"),
@@ -117,3 +134,15 @@ def test_null_comes_back_as_null(gateway, workflow_id):
     assert started.status == 200, started
     events = get(api(gateway, f"/workflows/{workflow_id}/history")).json["history"]["events"]
     assert events[0]["workflowExecutionStartedEventAttributes"]["input"] == [None]
+
+
+def test_an_error_about_bytes_that_are_not_utf8_still_has_a_body(gateway):
+    import socket
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as connection:
+        connection.sendall(b"GET /no/such/route\xff HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 404"), answer
+    assert body != b"null" and b"no route for GET" in body, answer
