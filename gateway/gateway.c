@@ -390,14 +390,9 @@ static void serve_readiness(gateway_exchange *exchange)
 static void serve_result(gateway_exchange *exchange, const route_params *params)
 {
 	const char *namespace_name = params->items[0].value, *workflow_id = params->items[1].value;
-	const char *timeout = http_request_query(exchange->request, "timeout");
-	int64_t timeout_ms = timeout ? result_parse_timeout(timeout) : RESULT_DEFAULT_TIMEOUT_MS;
-	if (timeout_ms < 0 || timeout_ms > RESULT_MAX_TIMEOUT_MS) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
-		             "timeout: expected a duration up to 1 hour such as \"30s\" or \"500ms\", got \"%s\"",
-		             timeout);
+	int64_t timeout_ms;
+	if (result_query_duration(exchange, "timeout", RESULT_DEFAULT_TIMEOUT_MS, 0, &timeout_ms))
 		return;
-	}
 	const char *run_id = http_request_query(exchange->request, "runId");
 	if (!run_id)
 		run_id = http_request_query(exchange->request, "execution.runId");

@@ -60,12 +60,10 @@ typedef struct gateway_exchange {
 	char *workflow_id;    /* for the access log and result waits, when the request names one */
 	char *namespace_name; /* the route's namespace */
 	int payload_shorthand;
-	permission_effect effect; /* the route's, for what the answer needs (a namespace list is cut) */
-	int workflow_id_made;     /* a start without an id got one from Portico (the answer says which) */
-	char idempotency_hash[33];
-	int64_t retry_after_s;
-	        /* what a 429 of Portico's rate limits says to wait; 0 for the default */ /* the Idempotency-Key's hash
-	                                                                                     (hex), or "" without one */
+	permission_effect effect;   /* the route's, for what the answer needs (a namespace list is cut) */
+	int workflow_id_made;       /* a start without an id got one from Portico (the answer says which) */
+	char idempotency_hash[33];  /* the Idempotency-Key's hash (hex), or "" without one */
+	int64_t retry_after_s;      /* what a 429 of Portico's rate limits says to wait; 0 for the default */
 	int64_t wait_ms;            /* ?wait= on a start: how long to wait for the result; 0 for not at all */
 	int64_t update_deadline_ms; /* an update waiting for completion polls until then (monotonic) */
 	portico_cancel cancel;      /* cancels the exchange's Temporal call when its client leaves a wait */

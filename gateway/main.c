@@ -20,7 +20,7 @@
 #define DEFAULT_MAX_CONNECTIONS    20000
 #define DEFAULT_MAX_PER_CLIENT     256
 #define DEFAULT_REQUEST_TIMEOUT_MS 30000
-#define MAX_REQUEST_TIMEOUT_MS     (60 * 60 * 1000)
+#define MAX_DURATION_MS            (60 * 60 * 1000) /* an hour: a longer timeout or grace is a typo */
 #define DEFAULT_MAX_HEADER_BYTES   8192
 #define DEFAULT_CALL_TIMEOUT_MS    10000
 #define DEFAULT_GRACE_MS           30000
@@ -34,30 +34,6 @@ static int fatal(const char *message)
 {
 	fprintf(stderr, "portico: %s\n", message);
 	return 1;
-}
-
-/* Reads a positive number from the environment; "10s"/"500ms" for durations (in ms). */
-static int env_number(const char *name, int64_t fallback, int is_duration, int64_t *out, portico_error *err)
-{
-	const char *text = getenv(name);
-	*out = fallback;
-	if (!text || !*text)
-		return 0;
-	char *unit;
-	long long value = strtoll(text, &unit, 10);
-	if (is_duration && !strcmp(unit, "ms"))
-		;
-	else if (is_duration && (!strcmp(unit, "s") || !*unit))
-		value *= 1000;
-	else if (is_duration && !strcmp(unit, "m"))
-		value *= 60000;
-	else if (*unit || unit == text)
-		value = -1;
-	if (value <= 0 || unit == text)
-		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: expected a positive %s, got \"%s\"", name,
-		                         is_duration ? "duration such as 30s" : "number", text);
-	*out = value;
-	return 0;
 }
 
 /* A copy of a non-empty environment variable, or NULL. */
@@ -76,18 +52,24 @@ static int load_config(gateway_config *config, portico_error *err)
 	config->codec_cors_origins = env_string("PORTICO_CODEC_CORS_ORIGINS");
 	config->codec_auth_token = env_string("PORTICO_CODEC_AUTH_TOKEN");
 	int64_t threads, max_body, max_payload, warn_payload, max_connections, max_header, max_per_client;
-	if (env_number("PORTICO_HTTP_THREADS", DEFAULT_THREADS, 0, &threads, err) ||
-	    env_number("PORTICO_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 0, &max_connections, err) ||
+	if (portico_settings_number("PORTICO_HTTP_THREADS", DEFAULT_THREADS, 1, 256, &threads, err) ||
+	    portico_settings_number("PORTICO_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1, 1000000, &max_connections,
+	                            err) ||
 	    portico_settings_number("PORTICO_MAX_CONNECTIONS_PER_CLIENT", DEFAULT_MAX_PER_CLIENT, 1, UINT_MAX,
 	                            &max_per_client, err) ||
-	    portico_settings_duration_ms("PORTICO_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_MS, 100,
-	                                 MAX_REQUEST_TIMEOUT_MS, &config->request_timeout_ms, err) ||
-	    env_number("PORTICO_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 0, &max_header, err) ||
-	    env_number("PORTICO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 0, &max_body, err) ||
-	    env_number("PORTICO_CALL_TIMEOUT", DEFAULT_CALL_TIMEOUT_MS, 1, &config->call_timeout_ms, err) ||
-	    env_number("PORTICO_SHUTDOWN_GRACE", DEFAULT_GRACE_MS, 1, &config->grace_ms, err) ||
-	    env_number("PORTICO_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES, 0, &max_payload, err) ||
-	    env_number("PORTICO_WARN_PAYLOAD_BYTES", DEFAULT_WARN_PAYLOAD_BYTES, 0, &warn_payload, err))
+	    portico_settings_duration_ms("PORTICO_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_MS, 100, MAX_DURATION_MS,
+	                                 &config->request_timeout_ms, err) ||
+	    portico_settings_number("PORTICO_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 1024, 1 << 20, &max_header,
+	                            err) ||
+	    portico_settings_number("PORTICO_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1, 1 << 30, &max_body, err) ||
+	    portico_settings_duration_ms("PORTICO_CALL_TIMEOUT", DEFAULT_CALL_TIMEOUT_MS, 1, MAX_DURATION_MS,
+	                                 &config->call_timeout_ms, err) ||
+	    portico_settings_duration_ms("PORTICO_SHUTDOWN_GRACE", DEFAULT_GRACE_MS, 1, MAX_DURATION_MS,
+	                                 &config->grace_ms, err) ||
+	    portico_settings_number("PORTICO_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES, 1, 1 << 30, &max_payload,
+	                            err) ||
+	    portico_settings_number("PORTICO_WARN_PAYLOAD_BYTES", DEFAULT_WARN_PAYLOAD_BYTES, 1, 1 << 30, &warn_payload,
+	                            err))
 		return -1;
 	config->max_payload_bytes = (size_t)max_payload;
 	config->warn_payload_bytes = (size_t)warn_payload;

@@ -471,13 +471,7 @@ static int read_wait(gateway_exchange *exchange, const gateway_route *route)
 		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "wait: only a start or signal-with-start can wait");
 		return -1;
 	}
-	exchange->wait_ms = result_parse_timeout(wait);
-	if (exchange->wait_ms <= 0 || exchange->wait_ms > RESULT_MAX_TIMEOUT_MS) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
-		             "wait: expected a duration up to 1 hour such as \"30s\" or \"30\", got \"%s\"", wait);
-		return -1;
-	}
-	return 0;
+	return result_query_duration(exchange, "wait", 0, 1, &exchange->wait_ms);
 }
 
 static int waits_for_completion(const ProtobufCMessage *message)

@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "backoff.h"
 #include "protojson.h"
+#include "settings.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
 #define HISTORY_POLL_TIMEOUT_MS 70000
@@ -34,19 +35,18 @@ static void waiter_free(waiter *w)
 	free(w);
 }
 
-int64_t result_parse_timeout(const char *text)
+int result_query_duration(gateway_exchange *exchange, const char *name, int64_t fallback_ms, int64_t minimum_ms,
+                          int64_t *out_ms)
 {
-	char *unit;
-	double amount = strtod(text, &unit);
-	/* More than a year is a typo, and keeps the conversions below in range. */
-	if (unit == text || !(amount >= 0 && amount < 3.2e10))
-		return -1;
-	if (!strcmp(unit, "ms"))
-		return (int64_t)amount;
-	if (!strcmp(unit, "s") || !*unit)
-		return (int64_t)(amount * 1000);
-	if (!strcmp(unit, "m"))
-		return (int64_t)(amount * 60000);
+	const char *text = http_request_query(exchange->request, name);
+	*out_ms = fallback_ms;
+	if (!text ||
+	    (portico_duration_parse(text, out_ms) == 0 && *out_ms >= minimum_ms && *out_ms <= RESULT_MAX_TIMEOUT_MS))
+		return 0;
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_duration_error(&err, name, text, minimum_ms, RESULT_MAX_TIMEOUT_MS);
+	gateway_respond_error(exchange, &err);
+	portico_error_clear(&err);
 	return -1;
 }
 

@@ -25,7 +25,10 @@
 void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,
                  int64_t timeout_ms, json_t *started);
 
-/* Parses "30s", "1500ms", "2m" or plain seconds; returns -1 when text is none of these. */
-int64_t result_parse_timeout(const char *text);
+/* Reads the query parameter name ("timeout", "wait") as a duration (settings.h): 0 with *out_ms
+ * (fallback_ms when it is absent), or -1 after answering 400 when it is not one from minimum_ms
+ * to RESULT_MAX_TIMEOUT_MS. */
+int result_query_duration(gateway_exchange *exchange, const char *name, int64_t fallback_ms, int64_t minimum_ms,
+                          int64_t *out_ms);
 
 #endif

@@ -1,5 +1,6 @@
 #include "settings.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -35,7 +36,8 @@ static int parse(const char *text, int is_duration, int64_t *out)
 	char *unit;
 	errno = 0;
 	long long value = strtoll(text, &unit, 10);
-	if (unit == text || errno == ERANGE)
+	/* strtoll would also take leading blanks and a plus sign. */
+	if (unit == text || errno == ERANGE || !(isdigit((unsigned char)text[0]) || text[0] == '-'))
 		return -1;
 	int64_t scale = 1;
 	if (!is_duration)
@@ -46,6 +48,8 @@ static int parse(const char *text, int is_duration, int64_t *out)
 		scale = 1000;
 	else if (!strcmp(unit, "m"))
 		scale = 60000;
+	else if (!strcmp(unit, "h"))
+		scale = 3600000;
 	else
 		scale = 0;
 	if (!scale || (value > 0 && value > INT64_MAX / scale) || (value < 0 && value < INT64_MIN / scale))
@@ -54,10 +58,17 @@ static int parse(const char *text, int is_duration, int64_t *out)
 	return 0;
 }
 
-/* A duration as a user would write it: "500ms", "30s", "5m". */
+int portico_duration_parse(const char *text, int64_t *out_ms)
+{
+	return parse(text, 1, out_ms);
+}
+
+/* A duration as a user would write it: "500ms", "30s", "5m", "1h". */
 static void format_duration(char *out, size_t size, int64_t ms)
 {
-	if (ms && ms % 60000 == 0)
+	if (ms && ms % 3600000 == 0)
+		snprintf(out, size, "%" PRId64 "h", ms / 3600000);
+	else if (ms && ms % 60000 == 0)
 		snprintf(out, size, "%" PRId64 "m", ms / 60000);
 	else if (ms % 1000 == 0)
 		snprintf(out, size, "%" PRId64 "s", ms / 1000);
@@ -77,18 +88,23 @@ static int read_setting(const char *name, int is_duration, int64_t fallback, int
 		*out = value;
 		return 0;
 	}
-	if (is_duration) {
-		char low[32], high[32];
-		format_duration(low, sizeof low, minimum);
-		format_duration(high, sizeof high, maximum);
-		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
-		                         "%s: expected a duration from %s to %s, such as 30s, 500ms or 2m (a bare "
-		                         "number is seconds), got \"%s\"",
-		                         name, low, high, text);
-	}
+	if (is_duration)
+		return portico_duration_error(err, name, text, minimum, maximum);
 	return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
 	                         "%s: expected a whole number from %" PRId64 " to %" PRId64 ", got \"%s\"", name,
 	                         minimum, maximum, text);
+}
+
+int portico_duration_error(portico_error *err, const char *what, const char *text, int64_t minimum_ms,
+                           int64_t maximum_ms)
+{
+	char low[32], high[32];
+	format_duration(low, sizeof low, minimum_ms);
+	format_duration(high, sizeof high, maximum_ms);
+	return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+	                         "%s: expected a duration from %s to %s, such as 30s, 500ms, 2m or 1h (a bare number "
+	                         "is seconds), got \"%s\"",
+	                         what, low, high, text);
 }
 
 int portico_settings_number(const char *name, int64_t fallback, int64_t minimum, int64_t maximum, int64_t *out,

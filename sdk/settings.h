@@ -16,7 +16,17 @@
 int portico_settings_number(const char *name, int64_t fallback, int64_t minimum, int64_t maximum, int64_t *out,
                             portico_error *err);
 
-/* The same for a duration, into *out_ms: "500ms", "30s", "2m", or a bare number of seconds. */
+/* Parses a duration as users write it, a whole number and a unit ("500ms", "30s", "2m", "1h") or a
+ * bare number of seconds, into *out_ms. Returns 0, or -1 when text is none of these or overflows.
+ * The one duration parser: settings, query parameters (?timeout=, ?wait=) and the like. */
+int portico_duration_parse(const char *text, int64_t *out_ms);
+
+/* Sets err (INVALID_ARGUMENT) to the one message for a duration that does not parse or is out of
+ * [minimum_ms, maximum_ms], naming what (a setting, a query parameter) and the text; returns -1. */
+int portico_duration_error(portico_error *err, const char *what, const char *text, int64_t minimum_ms,
+                           int64_t maximum_ms);
+
+/* The same for a duration, into *out_ms (portico_duration_parse). */
 int portico_settings_duration_ms(const char *name, int64_t fallback_ms, int64_t minimum_ms, int64_t maximum_ms,
                                  int64_t *out_ms, portico_error *err);
 

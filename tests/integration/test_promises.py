@@ -146,3 +146,16 @@ def test_an_error_about_bytes_that_are_not_utf8_still_has_a_body(gateway):
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 404"), answer
     assert body != b"null" and b"no route for GET" in body, answer
+
+
+def test_durations_read_alike_everywhere(gateway, workflow_id):
+    started = post(api(gateway, f"/workflows/{workflow_id}?wait=1h"),
+                   {"workflowType": "Echo", "taskQueue": TASK_QUEUE, "args": ["hour"]})
+    assert started.status == 200, started
+    assert get(api(gateway, f"/workflows/{workflow_id}/result?timeout=1h")).status == 200
+    for query in ("timeout=2h", "timeout=1.5s", "timeout=soon"):
+        refused = get(api(gateway, f"/workflows/{workflow_id}/result?{query}"))
+        assert refused.status == 400, refused
+        assert refused.json["message"].startswith("timeout: expected a duration from 0s to 1h, such as 30s"), refused
+    refused = post(api(gateway, "/workflows?wait=0"), {"workflowType": "Echo", "taskQueue": TASK_QUEUE})
+    assert refused.status == 400 and refused.json["message"].startswith("wait: expected a duration from 1ms to 1h")

@@ -70,15 +70,36 @@ static void test_durations(void **state)
 	assert_int_equal(duration("2m", &err), 120000);
 	assert_int_equal(duration("0", &err), 0);
 	assert_int_equal(duration("60m", &err), 3600000);
+	assert_int_equal(duration("1h", &err), 3600000);
 	assert_int_equal(err.code, PORTICO_OK);
 
 	/* The last overflows when scaled to milliseconds: refused, not wrapped. */
-	static const char *const bad[] = {"abc", "30x", "61m", "-1s", "s", "1h", "9223372036854775807s"};
+	static const char *const bad[] = {"abc", "30x",  "61m", "2h",  "-1s",
+	                                  "s",   "1.5s", " 5s", "+5s", "9223372036854775807s"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assert_int_equal(duration(bad[i], &err), -12345);
-		assert_non_null(strstr(err.message, NAME ": expected a duration from 0s to 60m"));
+		assert_non_null(
+		        strstr(err.message, NAME ": expected a duration from 0s to 1h, such as 30s, 500ms, 2m or 1h"));
 		portico_error_clear(&err);
 	}
+}
+
+/* The one duration parser, as the query parameters (?timeout=, ?wait=) use it. */
+static void test_one_duration_parser(void **state)
+{
+	(void)state;
+	int64_t ms = 0;
+	assert_int_equal(portico_duration_parse("1h", &ms), 0);
+	assert_int_equal(ms, 3600000);
+	assert_int_equal(portico_duration_parse("90", &ms), 0);
+	assert_int_equal(ms, 90000);
+	assert_int_equal(portico_duration_parse("1h30m", &ms), -1);
+	assert_int_equal(portico_duration_parse("", &ms), -1);
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_duration_error(&err, "timeout", "2h", 0, 3600000);
+	assert_string_equal(err.message, "timeout: expected a duration from 0s to 1h, such as 30s, 500ms, 2m or 1h (a "
+	                                 "bare number is seconds), got \"2h\"");
+	portico_error_clear(&err);
 }
 
 /* Runs portico_log with stderr sent to a file; returns the text written. */
@@ -128,6 +149,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_numbers),
 	        cmocka_unit_test(test_durations),
+	        cmocka_unit_test(test_one_duration_parser),
 	        cmocka_unit_test(test_log_lines_are_json_whatever_they_carry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
