@@ -219,10 +219,11 @@ int gateway_encode_request(gateway_exchange *exchange, ProtobufCMessage *request
 		portico_metrics_observe(exchange->gateway->metrics, "portico_payload_bytes", "", (double)largest.bytes);
 	if (largest.bytes > config->warn_payload_bytes) {
 		unsigned long count = atomic_fetch_add(&exchange->gateway->large_payloads, 1) + 1;
-		fprintf(stderr,
-		        "{\"level\":\"warn\",\"message\":\"large payload\",\"field\":\"%s\",\"sizeBytes\":%zu,"
-		        "\"warnBytes\":%zu,\"requestId\":\"%s\",\"largePayloads\":%lu}\n",
-		        largest.field, largest.bytes, config->warn_payload_bytes, exchange->request_id, count);
+		/* The field path may hold a memo key, which is the caller's text. */
+		portico_log("warn", "large payload",
+		            json_pack("{s:o,s:I,s:I,s:s,s:I}", "field", portico_log_text(largest.field), "sizeBytes",
+		                      (json_int_t)largest.bytes, "warnBytes", (json_int_t)config->warn_payload_bytes,
+		                      "requestId", exchange->request_id, "largePayloads", (json_int_t)count));
 	}
 	return 0;
 }

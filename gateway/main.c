@@ -12,6 +12,7 @@
 #include "backoff.h"
 #include "config.h"
 #include "gateway.h"
+#include "log.h"
 #include "settings.h"
 
 #define DEFAULT_LISTEN             "127.0.0.1:8080"
@@ -120,10 +121,10 @@ static void reload_tls(http_server *http)
 	char *cert, *key;
 	portico_error err = PORTICO_ERROR_INIT;
 	if (read_tls(&cert, &key, &err) == 0 && cert && http_server_reload_tls(http, cert, key, &err) == 0)
-		fprintf(stderr, "{\"level\":\"info\",\"message\":\"TLS certificate reloaded\"}\n");
+		portico_log("info", "TLS certificate reloaded", NULL);
 	else
-		fprintf(stderr, "{\"level\":\"error\",\"message\":\"TLS certificate not reloaded: %s\"}\n",
-		        err.message ? err.message : "HTTPS is off");
+		portico_log("error", "TLS certificate not reloaded",
+		            json_pack("{s:o}", "reason", portico_log_text(err.message ? err.message : "HTTPS is off")));
 	portico_error_clear(&err);
 	if (key)
 		memset(key, 0, strlen(key));

@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "gateway.h"
+#include "log.h"
 #include "uuid.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
@@ -21,10 +22,9 @@ typedef Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionRequ
 
 static void log_rejected(gateway_exchange *exchange, const webhook_route *route, const char *reason)
 {
-	fprintf(stderr,
-	        "{\"level\":\"warn\",\"message\":\"webhook signature rejected\",\"webhook\":\"%s\",\"reason\":\"%s\","
-	        "\"requestId\":\"%s\"}\n",
-	        route->name, reason ? reason : "", exchange->request_id);
+	portico_log("warn", "webhook signature rejected",
+	            json_pack("{s:o,s:o,s:s}", "webhook", portico_log_text(route->name), "reason",
+	                      portico_log_text(reason ? reason : ""), "requestId", exchange->request_id));
 }
 
 /* Deliveries that do not pass every filter are acknowledged and dropped. */
