@@ -13,7 +13,6 @@
 #include "protojson.h"
 #include "result.h"
 #include "uuid.h"
-#include "temporal/api/errordetails/v1/message.pb-c.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 #include "temporal/api/workflowservice/v1/service.pb-c.h"
 
@@ -61,21 +60,11 @@ void gateway_respond_json(gateway_exchange *exchange, unsigned status, json_t *b
 	http_respond(exchange->request, status, "application/json", text, length);
 }
 
-/* RESOURCE_EXHAUSTED stands both for limits that lift (Temporal's rate limits and busy servers,
- * which say so with a ResourceExhaustedFailure detail, and Portico's own rate limits) and for a
- * message over gRPC's size limit, which no retry gets through. */
-static int is_size_refusal(const portico_error *err)
-{
-	return err->code == PORTICO_RESOURCE_EXHAUSTED && err->message &&
-	       !portico_error_detail(err, &temporal__api__errordetails__v1__resource_exhausted_failure__descriptor) &&
-	       strstr(err->message, "message larger than max");
-}
-
 /* Temporal's error body with an explicit HTTP status; a size refusal is 413, not 429, so that
  * clients do not retry what can never succeed. */
 static void respond_error_status(gateway_exchange *exchange, unsigned status, const portico_error *err)
 {
-	if (status == 429 && is_size_refusal(err))
+	if (status == 429 && portico_error_is_size_refusal(err))
 		status = 413;
 	json_t *details = json_array();
 	const portico_protojson_options options = {.payload_shorthand = 1};

@@ -3,9 +3,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc.h"
 #include "proto_registry.h"
+#include "temporal/api/errordetails/v1/message.pb-c.h"
 
 static const char *const code_names[] = {
         "OK",        "CANCELLED",       "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
@@ -26,6 +28,18 @@ const char *portico_code_name(portico_code code)
 int portico_code_is_transient(portico_code code)
 {
 	return code == PORTICO_UNAVAILABLE || code == PORTICO_RESOURCE_EXHAUSTED;
+}
+
+int portico_error_is_size_refusal(const portico_error *err)
+{
+	return err->code == PORTICO_RESOURCE_EXHAUSTED && err->message &&
+	       !portico_error_detail(err, &temporal__api__errordetails__v1__resource_exhausted_failure__descriptor) &&
+	       strstr(err->message, "message larger than max");
+}
+
+int portico_error_is_transient(const portico_error *err)
+{
+	return portico_code_is_transient(err->code) && !portico_error_is_size_refusal(err);
 }
 
 void portico_error_clear(portico_error *err)

@@ -67,4 +67,12 @@ const char *portico_code_name(portico_code code);
 /* True for the codes worth retrying after a backoff (the server was unavailable or busy). */
 int portico_code_is_transient(portico_code code);
 
+/* RESOURCE_EXHAUSTED stands both for limits that lift (Temporal's rate limits and busy servers,
+ * which say so with a ResourceExhaustedFailure detail) and for a message over gRPC's size limit,
+ * which no retry gets through: true for the latter. */
+int portico_error_is_size_refusal(const portico_error *err);
+
+/* True for an error worth retrying after a backoff: a transient code, not a size refusal. */
+int portico_error_is_transient(const portico_error *err);
+
 #endif

@@ -387,7 +387,7 @@ static int attempt_finish(call *c, ProtobufCMessage **response, portico_error *e
 /* Returns the delay before another attempt, or -1 when the failure is final. */
 static int64_t retry_delay_ms(const call *c, const portico_error *err)
 {
-	if (!c->retry_transient || !portico_code_is_transient(err->code))
+	if (!c->retry_transient || !portico_error_is_transient(err))
 		return -1;
 	int64_t delay = portico_backoff_delay_ms(c->attempt);
 	return portico_monotonic_ms() + delay < c->deadline_ms ? delay : -1;

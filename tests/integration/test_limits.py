@@ -2,6 +2,7 @@
 for size from Temporal is never a 429 that clients retry; numbers beyond 64 bits reach workflows and
 come back digit for digit."""
 
+import time
 from concurrent import futures
 
 import grpc
@@ -104,12 +105,16 @@ class FakeTemporal:
 @pytest.mark.parametrize("path", build_paths("portico"))
 def test_a_size_refusal_is_413_and_a_rate_limit_429(path):
     fake = FakeTemporal()
-    gw = start_gateway(path, fake.address)
+    gw = start_gateway(path, fake.address, PORTICO_CALL_TIMEOUT="20s")
     try:
         refused = post(api(gw, "/workflows/w/signal/add"), {"input": ["x"]})
         assert refused.status == 413, refused
         assert "Retry-After" not in refused.headers
         assert refused.json["code"] == 8 and "larger than max" in refused.json["message"]
+        # A call that is safe to repeat (here by its Idempotency-Key) is not repeated in vain either.
+        started = time.monotonic()
+        refused = post(api(gw, "/workflows/w/signal/add"), {"input": ["x"]}, headers={"Idempotency-Key": "k"})
+        assert refused.status == 413 and time.monotonic() - started < 10, refused
 
         limited = post(api(gw, "/workflows/w/query/state"), {})
         assert limited.status == 429, limited

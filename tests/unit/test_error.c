@@ -93,10 +93,27 @@ static void test_messages_and_code_names(void **state)
 	assert_false(portico_code_is_transient(PORTICO_INVALID_ARGUMENT));
 }
 
+/* A message over gRPC's limit is refused the same way however often it is sent: not retried. */
+static void test_a_size_refusal_is_not_transient(void **state)
+{
+	(void)state;
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_error_set(&err, PORTICO_RESOURCE_EXHAUSTED,
+	                  "grpc: received message larger than max (5243052 vs. 4194304)");
+	assert_true(portico_error_is_size_refusal(&err));
+	assert_false(portico_error_is_transient(&err));
+	portico_error_clear(&err);
+	portico_error_set(&err, PORTICO_RESOURCE_EXHAUSTED, "namespace rate limit exceeded");
+	assert_false(portico_error_is_size_refusal(&err));
+	assert_true(portico_error_is_transient(&err));
+	portico_error_clear(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_already_started_detail_is_decoded),
+	        cmocka_unit_test(test_a_size_refusal_is_not_transient),
 	        cmocka_unit_test(test_unknown_or_broken_details_are_ignored),
 	        cmocka_unit_test(test_messages_and_code_names),
 	};
