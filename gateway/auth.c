@@ -513,8 +513,7 @@ static int claims_namespace(const auth_caller *caller, const char *namespace_nam
 	return 0;
 }
 
-/* Whether name (length bytes) is one of the comma-separated names of list, case aside. */
-static int listed_name(const char *list, const char *name, size_t length)
+int auth_list_has(const char *list, const char *name, size_t length)
 {
 	for (const char *item = list; item && *item;) {
 		size_t item_length = strcspn(item, ",");
@@ -536,7 +535,8 @@ int auth_host_allowed(const auth_config *config, const char *host, const char *l
 		name = host + 1;
 		length = strcspn(name, "]");
 	}
-	if (listed_name("localhost,127.0.0.1,::1", name, length) || listed_name(config->allowed_hosts, name, length))
+	if (auth_list_has("localhost,127.0.0.1,::1", name, length) ||
+	    auth_list_has(config->allowed_hosts, name, length))
 		return 1;
 	/* The address the gateway listens on, when it is a particular one. */
 	size_t listen_length = listen[0] == '[' ? strcspn(listen + 1, "]") : strcspn(listen, ":");

@@ -81,6 +81,10 @@ int auth_check(const auth_config *config, const auth_caller *caller, unsigned re
  * RESOURCE_EXHAUSTED (429) with *retry_after_s set. */
 int auth_take_token(auth_config *config, const auth_caller *caller, int64_t *retry_after_s, portico_error *err);
 
+/* Whether name (length bytes) is one of the comma-separated items of list (NULL for none), case
+ * aside: the allowed hosts and origins. */
+int auth_list_has(const char *list, const char *name, size_t length);
+
 /* With authentication off, whether a request's Host header (NULL when it sent none) names this
  * machine: localhost, 127.0.0.1, ::1, the address in listen ("host:port"), or a name in
  * PORTICO_ALLOWED_HOSTS. A page on another site whose name was made to resolve to 127.0.0.1 (DNS

@@ -160,22 +160,14 @@ const gateway_route gateway_extra_routes[] = {
 };
 const size_t gateway_extra_route_count = sizeof gateway_extra_routes / sizeof gateway_extra_routes[0];
 
-/* Says which payloads a response shows as stored, as one JSON line on stderr written at once (the
- * field path holds memo keys: it goes through the JSON writer, escaped). */
+/* Says which payloads a response shows as stored (the field path holds memo keys: the caller's). */
 static void warn_left_encoded(const gateway_exchange *exchange, const portico_decode_budget *budget)
 {
-	json_t *line =
-	        json_pack("{s:s,s:s,s:I,s:o,s:I,s:I,s:s}", "level", "warn", "message",
-	                  "payloads left encoded: they inflate past the decode budget", "count",
-	                  (json_int_t)budget->left_encoded, "field", json_string_nocheck(budget->left_encoded_field),
-	                  "payloadLimitBytes", (json_int_t)budget->payload_bytes, "budgetBytes",
-	                  (json_int_t)budget->total_bytes, "requestId", exchange->request_id);
-	size_t length;
-	char *text = portico_json_text(line, 0, &length);
-	json_decref(line);
-	text[length] = '\n'; /* over the terminating NUL: one write for the line */
-	fwrite(text, 1, length + 1, stderr);
-	free(text);
+	portico_log("warn", "payloads left encoded: they inflate past the decode budget",
+	            json_pack("{s:I,s:o,s:I,s:I,s:s}", "count", (json_int_t)budget->left_encoded, "field",
+	                      portico_log_text(budget->left_encoded_field), "payloadLimitBytes",
+	                      (json_int_t)budget->payload_bytes, "budgetBytes", (json_int_t)budget->total_bytes,
+	                      "requestId", exchange->request_id));
 }
 
 json_t *gateway_message_json(gateway_exchange *exchange, ProtobufCMessage *message)
@@ -326,14 +318,7 @@ int gateway_cors(gateway_exchange *exchange, const char *allowed)
 	const char *origin = http_request_header(exchange->request, "Origin");
 	if (!origin || !allowed)
 		return 0;
-	size_t length = strlen(origin);
-	int listed = 0, any = 0;
-	for (const char *item = allowed; *item && !listed;) {
-		size_t item_length = strcspn(item, ",");
-		any |= item_length == 1 && *item == '*';
-		listed = item_length == length && !memcmp(item, origin, length);
-		item += item_length + (item[item_length] == ',');
-	}
+	int listed = auth_list_has(allowed, origin, strlen(origin)), any = auth_list_has(allowed, "*", 1);
 	if (!listed && !any)
 		return 0;
 	/* "*" lets any page call with the token it holds, but never with the browser's own
@@ -574,19 +559,6 @@ void gateway_metrics_define(portico_metrics *metrics)
 	                       "Webhook signature checks, by webhook and result.", NULL, 0);
 }
 
-/* Whether origin is one of the comma-separated origins in allowed, named there ("*" is not). */
-static int origin_named(const char *allowed, const char *origin)
-{
-	size_t length = strlen(origin);
-	for (const char *item = allowed; item && *item;) {
-		size_t item_length = strcspn(item, ",");
-		if (item_length == length && !memcmp(item, origin, length))
-			return 1;
-		item += item_length + (item[item_length] == ',');
-	}
-	return 0;
-}
-
 /* With authentication off, anything that can reach the port may drive the gateway, web pages the
  * user visits included: refuses (403) a Host that does not name this machine (DNS rebinding), and
  * a request that changes something sent by a page of another origin (a browser says so with
@@ -611,7 +583,7 @@ static int refuse_web_pages(gateway_exchange *exchange, const char *method, cons
 	/* Sec-Fetch-Site cannot be set by a page; browsers without it still send Origin. */
 	int from_page = site ? strcmp(site, "none") && strcmp(site, "same-origin") : origin != NULL;
 	const char *allowed = is_codec_path(path) ? gw->config.codec_cors_origins : gw->config.cors_origins;
-	if (!from_page || (origin && origin_named(allowed, origin)))
+	if (!from_page || (origin && auth_list_has(allowed, origin, strlen(origin))))
 		return 0;
 	gateway_fail(exchange, PORTICO_PERMISSION_DENIED,
 	             "a web page of another origin may not change anything while authentication is off (allow "
