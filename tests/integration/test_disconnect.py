@@ -262,9 +262,9 @@ def test_a_client_leaving_a_wait_over_https_frees_it(path, server, worker, pki):
         raise AssertionError(data)
 
     workflow_id = f"leaver-https-{uuid.uuid4()}"
-    temporal_http(server, f"/workflows/{workflow_id}",
-                  {"workflowType": {"name": "Sleeper"}, "taskQueue": {"name": TASK_QUEUE}, "input": [3600]})
     try:
+        temporal_http(server, f"/workflows/{workflow_id}",
+                      {"workflowType": {"name": "Sleeper"}, "taskQueue": {"name": TASK_QUEUE}, "input": [3600]})
         client = connect(gw, raw_request("GET", f"{NAMESPACE}/workflows/{workflow_id}/result?timeout=3600s"),
                          context)
         assert eventually(lambda: waiting_over_tls() == 1), "the wait did not begin"
