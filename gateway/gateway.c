@@ -93,7 +93,7 @@ static const char *plain_server_error(portico_code code)
 {
 	switch (code) {
 	case PORTICO_UNAVAILABLE:
-		return "Temporal is unavailable; retry later";
+		return "Temporal is unavailable, or the gateway is shutting down; retry later";
 	case PORTICO_DEADLINE_EXCEEDED:
 		return "Temporal did not answer in time";
 	case PORTICO_UNKNOWN:

@@ -277,7 +277,7 @@ def test_temporal_down_gives_503_then_recovers(server, worker):
         assert response.status == 503, response
         assert response.headers["Retry-After"]
         # Where Temporal is goes to the log; a caller without credentials reads a plain sentence.
-        assert response.json["message"] == "Temporal is unavailable; retry later", response
+        assert response.json["message"] == "Temporal is unavailable, or the gateway is shutting down; retry later", response
         assert f"127.0.0.1:{port}" in gw.errors_so_far()
         assert get(f"{gw.url}/readyz").status == 503
         assert get(f"{gw.url}/healthz").status == 200

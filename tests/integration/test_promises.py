@@ -121,7 +121,7 @@ def test_errors_on_the_way_to_temporal_do_not_show_its_address(server):
         for response in (get(f"{gw.url}/readyz"), get(f"{gw.url}/api/v1/namespaces/default/workflows/x")):
             assert response.status == 503, response
             assert dead not in response.text and "Temporal at" not in response.text, response
-            assert response.json["message"] == "Temporal is unavailable; retry later"
+            assert response.json["message"] == "Temporal is unavailable, or the gateway is shutting down; retry later"
     finally:
         assert gw.stop() == 0
     assert dead in gw.stderr  # the operator still reads where it failed
