@@ -105,20 +105,22 @@ static const char *plain_server_error(portico_code code)
 	}
 }
 
-void gateway_respond_error(gateway_exchange *exchange, const portico_error *err)
+const char *gateway_error_text(gateway_exchange *exchange, const portico_error *err)
 {
 	const auth_caller *caller = &exchange->caller;
 	const char *plain = plain_server_error(err->code);
-	if (!plain || caller->key || caller->subject) {
-		respond_error_status(exchange, gateway_http_status(err->code), err);
-		return;
-	}
+	if (!plain || caller->key || caller->subject)
+		return err->message ? err->message : "";
 	portico_log("warn", "Temporal call failed",
 	            json_pack("{s:s,s:o,s:s}", "code", portico_code_name(err->code), "error",
 	                      portico_log_text(err->message), "requestId", exchange->request_id));
-	portico_error shown = PORTICO_ERROR_INIT;
-	shown.code = err->code;
-	shown.message = (char *)plain;
+	return plain;
+}
+
+void gateway_respond_error(gateway_exchange *exchange, const portico_error *err)
+{
+	portico_error shown = *err; /* a shallow copy: only the message may differ */
+	shown.message = (char *)gateway_error_text(exchange, err);
 	respond_error_status(exchange, gateway_http_status(err->code), &shown);
 }
 
@@ -318,7 +320,9 @@ int gateway_cors(gateway_exchange *exchange, const char *allowed)
 	const char *origin = http_request_header(exchange->request, "Origin");
 	if (!origin || !allowed)
 		return 0;
-	int listed = auth_list_has(allowed, origin, strlen(origin)), any = auth_list_has(allowed, "*", 1);
+	/* With authentication off "*" would let any page read everything: only named origins count. */
+	int listed = auth_list_has(allowed, origin, strlen(origin));
+	int any = auth_config_mode(exchange->gateway->auth) != AUTH_OFF && auth_list_has(allowed, "*", 1);
 	if (!listed && !any)
 		return 0;
 	/* "*" lets any page call with the token it holds, but never with the browser's own

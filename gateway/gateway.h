@@ -79,6 +79,12 @@ void gateway_log_access(void *arg, http_request *request);
 
 /* Answers with a JSON body (takes a reference to body). */
 void gateway_respond_json(gateway_exchange *exchange, unsigned status, json_t *body);
+/* The message of err a caller may read: for a failure on the way to Temporal (unavailable, timed
+ * out, internal), a caller Portico has not authenticated reads a plain sentence, while the log gets
+ * the message (it names Temporal's address and gRPC's words) under the request id. Static or
+ * err's own text: valid while err is. */
+const char *gateway_error_text(gateway_exchange *exchange, const portico_error *err);
+
 /* Answers with Temporal's error body, {"code","message","details"}, and the matching status. */
 void gateway_respond_error(gateway_exchange *exchange, const portico_error *err);
 /* Same, for an error Portico found itself. */

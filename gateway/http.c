@@ -18,6 +18,12 @@
 
 #include <microhttpd.h>
 
+/* on_request_line rewrites the request line in libmicrohttpd's own buffer, as 0.9.75 parses it
+ * (Debian bookworm's, the images' too): another version must be checked before it is used. */
+#if MHD_VERSION != 0x00097500
+#error "gateway/http.c relies on how libmicrohttpd 0.9.75 parses the request line"
+#endif
+
 #include "alloc.h"
 #include "backoff.h"
 
@@ -721,6 +727,10 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 	if (!request)
 		return;
 	*con_cls = NULL;
+	/* http_respond resumes the connection with the lock held: a connection that fails as it
+	 * resumes (a reset) can end here before http_respond has let go. */
+	pthread_mutex_lock(&request->lock);
+	pthread_mutex_unlock(&request->lock);
 	if (!request->method) {
 		/* libmicrohttpd refused it (431 or 400, say) before its headers were in. */
 		request_free(request);

@@ -196,6 +196,11 @@ int main(int argc, char **argv)
 		return fatal(err.message);
 	if (!(gw.auth = auth_config_from_env(&err)))
 		return fatal(err.message);
+	/* Temporal would read the gateway's key before the caller's: every caller would be the gateway. */
+	if (auth_config_mode(gw.auth) == AUTH_PASSTHROUGH && temporal.api_key)
+		return fatal("PORTICO_AUTH=passthrough forwards each caller's credentials to Temporal; with "
+		             "TEMPORAL_API_KEY set too, Temporal would take the gateway's key for every caller: unset "
+		             "one of them");
 
 	/* Signals are taken by sigwait below; every thread started from here on inherits the mask. */
 	sigset_t stop_signals;

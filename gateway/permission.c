@@ -28,6 +28,11 @@ static void add(permission_need *have, permission_need more)
 }
 
 /* A start may end the workflow already running under its id, and may make Temporal call out. */
+void permission_need_add(permission_need *have, unsigned permission, const char *reason)
+{
+	add(have, need(permission, reason));
+}
+
 static permission_need start_policies(Temporal__Api__Enums__V1__WorkflowIdReusePolicy reuse,
                                       Temporal__Api__Enums__V1__WorkflowIdConflictPolicy conflict,
                                       size_t n_completion_callbacks)
@@ -48,8 +53,14 @@ static permission_need start_effects(const ProtobufCMessage *message)
 {
 	if (message->descriptor == &temporal__api__workflowservice__v1__start_workflow_execution_request__descriptor) {
 		const start_request *start = (const start_request *)message;
-		return start_policies(start->workflow_id_reuse_policy, start->workflow_id_conflict_policy,
-		                      start->n_completion_callbacks);
+		permission_need have =
+		        start_policies(start->workflow_id_reuse_policy, start->workflow_id_conflict_policy,
+		                       start->n_completion_callbacks);
+		if (start->request_eager_execution)
+			add(&have,
+			    need(PERMISSION_ADMIN, "requestEagerExecution hands the caller the first workflow task, "
+			                           "a worker's work"));
+		return have;
 	}
 	const signal_with_start_request *start = (const signal_with_start_request *)message;
 	return start_policies(start->workflow_id_reuse_policy, start->workflow_id_conflict_policy, 0);
@@ -78,6 +89,29 @@ multi_operation_effects(const Temporal__Api__Workflowservice__V1__ExecuteMultiOp
 	return have;
 }
 
+/* What a reset does after it resets: signal the new run, change its options. */
+static permission_need post_reset_effects(size_t n, Temporal__Api__Workflow__V1__PostResetOperation *const *ops)
+{
+	permission_need have = {0, {NULL}};
+	for (size_t i = 0; i < n; i++) {
+		switch (ops[i]->variant_case) {
+		case TEMPORAL__API__WORKFLOW__V1__POST_RESET_OPERATION__VARIANT_SIGNAL_WORKFLOW:
+			add(&have,
+			    need(PERMISSION_SIGNAL, "postResetOperations[].signalWorkflow signals the workflow"));
+			break;
+		case TEMPORAL__API__WORKFLOW__V1__POST_RESET_OPERATION__VARIANT_UPDATE_WORKFLOW_OPTIONS:
+			add(&have, need(PERMISSION_ADMIN, "postResetOperations[].updateWorkflowOptions changes the "
+			                                  "workflow's options"));
+			break;
+		default:
+			add(&have,
+			    need(PERMISSION_ADMIN, "postResetOperations[] holds an operation Portico does not know"));
+			break;
+		}
+	}
+	return have;
+}
+
 static permission_need batch_effects(const Temporal__Api__Workflowservice__V1__StartBatchOperationRequest *r)
 {
 	switch (r->operation_case) {
@@ -85,8 +119,13 @@ static permission_need batch_effects(const Temporal__Api__Workflowservice__V1__S
 		return need(PERMISSION_CANCEL, "terminationOperation terminates workflows");
 	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_CANCELLATION_OPERATION):
 		return need(PERMISSION_CANCEL, "cancellationOperation cancels workflows");
-	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_RESET_OPERATION):
-		return need(PERMISSION_CANCEL, "resetOperation resets workflows");
+	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_RESET_OPERATION): {
+		permission_need have = need(PERMISSION_CANCEL, "resetOperation resets workflows");
+		if (r->reset_operation)
+			add(&have, post_reset_effects(r->reset_operation->n_post_reset_operations,
+			                              r->reset_operation->post_reset_operations));
+		return have;
+	}
 	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_SIGNAL_OPERATION):
 		return need(PERMISSION_SIGNAL, "signalOperation signals workflows");
 	case WS(START_BATCH_OPERATION_REQUEST__OPERATION_UNPAUSE_ACTIVITIES_OPERATION):
@@ -108,6 +147,16 @@ static permission_need overlap_effects(Temporal__Api__Enums__V1__ScheduleOverlap
 	return (permission_need){0, {NULL}};
 }
 
+/* A trigger or backfill without a policy of its own takes the schedule's, which the caller may not
+ * have chosen and which may cancel or terminate. */
+static permission_need run_now_effects(Temporal__Api__Enums__V1__ScheduleOverlapPolicy overlap)
+{
+	if (overlap == ENUM(SCHEDULE_OVERLAP_POLICY__SCHEDULE_OVERLAP_POLICY_UNSPECIFIED))
+		return need(PERMISSION_CANCEL, "an overlapPolicy left unset takes the schedule's, which may cancel or "
+		                               "terminate running workflows: give one");
+	return overlap_effects(overlap);
+}
+
 static permission_need schedule_policies(const Temporal__Api__Schedule__V1__Schedule *schedule)
 {
 	return schedule && schedule->policies ? overlap_effects(schedule->policies->overlap_policy)
@@ -127,9 +176,9 @@ static permission_need schedule_effects(const ProtobufCMessage *message)
 	        ((const Temporal__Api__Workflowservice__V1__PatchScheduleRequest *)message)->patch;
 	permission_need have = {0, {NULL}};
 	if (patch && patch->trigger_immediately)
-		add(&have, overlap_effects(patch->trigger_immediately->overlap_policy));
+		add(&have, run_now_effects(patch->trigger_immediately->overlap_policy));
 	for (size_t i = 0; patch && i < patch->n_backfill_request; i++)
-		add(&have, overlap_effects(patch->backfill_request[i]->overlap_policy));
+		add(&have, run_now_effects(patch->backfill_request[i]->overlap_policy));
 	return have;
 }
 
@@ -144,6 +193,10 @@ permission_need permission_effects(permission_effect effect, const ProtobufCMess
 		return batch_effects((const void *)request);
 	case EFFECT_SCHEDULE:
 		return schedule_effects(request);
+	case EFFECT_RESET: {
+		const Temporal__Api__Workflowservice__V1__ResetWorkflowExecutionRequest *reset = (const void *)request;
+		return post_reset_effects(reset->n_post_reset_operations, reset->post_reset_operations);
+	}
 	case EFFECT_NONE:
 	case EFFECT_LIST_NAMESPACES:
 		break;

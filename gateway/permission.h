@@ -17,6 +17,7 @@ typedef enum permission_effect {
 	EFFECT_MULTI_OPERATION, /* each operation: a start as above, an update */
 	EFFECT_BATCH,           /* the batch's operation */
 	EFFECT_SCHEDULE,        /* overlap policies that cancel or terminate */
+	EFFECT_RESET,           /* what a reset does after it resets (signal, change options) */
 	EFFECT_LIST_NAMESPACES, /* the answer is cut to the caller's namespaces (proxy.c) */
 } permission_effect;
 
@@ -26,6 +27,9 @@ typedef struct permission_need {
 	/* For each bit, the field that asks for it (static text for the 403 message; the first seen). */
 	const char *reasons[AUTH_PERMISSION_BITS];
 } permission_need;
+
+/* Adds permission (a single auth_permission bit) to need, with why, unless need has it already. */
+void permission_need_add(permission_need *need, unsigned permission, const char *reason);
 
 /* The permissions request (decoded, of the route's method) needs because of its fields. */
 permission_need permission_effects(permission_effect effect, const ProtobufCMessage *request);

@@ -189,6 +189,17 @@ static int apply_idempotency_key(gateway_exchange *exchange, json_t *body, const
 		path = "request.meta.update_id";
 	if (path && !json_is_string(get_path(body, path)))
 		set_path(body, path, json_string(id));
+	/* An update-with-start carries its ids in its operations. */
+	size_t i;
+	json_t *operation, *operations = get_path(body, "operations");
+	json_array_foreach(operations, i, operation)
+	{
+		json_t *start = get_path(operation, "start_workflow"), *update = get_path(operation, "update_workflow");
+		if (json_is_object(start) && !json_is_string(get_path(start, "request_id")))
+			set_path(start, "request_id", json_string(id));
+		if (json_is_object(update) && !json_is_string(get_path(update, "request.meta.update_id")))
+			set_path(update, "request.meta.update_id", json_string(id));
+	}
 	return 0;
 }
 
@@ -549,6 +560,8 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	int has_request_id, long_poll;
 	ProtobufCMessage *request = decode_request(exchange, route, method, params, &has_request_id, &long_poll);
 	permission_need need = request ? permission_effects(route->effect, request) : (permission_need){0, {NULL}};
+	if (exchange->wait_ms) /* it answers with the run's result, whichever run the start found */
+		permission_need_add(&need, PERMISSION_READ, "?wait= reads the workflow's result");
 	if (!request || gateway_authorize_effects(exchange, &need, namespace_name) ||
 	    gateway_encode_request(exchange, request)) {
 		if (request)

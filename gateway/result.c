@@ -5,6 +5,7 @@
 
 #include "alloc.h"
 #include "backoff.h"
+#include "log.h"
 #include "protojson.h"
 #include "settings.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
@@ -74,15 +75,15 @@ static void answer(waiter *w, unsigned status, const char *workflow_status, cons
 }
 
 /* The wait failed. A ?wait= start did start: its answer goes out all the same (202, the outcome
- * unknown), so that the caller learns its run id and does not start it again; the client that
- * left gets the error, which nobody reads. Frees the waiter. */
+ * unknown), so that the caller learns its run id and does not start it again, even when it seemed
+ * to leave (a client that half-closed still reads). Frees the waiter. */
 static void fail(waiter *w, const portico_error *err)
 {
-	if (w->started && err->code != PORTICO_CANCELLED)
+	if (w->started)
 		gateway_respond_json(w->exchange, 202,
 		                     start_answer(w, "waitError",
-		                                  json_pack("{s:i,s:s}", "code", (int)err->code, "message",
-		                                            err->message ? err->message : "")));
+		                                  json_pack("{s:i,s:o}", "code", (int)err->code, "message",
+		                                            portico_log_text(gateway_error_text(w->exchange, err)))));
 	else
 		gateway_respond_error(w->exchange, err);
 	waiter_free(w);

@@ -48,7 +48,7 @@ def http_bindings(file_set):
 
 
 PERMISSIONS = ("read", "start", "signal", "update", "cancel", "activities", "admin", "cluster")
-EFFECTS = ("start", "multi_operation", "batch", "schedule", "list_namespaces")
+EFFECTS = ("start", "multi_operation", "batch", "schedule", "reset", "list_namespaces")
 
 
 def service_methods(file_set):

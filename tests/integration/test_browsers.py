@@ -48,3 +48,12 @@ def test_allowed_origins_and_hosts_are_taken(server, worker):
         assert get(url, headers={"Host": "gw.local.attacker.example"}).status == 403
     finally:
         assert gw.stop() == 0, gw.stderr
+
+
+def test_a_star_origin_counts_for_nothing_while_auth_is_off(server, worker):
+    gw = start_gateway(build_paths("portico")[0].values[0], server.address, PORTICO_CORS_ORIGINS="*")
+    try:
+        answer = get(f"{gw.url}/api/v1/namespaces/default/workflows", headers={"Origin": "https://attacker.example"})
+        assert "Access-Control-Allow-Origin" not in answer.headers, answer.headers
+    finally:
+        assert gw.stop() == 0, gw.stderr

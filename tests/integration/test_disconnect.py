@@ -238,6 +238,21 @@ def test_a_half_closed_client_of_a_wait_is_taken_for_gone(lone_gateway):
             terminate(gw, workflow_id)
 
 
+def test_a_half_closed_client_of_a_start_wait_still_learns_its_run_id(lone_gateway):
+    """The wait ends with the FIN, but the start happened: its answer (202, the run id) goes out."""
+    gw = lone_gateway
+    workflow_id = f"half-closed-start-{uuid.uuid4()}"
+    with connect(gw, long_wait(gw, "start-wait", workflow_id)) as client:
+        try:
+            wait_is_on_the_wire(gw, "start-wait", workflow_id)
+            client.shutdown(socket.SHUT_WR)
+            status, body = read_answer(client)
+            assert status == 202 and body["runId"] and body["workflowId"] == workflow_id, body
+            assert "waitError" in body, body
+        finally:
+            terminate(gw, workflow_id)
+
+
 def temporal_http(server, path, body):
     """Temporal's own HTTP API, for what a test does beside the gateway under test."""
     response = post(f"http://{server.http_address}{NAMESPACE}{path}", body)

@@ -264,3 +264,47 @@ def test_the_codec_takes_its_token_and_keys_together(server, worker, tmp_path):
         assert other.status == 401, other
     finally:
         assert gw.stop() == 0, gw.stderr
+
+
+def test_a_start_that_waits_needs_read(secured):
+    """?wait= answers with the result of whichever run the start found: a read."""
+    workflow = f"effects-{uuid.uuid4()}"
+    url = f"{secured.url}/namespaces/default/workflows/{workflow}?wait=5s"
+    denied = post(url, sleeper(), headers=as_key("start"))
+    assert denied.status == 403 and '"read" permission' in denied.json["message"], denied
+    assert get(f"{secured.url}/namespaces/default/workflows/{workflow}", headers=as_key("read")).status == 404
+
+
+def test_what_a_reset_does_afterwards_is_checked(secured):
+    workflow = f"effects-{uuid.uuid4()}"
+    url = f"{secured.url}/namespaces/default/workflows/{workflow}"
+    assert post(url, sleeper(), headers=as_key("start")).status == 200
+    reset = {"workflowTaskFinishEventId": "3", "reason": "test", "requestId": str(uuid.uuid4()),
+             "postResetOperations": [{"signalWorkflow": {"signalName": "wake"}}]}
+    denied = post(f"{url}/reset", reset, headers=as_key(*all_but("signal")))
+    assert denied.status == 403 and '"signal" permission' in denied.json["message"], denied
+    batch = {"visibilityQuery": f"WorkflowId = '{workflow}'", "reason": "test",
+             "resetOperation": {"postResetOperations": [{"updateWorkflowOptions": {}}]}}
+    denied = post(f"{secured.url}/namespaces/default/batch-operations/batch-{uuid.uuid4()}", batch,
+                  headers=as_key(*all_but("admin")))
+    assert denied.status == 403 and '"admin" permission' in denied.json["message"], denied
+    post(f"{url}/terminate", {}, headers=as_key("cancel"))
+
+
+def test_a_schedule_trigger_without_a_policy_and_an_eager_start_are_checked(secured):
+    url = f"{secured.url}/namespaces/default/schedules/schedule-{uuid.uuid4()}/patch"
+    denied = post(url, {"patch": {"triggerImmediately": {}}}, headers=as_key("start", "read"))
+    assert denied.status == 403 and "left unset" in denied.json["message"], denied
+    allowed = post(url, {"patch": {"triggerImmediately": {"overlapPolicy": "SCHEDULE_OVERLAP_POLICY_SKIP"}}},
+                   headers=as_key("start", "read"))
+    assert allowed.status != 403, allowed  # (404: no such schedule)
+    eager = post(f"{secured.url}/namespaces/default/workflows/eager-{uuid.uuid4()}",
+                 sleeper(requestEagerExecution=True, identity="test"), headers=as_key("start", "read"))
+    assert eager.status == 403 and "requestEagerExecution" in eager.json["message"], eager
+
+
+def test_passthrough_with_a_gateway_key_does_not_start(server):
+    from test_auth import run_gateway
+    refused = run_gateway(PORTICO_AUTH="passthrough", TEMPORAL_API_KEY="gateway-key",
+                          TEMPORAL_ADDRESS=server.address)
+    assert refused.returncode != 0 and "unset one of them" in refused.stderr, refused.stderr

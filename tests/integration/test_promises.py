@@ -159,3 +159,22 @@ def test_durations_read_alike_everywhere(gateway, workflow_id):
         assert refused.json["message"].startswith("timeout: expected a duration from 0s to 1h, such as 30s"), refused
     refused = post(api(gateway, "/workflows?wait=0"), {"workflowType": "Echo", "taskQueue": TASK_QUEUE})
     assert refused.status == 400 and refused.json["message"].startswith("wait: expected a duration from 1ms to 1h")
+
+
+def test_a_keyed_update_with_start_is_done_once(gateway, workflow_id):
+    start = {"namespace": "default", "workflowId": workflow_id, "workflowType": {"name": "Mailbox"},
+             "taskQueue": {"name": TASK_QUEUE},
+             "workflowIdConflictPolicy": "WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING"}
+    update = {"namespace": "default", "workflowExecution": {"workflowId": workflow_id},
+              "request": {"input": {"name": "set_stage", "args": ["packing"]}},
+              "waitPolicy": {"lifecycleStage": "UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED"}}
+    body = {"operations": [{"startWorkflow": start}, {"updateWorkflow": update}]}
+    key = {"Idempotency-Key": f"uws-{uuid.uuid4()}"}
+    answers = [post(api(gateway, "/workflows/execute-multi-operation"), body, headers=key) for _ in range(2)]
+    assert all(a.status == 200 for a in answers), answers
+    run_ids = {a.json["responses"][0]["startWorkflow"]["runId"] for a in answers}
+    assert len(run_ids) == 1, answers
+    events = get(api(gateway, f"/workflows/{workflow_id}/history")).json["history"]["events"]
+    accepted = [e for e in events if e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"]
+    assert len(accepted) == 1, accepted
+    terminate(gateway, workflow_id)
