@@ -316,7 +316,6 @@ def test_every_example_workflow_has_a_committed_history():
             "approval-expired", "github-push", "greet"} <= names, names
 
 
-
 # ---- make run and the README's recipes --------------------------------------------------------
 
 def test_make_run_shows_the_gateway_warnings_to_its_user(tmp_path):
