@@ -522,8 +522,8 @@ def test_input_the_worker_cannot_decrypt_is_logged_with_the_activity_type(path, 
     try:
         assert asyncio.run(main()) is None
     finally:
+        python_worker.stop()  # first: an assertion on the C worker must not leave it running
         assert w.stop() == 0, w.output
-        python_worker.stop()
     logged = [line for line in json_lines(w.output) if line["message"] == "activity input cannot be decoded"]
     assert len(logged) == 1, w.output
     assert logged[0]["activityType"] == "example.echo" and logged[0]["workflowId"] == workflow_id, logged
