@@ -141,6 +141,11 @@ class Gateway:
         """What the gateway has written to stderr up to now (warnings, start-up lines)."""
         return Path(self._err.name).read_text()
 
+    def stop_cleanly(self):
+        """Stops the gateway and checks that it exited 0 with no sanitizer report."""
+        assert self.stop() == 0, self.stderr
+        assert "ERROR: AddressSanitizer" not in self.stderr and "runtime error:" not in self.stderr, self.stderr
+
     def stop(self, timeout=60):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -187,6 +192,4 @@ def start_gateway(path, server_address, **extra_env):
 def gateway(request, server, worker):
     gw = start_gateway(request.param, server.address)
     yield gw
-    status = gw.stop()
-    assert status == 0, gw.stderr
-    assert "ERROR: AddressSanitizer" not in gw.stderr and "runtime error:" not in gw.stderr, gw.stderr
+    gw.stop_cleanly()
