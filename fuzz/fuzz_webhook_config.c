@@ -1,0 +1,54 @@
+/* Webhook configuration as an operator writes it, and the templates and JSON pointers in it: the
+ * input's first byte picks what the rest is. 'c': a webhooks file (PORTICO_WEBHOOKS_FILE), loaded
+ * from a file as the gateway loads it; otherwise a template checked for syntax, and a JSON pointer
+ * looked up in a fixed push body. Refusals must carry a message. */
+#include <stdint.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "webhook.h"
+
+static void load_config(const char *text, size_t size)
+{
+	char path[] = "/tmp/portico-fuzz-webhooks-XXXXXX";
+	int file = mkstemp(path);
+	if (file < 0)
+		fuzz_fail("cannot make a temporary file", path);
+	if (write(file, text, size) != (ssize_t)size)
+		fuzz_fail("cannot write the temporary file", path);
+	close(file);
+	portico_error err = PORTICO_ERROR_INIT;
+	webhook_set *set = webhook_set_load(path, &err);
+	unlink(path);
+	if (!set && !err.message)
+		fuzz_fail("a webhooks file refused without a message", NULL);
+	webhook_set_free(set);
+	portico_error_clear(&err);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static json_t *body;
+	if (!body) {
+		/* Secrets named by "env:" read these. */
+		setenv("GITHUB_WEBHOOK_SECRET", "fuzz-secret", 1);
+		body = json_loads(
+		        "{\"ref\":\"refs/heads/main\",\"after\":\"9f2c\",\"repository\":{\"full_name\":\"acme/"
+		        "shop\",\"a~b\":[1,{\"c/d\":null}]}}",
+		        0, NULL);
+	}
+	if (!size)
+		return 0;
+	char *text = fuzz_text(data + 1, size - 1);
+	if (data[0] == 'c') {
+		load_config(text, size - 1);
+	} else {
+		portico_error err = PORTICO_ERROR_INIT;
+		if (webhook_template_check(text, &err) && !err.message)
+			fuzz_fail("a template refused without a message", text);
+		portico_error_clear(&err);
+		webhook_json_pointer(body, text);
+	}
+	free(text);
+	return 0;
+}
