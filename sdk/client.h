@@ -1,6 +1,9 @@
-/* The Temporal client: one small function per WorkflowService operation, over the transport.
- * Requests borrow the caller's strings and payloads; responses are the caller's to free with
- * protobuf_c_message_free_unpacked. Every function returns 0, or -1 with err set. */
+/* The Temporal client: one small function per WorkflowService operation, over the transport, in
+ * the client's namespace and with its identity; each sends a request built by request.h and
+ * waits for the answer. Requests borrow the caller's strings and payloads; responses are the
+ * caller's to free with protobuf_c_message_free_unpacked. Every function returns 0, or -1 with err
+ * set. The asynchronous face: build with request.h (for portico_client_target) and send with
+ * portico_client_call_async. */
 #ifndef PORTICO_CLIENT_H
 #define PORTICO_CLIENT_H
 
@@ -9,36 +12,11 @@
 #include "config.h"
 #include "error.h"
 #include "payload.h"
+#include "request.h"
 #include "transport.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
 typedef struct portico_client portico_client;
-
-/* Long polls (history with wait, update) are held by the server for about 20 s; this leaves
- * room for that plus the network. */
-#define PORTICO_LONG_POLL_TIMEOUT_MS 70000
-
-typedef struct portico_workflow_start {
-	const char *workflow_id;       /* required */
-	const char *workflow_type;     /* required */
-	const char *task_queue;        /* required */
-	const portico_payloads *input; /* NULL for no arguments */
-	const char *request_id;        /* idempotency key; NULL for a fresh one */
-	int64_t execution_timeout_ms;  /* 0 for the server's default (unlimited) */
-	int64_t run_timeout_ms;
-	int64_t task_timeout_ms;
-	Temporal__Api__Enums__V1__WorkflowIdReusePolicy id_reuse_policy;       /* 0: server default */
-	Temporal__Api__Enums__V1__WorkflowIdConflictPolicy id_conflict_policy; /* 0: server default */
-} portico_workflow_start;
-
-typedef struct portico_history_page_options {
-	const char *workflow_id;
-	const char *run_id;                    /* NULL for the latest run */
-	const ProtobufCBinaryData *page_token; /* NULL for the first page */
-	int32_t page_size;                     /* 0 for the server's default */
-	int wait_new_event;                    /* long-poll until an event past page_token exists */
-	int close_event_only;                  /* only the closing event (with wait: until the close) */
-} portico_history_page_options;
 
 typedef Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionResponse portico_describe_response;
 typedef Temporal__Api__Workflowservice__V1__ListWorkflowExecutionsResponse portico_list_response;
@@ -53,6 +31,8 @@ void portico_client_close(portico_client *client);
 
 portico_transport *portico_client_transport(portico_client *client);
 const char *portico_client_namespace(const portico_client *client);
+/* The client's namespace and identity, for request.h's builders (valid while the client is). */
+portico_request_target portico_client_target(const portico_client *client);
 
 /* Asks the server for its version and capabilities: the cheapest proof that Temporal answers. */
 int portico_client_get_system_info(portico_client *client, portico_system_info **response, portico_error *err);
@@ -105,5 +85,11 @@ int portico_client_count_workflows(portico_client *client, const char *query, in
 /* Reads one page of a workflow's history. */
 int portico_client_get_history_page(portico_client *client, const portico_history_page_options *options,
                                     portico_history_response **response, portico_error *err);
+
+/* Sends a built request (request.h) and returns at once; done runs on the transport's completion
+ * thread, as for portico_transport_call_async, whose rules it follows (request may go on return;
+ * when the call cannot start, -1 with err set and done never runs). */
+int portico_client_call_async(portico_client *client, const portico_request *request, portico_call_done_fn done,
+                              void *arg, portico_error *err);
 
 #endif

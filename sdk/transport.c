@@ -214,18 +214,29 @@ static void call_free(call *c);
 static call *call_prepare(portico_transport *transport, const portico_call_options *options,
                           const ProtobufCMessage *request, portico_error *err)
 {
+	const ProtobufCMethodDescriptor *given = options->descriptor;
 	const ProtobufCServiceDescriptor *service = options->service ? options->service : services[0];
 	unsigned first = 0; /* the index of the service's first handle */
 	size_t s = 0;
-	for (; s < SERVICE_COUNT && services[s] != service; s++)
+	for (; s < SERVICE_COUNT; s++) {
+		if (given ? given >= services[s]->methods && given < services[s]->methods + services[s]->n_methods
+		          : services[s] == service)
+			break;
 		first += services[s]->n_methods;
+	}
+	if (given && s < SERVICE_COUNT)
+		service = services[s];
 	const ProtobufCMethodDescriptor *method =
-	        options->method && s < SERVICE_COUNT
+	        given && s < SERVICE_COUNT ? given
+	        : options->method && s < SERVICE_COUNT
 	                ? protobuf_c_service_descriptor_get_method_by_name(service, options->method)
 	                : NULL;
 	if (!method) {
 		portico_error_set(err, PORTICO_UNIMPLEMENTED, "%s is not a %s method",
-		                  options->method ? options->method : "(null)", service->short_name);
+		                  given             ? given->name
+		                  : options->method ? options->method
+		                                    : "(null)",
+		                  service->short_name);
 		return NULL;
 	}
 	if (request->descriptor != method->input) {

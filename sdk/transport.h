@@ -14,6 +14,9 @@
 #include "error.h"
 
 #define PORTICO_DEFAULT_TIMEOUT_MS 10000
+/* Long polls (task queue polls, history with wait_new_event, updates) are held by the server for
+ * about 20 s (a minute for task polls); this leaves room for that plus the network. */
+#define PORTICO_LONG_POLL_TIMEOUT_MS 70000
 /* Histories and list pages can be far larger than gRPC's 4 MiB default. */
 #define PORTICO_MAX_RECEIVE_BYTES (128 * 1024 * 1024)
 
@@ -36,6 +39,8 @@ typedef struct portico_call_options {
 	const char *method; /* a method of service, e.g. "StartWorkflowExecution" */
 	/* WorkflowService (NULL) or OperatorService; no other service can be called. */
 	const ProtobufCServiceDescriptor *service;
+	/* Instead of method and service: the method's descriptor, which saves looking it up by name. */
+	const ProtobufCMethodDescriptor *descriptor;
 	const char *namespace_name; /* sent as temporal-namespace; NULL for the configured one */
 	int64_t timeout_ms;         /* the whole call, retries included; 0 for the default */
 	/* Retry UNAVAILABLE and RESOURCE_EXHAUSTED with backoff until the deadline. Set it only for
