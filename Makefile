@@ -112,11 +112,12 @@ $(BUILD)/libportico.a: $(SDK_OBJ)
 PORTICO_LIBS := $(BUILD)/libportico.a $(GEN)/libtemporal-api.a
 
 # --- The gateway ---------------------------------------------------------------------------------
-# The route table, with each method's permissions: a change of the table rebuilds only this.
-$(GEN)/routes.c: $(GEN)/.generated scripts/gen_routes.py gateway/permissions.tsv
-	@$(PYTHON) scripts/gen_routes.py $(GEN)/temporal.fds gateway/permissions.tsv >$@.tmp && mv $@.tmp $@
+# The traits and route table (permissions, overlay): a change of the tables rebuilds only this.
+$(GEN)/routes.c: $(GEN)/.generated scripts/gen_routes.py gateway/permissions.tsv gateway/traits.tsv
+	@$(PYTHON) scripts/gen_routes.py $(GEN)/temporal.fds gateway/permissions.tsv gateway/traits.tsv >$@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/gen/routes.o: $(GEN)/routes.c gateway/router.h gateway/permission.h gateway/auth.h
+$(BUILD)/obj/gen/routes.o: $(GEN)/routes.c gateway/router.h gateway/traits.h gateway/proxy.h gateway/result.h \
+		gateway/exchange.h gateway/permission.h gateway/auth.h
 	@mkdir -p $(dir $@)
 	@$(CC) $(CFLAGS) -c $(GEN)/routes.c -o $@
 

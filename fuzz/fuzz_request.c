@@ -32,10 +32,9 @@ static void check_round_trip(const ProtobufCMessage *message, const json_t *json
 
 static void serve(const gateway_route *route, const char *body, size_t length)
 {
-	const ProtobufCMethodDescriptor *method =
-	        protobuf_c_service_descriptor_get_method_by_name(route->service, route->rpc);
-	if (!method)
-		return; /* Portico's own routes (result waits) have no request message */
+	if (!route->traits)
+		return; /* Portico's own handlers (result waits) have no request message */
+	const ProtobufCMethodDescriptor *method = traits_method(route->traits);
 	json_t *json = length ? portico_json_parse(body, length, 0, NULL) : json_object();
 	if (!json)
 		return;
@@ -45,10 +44,10 @@ static void serve(const gateway_route *route, const char *body, size_t length)
 	portico_error_clear(&err);
 	if (!request)
 		return;
-	permission_need need = permission_effects(route->effect, request);
+	permission_need need = permission_effects(route->traits->effect, request);
 	for (unsigned bit = 0; bit < AUTH_PERMISSION_BITS; bit++)
 		if ((need.permissions & (1u << bit)) && !need.reasons[bit])
-			fuzz_fail("a permission is needed without a reason", route->rpc);
+			fuzz_fail("a permission is needed without a reason", method->name);
 	portico_payload_size largest;
 	if (portico_codec_encode_message(NULL, request, PORTICO_DEFAULT_MAX_PAYLOAD_BYTES, &largest, &err) == 0) {
 		const portico_protojson_options options = {.payload_shorthand = 1};

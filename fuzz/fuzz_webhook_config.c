@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "webhook.h"
+#include "webhook_config.h"
 
 static void load_config(const char *text, size_t size)
 {

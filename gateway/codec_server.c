@@ -6,7 +6,7 @@
 #include <strings.h>
 
 #include "alloc.h"
-#include "gateway.h"
+#include "codec_server.h"
 
 #define CODEC_PREFIX "/codec/"
 
@@ -45,7 +45,7 @@ static int transform(gateway_exchange *exchange, portico_payloads *payloads, int
 		if (!out) {
 			portico_metrics_add(exchange->gateway->metrics, "portico_codec_failures_total",
 			                    encode ? "direction=\"encode\"" : "direction=\"decode\"", 1);
-			gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "payloads[%zu]: %s", i, err.message);
+			exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "payloads[%zu]: %s", i, err.message);
 			portico_error_clear(&err);
 			return -1;
 		}
@@ -71,17 +71,17 @@ int codec_server_serve(gateway_exchange *exchange, const char *path)
 	if (strncmp(path, CODEC_PREFIX, strlen(CODEC_PREFIX)))
 		return 0;
 	exchange->route = "/codec";
-	if (gateway_cors(exchange, exchange->gateway->config.codec_cors_origins) ||
-	    gateway_authorize(exchange, PERMISSION_CODEC, NULL))
+	if (exchange_cors(exchange, exchange->gateway->config.codec_cors_origins) ||
+	    exchange_authorize(exchange, PERMISSION_CODEC, NULL))
 		return 1;
 	int encode = ends_with(path, "/encode");
 	if (!encode && !ends_with(path, "/decode")) {
-		gateway_fail(exchange, PORTICO_NOT_FOUND, "codec paths end in /encode or /decode, not %s", path);
+		exchange_fail(exchange, PORTICO_NOT_FOUND, "codec paths end in /encode or /decode, not %s", path);
 		return 1;
 	}
 	if (strcmp(http_request_method(exchange->request), "POST")) {
 		http_response_header(exchange->request, "Allow", "POST, OPTIONS");
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "%s takes POST", path);
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "%s takes POST", path);
 		return 1;
 	}
 	size_t length;
@@ -89,22 +89,22 @@ int codec_server_serve(gateway_exchange *exchange, const char *path)
 	json_error_t parse_error;
 	json_t *body = json_loadb(text, length, 0, &parse_error);
 	if (!body) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
-		             "request body is not valid JSON: %s at line %d, column %d", parse_error.text,
-		             parse_error.line, parse_error.column);
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT,
+		              "request body is not valid JSON: %s at line %d, column %d", parse_error.text,
+		              parse_error.line, parse_error.column);
 		return 1;
 	}
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_payloads *payloads = json_is_object(body) ? payloads_of_body(body, &err) : NULL;
 	json_decref(body);
 	if (!payloads) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "%s",
-		             err.message ? err.message : "expected {\"payloads\": [...]}");
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "%s",
+		              err.message ? err.message : "expected {\"payloads\": [...]}");
 		portico_error_clear(&err);
 		return 1;
 	}
 	if (transform(exchange, payloads, encode) == 0)
-		gateway_respond_json(exchange, 200, portico_payloads_to_json(payloads, 0));
+		exchange_respond_json(exchange, 200, portico_payloads_to_json(payloads, 0));
 	portico_payloads_free(payloads);
 	return 1;
 }

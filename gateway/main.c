@@ -11,9 +11,10 @@
 #include "alloc.h"
 #include "backoff.h"
 #include "config.h"
-#include "gateway.h"
+#include "dispatch.h"
 #include "log.h"
 #include "settings.h"
+#include "webhook_config.h"
 
 #define DEFAULT_LISTEN             "127.0.0.1:8080"
 #define DEFAULT_THREADS            2
@@ -190,7 +191,7 @@ int main(int argc, char **argv)
 	    portico_codec_from_env(&gw.codec, &err))
 		return fatal(err.message);
 	gw.metrics = portico_metrics_new();
-	gateway_metrics_define(gw.metrics);
+	dispatch_metrics_define(gw.metrics);
 	const char *webhooks_file = getenv("PORTICO_WEBHOOKS_FILE");
 	if (webhooks_file && *webhooks_file && !(gw.webhooks = webhook_set_load(webhooks_file, &err)))
 		return fatal(err.message);
@@ -228,8 +229,8 @@ int main(int argc, char **argv)
 	        .max_connections_per_client = gw.config.max_connections_per_client,
 	        .request_timeout_ms = (unsigned)gw.config.request_timeout_ms,
 	        .idle_timeout_s = IDLE_TIMEOUT_S,
-	        .handler = gateway_handle,
-	        .completed = gateway_log_access,
+	        .handler = dispatch_handle,
+	        .completed = dispatch_log_access,
 	        .arg = &gw,
 	};
 	gw.http = http_server_start(&options, &err);
@@ -269,7 +270,7 @@ int main(int argc, char **argv)
 	/* What still runs is cut off: its calls are cancelled and its requests answered 503 with
 	 * Retry-After (the server gave up, not the client; a ?wait= start that did start answers 202
 	 * with its run id), as are requests that still arrive on open keep-alive connections until the
-	 * server stops. Waits whose client had left ended then, not here (gateway_watch_client). */
+	 * server stops. Waits whose client had left ended then, not here (exchange_watch_client). */
 	size_t cut_off = http_server_in_flight(gw.http);
 	if (cut_off)
 		fprintf(stderr, "portico: grace period over: cutting off %zu request(s)\n", cut_off);

@@ -1,6 +1,5 @@
-/* A route of Temporal's HTTP API becomes its WorkflowService call: the body, the path variables
- * and (for GET) the query parameters make one JSON object, proto3 JSON turns it into the request
- * message, and the response or error comes back as JSON. */
+#include "proxy.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,35 +8,18 @@
 
 #include "alloc.h"
 #include "backoff.h"
-#include "gateway.h"
 #include "json_text.h"
 #include "protojson.h"
 #include "result.h"
 #include "update.h"
 #include "uuid.h"
 #include "temporal/api/errordetails/v1/message.pb-c.h"
-#include "temporal/api/workflowservice/v1/service.pb-c.h"
 
-#define LONG_POLL_TIMEOUT_MS  70000
 #define MAX_FORWARDED_HEADERS 16
 #define GRPC_METADATA_PREFIX  "Grpc-Metadata-"
 
 /* Query parameters that are Portico's own, not request fields. */
 static const char *const reserved_query[] = {"noPayloadShorthand", NULL};
-
-/* Short forms a curl user may write, rewritten to the request's own fields. */
-static const struct shorthand_field {
-	const char *rpc;
-	const char *key;
-	const char *field_path;
-} shorthand_fields[] = {
-        {"StartWorkflowExecution", "args", "input"},
-        {"SignalWithStartWorkflowExecution", "args", "input"},
-        {"SignalWithStartWorkflowExecution", "signalArgs", "signal_input"},
-        {"SignalWorkflowExecution", "args", "input"},
-        {"QueryWorkflow", "args", "query.query_args"},
-        {"UpdateWorkflowExecution", "args", "request.input.args"},
-};
 
 /* Sets object[dotted proto path] = value (stolen), making the objects along the way; any value
  * the field had under its lowerCamel name goes, so path variables win over the body. */
@@ -121,7 +103,7 @@ static void add_query(void *arg, const char *key, const char *value)
 }
 
 /* Applies the friendlier forms: "workflowType": "Name", "taskQueue": "q", "args": [...]. */
-static void apply_shorthand(json_t *body, const char *rpc)
+static void apply_shorthand(json_t *body, const rpc_traits *traits)
 {
 	static const char *const named[] = {"workflowType", "workflow_type", "taskQueue", "task_queue"};
 	for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
@@ -129,9 +111,9 @@ static void apply_shorthand(json_t *body, const char *rpc)
 		if (json_is_string(value))
 			json_object_set_new(body, named[i], json_pack("{s:O}", "name", value));
 	}
-	for (size_t i = 0; i < sizeof shorthand_fields / sizeof shorthand_fields[0]; i++) {
-		const struct shorthand_field *field = &shorthand_fields[i];
-		json_t *value = strcmp(field->rpc, rpc) ? NULL : json_object_get(body, field->key);
+	for (size_t i = 0; i < traits->shorthand_count; i++) {
+		const traits_shorthand *field = &traits->shorthand[i];
+		json_t *value = json_object_get(body, field->key);
 		if (value) {
 			json_incref(value);
 			json_object_del(body, field->key);
@@ -155,7 +137,7 @@ static void hash_hex(const char *text, size_t length, char hex[33])
  * (on_response), and a start without a workflow id gets one made from the key, once (reuse policy
  * REJECT_DUPLICATE unless the caller chose one), so a retry never starts a second workflow.
  * Returns -1 after answering 400 when the key is not UTF-8. */
-static int apply_idempotency_key(gateway_exchange *exchange, json_t *body, const ProtobufCMethodDescriptor *method)
+static int apply_idempotency_key(gateway_exchange *exchange, json_t *body, const rpc_traits *traits)
 {
 	const char *key = http_request_header(exchange->request, "Idempotency-Key");
 	if (!key || !*key)
@@ -163,7 +145,7 @@ static int apply_idempotency_key(gateway_exchange *exchange, json_t *body, const
 	json_t *valid = json_string(key);
 	json_decref(valid);
 	if (!valid) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "Idempotency-Key: not valid UTF-8");
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "Idempotency-Key: not valid UTF-8");
 		return -1;
 	}
 	char request_hash[33], id[2 * 32 + 2];
@@ -173,7 +155,7 @@ static int apply_idempotency_key(gateway_exchange *exchange, json_t *body, const
 	hash_hex(key, strlen(key), exchange->idempotency_hash);
 	snprintf(id, sizeof id, "%s-%s", exchange->idempotency_hash, request_hash);
 
-	if (!strcmp(method->name, "StartWorkflowExecution") && !json_is_string(get_path(body, "workflow_id"))) {
+	if (traits->role == ROLE_START && !json_is_string(get_path(body, "workflow_id"))) {
 		char workflow_id[64];
 		snprintf(workflow_id, sizeof workflow_id, "idempotency-%s", exchange->idempotency_hash);
 		set_path(body, "workflow_id", json_string(workflow_id));
@@ -182,11 +164,7 @@ static int apply_idempotency_key(gateway_exchange *exchange, json_t *body, const
 			set_path(body, "workflow_id_reuse_policy",
 			         json_string("WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE"));
 	}
-	const char *path = NULL;
-	if (protobuf_c_message_descriptor_get_field_by_name(method->input, "request_id"))
-		path = "request_id";
-	else if (!strcmp(method->name, "UpdateWorkflowExecution"))
-		path = "request.meta.update_id";
+	const char *path = traits->idempotency_field;
 	if (path && !json_is_string(get_path(body, path)))
 		set_path(body, path, json_string(id));
 	/* An update-with-start carries its ids in its operations. */
@@ -230,38 +208,27 @@ static int valid_traceparent(const char *value)
 
 /* A caller's traceparent (and tracestate) goes into the workflow's header under "_tracer-data",
  * where the OpenTelemetry interceptors of Temporal's SDKs look for the parent span. */
-static void apply_trace_context(gateway_exchange *exchange, json_t *body, const char *rpc)
+static void apply_trace_context(gateway_exchange *exchange, json_t *body, const rpc_traits *traits)
 {
-	static const struct {
-		const char *rpc, *header;
-	} headers[] = {{"StartWorkflowExecution", "header"},
-	               {"SignalWithStartWorkflowExecution", "header"},
-	               {"SignalWorkflowExecution", "header"},
-	               {"QueryWorkflow", "query.header"},
-	               {"UpdateWorkflowExecution", "request.input.header"}};
 	const char *traceparent = http_request_header(exchange->request, "traceparent");
-	if (!valid_traceparent(traceparent))
+	if (!traits->trace_header || !valid_traceparent(traceparent))
 		return;
-	for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
-		if (strcmp(headers[i].rpc, rpc))
-			continue;
-		char path[64];
-		snprintf(path, sizeof path, "%s.fields._tracer-data", headers[i].header);
-		if (get_path(body, path))
-			return; /* the caller set it: theirs wins */
-		json_t *carrier = json_pack("{s:s}", "traceparent", traceparent);
-		const char *tracestate = http_request_header(exchange->request, "tracestate");
-		json_t *state = tracestate && *tracestate ? json_string(tracestate) : NULL;
-		if (state) /* W3C: a malformed tracestate is dropped, the traceparent still counts */
-			json_object_set_new(carrier, "tracestate", state);
-		set_path(body, path, carrier);
-	}
+	char path[64];
+	snprintf(path, sizeof path, "%s.fields._tracer-data", traits->trace_header);
+	if (get_path(body, path))
+		return; /* the caller set it: theirs wins */
+	json_t *carrier = json_pack("{s:s}", "traceparent", traceparent);
+	const char *tracestate = http_request_header(exchange->request, "tracestate");
+	json_t *state = tracestate && *tracestate ? json_string(tracestate) : NULL;
+	if (state) /* W3C: a malformed tracestate is dropped, the traceparent still counts */
+		json_object_set_new(carrier, "tracestate", state);
+	set_path(body, path, carrier);
 }
 
 /* A start posted to …/workflows without an id gets a fresh one; the id is noted for ?wait=. */
-static void apply_start_defaults(gateway_exchange *exchange, json_t *body, const char *rpc)
+static void apply_start_defaults(gateway_exchange *exchange, json_t *body, const rpc_traits *traits)
 {
-	if (strcmp(rpc, "StartWorkflowExecution"))
+	if (traits->role != ROLE_START)
 		return;
 	json_t *given = get_path(body, "workflow_id");
 	if (json_is_string(given)) {
@@ -279,9 +246,9 @@ static void apply_start_defaults(gateway_exchange *exchange, json_t *body, const
 
 /* An update without an id gets one, and without a wait policy waits for its outcome: a curl user
  * asking for an update wants its result, not a receipt. */
-static void apply_update_defaults(json_t *body, const char *rpc)
+static void apply_update_defaults(json_t *body, const rpc_traits *traits)
 {
-	if (strcmp(rpc, "UpdateWorkflowExecution"))
+	if (traits->role != ROLE_UPDATE)
 		return;
 	if (!json_is_string(get_path(body, "request.meta.update_id"))) {
 		char update_id[PORTICO_UUID_LENGTH + 1];
@@ -303,9 +270,9 @@ static json_t *read_body(gateway_exchange *exchange, const gateway_route *route)
 	json_error_t error;
 	json_t *body = portico_json_parse(text, length, 0, &error);
 	if (!body) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
-		             "request body is not valid JSON: %s at line %d, column %d (byte %d)", error.text,
-		             error.line, error.column, error.position);
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT,
+		              "request body is not valid JSON: %s at line %d, column %d (byte %d)", error.text,
+		              error.line, error.column, error.position);
 		return NULL;
 	}
 	return body;
@@ -342,13 +309,12 @@ static int64_t grpc_timeout_ms(const char *value)
 	}
 }
 
-static int is_long_poll(const char *rpc, const json_t *body)
+static int is_long_poll(const rpc_traits *traits, const json_t *body)
 {
-	if (!strcmp(rpc, "UpdateWorkflowExecution") || !strcmp(rpc, "PollWorkflowExecutionUpdate"))
-		return 1;
+	if (traits->long_poll != LONG_POLL_WAIT_NEW_EVENT)
+		return traits->long_poll == LONG_POLL_ALWAYS;
 	json_t *wait = get_path((json_t *)body, "wait_new_event");
-	return !strcmp(rpc, "GetWorkflowExecutionHistory") &&
-	       (json_is_true(wait) || (json_is_string(wait) && !strcmp(json_string_value(wait), "true")));
+	return json_is_true(wait) || (json_is_string(wait) && !strcmp(json_string_value(wait), "true"));
 }
 
 typedef struct forwarded_headers {
@@ -413,10 +379,10 @@ static int forward_headers(gateway_exchange *exchange, forwarded_headers *header
 	http_request_foreach_header(exchange->request, collect_forwarded, headers);
 	if (!headers->refused)
 		return 0;
-	gateway_fail(exchange, PORTICO_INVALID_ARGUMENT,
-	             headers->count == MAX_FORWARDED_HEADERS ? "%s: at most %d Grpc-Metadata headers go on to Temporal"
-	                                                     : "%s: Portico sets this header itself; a caller may not",
-	             headers->refused, MAX_FORWARDED_HEADERS);
+	exchange_fail(exchange, PORTICO_INVALID_ARGUMENT,
+	              headers->count == MAX_FORWARDED_HEADERS ? "%s: at most %d Grpc-Metadata headers go on to Temporal"
+	                                                      : "%s: Portico sets this header itself; a caller may not",
+	              headers->refused, MAX_FORWARDED_HEADERS);
 	forwarded_headers_free(headers);
 	return -1;
 }
@@ -442,13 +408,13 @@ static void on_response(void *arg, ProtobufCMessage *response, portico_error *er
 {
 	gateway_exchange *exchange = arg;
 	if (err && idempotency_key_reused(exchange, err)) {
-		gateway_fail_status(exchange, 422, PORTICO_INVALID_ARGUMENT,
-		                    "Idempotency-Key was used before with a different request; use a new key for a "
-		                    "new request");
+		exchange_fail_status(exchange, 422, PORTICO_INVALID_ARGUMENT,
+		                     "Idempotency-Key was used before with a different request; use a new key for a "
+		                     "new request");
 		return;
 	}
 	if (err) {
-		gateway_respond_error(exchange, err);
+		exchange_respond_error(exchange, err);
 		return;
 	}
 	if (exchange->effect == EFFECT_LIST_NAMESPACES)
@@ -457,7 +423,7 @@ static void on_response(void *arg, ProtobufCMessage *response, portico_error *er
 		update_wait(exchange, exchange->namespace_name, (void *)response, exchange->update_deadline_ms);
 		return;
 	}
-	json_t *body = gateway_message_json(exchange, response);
+	json_t *body = exchange_message_json(exchange, response);
 	if (exchange->workflow_id_made) /* the caller learns the id Portico gave the workflow */
 		json_object_set_new(body, "workflowId", json_string(exchange->workflow_id));
 	protobuf_c_message_free_unpacked(response, NULL);
@@ -469,7 +435,7 @@ static void on_response(void *arg, ProtobufCMessage *response, portico_error *er
 		json_decref(body);
 		return;
 	}
-	gateway_respond_json(exchange, 200, body);
+	exchange_respond_json(exchange, 200, body);
 }
 
 /* ?wait=<duration> on a start or signal-with-start; returns -1 (after answering 400) when bad. */
@@ -478,8 +444,8 @@ static int read_wait(gateway_exchange *exchange, const gateway_route *route)
 	const char *wait = http_request_query(exchange->request, "wait");
 	if (!wait)
 		return 0;
-	if (strcmp(route->rpc, "StartWorkflowExecution") && strcmp(route->rpc, "SignalWithStartWorkflowExecution")) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "wait: only a start or signal-with-start can wait");
+	if (!route->traits->wait) {
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "wait: only a start or signal-with-start can wait");
 		return -1;
 	}
 	return result_query_duration(exchange, "wait", 0, 1, &exchange->wait_ms);
@@ -503,44 +469,44 @@ static void note_workflow_id(gateway_exchange *exchange, const route_params *par
 /* Builds the request message from the body, the path variables and (for GET) the query; answers
  * 400 and returns NULL when they do not make one. The caller frees the message. */
 static ProtobufCMessage *decode_request(gateway_exchange *exchange, const gateway_route *route,
-                                        const ProtobufCMethodDescriptor *method, const route_params *params,
-                                        int *has_request_id, int *long_poll)
+                                        const route_params *params, int *has_request_id, int *long_poll)
 {
 	json_t *body = read_body(exchange, route);
 	if (!body)
 		return NULL;
 	if (!json_is_object(body)) {
 		json_decref(body);
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "request body must be a JSON object");
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "request body must be a JSON object");
 		return NULL;
 	}
-	apply_shorthand(body, route->rpc);
+	const rpc_traits *traits = route->traits;
+	apply_shorthand(body, traits);
 	for (size_t i = 0; i < params->count; i++)
 		set_path(body, params->items[i].field, json_string(params->items[i].value));
 	query_fields query = {body, NULL};
 	if (!route->has_body)
 		http_request_foreach_query(exchange->request, add_query, &query);
 	if (query.bad_key) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "query parameter %s: not valid UTF-8", query.bad_key);
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "query parameter %s: not valid UTF-8", query.bad_key);
 		free(query.bad_key);
 		json_decref(body);
 		return NULL;
 	}
-	if (apply_idempotency_key(exchange, body, method)) {
+	if (apply_idempotency_key(exchange, body, traits)) {
 		json_decref(body);
 		return NULL;
 	}
-	apply_start_defaults(exchange, body, route->rpc);
-	apply_trace_context(exchange, body, route->rpc);
-	apply_update_defaults(body, route->rpc);
+	apply_start_defaults(exchange, body, traits);
+	apply_trace_context(exchange, body, traits);
+	apply_update_defaults(body, traits);
 
 	portico_error err = PORTICO_ERROR_INIT;
-	ProtobufCMessage *request = portico_protojson_decode(method->input, body, &err);
+	ProtobufCMessage *request = portico_protojson_decode(traits_method(traits)->input, body, &err);
 	*has_request_id = json_is_string(get_path(body, "request_id"));
-	*long_poll = is_long_poll(route->rpc, body);
+	*long_poll = is_long_poll(traits, body);
 	json_decref(body);
 	if (!request) {
-		gateway_respond_error(exchange, &err);
+		exchange_respond_error(exchange, &err);
 		portico_error_clear(&err);
 	}
 	return request;
@@ -548,22 +514,21 @@ static ProtobufCMessage *decode_request(gateway_exchange *exchange, const gatewa
 
 void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
 {
-	const ProtobufCMethodDescriptor *method =
-	        protobuf_c_service_descriptor_get_method_by_name(route->service, route->rpc);
+	const rpc_traits *traits = route->traits;
 	const char *namespace_name = route_param(params, "namespace");
 	forwarded_headers headers;
 	if (read_wait(exchange, route) || forward_headers(exchange, &headers))
 		return;
 	note_workflow_id(exchange, params);
 	exchange->namespace_name = portico_strdup(namespace_name);
-	exchange->effect = route->effect;
+	exchange->effect = traits->effect;
 	int has_request_id, long_poll;
-	ProtobufCMessage *request = decode_request(exchange, route, method, params, &has_request_id, &long_poll);
-	permission_need need = request ? permission_effects(route->effect, request) : (permission_need){0, {NULL}};
+	ProtobufCMessage *request = decode_request(exchange, route, params, &has_request_id, &long_poll);
+	permission_need need = request ? permission_effects(traits->effect, request) : (permission_need){0, {NULL}};
 	if (exchange->wait_ms) /* it answers with the run's result, whichever run the start found */
 		permission_need_add(&need, PERMISSION_READ, "?wait= reads the workflow's result");
-	if (!request || gateway_authorize_effects(exchange, &need, namespace_name) ||
-	    gateway_encode_request(exchange, request)) {
+	if (!request || exchange_authorize_effects(exchange, &need, namespace_name) ||
+	    exchange_encode_request(exchange, request)) {
 		if (request)
 			protobuf_c_message_free_unpacked(request, NULL);
 		forwarded_headers_free(&headers);
@@ -571,19 +536,18 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	}
 
 	int64_t timeout_ms = grpc_timeout_ms(http_request_header(exchange->request, "Grpc-Timeout"));
-	if (!strcmp(route->rpc, "UpdateWorkflowExecution") && waits_for_completion(request)) {
+	if (traits->role == ROLE_UPDATE && waits_for_completion(request)) {
 		/* The whole wait is bounded by the request's timeout; each server long poll by its own. */
 		int64_t total_ms = timeout_ms ? timeout_ms : UPDATE_DEFAULT_TIMEOUT_MS;
 		exchange->update_deadline_ms = portico_monotonic_ms() + total_ms;
-		timeout_ms = total_ms < LONG_POLL_TIMEOUT_MS ? total_ms : LONG_POLL_TIMEOUT_MS;
+		timeout_ms = total_ms < PORTICO_LONG_POLL_TIMEOUT_MS ? total_ms : PORTICO_LONG_POLL_TIMEOUT_MS;
 	}
 	if (!timeout_ms)
-		timeout_ms = long_poll ? LONG_POLL_TIMEOUT_MS : exchange->gateway->config.call_timeout_ms;
+		timeout_ms = long_poll ? PORTICO_LONG_POLL_TIMEOUT_MS : exchange->gateway->config.call_timeout_ms;
 	if (long_poll)
-		gateway_watch_client(exchange); /* a long poll lasts only while its client is there */
+		exchange_watch_client(exchange); /* a long poll lasts only while its client is there */
 	portico_call_options options = {
-	        .method = route->rpc,
-	        .service = route->service,
+	        .descriptor = traits_method(traits),
 	        .namespace_name = namespace_name,
 	        .timeout_ms = timeout_ms,
 	        /* Reads and calls with a request id are safe to repeat. */
@@ -591,7 +555,7 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	        .metadata = headers.items,
 	        .metadata_count = headers.count,
 	};
-	gateway_call(exchange, &options, request, on_response, exchange);
+	exchange_call(exchange, &options, request, on_response, exchange);
 	protobuf_c_message_free_unpacked(request, NULL);
 	forwarded_headers_free(&headers);
 }

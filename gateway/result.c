@@ -8,9 +8,8 @@
 #include "log.h"
 #include "protojson.h"
 #include "settings.h"
-#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
+#include "request.h"
 
-#define HISTORY_POLL_TIMEOUT_MS 70000
 /* Temporal's names (WorkflowExecutionStatus), as describe and a start's own answer give them. */
 #define STATUS(name) "WORKFLOW_EXECUTION_STATUS_" #name
 
@@ -46,7 +45,7 @@ int result_query_duration(gateway_exchange *exchange, const char *name, int64_t 
 		return 0;
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_duration_error(&err, name, text, minimum_ms, RESULT_MAX_TIMEOUT_MS);
-	gateway_respond_error(exchange, &err);
+	exchange_respond_error(exchange, &err);
 	portico_error_clear(&err);
 	return -1;
 }
@@ -70,7 +69,7 @@ static void answer(waiter *w, unsigned status, const char *workflow_status, cons
 	json_object_set_new(outcome, "status", json_string(workflow_status));
 	if (key)
 		json_object_set_new(outcome, key, value ? value : json_null());
-	gateway_respond_json(w->exchange, status, w->started ? start_answer(w, "outcome", outcome) : outcome);
+	exchange_respond_json(w->exchange, status, w->started ? start_answer(w, "outcome", outcome) : outcome);
 	waiter_free(w);
 }
 
@@ -80,18 +79,18 @@ static void answer(waiter *w, unsigned status, const char *workflow_status, cons
 static void fail(waiter *w, const portico_error *err)
 {
 	if (w->started)
-		gateway_respond_json(w->exchange, 202,
-		                     start_answer(w, "waitError",
-		                                  json_pack("{s:i,s:o}", "code", (int)err->code, "message",
-		                                            portico_log_text(gateway_error_text(w->exchange, err)))));
+		exchange_respond_json(w->exchange, 202,
+		                      start_answer(w, "waitError",
+		                                   json_pack("{s:i,s:o}", "code", (int)err->code, "message",
+		                                             portico_log_text(exchange_error_text(w->exchange, err)))));
 	else
-		gateway_respond_error(w->exchange, err);
+		exchange_respond_error(w->exchange, err);
 	waiter_free(w);
 }
 
 static json_t *to_json(const waiter *w, ProtobufCMessage *message)
 {
-	return message ? gateway_message_json(w->exchange, message) : NULL;
+	return message ? exchange_message_json(w->exchange, message) : NULL;
 }
 
 static void poll_close_event(waiter *w);
@@ -198,27 +197,19 @@ static void on_history(void *arg, ProtobufCMessage *message, portico_error *err)
 
 static void poll_close_event(waiter *w)
 {
-	int64_t remaining = w->deadline_ms - portico_monotonic_ms();
-	Temporal__Api__Common__V1__WorkflowExecution execution = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
-	execution.workflow_id = w->workflow_id;
-	execution.run_id = w->run_id;
-	Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest request =
-	        TEMPORAL__API__WORKFLOWSERVICE__V1__GET_WORKFLOW_EXECUTION_HISTORY_REQUEST__INIT;
-	request.namespace_ = w->namespace_name;
-	request.execution = &execution;
-	request.wait_new_event = 1;
-	request.history_event_filter_type =
-	        TEMPORAL__API__ENUMS__V1__HISTORY_EVENT_FILTER_TYPE__HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
-	request.next_page_token = w->page_token;
-	portico_call_options options = {
-	        .method = "GetWorkflowExecutionHistory",
-	        .namespace_name = w->namespace_name,
-	        .timeout_ms =
-	                remaining < HISTORY_POLL_TIMEOUT_MS ? (remaining > 1 ? remaining : 1) : HISTORY_POLL_TIMEOUT_MS,
-	        .retry_transient = 1,
+	const portico_history_page_options page = {
+	        .workflow_id = w->workflow_id,
+	        .run_id = w->run_id,
+	        .page_token = &w->page_token,
+	        .wait_new_event = 1,
+	        .close_event_only = 1,
 	};
+	const portico_request_target target = {w->namespace_name, NULL};
+	portico_request request;
 	portico_error err = PORTICO_ERROR_INIT;
-	if (gateway_call_start(w->exchange, &options, &request.base, on_history, w, &err)) {
+	int64_t remaining = w->deadline_ms - portico_monotonic_ms();
+	if (portico_request_history(&request, &target, &page, remaining > 1 ? remaining : 1, &err) ||
+	    exchange_call_start(w->exchange, &request.options, &request.message.base, on_history, w, &err)) {
 		fail(w, &err);
 		portico_error_clear(&err);
 	}
@@ -242,20 +233,14 @@ static void on_describe(void *arg, ProtobufCMessage *message, portico_error *err
 /* Without a run id, the latest run is looked up first, so that every answer can name its run. */
 static void resolve_latest_run(waiter *w)
 {
-	Temporal__Api__Common__V1__WorkflowExecution execution = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
-	execution.workflow_id = w->workflow_id;
-	Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionRequest request =
-	        TEMPORAL__API__WORKFLOWSERVICE__V1__DESCRIBE_WORKFLOW_EXECUTION_REQUEST__INIT;
-	request.namespace_ = w->namespace_name;
-	request.execution = &execution;
-	portico_call_options options = {
-	        .method = "DescribeWorkflowExecution",
-	        .namespace_name = w->namespace_name,
-	        .timeout_ms = w->exchange->gateway->config.call_timeout_ms,
-	        .retry_transient = 1,
-	};
+	const portico_request_target target = {w->namespace_name, NULL};
+	portico_request request;
 	portico_error err = PORTICO_ERROR_INIT;
-	if (gateway_call_start(w->exchange, &options, &request.base, on_describe, w, &err)) {
+	if (portico_request_describe(&request, &target, w->workflow_id, NULL, &err) == 0) {
+		request.options.timeout_ms = w->exchange->gateway->config.call_timeout_ms;
+		exchange_call_start(w->exchange, &request.options, &request.message.base, on_describe, w, &err);
+	}
+	if (err.code) {
 		fail(w, &err);
 		portico_error_clear(&err);
 	}
@@ -264,7 +249,7 @@ static void resolve_latest_run(waiter *w)
 void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,
                  int64_t timeout_ms, json_t *started)
 {
-	gateway_watch_client(exchange);
+	exchange_watch_client(exchange);
 	waiter *w = portico_calloc(1, sizeof *w);
 	w->exchange = exchange;
 	w->namespace_name = portico_strdup(namespace_name);
@@ -276,4 +261,19 @@ void result_wait(gateway_exchange *exchange, const char *namespace_name, const c
 		poll_close_event(w);
 	else
 		resolve_latest_run(w);
+}
+
+void result_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
+{
+	(void)route;
+	const char *namespace_name = route_param(params, "namespace"),
+	           *workflow_id = route_param(params, "workflow_id");
+	int64_t timeout_ms;
+	if (result_query_duration(exchange, "timeout", RESULT_DEFAULT_TIMEOUT_MS, 0, &timeout_ms))
+		return;
+	const char *run_id = http_request_query(exchange->request, "runId");
+	if (!run_id)
+		run_id = http_request_query(exchange->request, "execution.runId");
+	exchange->workflow_id = portico_strdup(workflow_id);
+	result_wait(exchange, namespace_name, workflow_id, run_id, timeout_ms, NULL);
 }

@@ -3,7 +3,7 @@
  * one, and answers {workflowId, runId, status, result | failure | details | reason} with the
  * status in Temporal's words (WORKFLOW_EXECUTION_STATUS_COMPLETED…); 202 with status
  * WORKFLOW_EXECUTION_STATUS_RUNNING when the caller's timeout passes first. The wait lasts only
- * while its client is connected (gateway_watch_client). */
+ * while its client is connected (exchange_watch_client). */
 #ifndef GATEWAY_RESULT_H
 #define GATEWAY_RESULT_H
 
@@ -11,10 +11,14 @@
 
 #include <jansson.h>
 
-#include "gateway.h"
+#include "exchange.h"
+#include "router.h"
 
 #define RESULT_DEFAULT_TIMEOUT_MS 30000
 #define RESULT_MAX_TIMEOUT_MS     (60 * 60 * 1000)
+
+/* Serves GET …/workflows/{workflow_id}/result?timeout=30s&runId=… (route_serve_fn). */
+void result_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params);
 
 /* Waits for the result of workflow_id (run_id NULL or "" for the latest run) for up to
  * timeout_ms and answers exchange. started (a reference is taken; NULL for GET …/result) is the

@@ -1,23 +1,29 @@
-/* Matches an HTTP method and path to a WorkflowService or OperatorService method. The table comes from the
- * google.api.http annotations of the pinned Temporal API and gateway/permissions.tsv
- * (scripts/gen_routes.py), so the gateway's paths are Temporal's own; path variables name request
- * fields ("{execution.workflow_id}"). */
+/* Matches an HTTP method and path to a route. The table (build/gen/routes.c, scripts/gen_routes.py)
+ * holds every binding of the google.api.http annotations of the pinned Temporal API, so the
+ * gateway's paths are Temporal's own, each with its RPC's traits (traits.h), plus Portico's own
+ * routes of gateway/traits.tsv; path variables name request fields ("{execution.workflow_id}"). */
 #ifndef GATEWAY_ROUTER_H
 #define GATEWAY_ROUTER_H
 
 #include <stddef.h>
 
-#include "permission.h"
+#include "traits.h"
+
+struct gateway_exchange;
+struct gateway_route;
+struct route_params;
+
+/* Serves a matched route (the dispatcher has authorized route->permissions). */
+typedef void route_serve_fn(struct gateway_exchange *exchange, const struct gateway_route *route,
+                            struct route_params *params);
 
 typedef struct gateway_route {
-	const char *method;                        /* "GET", "POST", "DELETE" */
-	const char *pattern;                       /* "/namespaces/{namespace}/workflows/{workflow_id}" */
-	const char *rpc;                           /* "StartWorkflowExecution" */
-	int has_body;                              /* the request body is the request message ("body: *") */
-	unsigned permissions;                      /* auth_permission bits the method needs, all of them */
-	int cluster;                               /* acts across namespaces (else in the {namespace} it names) */
-	permission_effect effect;                  /* which fields can make it need more (permission.h) */
-	const ProtobufCServiceDescriptor *service; /* WorkflowService or OperatorService */
+	const char *method;       /* "GET", "POST", "DELETE" */
+	const char *pattern;      /* "/namespaces/{namespace}/workflows/{workflow_id}" */
+	int has_body;             /* the request body is the request message ("body: *") */
+	unsigned permissions;     /* auth_permission bits the route needs, all of them */
+	const rpc_traits *traits; /* the RPC it proxies, or NULL for a handler of Portico's own */
+	route_serve_fn *serve;
 } gateway_route;
 
 extern const gateway_route gateway_routes[];

@@ -5,8 +5,8 @@
 #include "alloc.h"
 #include "backoff.h"
 #include "protojson.h"
+#include "request.h"
 
-#define POLL_TIMEOUT_MS 70000
 #define STAGE_COMPLETED                                                                                                \
 	TEMPORAL__API__ENUMS__V1__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED
 
@@ -28,9 +28,9 @@ static void poll_free(update_poll *poll)
 /* Both responses share the field names {updateRef, outcome, stage}: either answers the call. */
 static void answer(gateway_exchange *exchange, ProtobufCMessage *response)
 {
-	json_t *body = gateway_message_json(exchange, response);
+	json_t *body = exchange_message_json(exchange, response);
 	protobuf_c_message_free_unpacked(response, NULL);
-	gateway_respond_json(exchange, 200, body);
+	exchange_respond_json(exchange, 200, body);
 }
 
 static void poll_again(update_poll *poll);
@@ -58,7 +58,7 @@ static void on_poll(void *arg, ProtobufCMessage *message, portico_error *err)
 		return;
 	}
 	if (err) {
-		gateway_respond_error(poll->exchange, err);
+		exchange_respond_error(poll->exchange, err);
 		poll_free(poll);
 		return;
 	}
@@ -74,21 +74,10 @@ static void on_poll(void *arg, ProtobufCMessage *message, portico_error *err)
 
 static void poll_again(update_poll *poll)
 {
-	Temporal__Api__Update__V1__WaitPolicy wait = TEMPORAL__API__UPDATE__V1__WAIT_POLICY__INIT;
-	wait.lifecycle_stage = STAGE_COMPLETED;
-	Temporal__Api__Workflowservice__V1__PollWorkflowExecutionUpdateRequest request =
-	        TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_WORKFLOW_EXECUTION_UPDATE_REQUEST__INIT;
-	request.namespace_ = poll->namespace_name;
-	request.update_ref = poll->ref;
-	request.wait_policy = &wait;
-	int64_t remaining = poll->deadline_ms - portico_monotonic_ms();
-	portico_call_options options = {
-	        .method = "PollWorkflowExecutionUpdate",
-	        .namespace_name = poll->namespace_name,
-	        .timeout_ms = remaining < POLL_TIMEOUT_MS ? (remaining > 1 ? remaining : 1) : POLL_TIMEOUT_MS,
-	        .retry_transient = 1,
-	};
-	if (gateway_call(poll->exchange, &options, &request.base, on_poll, poll))
+	const portico_request_target target = {poll->namespace_name, NULL};
+	portico_request request;
+	portico_request_poll_update(&request, &target, poll->ref, poll->deadline_ms - portico_monotonic_ms());
+	if (exchange_call(poll->exchange, &request.options, &request.message.base, on_poll, poll))
 		poll_free(poll);
 }
 

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "gateway.h"
+#include "exchange.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
 #define UPDATE_DEFAULT_TIMEOUT_MS 60000

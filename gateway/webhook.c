@@ -8,17 +8,13 @@
 #include <time.h>
 
 #include "alloc.h"
-#include "gateway.h"
+#include "webhook_config.h"
 #include "log.h"
 #include "uuid.h"
-#include "temporal/api/workflowservice/v1/request_response.pb-c.h"
+#include "request.h"
 
 #define WEBHOOK_PREFIX        "/webhooks/"
 #define MAX_REQUEST_ID_LENGTH 128
-
-typedef Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest start_request;
-typedef Temporal__Api__Workflowservice__V1__SignalWorkflowExecutionRequest signal_request;
-typedef Temporal__Api__Workflowservice__V1__SignalWithStartWorkflowExecutionRequest signal_with_start_request;
 
 static void log_rejected(gateway_exchange *exchange, const webhook_route *route, const char *reason)
 {
@@ -96,12 +92,12 @@ static void on_accepted(void *arg, ProtobufCMessage *response, portico_error *er
 	if (err && err->code == PORTICO_ALREADY_EXISTS) {
 		/* Another delivery started this workflow id (a business key shared by several events):
 		 * this one is received, and a sender retrying on a 4xx would only retry in vain. */
-		gateway_respond_json(exchange, 202,
-		                     json_pack("{s:s,s:b}", "workflowId", exchange->workflow_id, "alreadyStarted", 1));
+		exchange_respond_json(exchange, 202,
+		                      json_pack("{s:s,s:b}", "workflowId", exchange->workflow_id, "alreadyStarted", 1));
 		return;
 	}
 	if (err) {
-		gateway_respond_error(exchange, err);
+		exchange_respond_error(exchange, err);
 		return;
 	}
 	const char *run_id = NULL;
@@ -115,82 +111,40 @@ static void on_accepted(void *arg, ProtobufCMessage *response, portico_error *er
 	if (run_id && *run_id)
 		json_object_set_new(body, "runId", json_string(run_id));
 	protobuf_c_message_free_unpacked(response, NULL);
-	gateway_respond_json(exchange, 202, body);
-}
-
-static void set_duration(Google__Protobuf__Duration *duration, int64_t seconds, Google__Protobuf__Duration **field)
-{
-	if (!seconds)
-		return;
-	google__protobuf__duration__init(duration);
-	duration->seconds = seconds;
-	*field = duration;
+	exchange_respond_json(exchange, 202, body);
 }
 
 /* Builds the route's call and sends it; the payloads are encoded and size-checked first. */
 static void call_temporal(gateway_exchange *exchange, const webhook_route *route, portico_payloads *input,
-                          char *request_id)
+                          const char *request_id)
 {
-	Temporal__Api__Common__V1__WorkflowType type = TEMPORAL__API__COMMON__V1__WORKFLOW_TYPE__INIT;
-	type.name = route->workflow_type;
-	Temporal__Api__Taskqueue__V1__TaskQueue queue = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
-	queue.name = route->task_queue;
-	queue.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
-	Google__Protobuf__Duration timeouts[3];
-	Temporal__Api__Common__V1__WorkflowExecution execution = TEMPORAL__API__COMMON__V1__WORKFLOW_EXECUTION__INIT;
-	execution.workflow_id = exchange->workflow_id;
 	char *identity = portico_sprintf("portico-webhook/%s", route->name);
-
-	start_request start = TEMPORAL__API__WORKFLOWSERVICE__V1__START_WORKFLOW_EXECUTION_REQUEST__INIT;
-	signal_request signal = TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WORKFLOW_EXECUTION_REQUEST__INIT;
-	signal_with_start_request both =
-	        TEMPORAL__API__WORKFLOWSERVICE__V1__SIGNAL_WITH_START_WORKFLOW_EXECUTION_REQUEST__INIT;
-	ProtobufCMessage *request;
-	const char *rpc;
-	if (route->action == WEBHOOK_START) {
-		start.namespace_ = route->namespace_name;
-		start.workflow_id = exchange->workflow_id;
-		start.workflow_type = &type;
-		start.task_queue = &queue;
-		start.input = input;
-		start.identity = identity;
-		start.request_id = request_id;
-		set_duration(&timeouts[0], route->execution_timeout_s, &start.workflow_execution_timeout);
-		set_duration(&timeouts[1], route->run_timeout_s, &start.workflow_run_timeout);
-		set_duration(&timeouts[2], route->task_timeout_s, &start.workflow_task_timeout);
-		request = &start.base;
-		rpc = "StartWorkflowExecution";
-	} else if (route->action == WEBHOOK_SIGNAL) {
-		signal.namespace_ = route->namespace_name;
-		signal.workflow_execution = &execution;
-		signal.signal_name = route->signal_name;
-		signal.input = input;
-		signal.identity = identity;
-		signal.request_id = request_id;
-		request = &signal.base;
-		rpc = "SignalWorkflowExecution";
-	} else {
-		both.namespace_ = route->namespace_name;
-		both.workflow_id = exchange->workflow_id;
-		both.workflow_type = &type;
-		both.task_queue = &queue;
-		both.signal_name = route->signal_name;
-		both.signal_input = input;
-		both.identity = identity;
-		both.request_id = request_id;
-		set_duration(&timeouts[0], route->execution_timeout_s, &both.workflow_execution_timeout);
-		set_duration(&timeouts[1], route->run_timeout_s, &both.workflow_run_timeout);
-		set_duration(&timeouts[2], route->task_timeout_s, &both.workflow_task_timeout);
-		request = &both.base;
-		rpc = "SignalWithStartWorkflowExecution";
-	}
+	const portico_request_target target = {route->namespace_name, identity};
+	const portico_workflow_start start = {
+	        .workflow_id = exchange->workflow_id,
+	        .workflow_type = route->workflow_type,
+	        .task_queue = route->task_queue,
+	        .input = input,
+	        .request_id = request_id,
+	        .execution_timeout_ms = route->execution_timeout_s * 1000,
+	        .run_timeout_ms = route->run_timeout_s * 1000,
+	        .task_timeout_ms = route->task_timeout_s * 1000,
+	};
+	portico_request request;
+	portico_error err = PORTICO_ERROR_INIT;
+	int built =
+	        route->action == WEBHOOK_START ? portico_request_start(&request, &target, &start, &err)
+	        : route->action == WEBHOOK_SIGNAL
+	                ? portico_request_signal(&request, &target, exchange->workflow_id, NULL, route->signal_name,
+	                                         input, request_id, &err)
+	                : portico_request_signal_with_start(&request, &target, &start, route->signal_name, input, &err);
 	exchange->namespace_name = portico_strdup(route->namespace_name);
-	if (gateway_encode_request(exchange, request) == 0) {
-		portico_call_options options = {.method = rpc,
-		                                .namespace_name = route->namespace_name,
-		                                .timeout_ms = exchange->gateway->config.call_timeout_ms,
-		                                .retry_transient = 1}; /* the request id makes it safe */
-		gateway_call(exchange, &options, request, on_accepted, exchange);
+	if (built) {
+		exchange_respond_error(exchange, &err);
+		portico_error_clear(&err);
+	} else if (exchange_encode_request(exchange, &request.message.base) == 0) {
+		request.options.timeout_ms = exchange->gateway->config.call_timeout_ms;
+		exchange_call(exchange, &request.options, &request.message.base, on_accepted, exchange);
 	}
 	free(identity);
 }
@@ -201,7 +155,7 @@ static int answer_slack_challenge(gateway_exchange *exchange, const webhook_rout
 	const char *type = json_string_value(json_object_get(body, "type"));
 	if (route->verifier.scheme != WEBHOOK_SLACK || !type || strcmp(type, "url_verification"))
 		return 0;
-	gateway_respond_json(exchange, 200, json_pack("{s:O?}", "challenge", json_object_get(body, "challenge")));
+	exchange_respond_json(exchange, 200, json_pack("{s:O?}", "challenge", json_object_get(body, "challenge")));
 	return 1;
 }
 
@@ -218,13 +172,13 @@ static void serve_route(gateway_exchange *exchange, const webhook_route *route)
 	if (rejected) {
 		log_rejected(exchange, route, reason);
 		/* No detail: a caller probing signatures learns nothing. */
-		gateway_fail(exchange, PORTICO_UNAUTHENTICATED, "invalid or missing webhook signature");
+		exchange_fail(exchange, PORTICO_UNAUTHENTICATED, "invalid or missing webhook signature");
 		return;
 	}
 	json_t *body = length ? json_loadb(raw ? raw : "", length, JSON_DECODE_ANY, NULL) : json_null();
 	json_t *event = body ? json_incref(body) : json_stringn(raw, length); /* non-JSON bodies go as text */
 	if (!event) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "the body is neither JSON nor UTF-8 text");
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "the body is neither JSON nor UTF-8 text");
 		return;
 	}
 	portico_error err = PORTICO_ERROR_INIT;
@@ -236,19 +190,19 @@ static void serve_route(gateway_exchange *exchange, const webhook_route *route)
 	}
 	if (route->delivery_id &&
 	    !(delivery = webhook_render(route->delivery_id, exchange->request, body, NULL, &err))) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "delivery id: %s", err.message);
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "delivery id: %s", err.message);
 		goto done;
 	}
 	if ((filter = filtered_out(route, exchange->request, body, delivery))) {
-		gateway_respond_json(exchange, 202, json_pack("{s:b,s:s}", "ignored", 1, "filter", filter));
+		exchange_respond_json(exchange, 202, json_pack("{s:b,s:s}", "ignored", 1, "filter", filter));
 		goto done;
 	}
 	if (!(exchange->workflow_id = webhook_render(route->workflow_id, exchange->request, body, delivery, &err))) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "workflow id: %s", err.message);
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "workflow id: %s", err.message);
 		goto done;
 	}
 	if (!(args = arguments(route, exchange->request, event, &err))) {
-		gateway_fail(exchange, PORTICO_INVALID_ARGUMENT, "input: %s", err.message);
+		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "input: %s", err.message);
 		goto done;
 	}
 	request_id = request_id_for(route, delivery);
@@ -271,14 +225,14 @@ int webhook_serve(gateway_exchange *exchange, const char *path)
 	exchange->route = "/webhooks/{name}";
 	const webhook_route *route = webhook_set_find(exchange->gateway->webhooks, path + strlen(WEBHOOK_PREFIX));
 	if (!route) {
-		gateway_fail(exchange, PORTICO_NOT_FOUND, "no webhook is configured at %s", path);
+		exchange_fail(exchange, PORTICO_NOT_FOUND, "no webhook is configured at %s", path);
 		return 1;
 	}
 	if (strcmp(http_request_method(exchange->request), "POST")) {
 		http_response_header(exchange->request, "Allow", "POST");
-		gateway_respond_json(exchange, 405,
-		                     json_pack("{s:i,s:s}", "code", PORTICO_INVALID_ARGUMENT, "message",
-		                               "a webhook takes POST only"));
+		exchange_respond_json(exchange, 405,
+		                      json_pack("{s:i,s:s}", "code", PORTICO_INVALID_ARGUMENT, "message",
+		                                "a webhook takes POST only"));
 		return 1;
 	}
 	serve_route(exchange, route);

@@ -2,7 +2,7 @@
 /* Loading PORTICO_WEBHOOKS_FILE: every field is checked, unknown fields included, so that a typo
  * stops start-up with a message naming the route and the field rather than surfacing as a
  * webhook that silently does the wrong thing. */
-#include "webhook.h"
+#include "webhook_config.h"
 
 #include <ctype.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /* Signature checks over the raw body bytes, one per scheme. Every comparison of a signature is
  * constant-time (portico_codec_equal); timestamps are checked in both directions, so a replay
  * from the past and a signature minted for the future are refused alike. */
-#include "webhook.h"
+#include "webhook_verify.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,0 +1,14 @@
+/* The routes of Temporal's HTTP API: the body, the path variables and (for GET) the query make one
+ * JSON object, completed as the route's traits say (shorthand fields, ids, trace context, the
+ * Idempotency-Key), proto3 JSON turns it into the request message, and the answer or error comes
+ * back as JSON. Update waits go on in update.h and ?wait= in result.h. */
+#ifndef GATEWAY_PROXY_H
+#define GATEWAY_PROXY_H
+
+#include "exchange.h"
+#include "router.h"
+
+/* Serves a route with traits (route_serve_fn). */
+void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params);
+
+#endif
