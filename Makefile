@@ -3,6 +3,7 @@
 #   make test       unit tests, the ASan/UBSan build's tests, integration tests on a dev server
 #   make run        start the Temporal dev server, the gateway and the worker
 #   make bench      benchmarks side by side with the peers (bench/results/)
+#   make cost       the gateway's CPU instructions per request, under callgrind (bench/results/)
 #   make fuzz       every libFuzzer harness in fuzz/ for FUZZ_SECONDS (60)
 #   make format     clang-format the C sources; `make format-check` checks them
 
@@ -46,7 +47,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
 
-.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench format format-check clean \
+.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench cost format format-check clean \
 	fuzz fuzz-build fuzz-smoke
 .DEFAULT_GOAL := all
 # Keep objects of test programs between builds.
@@ -208,6 +209,10 @@ $(BUILD)/bench/codec_bench: $(BUILD)/obj/bench/codec_bench.o $(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# Instructions per request (valgrind's callgrind): deterministic enough to compare two commits.
+cost: $(BUILD)/portico
+	@$(PYTHON) bench/gateway_cost.py --gateway $(BUILD)/portico $(COST_FLAGS)
 
 # --- Style ---------------------------------------------------------------------------------------
 C_SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
