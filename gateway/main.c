@@ -26,7 +26,6 @@
 #define DEFAULT_MAX_HEADER_BYTES   8192
 #define DEFAULT_CALL_TIMEOUT_MS    10000
 #define DEFAULT_GRACE_MS           30000
-#define DEFAULT_MAX_PAYLOAD_BYTES  (2u * 1024 * 1024)
 #define DEFAULT_WARN_PAYLOAD_BYTES (512u * 1024)
 #define IDLE_TIMEOUT_S             120
 /* After the grace period, calls are cancelled; their answers need a moment to go out. */
@@ -68,8 +67,8 @@ static int load_config(gateway_config *config, portico_error *err)
 	                                 &config->call_timeout_ms, err) ||
 	    portico_settings_duration_ms("PORTICO_SHUTDOWN_GRACE", DEFAULT_GRACE_MS, 1, MAX_DURATION_MS,
 	                                 &config->grace_ms, err) ||
-	    portico_settings_number("PORTICO_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES, 1, 1 << 30, &max_payload,
-	                            err) ||
+	    portico_settings_number("PORTICO_MAX_PAYLOAD_BYTES", PORTICO_DEFAULT_MAX_PAYLOAD_BYTES, 1, 1 << 30,
+	                            &max_payload, err) ||
 	    portico_settings_number("PORTICO_WARN_PAYLOAD_BYTES", DEFAULT_WARN_PAYLOAD_BYTES, 1, 1 << 30, &warn_payload,
 	                            err))
 		return -1;
