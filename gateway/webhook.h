@@ -16,7 +16,6 @@
 
 #include "codec.h"
 #include "error.h"
-#include "http.h"
 
 typedef enum { WEBHOOK_START, WEBHOOK_SIGNAL, WEBHOOK_SIGNAL_WITH_START } webhook_action;
 
@@ -82,14 +81,23 @@ void webhook_set_free(webhook_set *set);
 const char *webhook_scheme_name(webhook_scheme scheme);
 const webhook_route *webhook_set_find(const webhook_set *set, const char *name);
 
-/* 0 when the request is signed by one of the route's secrets (and, when timestamped, within the
- * tolerance of now_s); -1 otherwise, with *reason for the log (never a secret). */
-int webhook_verify(const webhook_verifier *verifier, http_request *request, const char *body, size_t length,
+/* A delivery's headers as the checks below read them, whatever serves the request (the HTTP
+ * server, a test, a fuzzer): lookup(arg, name) is the value of the header called name, any case,
+ * or NULL when there is none; the value stays valid while the check runs. */
+typedef struct webhook_headers {
+	const char *(*lookup)(const void *arg, const char *name);
+	const void *arg;
+} webhook_headers;
+
+/* 0 when the delivery (headers and the raw body) is signed by one of the route's secrets (and,
+ * when timestamped, within the tolerance of now_s); -1 otherwise, with *reason for the log (never
+ * a secret). */
+int webhook_verify(const webhook_verifier *verifier, webhook_headers headers, const char *body, size_t length,
                    int64_t now_s, const char **reason);
 
-/* Renders a template. Returns a new string, or NULL with err saying what is missing. body may be
- * NULL when the body is not JSON. */
-char *webhook_render(const char *template_text, http_request *request, const json_t *body, const char *delivery,
+/* Renders a template. Returns a new string (the caller frees), or NULL with err saying what is
+ * missing. body may be NULL when the body is not JSON. */
+char *webhook_render(const char *template_text, webhook_headers headers, const json_t *body, const char *delivery,
                      portico_error *err);
 
 /* Checks a template's syntax; returns -1 with a message in err. */
