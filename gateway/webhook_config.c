@@ -569,7 +569,7 @@ int webhook_template_check(const char *template_text, portico_error *err)
 }
 
 typedef struct render {
-	http_request *request;
+	webhook_headers headers;
 	const json_t *body;
 	const char *delivery;
 	char *out;
@@ -599,7 +599,7 @@ static int render_part(void *arg, const char *literal, size_t length, const char
 		return 0;
 	}
 	if (!strncmp(placeholder, "header.", 7)) {
-		const char *value = http_request_header(r->request, placeholder + 7);
+		const char *value = r->headers.lookup(r->headers.arg, placeholder + 7);
 		if (!value || !*value)
 			return portico_error_set(r->err, PORTICO_INVALID_ARGUMENT, "header %s is missing",
 			                         placeholder + 7);
@@ -626,10 +626,10 @@ static int render_part(void *arg, const char *literal, size_t length, const char
 	return 0;
 }
 
-char *webhook_render(const char *template_text, http_request *request, const json_t *body, const char *delivery,
+char *webhook_render(const char *template_text, webhook_headers headers, const json_t *body, const char *delivery,
                      portico_error *err)
 {
-	render r = {.request = request, .body = body, .delivery = delivery, .out = portico_strdup(""), .err = err};
+	render r = {.headers = headers, .body = body, .delivery = delivery, .out = portico_strdup(""), .err = err};
 	if (template_walk(template_text, err, render_part, &r)) {
 		free(r.out);
 		return NULL;

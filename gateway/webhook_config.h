@@ -11,7 +11,6 @@
 #include <jansson.h>
 
 #include "error.h"
-#include "http.h"
 #include "webhook_verify.h"
 
 typedef enum { WEBHOOK_START, WEBHOOK_SIGNAL, WEBHOOK_SIGNAL_WITH_START } webhook_action;
@@ -52,9 +51,9 @@ void webhook_set_free(webhook_set *set);
 const char *webhook_scheme_name(webhook_scheme scheme);
 const webhook_route *webhook_set_find(const webhook_set *set, const char *name);
 
-/* Renders a template. Returns a new string, or NULL with err saying what is missing. body may be
- * NULL when the body is not JSON. */
-char *webhook_render(const char *template_text, http_request *request, const json_t *body, const char *delivery,
+/* Renders a template with the delivery's headers. Returns a new string (the caller frees), or NULL
+ * with err saying what is missing. body may be NULL when the body is not JSON. */
+char *webhook_render(const char *template_text, webhook_headers headers, const json_t *body, const char *delivery,
                      portico_error *err);
 
 /* Checks a template's syntax; returns -1 with a message in err. */

@@ -14,6 +14,11 @@
 
 #define MAX_SIGNATURES 8 /* per header: senders send one per live secret, so a few */
 
+static const char *header_value(webhook_headers headers, const char *name)
+{
+	return headers.lookup(headers.arg, name);
+}
+
 static void to_hex(const uint8_t *bytes, size_t length, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
@@ -89,10 +94,10 @@ static int fresh(const char *timestamp, int64_t now_s, int64_t tolerance_s, cons
 	return 1;
 }
 
-static int verify_github(const webhook_verifier *v, http_request *request, const portico_bytes *body,
+static int verify_github(const webhook_verifier *v, webhook_headers headers, const portico_bytes *body,
                          const char **reason)
 {
-	const char *header = http_request_header(request, "X-Hub-Signature-256");
+	const char *header = header_value(headers, "X-Hub-Signature-256");
 	if (!header || strncmp(header, "sha256=", 7)) {
 		*reason = "missing X-Hub-Signature-256";
 		return -1;
@@ -100,10 +105,10 @@ static int verify_github(const webhook_verifier *v, http_request *request, const
 	return verify_hex(v, body, 1, header + 7, reason);
 }
 
-static int verify_stripe(const webhook_verifier *v, http_request *request, const portico_bytes *body, int64_t now_s,
+static int verify_stripe(const webhook_verifier *v, webhook_headers headers, const portico_bytes *body, int64_t now_s,
                          const char **reason)
 {
-	const char *header = http_request_header(request, "Stripe-Signature");
+	const char *header = header_value(headers, "Stripe-Signature");
 	if (!header) {
 		*reason = "missing Stripe-Signature";
 		return -1;
@@ -133,11 +138,11 @@ static int verify_stripe(const webhook_verifier *v, http_request *request, const
 	return ok ? 0 : -1;
 }
 
-static int verify_slack(const webhook_verifier *v, http_request *request, const portico_bytes *body, int64_t now_s,
+static int verify_slack(const webhook_verifier *v, webhook_headers headers, const portico_bytes *body, int64_t now_s,
                         const char **reason)
 {
-	const char *timestamp = http_request_header(request, "X-Slack-Request-Timestamp");
-	const char *header = http_request_header(request, "X-Slack-Signature");
+	const char *timestamp = header_value(headers, "X-Slack-Request-Timestamp");
+	const char *header = header_value(headers, "X-Slack-Signature");
 	if (!header || strncmp(header, "v0=", 3)) {
 		*reason = "missing X-Slack-Signature";
 		return -1;
@@ -148,12 +153,12 @@ static int verify_slack(const webhook_verifier *v, http_request *request, const 
 	return verify_hex(v, parts, 4, header + 3, reason);
 }
 
-static int verify_standard(const webhook_verifier *v, http_request *request, const portico_bytes *body, int64_t now_s,
+static int verify_standard(const webhook_verifier *v, webhook_headers headers, const portico_bytes *body, int64_t now_s,
                            const char **reason)
 {
-	const char *id = http_request_header(request, "webhook-id");
-	const char *timestamp = http_request_header(request, "webhook-timestamp");
-	const char *header = http_request_header(request, "webhook-signature");
+	const char *id = header_value(headers, "webhook-id");
+	const char *timestamp = header_value(headers, "webhook-timestamp");
+	const char *header = header_value(headers, "webhook-signature");
 	if (!id || !header) {
 		*reason = "missing webhook-id or webhook-signature";
 		return -1;
@@ -174,9 +179,10 @@ static int verify_standard(const webhook_verifier *v, http_request *request, con
 	return ok ? 0 : -1;
 }
 
-static int verify_hmac(const webhook_verifier *v, http_request *request, const portico_bytes *body, const char **reason)
+static int verify_hmac(const webhook_verifier *v, webhook_headers headers, const portico_bytes *body,
+                       const char **reason)
 {
-	const char *header = http_request_header(request, v->header);
+	const char *header = header_value(headers, v->header);
 	size_t prefix = strlen(v->prefix);
 	if (!header || strncasecmp(header, v->prefix, prefix)) {
 		*reason = "missing signature header";
@@ -190,9 +196,9 @@ static int verify_hmac(const webhook_verifier *v, http_request *request, const p
 	return ok ? 0 : -1;
 }
 
-static int verify_bearer(const webhook_verifier *v, http_request *request, const char **reason)
+static int verify_bearer(const webhook_verifier *v, webhook_headers headers, const char **reason)
 {
-	const char *header = http_request_header(request, "Authorization");
+	const char *header = header_value(headers, "Authorization");
 	if (!header || strncasecmp(header, "Bearer ", 7)) {
 		*reason = "missing bearer token";
 		return -1;
@@ -206,23 +212,23 @@ static int verify_bearer(const webhook_verifier *v, http_request *request, const
 	return ok ? 0 : -1;
 }
 
-int webhook_verify(const webhook_verifier *verifier, http_request *request, const char *body, size_t length,
+int webhook_verify(const webhook_verifier *verifier, webhook_headers headers, const char *body, size_t length,
                    int64_t now_s, const char **reason)
 {
 	portico_bytes raw = {body ? body : "", length};
 	switch (verifier->scheme) {
 	case WEBHOOK_GITHUB:
-		return verify_github(verifier, request, &raw, reason);
+		return verify_github(verifier, headers, &raw, reason);
 	case WEBHOOK_STRIPE:
-		return verify_stripe(verifier, request, &raw, now_s, reason);
+		return verify_stripe(verifier, headers, &raw, now_s, reason);
 	case WEBHOOK_SLACK:
-		return verify_slack(verifier, request, &raw, now_s, reason);
+		return verify_slack(verifier, headers, &raw, now_s, reason);
 	case WEBHOOK_STANDARD:
-		return verify_standard(verifier, request, &raw, now_s, reason);
+		return verify_standard(verifier, headers, &raw, now_s, reason);
 	case WEBHOOK_HMAC:
-		return verify_hmac(verifier, request, &raw, reason);
+		return verify_hmac(verifier, headers, &raw, reason);
 	case WEBHOOK_BEARER:
-		return verify_bearer(verifier, request, reason);
+		return verify_bearer(verifier, headers, reason);
 	}
 	*reason = "unknown scheme";
 	return -1;

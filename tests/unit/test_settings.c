@@ -102,6 +102,28 @@ static void test_one_duration_parser(void **state)
 	portico_error_clear(&err);
 }
 
+/* Units are whole words in lower case; a number that overflows in milliseconds is refused in every
+ * unit; and the message writes its bounds in the unit a user would. */
+static void test_duration_units_and_bounds_as_users_write_them(void **state)
+{
+	(void)state;
+	int64_t ms = 0;
+	assert_int_equal(portico_duration_parse("2562047788015h", &ms), 0);
+	assert_int_equal(ms, INT64_C(2562047788015) * 3600000);
+	static const char *const bad[] = {
+	        "5S", "5 s", "5ss", "5msx", "5sec", "5d", "2562047788016h", "153722867280913m"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (portico_duration_parse(bad[i], &ms) != -1)
+			fail_msg("\"%s\" parsed", bad[i]);
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_duration_error(&err, "wait", "5d", 500, 90000);
+	assert_non_null(strstr(err.message, "wait: expected a duration from 500ms to 90s,"));
+	portico_error_clear(&err);
+	portico_duration_error(&err, "wait", "5d", 60000, 120000);
+	assert_non_null(strstr(err.message, "wait: expected a duration from 1m to 2m,"));
+	portico_error_clear(&err);
+}
+
 /* Runs portico_log with stderr sent to a file; returns the text written. */
 static char *logged(const char *level, const char *message, json_t *fields)
 {
@@ -150,6 +172,7 @@ int main(void)
 	        cmocka_unit_test(test_numbers),
 	        cmocka_unit_test(test_durations),
 	        cmocka_unit_test(test_one_duration_parser),
+	        cmocka_unit_test(test_duration_units_and_bounds_as_users_write_them),
 	        cmocka_unit_test(test_log_lines_are_json_whatever_they_carry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
