@@ -8,178 +8,13 @@
 
 #include "alloc.h"
 #include "backoff.h"
-#include "json_text.h"
-#include "protojson.h"
+#include "rest_request.h"
 #include "result.h"
 #include "update.h"
-#include "uuid.h"
 #include "temporal/api/errordetails/v1/message.pb-c.h"
 
 #define MAX_FORWARDED_HEADERS 16
 #define GRPC_METADATA_PREFIX  "Grpc-Metadata-"
-
-/* Query parameters that are Portico's own, not request fields. */
-static const char *const reserved_query[] = {"noPayloadShorthand", NULL};
-
-/* Sets object[dotted proto path] = value (stolen), making the objects along the way; any value
- * the field had under its lowerCamel name goes, so path variables win over the body. */
-static void set_path(json_t *object, const char *path, json_t *value)
-{
-	char *copy = portico_strdup(path);
-	char *segment = copy;
-	for (;;) {
-		char *dot = strchr(segment, '.');
-		if (dot)
-			*dot = '\0';
-		char camel[128];
-		portico_protojson_json_name(segment, camel, sizeof camel);
-		if (!dot) {
-			json_object_del(object, camel);
-			json_object_set_new(object, segment, value);
-			break;
-		}
-		json_t *child = json_object_get(object, segment);
-		if (!child)
-			child = json_object_get(object, camel);
-		if (!json_is_object(child)) {
-			child = json_object();
-			json_object_del(object, camel);
-			json_object_set_new(object, segment, child);
-		}
-		object = child;
-		segment = dot + 1;
-	}
-	free(copy);
-}
-
-/* Reads object[dotted path] under proto or lowerCamel names, or NULL. */
-static json_t *get_path(json_t *object, const char *path)
-{
-	char *copy = portico_strdup(path);
-	char *segment = copy;
-	json_t *found = object;
-	while (found && segment) {
-		char *dot = strchr(segment, '.');
-		if (dot)
-			*dot = '\0';
-		char camel[128];
-		portico_protojson_json_name(segment, camel, sizeof camel);
-		json_t *child = json_is_object(found) ? json_object_get(found, segment) : NULL;
-		found = child ? child : json_is_object(found) ? json_object_get(found, camel) : NULL;
-		segment = dot ? dot + 1 : NULL;
-	}
-	free(copy);
-	return found;
-}
-
-typedef struct query_fields {
-	json_t *object;
-	char *bad_key; /* the first parameter that is not UTF-8 (owned), or NULL */
-} query_fields;
-
-static void add_query(void *arg, const char *key, const char *value)
-{
-	query_fields *fields = arg;
-	for (const char *const *reserved = reserved_query; *reserved; reserved++)
-		if (!strcmp(key, *reserved))
-			return;
-	json_t *text = json_string(value), *name = json_string(key);
-	json_decref(name);
-	if (!text || !name) {
-		json_decref(text);
-		if (!fields->bad_key)
-			fields->bad_key = portico_strdup(name ? key : "(a name)");
-		return;
-	}
-	json_t *existing = get_path(fields->object, key);
-	if (json_is_string(existing)) {
-		json_t *values = json_pack("[O,o]", existing, text);
-		set_path(fields->object, key, values);
-	} else if (json_is_array(existing)) {
-		json_array_append_new(existing, text);
-	} else {
-		set_path(fields->object, key, text);
-	}
-}
-
-/* Applies the friendlier forms: "workflowType": "Name", "taskQueue": "q", "args": [...]. */
-static void apply_shorthand(json_t *body, const rpc_traits *traits)
-{
-	static const char *const named[] = {"workflowType", "workflow_type", "taskQueue", "task_queue"};
-	for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
-		json_t *value = json_object_get(body, named[i]);
-		if (json_is_string(value))
-			json_object_set_new(body, named[i], json_pack("{s:O}", "name", value));
-	}
-	for (size_t i = 0; i < traits->shorthand_count; i++) {
-		const traits_shorthand *field = &traits->shorthand[i];
-		json_t *value = json_object_get(body, field->key);
-		if (value) {
-			json_incref(value);
-			json_object_del(body, field->key);
-			set_path(body, field->field_path, value);
-		}
-	}
-}
-
-/* The first 16 bytes of text's SHA-256 in hex: 32 characters and a NUL. */
-static void hash_hex(const char *text, size_t length, char hex[33])
-{
-	uint8_t digest[32];
-	portico_codec_sha256(text, length, digest);
-	for (size_t i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-}
-
-/* The Idempotency-Key header makes a request safe to repeat. Its request id (or an update's id) is
- * the key's hash followed by the hash of the request as sent, so a retry is deduplicated by
- * Temporal while the same key with another request is not taken for a retry: a start answers 422
- * (on_response), and a start without a workflow id gets one made from the key, once (reuse policy
- * REJECT_DUPLICATE unless the caller chose one), so a retry never starts a second workflow.
- * Returns -1 after answering 400 when the key is not UTF-8. */
-static int apply_idempotency_key(gateway_exchange *exchange, json_t *body, const rpc_traits *traits)
-{
-	const char *key = http_request_header(exchange->request, "Idempotency-Key");
-	if (!key || !*key)
-		return 0;
-	json_t *valid = json_string(key);
-	json_decref(valid);
-	if (!valid) {
-		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "Idempotency-Key: not valid UTF-8");
-		return -1;
-	}
-	char request_hash[33], id[2 * 32 + 2];
-	char *sent = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-	hash_hex(sent, strlen(sent), request_hash);
-	free(sent);
-	hash_hex(key, strlen(key), exchange->idempotency_hash);
-	snprintf(id, sizeof id, "%s-%s", exchange->idempotency_hash, request_hash);
-
-	if (traits->role == ROLE_START && !json_is_string(get_path(body, "workflow_id"))) {
-		char workflow_id[64];
-		snprintf(workflow_id, sizeof workflow_id, "idempotency-%s", exchange->idempotency_hash);
-		set_path(body, "workflow_id", json_string(workflow_id));
-		exchange->workflow_id_made = 1;
-		if (!get_path(body, "workflow_id_reuse_policy"))
-			set_path(body, "workflow_id_reuse_policy",
-			         json_string("WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE"));
-	}
-	const char *path = traits->idempotency_field;
-	if (path && !json_is_string(get_path(body, path)))
-		set_path(body, path, json_string(id));
-	/* An update-with-start carries its ids in its operations. */
-	size_t i;
-	json_t *operation, *operations = get_path(body, "operations");
-	json_array_foreach(operations, i, operation)
-	{
-		json_t *start = get_path(operation, "start_workflow"), *update = get_path(operation, "update_workflow");
-		if (json_is_object(start) && !json_is_string(get_path(start, "request_id")))
-			set_path(start, "request_id", json_string(id));
-		if (json_is_object(update) && !json_is_string(get_path(update, "request.meta.update_id")))
-			set_path(update, "request.meta.update_id", json_string(id));
-	}
-	return 0;
-}
 
 /* A start refused because its workflow runs already, started by this Idempotency-Key with another
  * request: the key was reused, which is the caller's mistake (422), not a conflict (409). */
@@ -192,90 +27,6 @@ static int idempotency_key_reused(const gateway_exchange *exchange, const portic
 	                err, &temporal__api__errordetails__v1__workflow_execution_already_started_failure__descriptor);
 	return started && started->start_request_id &&
 	       !strncmp(started->start_request_id, exchange->idempotency_hash, strlen(exchange->idempotency_hash));
-}
-
-/* W3C trace context: "00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>". */
-static int valid_traceparent(const char *value)
-{
-	static const char shape[] = "xx-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-xxxxxxxxxxxxxxxx-xx";
-	if (!value || strlen(value) != sizeof shape - 1)
-		return 0;
-	for (size_t i = 0; i < sizeof shape - 1; i++)
-		if (shape[i] == '-' ? value[i] != '-' : !strchr("0123456789abcdef", value[i]) || !value[i])
-			return 0;
-	return strncmp(value, "ff", 2) != 0;
-}
-
-/* A caller's traceparent (and tracestate) goes into the workflow's header under "_tracer-data",
- * where the OpenTelemetry interceptors of Temporal's SDKs look for the parent span. */
-static void apply_trace_context(gateway_exchange *exchange, json_t *body, const rpc_traits *traits)
-{
-	const char *traceparent = http_request_header(exchange->request, "traceparent");
-	if (!traits->trace_header || !valid_traceparent(traceparent))
-		return;
-	char path[64];
-	snprintf(path, sizeof path, "%s.fields._tracer-data", traits->trace_header);
-	if (get_path(body, path))
-		return; /* the caller set it: theirs wins */
-	json_t *carrier = json_pack("{s:s}", "traceparent", traceparent);
-	const char *tracestate = http_request_header(exchange->request, "tracestate");
-	json_t *state = tracestate && *tracestate ? json_string(tracestate) : NULL;
-	if (state) /* W3C: a malformed tracestate is dropped, the traceparent still counts */
-		json_object_set_new(carrier, "tracestate", state);
-	set_path(body, path, carrier);
-}
-
-/* A start posted to …/workflows without an id gets a fresh one; the id is noted for ?wait=. */
-static void apply_start_defaults(gateway_exchange *exchange, json_t *body, const rpc_traits *traits)
-{
-	if (traits->role != ROLE_START)
-		return;
-	json_t *given = get_path(body, "workflow_id");
-	if (json_is_string(given)) {
-		free(exchange->workflow_id);
-		exchange->workflow_id = portico_strdup(json_string_value(given));
-		return;
-	}
-	char workflow_id[PORTICO_UUID_LENGTH + 1];
-	portico_uuid_v4(workflow_id);
-	set_path(body, "workflow_id", json_string(workflow_id));
-	free(exchange->workflow_id);
-	exchange->workflow_id = portico_strdup(workflow_id);
-	exchange->workflow_id_made = 1;
-}
-
-/* An update without an id gets one, and without a wait policy waits for its outcome: a curl user
- * asking for an update wants its result, not a receipt. */
-static void apply_update_defaults(json_t *body, const rpc_traits *traits)
-{
-	if (traits->role != ROLE_UPDATE)
-		return;
-	if (!json_is_string(get_path(body, "request.meta.update_id"))) {
-		char update_id[PORTICO_UUID_LENGTH + 1];
-		portico_uuid_v4(update_id);
-		set_path(body, "request.meta.update_id", json_string(update_id));
-	}
-	if (!get_path(body, "wait_policy"))
-		set_path(body, "wait_policy.lifecycle_stage",
-		         json_string("UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED"));
-}
-
-/* Reads the body into a JSON object; answers 400 and returns NULL when it is not one. */
-static json_t *read_body(gateway_exchange *exchange, const gateway_route *route)
-{
-	size_t length;
-	const char *text = http_request_body(exchange->request, &length);
-	if (!route->has_body || length == 0)
-		return json_object();
-	json_error_t error;
-	json_t *body = portico_json_parse(text, length, 0, &error);
-	if (!body) {
-		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT,
-		              "request body is not valid JSON: %s at line %d, column %d (byte %d)", error.text,
-		              error.line, error.column, error.position);
-		return NULL;
-	}
-	return body;
 }
 
 /* A Grpc-Timeout header ("10S", "500m") in milliseconds, or 0. */
@@ -307,14 +58,6 @@ static int64_t grpc_timeout_ms(const char *value)
 	default:
 		return 0;
 	}
-}
-
-static int is_long_poll(const rpc_traits *traits, const json_t *body)
-{
-	if (traits->long_poll != LONG_POLL_WAIT_NEW_EVENT)
-		return traits->long_poll == LONG_POLL_ALWAYS;
-	json_t *wait = get_path((json_t *)body, "wait_new_event");
-	return json_is_true(wait) || (json_is_string(wait) && !strcmp(json_string_value(wait), "true"));
 }
 
 typedef struct forwarded_headers {
@@ -459,57 +202,41 @@ static int waits_for_completion(const ProtobufCMessage *message)
 	               TEMPORAL__API__ENUMS__V1__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE__UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED;
 }
 
-static void note_workflow_id(gateway_exchange *exchange, const route_params *params)
+static void walk_query(const void *request, void (*add)(void *add_arg, const char *key, const char *value),
+                       void *add_arg)
 {
-	static const char *const fields[] = {"workflow_id", "execution.workflow_id", "workflow_execution.workflow_id"};
-	for (size_t i = 0; i < sizeof fields / sizeof fields[0] && !exchange->workflow_id; i++)
-		exchange->workflow_id = portico_strdup(route_param(params, fields[i]));
+	http_request_foreach_query((http_request *)request, add, add_arg);
 }
 
-/* Builds the request message from the body, the path variables and (for GET) the query; answers
- * 400 and returns NULL when they do not make one. The caller frees the message. */
-static ProtobufCMessage *decode_request(gateway_exchange *exchange, const gateway_route *route,
-                                        const route_params *params, int *has_request_id, int *long_poll)
+/* The request message from the body, the path variables and (for GET) the query, with what the
+ * exchange keeps of it; -1 after answering 400 when they do not make one. */
+static int build_request(gateway_exchange *exchange, const gateway_route *route, const route_params *params,
+                         rest_request *built)
 {
-	json_t *body = read_body(exchange, route);
-	if (!body)
-		return NULL;
-	if (!json_is_object(body)) {
-		json_decref(body);
-		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "request body must be a JSON object");
-		return NULL;
-	}
-	const rpc_traits *traits = route->traits;
-	apply_shorthand(body, traits);
-	for (size_t i = 0; i < params->count; i++)
-		set_path(body, params->items[i].field, json_string(params->items[i].value));
-	query_fields query = {body, NULL};
-	if (!route->has_body)
-		http_request_foreach_query(exchange->request, add_query, &query);
-	if (query.bad_key) {
-		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "query parameter %s: not valid UTF-8", query.bad_key);
-		free(query.bad_key);
-		json_decref(body);
-		return NULL;
-	}
-	if (apply_idempotency_key(exchange, body, traits)) {
-		json_decref(body);
-		return NULL;
-	}
-	apply_start_defaults(exchange, body, traits);
-	apply_trace_context(exchange, body, traits);
-	apply_update_defaults(body, traits);
-
+	size_t length = 0;
+	const char *body = route->has_body ? http_request_body(exchange->request, &length) : NULL;
+	const rest_input in = {
+	        .traits = route->traits,
+	        .params = params,
+	        .body = body,
+	        .body_length = length,
+	        .walk_query = route->has_body ? NULL : walk_query,
+	        .query_source = exchange->request,
+	        .idempotency_key = http_request_header(exchange->request, "Idempotency-Key"),
+	        .traceparent = http_request_header(exchange->request, "traceparent"),
+	        .tracestate = http_request_header(exchange->request, "tracestate"),
+	};
 	portico_error err = PORTICO_ERROR_INIT;
-	ProtobufCMessage *request = portico_protojson_decode(traits_method(traits)->input, body, &err);
-	*has_request_id = json_is_string(get_path(body, "request_id"));
-	*long_poll = is_long_poll(traits, body);
-	json_decref(body);
-	if (!request) {
+	int result = rest_request_build(&in, built, &err);
+	exchange->workflow_id = built->workflow_id; /* the exchange's now */
+	built->workflow_id = NULL;
+	exchange->workflow_id_made = built->workflow_id_made;
+	memcpy(exchange->idempotency_hash, built->idempotency_hash, sizeof exchange->idempotency_hash);
+	if (result) {
 		exchange_respond_error(exchange, &err);
 		portico_error_clear(&err);
 	}
-	return request;
+	return result;
 }
 
 void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
@@ -519,18 +246,17 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	forwarded_headers headers;
 	if (read_wait(exchange, route) || forward_headers(exchange, &headers))
 		return;
-	note_workflow_id(exchange, params);
 	exchange->namespace_name = portico_strdup(namespace_name);
 	exchange->effect = traits->effect;
-	int has_request_id, long_poll;
-	ProtobufCMessage *request = decode_request(exchange, route, params, &has_request_id, &long_poll);
-	permission_need need = request ? permission_effects(traits->effect, request) : (permission_need){0, {NULL}};
+	rest_request built;
+	int failed = build_request(exchange, route, params, &built);
+	ProtobufCMessage *request = built.message;
+	permission_need need = failed ? (permission_need){0, {NULL}} : permission_effects(traits->effect, request);
 	if (exchange->wait_ms) /* it answers with the run's result, whichever run the start found */
 		permission_need_add(&need, PERMISSION_READ, "?wait= reads the workflow's result");
-	if (!request || exchange_authorize_effects(exchange, &need, namespace_name) ||
+	if (failed || exchange_authorize_effects(exchange, &need, namespace_name) ||
 	    exchange_encode_request(exchange, request)) {
-		if (request)
-			protobuf_c_message_free_unpacked(request, NULL);
+		rest_request_clear(&built);
 		forwarded_headers_free(&headers);
 		return;
 	}
@@ -543,19 +269,19 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 		timeout_ms = total_ms < PORTICO_LONG_POLL_TIMEOUT_MS ? total_ms : PORTICO_LONG_POLL_TIMEOUT_MS;
 	}
 	if (!timeout_ms)
-		timeout_ms = long_poll ? PORTICO_LONG_POLL_TIMEOUT_MS : exchange->gateway->config.call_timeout_ms;
-	if (long_poll)
+		timeout_ms = built.long_poll ? PORTICO_LONG_POLL_TIMEOUT_MS : exchange->gateway->config.call_timeout_ms;
+	if (built.long_poll)
 		exchange_watch_client(exchange); /* a long poll lasts only while its client is there */
 	portico_call_options options = {
 	        .descriptor = traits_method(traits),
 	        .namespace_name = namespace_name,
 	        .timeout_ms = timeout_ms,
 	        /* Reads and calls with a request id are safe to repeat. */
-	        .retry_transient = !route->has_body || has_request_id,
+	        .retry_transient = !route->has_body || built.has_request_id,
 	        .metadata = headers.items,
 	        .metadata_count = headers.count,
 	};
 	exchange_call(exchange, &options, request, on_response, exchange);
-	protobuf_c_message_free_unpacked(request, NULL);
+	rest_request_clear(&built);
 	forwarded_headers_free(&headers);
 }
