@@ -16,10 +16,8 @@
 #include "alloc.h"
 #include "backoff.h"
 #include "base64.h"
-#include "codec.h"
 #include "config.h"
-
-#define DIGEST_BYTES 32
+#include "crypto.h"
 
 typedef struct bucket {
 	double per_second, burst; /* 0 per second: no limit */
@@ -30,7 +28,7 @@ typedef struct bucket {
 
 typedef struct api_key {
 	char *name;
-	uint8_t digest[DIGEST_BYTES];
+	uint8_t digest[PORTICO_SHA256_BYTES];
 	char **namespaces; /* NULL-terminated; "*" for all */
 	unsigned permissions;
 	bucket limit;
@@ -119,11 +117,11 @@ static int load_limit(const json_t *limit, bucket *b, const char *path, const ch
 	return 0;
 }
 
-static int parse_digest(const char *hex, uint8_t digest[DIGEST_BYTES])
+static int parse_digest(const char *hex, uint8_t digest[PORTICO_SHA256_BYTES])
 {
-	if (!hex || strlen(hex) != 2 * DIGEST_BYTES)
+	if (!hex || strlen(hex) != 2 * PORTICO_SHA256_BYTES)
 		return -1;
-	for (size_t i = 0; i < DIGEST_BYTES; i++) {
+	for (size_t i = 0; i < PORTICO_SHA256_BYTES; i++) {
 		unsigned value;
 		if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
 		    sscanf(hex + 2 * i, "%2x", &value) != 1)
@@ -422,8 +420,8 @@ static int signed_by_a_key(const jwt_config *jwt, const json_t *header, const ch
 	int ok = 0;
 	for (size_t i = 0; i < jwt->key_count && !ok; i++)
 		if (!kid || !jwt->keys[i].kid || !strcmp(kid, jwt->keys[i].kid))
-			ok = portico_codec_verify_signature(jwt->keys[i].key, algorithm, token, signed_length,
-			                                    signature, signature_length);
+			ok = portico_signature_verify(jwt->keys[i].key, algorithm, token, signed_length, signature,
+			                              signature_length);
 	free(signature);
 	return ok;
 }
@@ -480,11 +478,11 @@ int auth_authenticate(const auth_config *config, http_request *request, auth_cal
 		return portico_error_set(
 		        err, PORTICO_UNAUTHENTICATED,
 		        "credentials required: Authorization: Bearer <API key or token>, or X-API-Key");
-	uint8_t digest[DIGEST_BYTES];
-	portico_codec_sha256(key, strlen(key), digest);
+	uint8_t digest[PORTICO_SHA256_BYTES];
+	portico_sha256(key, strlen(key), digest);
 	const api_key *found = NULL;
 	for (size_t i = 0; i < config->key_count; i++)
-		if (portico_codec_equal(digest, config->keys[i].digest, DIGEST_BYTES))
+		if (portico_constant_time_equal(digest, config->keys[i].digest, PORTICO_SHA256_BYTES))
 			found = &config->keys[i];
 	if (!found)
 		return portico_error_set(err, PORTICO_UNAUTHENTICATED, "unknown API key");

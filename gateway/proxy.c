@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "backoff.h"
+#include "crypto.h"
 #include "gateway.h"
 #include "json_text.h"
 #include "protojson.h"
@@ -144,7 +145,7 @@ static void apply_shorthand(json_t *body, const char *rpc)
 static void hash_hex(const char *text, size_t length, char hex[33])
 {
 	uint8_t digest[32];
-	portico_codec_sha256(text, length, digest);
+	portico_sha256(text, length, digest);
 	for (size_t i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 }

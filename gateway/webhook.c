@@ -82,7 +82,7 @@ static char *request_id_for(const webhook_route *route, const char *delivery)
 		return id;
 	uint8_t digest[PORTICO_HMAC_MAX_BYTES];
 	portico_bytes part = {id, strlen(id)};
-	size_t length = portico_codec_hmac(PORTICO_HMAC_SHA256, NULL, 0, &part, 1, digest);
+	size_t length = portico_hmac(PORTICO_HMAC_SHA256, NULL, 0, &part, 1, digest);
 	char *hashed = portico_malloc(2 * length + 1);
 	for (size_t i = 0; i < length; i++)
 		snprintf(hashed + 2 * i, 3, "%02x", digest[i]);

@@ -14,7 +14,7 @@
 
 #include <jansson.h>
 
-#include "codec.h"
+#include "crypto.h"
 #include "error.h"
 #include "http.h"
 
