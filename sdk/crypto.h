@@ -1,10 +1,10 @@
 /* Cryptographic primitives: AES-256-GCM, SHA-256, HMAC, constant-time comparison, public-key
  * signatures (JWT's RS256 and ES256), random bytes, and wiping secrets from memory. This is the
- * only file that calls OpenSSL's libcrypto; TLS is gRPC's business (transport.c) and
- * libmicrohttpd's (gateway/http.c). The payload codec (codec.c), API keys and JWTs
- * (gateway/auth.c) and webhook signatures (gateway/webhook_verify.c) build on it. Every function
- * here either succeeds or says so in its result; where only a broken OpenSSL could fail (a digest
- * every default provider has), the process aborts rather than go on without the primitive. */
+ * only file that calls OpenSSL's cryptography (base64.c borrows libcrypto's base64 coder, which is
+ * none; TLS is gRPC's business in transport.c, and libmicrohttpd's in gateway/http.c). The
+ * payload codec (codec.c), API keys and JWTs (gateway/auth.c) and webhook signatures
+ * (gateway/webhook_verify.c) build on it. Where only a broken OpenSSL could fail (a cipher or
+ * digest every default provider has), the process aborts rather than go on without it. */
 #ifndef PORTICO_CRYPTO_H
 #define PORTICO_CRYPTO_H
 
