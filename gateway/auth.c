@@ -9,13 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "alloc.h"
-#include "backoff.h"
 #include "base64.h"
+#include "clock.h"
 #include "config.h"
 #include "crypto.h"
 
@@ -433,7 +432,7 @@ static int authenticate_jwt(const jwt_config *jwt, const char *token, auth_calle
 	json_t *header = second ? jwt_part(token, (size_t)(first - token)) : NULL;
 	json_t *claims = header ? jwt_part(first + 1, (size_t)(second - first - 1)) : NULL;
 	const char *problem = NULL;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = portico_wall_s();
 	json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
 	const char *iss = json_string_value(json_object_get(claims, "iss"));
 	if (!claims)

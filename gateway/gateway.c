@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 #include "json_text.h"
 #include "log.h"
 #include "protojson.h"
@@ -694,7 +694,7 @@ void gateway_log_access(void *arg, http_request *request)
 	int64_t duration_ms = portico_monotonic_ms() - http_request_started_ms(request);
 	count_request(arg, exchange, request, duration_ms);
 	char timestamp[32];
-	time_t now = time(NULL);
+	time_t now = (time_t)portico_wall_s();
 	struct tm utc;
 	gmtime_r(&now, &utc);
 	strftime(timestamp, sizeof timestamp, "%Y-%m-%dT%H:%M:%SZ", &utc);

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 #include "config.h"
 #include "gateway.h"
 #include "log.h"

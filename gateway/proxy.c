@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 #include "crypto.h"
 #include "gateway.h"
 #include "json_text.h"

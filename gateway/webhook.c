@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "gateway.h"
 #include "log.h"
 #include "uuid.h"
@@ -210,7 +210,7 @@ static void serve_route(gateway_exchange *exchange, const webhook_route *route)
 	size_t length;
 	const char *raw = http_request_body(exchange->request, &length);
 	const char *reason = NULL;
-	int rejected = webhook_verify(&route->verifier, exchange->request, raw, length, (int64_t)time(NULL), &reason);
+	int rejected = webhook_verify(&route->verifier, exchange->request, raw, length, portico_wall_s(), &reason);
 	char name[160], labels[200];
 	portico_metrics_label(name, sizeof name, "webhook", route->name);
 	snprintf(labels, sizeof labels, "%s,result=\"%s\"", name, rejected ? "rejected" : "verified");

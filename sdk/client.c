@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 #include "uuid.h"
 
 #define Temporal__Api__Workflowservice__V1__name Temporal__Api__Workflowservice__V1__##name
