@@ -25,6 +25,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "log.h"
 
 #define TOO_LARGE_BODY "{\"code\":3,\"message\":\"request body is larger than the limit of %zu bytes\"}"
 /* Temporal's error body for what this module refuses itself; the message is JSON-safe text. */
@@ -594,10 +595,7 @@ static void hangup_watcher_start(hangup_watcher *watcher)
 	                   epoll_ctl(watcher->epoll_fd, EPOLL_CTL_ADD, watcher->wake_fd, &wake) == 0 &&
 	                   pthread_create(&watcher->thread, NULL, hangup_loop, watcher) == 0;
 	if (!watcher->started)
-		fprintf(stderr,
-		        "{\"level\":\"warn\",\"message\":\"clients leaving a wait go unnoticed until it "
-		        "ends: %s\"}\n",
-		        strerror(errno));
+		portico_logf("warn", NULL, "clients leaving a wait go unnoticed until it ends: %s", strerror(errno));
 }
 
 /* Stops the thread before the daemons go: they may free requests that are still watched. */

@@ -920,7 +920,7 @@ static size_t busy(portico_worker *worker);
 /* Without its threads the worker would take tasks it cannot run; better to stop loudly. */
 static _Noreturn void thread_failed(void)
 {
-	fprintf(stderr, "portico: cannot start the worker's threads\n");
+	portico_log("error", "cannot start the worker's threads", NULL);
 	abort();
 }
 
