@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backoff.h"
+#include "clock.h"
 #include "codec.h"
 
 /* A fixed 32-byte key, base64; benchmarks need no secrecy. */

@@ -9,17 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "alloc.h"
-#include "backoff.h"
 #include "base64.h"
-#include "codec.h"
+#include "clock.h"
 #include "config.h"
-
-#define DIGEST_BYTES 32
+#include "crypto.h"
+#include "json_config.h"
 
 typedef struct bucket {
 	double per_second, burst; /* 0 per second: no limit */
@@ -30,7 +28,7 @@ typedef struct bucket {
 
 typedef struct api_key {
 	char *name;
-	uint8_t digest[DIGEST_BYTES];
+	uint8_t digest[PORTICO_SHA256_BYTES];
 	char **namespaces; /* NULL-terminated; "*" for all */
 	unsigned permissions;
 	bucket limit;
@@ -100,30 +98,26 @@ static int64_t bucket_take(bucket *b)
 
 /* ---- Loading ----------------------------------------------------------------------------------- */
 
-static int fail(portico_error *err, const char *path, const char *where, const char *what)
+/* A token bucket from {"perSecond", "burst"}; absent: no limit. */
+static int load_limit(const json_config_node *limit, bucket *b)
 {
-	return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: %s: %s", path, where, what);
-}
-
-static int load_limit(const json_t *limit, bucket *b, const char *path, const char *where, portico_error *err)
-{
-	if (!limit) {
+	if (!limit->value) {
 		bucket_init(b, 0, 0);
 		return 0;
 	}
-	json_t *rate = json_object_get(limit, "perSecond"), *burst = json_object_get(limit, "burst");
-	if (!json_is_object(limit) || !json_is_number(rate) || json_number_value(rate) <= 0 ||
+	json_t *rate = json_object_get(limit->value, "perSecond"), *burst = json_object_get(limit->value, "burst");
+	if (!json_is_object(limit->value) || !json_is_number(rate) || json_number_value(rate) <= 0 ||
 	    (burst && (!json_is_number(burst) || json_number_value(burst) < 1)))
-		return fail(err, path, where, "expected {\"perSecond\": > 0, \"burst\": >= 1}");
+		return json_config_fail(limit, "expected {\"perSecond\": > 0, \"burst\": >= 1}");
 	bucket_init(b, json_number_value(rate), burst ? json_number_value(burst) : 0);
 	return 0;
 }
 
-static int parse_digest(const char *hex, uint8_t digest[DIGEST_BYTES])
+static int parse_digest(const char *hex, uint8_t digest[PORTICO_SHA256_BYTES])
 {
-	if (!hex || strlen(hex) != 2 * DIGEST_BYTES)
+	if (!hex || strlen(hex) != 2 * PORTICO_SHA256_BYTES)
 		return -1;
-	for (size_t i = 0; i < DIGEST_BYTES; i++) {
+	for (size_t i = 0; i < PORTICO_SHA256_BYTES; i++) {
 		unsigned value;
 		if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
 		    sscanf(hex + 2 * i, "%2x", &value) != 1)
@@ -133,55 +127,48 @@ static int parse_digest(const char *hex, uint8_t digest[DIGEST_BYTES])
 	return 0;
 }
 
-static int load_key(const json_t *entry, size_t index, api_key *key, const char *path, portico_error *err)
+static int load_key(const json_config_node *entry, api_key *key)
 {
-	char where[96];
-	snprintf(where, sizeof where, "apiKeys[%zu]", index);
-	const char *name = json_string_value(json_object_get(entry, "name"));
-	if (!json_is_object(entry) || !name || !*name)
-		return fail(err, path, where, "expected {\"name\", \"sha256\", \"namespaces\", \"permissions\"}");
-	key->name = portico_strdup(name);
-	snprintf(where, sizeof where, "apiKeys[%zu] (\"%.40s\")", index, name);
 	static const char *const fields[] = {"name", "sha256", "namespaces", "permissions", "rateLimit", NULL};
-	const char *field;
-	json_t *value;
-	json_object_foreach((json_t *)entry, field, value)
-	{
-		size_t i = 0;
-		while (fields[i] && strcmp(fields[i], field))
-			i++;
-		if (!fields[i])
-			return fail(err, path, where,
-			            "unknown field (name, sha256, namespaces, permissions, rateLimit)");
+	const char *name = json_string_value(json_object_get(entry->value, "name"));
+	if (!json_is_object(entry->value) || !name || !*name)
+		return json_config_fail(entry, "expected {\"name\", \"sha256\", \"namespaces\", \"permissions\"}");
+	key->name = portico_strdup(name);
+	json_config_node k = json_config_labelled(entry, NULL, "%s (\"%.40s\")", entry->name, name);
+	if (json_config_object(&k, fields, "an object"))
+		return -1;
+	if (parse_digest(json_string_value(json_object_get(k.value, "sha256")), key->digest))
+		return json_config_fail_at(&k, "sha256", "expected the key's SHA-256 as 64 hex digits (sha256sum)");
+	json_config_node namespaces = json_config_member(&k, "namespaces");
+	if (!json_is_array(namespaces.value) || !json_array_size(namespaces.value))
+		return json_config_fail(&namespaces, "expected a non-empty array (\"*\" for all)");
+	key->namespaces = portico_calloc(json_array_size(namespaces.value) + 1, sizeof *key->namespaces);
+	for (size_t n = 0; n < json_array_size(namespaces.value); n++) {
+		json_config_node element = json_config_element(&namespaces, n);
+		const char *text;
+		if (json_config_string(&element, 0, &text))
+			return -1;
+		key->namespaces[n] = portico_strdup(text);
 	}
-	if (parse_digest(json_string_value(json_object_get(entry, "sha256")), key->digest))
-		return fail(err, path, where, "sha256: expected the key's SHA-256 as 64 hex digits (sha256sum)");
-	json_t *namespaces = json_object_get(entry, "namespaces"), *permissions = json_object_get(entry, "permissions");
-	if (!json_is_array(namespaces) || !json_array_size(namespaces))
-		return fail(err, path, where, "namespaces: expected a non-empty array (\"*\" for all)");
-	key->namespaces = portico_calloc(json_array_size(namespaces) + 1, sizeof *key->namespaces);
+	json_config_node permissions = json_config_member(&k, "permissions");
+	if (!json_is_array(permissions.value) || !json_array_size(permissions.value))
+		return json_config_fail(&permissions, "expected a non-empty array");
 	size_t n;
-	json_array_foreach(namespaces, n, value)
-	{
-		if (!json_is_string(value))
-			return fail(err, path, where, "namespaces: expected strings");
-		key->namespaces[n] = portico_strdup(json_string_value(value));
-	}
-	if (!json_is_array(permissions) || !json_array_size(permissions))
-		return fail(err, path, where, "permissions: expected a non-empty array");
-	json_array_foreach(permissions, n, value)
+	json_t *value;
+	json_array_foreach(permissions.value, n, value)
 	{
 		size_t p = 0;
 		while (p < sizeof permission_names / sizeof permission_names[0] &&
 		       (!json_is_string(value) || strcmp(json_string_value(value), permission_names[p].name)))
 			p++;
 		if (p == sizeof permission_names / sizeof permission_names[0])
-			return fail(err, path, where,
-			            "permissions: each one of read, start, signal, update, cancel, activities, codec, "
-			            "admin, cluster");
+			return json_config_fail(&permissions,
+			                        "each one of read, start, signal, update, cancel, activities, codec, "
+			                        "admin, cluster");
 		key->permissions |= permission_names[p].permission;
 	}
-	return load_limit(json_object_get(entry, "rateLimit"), &key->limit, path, where, err);
+	json_config_node limit = json_config_member(&k, "rateLimit");
+	return load_limit(&limit, &key->limit);
 }
 
 static int add_jwt_key(jwt_config *jwt, const char *kid, portico_public_key *key)
@@ -191,12 +178,16 @@ static int add_jwt_key(jwt_config *jwt, const char *kid, portico_public_key *key
 	return 0;
 }
 
-static int load_jwks(jwt_config *jwt, const char *file, const char *path, portico_error *err)
+/* The keys of the JWKS file that node names, strictly read like the auth file. */
+static int load_jwks(jwt_config *jwt, const json_config_node *node, const char *file)
 {
-	json_t *jwks = json_load_file(file, 0, NULL), *keys = json_object_get(jwks, "keys");
-	int failed = !json_is_array(keys) || !json_array_size(keys)
-	                     ? fail(err, path, "jwt.jwksFile", "expected a JWKS file: {\"keys\": [...]}")
+	portico_error load_err = PORTICO_ERROR_INIT;
+	json_t *jwks = json_config_load(file, &load_err), *keys = json_object_get(jwks, "keys");
+	int failed = !jwks ? json_config_fail(node, "%s", load_err.message)
+	             : !json_is_array(keys) || !json_array_size(keys)
+	                     ? json_config_fail(node, "expected a JWKS file: {\"keys\": [...]}")
 	                     : 0;
+	portico_error_clear(&load_err);
 	for (size_t i = 0; !failed && i < json_array_size(keys); i++) {
 		json_t *k = json_array_get(keys, i);
 		const char *kty = json_string_value(json_object_get(k, "kty"));
@@ -209,33 +200,39 @@ static int load_jwks(jwt_config *jwt, const char *file, const char *path, portic
 		if (key)
 			add_jwt_key(jwt, json_string_value(json_object_get(k, "kid")), key);
 		else
-			failed = fail(err, path, "jwt.jwksFile", key_err.message);
+			failed = json_config_fail(node, "%s", key_err.message);
 		portico_error_clear(&key_err);
 	}
 	json_decref(jwks);
 	return failed;
 }
 
-static int load_jwt(auth_config *config, const json_t *section, const char *path, portico_error *err)
+/* The jwt section. Its claim names are taken only when they are strings and pemFiles only when
+ * it is an array, and unknown members pass, as they always have: files that loaded still load. */
+static int load_jwt(auth_config *config, const json_config_node *section)
 {
 	jwt_config *jwt = config->jwt = portico_calloc(1, sizeof *jwt);
-	const char *issuer = json_string_value(json_object_get(section, "issuer"));
-	const char *audience = json_string_value(json_object_get(section, "audience"));
-	const char *namespaces = json_string_value(json_object_get(section, "namespacesClaim"));
-	const char *permissions = json_string_value(json_object_get(section, "permissionsClaim"));
-	json_t *leeway = json_object_get(section, "leewaySeconds"), *pems = json_object_get(section, "pemFiles");
-	const char *jwks = json_string_value(json_object_get(section, "jwksFile"));
-	if (!json_is_object(section) || !issuer || !audience)
-		return fail(err, path, "jwt", "issuer and audience are required");
-	if (leeway && (!json_is_integer(leeway) || json_integer_value(leeway) < 0 || json_integer_value(leeway) > 300))
-		return fail(err, path, "jwt.leewaySeconds", "expected 0 to 300");
+	const json_t *value = section->value;
+	const char *issuer = json_string_value(json_object_get(value, "issuer"));
+	const char *audience = json_string_value(json_object_get(value, "audience"));
+	const char *namespaces = json_string_value(json_object_get(value, "namespacesClaim"));
+	const char *permissions = json_string_value(json_object_get(value, "permissionsClaim"));
+	json_t *pems = json_object_get(value, "pemFiles");
+	const char *jwks = json_string_value(json_object_get(value, "jwksFile"));
+	if (!json_is_object(value) || !issuer || !audience)
+		return json_config_fail(section, "issuer and audience are required");
+	json_config_node leeway = json_config_member(section, "leewaySeconds");
+	jwt->leeway_s = 30;
+	if (json_config_integer(&leeway, 0, 300, "0 to 300", &jwt->leeway_s))
+		return -1;
 	jwt->issuer = portico_strdup(issuer);
 	jwt->audience = portico_strdup(audience);
 	jwt->namespaces_claim = portico_strdup(namespaces ? namespaces : "namespaces");
 	jwt->permissions_claim = portico_strdup(permissions ? permissions : "permissions");
-	jwt->leeway_s = leeway ? json_integer_value(leeway) : 30;
-	if (jwks && load_jwks(jwt, jwks, path, err))
+	json_config_node jwks_node = json_config_member(section, "jwksFile");
+	if (jwks && load_jwks(jwt, &jwks_node, jwks))
 		return -1;
+	json_config_node pem_files = json_config_member(section, "pemFiles");
 	for (size_t i = 0; i < json_array_size(pems); i++) {
 		char *pem = NULL;
 		const char *file = json_string_value(json_array_get(pems, i));
@@ -245,46 +242,42 @@ static int load_jwt(auth_config *config, const json_t *section, const char *path
 		                                  : NULL;
 		free(pem);
 		if (!key) {
-			fail(err, path, "jwt.pemFiles", key_err.message ? key_err.message : "expected file paths");
+			json_config_fail(&pem_files, "%s", key_err.message ? key_err.message : "expected file paths");
 			portico_error_clear(&key_err);
 			return -1;
 		}
 		add_jwt_key(jwt, NULL, key);
 	}
 	if (!jwt->key_count)
-		return fail(err, path, "jwt", "give the verification keys: jwksFile or pemFiles");
+		return json_config_fail(section, "give the verification keys: jwksFile or pemFiles");
 	return 0;
 }
 
 static int load_file(auth_config *config, const char *path, portico_error *err)
 {
-	json_error_t error;
-	json_t *root = json_load_file(path, 0, &error);
+	static const char *const fields[] = {"apiKeys", "jwt", "rateLimit", NULL};
+	json_t *root = json_config_load(path, err);
 	if (!root)
-		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: line %d: %s", path, error.line,
-		                         error.text);
-	json_t *keys = json_object_get(root, "apiKeys"), *jwt = json_object_get(root, "jwt");
-	int failed = 0;
-	const char *field;
-	json_t *value;
-	json_object_foreach(root, field, value)
-	{
-		if (strcmp(field, "apiKeys") && strcmp(field, "rateLimit") && strcmp(field, "jwt") && !failed)
-			failed = fail(err, path, field, "unknown field (apiKeys, jwt, rateLimit)");
-	}
-	if (!failed && !jwt && (!json_is_array(keys) || !json_array_size(keys)))
-		failed = fail(err, path, "apiKeys", "expected a non-empty array (or a jwt section)");
-	if (!failed && keys && !json_is_array(keys))
-		failed = fail(err, path, "apiKeys", "expected an array");
-	if (!failed && jwt)
-		failed = load_jwt(config, jwt, path, err);
-	if (!failed && keys) {
-		config->keys = portico_calloc(json_array_size(keys), sizeof *config->keys);
-		for (size_t i = 0; i < json_array_size(keys) && !failed; i++)
-			failed = load_key(json_array_get(keys, i), i, &config->keys[config->key_count++], path, err);
+		return -1;
+	json_config_node top = json_config_top(path, root, err);
+	json_config_node keys = json_config_member(&top, "apiKeys"), jwt = json_config_member(&top, "jwt");
+	json_config_node limit = json_config_member(&top, "rateLimit");
+	int failed = json_config_object(&top, fields, "{\"apiKeys\": [...], \"jwt\": {...}, \"rateLimit\": {...}}");
+	if (!failed && !jwt.value && (!json_is_array(keys.value) || !json_array_size(keys.value)))
+		failed = json_config_fail(&keys, "expected a non-empty array (or a jwt section)");
+	if (!failed && keys.value && !json_is_array(keys.value))
+		failed = json_config_fail(&keys, "expected an array");
+	if (!failed && jwt.value)
+		failed = load_jwt(config, &jwt);
+	if (!failed && keys.value) {
+		config->keys = portico_calloc(json_array_size(keys.value), sizeof *config->keys);
+		for (size_t i = 0; i < json_array_size(keys.value) && !failed; i++) {
+			json_config_node entry = json_config_element(&keys, i);
+			failed = load_key(&entry, &config->keys[config->key_count++]);
+		}
 	}
 	if (!failed)
-		failed = load_limit(json_object_get(root, "rateLimit"), &config->global, path, "rateLimit", err);
+		failed = load_limit(&limit, &config->global);
 	json_decref(root);
 	return failed;
 }
@@ -422,8 +415,8 @@ static int signed_by_a_key(const jwt_config *jwt, const json_t *header, const ch
 	int ok = 0;
 	for (size_t i = 0; i < jwt->key_count && !ok; i++)
 		if (!kid || !jwt->keys[i].kid || !strcmp(kid, jwt->keys[i].kid))
-			ok = portico_codec_verify_signature(jwt->keys[i].key, algorithm, token, signed_length,
-			                                    signature, signature_length);
+			ok = portico_signature_verify(jwt->keys[i].key, algorithm, token, signed_length, signature,
+			                              signature_length);
 	free(signature);
 	return ok;
 }
@@ -435,7 +428,7 @@ static int authenticate_jwt(const jwt_config *jwt, const char *token, auth_calle
 	json_t *header = second ? jwt_part(token, (size_t)(first - token)) : NULL;
 	json_t *claims = header ? jwt_part(first + 1, (size_t)(second - first - 1)) : NULL;
 	const char *problem = NULL;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = portico_wall_s();
 	json_t *exp = json_object_get(claims, "exp"), *nbf = json_object_get(claims, "nbf");
 	const char *iss = json_string_value(json_object_get(claims, "iss"));
 	if (!claims)
@@ -480,11 +473,11 @@ int auth_authenticate(const auth_config *config, http_request *request, auth_cal
 		return portico_error_set(
 		        err, PORTICO_UNAUTHENTICATED,
 		        "credentials required: Authorization: Bearer <API key or token>, or X-API-Key");
-	uint8_t digest[DIGEST_BYTES];
-	portico_codec_sha256(key, strlen(key), digest);
+	uint8_t digest[PORTICO_SHA256_BYTES];
+	portico_sha256(key, strlen(key), digest);
 	const api_key *found = NULL;
 	for (size_t i = 0; i < config->key_count; i++)
-		if (portico_codec_equal(digest, config->keys[i].digest, DIGEST_BYTES))
+		if (portico_constant_time_equal(digest, config->keys[i].digest, PORTICO_SHA256_BYTES))
 			found = &config->keys[i];
 	if (!found)
 		return portico_error_set(err, PORTICO_UNAUTHENTICATED, "unknown API key");

@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "codec_server.h"
+#include "crypto.h"
 
 #define CODEC_PREFIX "/codec/"
 
@@ -27,7 +28,7 @@ int codec_server_token_presented(gateway_exchange *exchange)
 		return 0;
 	given += 7;
 	size_t length = strlen(token);
-	return strlen(given) == length && portico_codec_equal(given, token, length);
+	return strlen(given) == length && portico_constant_time_equal(given, token, length);
 }
 
 /* Applies the codec to each payload; answers 400 on the first that fails. What the payloads of

@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 #include "codec_server.h"
 #include "json_text.h"
 #include "log.h"
@@ -178,7 +178,7 @@ void dispatch_log_access(void *arg, http_request *request)
 	int64_t duration_ms = portico_monotonic_ms() - http_request_started_ms(request);
 	count_request(arg, exchange, request, duration_ms);
 	char timestamp[32];
-	time_t now = time(NULL);
+	time_t now = (time_t)portico_wall_s();
 	struct tm utc;
 	gmtime_r(&now, &utc);
 	strftime(timestamp, sizeof timestamp, "%Y-%m-%dT%H:%M:%SZ", &utc);

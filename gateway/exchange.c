@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 #include "json_text.h"
 #include "log.h"
 #include "protojson.h"

@@ -13,7 +13,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -25,7 +24,8 @@
 #endif
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
+#include "log.h"
 
 #define TOO_LARGE_BODY "{\"code\":3,\"message\":\"request body is larger than the limit of %zu bytes\"}"
 /* Temporal's error body for what this module refuses itself; the message is JSON-safe text. */
@@ -595,10 +595,7 @@ static void hangup_watcher_start(hangup_watcher *watcher)
 	                   epoll_ctl(watcher->epoll_fd, EPOLL_CTL_ADD, watcher->wake_fd, &wake) == 0 &&
 	                   pthread_create(&watcher->thread, NULL, hangup_loop, watcher) == 0;
 	if (!watcher->started)
-		fprintf(stderr,
-		        "{\"level\":\"warn\",\"message\":\"clients leaving a wait go unnoticed until it "
-		        "ends: %s\"}\n",
-		        strerror(errno));
+		portico_logf("warn", NULL, "clients leaving a wait go unnoticed until it ends: %s", strerror(errno));
 }
 
 /* Stops the thread before the daemons go: they may free requests that are still watched. */
@@ -838,14 +835,7 @@ static void *sweep_late_requests(void *arg)
 	period_ms = period_ms < 50 ? 50 : period_ms > 1000 ? 1000 : period_ms;
 	pthread_mutex_lock(&server->watch_lock);
 	while (!server->sweeper_stop) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t)(period_ms / 1000);
-		until.tv_nsec += (long)(period_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		struct timespec until = portico_monotonic_deadline(period_ms);
 		pthread_cond_timedwait(&server->sweeper_wake, &server->watch_lock, &until);
 		int64_t now = portico_monotonic_ms();
 		for (connection_watch *watch = server->watches; watch; watch = watch->next) {

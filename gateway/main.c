@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 #include "config.h"
 #include "dispatch.h"
 #include "log.h"
@@ -31,6 +31,8 @@
 /* After the grace period, calls are cancelled; their answers need a moment to go out. */
 #define CANCEL_DRAIN_MS 2000
 
+/* Why the gateway does not start, said plainly to whoever started it, as the last line: not a
+ * log line. */
 static int fatal(const char *message)
 {
 	fprintf(stderr, "portico: %s\n", message);
@@ -240,30 +242,31 @@ int main(int argc, char **argv)
 	free(tls_key);
 	if (!gw.http)
 		return fatal(err.message);
-	fprintf(stderr, "portico: listening on %s (port %u, %s), Temporal at %s, namespace %s\n", gw.config.listen,
-	        http_server_port(gw.http), https ? "HTTPS" : "HTTP", temporal.address, temporal.namespace_name);
+	portico_logf("info", NULL, "listening on %s (port %u, %s), Temporal at %s, namespace %s", gw.config.listen,
+	             http_server_port(gw.http), https ? "HTTPS" : "HTTP", temporal.address, temporal.namespace_name);
 	if (auth_config_mode(gw.auth) == AUTH_OFF)
-		fprintf(stderr,
-		        "{\"level\":\"warn\",\"message\":\"AUTHENTICATION IS OFF (PORTICO_AUTH=off): anyone who "
-		        "reaches %s can start, signal and terminate workflows. For local development only.\"}\n",
-		        gw.config.listen);
+		portico_logf("warn", NULL,
+		             "AUTHENTICATION IS OFF (PORTICO_AUTH=off): anyone who reaches %s can start, signal and "
+		             "terminate workflows. For local development only.",
+		             gw.config.listen);
 	else if (auth_config_mode(gw.auth) == AUTH_PASSTHROUGH)
-		fprintf(stderr, "portico: PORTICO_AUTH=passthrough: Temporal authorizes every call (Authorization is "
-		                "forwarded)\n");
+		portico_log("info",
+		            "PORTICO_AUTH=passthrough: Temporal authorizes every call (Authorization is forwarded)",
+		            NULL);
 	if (gw.codec)
-		fprintf(stderr, "portico: payloads are encrypted with key \"%s\"\n", portico_codec_key_id(gw.codec));
+		portico_logf("info", NULL, "payloads are encrypted with key \"%s\"", portico_codec_key_id(gw.codec));
 	for (size_t i = 0; gw.webhooks && i < gw.webhooks->count; i++) {
 		const webhook_route *route = &gw.webhooks->routes[i];
-		fprintf(stderr, "portico: webhook /webhooks/%s (%s)%s\n", route->name,
-		        webhook_scheme_name(route->verifier.scheme),
-		        route->delivery_id ? "" : "; no deliveryId: a redelivery acts again");
+		portico_logf("info", NULL, "webhook /webhooks/%s (%s)%s", route->name,
+		             webhook_scheme_name(route->verifier.scheme),
+		             route->delivery_id ? "" : "; no deliveryId: a redelivery acts again");
 	}
 
 	int signal_number;
 	while (sigwait(&stop_signals, &signal_number) == 0 && signal_number == SIGHUP)
 		reload_tls(gw.http);
-	fprintf(stderr, "portico: %s: no new connections; finishing %zu request(s)\n", strsignal(signal_number),
-	        http_server_in_flight(gw.http));
+	portico_logf("info", NULL, "%s: no new connections; finishing %zu request(s)", strsignal(signal_number),
+	             http_server_in_flight(gw.http));
 	http_server_quiesce(gw.http);
 	drain(gw.http, gw.config.grace_ms);
 	/* What still runs is cut off: its calls are cancelled and its requests answered 503 with
@@ -272,7 +275,7 @@ int main(int argc, char **argv)
 	 * server stops. Waits whose client had left ended then, not here (exchange_watch_client). */
 	size_t cut_off = http_server_in_flight(gw.http);
 	if (cut_off)
-		fprintf(stderr, "portico: grace period over: cutting off %zu request(s)\n", cut_off);
+		portico_logf("warn", NULL, "grace period over: cutting off %zu request(s)", cut_off);
 	portico_transport_shutdown(gw.transport);
 	drain(gw.http, CANCEL_DRAIN_MS);
 	http_server_stop(gw.http);
@@ -286,6 +289,6 @@ int main(int argc, char **argv)
 	webhook_set_free(gw.webhooks);
 	auth_config_free(gw.auth);
 	portico_metrics_free(gw.metrics);
-	fprintf(stderr, "portico: stopped\n");
+	portico_log("info", "stopped", NULL);
 	return 0;
 }

@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 #include "rest_request.h"
 #include "result.h"
 #include "update.h"

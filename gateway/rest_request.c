@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "codec.h"
+#include "crypto.h"
 #include "json_text.h"
 #include "protojson.h"
 #include "uuid.h"
@@ -118,7 +118,7 @@ static void apply_shorthand(json_t *body, const rpc_traits *traits)
 static void hash_hex(const char *text, size_t length, char hex[33])
 {
 	uint8_t digest[32];
-	portico_codec_sha256(text, length, digest);
+	portico_sha256(text, length, digest);
 	for (size_t i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
 }

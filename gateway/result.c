@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 #include "log.h"
 #include "protojson.h"
 #include "settings.h"

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 #include "protojson.h"
 #include "request.h"
 

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "webhook_config.h"
 #include "log.h"
 #include "uuid.h"
@@ -89,7 +89,7 @@ static char *request_id_for(const webhook_route *route, const char *delivery)
 		return id;
 	uint8_t digest[PORTICO_HMAC_MAX_BYTES];
 	portico_bytes part = {id, strlen(id)};
-	size_t length = portico_codec_hmac(PORTICO_HMAC_SHA256, NULL, 0, &part, 1, digest);
+	size_t length = portico_hmac(PORTICO_HMAC_SHA256, NULL, 0, &part, 1, digest);
 	char *hashed = portico_malloc(2 * length + 1);
 	for (size_t i = 0; i < length; i++)
 		snprintf(hashed + 2 * i, 3, "%02x", digest[i]);
@@ -175,8 +175,8 @@ static void serve_route(gateway_exchange *exchange, const webhook_route *route)
 	size_t length;
 	const char *raw = http_request_body(exchange->request, &length);
 	const char *reason = NULL;
-	int rejected = webhook_verify(&route->verifier, headers_of(exchange->request), raw, length, (int64_t)time(NULL),
-	                              &reason);
+	int rejected =
+	        webhook_verify(&route->verifier, headers_of(exchange->request), raw, length, portico_wall_s(), &reason);
 	char name[160], labels[200];
 	portico_metrics_label(name, sizeof name, "webhook", route->name);
 	snprintf(labels, sizeof labels, "%s,result=\"%s\"", name, rejected ? "rejected" : "verified");

@@ -5,7 +5,6 @@
 #include "webhook_config.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,82 +12,42 @@
 
 #include "alloc.h"
 #include "base64.h"
+#include "json_config.h"
 
 #define DEFAULT_TOLERANCE_S 300
 #define MAX_TOLERANCE_S     86400
 #define MAX_SECRET_BYTES    4096
 
-/* The context of an error: "webhook \"name\": field". */
-typedef struct loader {
-	const char *path;
-	const char *route;
-	portico_error *err;
-} loader;
+/* Messages name the route and the field ("webhook \"name\": verify.secrets[0]"): each loader
+ * below takes the node of the route (or of the top level), and names fields relative to it. */
+typedef json_config_node loader;
 
-static int fail(loader *l, const char *field, const char *format, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(loader *l, const char *field, const char *format, ...)
+/* A string member copied into *out (NULL when absent); required ones must be there, and none may
+ * be empty. */
+static int string_field(const loader *l, const char *key, int required, char **out)
 {
-	va_list args;
-	va_start(args, format);
-	char *what = portico_vsprintf(format, args);
-	va_end(args);
-	if (l->route)
-		portico_error_set(l->err, PORTICO_INVALID_ARGUMENT, "%s: webhook \"%s\": %s: %s", l->path, l->route,
-		                  field, what);
-	else
-		portico_error_set(l->err, PORTICO_INVALID_ARGUMENT, "%s: %s: %s", l->path, field, what);
-	free(what);
-	return -1;
-}
-
-/* Rejects fields that are not in allowed (NULL-terminated). */
-static int check_fields(loader *l, const json_t *object, const char *where, const char *const *allowed)
-{
-	const char *key;
-	json_t *value;
-	json_object_foreach((json_t *)object, key, value)
-	{
-		size_t i = 0;
-		while (allowed[i] && strcmp(allowed[i], key))
-			i++;
-		if (!allowed[i])
-			return fail(l, where, "unknown field \"%s\"", key);
-	}
-	return 0;
-}
-
-/* A string field; required ones must be present and non-empty. *out is a copy or NULL. */
-static int string_field(loader *l, const json_t *object, const char *key, const char *field, int required, char **out)
-{
-	json_t *value = json_object_get(object, key);
+	json_config_node node = json_config_member(l, key);
+	const char *value;
 	*out = NULL;
-	if (!value)
-		return required ? fail(l, field, "is required") : 0;
-	if (!json_is_string(value) || !json_string_length(value))
-		return fail(l, field, "expected a non-empty string");
-	*out = portico_strdup(json_string_value(value));
+	if (json_config_string(&node, JSON_CONFIG_NON_EMPTY | (required ? JSON_CONFIG_REQUIRED : 0), &value))
+		return -1;
+	*out = value ? portico_strdup(value) : NULL;
 	return 0;
 }
 
-static int seconds_field(loader *l, const json_t *object, const char *key, const char *field, int64_t *out)
+static int seconds_field(const loader *l, const char *key, int64_t *out)
 {
-	json_t *value = json_object_get(object, key);
-	if (!value)
-		return 0;
-	if (!json_is_integer(value) || json_integer_value(value) <= 0)
-		return fail(l, field, "expected a positive number of seconds");
-	*out = json_integer_value(value);
-	return 0;
+	json_config_node node = json_config_member(l, key);
+	return json_config_integer(&node, 1, INT64_MAX, "a positive number of seconds", out);
 }
 
-static int template_field(loader *l, const json_t *object, const char *key, const char *field, int required, char **out)
+static int template_field(const loader *l, const char *key, int required, char **out)
 {
-	if (string_field(l, object, key, field, required, out))
+	if (string_field(l, key, required, out))
 		return -1;
 	portico_error template_err = PORTICO_ERROR_INIT;
 	if (*out && webhook_template_check(*out, &template_err)) {
-		fail(l, field, "%s", template_err.message);
+		json_config_fail_at(l, key, "%s", template_err.message);
 		portico_error_clear(&template_err);
 		return -1;
 	}
@@ -117,23 +76,25 @@ static char *read_secret_file(const char *path)
 	return text;
 }
 
-static int load_secret(loader *l, const char *source, webhook_scheme scheme, const char *field, webhook_secret *secret)
+static int load_secret(const json_config_node *node, const char *source, webhook_scheme scheme, webhook_secret *secret)
 {
 	char *text = NULL;
 	if (!strncmp(source, "env:", 4)) {
 		const char *value = getenv(source + 4);
 		if (!value || !*value)
-			return fail(l, field, "environment variable %s is not set", source + 4);
+			return json_config_fail(node, "environment variable %s is not set", source + 4);
 		text = portico_strdup(value);
 	} else if (!strncmp(source, "file:", 5)) {
 		if (!(text = read_secret_file(source + 5)))
-			return fail(l, field, "cannot read %s (or it is over %d bytes)", source + 5, MAX_SECRET_BYTES);
+			return json_config_fail(node, "cannot read %s (or it is over %d bytes)", source + 5,
+			                        MAX_SECRET_BYTES);
 	} else {
-		return fail(l, field, "expected \"env:NAME\" or \"file:/path\" (secrets never sit in this file)");
+		return json_config_fail(node,
+		                        "expected \"env:NAME\" or \"file:/path\" (secrets never sit in this file)");
 	}
 	if (!*text) {
 		free(text);
-		return fail(l, field, "the secret from %s is empty", source);
+		return json_config_fail(node, "the secret from %s is empty", source);
 	}
 	if (scheme == WEBHOOK_STANDARD) {
 		/* Standard Webhooks secrets are "whsec_" + base64 of the key bytes. */
@@ -146,7 +107,7 @@ static int load_secret(loader *l, const char *source, webhook_scheme scheme, con
 		if (bad) {
 			free(secret->bytes);
 			secret->bytes = NULL;
-			return fail(l, field, "the secret from %s is not \"whsec_\" + base64", source);
+			return json_config_fail(node, "the secret from %s is not \"whsec_\" + base64", source);
 		}
 		return 0;
 	}
@@ -188,130 +149,130 @@ static const char *default_delivery_id(webhook_scheme scheme)
 	}
 }
 
-static int load_verifier(loader *l, const json_t *verify, webhook_verifier *v)
+static int load_verifier(const loader *l, webhook_verifier *v)
 {
 	static const char *const fields[] = {"scheme", "secrets",   "toleranceSeconds", "header",
 	                                     "prefix", "algorithm", "encoding",         NULL};
-	if (!json_is_object(verify))
-		return fail(l, "verify", "is required: {\"scheme\": …, \"secrets\": [\"env:NAME\"]}");
-	if (check_fields(l, verify, "verify", fields))
+	json_config_node verify = json_config_member(l, "verify");
+	if (!verify.value)
+		return json_config_fail(&verify, "is required: {\"scheme\": …, \"secrets\": [\"env:NAME\"]}");
+	if (json_config_object(&verify, fields, "{\"scheme\": …, \"secrets\": [\"env:NAME\"]}"))
 		return -1;
-	const char *scheme = json_string_value(json_object_get(verify, "scheme"));
+	const char *scheme = json_string_value(json_object_get(verify.value, "scheme"));
 	size_t i = 0;
 	while (i < sizeof schemes / sizeof schemes[0] && (!scheme || strcmp(scheme, schemes[i].name)))
 		i++;
 	if (i == sizeof schemes / sizeof schemes[0])
-		return fail(l, "verify.scheme", "expected one of github, stripe, slack, standard, hmac, bearer");
+		return json_config_fail_at(&verify, "scheme",
+		                           "expected one of github, stripe, slack, standard, hmac, bearer");
 	v->scheme = schemes[i].scheme;
 	v->tolerance_s = DEFAULT_TOLERANCE_S;
-	if (seconds_field(l, verify, "toleranceSeconds", "verify.toleranceSeconds", &v->tolerance_s))
+	if (seconds_field(&verify, "toleranceSeconds", &v->tolerance_s))
 		return -1;
 	int timestamped = v->scheme == WEBHOOK_STRIPE || v->scheme == WEBHOOK_SLACK || v->scheme == WEBHOOK_STANDARD;
-	if (json_object_get(verify, "toleranceSeconds") && !timestamped)
-		return fail(l, "verify.toleranceSeconds",
-		            "only stripe, slack and standard signatures carry a timestamp");
+	if (json_object_get(verify.value, "toleranceSeconds") && !timestamped)
+		return json_config_fail_at(&verify, "toleranceSeconds",
+		                           "only stripe, slack and standard signatures carry a timestamp");
 	if (v->tolerance_s > MAX_TOLERANCE_S)
-		return fail(l, "verify.toleranceSeconds", "at most %d (a day)", MAX_TOLERANCE_S);
+		return json_config_fail_at(&verify, "toleranceSeconds", "at most %d (a day)", MAX_TOLERANCE_S);
 
-	json_t *secrets = json_object_get(verify, "secrets");
-	if (!json_is_array(secrets) || !json_array_size(secrets))
-		return fail(l, "verify.secrets", "expected a non-empty array of \"env:NAME\" or \"file:/path\"");
-	v->secrets = portico_calloc(json_array_size(secrets), sizeof *v->secrets);
-	size_t index;
-	json_t *source;
-	json_array_foreach(secrets, index, source)
-	{
-		char field[48];
-		snprintf(field, sizeof field, "verify.secrets[%zu]", index);
-		if (!json_is_string(source))
-			return fail(l, field, "expected a string");
-		if (load_secret(l, json_string_value(source), v->scheme, field, &v->secrets[v->secret_count]))
+	json_config_node secrets = json_config_member(&verify, "secrets");
+	if (!json_is_array(secrets.value) || !json_array_size(secrets.value))
+		return json_config_fail(&secrets, "expected a non-empty array of \"env:NAME\" or \"file:/path\"");
+	v->secrets = portico_calloc(json_array_size(secrets.value), sizeof *v->secrets);
+	for (size_t index = 0; index < json_array_size(secrets.value); index++) {
+		json_config_node source = json_config_element(&secrets, index);
+		const char *text;
+		if (json_config_string(&source, 0, &text) ||
+		    load_secret(&source, text, v->scheme, &v->secrets[v->secret_count]))
 			return -1;
 		v->secret_count++;
 	}
 
 	if (v->scheme != WEBHOOK_HMAC) {
-		if (json_object_get(verify, "header") || json_object_get(verify, "prefix") ||
-		    json_object_get(verify, "algorithm") || json_object_get(verify, "encoding"))
-			return fail(l, "verify", "header, prefix, algorithm and encoding are for the hmac scheme");
+		if (json_object_get(verify.value, "header") || json_object_get(verify.value, "prefix") ||
+		    json_object_get(verify.value, "algorithm") || json_object_get(verify.value, "encoding"))
+			return json_config_fail(&verify,
+			                        "header, prefix, algorithm and encoding are for the hmac scheme");
 		return 0;
 	}
-	if (string_field(l, verify, "header", "verify.header", 1, &v->header))
+	if (string_field(&verify, "header", 1, &v->header))
 		return -1;
-	json_t *prefix = json_object_get(verify, "prefix");
-	if (prefix && !json_is_string(prefix))
-		return fail(l, "verify.prefix", "expected a string");
-	v->prefix = portico_strdup(prefix ? json_string_value(prefix) : "");
-	const char *algorithm = json_string_value(json_object_get(verify, "algorithm"));
-	if (json_object_get(verify, "algorithm") &&
+	json_config_node prefix_node = json_config_member(&verify, "prefix");
+	const char *prefix;
+	if (json_config_string(&prefix_node, 0, &prefix))
+		return -1;
+	v->prefix = portico_strdup(prefix ? prefix : "");
+	const char *algorithm = json_string_value(json_object_get(verify.value, "algorithm"));
+	if (json_object_get(verify.value, "algorithm") &&
 	    (!algorithm || (strcmp(algorithm, "sha256") && strcmp(algorithm, "sha1"))))
-		return fail(l, "verify.algorithm", "expected \"sha256\" or \"sha1\"");
+		return json_config_fail_at(&verify, "algorithm", "expected \"sha256\" or \"sha1\"");
 	v->algorithm = algorithm && !strcmp(algorithm, "sha1") ? PORTICO_HMAC_SHA1 : PORTICO_HMAC_SHA256;
-	const char *encoding = json_string_value(json_object_get(verify, "encoding"));
-	if (json_object_get(verify, "encoding") &&
+	const char *encoding = json_string_value(json_object_get(verify.value, "encoding"));
+	if (json_object_get(verify.value, "encoding") &&
 	    (!encoding || (strcmp(encoding, "hex") && strcmp(encoding, "base64"))))
-		return fail(l, "verify.encoding", "expected \"hex\" or \"base64\"");
+		return json_config_fail_at(&verify, "encoding", "expected \"hex\" or \"base64\"");
 	v->base64 = encoding && !strcmp(encoding, "base64");
 	return 0;
 }
 
-static int load_strings(loader *l, const json_t *array, const char *field, char ***out, size_t *count)
+/* The strings of array into *out (NULL-terminated) and *count; refusals name owner, the node
+ * the array belongs to. */
+static int load_strings(const json_config_node *owner, const json_t *array, char ***out, size_t *count)
 {
 	if (!json_is_array(array))
-		return fail(l, field, "expected an array of strings");
+		return json_config_fail(owner, "expected an array of strings");
 	*out = portico_calloc(json_array_size(array) + 1, sizeof **out);
 	size_t index;
 	json_t *value;
 	json_array_foreach(array, index, value)
 	{
 		if (!json_is_string(value))
-			return fail(l, field, "expected an array of strings");
+			return json_config_fail(owner, "expected an array of strings");
 		(*out)[(*count)++] = portico_strdup(json_string_value(value));
 	}
 	return 0;
 }
 
-static int load_filters(loader *l, const json_t *filters, webhook_route *route)
+static int load_filters(const loader *l, webhook_route *route)
 {
-	if (!filters)
+	json_config_node filters = json_config_member(l, "filters");
+	if (!filters.value)
 		return 0;
-	if (!json_is_array(filters))
-		return fail(l, "filters", "expected an array of {\"value\": template, \"in\": [strings]}");
-	route->filters = portico_calloc(json_array_size(filters), sizeof *route->filters);
-	size_t index;
-	json_t *filter;
-	json_array_foreach(filters, index, filter)
-	{
+	if (!json_is_array(filters.value))
+		return json_config_fail(&filters, "expected an array of {\"value\": template, \"in\": [strings]}");
+	route->filters = portico_calloc(json_array_size(filters.value), sizeof *route->filters);
+	for (size_t index = 0; index < json_array_size(filters.value); index++) {
 		static const char *const fields[] = {"value", "in", NULL};
-		char field[48];
-		snprintf(field, sizeof field, "filters[%zu]", index);
+		json_config_node filter = json_config_element(&filters, index);
 		webhook_filter *f = &route->filters[route->filter_count++];
-		if (!json_is_object(filter))
-			return fail(l, field, "expected {\"value\": template, \"in\": [strings]}");
-		if (check_fields(l, filter, field, fields) || template_field(l, filter, "value", field, 1, &f->value) ||
-		    load_strings(l, json_object_get(filter, "in"), field, &f->allowed, &f->allowed_count))
+		if (json_config_object(&filter, fields, "{\"value\": template, \"in\": [strings]}") ||
+		    template_field(&filter, "value", 1, &f->value) ||
+		    load_strings(&filter, json_object_get(filter.value, "in"), &f->allowed, &f->allowed_count))
 			return -1;
 	}
 	return 0;
 }
 
-static int load_input(loader *l, const json_t *input, webhook_route *route)
+static int load_input(const loader *l, webhook_route *route)
 {
 	static const char *const fields[] = {"pointer", "headers", NULL};
-	if (!input)
+	json_config_node input = json_config_member(l, "input");
+	if (!input.value)
 		return 0;
-	if (!json_is_object(input) || check_fields(l, input, "input", fields))
-		return json_is_object(input) ? -1 : fail(l, "input", "expected {\"pointer\": …, \"headers\": […]}");
-	json_t *pointer = json_object_get(input, "pointer");
+	if (json_config_object(&input, fields, "{\"pointer\": …, \"headers\": […]}"))
+		return -1;
+	json_t *pointer = json_object_get(input.value, "pointer");
 	if (pointer &&
 	    (!json_is_string(pointer) || (json_string_length(pointer) && json_string_value(pointer)[0] != '/')))
-		return fail(l, "input.pointer",
-		            "expected a JSON pointer such as \"/data/object\" (\"\" for the whole body)");
+		return json_config_fail_at(
+		        &input, "pointer",
+		        "expected a JSON pointer such as \"/data/object\" (\"\" for the whole body)");
 	route->input_pointer =
 	        pointer && json_string_length(pointer) ? portico_strdup(json_string_value(pointer)) : NULL;
-	json_t *headers = json_object_get(input, "headers");
-	return headers ? load_strings(l, headers, "input.headers", &route->input_headers, &route->input_header_count)
-	               : 0;
+	json_config_node headers = json_config_member(&input, "headers");
+	return headers.value ? load_strings(&headers, headers.value, &route->input_headers, &route->input_header_count)
+	                     : 0;
 }
 
 static int uses(const char *template_text, const char *placeholder)
@@ -320,16 +281,17 @@ static int uses(const char *template_text, const char *placeholder)
 }
 
 /* What would load and then fail every delivery, or leak a secret into histories and logs. */
-static int check_placeholders(loader *l, const webhook_route *route)
+static int check_placeholders(const loader *l, const webhook_route *route)
 {
 	if (uses(route->delivery_id, "{delivery}"))
-		return fail(l, "deliveryId", "cannot use {delivery}, which it defines");
+		return json_config_fail_at(l, "deliveryId", "cannot use {delivery}, which it defines");
 	const char *needs_delivery = uses(route->workflow_id, "{delivery}") ? "workflowId" : NULL;
 	for (size_t i = 0; i < route->filter_count && !needs_delivery; i++)
 		if (uses(route->filters[i].value, "{delivery}"))
 			needs_delivery = "filters";
 	if (needs_delivery && !route->delivery_id)
-		return fail(l, needs_delivery, "uses {delivery}, but this scheme has no delivery id: set deliveryId");
+		return json_config_fail_at(l, needs_delivery,
+		                           "uses {delivery}, but this scheme has no delivery id: set deliveryId");
 	int leaks = uses(route->workflow_id, "{header.authorization}") ||
 	            uses(route->delivery_id, "{header.authorization}");
 	for (size_t i = 0; i < route->input_header_count; i++)
@@ -337,7 +299,8 @@ static int check_placeholders(loader *l, const webhook_route *route)
 	for (size_t i = 0; i < route->filter_count; i++)
 		leaks |= uses(route->filters[i].value, "{header.authorization}");
 	if (leaks)
-		return fail(l, "route", "the Authorization header carries a secret: it cannot go into ids or input");
+		return json_config_fail_at(l, "route",
+		                           "the Authorization header carries a secret: it cannot go into ids or input");
 	return 0;
 }
 
@@ -351,86 +314,81 @@ static int valid_name(const char *name)
 	return 1;
 }
 
-static int load_route(loader *l, const char *name, const json_t *config, webhook_route *route)
+static int load_route(const json_config_node *routes, const char *name, webhook_route *route)
 {
 	static const char *const fields[] = {"action",  "namespace",  "workflowType", "taskQueue",
 	                                     "signal",  "workflowId", "deliveryId",   "input",
 	                                     "filters", "timeouts",   "verify",       NULL};
+	json_config_node member = json_config_member(routes, name);
+	loader l = json_config_labelled(&member, "route", "webhook \"%s\"", name);
 	route->name = portico_strdup(name);
 	if (!valid_name(name))
-		return fail(l, "name", "use letters, digits, '-', '_' and '.' (it becomes /webhooks/%s)", name);
-	if (!json_is_object(config))
-		return fail(l, "route", "expected an object");
-	if (check_fields(l, config, "route", fields))
+		return json_config_fail_at(&l, "name",
+		                           "use letters, digits, '-', '_' and '.' (it becomes /webhooks/%s)", name);
+	if (json_config_object(&l, fields, "an object"))
 		return -1;
-	const char *action = json_string_value(json_object_get(config, "action"));
+	const char *action = json_string_value(json_object_get(l.value, "action"));
 	if (!action || (strcmp(action, "start") && strcmp(action, "signal") && strcmp(action, "signal-with-start")))
-		return fail(l, "action", "expected \"start\", \"signal\" or \"signal-with-start\"");
+		return json_config_fail_at(&l, "action", "expected \"start\", \"signal\" or \"signal-with-start\"");
 	route->action = !strcmp(action, "start")    ? WEBHOOK_START
 	                : !strcmp(action, "signal") ? WEBHOOK_SIGNAL
 	                                            : WEBHOOK_SIGNAL_WITH_START;
 	int starts = route->action != WEBHOOK_SIGNAL, signals = route->action != WEBHOOK_START;
-	if (string_field(l, config, "namespace", "namespace", 0, &route->namespace_name) ||
-	    string_field(l, config, "workflowType", "workflowType", starts, &route->workflow_type) ||
-	    string_field(l, config, "taskQueue", "taskQueue", starts, &route->task_queue) ||
-	    string_field(l, config, "signal", "signal", signals, &route->signal_name) ||
-	    template_field(l, config, "workflowId", "workflowId", 1, &route->workflow_id) ||
-	    load_verifier(l, json_object_get(config, "verify"), &route->verifier) ||
-	    template_field(l, config, "deliveryId", "deliveryId", 0, &route->delivery_id) ||
-	    load_input(l, json_object_get(config, "input"), route) ||
-	    load_filters(l, json_object_get(config, "filters"), route))
+	if (string_field(&l, "namespace", 0, &route->namespace_name) ||
+	    string_field(&l, "workflowType", starts, &route->workflow_type) ||
+	    string_field(&l, "taskQueue", starts, &route->task_queue) ||
+	    string_field(&l, "signal", signals, &route->signal_name) ||
+	    template_field(&l, "workflowId", 1, &route->workflow_id) || load_verifier(&l, &route->verifier) ||
+	    template_field(&l, "deliveryId", 0, &route->delivery_id) || load_input(&l, route) ||
+	    load_filters(&l, route))
 		return -1;
 	if (!starts && (route->workflow_type || route->task_queue))
-		return fail(l, "action", "a signal route names no workflowType or taskQueue");
+		return json_config_fail_at(&l, "action", "a signal route names no workflowType or taskQueue");
 	if (!signals && route->signal_name)
-		return fail(l, "signal", "only signal and signal-with-start routes send a signal");
+		return json_config_fail_at(&l, "signal", "only signal and signal-with-start routes send a signal");
 	if (!route->namespace_name)
 		route->namespace_name = portico_strdup("default");
 	if (!route->delivery_id && default_delivery_id(route->verifier.scheme))
 		route->delivery_id = portico_strdup(default_delivery_id(route->verifier.scheme));
-	if (check_placeholders(l, route))
+	if (check_placeholders(&l, route))
 		return -1;
-	json_t *timeouts = json_object_get(config, "timeouts");
+	json_config_node timeouts = json_config_member(&l, "timeouts");
 	static const char *const timeout_fields[] = {"executionSeconds", "runSeconds", "taskSeconds", NULL};
-	if (timeouts && (!json_is_object(timeouts) || check_fields(l, timeouts, "timeouts", timeout_fields)))
-		return json_is_object(timeouts) ? -1 : fail(l, "timeouts", "expected an object");
-	if (timeouts && !starts)
-		return fail(l, "timeouts", "a signal route starts nothing");
-	if (timeouts &&
-	    (seconds_field(l, timeouts, "executionSeconds", "timeouts.executionSeconds", &route->execution_timeout_s) ||
-	     seconds_field(l, timeouts, "runSeconds", "timeouts.runSeconds", &route->run_timeout_s) ||
-	     seconds_field(l, timeouts, "taskSeconds", "timeouts.taskSeconds", &route->task_timeout_s)))
+	if (!timeouts.value)
+		return 0;
+	if (json_config_object(&timeouts, timeout_fields, "an object"))
+		return -1;
+	if (!starts)
+		return json_config_fail(&timeouts, "a signal route starts nothing");
+	if (seconds_field(&timeouts, "executionSeconds", &route->execution_timeout_s) ||
+	    seconds_field(&timeouts, "runSeconds", &route->run_timeout_s) ||
+	    seconds_field(&timeouts, "taskSeconds", &route->task_timeout_s))
 		return -1;
 	return 0;
 }
 
 webhook_set *webhook_set_load(const char *path, portico_error *err)
 {
-	loader l = {.path = path, .route = NULL, .err = err};
-	json_error_t error;
-	json_t *root = json_load_file(path, 0, &error);
-	if (!root) {
-		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: line %d, column %d: %s", path, error.line,
-		                  error.column, error.text);
+	json_t *root = json_config_load(path, err);
+	if (!root)
 		return NULL;
-	}
-	json_t *routes = json_object_get(root, "webhooks");
+	json_config_node top = json_config_top(path, root, err);
+	json_config_node routes = json_config_member(&top, "webhooks");
 	webhook_set *set = portico_calloc(1, sizeof *set);
 	static const char *const fields[] = {"webhooks", NULL};
-	if (!json_is_object(root) || check_fields(&l, root, "top level", fields) || !json_is_object(routes)) {
-		if (!err->message)
-			fail(&l, "top level", "expected {\"webhooks\": {\"name\": {route}, …}}");
+	static const char *const expected = "{\"webhooks\": {\"name\": {route}, …}}";
+	if (json_config_object(&top, fields, expected) ||
+	    (!json_is_object(routes.value) && json_config_fail(&top, "expected %s", expected))) {
 		json_decref(root);
 		webhook_set_free(set);
 		return NULL;
 	}
-	set->routes = portico_calloc(json_object_size(routes), sizeof *set->routes);
+	set->routes = portico_calloc(json_object_size(routes.value), sizeof *set->routes);
 	const char *name;
 	json_t *config;
-	json_object_foreach(routes, name, config)
+	json_object_foreach((json_t *)routes.value, name, config)
 	{
-		l.route = name;
-		if (load_route(&l, name, config, &set->routes[set->count++])) {
+		if (load_route(&routes, name, &set->routes[set->count++])) {
 			json_decref(root);
 			webhook_set_free(set);
 			return NULL;

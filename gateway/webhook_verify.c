@@ -1,5 +1,5 @@
 /* Signature checks over the raw body bytes, one per scheme. Every comparison of a signature is
- * constant-time (portico_codec_equal); timestamps are checked in both directions, so a replay
+ * constant-time (portico_constant_time_equal); timestamps are checked in both directions, so a replay
  * from the past and a signature minted for the future are refused alike. */
 #include "webhook_verify.h"
 
@@ -38,15 +38,15 @@ static int matches_any(const webhook_verifier *v, portico_hmac_algorithm algorit
 	int found = 0;
 	for (size_t s = 0; s < v->secret_count; s++) {
 		uint8_t mac[PORTICO_HMAC_MAX_BYTES];
-		size_t length = portico_codec_hmac(algorithm, v->secrets[s].bytes, v->secrets[s].length, parts,
-		                                   part_count, mac);
+		size_t length =
+		        portico_hmac(algorithm, v->secrets[s].bytes, v->secrets[s].length, parts, part_count, mac);
 		char hex[2 * PORTICO_HMAC_MAX_BYTES + 1];
 		char *encoded = base64 ? portico_base64_encode(mac, length) : (to_hex(mac, length, hex), hex);
 		size_t encoded_length = strlen(encoded);
 		/* Every secret and signature is tried, matched or not: timing tells nothing of which. */
 		for (size_t g = 0; g < given_count; g++)
 			found |= strlen(given[g]) == encoded_length &&
-			         portico_codec_equal(encoded, given[g], encoded_length);
+			         portico_constant_time_equal(encoded, given[g], encoded_length);
 		if (base64)
 			free(encoded);
 	}
@@ -207,7 +207,7 @@ static int verify_bearer(const webhook_verifier *v, webhook_headers headers, con
 	size_t length = strlen(token);
 	int ok = 0;
 	for (size_t s = 0; s < v->secret_count; s++)
-		ok |= v->secrets[s].length == length && portico_codec_equal(v->secrets[s].bytes, token, length);
+		ok |= v->secrets[s].length == length && portico_constant_time_equal(v->secrets[s].bytes, token, length);
 	*reason = ok ? NULL : "wrong bearer token";
 	return ok ? 0 : -1;
 }

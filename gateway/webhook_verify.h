@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "codec.h"
+#include "crypto.h"
 
 typedef enum {
 	WEBHOOK_GITHUB,   /* X-Hub-Signature-256: sha256=<hex> over the body */

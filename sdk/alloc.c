@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Not portico_log, which allocates. */
 static void out_of_memory(size_t size)
 {
 	fprintf(stderr, "portico: out of memory allocating %zu bytes\n", size);

@@ -1,7 +1,6 @@
 #include "backoff.h"
 
 #include <stdlib.h>
-#include <time.h>
 
 int64_t portico_backoff_delay_ms(unsigned attempt)
 {
@@ -12,11 +11,4 @@ int64_t portico_backoff_delay_ms(unsigned attempt)
 		delay = PORTICO_BACKOFF_MAX_MS;
 	/* rand() is enough: jitter needs spread, not secrecy. */
 	return delay - (delay / 5) * (rand() % 1000) / 1000;
-}
-
-int64_t portico_monotonic_ms(void)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }

@@ -12,7 +12,4 @@
  * share of up to 20%. */
 int64_t portico_backoff_delay_ms(unsigned attempt);
 
-/* Milliseconds on a monotonic clock, for deadlines. */
-int64_t portico_monotonic_ms(void);
-
 #endif

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 
 struct portico_client {
 	portico_transport *transport;

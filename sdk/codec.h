@@ -1,7 +1,7 @@
 /* Payload codecs: AES-256-GCM encryption byte-compatible with Temporal's official samples
  * (outer payload {encoding: binary/encrypted, encryption-key-id: <id>}, data = 12-byte nonce ‖
  * ciphertext ‖ 16-byte tag over the serialized inner Payload, no AAD), with optional zlib
- * compression first (binary/zlib, as the Go sample). Every OpenSSL crypto call is in codec.c.
+ * compression first (binary/zlib, as the Go sample). The cipher itself is crypto.c's.
  * Keys: PORTICO_CODEC_KEYS="id1=<base64 of 32 bytes>,id2=…" or PORTICO_CODEC_KEYS_FILE (one
  * id=key per line, # comments); the first key encrypts, every key decrypts, so a new first key
  * rotates without making old data unreadable. PORTICO_CODEC_COMPRESS=zlib turns compression on.
@@ -15,9 +15,6 @@
 #include "error.h"
 #include "payload.h"
 
-#define PORTICO_CODEC_KEY_BYTES    32
-#define PORTICO_CODEC_NONCE_BYTES  12
-#define PORTICO_CODEC_TAG_BYTES    16
 #define PORTICO_ENCODING_ENCRYPTED "binary/encrypted"
 #define PORTICO_ENCODING_ZLIB      "binary/zlib"
 #define PORTICO_METADATA_KEY_ID    "encryption-key-id"
@@ -74,52 +71,6 @@ portico_payload *portico_codec_decode_within(const portico_codec *codec, const p
 
 /* portico_codec_decode_within with a fresh default budget. */
 portico_payload *portico_codec_decode(const portico_codec *codec, const portico_payload *payload, portico_error *err);
-
-/* AES-256-GCM with a given nonce: writes nonce ‖ ciphertext ‖ tag (length + 28 bytes) to out.
- * Exposed for the test vectors; portico_codec_encode draws a fresh random nonce each time. */
-void portico_codec_seal(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t nonce[PORTICO_CODEC_NONCE_BYTES],
-                        const uint8_t *plain, size_t length, uint8_t *out);
-
-/* Reverses portico_codec_seal: writes length - 28 bytes to out; -1 when authentication fails. */
-int portico_codec_open(const uint8_t key[PORTICO_CODEC_KEY_BYTES], const uint8_t *sealed, size_t length, uint8_t *out);
-
-/* ---- Signatures (webhooks) ------------------------------------------------------------------ */
-
-#define PORTICO_HMAC_MAX_BYTES 32
-
-typedef enum { PORTICO_HMAC_SHA256, PORTICO_HMAC_SHA1 } portico_hmac_algorithm;
-
-typedef struct portico_bytes {
-	const void *data;
-	size_t length;
-} portico_bytes;
-
-/* The HMAC of the parts, concatenated, under key: writes it to out and returns its length
- * (32 for SHA-256, 20 for SHA-1). */
-size_t portico_codec_hmac(portico_hmac_algorithm algorithm, const uint8_t *key, size_t key_length,
-                          const portico_bytes *parts, size_t part_count, uint8_t out[PORTICO_HMAC_MAX_BYTES]);
-
-/* Public keys for signatures (JWT): RSA for RS256, P-256 for ES256. */
-typedef struct portico_public_key portico_public_key;
-typedef enum { PORTICO_RS256, PORTICO_ES256 } portico_signature_algorithm;
-
-/* From PEM ("-----BEGIN PUBLIC KEY-----"), or from a JWK object (kty RSA with n and e, or kty EC,
- * crv P-256, with x and y). NULL with err for anything else. Free with portico_public_key_free. */
-portico_public_key *portico_public_key_from_pem(const char *pem, portico_error *err);
-portico_public_key *portico_public_key_from_jwk(const char *kty, const char *n_or_crv, const char *e_or_x,
-                                                const char *y, portico_error *err);
-void portico_public_key_free(portico_public_key *key);
-
-/* 1 when signature is algorithm's signature of data under key (for ES256, JWS's 64-byte r||s);
- * 0 otherwise, including when the key does not fit the algorithm. */
-int portico_codec_verify_signature(const portico_public_key *key, portico_signature_algorithm algorithm,
-                                   const void *data, size_t length, const uint8_t *signature, size_t signature_length);
-
-/* The SHA-256 digest of data. */
-void portico_codec_sha256(const void *data, size_t length, uint8_t out[32]);
-
-/* 1 when a and b hold the same bytes, in time that depends only on length. */
-int portico_codec_equal(const void *a, const void *b, size_t length);
 
 /* ---- Whole messages ------------------------------------------------------------------------- */
 

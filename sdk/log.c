@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -99,4 +100,14 @@ void portico_log(const char *level, const char *message, json_t *fields)
 	text[length] = '\n'; /* over the terminating NUL: the buffer holds length + 1 bytes */
 	write_all(STDERR_FILENO, text, length + 1);
 	free(text);
+}
+
+void portico_logf(const char *level, json_t *fields, const char *format, ...)
+{
+	va_list args;
+	va_start(args, format);
+	char *message = portico_vsprintf(format, args);
+	va_end(args);
+	portico_log(level, message, fields);
+	free(message);
 }

@@ -12,6 +12,10 @@
  * nothing). A field named level or message is ignored. */
 void portico_log(const char *level, const char *message, json_t *fields);
 
+/* portico_log with a printf-formatted message, for sentences that carry values a reader wants
+ * inline ("listening on 127.0.0.1:8080"); fields as above. */
+void portico_logf(const char *level, json_t *fields, const char *format, ...) __attribute__((format(printf, 3, 4)));
+
 /* A JSON string of text for a log field (a new reference, never NULL): bytes that are not UTF-8
  * become U+FFFD, where json_string would give NULL and lose the whole line's fields; NULL text
  * gives JSON null. */

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
-#include "backoff.h"
+#include "clock.h"
 
 #define MAX_EVENTS 64
 

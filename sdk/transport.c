@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "backoff.h"
+#include "clock.h"
 #include "temporal/api/operatorservice/v1/service.pb-c.h"
 #include "temporal/api/workflowservice/v1/service.pb-c.h"
 

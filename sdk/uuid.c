@@ -2,22 +2,13 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <sys/random.h>
+
+#include "crypto.h"
 
 void portico_uuid_v4(char out[PORTICO_UUID_LENGTH + 1])
 {
 	uint8_t bytes[16];
-	size_t filled = 0;
-	while (filled < sizeof bytes) {
-		ssize_t got = getrandom(bytes + filled, sizeof bytes - filled, 0);
-		if (got <= 0) {
-			/* getrandom only fails before the kernel's pool is seeded, not on a running host. */
-			perror("portico: getrandom");
-			abort();
-		}
-		filled += (size_t)got;
-	}
+	portico_random_bytes(bytes, sizeof bytes);
 	bytes[6] = (bytes[6] & 0x0f) | 0x40;
 	bytes[8] = (bytes[8] & 0x3f) | 0x80;
 	snprintf(out, PORTICO_UUID_LENGTH + 1, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",

@@ -22,6 +22,7 @@
 
 #include "alloc.h"
 #include "backoff.h"
+#include "clock.h"
 #include "base64.h"
 #include "json_text.h"
 #include "log.h"
@@ -460,10 +461,8 @@ static int64_t attempt_deadline_ms(const activity_task *task)
 		deadline = now + start_to_close;
 	int64_t schedule_to_close = duration_ms(task->schedule_to_close_timeout);
 	if (schedule_to_close > 0 && task->scheduled_time && task->scheduled_time->seconds > 0) {
-		struct timespec wall;
-		clock_gettime(CLOCK_REALTIME, &wall);
-		int64_t since_scheduled = (wall.tv_sec - task->scheduled_time->seconds) * 1000 +
-		                          (wall.tv_nsec - task->scheduled_time->nanos) / 1000000;
+		int64_t since_scheduled = portico_wall_ms() - (task->scheduled_time->seconds * 1000 +
+		                                               task->scheduled_time->nanos / 1000000);
 		int64_t until = now + schedule_to_close - (since_scheduled > 0 ? since_scheduled : 0);
 		if (!deadline || until < deadline)
 			deadline = until;
@@ -812,11 +811,7 @@ static int run_task(portico_worker *worker, activity_task *task)
 static int reserve_slot(portico_worker *worker)
 {
 	while (!atomic_load(&worker->stopping)) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += SLOT_WAIT_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
+		struct timespec until = portico_wall_deadline(SLOT_WAIT_MS);
 		if (sem_timedwait(&worker->slots, &until) == 0)
 			return 0;
 	}
@@ -925,7 +920,7 @@ static size_t busy(portico_worker *worker);
 /* Without its threads the worker would take tasks it cannot run; better to stop loudly. */
 static _Noreturn void thread_failed(void)
 {
-	fprintf(stderr, "portico: cannot start the worker's threads\n");
+	portico_log("error", "cannot start the worker's threads", NULL);
 	abort();
 }
 

@@ -80,20 +80,17 @@ typedef void (*register_fn)(portico_worker *worker);
 
 /* Loads each --activities library and lets it register its activities. The libraries stay
  * loaded for the life of the process. The arguments were checked by check_arguments. */
-static int load_activity_libraries(portico_worker *worker, int argc, char **argv)
+static int load_activity_libraries(portico_worker *worker, int argc, char **argv, portico_error *err)
 {
 	for (int i = 2; i < argc; i += 2) {
 		const char *path = argv[i];
 		void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-		if (!library) {
-			fprintf(stderr, "portico-worker: cannot load %s: %s\n", path, dlerror());
-			return -1;
-		}
+		if (!library)
+			return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "cannot load %s: %s", path, dlerror());
 		register_fn register_activities = (register_fn)(uintptr_t)dlsym(library, REGISTER_SYMBOL);
-		if (!register_activities) {
-			fprintf(stderr, "portico-worker: %s has no %s function\n", path, REGISTER_SYMBOL);
-			return -1;
-		}
+		if (!register_activities)
+			return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s has no %s function", path,
+			                         REGISTER_SYMBOL);
 		register_activities(worker);
 	}
 	return 0;
@@ -116,7 +113,8 @@ static int check_arguments(int argc, char **argv)
 	return 0;
 }
 
-/* Says why the worker cannot go on; returns status, the exit status. */
+/* Says why the worker cannot go on, plainly, to whoever started it (not a log line); returns
+ * status, the exit status. */
 static int fatal(int status, portico_error *err)
 {
 	fprintf(stderr, "portico-worker: %s\n", err->message);
@@ -219,8 +217,8 @@ int main(int argc, char **argv)
 	portico_worker *worker = portico_worker_new(client, &options);
 	http_request_client *http = http_request_client_new();
 	portico_worker_register_loop(worker, HTTP_REQUEST_ACTIVITY, http_request_activity, http);
-	if (load_activity_libraries(worker, argc, argv))
-		return EXIT_FAILED;
+	if (load_activity_libraries(worker, argc, argv, &err))
+		return fatal(EXIT_FAILED, &err);
 	if (portico_worker_start(worker, &err))
 		return fatal(EXIT_FAILED, &err);
 	portico_log("info", "activities registered",
@@ -238,15 +236,15 @@ int main(int argc, char **argv)
 		                                    .arg = &endpoint};
 		if (!(metrics_server = http_server_start(&http_options, &err)))
 			return fatal(EXIT_FAILED, &err);
-		fprintf(stderr, "portico-worker: metrics on http://%s/metrics (port %u), with /healthz and /readyz\n",
-		        settings.metrics_listen, http_server_port(metrics_server));
+		portico_logf("info", NULL, "metrics on http://%s/metrics (port %u), with /healthz and /readyz",
+		             settings.metrics_listen, http_server_port(metrics_server));
 	}
-	fprintf(stderr, "portico-worker: polling task queue \"%s\" at %s (namespace %s)%s\n", options.task_queue,
-	        cfg.address, cfg.namespace_name, codec ? ", payloads encrypted" : "");
+	portico_logf("info", NULL, "polling task queue \"%s\" at %s (namespace %s)%s", options.task_queue, cfg.address,
+	             cfg.namespace_name, codec ? ", payloads encrypted" : "");
 
 	int signal_number;
 	sigwait(&stop_signals, &signal_number);
-	fprintf(stderr, "portico-worker: %s: finishing activities in flight\n", strsignal(signal_number));
+	portico_logf("info", NULL, "%s: finishing activities in flight", strsignal(signal_number));
 	if (metrics_server)
 		http_server_stop(metrics_server);
 	int stuck = portico_worker_shutdown(worker);
@@ -254,8 +252,7 @@ int main(int argc, char **argv)
 	if (stuck) {
 		/* An activity ignored its cancellation; its task is answered, and it may still use the
 		 * worker's memory, so none of it is freed. */
-		fprintf(stderr, "portico-worker: stopped, leaving an activity that would not stop\n");
-		fflush(stderr);
+		portico_log("warn", "stopped, leaving an activity that would not stop", NULL);
 		_exit(0);
 	}
 	http_request_client_free(http);
@@ -265,6 +262,6 @@ int main(int argc, char **argv)
 	portico_codec_free(codec);
 	portico_config_free(&cfg);
 	curl_global_cleanup();
-	fprintf(stderr, "portico-worker: stopped\n");
+	portico_log("info", "stopped", NULL);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "backoff.h"
+#include "clock.h"
 #include "transport.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 

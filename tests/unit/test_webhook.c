@@ -65,7 +65,7 @@ static char *sign(portico_hmac_algorithm algorithm, const char *key, const char 
 {
 	uint8_t mac[PORTICO_HMAC_MAX_BYTES];
 	portico_bytes part = {message, strlen(message)};
-	size_t length = portico_codec_hmac(algorithm, (const uint8_t *)key, strlen(key), &part, 1, mac);
+	size_t length = portico_hmac(algorithm, (const uint8_t *)key, strlen(key), &part, 1, mac);
 	if (base64) {
 		char *encoded = portico_base64_encode(mac, length);
 		snprintf(out, size, "%s", encoded);
