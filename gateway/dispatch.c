@@ -2,12 +2,11 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "clock.h"
 #include "codec_server.h"
-#include "json_text.h"
 #include "log.h"
 #include "pages.h"
 #include "router.h"
@@ -177,11 +176,8 @@ void dispatch_log_access(void *arg, http_request *request)
 	gateway_exchange *exchange = http_request_context(request);
 	int64_t duration_ms = portico_monotonic_ms() - http_request_started_ms(request);
 	count_request(arg, exchange, request, duration_ms);
-	char timestamp[32];
-	time_t now = (time_t)portico_wall_s();
-	struct tm utc;
-	gmtime_r(&now, &utc);
-	strftime(timestamp, sizeof timestamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
+	char timestamp[PORTICO_WALL_TEXT_SIZE];
+	portico_wall_text(timestamp);
 	/* The method, path and workflow id are the client's bytes, which need not be UTF-8. */
 	json_t *line = json_pack("{s:s,s:s,s:o,s:o,s:i,s:I}", "time", timestamp, "level", "info", "method",
 	                         portico_log_text(http_request_method_sent(request)), "path",
@@ -192,13 +188,7 @@ void dispatch_log_access(void *arg, http_request *request)
 		if (exchange->workflow_id)
 			json_object_set_new(line, "workflowId", portico_log_text(exchange->workflow_id));
 	}
-	size_t length;
-	char *text = portico_json_text(line, 0, &length);
-	json_decref(line);
-	text[length] = '\n'; /* over the terminating NUL: one write for the line */
-	fwrite(text, 1, length + 1, stdout);
-	fflush(stdout);
-	free(text);
+	portico_log_line(STDOUT_FILENO, line);
 }
 
 void dispatch_metrics_define(portico_metrics *metrics)

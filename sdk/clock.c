@@ -54,3 +54,11 @@ struct timespec portico_wall_deadline(int64_t after_ms)
 {
 	return later(CLOCK_REALTIME, after_ms);
 }
+
+void portico_wall_text(char out[PORTICO_WALL_TEXT_SIZE])
+{
+	time_t now = (time_t)portico_wall_s();
+	struct tm utc;
+	gmtime_r(&now, &utc);
+	strftime(out, PORTICO_WALL_TEXT_SIZE, "%Y-%m-%dT%H:%M:%SZ", &utc);
+}

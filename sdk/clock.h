@@ -20,6 +20,10 @@ int64_t portico_wall_s(void);
 /* Milliseconds since the Unix epoch on the wall clock. */
 int64_t portico_wall_ms(void);
 
+/* The wall clock's time now in UTC as RFC 3339 text to the second ("2026-11-29T23:00:00Z"). */
+#define PORTICO_WALL_TEXT_SIZE 32
+void portico_wall_text(char out[PORTICO_WALL_TEXT_SIZE]);
+
 /* The monotonic time after_ms from now, as the absolute time pthread_cond_timedwait takes on a
  * condition whose clock is CLOCK_MONOTONIC. */
 struct timespec portico_monotonic_deadline(int64_t after_ms);

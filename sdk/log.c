@@ -94,11 +94,16 @@ void portico_log(const char *level, const char *message, json_t *fields)
 			json_object_set(line, key, value);
 	}
 	json_decref(fields);
+	portico_log_line(STDERR_FILENO, line);
+}
+
+void portico_log_line(int fd, json_t *line)
+{
 	size_t length;
 	char *text = portico_json_text(line, 0, &length);
 	json_decref(line);
 	text[length] = '\n'; /* over the terminating NUL: the buffer holds length + 1 bytes */
-	write_all(STDERR_FILENO, text, length + 1);
+	write_all(fd, text, length + 1);
 	free(text);
 }
 

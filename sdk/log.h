@@ -16,6 +16,10 @@ void portico_log(const char *level, const char *message, json_t *fields);
  * inline ("listening on 127.0.0.1:8080"); fields as above. */
 void portico_logf(const char *level, json_t *fields, const char *format, ...) __attribute__((format(printf, 3, 4)));
 
+/* Writes line (a JSON object; its reference is taken) and a newline to fd in one write(2), as
+ * portico_log writes its lines: the access log (stdout) shares the writer. */
+void portico_log_line(int fd, json_t *line);
+
 /* A JSON string of text for a log field (a new reference, never NULL): bytes that are not UTF-8
  * become U+FFFD, where json_string would give NULL and lose the whole line's fields; NULL text
  * gives JSON null. */
