@@ -1,4 +1,5 @@
-"""Starts and stops a Temporal dev server on free loopback ports with a throwaway database."""
+"""Starts and stops a Temporal dev server on free loopback ports with a throwaway database; a server
+killed can start again on the same ports and database, its workflows kept."""
 
 import os
 import socket
@@ -58,7 +59,7 @@ class DevServer:
             command += ["--ui-port", str(self.ui_port), "--ui-codec-endpoint", self.ui_codec_endpoint]
         else:
             command.append("--headless")
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "ab")  # a restart adds to the log of the run before
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         try:
@@ -71,6 +72,12 @@ class DevServer:
     def wait_for_ui(self) -> None:
         """The Web UI listens a moment after the gRPC port does."""
         wait_for_port(self.ui_port, time.monotonic() + 30, self._process)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown, the database file left as it is for start()."""
+        self._process.kill()
+        self._process.wait()
+        self._log.close()
 
     def stop(self) -> None:
         if self._process and self._process.poll() is None:
