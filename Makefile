@@ -19,7 +19,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CC ?= cc
-CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -Igateway -Iworker -I$(GEN) $(PKG_CFLAGS)
+CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -Ihttpd -Igateway -Iworker -I$(GEN) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread -lm
 ifeq ($(SANITIZE),fuzz)
 # libFuzzer's coverage on every object of the harnesses' build (clang only; see make fuzz). Clang
@@ -39,8 +39,9 @@ SDK_OBJ := $(SDK_SRC:%.c=$(BUILD)/obj/%.o)
 GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/routes.o $(GEN)/embedded.o
 WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
-# The worker's /metrics endpoint uses the gateway's HTTP module (all libmicrohttpd calls live there).
-WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gateway/http.o
+WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
+# The HTTP server (all libmicrohttpd calls): the gateway's front and the worker's /metrics endpoint.
+HTTPD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard httpd/*.c))
 EXAMPLE_LIBS := $(patsubst examples/activities/%.c,$(BUILD)/examples/lib%.so,$(wildcard examples/activities/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -111,6 +112,10 @@ $(BUILD)/libportico.a: $(SDK_OBJ)
 
 PORTICO_LIBS := $(BUILD)/libportico.a $(GEN)/libtemporal-api.a
 
+# --- The HTTP server, shared by the gateway and the worker -------------------------------------
+$(BUILD)/libhttpd.a: $(HTTPD_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
 # --- The gateway ---------------------------------------------------------------------------------
 # The route table, with each method's permissions: a change of the table rebuilds only this.
 $(GEN)/routes.c: $(GEN)/.generated scripts/gen_routes.py gateway/permissions.tsv
@@ -123,7 +128,7 @@ $(BUILD)/obj/gen/routes.o: $(GEN)/routes.c gateway/router.h gateway/permission.h
 $(BUILD)/libgateway.a: $(GATEWAY_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/portico: $(BUILD)/obj/gateway/main.o $(BUILD)/libgateway.a $(PORTICO_LIBS)
+$(BUILD)/portico: $(BUILD)/obj/gateway/main.o $(BUILD)/libgateway.a $(BUILD)/libhttpd.a $(PORTICO_LIBS)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -132,7 +137,7 @@ $(BUILD)/libworker.a: $(WORKER_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
 # The worker exports its symbols (-rdynamic) so that activity libraries link against the SDK in it.
-$(BUILD)/portico-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libworker.a $(PORTICO_LIBS)
+$(BUILD)/portico-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libworker.a $(BUILD)/libhttpd.a $(PORTICO_LIBS)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) -rdynamic -Wl,--whole-archive $(BUILD)/libportico.a -Wl,--no-whole-archive $^ -o $@ $(LDLIBS) -ldl
 
@@ -143,7 +148,8 @@ $(BUILD)/examples/lib%.so: examples/activities/%.c sdk/worker.h sdk/loop.h $(GEN
 	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
 
 # --- Tests ---------------------------------------------------------------------------------------
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(BUILD)/libworker.a $(PORTICO_LIBS)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(BUILD)/libworker.a $(BUILD)/libhttpd.a \
+	$(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
@@ -186,7 +192,7 @@ FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard fuzz/fuzz_*.c))
 fuzz-build: $(GEN)/.generated
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=fuzz $(FUZZ_TARGETS)
 
-$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libgateway.a $(PORTICO_LIBS)
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libgateway.a $(FUZZ_BUILD)/libhttpd.a $(PORTICO_LIBS)
 	@echo "link  $@"
 	@$(CC) -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
 
@@ -218,5 +224,5 @@ format-check:
 clean:
 	rm -rf build
 
--include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/gateway/*.d $(BUILD)/obj/worker/*.d $(BUILD)/obj/tests/*/*.d \
-	$(BUILD)/obj/fuzz/*.d)
+-include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/httpd/*.d $(BUILD)/obj/gateway/*.d $(BUILD)/obj/worker/*.d \
+	$(BUILD)/obj/tests/*/*.d $(BUILD)/obj/fuzz/*.d)
