@@ -136,13 +136,35 @@ $(BUILD)/portico: $(BUILD)/obj/gateway/main.o $(BUILD)/libgateway.a $(BUILD)/lib
 $(BUILD)/libworker.a: $(WORKER_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-# The worker exports its symbols (-rdynamic) so that activity libraries link against the SDK in it.
-$(BUILD)/portico-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libworker.a $(BUILD)/libhttpd.a $(PORTICO_LIBS)
+# Activity libraries (dlopen'ed) resolve the SDK's functions from the worker, which exports the
+# public API only: the functions of libportico.a that a public header names (those marked
+# " * Public:" at their top), given to the linker as a dynamic list. A list made from the headers
+# leaves them free of export macros, and, unlike -rdynamic with -fvisibility=hidden on the SDK,
+# also keeps out every other object linked in (generated protobuf-c code, the HTTP server, the
+# worker's own). After the link, the symbols exported must be the list, and an internal one
+# (the transport's) must not be there.
+PUBLIC_HEADERS := $(shell grep -l '^ \* Public:' sdk/*.h)
+
+$(BUILD)/portico-worker.symbols: $(BUILD)/libportico.a $(PUBLIC_HEADERS)
+	@grep -ohw 'portico_[a-z0-9_]*' $(PUBLIC_HEADERS) | sort -u >$@.names
+	@nm -g --defined-only $(BUILD)/libportico.a | awk 'NF == 3 { print $$3 }' | sort -u | comm -12 - $@.names >$@
+	@rm -f $@.names
+
+$(BUILD)/portico-worker.exports: $(BUILD)/portico-worker.symbols
+	@{ echo '{'; sed 's/.*/\t&;/' $<; echo '};'; } >$@
+
+$(BUILD)/portico-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libworker.a $(BUILD)/libhttpd.a $(PORTICO_LIBS) \
+		$(BUILD)/portico-worker.exports
 	@echo "link  $@"
-	@$(CC) $(LDFLAGS) -rdynamic -Wl,--whole-archive $(BUILD)/libportico.a -Wl,--no-whole-archive $^ -o $@ $(LDLIBS) -ldl
+	@$(CC) $(LDFLAGS) -Wl,--dynamic-list=$(BUILD)/portico-worker.exports -Wl,--whole-archive $(BUILD)/libportico.a \
+		-Wl,--no-whole-archive $(filter %.o %.a,$^) -o $@ $(LDLIBS) -ldl
+	@nm -D --defined-only $@ | awk '$$3 ~ /^portico_/ { print $$3 }' | sort | cmp -s - $(BUILD)/portico-worker.symbols \
+		|| { echo "$@ exports other portico_ symbols than its public headers declare" >&2; rm -f $@; exit 1; }
+	@! nm -D --defined-only $@ | grep -qw portico_transport_call \
+		|| { echo "$@ exports the transport's portico_transport_call" >&2; rm -f $@; exit 1; }
 
 # User activities: a shared object per examples/activities/*.c, loaded with --activities.
-$(BUILD)/examples/lib%.so: examples/activities/%.c sdk/worker.h sdk/loop.h $(GEN)/.generated
+$(BUILD)/examples/lib%.so: examples/activities/%.c $(PUBLIC_HEADERS) $(GEN)/.generated
 	@mkdir -p $(dir $@)
 	@echo "cc    $@"
 	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
