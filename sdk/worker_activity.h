@@ -1,7 +1,7 @@
 /* An activity the worker took from Temporal, seen from Temporal: its heartbeats (throttled, the
  * latest details kept), the cancellation they bring back, and its one answer
- * (RespondActivityTask{Completed,Failed,Canceled}). This is the sink the worker's activities
- * report to; the worker (worker.c) owns the threads, the queues and the slots around it. */
+ * (RespondActivityTask{Completed,Failed,Canceled}). Its heartbeat and cancelled are the worker's
+ * sink; the worker (worker.c) adds finish, and owns the threads, queues and slots around it. */
 #ifndef PORTICO_WORKER_ACTIVITY_H
 #define PORTICO_WORKER_ACTIVITY_H
 
