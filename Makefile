@@ -20,7 +20,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CC ?= cc
-CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -Igateway -Iworker -I$(GEN) $(PKG_CFLAGS)
+CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -Ihttpd -Igateway -Iworker -I$(GEN) $(PKG_CFLAGS)
 LDLIBS := $(PKG_LIBS) -lpthread -lm
 ifeq ($(SANITIZE),fuzz)
 # libFuzzer's coverage on every object of the harnesses' build (clang only; see make fuzz). Clang
@@ -40,8 +40,9 @@ SDK_OBJ := $(SDK_SRC:%.c=$(BUILD)/obj/%.o)
 GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/routes.o $(GEN)/embedded.o
 WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
-# The worker's /metrics endpoint uses the gateway's HTTP module (all libmicrohttpd calls live there).
-WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gateway/http.o
+WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
+# The HTTP server (all libmicrohttpd calls): the gateway's front and the worker's /metrics endpoint.
+HTTPD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard httpd/*.c))
 EXAMPLE_LIBS := $(patsubst examples/activities/%.c,$(BUILD)/examples/lib%.so,$(wildcard examples/activities/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -112,6 +113,10 @@ $(BUILD)/libportico.a: $(SDK_OBJ)
 
 PORTICO_LIBS := $(BUILD)/libportico.a $(GEN)/libtemporal-api.a
 
+# --- The HTTP server, shared by the gateway and the worker -------------------------------------
+$(BUILD)/libhttpd.a: $(HTTPD_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
 # --- The gateway ---------------------------------------------------------------------------------
 # The traits and route table (permissions, overlay): a change of the tables rebuilds only this.
 $(GEN)/routes.c: $(GEN)/.generated scripts/gen_routes.py gateway/permissions.tsv gateway/traits.tsv
@@ -125,7 +130,7 @@ $(BUILD)/obj/gen/routes.o: $(GEN)/routes.c gateway/router.h gateway/traits.h gat
 $(BUILD)/libgateway.a: $(GATEWAY_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/portico: $(BUILD)/obj/gateway/main.o $(BUILD)/libgateway.a $(PORTICO_LIBS)
+$(BUILD)/portico: $(BUILD)/obj/gateway/main.o $(BUILD)/libgateway.a $(BUILD)/libhttpd.a $(PORTICO_LIBS)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -133,19 +138,42 @@ $(BUILD)/portico: $(BUILD)/obj/gateway/main.o $(BUILD)/libgateway.a $(PORTICO_LI
 $(BUILD)/libworker.a: $(WORKER_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-# The worker exports its symbols (-rdynamic) so that activity libraries link against the SDK in it.
-$(BUILD)/portico-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libworker.a $(PORTICO_LIBS)
+# Activity libraries (dlopen'ed) resolve the SDK's functions from the worker, which exports the
+# public API only: the functions of libportico.a that a public header names (those marked
+# " * Public:" at their top), given to the linker as a dynamic list. A list made from the headers
+# leaves them free of export macros, and, unlike -rdynamic with -fvisibility=hidden on the SDK,
+# also keeps out every other object linked in (generated protobuf-c code, the HTTP server, the
+# worker's own). After the link, the symbols exported must be the list, and an internal one
+# (the transport's) must not be there.
+PUBLIC_HEADERS := $(shell grep -l '^ \* Public:' sdk/*.h)
+
+$(BUILD)/portico-worker.symbols: $(BUILD)/libportico.a $(PUBLIC_HEADERS)
+	@grep -ohw 'portico_[a-z0-9_]*' $(PUBLIC_HEADERS) | sort -u >$@.names
+	@nm -g --defined-only $(BUILD)/libportico.a | awk 'NF == 3 { print $$3 }' | sort -u | comm -12 - $@.names >$@
+	@rm -f $@.names
+
+$(BUILD)/portico-worker.exports: $(BUILD)/portico-worker.symbols
+	@{ echo '{'; sed 's/.*/\t&;/' $<; echo '};'; } >$@
+
+$(BUILD)/portico-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libworker.a $(BUILD)/libhttpd.a $(PORTICO_LIBS) \
+		$(BUILD)/portico-worker.exports
 	@echo "link  $@"
-	@$(CC) $(LDFLAGS) -rdynamic -Wl,--whole-archive $(BUILD)/libportico.a -Wl,--no-whole-archive $^ -o $@ $(LDLIBS) -ldl
+	@$(CC) $(LDFLAGS) -Wl,--dynamic-list=$(BUILD)/portico-worker.exports -Wl,--whole-archive $(BUILD)/libportico.a \
+		-Wl,--no-whole-archive $(filter %.o %.a,$^) -o $@ $(LDLIBS) -ldl
+	@nm -D --defined-only $@ | awk '$$3 ~ /^portico_/ { print $$3 }' | sort | cmp -s - $(BUILD)/portico-worker.symbols \
+		|| { echo "$@ exports other portico_ symbols than its public headers declare" >&2; rm -f $@; exit 1; }
+	@! nm -D --defined-only $@ | grep -qw portico_transport_call \
+		|| { echo "$@ exports the transport's portico_transport_call" >&2; rm -f $@; exit 1; }
 
 # User activities: a shared object per examples/activities/*.c, loaded with --activities.
-$(BUILD)/examples/lib%.so: examples/activities/%.c sdk/worker.h sdk/loop.h $(GEN)/.generated
+$(BUILD)/examples/lib%.so: examples/activities/%.c $(PUBLIC_HEADERS) $(GEN)/.generated
 	@mkdir -p $(dir $@)
 	@echo "cc    $@"
 	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
 
 # --- Tests ---------------------------------------------------------------------------------------
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(BUILD)/libworker.a $(PORTICO_LIBS)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(BUILD)/libworker.a $(BUILD)/libhttpd.a \
+	$(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
@@ -188,7 +216,7 @@ FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard fuzz/fuzz_*.c))
 fuzz-build: $(GEN)/.generated
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=fuzz $(FUZZ_TARGETS)
 
-$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libgateway.a $(PORTICO_LIBS)
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libgateway.a $(FUZZ_BUILD)/libhttpd.a $(PORTICO_LIBS)
 	@echo "link  $@"
 	@$(CC) -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
 
@@ -224,5 +252,5 @@ format-check:
 clean:
 	rm -rf build
 
--include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/gateway/*.d $(BUILD)/obj/worker/*.d $(BUILD)/obj/tests/*/*.d \
-	$(BUILD)/obj/fuzz/*.d)
+-include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/httpd/*.d $(BUILD)/obj/gateway/*.d $(BUILD)/obj/worker/*.d \
+	$(BUILD)/obj/tests/*/*.d $(BUILD)/obj/fuzz/*.d)

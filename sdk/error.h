@@ -2,7 +2,9 @@
  * failure, after filling the caller's portico_error with a gRPC status code, a message a user can
  * read, and the decoded google.rpc.Status details Temporal sent (for example the run id of an
  * already-started workflow). Portico's own failures (bad input, bad configuration) use the same
- * codes, so every layer above maps one table to HTTP. */
+ * codes, so every layer above maps one table to HTTP.
+ *
+ * Public: the SDK's API for activity libraries; portico-worker exports what this header declares. */
 #ifndef PORTICO_ERROR_H
 #define PORTICO_ERROR_H
 

@@ -4,7 +4,9 @@
  *
  * Everything here runs on the loop's thread and must be called from it (or from any one thread
  * while the loop is not running), except portico_loop_post and portico_loop_stop, which any
- * thread may call at any time. */
+ * thread may call at any time.
+ *
+ * Public: the SDK's API for activity libraries; portico-worker exports what this header declares. */
 #ifndef PORTICO_LOOP_H
 #define PORTICO_LOOP_H
 

@@ -5,7 +5,9 @@
  *   out: json/plain and binary/null payloads (and json/protobuf ones, with "_protoMessageType")
  *        print as their values; anything else makes the whole field fall back to full form.
  * Messages returned here are heap trees owned by the caller, freed with
- * protobuf_c_message_free_unpacked (or the portico_payload*_free shorthands). */
+ * protobuf_c_message_free_unpacked (or the portico_payload*_free shorthands).
+ *
+ * Public: the SDK's API for activity libraries; portico-worker exports what this header declares. */
 #ifndef PORTICO_PAYLOAD_H
 #define PORTICO_PAYLOAD_H
 

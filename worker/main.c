@@ -22,6 +22,7 @@
 #include "http_request.h"
 #include "json_text.h"
 #include "log.h"
+#include "metrics.h"
 #include "settings.h"
 #include "worker.h"
 

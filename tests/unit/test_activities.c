@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "activity_env.h"
 #include "http.h"
 #include "http_request.h"
 #include "worker.h"

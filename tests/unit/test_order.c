@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "activity_env.h"
 #include "worker.h"
 #include "json_assert.h"
 

@@ -6,8 +6,8 @@
  * Requests whose framing is unclear are answered here, before any handler: two Content-Length
  * values, Content-Length with Transfer-Encoding, a transfer coding other than chunked, or a
  * malformed %-escape in the query. A HEAD request is served as GET, without the body. */
-#ifndef GATEWAY_HTTP_H
-#define GATEWAY_HTTP_H
+#ifndef HTTPD_HTTP_H
+#define HTTPD_HTTP_H
 
 #include <stddef.h>
 #include <stdint.h>

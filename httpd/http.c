@@ -20,7 +20,7 @@
 /* on_request_line rewrites the request line in libmicrohttpd's own buffer, as 0.9.75 parses it
  * (Debian bookworm's, the images' too): another version must be checked before it is used. */
 #if MHD_VERSION != 0x00097500
-#error "gateway/http.c relies on how libmicrohttpd 0.9.75 parses the request line"
+#error "httpd/http.c relies on how libmicrohttpd 0.9.75 parses the request line"
 #endif
 
 #include "alloc.h"

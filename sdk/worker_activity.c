@@ -1,0 +1,320 @@
+#include "worker_activity.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "client.h"
+#include "codec.h"
+#include "json_text.h"
+#include "log.h"
+
+#define RESPOND_TIMEOUT_MS            10000
+#define DEFAULT_HEARTBEAT_THROTTLE_MS 30000
+#define MAX_HEARTBEAT_THROTTLE_MS     60000
+#define FAILURE_SOURCE                "PorticoCWorker"
+
+int worker_link_call(const worker_link *link, const char *method, const ProtobufCMessage *request, int64_t timeout_ms,
+                     portico_error *err)
+{
+	portico_call_options options = {.method = method,
+	                                .namespace_name = link->namespace_name,
+	                                .timeout_ms = timeout_ms,
+	                                .retry_transient = 1};
+	ProtobufCMessage *response;
+	if (portico_transport_call(portico_client_transport(link->client), &options, request, &response, err))
+		return -1;
+	protobuf_c_message_free_unpacked(response, NULL);
+	return 0;
+}
+
+/* ---- The activity's life ---------------------------------------------------------------------- */
+
+void worker_activity_init(worker_activity *activity, portico_worker *worker, worker_link *link,
+                          const activity_sink *sink, activity_task *task)
+{
+	memset(activity, 0, sizeof *activity);
+	activity_init(&activity->base, sink, task, link->codec);
+	activity->worker = worker;
+	activity->link = link;
+	atomic_store(&activity->refs, 1);
+	pthread_mutex_init(&activity->lock, NULL);
+	int64_t heartbeat_timeout_ms = activity->base.info.heartbeat_timeout_ms;
+	int64_t throttle = heartbeat_timeout_ms ? heartbeat_timeout_ms * 4 / 5 : DEFAULT_HEARTBEAT_THROTTLE_MS;
+	activity->throttle_ms = throttle < MAX_HEARTBEAT_THROTTLE_MS ? throttle : MAX_HEARTBEAT_THROTTLE_MS;
+}
+
+void worker_activity_release(worker_activity *activity)
+{
+	json_decref(activity->last_details);
+	free(activity->too_large_message);
+	pthread_mutex_destroy(&activity->lock);
+	activity_release(&activity->base);
+}
+
+void worker_activity_unref(worker_activity *activity)
+{
+	if (atomic_fetch_sub(&activity->refs, 1) == 1) {
+		worker_activity_release(activity);
+		free(activity);
+	}
+}
+
+/* ---- Answers ---------------------------------------------------------------------------------- */
+
+/* True for the first caller only: every task is answered exactly once. */
+static int claim_answer(worker_activity *activity)
+{
+	return !atomic_exchange(&activity->answered, 1) && !atomic_load(&activity->gone);
+}
+
+static void log_answer_error(const worker_activity *activity, const char *what, const portico_error *err)
+{
+	char *message = portico_sprintf("%s failed", what);
+	json_t *fields = activity_log_fields(&activity->base);
+	json_object_set_new(fields, "code", json_string(portico_code_name(err->code)));
+	json_object_set_new(fields, "detail", portico_log_text(err->message));
+	portico_log("error", message, fields);
+	free(message);
+}
+
+static portico_payloads *details_payloads(worker_activity *activity)
+{
+	pthread_mutex_lock(&activity->lock);
+	portico_payloads *payloads = activity_json_payloads(activity->last_details);
+	pthread_mutex_unlock(&activity->lock);
+	return payloads;
+}
+
+void worker_activity_respond_failed(worker_activity *activity, const char *type, int non_retryable,
+                                    int64_t next_retry_delay_ms, const char *message)
+{
+	if (!claim_answer(activity))
+		return;
+	worker_link *link = activity->link;
+	atomic_fetch_add(&link->failed, 1);
+	Google__Protobuf__Duration delay = GOOGLE__PROTOBUF__DURATION__INIT;
+	delay.seconds = next_retry_delay_ms / 1000;
+	delay.nanos = (int32_t)(next_retry_delay_ms % 1000) * 1000000;
+	Temporal__Api__Failure__V1__ApplicationFailureInfo info =
+	        TEMPORAL__API__FAILURE__V1__APPLICATION_FAILURE_INFO__INIT;
+	info.type = (char *)type;
+	info.non_retryable = non_retryable;
+	info.next_retry_delay = next_retry_delay_ms > 0 ? &delay : NULL;
+	Temporal__Api__Failure__V1__Failure failure = TEMPORAL__API__FAILURE__V1__FAILURE__INIT;
+	failure.source = FAILURE_SOURCE;
+	failure.failure_info_case = TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_APPLICATION_FAILURE_INFO;
+	failure.application_failure_info = &info;
+	/* With a codec, the message travels encrypted in the encoded attributes, as SDKs do. */
+	json_t *attributes = json_pack("{s:s,s:s}", "message", message, "stack_trace", "");
+	size_t length;
+	char *text = portico_json_to_payload_text(attributes, &length);
+	json_decref(attributes);
+	failure.message = link->codec ? "Encoded failure" : (char *)message;
+	failure.encoded_attributes =
+	        link->codec ? portico_payload_new(PORTICO_ENCODING_JSON, (const uint8_t *)text, length) : NULL;
+	free(text);
+
+	Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_REQUEST__INIT;
+	request.task_token = activity->base.task->task_token;
+	request.failure = &failure;
+	request.identity = link->identity;
+	request.namespace_ = link->namespace_name;
+	/* The latest heartbeat details, sent or still throttled, reach the next attempt. */
+	request.last_heartbeat_details = details_payloads(activity);
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payload_size largest;
+	if (portico_codec_encode_message(link->codec, &request.base, link->max_payload_bytes, &largest, &err)) {
+		portico_payloads_free(request.last_heartbeat_details);
+		request.last_heartbeat_details = NULL;
+		portico_error_clear(&err);
+	}
+	if (worker_link_call(link, "RespondActivityTaskFailed", &request.base, RESPOND_TIMEOUT_MS, &err))
+		log_answer_error(activity, "RespondActivityTaskFailed", &err);
+	portico_payload_free(failure.encoded_attributes);
+	portico_payloads_free(request.last_heartbeat_details);
+	portico_error_clear(&err);
+}
+
+static void respond_completed(worker_activity *activity)
+{
+	worker_link *link = activity->link;
+	portico_payloads *result = activity_json_payloads(activity->base.result);
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payload_size largest;
+	Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_REQUEST__INIT;
+	request.task_token = activity->base.task->task_token;
+	request.result = result;
+	request.identity = link->identity;
+	request.namespace_ = link->namespace_name;
+	if (portico_codec_encode_message(link->codec, &request.base, link->max_payload_bytes, &largest, &err)) {
+		/* Temporal would refuse it and fail the activity later; say why now. */
+		worker_activity_respond_failed(activity, "PayloadSizeLimitExceeded", 1, 0, err.message);
+	} else if (claim_answer(activity)) {
+		atomic_fetch_add(&link->completed, 1);
+		if (worker_link_call(link, "RespondActivityTaskCompleted", &request.base, RESPOND_TIMEOUT_MS, &err))
+			log_answer_error(activity, "RespondActivityTaskCompleted", &err);
+	}
+	portico_payloads_free(result);
+	portico_error_clear(&err);
+}
+
+static void respond_canceled(worker_activity *activity)
+{
+	if (!claim_answer(activity))
+		return;
+	worker_link *link = activity->link;
+	atomic_fetch_add(&link->canceled, 1);
+	Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_CANCELED_REQUEST__INIT;
+	request.task_token = activity->base.task->task_token;
+	request.identity = link->identity;
+	request.namespace_ = link->namespace_name;
+	portico_error err = PORTICO_ERROR_INIT;
+	if (worker_link_call(link, "RespondActivityTaskCanceled", &request.base, RESPOND_TIMEOUT_MS, &err))
+		log_answer_error(activity, "RespondActivityTaskCanceled", &err);
+	portico_error_clear(&err);
+}
+
+/* Stopped by its own timeout: Temporal has timed the attempt out (its clock started first) and
+ * would refuse any answer, so none is sent. */
+static void let_temporal_time_out(worker_activity *activity)
+{
+	if (!claim_answer(activity))
+		return;
+	portico_log("info", "attempt timed out", activity_log_fields(&activity->base));
+}
+
+static void respond_too_large(worker_activity *activity)
+{
+	pthread_mutex_lock(&activity->lock);
+	char *message = portico_strdup(activity->too_large_message);
+	pthread_mutex_unlock(&activity->lock);
+	worker_activity_respond_failed(activity, "PayloadSizeLimitExceeded", 1, 0,
+	                               message ? message : "a payload is over the limit");
+	free(message);
+}
+
+void worker_activity_answer(worker_activity *activity, int outcome)
+{
+	const portico_activity *base = &activity->base;
+	outcome = activity_settled_outcome(base, outcome);
+	if (outcome == PORTICO_ACTIVITY_COMPLETE_ASYNC)
+		claim_answer(activity); /* whoever holds the task token answers */
+	else if (atomic_load(&activity->too_large))
+		respond_too_large(activity);
+	else if (outcome == PORTICO_ACTIVITY_COMPLETED)
+		respond_completed(activity);
+	else if (outcome == PORTICO_ACTIVITY_CANCELED && atomic_load(&activity->cancel_requested))
+		respond_canceled(activity);
+	else if (atomic_load(&activity->shutting_down))
+		worker_activity_respond_failed(activity, "WorkerShutdown", 0, 0,
+		                               "the worker shut down before the activity finished");
+	else if (outcome == PORTICO_ACTIVITY_CANCELED && activity_past_deadline(base))
+		let_temporal_time_out(activity);
+	else
+		worker_activity_respond_failed(activity, base->fail_type ? base->fail_type : "ActivityError",
+		                               base->non_retryable, base->next_retry_delay_ms,
+		                               base->fail_message ? base->fail_message : "the activity failed");
+	worker_activity_unref(activity);
+}
+
+int worker_activity_cancelled(const portico_activity *base)
+{
+	const worker_activity *activity = (const worker_activity *)base;
+	return atomic_load(&activity->cancel_requested) || atomic_load(&activity->gone) ||
+	       atomic_load(&activity->shutting_down) || atomic_load(&activity->too_large) ||
+	       activity_past_deadline(base);
+}
+
+/* ---- Heartbeats ------------------------------------------------------------------------------- */
+
+static void send_heartbeat(worker_activity *activity, json_t *details)
+{
+	worker_link *link = activity->link;
+	portico_payloads *payloads = activity_json_payloads(details);
+	portico_error err = PORTICO_ERROR_INIT;
+	Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest request =
+	        TEMPORAL__API__WORKFLOWSERVICE__V1__RECORD_ACTIVITY_TASK_HEARTBEAT_REQUEST__INIT;
+	request.task_token = activity->base.task->task_token;
+	request.details = payloads;
+	request.identity = link->identity;
+	request.namespace_ = link->namespace_name;
+	portico_payload_size largest;
+	if (portico_codec_encode_message(link->codec, &request.base, link->max_payload_bytes, &largest, &err)) {
+		/* Over the limit, Temporal would fail the activity: stop it and say why. The activity's
+		 * own failure fields are its thread's; this may be the flusher's. */
+		pthread_mutex_lock(&activity->lock);
+		if (!activity->too_large_message)
+			activity->too_large_message = portico_sprintf("heartbeat %s", err.message);
+		pthread_mutex_unlock(&activity->lock);
+		atomic_store(&activity->too_large, 1);
+	} else {
+		portico_call_options options = {.method = "RecordActivityTaskHeartbeat",
+		                                .namespace_name = link->namespace_name,
+		                                .timeout_ms = RESPOND_TIMEOUT_MS,
+		                                .retry_transient = 1};
+		ProtobufCMessage *response;
+		if (portico_transport_call(portico_client_transport(link->client), &options, &request.base, &response,
+		                           &err) == 0) {
+			if (((Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatResponse *)response)
+			            ->cancel_requested)
+				atomic_store(&activity->cancel_requested, 1);
+			protobuf_c_message_free_unpacked(response, NULL);
+		} else if (err.code == PORTICO_NOT_FOUND) {
+			/* Timed out, completed elsewhere, or the workflow is gone. */
+			atomic_store(&activity->gone, 1);
+		}
+	}
+	portico_payloads_free(payloads);
+	portico_error_clear(&err);
+}
+
+void worker_activity_heartbeat(portico_activity *base, json_t *details)
+{
+	worker_activity *activity = (worker_activity *)base;
+	pthread_mutex_lock(&activity->lock);
+	json_decref(activity->last_details);
+	activity->last_details = details;
+	int64_t now = portico_monotonic_ms();
+	/* On the event loop, the flusher thread sends it: the loop never waits on Temporal. */
+	int due = !activity->on_loop &&
+	          (activity->last_sent_ms == 0 || now - activity->last_sent_ms >= activity->throttle_ms);
+	json_t *to_send = due ? json_incref(activity->last_details) : NULL;
+	if (due)
+		activity->last_sent_ms = now;
+	activity->heartbeat_pending = !due;
+	pthread_mutex_unlock(&activity->lock);
+	if (due) {
+		send_heartbeat(activity, to_send);
+		json_decref(to_send);
+	}
+}
+
+int worker_activity_heartbeat_due(worker_activity *activity, int64_t now)
+{
+	pthread_mutex_lock(&activity->lock);
+	int due = activity->heartbeat_pending && now - activity->last_sent_ms >= activity->throttle_ms;
+	pthread_mutex_unlock(&activity->lock);
+	return due;
+}
+
+void worker_activity_flush_heartbeat(worker_activity *activity)
+{
+	pthread_mutex_lock(&activity->lock);
+	int64_t now = portico_monotonic_ms();
+	int due = activity->heartbeat_pending && now - activity->last_sent_ms >= activity->throttle_ms;
+	json_t *to_send = due ? json_incref(activity->last_details) : NULL;
+	if (due) {
+		activity->last_sent_ms = now;
+		activity->heartbeat_pending = 0;
+	}
+	pthread_mutex_unlock(&activity->lock);
+	if (due) {
+		send_heartbeat(activity, to_send);
+		json_decref(to_send);
+	}
+}
