@@ -293,3 +293,78 @@ int portico_request_history(portico_request *r, const portico_request_target *ta
 		        TEMPORAL__API__ENUMS__V1__HISTORY_EVENT_FILTER_TYPE__HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
 	return 0;
 }
+
+void portico_request_poll_activities(portico_request *r, const portico_request_target *target, const char *task_queue)
+{
+	begin(r, target, "PollActivityTaskQueue", 0);
+	r->options.timeout_ms = PORTICO_LONG_POLL_TIMEOUT_MS;
+	temporal__api__taskqueue__v1__task_queue__init(&r->queue);
+	r->queue.name = borrow(task_queue);
+	r->queue.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+	Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest *request = &r->message.poll_activities;
+	temporal__api__workflowservice__v1__poll_activity_task_queue_request__init(request);
+	request->namespace_ = borrow(target->namespace_name);
+	request->task_queue = &r->queue;
+	request->identity = borrow(target->identity);
+}
+
+void portico_request_activity_completed(portico_request *r, const portico_request_target *target,
+                                        ProtobufCBinaryData task_token, portico_payloads *result)
+{
+	begin(r, target, "RespondActivityTaskCompleted", 1);
+	Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest *request =
+	        &r->message.activity_completed;
+	temporal__api__workflowservice__v1__respond_activity_task_completed_request__init(request);
+	request->namespace_ = borrow(target->namespace_name);
+	request->identity = borrow(target->identity);
+	request->task_token = task_token;
+	request->result = result;
+}
+
+void portico_request_activity_failed(portico_request *r, const portico_request_target *target,
+                                     ProtobufCBinaryData task_token, Temporal__Api__Failure__V1__Failure *failure,
+                                     portico_payloads *last_heartbeat_details)
+{
+	begin(r, target, "RespondActivityTaskFailed", 1);
+	Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest *request = &r->message.activity_failed;
+	temporal__api__workflowservice__v1__respond_activity_task_failed_request__init(request);
+	request->namespace_ = borrow(target->namespace_name);
+	request->identity = borrow(target->identity);
+	request->task_token = task_token;
+	request->failure = failure;
+	request->last_heartbeat_details = last_heartbeat_details;
+}
+
+void portico_request_activity_canceled(portico_request *r, const portico_request_target *target,
+                                       ProtobufCBinaryData task_token)
+{
+	begin(r, target, "RespondActivityTaskCanceled", 1);
+	Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest *request = &r->message.activity_canceled;
+	temporal__api__workflowservice__v1__respond_activity_task_canceled_request__init(request);
+	request->namespace_ = borrow(target->namespace_name);
+	request->identity = borrow(target->identity);
+	request->task_token = task_token;
+}
+
+void portico_request_activity_heartbeat(portico_request *r, const portico_request_target *target,
+                                        ProtobufCBinaryData task_token, portico_payloads *details)
+{
+	begin(r, target, "RecordActivityTaskHeartbeat", 1);
+	Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest *request =
+	        &r->message.activity_heartbeat;
+	temporal__api__workflowservice__v1__record_activity_task_heartbeat_request__init(request);
+	request->namespace_ = borrow(target->namespace_name);
+	request->identity = borrow(target->identity);
+	request->task_token = task_token;
+	request->details = details;
+}
+
+void portico_request_shutdown_worker(portico_request *r, const portico_request_target *target, const char *reason)
+{
+	begin(r, target, "ShutdownWorker", 1);
+	Temporal__Api__Workflowservice__V1__ShutdownWorkerRequest *request = &r->message.shutdown_worker;
+	temporal__api__workflowservice__v1__shutdown_worker_request__init(request);
+	request->namespace_ = borrow(target->namespace_name);
+	request->identity = borrow(target->identity);
+	request->reason = borrow(reason);
+}

@@ -62,6 +62,12 @@ typedef struct portico_request {
 		Temporal__Api__Workflowservice__V1__ListWorkflowExecutionsRequest list;
 		Temporal__Api__Workflowservice__V1__CountWorkflowExecutionsRequest count;
 		Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryRequest history;
+		Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest poll_activities;
+		Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest activity_completed;
+		Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest activity_failed;
+		Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest activity_canceled;
+		Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest activity_heartbeat;
+		Temporal__Api__Workflowservice__V1__ShutdownWorkerRequest shutdown_worker;
 	} message;
 	portico_call_options options;
 	/* What the message points into. */
@@ -133,5 +139,26 @@ void portico_request_count(portico_request *r, const portico_request_target *tar
  * poll and no longer than timeout_ms (0 for a whole long poll). */
 int portico_request_history(portico_request *r, const portico_request_target *target,
                             const portico_history_page_options *options, int64_t timeout_ms, portico_error *err);
+
+/* A worker's requests. */
+
+/* PollActivityTaskQueue: a long poll of task_queue for one task, with a long poll's deadline; not
+ * retried (the poller polls again). */
+void portico_request_poll_activities(portico_request *r, const portico_request_target *target, const char *task_queue);
+
+/* The answers to the attempt of task_token, and its heartbeat: retried, since Temporal takes one
+ * answer per attempt (a second one is NOT_FOUND). The payloads and failure are borrowed. */
+void portico_request_activity_completed(portico_request *r, const portico_request_target *target,
+                                        ProtobufCBinaryData task_token, portico_payloads *result);
+void portico_request_activity_failed(portico_request *r, const portico_request_target *target,
+                                     ProtobufCBinaryData task_token, Temporal__Api__Failure__V1__Failure *failure,
+                                     portico_payloads *last_heartbeat_details);
+void portico_request_activity_canceled(portico_request *r, const portico_request_target *target,
+                                       ProtobufCBinaryData task_token);
+void portico_request_activity_heartbeat(portico_request *r, const portico_request_target *target,
+                                        ProtobufCBinaryData task_token, portico_payloads *details);
+
+/* ShutdownWorker: tells Temporal the worker's polls are over (reason borrowed). */
+void portico_request_shutdown_worker(portico_request *r, const portico_request_target *target, const char *reason);
 
 #endif

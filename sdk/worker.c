@@ -26,16 +26,14 @@
 #include "transport.h"
 #include "worker_activity.h"
 
-#define DEFAULT_POLLERS           2
-#define DEFAULT_MAX_PAYLOAD_BYTES (2u * 1024 * 1024)
-#define POLL_TIMEOUT_MS           70000
-#define SHUTDOWN_RPC_TIMEOUT_MS   5000
-#define CANCEL_WAIT_MS            5000
-#define SLOT_WAIT_MS              200
-#define FLUSH_INTERVAL_MS         100
-#define FLUSH_BATCH               64
-#define LOOP_HELPERS              2 /* threads that start event-loop tasks and answer for them */
-#define READY_TIMEOUT_MS          2000
+#define DEFAULT_POLLERS         2
+#define SHUTDOWN_RPC_TIMEOUT_MS 5000
+#define CANCEL_WAIT_MS          5000
+#define SLOT_WAIT_MS            200
+#define FLUSH_INTERVAL_MS       100
+#define FLUSH_BATCH             64
+#define LOOP_HELPERS            2 /* threads that start event-loop tasks and answer for them */
+#define READY_TIMEOUT_MS        2000
 /* A failing poller retries at least this often (its backoff is at most 10 s), so a failure older
  * than this, with a poll out since, means polling works again even before a long poll answers. */
 #define POLL_RECOVERY_MS (PORTICO_BACKOFF_MAX_MS + 5000)
@@ -108,7 +106,7 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
 	worker->threads = options->threads ? options->threads : worker->max_concurrent;
 	worker->grace_ms = options->grace_ms >= 0 ? options->grace_ms : PORTICO_WORKER_DEFAULT_GRACE_MS;
 	worker->link.max_payload_bytes =
-	        options->max_payload_bytes ? options->max_payload_bytes : DEFAULT_MAX_PAYLOAD_BYTES;
+	        options->max_payload_bytes ? options->max_payload_bytes : PORTICO_DEFAULT_MAX_PAYLOAD_BYTES;
 	worker->link.codec = options->codec;
 	worker->metrics = options->metrics;
 	worker->link.namespace_name = portico_strdup(portico_client_namespace(client));
@@ -181,19 +179,12 @@ static void on_poll(void *arg, ProtobufCMessage *response, portico_error *err)
 /* One long poll on the worker's own connection, so that shutdown can cut it short. */
 static activity_task *poll_task(portico_worker *worker, portico_error *err)
 {
-	Temporal__Api__Taskqueue__V1__TaskQueue queue = TEMPORAL__API__TASKQUEUE__V1__TASK_QUEUE__INIT;
-	queue.name = worker->task_queue;
-	queue.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
-	Temporal__Api__Workflowservice__V1__PollActivityTaskQueueRequest request =
-	        TEMPORAL__API__WORKFLOWSERVICE__V1__POLL_ACTIVITY_TASK_QUEUE_REQUEST__INIT;
-	request.namespace_ = worker->link.namespace_name;
-	request.task_queue = &queue;
-	request.identity = worker->link.identity;
-	portico_call_options options = {.method = "PollActivityTaskQueue",
-	                                .namespace_name = worker->link.namespace_name,
-	                                .timeout_ms = POLL_TIMEOUT_MS};
+	portico_request request;
+	const portico_request_target target = worker_link_target(&worker->link);
+	portico_request_poll_activities(&request, &target, worker->task_queue);
 	poll_wait wait = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, PORTICO_ERROR_INIT};
-	if (portico_transport_call_async(worker->poll_transport, &options, &request.base, on_poll, &wait, err))
+	if (portico_transport_call_async(worker->poll_transport, &request.options, &request.message.base, on_poll,
+	                                 &wait, err))
 		return NULL;
 	pthread_mutex_lock(&wait.lock);
 	while (!wait.done)
@@ -524,14 +515,12 @@ static void wait_until_idle(portico_worker *worker, int64_t limit_ms)
 
 static void tell_temporal_we_stop(portico_worker *worker)
 {
-	Temporal__Api__Workflowservice__V1__ShutdownWorkerRequest request =
-	        TEMPORAL__API__WORKFLOWSERVICE__V1__SHUTDOWN_WORKER_REQUEST__INIT;
-	request.namespace_ = worker->link.namespace_name;
-	request.identity = worker->link.identity;
-	request.reason = "graceful shutdown";
+	portico_request request;
+	const portico_request_target target = worker_link_target(&worker->link);
+	portico_request_shutdown_worker(&request, &target, "graceful shutdown");
 	portico_error err = PORTICO_ERROR_INIT;
 	/* Older servers answer Unimplemented; nothing depends on this call. */
-	worker_link_call(&worker->link, "ShutdownWorker", &request.base, SHUTDOWN_RPC_TIMEOUT_MS, &err);
+	worker_link_call(&worker->link, &request, SHUTDOWN_RPC_TIMEOUT_MS, &err);
 	portico_error_clear(&err);
 }
 
@@ -625,12 +614,13 @@ int portico_worker_ready(portico_worker *worker, portico_error *err)
 		                         worker->started ? "shutting down" : "not started");
 	if (polls_failing(worker, err))
 		return -1;
-	Temporal__Api__Workflowservice__V1__GetSystemInfoRequest request =
-	        TEMPORAL__API__WORKFLOWSERVICE__V1__GET_SYSTEM_INFO_REQUEST__INIT;
-	portico_call_options options = {.method = "GetSystemInfo", .timeout_ms = READY_TIMEOUT_MS};
+	portico_request request;
+	portico_request_system_info(&request);
+	request.options.timeout_ms = READY_TIMEOUT_MS;
+	request.options.retry_transient = 0; /* a probe wants the answer of now */
 	ProtobufCMessage *response;
-	if (portico_transport_call(portico_client_transport(worker->link.client), &options, &request.base, &response,
-	                           err)) {
+	if (portico_transport_call(portico_client_transport(worker->link.client), &request.options,
+	                           &request.message.base, &response, err)) {
 		portico_error_prefix(err, "Temporal does not answer");
 		return -1;
 	}

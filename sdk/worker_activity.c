@@ -15,15 +15,17 @@
 #define MAX_HEARTBEAT_THROTTLE_MS     60000
 #define FAILURE_SOURCE                "PorticoCWorker"
 
-int worker_link_call(const worker_link *link, const char *method, const ProtobufCMessage *request, int64_t timeout_ms,
-                     portico_error *err)
+portico_request_target worker_link_target(const worker_link *link)
 {
-	portico_call_options options = {.method = method,
-	                                .namespace_name = link->namespace_name,
-	                                .timeout_ms = timeout_ms,
-	                                .retry_transient = 1};
+	return (portico_request_target){link->namespace_name, link->identity};
+}
+
+int worker_link_call(const worker_link *link, portico_request *request, int64_t timeout_ms, portico_error *err)
+{
+	request->options.timeout_ms = timeout_ms;
 	ProtobufCMessage *response;
-	if (portico_transport_call(portico_client_transport(link->client), &options, request, &response, err))
+	if (portico_transport_call(portico_client_transport(link->client), &request->options, &request->message.base,
+	                           &response, err))
 		return -1;
 	protobuf_c_message_free_unpacked(response, NULL);
 	return 0;
@@ -116,25 +118,23 @@ void worker_activity_respond_failed(worker_activity *activity, const char *type,
 	        link->codec ? portico_payload_new(PORTICO_ENCODING_JSON, (const uint8_t *)text, length) : NULL;
 	free(text);
 
-	Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest request =
-	        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_FAILED_REQUEST__INIT;
-	request.task_token = activity->base.task->task_token;
-	request.failure = &failure;
-	request.identity = link->identity;
-	request.namespace_ = link->namespace_name;
+	portico_request request;
+	const portico_request_target target = worker_link_target(link);
 	/* The latest heartbeat details, sent or still throttled, reach the next attempt. */
-	request.last_heartbeat_details = details_payloads(activity);
+	portico_request_activity_failed(&request, &target, activity->base.task->task_token, &failure,
+	                                details_payloads(activity));
+	Temporal__Api__Workflowservice__V1__RespondActivityTaskFailedRequest *failed = &request.message.activity_failed;
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_payload_size largest;
-	if (portico_codec_encode_message(link->codec, &request.base, link->max_payload_bytes, &largest, &err)) {
-		portico_payloads_free(request.last_heartbeat_details);
-		request.last_heartbeat_details = NULL;
+	if (portico_codec_encode_message(link->codec, &request.message.base, link->max_payload_bytes, &largest, &err)) {
+		portico_payloads_free(failed->last_heartbeat_details);
+		failed->last_heartbeat_details = NULL;
 		portico_error_clear(&err);
 	}
-	if (worker_link_call(link, "RespondActivityTaskFailed", &request.base, RESPOND_TIMEOUT_MS, &err))
+	if (worker_link_call(link, &request, RESPOND_TIMEOUT_MS, &err))
 		log_answer_error(activity, "RespondActivityTaskFailed", &err);
 	portico_payload_free(failure.encoded_attributes);
-	portico_payloads_free(request.last_heartbeat_details);
+	portico_payloads_free(failed->last_heartbeat_details);
 	portico_error_clear(&err);
 }
 
@@ -144,18 +144,15 @@ static void respond_completed(worker_activity *activity)
 	portico_payloads *result = activity_json_payloads(activity->base.result);
 	portico_error err = PORTICO_ERROR_INIT;
 	portico_payload_size largest;
-	Temporal__Api__Workflowservice__V1__RespondActivityTaskCompletedRequest request =
-	        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_COMPLETED_REQUEST__INIT;
-	request.task_token = activity->base.task->task_token;
-	request.result = result;
-	request.identity = link->identity;
-	request.namespace_ = link->namespace_name;
-	if (portico_codec_encode_message(link->codec, &request.base, link->max_payload_bytes, &largest, &err)) {
+	portico_request request;
+	const portico_request_target target = worker_link_target(link);
+	portico_request_activity_completed(&request, &target, activity->base.task->task_token, result);
+	if (portico_codec_encode_message(link->codec, &request.message.base, link->max_payload_bytes, &largest, &err)) {
 		/* Temporal would refuse it and fail the activity later; say why now. */
 		worker_activity_respond_failed(activity, "PayloadSizeLimitExceeded", 1, 0, err.message);
 	} else if (claim_answer(activity)) {
 		atomic_fetch_add(&link->completed, 1);
-		if (worker_link_call(link, "RespondActivityTaskCompleted", &request.base, RESPOND_TIMEOUT_MS, &err))
+		if (worker_link_call(link, &request, RESPOND_TIMEOUT_MS, &err))
 			log_answer_error(activity, "RespondActivityTaskCompleted", &err);
 	}
 	portico_payloads_free(result);
@@ -168,13 +165,11 @@ static void respond_canceled(worker_activity *activity)
 		return;
 	worker_link *link = activity->link;
 	atomic_fetch_add(&link->canceled, 1);
-	Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest request =
-	        TEMPORAL__API__WORKFLOWSERVICE__V1__RESPOND_ACTIVITY_TASK_CANCELED_REQUEST__INIT;
-	request.task_token = activity->base.task->task_token;
-	request.identity = link->identity;
-	request.namespace_ = link->namespace_name;
+	portico_request request;
+	const portico_request_target target = worker_link_target(link);
+	portico_request_activity_canceled(&request, &target, activity->base.task->task_token);
 	portico_error err = PORTICO_ERROR_INIT;
-	if (worker_link_call(link, "RespondActivityTaskCanceled", &request.base, RESPOND_TIMEOUT_MS, &err))
+	if (worker_link_call(link, &request, RESPOND_TIMEOUT_MS, &err))
 		log_answer_error(activity, "RespondActivityTaskCanceled", &err);
 	portico_error_clear(&err);
 }
@@ -237,14 +232,11 @@ static void send_heartbeat(worker_activity *activity, json_t *details)
 	worker_link *link = activity->link;
 	portico_payloads *payloads = activity_json_payloads(details);
 	portico_error err = PORTICO_ERROR_INIT;
-	Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest request =
-	        TEMPORAL__API__WORKFLOWSERVICE__V1__RECORD_ACTIVITY_TASK_HEARTBEAT_REQUEST__INIT;
-	request.task_token = activity->base.task->task_token;
-	request.details = payloads;
-	request.identity = link->identity;
-	request.namespace_ = link->namespace_name;
+	portico_request request;
+	const portico_request_target target = worker_link_target(link);
+	portico_request_activity_heartbeat(&request, &target, activity->base.task->task_token, payloads);
 	portico_payload_size largest;
-	if (portico_codec_encode_message(link->codec, &request.base, link->max_payload_bytes, &largest, &err)) {
+	if (portico_codec_encode_message(link->codec, &request.message.base, link->max_payload_bytes, &largest, &err)) {
 		/* Over the limit, Temporal would fail the activity: stop it and say why. The activity's
 		 * own failure fields are its thread's; this may be the flusher's. */
 		pthread_mutex_lock(&activity->lock);
@@ -253,13 +245,10 @@ static void send_heartbeat(worker_activity *activity, json_t *details)
 		pthread_mutex_unlock(&activity->lock);
 		atomic_store(&activity->too_large, 1);
 	} else {
-		portico_call_options options = {.method = "RecordActivityTaskHeartbeat",
-		                                .namespace_name = link->namespace_name,
-		                                .timeout_ms = RESPOND_TIMEOUT_MS,
-		                                .retry_transient = 1};
+		request.options.timeout_ms = RESPOND_TIMEOUT_MS;
 		ProtobufCMessage *response;
-		if (portico_transport_call(portico_client_transport(link->client), &options, &request.base, &response,
-		                           &err) == 0) {
+		if (portico_transport_call(portico_client_transport(link->client), &request.options,
+		                           &request.message.base, &response, &err) == 0) {
 			if (((Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatResponse *)response)
 			            ->cancel_requested)
 				atomic_store(&activity->cancel_requested, 1);

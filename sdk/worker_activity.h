@@ -14,6 +14,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "activity_sink.h"
+#include "request.h"
 #include "worker.h"
 
 /* What talking to Temporal for the worker's activities needs: set before the worker starts,
@@ -49,10 +50,12 @@ typedef struct worker_activity {
 	struct worker_activity *prev, *next; /* the worker's running list (guarded by the worker's lock) */
 } worker_activity;
 
-/* One unary call to Temporal on the worker's client, retried when transient; the response is
- * dropped. 0, or -1 with err set. */
-int worker_link_call(const worker_link *link, const char *method, const ProtobufCMessage *request, int64_t timeout_ms,
-                     portico_error *err);
+/* The namespace and identity the link's requests go with (request.h). */
+portico_request_target worker_link_target(const worker_link *link);
+
+/* Sends a built request (request.h) on the worker's client with timeout_ms, retried when
+ * transient as the request says; the response is dropped. 0, or -1 with err set. */
+int worker_link_call(const worker_link *link, portico_request *request, int64_t timeout_ms, portico_error *err);
 
 /* Sets up activity for task (which it takes) with one reference, reporting to sink (whose
  * heartbeat and cancelled are worker_activity_heartbeat and worker_activity_cancelled). */
