@@ -23,7 +23,7 @@ from http_client import post
 
 class Hits:
     def __init__(self):
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.by_path = {}
         self.in_flight = self.peak_in_flight = 0
 
@@ -31,10 +31,16 @@ class Hits:
         with self.lock:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            self.lock.notify_all()
 
     def leave(self):
         with self.lock:
             self.in_flight -= 1
+
+    def gather(self, count, timeout):
+        """Waits until count requests are in flight together, or timeout seconds pass."""
+        with self.lock:
+            self.lock.wait_for(lambda: self.peak_in_flight >= count, timeout)
 
     def record(self, path):
         with self.lock:
@@ -78,6 +84,13 @@ def web():
                 if count == 1:
                     time.sleep(3)
                 self.answer(200, {"hit": count})
+            elif self.path.startswith("/gather/"):
+                # Held until that many are in flight together (or 5 s pass): the peak then says how
+                # many the worker runs at once, not how fast the test could start them.
+                hits.enter()
+                hits.gather(int(self.path.split("/")[2]), 5)
+                hits.leave()
+                self.answer(200, {"waited": True})
             elif self.path.startswith("/wait"):
                 hits.enter()
                 time.sleep(1.5)
@@ -186,7 +199,7 @@ def test_the_event_loop_runs_many_requests_on_one_busy_thread(server, worker, we
         client = await Client.connect(server.address)
         blocking = await client.start_workflow("Countdown", args=[{"from": 40, "stepMs": 100}, queue],
                                                id=f"busy-{uuid.uuid4()}", task_queue=TASK_QUEUE)
-        handles = [await client.start_workflow("CallHttp", args=[{"url": f"{web.url}/wait"}, queue],
+        handles = [await client.start_workflow("CallHttp", args=[{"url": f"{web.url}/gather/{count * 3 // 4}"}, queue],
                                                id=f"loop-{uuid.uuid4()}", task_queue=TASK_QUEUE)
                    for _ in range(count)]
         results = [await handle.result() for handle in handles]
