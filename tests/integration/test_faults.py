@@ -1,5 +1,5 @@
 """Faults injected into the real programs: Temporal killed (SIGKILL) and started again under a running
-gateway and C worker, the C worker killed or stopped in the middle of an activity, the gateway stopped
+gateway and C worker (and under a load of starts, none of those answered 200 lost), the C worker killed or stopped in the middle of an activity, the gateway stopped
 while waits are in flight. Each case is bounded in time and ends every process it started, pass or
 fail (the cleanup fixture).
 
@@ -176,6 +176,55 @@ def test_temporal_killed_then_back_under_a_running_gateway(path, own_server, own
     assert echoed.status == 200 and echoed.json["outcome"]["result"] == [{"back": True}], echoed
     gw.stop_cleanly()
     stop_worker(c_worker)
+
+
+def test_temporal_killed_under_a_start_load_loses_no_accepted_start(own_server, own_worker, cleanup):
+    """Four clients start workflows as fast as the gateway answers while Temporal is killed and,
+    a moment later, started again on the same port and database: every answer is 200 or a 503
+    with Retry-After (never a hang, never another status), and every start answered 200 exists
+    afterwards with the run id it was given."""
+    gw = start_gateway(build_paths("portico")[0].values[0], own_server.address,
+                       PORTICO_CALL_TIMEOUT=f"{CALL_TIMEOUT_S}s")
+    cleanup(gw.process)
+    stop = threading.Event()
+    lock = threading.Lock()
+    accepted, refused, other = {}, [], []
+
+    def client():
+        while not stop.is_set():
+            workflow_id = f"load-{uuid.uuid4()}"
+            answer = post(api(gw, f"/workflows/{workflow_id}"), {"workflowType": "Mailbox", "taskQueue": TASK_QUEUE},
+                          timeout=CALL_TIMEOUT_S + 10)
+            with lock:
+                if answer.status == 200:
+                    accepted[workflow_id] = answer.json["runId"]
+                elif answer.status == 503 and int(answer.headers.get("Retry-After", "0")) >= 1:
+                    refused.append(workflow_id)
+                else:
+                    other.append(answer)
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    own_server.kill()
+    time.sleep(CALL_TIMEOUT_S + 1)  # long enough for starts in flight and new ones to be refused
+    own_server.start()
+    assert eventually(lambda: post(api(gw, f"/workflows/probe-{uuid.uuid4()}"),
+                                   {"workflowType": "Mailbox", "taskQueue": TASK_QUEUE}).status == 200, 30)
+    time.sleep(1)  # the load runs on against the restarted server for a moment
+    stop.set()
+    for thread in threads:
+        thread.join(CALL_TIMEOUT_S + 15)
+        assert not thread.is_alive(), "a start never answered"
+    assert not other, other[:3]
+    assert refused, "no start was refused while Temporal was away: the kill came too late"
+    assert len(accepted) > 10, accepted
+    for workflow_id, run_id in accepted.items():
+        answer = describe(gw, workflow_id)
+        assert answer.status == 200, (workflow_id, answer)
+        assert answer.json["workflowExecutionInfo"]["execution"]["runId"] == run_id, (workflow_id, answer)
+    gw.stop_cleanly()
 
 
 @pytest.mark.parametrize("path", build_paths("portico"))
