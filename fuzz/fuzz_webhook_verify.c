@@ -56,7 +56,7 @@ static char *read_headers(char *text, header *headers)
 static int verify(const webhook_verifier *v, const header *headers, const char *body, size_t length, int64_t now_s)
 {
 	const char *reason = "not set";
-	int rejected = webhook_verify(v, (webhook_headers){lookup, headers}, body, length, now_s, &reason);
+	int rejected = webhook_verify(v, (request_headers){lookup, headers}, body, length, now_s, &reason);
 	if (rejected != 0 && rejected != -1)
 		fuzz_fail("webhook_verify returned neither 0 nor -1", NULL);
 	if (rejected ? !reason || !*reason : reason != NULL)
