@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <cmocka.h>
 
+#include "header_list.h"
 #include "json_assert.h"
 
 #include "alloc.h"
@@ -21,22 +21,6 @@
 #include "webhook_config.h"
 
 #define NOW 1700000000 /* the clock of every check below */
-
-typedef struct header {
-	const char *name, *value;
-} header;
-
-static const char *lookup(const void *arg, const char *name)
-{
-	for (const header *h = arg; h->name; h++)
-		if (!strcasecmp(h->name, name))
-			return h->value;
-	return NULL;
-}
-
-/* A delivery's headers: HEADERS({"Name", "value"}, …), alive to the end of the enclosing block. */
-#define HEADERS(...) ((request_headers){lookup, (const header[]){__VA_ARGS__, {NULL, NULL}}})
-#define NO_HEADERS   ((request_headers){lookup, (const header[]){{NULL, NULL}}})
 
 #define SECRET(text)                                                                                                   \
 	{                                                                                                              \
