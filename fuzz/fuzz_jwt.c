@@ -1,7 +1,7 @@
 /* Credentials as callers send them, checked by auth_authenticate against a fixed auth file: two
  * API keys ("fuzz-key-ci": read and start in default; "fuzz-key-ops": admin everywhere) and JWTs
  * verified with an RS256 and an ES256 key from a JWKS file and an RS256 key from a PEM file (the keys
- * and the seeds are fuzz/jwt_corpus.py's; its valid tokens expire in 2100, so nothing here depends
+ * and the seeds are fuzz/auth_corpus.py's; its valid tokens expire in 2100, so nothing here depends
  * on the day it runs). The input's first line is the Authorization header's value (none when the
  * line is empty), the lines after it more headers ("X-API-Key: ...").
  * Properties: a refusal is UNAUTHENTICATED with a message and leaves the caller empty; an accepted

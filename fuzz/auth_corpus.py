@@ -1,8 +1,9 @@
-"""Writes fuzz/corpus/fuzz_jwt/ (the seeds of fuzz_jwt.c) and prints the JWKS and PEM that
-fuzz_jwt.c and tests/unit/test_auth.c trust, with tokens for the unit test. The keys are made
-from fixed numbers, so a rerun trusts the same keys: test keys, never to sign anything real.
+"""Writes the seeds of fuzz_jwt.c and fuzz_auth_file.c (fuzz/corpus/fuzz_jwt/,
+fuzz/corpus/fuzz_auth_file/) and prints the JWKS and PEM that fuzz_jwt.c and
+tests/unit/test_auth.c trust, with tokens for the unit test. The keys are made from fixed numbers,
+so a rerun trusts the same keys: test keys, never to sign anything real.
 
-    .venv/bin/python fuzz/jwt_corpus.py
+    .venv/bin/python fuzz/auth_corpus.py
 """
 import base64
 import hashlib
@@ -136,8 +137,45 @@ def seeds():
     }
 
 
+def auth_file_seeds():
+    """fuzz_auth_file's inputs: 'j' a JWKS file, 'p' a PEM file, else an auth file."""
+    key = {"name": "ci", "sha256": hashlib.sha256(b"fuzz-key-ci").hexdigest(), "namespaces": ["default"],
+           "permissions": ["read", "start"], "rateLimit": {"perSecond": 5, "burst": 10}}
+    ec_key = jwks()["keys"][1]
+
+    def auth(value):
+        return "a" + (value if isinstance(value, str) else json.dumps(value, indent=1))
+
+    return {
+        "keys": auth({"apiKeys": [key, {**key, "name": "ops", "namespaces": ["*"], "permissions": ["admin"]}],
+                      "rateLimit": {"perSecond": 500, "burst": 1000}}),
+        "jwt-missing-file": auth({"jwt": {"jwksFile": "/nonexistent/jwks.json", "issuer": "i", "audience": "a",
+                                          "leewaySeconds": 5}, "apiKeys": [key]}),
+        "jwt-no-keys": auth({"jwt": {"issuer": "i", "audience": "a", "namespacesClaim": "ns"}}),
+        "bad-sha256": auth({"apiKeys": [{**key, "sha256": "xyz"}]}),
+        "bad-permission": auth({"apiKeys": [{**key, "permissions": ["read", "root"]}]}),
+        "bad-rate-limit": auth({"apiKeys": [{**key, "rateLimit": {"perSecond": 0}}]}),
+        "unknown-field": auth({"apiKeys": [key], "keys": []}),
+        "duplicate-key": auth('{"apiKeys": [], "apiKeys": []}'),
+        "not-an-object": auth("[1, 2, 3]"),
+        "not-json": auth("{\"apiKeys\": [,]}"),
+        "jwks": "j" + json.dumps(jwks()),
+        "jwks-ec-off-curve": "j" + json.dumps({"keys": [{**ec_key, "y": ec_key["x"]}]}),
+        "jwks-unknown-kty": "j" + json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}),
+        "jwks-bad-base64": "j" + json.dumps({"keys": [{"kty": "RSA", "n": "!!", "e": "AQAB"}]}),
+        "jwks-empty": "j" + json.dumps({"keys": []}),
+        "pem": "p" + pem(),
+        "pem-garbage": "p-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n",
+        "pem-empty": "p",
+    }
+
+
 def main():
-    corpus = pathlib.Path(__file__).resolve().parent / "corpus" / "fuzz_jwt"
+    here = pathlib.Path(__file__).resolve().parent
+    (here / "corpus" / "fuzz_auth_file").mkdir(parents=True, exist_ok=True)
+    for name, text in auth_file_seeds().items():
+        (here / "corpus" / "fuzz_auth_file" / name).write_text(text)
+    corpus = here / "corpus" / "fuzz_jwt"
     corpus.mkdir(parents=True, exist_ok=True)
     for name, text in seeds().items():
         (corpus / name).write_text(f"Bearer {text}\n")
