@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* The input as a NUL-terminated string (the caller frees). */
 static inline char *fuzz_text(const uint8_t *data, size_t size)
@@ -16,6 +17,49 @@ static inline char *fuzz_text(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	return text;
+}
+
+/* A request header as the harnesses hand them to request_headers: arrays end with {NULL, NULL}. */
+typedef struct fuzz_header {
+	const char *name, *value;
+} fuzz_header;
+
+/* request_headers' lookup over a fuzz_header array: the first header called name, any case. */
+static inline const char *fuzz_header_lookup(const void *arg, const char *name)
+{
+	for (const fuzz_header *h = arg; h->name; h++)
+		if (!strcasecmp(h->name, name))
+			return h->value;
+	return NULL;
+}
+
+/* Splits text's "Name: value" lines, up to the first empty line, into headers (at most max of
+ * them; headers holds max + 1), NULL-terminated, pointing into text, which it cuts; returns where
+ * the rest (a body) starts. */
+static inline char *fuzz_read_headers(char *text, fuzz_header *headers, size_t max)
+{
+	size_t count = 0;
+	char *line = text;
+	while (*line && *line != '\n') {
+		char *end = strchr(line, '\n');
+		if (end)
+			*end = '\0';
+		char *colon = strchr(line, ':');
+		if (colon && count < max) {
+			*colon = '\0';
+			char *value = colon + 1;
+			while (*value == ' ')
+				value++;
+			headers[count++] = (fuzz_header){line, value};
+		}
+		if (!end) {
+			line += strlen(line);
+			break;
+		}
+		line = end + 1;
+	}
+	headers[count] = (fuzz_header){NULL, NULL};
+	return *line == '\n' ? line + 1 : line;
 }
 
 /* A property the code promises does not hold: report and stop, so libFuzzer keeps the input. */

@@ -5,7 +5,6 @@
  * A refusal carries a reason and an acceptance none; a body changed by one byte is refused by every
  * scheme that signs the body, and a timestamped delivery accepted now is refused a day later. */
 #include <stdint.h>
-#include <strings.h>
 
 #include "fuzz.h"
 #include "webhook_config.h"
@@ -13,50 +12,10 @@
 #define NOW         1700000000
 #define MAX_HEADERS 16
 
-typedef struct header {
-	const char *name, *value;
-} header;
-
-static const char *lookup(const void *arg, const char *name)
-{
-	for (const header *h = arg; h->name; h++)
-		if (!strcasecmp(h->name, name))
-			return h->value;
-	return NULL;
-}
-
-/* Splits text's header lines (up to the first empty line) into headers, NULL-terminated; returns
- * where the body starts. */
-static char *read_headers(char *text, header *headers)
-{
-	size_t count = 0;
-	char *line = text;
-	while (*line && *line != '\n') {
-		char *end = strchr(line, '\n');
-		if (end)
-			*end = '\0';
-		char *colon = strchr(line, ':');
-		if (colon && count < MAX_HEADERS) {
-			*colon = '\0';
-			char *value = colon + 1;
-			while (*value == ' ')
-				value++;
-			headers[count++] = (header){line, value};
-		}
-		if (!end) {
-			line += strlen(line);
-			break;
-		}
-		line = end + 1;
-	}
-	headers[count] = (header){NULL, NULL};
-	return *line == '\n' ? line + 1 : line;
-}
-
-static int verify(const webhook_verifier *v, const header *headers, const char *body, size_t length, int64_t now_s)
+static int verify(const webhook_verifier *v, const fuzz_header *headers, const char *body, size_t length, int64_t now_s)
 {
 	const char *reason = "not set";
-	int rejected = webhook_verify(v, (webhook_headers){lookup, headers}, body, length, now_s, &reason);
+	int rejected = webhook_verify(v, (request_headers){fuzz_header_lookup, headers}, body, length, now_s, &reason);
 	if (rejected != 0 && rejected != -1)
 		fuzz_fail("webhook_verify returned neither 0 nor -1", NULL);
 	if (rejected ? !reason || !*reason : reason != NULL)
@@ -92,8 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		                       .base64 = 1};
 
 	char *text = fuzz_text(data + 1, size - 1);
-	header headers[MAX_HEADERS + 1];
-	char *body = read_headers(text, headers);
+	fuzz_header headers[MAX_HEADERS + 1];
+	char *body = fuzz_read_headers(text, headers, MAX_HEADERS);
 	size_t length = size - 1 - (size_t)(body - text); /* the body keeps its NULs */
 	if (verify(&v, headers, body, length, NOW) == 0) {
 		if (v.scheme != WEBHOOK_BEARER) {

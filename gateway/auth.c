@@ -354,9 +354,9 @@ auth_mode auth_config_mode(const auth_config *config)
 /* ---- Checking --------------------------------------------------------------------------------- */
 
 /* The token of "Authorization: Bearer <token>", or NULL. */
-static const char *bearer_token(http_request *request)
+static const char *bearer_token(request_headers headers)
 {
-	const char *header = http_request_header(request, "Authorization");
+	const char *header = request_headers_get(headers, "Authorization");
 	return header && !strncasecmp(header, "Bearer ", 7) ? header + 7 : NULL;
 }
 
@@ -461,14 +461,14 @@ static int authenticate_jwt(const jwt_config *jwt, const char *token, auth_calle
 	return problem ? portico_error_set(err, PORTICO_UNAUTHENTICATED, "invalid token") : 0;
 }
 
-int auth_authenticate(const auth_config *config, http_request *request, auth_caller *caller, portico_error *err)
+int auth_authenticate(const auth_config *config, request_headers headers, auth_caller *caller, portico_error *err)
 {
 	if (config->mode != AUTH_KEYS)
 		return 0;
-	const char *bearer = bearer_token(request);
+	const char *bearer = bearer_token(headers);
 	if (config->jwt && bearer && looks_like_jwt(bearer))
 		return authenticate_jwt(config->jwt, bearer, caller, err);
-	const char *key = bearer ? bearer : http_request_header(request, "X-API-Key");
+	const char *key = bearer ? bearer : request_headers_get(headers, "X-API-Key");
 	if (!key || !*key)
 		return portico_error_set(
 		        err, PORTICO_UNAUTHENTICATED,

@@ -27,7 +27,7 @@
 #include <jansson.h>
 
 #include "error.h"
-#include "http.h"
+#include "request_headers.h"
 
 typedef enum { AUTH_KEYS, AUTH_PASSTHROUGH, AUTH_OFF } auth_mode;
 
@@ -66,9 +66,9 @@ auth_config *auth_config_from_env(portico_error *err);
 void auth_config_free(auth_config *config);
 auth_mode auth_config_mode(const auth_config *config);
 
-/* Checks the request's credentials. Returns 0 and fills caller, or -1 with err:
- * UNAUTHENTICATED (401) for missing or unknown credentials. */
-int auth_authenticate(const auth_config *config, http_request *request, auth_caller *caller, portico_error *err);
+/* Checks the credentials in a request's headers (Authorization, X-API-Key). Returns 0 and fills
+ * caller, or -1 with err: UNAUTHENTICATED (401) for missing or unknown credentials. */
+int auth_authenticate(const auth_config *config, request_headers headers, auth_caller *caller, portico_error *err);
 
 /* Checks that the caller holds every permission in required (auth_permission bits; admin stands
  * for all but cluster) and may use namespace_name (NULL when the operation names none). reason,

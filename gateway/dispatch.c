@@ -63,7 +63,7 @@ static int authenticate(gateway_exchange *exchange, const char *method, const ch
 		}
 	}
 	portico_error err = PORTICO_ERROR_INIT;
-	if (auth_authenticate(exchange->gateway->auth, exchange->request, &exchange->caller, &err) == 0)
+	if (auth_authenticate(exchange->gateway->auth, exchange_headers(exchange), &exchange->caller, &err) == 0)
 		return 0;
 	http_response_header(exchange->request, "WWW-Authenticate", "Bearer");
 	exchange_respond_error(exchange, &err);

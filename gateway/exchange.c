@@ -308,6 +308,16 @@ gateway_exchange *exchange_new(gateway *gw, http_request *request)
 	return exchange;
 }
 
+static const char *request_header(const void *request, const char *name)
+{
+	return http_request_header(request, name);
+}
+
+request_headers exchange_headers(const gateway_exchange *exchange)
+{
+	return (request_headers){request_header, exchange->request};
+}
+
 int exchange_cors(gateway_exchange *exchange, const char *allowed)
 {
 	const char *origin = http_request_header(exchange->request, "Origin");

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "metrics.h"
 #include "permission.h"
+#include "request_headers.h"
 #include "transport.h"
 
 typedef struct gateway_config {
@@ -71,6 +72,9 @@ typedef struct gateway_exchange {
 
 /* Makes the exchange of request (freed with the request), with its request id echoed or made. */
 gateway_exchange *exchange_new(gateway *gw, http_request *request);
+
+/* The request's headers as auth and the webhook checks read them: valid while the request is. */
+request_headers exchange_headers(const gateway_exchange *exchange);
 
 /* Answers with a JSON body (takes a reference to body). */
 void exchange_respond_json(gateway_exchange *exchange, unsigned status, json_t *body);

@@ -23,25 +23,14 @@ static void log_rejected(gateway_exchange *exchange, const webhook_route *route,
 	                      portico_log_text(reason ? reason : ""), "requestId", exchange->request_id));
 }
 
-/* The request's headers as webhook_verify and webhook_render read them. */
-static const char *request_header(const void *request, const char *name)
-{
-	return http_request_header(request, name);
-}
-
-static webhook_headers headers_of(const http_request *request)
-{
-	return (webhook_headers){request_header, request};
-}
-
 /* Deliveries that do not pass every filter are acknowledged and dropped. */
-static const char *filtered_out(const webhook_route *route, http_request *request, const json_t *body,
+static const char *filtered_out(const webhook_route *route, request_headers headers, const json_t *body,
                                 const char *delivery)
 {
 	for (size_t i = 0; i < route->filter_count; i++) {
 		const webhook_filter *filter = &route->filters[i];
 		portico_error err = PORTICO_ERROR_INIT;
-		char *value = webhook_render(filter->value, headers_of(request), body, delivery, &err);
+		char *value = webhook_render(filter->value, headers, body, delivery, &err);
 		portico_error_clear(&err);
 		size_t match = 0;
 		while (value && match < filter->allowed_count && strcmp(value, filter->allowed[match]))
@@ -176,7 +165,7 @@ static void serve_route(gateway_exchange *exchange, const webhook_route *route)
 	const char *raw = http_request_body(exchange->request, &length);
 	const char *reason = NULL;
 	int rejected =
-	        webhook_verify(&route->verifier, headers_of(exchange->request), raw, length, portico_wall_s(), &reason);
+	        webhook_verify(&route->verifier, exchange_headers(exchange), raw, length, portico_wall_s(), &reason);
 	char name[160], labels[200];
 	portico_metrics_label(name, sizeof name, "webhook", route->name);
 	snprintf(labels, sizeof labels, "%s,result=\"%s\"", name, rejected ? "rejected" : "verified");
@@ -201,16 +190,16 @@ static void serve_route(gateway_exchange *exchange, const webhook_route *route)
 		goto done;
 	}
 	if (route->delivery_id &&
-	    !(delivery = webhook_render(route->delivery_id, headers_of(exchange->request), body, NULL, &err))) {
+	    !(delivery = webhook_render(route->delivery_id, exchange_headers(exchange), body, NULL, &err))) {
 		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "delivery id: %s", err.message);
 		goto done;
 	}
-	if ((filter = filtered_out(route, exchange->request, body, delivery))) {
+	if ((filter = filtered_out(route, exchange_headers(exchange), body, delivery))) {
 		exchange_respond_json(exchange, 202, json_pack("{s:b,s:s}", "ignored", 1, "filter", filter));
 		goto done;
 	}
 	if (!(exchange->workflow_id =
-	              webhook_render(route->workflow_id, headers_of(exchange->request), body, delivery, &err))) {
+	              webhook_render(route->workflow_id, exchange_headers(exchange), body, delivery, &err))) {
 		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "workflow id: %s", err.message);
 		goto done;
 	}

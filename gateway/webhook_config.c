@@ -527,7 +527,7 @@ int webhook_template_check(const char *template_text, portico_error *err)
 }
 
 typedef struct render {
-	webhook_headers headers;
+	request_headers headers;
 	const json_t *body;
 	const char *delivery;
 	char *out;
@@ -557,7 +557,7 @@ static int render_part(void *arg, const char *literal, size_t length, const char
 		return 0;
 	}
 	if (!strncmp(placeholder, "header.", 7)) {
-		const char *value = r->headers.lookup(r->headers.arg, placeholder + 7);
+		const char *value = request_headers_get(r->headers, placeholder + 7);
 		if (!value || !*value)
 			return portico_error_set(r->err, PORTICO_INVALID_ARGUMENT, "header %s is missing",
 			                         placeholder + 7);
@@ -584,7 +584,7 @@ static int render_part(void *arg, const char *literal, size_t length, const char
 	return 0;
 }
 
-char *webhook_render(const char *template_text, webhook_headers headers, const json_t *body, const char *delivery,
+char *webhook_render(const char *template_text, request_headers headers, const json_t *body, const char *delivery,
                      portico_error *err)
 {
 	render r = {.headers = headers, .body = body, .delivery = delivery, .out = portico_strdup(""), .err = err};

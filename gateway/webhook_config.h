@@ -53,7 +53,7 @@ const webhook_route *webhook_set_find(const webhook_set *set, const char *name);
 
 /* Renders a template with the delivery's headers. Returns a new string (the caller frees), or NULL
  * with err saying what is missing. body may be NULL when the body is not JSON. */
-char *webhook_render(const char *template_text, webhook_headers headers, const json_t *body, const char *delivery,
+char *webhook_render(const char *template_text, request_headers headers, const json_t *body, const char *delivery,
                      portico_error *err);
 
 /* Checks a template's syntax; returns -1 with a message in err. */

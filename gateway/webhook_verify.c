@@ -14,11 +14,6 @@
 
 #define MAX_SIGNATURES 8 /* per header: senders send one per live secret, so a few */
 
-static const char *header_value(webhook_headers headers, const char *name)
-{
-	return headers.lookup(headers.arg, name);
-}
-
 static void to_hex(const uint8_t *bytes, size_t length, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
@@ -94,10 +89,10 @@ static int fresh(const char *timestamp, int64_t now_s, int64_t tolerance_s, cons
 	return 1;
 }
 
-static int verify_github(const webhook_verifier *v, webhook_headers headers, const portico_bytes *body,
+static int verify_github(const webhook_verifier *v, request_headers headers, const portico_bytes *body,
                          const char **reason)
 {
-	const char *header = header_value(headers, "X-Hub-Signature-256");
+	const char *header = request_headers_get(headers, "X-Hub-Signature-256");
 	if (!header || strncmp(header, "sha256=", 7)) {
 		*reason = "missing X-Hub-Signature-256";
 		return -1;
@@ -105,10 +100,10 @@ static int verify_github(const webhook_verifier *v, webhook_headers headers, con
 	return verify_hex(v, body, 1, header + 7, reason);
 }
 
-static int verify_stripe(const webhook_verifier *v, webhook_headers headers, const portico_bytes *body, int64_t now_s,
+static int verify_stripe(const webhook_verifier *v, request_headers headers, const portico_bytes *body, int64_t now_s,
                          const char **reason)
 {
-	const char *header = header_value(headers, "Stripe-Signature");
+	const char *header = request_headers_get(headers, "Stripe-Signature");
 	if (!header) {
 		*reason = "missing Stripe-Signature";
 		return -1;
@@ -138,11 +133,11 @@ static int verify_stripe(const webhook_verifier *v, webhook_headers headers, con
 	return ok ? 0 : -1;
 }
 
-static int verify_slack(const webhook_verifier *v, webhook_headers headers, const portico_bytes *body, int64_t now_s,
+static int verify_slack(const webhook_verifier *v, request_headers headers, const portico_bytes *body, int64_t now_s,
                         const char **reason)
 {
-	const char *timestamp = header_value(headers, "X-Slack-Request-Timestamp");
-	const char *header = header_value(headers, "X-Slack-Signature");
+	const char *timestamp = request_headers_get(headers, "X-Slack-Request-Timestamp");
+	const char *header = request_headers_get(headers, "X-Slack-Signature");
 	if (!header || strncmp(header, "v0=", 3)) {
 		*reason = "missing X-Slack-Signature";
 		return -1;
@@ -153,12 +148,12 @@ static int verify_slack(const webhook_verifier *v, webhook_headers headers, cons
 	return verify_hex(v, parts, 4, header + 3, reason);
 }
 
-static int verify_standard(const webhook_verifier *v, webhook_headers headers, const portico_bytes *body, int64_t now_s,
+static int verify_standard(const webhook_verifier *v, request_headers headers, const portico_bytes *body, int64_t now_s,
                            const char **reason)
 {
-	const char *id = header_value(headers, "webhook-id");
-	const char *timestamp = header_value(headers, "webhook-timestamp");
-	const char *header = header_value(headers, "webhook-signature");
+	const char *id = request_headers_get(headers, "webhook-id");
+	const char *timestamp = request_headers_get(headers, "webhook-timestamp");
+	const char *header = request_headers_get(headers, "webhook-signature");
 	if (!id || !header) {
 		*reason = "missing webhook-id or webhook-signature";
 		return -1;
@@ -179,10 +174,10 @@ static int verify_standard(const webhook_verifier *v, webhook_headers headers, c
 	return ok ? 0 : -1;
 }
 
-static int verify_hmac(const webhook_verifier *v, webhook_headers headers, const portico_bytes *body,
+static int verify_hmac(const webhook_verifier *v, request_headers headers, const portico_bytes *body,
                        const char **reason)
 {
-	const char *header = header_value(headers, v->header);
+	const char *header = request_headers_get(headers, v->header);
 	size_t prefix = strlen(v->prefix);
 	if (!header || strncasecmp(header, v->prefix, prefix)) {
 		*reason = "missing signature header";
@@ -196,9 +191,9 @@ static int verify_hmac(const webhook_verifier *v, webhook_headers headers, const
 	return ok ? 0 : -1;
 }
 
-static int verify_bearer(const webhook_verifier *v, webhook_headers headers, const char **reason)
+static int verify_bearer(const webhook_verifier *v, request_headers headers, const char **reason)
 {
-	const char *header = header_value(headers, "Authorization");
+	const char *header = request_headers_get(headers, "Authorization");
 	if (!header || strncasecmp(header, "Bearer ", 7)) {
 		*reason = "missing bearer token";
 		return -1;
@@ -212,7 +207,7 @@ static int verify_bearer(const webhook_verifier *v, webhook_headers headers, con
 	return ok ? 0 : -1;
 }
 
-int webhook_verify(const webhook_verifier *verifier, webhook_headers headers, const char *body, size_t length,
+int webhook_verify(const webhook_verifier *verifier, request_headers headers, const char *body, size_t length,
                    int64_t now_s, const char **reason)
 {
 	portico_bytes raw = {body ? body : "", length};

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "crypto.h"
+#include "request_headers.h"
 
 typedef enum {
 	WEBHOOK_GITHUB,   /* X-Hub-Signature-256: sha256=<hex> over the body */
@@ -35,18 +36,10 @@ typedef struct webhook_verifier {
 	int base64; /* else hex */
 } webhook_verifier;
 
-/* A delivery's headers as the checks below read them, whatever serves the request (the HTTP
- * server, a test, a fuzzer): lookup(arg, name) is the value of the header called name, any case,
- * or NULL when there is none; the value stays valid while the check runs. */
-typedef struct webhook_headers {
-	const char *(*lookup)(const void *arg, const char *name);
-	const void *arg;
-} webhook_headers;
-
 /* 0 when the delivery (headers and the raw body) is signed by one of the route's secrets (and,
  * when timestamped, within the tolerance of now_s); -1 otherwise, with *reason for the log (never
  * a secret). */
-int webhook_verify(const webhook_verifier *verifier, webhook_headers headers, const char *body, size_t length,
+int webhook_verify(const webhook_verifier *verifier, request_headers headers, const char *body, size_t length,
                    int64_t now_s, const char **reason);
 
 #endif

@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <cmocka.h>
 
+#include "header_list.h"
 #include "json_assert.h"
 
 #include "alloc.h"
@@ -21,22 +21,6 @@
 #include "webhook_config.h"
 
 #define NOW 1700000000 /* the clock of every check below */
-
-typedef struct header {
-	const char *name, *value;
-} header;
-
-static const char *lookup(const void *arg, const char *name)
-{
-	for (const header *h = arg; h->name; h++)
-		if (!strcasecmp(h->name, name))
-			return h->value;
-	return NULL;
-}
-
-/* A delivery's headers: HEADERS({"Name", "value"}, …), alive to the end of the enclosing block. */
-#define HEADERS(...) ((webhook_headers){lookup, (const header[]){__VA_ARGS__, {NULL, NULL}}})
-#define NO_HEADERS   ((webhook_headers){lookup, (const header[]){{NULL, NULL}}})
 
 #define SECRET(text)                                                                                                   \
 	{                                                                                                              \
@@ -51,7 +35,7 @@ static webhook_verifier verifier_of(webhook_scheme scheme, webhook_secret *secre
 }
 
 /* NULL when the delivery is accepted, else the reason logged. */
-static const char *rejection(const webhook_verifier *verifier, webhook_headers headers, const char *body)
+static const char *rejection(const webhook_verifier *verifier, request_headers headers, const char *body)
 {
 	const char *reason = "not set";
 	int rejected = webhook_verify(verifier, headers, body, body ? strlen(body) : 0, NOW, &reason);
@@ -93,7 +77,7 @@ static void test_github_accepts_its_documented_example(void **state)
 	(void)state;
 	webhook_secret secret[] = {SECRET("It's a Secret to Everybody")};
 	webhook_verifier v = verifier_of(WEBHOOK_GITHUB, secret, 1);
-	webhook_headers headers = HEADERS(
+	request_headers headers = HEADERS(
 	        {"X-Hub-Signature-256", "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"});
 	assert_null(rejection(&v, headers, "Hello, World!"));
 	assert_string_equal(rejection(&v, headers, "Hello, World?"), "signature mismatch");
@@ -267,7 +251,7 @@ static void test_standard_webhooks_accepts_the_specification_example(void **stat
 	snprintf(ts, sizeof ts, "%d", 1614265330);
 	/* The example's timestamp is years before NOW: verified at its own time. */
 	const char *reason;
-	webhook_headers headers = HEADERS({"webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"}, {"webhook-timestamp", ts},
+	request_headers headers = HEADERS({"webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"}, {"webhook-timestamp", ts},
 	                                  {"webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="});
 	assert_int_equal(webhook_verify(&v, headers, body, strlen(body), 1614265330, &reason), 0);
 	assert_int_equal(webhook_verify(&v, headers, body, strlen(body), NOW, &reason), -1);
@@ -391,7 +375,7 @@ static void test_empty_body_is_signed_too(void **state)
 /* ---- Templates and JSON pointers --------------------------------------------------------------- */
 
 /* The text template renders to, or its error as "error: …"; the caller frees. */
-static char *rendered(const char *template_text, webhook_headers headers, const char *body_text, const char *delivery)
+static char *rendered(const char *template_text, request_headers headers, const char *body_text, const char *delivery)
 {
 	json_t *body = body_text ? parse(body_text) : NULL;
 	portico_error err = PORTICO_ERROR_INIT;
@@ -415,7 +399,7 @@ static char *rendered(const char *template_text, webhook_headers headers, const 
 static void test_templates_fill_headers_body_fields_and_delivery(void **state)
 {
 	(void)state;
-	webhook_headers headers = HEADERS({"X-GitHub-Delivery", "72d3162e"}, {"X-GitHub-Event", "push"});
+	request_headers headers = HEADERS({"X-GitHub-Delivery", "72d3162e"}, {"X-GitHub-Event", "push"});
 	const char *body = "{\"repository\": {\"full_name\": \"acme/shop\"}, \"after\": \"9f2c\", \"size\": 3,"
 	                   " \"forced\": false, \"ratio\": 0.5, \"a/b\": {\"m~n\": \"escaped\"}}";
 	assert_rendered("push-acme/shop-9f2c", "{header.X-GitHub-Event}-{body./repository/full_name}-{body./after}",
@@ -432,7 +416,7 @@ static void test_templates_fill_headers_body_fields_and_delivery(void **state)
 static void test_templates_say_what_is_missing(void **state)
 {
 	(void)state;
-	webhook_headers headers = HEADERS({"X-Empty", ""}, {"X-Latin1", "caf\xe9"});
+	request_headers headers = HEADERS({"X-Empty", ""}, {"X-Latin1", "caf\xe9"});
 	const char *body = "{\"repository\": {\"id\": 1}, \"tags\": [\"a\"], \"none\": null}";
 	assert_rendered("error: header X-Delivery is missing", "{header.X-Delivery}", headers, body, NULL);
 	assert_rendered("error: header X-Empty is missing", "{header.X-Empty}", headers, body, NULL);
