@@ -120,11 +120,12 @@ static void call_temporal(gateway_exchange *exchange, const webhook_route *route
 {
 	char *identity = portico_sprintf("portico-webhook/%s", route->name);
 	const portico_request_target target = {route->namespace_name, identity};
+	/* A start takes the event as its input; a signal-with-start gives it to the signal only. */
 	const portico_workflow_start start = {
 	        .workflow_id = exchange->workflow_id,
 	        .workflow_type = route->workflow_type,
 	        .task_queue = route->task_queue,
-	        .input = input,
+	        .input = route->action == WEBHOOK_START ? input : NULL,
 	        .request_id = request_id,
 	        .execution_timeout_ms = route->execution_timeout_s * 1000,
 	        .run_timeout_ms = route->run_timeout_s * 1000,

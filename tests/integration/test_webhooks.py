@@ -318,6 +318,9 @@ def test_signal_with_start(hooks, server):
     assert first.status == second.status == 202
     assert first.json["runId"] == second.json["runId"]
     assert finish(server, f"sws-{n}")["signals"] == [{"n": n, "i": 1}, {"n": n, "i": 2}]
+    # The event goes to the signal only: the workflow starts without arguments.
+    events = get(f"{hooks.url}/api/v1/namespaces/default/workflows/sws-{n}/history").json["history"]["events"]
+    assert "input" not in events[0]["workflowExecutionStartedEventAttributes"], events[0]
 
 
 def test_unusable_deliveries_get_clear_errors(hooks):
