@@ -35,10 +35,21 @@ static int string_field(const loader *l, const char *key, int required, char **o
 	return 0;
 }
 
+#define PROTOBUF_DURATION_MAX_SECONDS 315576000000LL
+
 static int seconds_field(const loader *l, const char *key, int64_t *out)
 {
 	json_config_node node = json_config_member(l, key);
 	return json_config_integer(&node, 1, INT64_MAX, "a positive number of seconds", out);
+}
+
+/* A workflow timeout: a protobuf Duration holds at most 10,000 years (in milliseconds, far
+ * within int64). */
+static int timeout_field(const loader *l, const char *key, int64_t *out)
+{
+	json_config_node node = json_config_member(l, key);
+	return json_config_integer(&node, 1, PROTOBUF_DURATION_MAX_SECONDS,
+	                           "a positive number of seconds, at most 315576000000 (10,000 years)", out);
 }
 
 static int template_field(const loader *l, const char *key, int required, char **out)
@@ -360,9 +371,9 @@ static int load_route(const json_config_node *routes, const char *name, webhook_
 		return -1;
 	if (!starts)
 		return json_config_fail(&timeouts, "a signal route starts nothing");
-	if (seconds_field(&timeouts, "executionSeconds", &route->execution_timeout_s) ||
-	    seconds_field(&timeouts, "runSeconds", &route->run_timeout_s) ||
-	    seconds_field(&timeouts, "taskSeconds", &route->task_timeout_s))
+	if (timeout_field(&timeouts, "executionSeconds", &route->execution_timeout_s) ||
+	    timeout_field(&timeouts, "runSeconds", &route->run_timeout_s) ||
+	    timeout_field(&timeouts, "taskSeconds", &route->task_timeout_s))
 		return -1;
 	return 0;
 }

@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,8 @@ json_t *portico_log_text(const char *text)
 	return value;
 }
 
+static pthread_mutex_t line_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void write_all(int fd, const char *data, size_t length)
 {
 	while (length) {
@@ -103,7 +106,11 @@ void portico_log_line(int fd, json_t *line)
 	char *text = portico_json_text(line, 0, &length);
 	json_decref(line);
 	text[length] = '\n'; /* over the terminating NUL: the buffer holds length + 1 bytes */
+	/* One line at a time: a write(2) to a pipe is atomic only up to PIPE_BUF (4 KiB), and a line
+	 * can be longer (a long path in the access log). */
+	pthread_mutex_lock(&line_lock);
 	write_all(fd, text, length + 1);
+	pthread_mutex_unlock(&line_lock);
 	free(text);
 }
 

@@ -1,7 +1,7 @@
 /* Log lines on stderr, one JSON object per line: {"level", "message", then the given fields}.
  * Every string goes through Portico's JSON writer (json_text), so an id or an error message
- * holding quotes, backslashes or control characters cannot break a line; each line is one
- * write(2), so lines from several threads never interleave. */
+ * holding quotes, backslashes or control characters cannot break a line; lines are written one
+ * at a time, so lines from several threads never interleave, however long. */
 #ifndef PORTICO_LOG_H
 #define PORTICO_LOG_H
 
@@ -16,8 +16,8 @@ void portico_log(const char *level, const char *message, json_t *fields);
  * inline ("listening on 127.0.0.1:8080"); fields as above. */
 void portico_logf(const char *level, json_t *fields, const char *format, ...) __attribute__((format(printf, 3, 4)));
 
-/* Writes line (a JSON object; its reference is taken) and a newline to fd in one write(2), as
- * portico_log writes its lines: the access log (stdout) shares the writer. */
+/* Writes line (a JSON object; its reference is taken) and a newline to fd, whole, as portico_log
+ * writes its lines: the access log (stdout) shares the writer. */
 void portico_log_line(int fd, json_t *line);
 
 /* A JSON string of text for a log field (a new reference, never NULL): bytes that are not UTF-8
