@@ -70,7 +70,9 @@ static const struct {
 static void bucket_init(bucket *b, double per_second, double burst)
 {
 	b->per_second = per_second;
-	b->burst = burst > 0 ? burst : per_second;
+	/* Without a burst, a second's worth of tokens, and never less than one: a bucket that cannot
+	 * hold a whole token (a rate under 1/s) would refuse every request for ever. */
+	b->burst = burst > 0 ? burst : per_second > 1 ? per_second : 1;
 	b->tokens = b->burst;
 	b->refilled_ms = portico_monotonic_ms();
 	pthread_mutex_init(&b->lock, NULL);

@@ -103,6 +103,19 @@ static void test_burst_defaults_to_one_seconds_worth(void **state)
 	auth_config_free(config);
 }
 
+/* A rate under one a second without a burst still lets one request through, then says when the
+ * next may come (its bucket once held less than a token, and refused everything for ever). */
+static void test_a_slow_rate_without_a_burst_holds_one_token(void **state)
+{
+	(void)state;
+	auth_config *config = limited("{\"perSecond\": 0.25}");
+	int64_t retry_after_s;
+	assert_int_equal(take(config, &retry_after_s), 0);
+	assert_int_equal(take(config, &retry_after_s), -1);
+	assert_int_equal(retry_after_s, 4);
+	auth_config_free(config);
+}
+
 /* Retry-After is whole seconds, rounded up: a slow rate says to wait longer. */
 static void test_retry_after_is_the_wait_for_the_next_token(void **state)
 {
@@ -347,6 +360,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_a_burst_passes_then_429_with_retry_after),
 	        cmocka_unit_test(test_burst_defaults_to_one_seconds_worth),
+	        cmocka_unit_test(test_a_slow_rate_without_a_burst_holds_one_token),
 	        cmocka_unit_test(test_retry_after_is_the_wait_for_the_next_token),
 	        cmocka_unit_test(test_tokens_come_back_with_time),
 	        cmocka_unit_test(test_no_rate_limit_means_none),
