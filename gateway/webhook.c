@@ -44,7 +44,7 @@ static const char *filtered_out(const webhook_route *route, request_headers head
 }
 
 /* The workflow's arguments: the body (or the part a pointer selects), then the selected headers. */
-static json_t *arguments(const webhook_route *route, http_request *request, json_t *body, portico_error *err)
+static json_t *arguments(const webhook_route *route, request_headers request, json_t *body, portico_error *err)
 {
 	json_t *event = route->input_pointer ? webhook_json_pointer(body, route->input_pointer) : body;
 	if (!event) {
@@ -56,7 +56,7 @@ static json_t *arguments(const webhook_route *route, http_request *request, json
 	if (route->input_header_count) {
 		json_t *headers = json_object();
 		for (size_t i = 0; i < route->input_header_count; i++) {
-			const char *value = http_request_header(request, route->input_headers[i]);
+			const char *value = request_headers_get(request, route->input_headers[i]);
 			json_object_set_new(headers, route->input_headers[i], value ? json_string(value) : json_null());
 		}
 		json_array_append_new(args, headers);
@@ -204,7 +204,7 @@ static void serve_route(gateway_exchange *exchange, const webhook_route *route)
 		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "workflow id: %s", err.message);
 		goto done;
 	}
-	if (!(args = arguments(route, exchange->request, event, &err))) {
+	if (!(args = arguments(route, exchange_headers(exchange), event, &err))) {
 		exchange_fail(exchange, PORTICO_INVALID_ARGUMENT, "input: %s", err.message);
 		goto done;
 	}
