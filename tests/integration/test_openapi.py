@@ -38,13 +38,14 @@ def shape(path):
 
 
 def served_routes():
-    """Every (verb, path) the gateway's route tables and its own handlers serve."""
+    """Every (verb, path) the gateway's route table (Temporal's routes and Portico's own) and its
+    pages serve."""
     routes = set()
     generated = (TOP / "build/gen/routes.c").read_text()
-    extra = (TOP / "gateway/gateway.c").read_text()
-    for verb, path in re.findall(r'{"(GET|POST|DELETE|PUT|PATCH)", "(/[^"]*)"', generated + extra):
+    pages = (TOP / "gateway/pages.c").read_text()
+    for verb, path in re.findall(r'{"(GET|POST|DELETE|PUT|PATCH)", "(/[^"]*)"', generated):
         routes.add((verb.lower(), shape(path)))
-    fixed = re.findall(r'{"(/[^"]*)", serve_\w+, [01]}', extra)
+    fixed = re.findall(r'{"(/[^"]*)", serve_\w+, [01]}', pages)
     assert "/healthz" in fixed and "/metrics" in fixed  # the table this reads is where it was
     routes.update(("get", path) for path in fixed)
     routes.update({("post", "/codec/encode"), ("post", "/codec/decode"), ("post", "/webhooks/{}")})
