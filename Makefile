@@ -216,7 +216,8 @@ FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard fuzz/fuzz_*.c))
 fuzz-build: $(GEN)/.generated
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=fuzz $(FUZZ_TARGETS)
 
-$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libgateway.a $(FUZZ_BUILD)/libhttpd.a $(PORTICO_LIBS)
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libgateway.a $(FUZZ_BUILD)/libworker.a $(FUZZ_BUILD)/libhttpd.a \
+		$(PORTICO_LIBS)
 	@echo "link  $@"
 	@$(CC) -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
 

@@ -15,9 +15,21 @@
 
 #define CANCEL_CHECK_MS 100
 
+/* Protobuf's bound on the seconds of a Duration or Timestamp (10,000 years): Temporal sends no
+ * more, and seconds clamped to it cannot overflow in the millisecond arithmetic below. */
+#define PROTO_MAX_SECONDS 315576000000LL
+
+static int64_t seconds_ms(int64_t seconds, int32_t nanos)
+{
+	seconds = seconds > PROTO_MAX_SECONDS    ? PROTO_MAX_SECONDS
+	          : seconds < -PROTO_MAX_SECONDS ? -PROTO_MAX_SECONDS
+	                                         : seconds;
+	return seconds * 1000 + nanos / 1000000;
+}
+
 static int64_t duration_ms(const Google__Protobuf__Duration *duration)
 {
-	return duration ? duration->seconds * 1000 + duration->nanos / 1000000 : 0;
+	return duration ? seconds_ms(duration->seconds, duration->nanos) : 0;
 }
 
 /* When this attempt's timeouts are over, on the monotonic clock, counting from now (a little
@@ -31,8 +43,8 @@ static int64_t attempt_deadline_ms(const activity_task *task)
 		deadline = now + start_to_close;
 	int64_t schedule_to_close = duration_ms(task->schedule_to_close_timeout);
 	if (schedule_to_close > 0 && task->scheduled_time && task->scheduled_time->seconds > 0) {
-		int64_t since_scheduled = portico_wall_ms() - (task->scheduled_time->seconds * 1000 +
-		                                               task->scheduled_time->nanos / 1000000);
+		int64_t since_scheduled =
+		        portico_wall_ms() - seconds_ms(task->scheduled_time->seconds, task->scheduled_time->nanos);
 		int64_t until = now + schedule_to_close - (since_scheduled > 0 ? since_scheduled : 0);
 		if (!deadline || until < deadline)
 			deadline = until;

@@ -97,8 +97,7 @@ static _Noreturn void child_main(const portico_activity *activity, portico_activ
 
 /* ---- The parent's side ------------------------------------------------------------------------ */
 
-/* Applies one line from the child; returns the outcome it ends with, or 1 for "go on". */
-static int take_child_line(portico_activity *activity, char *line)
+int activity_process_apply_line(portico_activity *activity, const char *line)
 {
 	json_t *value = strlen(line) > 2 ? json_loads(line + 2, JSON_DECODE_ANY, NULL) : NULL;
 	int outcome = 1;
@@ -164,7 +163,7 @@ int activity_process_run(portico_activity *activity, portico_activity_fn fn, voi
 		if (length <= 0)
 			break;
 		line[length - 1] = '\0';
-		outcome = take_child_line(activity, line);
+		outcome = activity_process_apply_line(activity, line);
 	}
 	free(line);
 	fclose(from_child);

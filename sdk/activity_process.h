@@ -14,4 +14,12 @@
  * calling thread until the child is gone. */
 int activity_process_run(portico_activity *activity, portico_activity_fn fn, void *user_data);
 
+/* The parent's side of the protocol: one line from the child (without its newline) applied to
+ * activity. "H <json>" heartbeats through activity's sink, "R <json>" sets the result (none when
+ * the value is missing or not JSON), "F <json>" the failure ({type, message, nonRetryable,
+ * nextRetryDelayMs}), "C" and "A" end the attempt as canceled and completed later. Returns the
+ * outcome the line ends the attempt with, or 1 for "go on" (a heartbeat, or a line of no known
+ * kind). */
+int activity_process_apply_line(portico_activity *activity, const char *line);
+
 #endif

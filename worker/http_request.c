@@ -114,6 +114,35 @@ static long timeout_ms_of(const json_t *timeout)
 	return ms < 1 ? 1 : ms > MAX_TIMEOUT_MS ? MAX_TIMEOUT_MS : (long)ms;
 }
 
+int http_request_input_read(json_t *input, http_request_input *request)
+{
+	memset(request, 0, sizeof *request);
+	const char *url = json_string_value(json_object_get(input, "url"));
+	if (!json_is_object(input) || !url) {
+		json_decref(input);
+		return -1;
+	}
+	request->input = input;
+	request->url = url;
+	request->method = json_string_value(json_object_get(input, "method"));
+	json_t *body = json_object_get(input, "body");
+	if (json_is_string(body))
+		request->body_text = portico_strdup(json_string_value(body));
+	else if (body && !json_is_null(body))
+		request->body_text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	request->headers = request_headers(json_object_get(input, "headers"),
+	                                   body && !json_is_null(body) && !json_is_string(body));
+	request->timeout_ms = timeout_ms_of(json_object_get(input, "timeoutSeconds"));
+	return 0;
+}
+
+void http_request_input_free(http_request_input *request)
+{
+	curl_slist_free_all(request->headers);
+	free(request->body_text);
+	json_decref(request->input);
+}
+
 struct http_request_client {
 	portico_loop *loop; /* the loop of the first activity; every later one must share it */
 	CURLM *multi;
@@ -124,11 +153,8 @@ struct http_request_client {
 typedef struct transfer {
 	http_request_client *client;
 	portico_activity *activity;
-	json_t *input;
-	const char *url, *method; /* borrowed from input */
-	char *body_text;
+	http_request_input request;
 	CURL *curl;
-	struct curl_slist *headers;
 	response r;
 	int cancelled; /* stopped by the activity's cancellation, not by curl */
 } transfer;
@@ -228,7 +254,7 @@ static int bind_to_loop(http_request_client *client, portico_loop *loop)
 static int outcome_of(transfer *t, CURLcode result)
 {
 	portico_activity *activity = t->activity;
-	const char *method = t->method ? t->method : "GET", *url = t->url;
+	const char *method = t->request.method ? t->request.method : "GET", *url = t->request.url;
 	long status = 0;
 	curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
 	int64_t retry_delay_ms = t->r.retry_after_seconds > 0 ? t->r.retry_after_seconds * 1000 : 0;
@@ -263,11 +289,9 @@ static void end_transfer(transfer *t, CURLcode result)
 	int outcome = outcome_of(t, result);
 	portico_activity *activity = t->activity;
 	curl_easy_cleanup(t->curl);
-	curl_slist_free_all(t->headers);
-	free(t->body_text);
+	http_request_input_free(&t->request);
 	json_decref(t->r.headers);
 	free(t->r.body);
-	json_decref(t->input);
 	free(t);
 	portico_activity_finish(activity, outcome);
 }
@@ -304,40 +328,28 @@ int http_request_activity(portico_activity *activity, void *client_arg)
 		                             "http.request: one client per event loop");
 	if (portico_activity_cancelled(activity))
 		return PORTICO_ACTIVITY_CANCELED;
-	json_t *input = portico_activity_input_json(activity, 0);
-	const char *url = json_string_value(json_object_get(input, "url"));
-	if (!json_is_object(input) || !url) {
-		json_decref(input);
+	http_request_input request;
+	if (http_request_input_read(portico_activity_input_json(activity, 0), &request))
 		return portico_activity_fail(activity, "InvalidInput", 1, 0,
 		                             "http.request takes {\"url\": \"…\", \"method\", \"headers\", \"body\", "
 		                             "\"timeoutSeconds\"}");
-	}
 	transfer *t = portico_calloc(1, sizeof *t);
 	t->client = client;
 	t->activity = activity;
-	t->input = input;
-	t->url = url;
-	t->method = json_string_value(json_object_get(input, "method"));
-	json_t *body = json_object_get(input, "body");
-	if (json_is_string(body))
-		t->body_text = portico_strdup(json_string_value(body));
-	else if (body && !json_is_null(body))
-		t->body_text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	t->request = request;
 	t->r.headers = json_object();
-	t->headers = request_headers(json_object_get(input, "headers"),
-	                             body && !json_is_null(body) && !json_is_string(body));
 
 	CURL *curl = t->curl = curl_easy_init();
 	curl_easy_setopt(curl, CURLOPT_PRIVATE, t);
-	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_URL, request.url);
 	/* Web requests only: no file://, gopher:// and the like, not even through a redirect. */
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	set_method(curl, t->method, t->body_text != NULL);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers);
-	if (t->body_text)
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, t->body_text);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms_of(json_object_get(input, "timeoutSeconds")));
+	set_method(curl, request.method, request.body_text != NULL);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, request.headers);
+	if (request.body_text)
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body_text);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, request.timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	/* Ending a transfer still resolving its host must not wait for the resolver thread: that
 	 * would stall the whole loop. */

@@ -12,6 +12,8 @@
 
 #include "worker.h"
 
+struct curl_slist;
+
 #define HTTP_REQUEST_ACTIVITY "http.request"
 
 /* The curl multi handle and connections the calls share, bound to the event loop of the first
@@ -24,5 +26,22 @@ void http_request_client_free(http_request_client *client);
 
 /* An event-loop activity (portico_worker_register_loop) taking the client as user_data. */
 int http_request_activity(portico_activity *activity, void *client);
+
+/* An input read, before any transfer starts: what the call will send. */
+typedef struct http_request_input {
+	json_t *input;            /* the input (owned) */
+	const char *url, *method; /* borrowed from input; method NULL when not given */
+	char *body_text;          /* the body to send, text or compact JSON (owned); NULL for none */
+	/* "Name: value" per string in headers (other values are skipped), and "Content-Type:
+	 * application/json" for a JSON body when headers set none (owned) */
+	struct curl_slist *headers;
+	long timeout_ms; /* timeoutSeconds, within 1 ms and an hour; 30 s when not a number */
+} http_request_input;
+
+/* Reads input (takes its reference; NULL for none): 0 with *request filled, which
+ * http_request_input_free frees, or -1, nothing to free, when it is not an object with a "url"
+ * string. No I/O: the URL is left for curl to refuse when the call starts. */
+int http_request_input_read(json_t *input, http_request_input *request);
+void http_request_input_free(http_request_input *request);
 
 #endif
