@@ -25,6 +25,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "hangup.h"
 #include "log.h"
 
 #define TOO_LARGE_BODY "{\"code\":3,\"message\":\"request body is larger than the limit of %zu bytes\"}"
@@ -36,25 +37,6 @@
 #define QUOTE_MAX 64
 
 #define MAX_RETIRED 32 /* daemons replaced by a certificate reload and still finishing */
-
-/* One suspended request whose client is watched for hanging up (see "Clients that leave"). */
-typedef struct hangup_slot {
-	struct http_request *request; /* NULL while the slot is free */
-	int fd;
-	uint32_t generation; /* changes each time the slot is freed: an old event finds nothing */
-	uint32_t next_free;  /* index + 1 of the next free slot, 0 for none */
-} hangup_slot;
-
-typedef struct hangup_watcher {
-	int epoll_fd;
-	int wake_fd; /* an eventfd in the set: written to stop the thread */
-	pthread_t thread;
-	int started;
-	pthread_mutex_t lock; /* guards the slots and every request's hangup_id */
-	hangup_slot *slots;
-	uint32_t capacity;
-	uint32_t free_head; /* index + 1 of the first free slot, 0 for none */
-} hangup_watcher;
 
 struct http_server {
 	struct MHD_Daemon *daemon; /* the one accepting */
@@ -152,7 +134,7 @@ struct http_request {
 
 	http_hangup_fn hangup; /* http_request_watch_hangup's, or NULL; set under lock */
 	void *hangup_arg;
-	uint64_t hangup_id; /* the watch while suspended, 0 for none; under the server's hangup lock */
+	uint64_t hangup_id; /* hangup_watch's id while suspended, 0 for none; under lock */
 };
 
 static int hex_value(char c)
@@ -477,146 +459,36 @@ static void append_body(http_request *request, const char *data, size_t size)
  * libmicrohttpd stops polling a connection while its request is suspended, so a client that goes
  * away then would be noticed only when the answer is written, maybe an hour later, its Temporal
  * call running all along. The server watches the sockets of the suspended requests whose handler
- * asked (http_request_watch_hangup) in an epoll set of its own, on one thread, for the client's
- * FIN (EPOLLRDHUP) or a reset, and tells the handler once. TCP cannot tell a client that closed
- * from one that shut down only its sending side until the server writes; like nginx (without
- * proxy_ignore_client_abort) and Go's net/http, a FIN while the request waits counts as leaving.
- * Handlers ask only for their waits, so a short call is still answered to a half-closed client.
- * This is the TCP socket under TLS too: a client's close shows there the same way.
- *
- * A watch is numbered by its slot and the slot's generation: an event read just before its watch
- * was removed finds another generation there, and nothing happens. */
+ * asked (http_request_watch_hangup) with a hangup_watcher, and tells the handler once. Like nginx
+ * (without proxy_ignore_client_abort) and Go's net/http, a FIN while the request waits counts as
+ * leaving. Handlers ask only for their waits, so a short call is still answered to a half-closed
+ * client. */
 
-#define HANGUP_WAKE_ID    0 /* the eventfd's events; a watch's id is never 0 */
-#define HANGUP_EVENTS_MAX 64
-
-static uint64_t hangup_id(uint32_t index, uint32_t generation)
+/* The watcher's callback, under its lock: http_respond takes that lock too (hangup_unwatch) before
+ * it resumes the connection, and only that ends a suspended request, so the request is alive. */
+static void on_hangup(void *arg)
 {
-	return (uint64_t)generation << 32 | (index + 1);
-}
-
-/* The slot of a live watch id, or NULL; called with the lock held. */
-static hangup_slot *hangup_slot_of(hangup_watcher *watcher, uint64_t id)
-{
-	uint32_t index = (uint32_t)(id & 0xffffffff) - 1;
-	if (id == HANGUP_WAKE_ID || index >= watcher->capacity)
-		return NULL;
-	hangup_slot *slot = &watcher->slots[index];
-	return slot->request && slot->generation == (uint32_t)(id >> 32) ? slot : NULL;
-}
-
-static void hangup_slot_free(hangup_watcher *watcher, hangup_slot *slot)
-{
-	epoll_ctl(watcher->epoll_fd, EPOLL_CTL_DEL, slot->fd, NULL);
-	slot->request->hangup_id = 0;
-	slot->request = NULL;
-	slot->generation++;
-	slot->next_free = watcher->free_head;
-	watcher->free_head = (uint32_t)(slot - watcher->slots) + 1;
+	http_request *request = arg;
+	request->hangup(request->hangup_arg, request);
 }
 
 /* Starts watching a suspended request's client; called with request->lock held. Without a
  * descriptor or a slot the request waits unwatched, as every request did before. */
-static void hangup_watch(http_request *request)
+static void watch_client(http_request *request)
 {
-	hangup_watcher *watcher = &request->server->hangups;
 	const union MHD_ConnectionInfo *info =
 	        MHD_get_connection_info(request->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (!watcher->started || !info)
-		return;
-	pthread_mutex_lock(&watcher->lock);
-	if (!watcher->free_head) {
-		uint32_t grown = watcher->capacity ? 2 * watcher->capacity : 64;
-		watcher->slots = portico_realloc(watcher->slots, grown * sizeof *watcher->slots);
-		for (uint32_t i = watcher->capacity; i < grown; i++)
-			watcher->slots[i] = (hangup_slot){NULL, -1, 1, i + 1 < grown ? i + 2 : 0};
-		watcher->free_head = watcher->capacity + 1;
-		watcher->capacity = grown;
-	}
-	uint32_t index = watcher->free_head - 1;
-	hangup_slot *slot = &watcher->slots[index];
-	uint64_t id = hangup_id(index, slot->generation);
-	struct epoll_event event = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = id};
-	if (epoll_ctl(watcher->epoll_fd, EPOLL_CTL_ADD, info->connect_fd, &event) == 0) {
-		watcher->free_head = slot->next_free;
-		slot->request = request;
-		slot->fd = info->connect_fd;
-		request->hangup_id = id;
-	}
-	pthread_mutex_unlock(&watcher->lock);
+	if (info)
+		request->hangup_id = hangup_watch(&request->server->hangups, info->connect_fd, on_hangup, request);
 }
 
 /* Stops watching before the request is resumed (libmicrohttpd may then close the descriptor);
  * called with request->lock held. */
-static void hangup_unwatch(http_request *request)
+static void unwatch_client(http_request *request)
 {
 	if (!request->hangup)
 		return;
-	hangup_watcher *watcher = &request->server->hangups;
-	pthread_mutex_lock(&watcher->lock);
-	hangup_slot *slot = hangup_slot_of(watcher, request->hangup_id);
-	if (slot)
-		hangup_slot_free(watcher, slot);
-	pthread_mutex_unlock(&watcher->lock);
-}
-
-/* The watcher thread: tells each handler whose client left, once. The handler runs under the
- * lock, which keeps the request alive: only http_respond ends a suspended request, and it takes
- * the lock to stop the watch first. */
-static void *hangup_loop(void *arg)
-{
-	hangup_watcher *watcher = arg;
-	struct epoll_event events[HANGUP_EVENTS_MAX];
-	for (;;) {
-		int count = epoll_wait(watcher->epoll_fd, events, HANGUP_EVENTS_MAX, -1);
-		if (count < 0 && errno != EINTR)
-			return NULL;
-		for (int i = 0; i < count; i++) {
-			if (events[i].data.u64 == HANGUP_WAKE_ID)
-				return NULL;
-			pthread_mutex_lock(&watcher->lock);
-			hangup_slot *slot = hangup_slot_of(watcher, events[i].data.u64);
-			if (slot) {
-				http_request *request = slot->request;
-				hangup_slot_free(watcher, slot);
-				request->hangup(request->hangup_arg, request);
-			}
-			pthread_mutex_unlock(&watcher->lock);
-		}
-	}
-}
-
-static void hangup_watcher_start(hangup_watcher *watcher)
-{
-	*watcher = (hangup_watcher){.epoll_fd = epoll_create1(EPOLL_CLOEXEC), .wake_fd = eventfd(0, EFD_CLOEXEC)};
-	pthread_mutex_init(&watcher->lock, NULL);
-	struct epoll_event wake = {.events = EPOLLIN, .data.u64 = HANGUP_WAKE_ID};
-	watcher->started = watcher->epoll_fd >= 0 && watcher->wake_fd >= 0 &&
-	                   epoll_ctl(watcher->epoll_fd, EPOLL_CTL_ADD, watcher->wake_fd, &wake) == 0 &&
-	                   pthread_create(&watcher->thread, NULL, hangup_loop, watcher) == 0;
-	if (!watcher->started)
-		portico_logf("warn", NULL, "clients leaving a wait go unnoticed until it ends: %s", strerror(errno));
-}
-
-/* Stops the thread before the daemons go: they may free requests that are still watched. */
-static void hangup_watcher_stop(hangup_watcher *watcher)
-{
-	if (watcher->started) {
-		uint64_t one = 1;
-		if (write(watcher->wake_fd, &one, sizeof one) == sizeof one)
-			pthread_join(watcher->thread, NULL);
-		watcher->started = 0;
-	}
-}
-
-static void hangup_watcher_free(hangup_watcher *watcher)
-{
-	if (watcher->epoll_fd >= 0)
-		close(watcher->epoll_fd);
-	if (watcher->wake_fd >= 0)
-		close(watcher->wake_fd);
-	pthread_mutex_destroy(&watcher->lock);
-	free(watcher->slots);
+	hangup_unwatch(&request->server->hangups, request->hangup_id);
 }
 
 void http_request_watch_hangup(http_request *request, http_hangup_fn hangup, void *arg)
@@ -626,7 +498,7 @@ void http_request_watch_hangup(http_request *request, http_hangup_fn hangup, voi
 		request->hangup = hangup;
 		request->hangup_arg = arg;
 		if (request->state == STATE_SUSPENDED && !request->responded)
-			hangup_watch(request);
+			watch_client(request);
 	}
 	pthread_mutex_unlock(&request->lock);
 }
@@ -637,7 +509,7 @@ static void request_suspend(http_request *request)
 	MHD_suspend_connection(request->connection);
 	request->state = STATE_SUSPENDED;
 	if (request->hangup)
-		hangup_watch(request);
+		watch_client(request);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
@@ -702,7 +574,7 @@ void http_respond(http_request *request, unsigned status, const char *content_ty
 	}
 	store_response(request, status, content_type, body, length);
 	if (request->state == STATE_SUSPENDED) {
-		hangup_unwatch(request);
+		unwatch_client(request);
 		MHD_resume_connection(request->connection);
 	}
 	pthread_mutex_unlock(&request->lock);
