@@ -27,14 +27,13 @@
 #include "clock.h"
 #include "hangup.h"
 #include "log.h"
+#include "url.h"
 
 #define TOO_LARGE_BODY "{\"code\":3,\"message\":\"request body is larger than the limit of %zu bytes\"}"
 /* Temporal's error body for what this module refuses itself; the message is JSON-safe text. */
 #define ERROR_BODY            "{\"code\":%d,\"message\":\"%s\"}"
 #define CODE_INVALID_ARGUMENT 3
 #define CODE_UNIMPLEMENTED    12
-/* Names quoted from a request in a message are cut to this many bytes. */
-#define QUOTE_MAX 64
 
 #define MAX_RETIRED 32 /* daemons replaced by a certificate reload and still finishing */
 
@@ -116,9 +115,7 @@ struct http_request {
 	size_t body_length;
 	int body_too_large;
 
-	size_t query_count;
-	char **query_keys, **query_values;
-	char *query_error; /* a malformed parameter, for the 400; JSON-safe */
+	url_query query;
 
 	pthread_mutex_t lock; /* guards state and the response against http_respond */
 	request_state state;
@@ -137,39 +134,6 @@ struct http_request {
 	uint64_t hangup_id; /* hangup_watch's id while suspended, 0 for none; under lock */
 };
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-char *http_unescape(const char *text, size_t length, int plus_is_space)
-{
-	char *out = portico_malloc(length + 1);
-	size_t n = 0;
-	for (size_t i = 0; i < length; i++) {
-		if (text[i] != '%') {
-			out[n++] = plus_is_space && text[i] == '+' ? ' ' : text[i];
-			continue;
-		}
-		int high = i + 1 < length ? hex_value(text[i + 1]) : -1;
-		int low = i + 2 < length ? hex_value(text[i + 2]) : -1;
-		if (high < 0 || low < 0 || (high == 0 && low == 0)) {
-			free(out);
-			return NULL;
-		}
-		out[n++] = (char)(high * 16 + low);
-		i += 2;
-	}
-	out[n] = '\0';
-	return out;
-}
-
 /* The path is kept as sent, percent-encoding and all, for the router (the query never gets here:
  * on_request_line takes it). */
 static size_t keep_escaped(void *cls, struct MHD_Connection *connection, char *text)
@@ -177,56 +141,6 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *connection, char *t
 	(void)cls;
 	(void)connection;
 	return strlen(text);
-}
-
-/* text[0..length) with what could break a JSON string or a log line replaced by '?', cut to
- * QUOTE_MAX bytes; the caller frees it. */
-static char *quote_safely(const char *text, size_t length)
-{
-	size_t kept = length < QUOTE_MAX ? length : QUOTE_MAX;
-	char *quoted = portico_malloc(kept + 1);
-	for (size_t i = 0; i < kept; i++) {
-		unsigned char c = (unsigned char)text[i];
-		quoted[i] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ? '?' : (char)c;
-	}
-	quoted[kept] = '\0';
-	return quoted;
-}
-
-/* Adds one "key=value" item of the query (not empty); a malformed escape is kept as the error. */
-static void add_query_item(http_request *request, const char *item, size_t length)
-{
-	const char *equals = memchr(item, '=', length);
-	size_t key_length = equals ? (size_t)(equals - item) : length;
-	char *key = http_unescape(item, key_length, 1);
-	char *value = equals ? http_unescape(equals + 1, length - key_length - 1, 1) : portico_strdup("");
-	if (!key || !value) {
-		free(key);
-		free(value);
-		if (!request->query_error) {
-			char *name = quote_safely(item, key_length);
-			request->query_error = portico_sprintf(
-			        "query parameter \\\"%s\\\": malformed %%-escape (expected %%XX, not %%00)", name);
-			free(name);
-		}
-		return;
-	}
-	size_t n = request->query_count++;
-	request->query_keys = portico_realloc(request->query_keys, request->query_count * sizeof(char *));
-	request->query_values = portico_realloc(request->query_values, request->query_count * sizeof(char *));
-	request->query_keys[n] = key;
-	request->query_values[n] = value;
-}
-
-/* Splits query (after the '?') into decoded parameters, in order. */
-static void parse_query(http_request *request, const char *query)
-{
-	while (*query) {
-		size_t length = strcspn(query, "&");
-		if (length)
-			add_query_item(request, query, length);
-		query += length + (query[length] == '&');
-	}
 }
 
 static connection_watch *watch_of(struct MHD_Connection *connection)
@@ -249,7 +163,7 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
 	pthread_mutex_init(&request->lock, NULL);
 	char *mark = uri ? strchr(uri, '?') : NULL;
 	if (mark) {
-		parse_query(request, mark + 1);
+		url_query_parse(&request->query, mark + 1);
 		/* The line is libmicrohttpd's own buffer, rewritten in place as it parses; it looks for
 		 * parameters after the '?' once this returns, and now finds none. */
 		mark[1] = '\0';
@@ -279,13 +193,7 @@ static void request_free(http_request *request)
 {
 	if (request->context_free)
 		request->context_free(request->context);
-	for (size_t i = 0; i < request->query_count; i++) {
-		free(request->query_keys[i]);
-		free(request->query_values[i]);
-	}
-	free(request->query_keys);
-	free(request->query_values);
-	free(request->query_error);
+	url_query_free(&request->query);
 	for (header *h = request->response_headers, *next; h; h = next) {
 		next = h->next;
 		free(h->name);
@@ -375,7 +283,7 @@ static enum MHD_Result visit_framing(void *cls, enum MHD_ValueKind kind, const c
 		coding += strspn(coding, " \t,");
 		size_t length = strcspn(coding, " \t,");
 		if (length && !(length == strlen("chunked") && !strncasecmp(coding, "chunked", length)))
-			framing->unsupported = quote_safely(coding, length);
+			framing->unsupported = url_quote(coding, length);
 		coding += length;
 	}
 	return MHD_YES;
@@ -415,8 +323,8 @@ static int refuse_unclear_framing(http_request *request)
  * Returns nonzero when it stored an answer. */
 static int refuse_early(http_request *request)
 {
-	if (request->query_error) {
-		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT, request->query_error);
+	if (request->query.error) {
+		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT, request->query.error);
 		return 1;
 	}
 	if (refuse_unclear_framing(request))
@@ -944,17 +852,14 @@ void http_request_foreach_header(const http_request *request,
 
 const char *http_request_query(const http_request *request, const char *name)
 {
-	for (size_t i = 0; i < request->query_count; i++)
-		if (!strcmp(request->query_keys[i], name))
-			return request->query_values[i];
-	return NULL;
+	return url_query_get(&request->query, name);
 }
 
 void http_request_foreach_query(const http_request *request,
                                 void (*visit)(void *arg, const char *key, const char *value), void *arg)
 {
-	for (size_t i = 0; i < request->query_count; i++)
-		visit(arg, request->query_keys[i], request->query_values[i]);
+	for (size_t i = 0; i < request->query.count; i++)
+		visit(arg, request->query.keys[i], request->query.values[i]);
 }
 
 const char *http_request_body(const http_request *request, size_t *length)
