@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -21,6 +20,7 @@
 #include "clock.h"
 #include "hangup.h"
 #include "listener.h"
+#include "sweeper.h"
 #include "url.h"
 
 #define TOO_LARGE_BODY "{\"code\":3,\"message\":\"request body is larger than the limit of %zu bytes\"}"
@@ -42,22 +42,9 @@ struct http_server {
 	struct owned_pem *pems; /* certificates and keys the daemons point at, kept until the stop */
 	hangup_watcher hangups; /* clients leaving suspended requests */
 
-	/* With a request timeout: every open connection's watch, and the thread that drops late ones.
-	 * The lock keeps the sweeper from using a descriptor after libmicrohttpd has closed it. */
-	pthread_mutex_t watch_lock;
-	pthread_cond_t sweeper_wake;
-	struct connection_watch *watches;
-	pthread_t sweeper;
-	int sweeper_started, sweeper_stop;
+	/* With a request timeout: every open connection's watch, and the thread that drops late ones. */
+	sweeper late;
 };
-
-/* One open connection's deadline for receiving its current request. */
-typedef struct connection_watch {
-	int fd;
-	atomic_int_fast64_t deadline_ms; /* monotonic; 0 while a request is served */
-	atomic_int timed_out;            /* the sweeper closed it */
-	struct connection_watch *prev, *next;
-} connection_watch;
 
 typedef struct owned_pem {
 	char *text;
@@ -137,7 +124,7 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *connection, char *t
 	return strlen(text);
 }
 
-static connection_watch *watch_of(struct MHD_Connection *connection)
+static sweeper_watch *watch_of(struct MHD_Connection *connection)
 {
 	const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	return info ? info->socket_context : NULL;
@@ -162,7 +149,7 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
 		 * parameters after the '?' once this returns, and now finds none. */
 		mark[1] = '\0';
 	}
-	connection_watch *watch = watch_of(connection);
+	sweeper_watch *watch = watch_of(connection);
 	if (watch) {
 		/* Between requests the deadline was the idle time plus a request's; a request started on
 		 * a new connection keeps the deadline it got when the connection opened. */
@@ -335,7 +322,7 @@ static int refuse_early(http_request *request)
 /* Sets the deadline of the connection's watch (there is one while a request timeout is set). */
 static void watch_set_deadline(struct MHD_Connection *connection, int64_t deadline_ms)
 {
-	connection_watch *watch = watch_of(connection);
+	sweeper_watch *watch = watch_of(connection);
 	if (watch)
 		atomic_store(&watch->deadline_ms, deadline_ms);
 }
@@ -488,7 +475,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 	(void)reason;
 	http_server *server = cls;
 	http_request *request = *con_cls;
-	connection_watch *watch = watch_of(connection);
+	sweeper_watch *watch = watch_of(connection);
 	if (watch) {
 		/* Idle until the next request, which must be in by a request timeout after that. */
 		unsigned idle_ms = server->options.idle_timeout_s * 1000;
@@ -521,82 +508,17 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
                           enum MHD_ConnectionNotificationCode code)
 {
 	http_server *server = cls;
-	connection_watch *watch = *socket_context;
-	pthread_mutex_lock(&server->watch_lock);
+	sweeper_watch *watch = *socket_context;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		watch = portico_calloc(1, sizeof *watch);
-		watch->fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD)->connect_fd;
-		atomic_init(&watch->deadline_ms, portico_monotonic_ms() + server->options.request_timeout_ms);
-		watch->next = server->watches;
-		if (watch->next)
-			watch->next->prev = watch;
-		server->watches = watch;
-		*socket_context = watch;
+		int fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD)->connect_fd;
+		*socket_context =
+		        sweeper_add(&server->late, fd, portico_monotonic_ms() + server->options.request_timeout_ms);
 	} else if (watch) {
 		/* Before libmicrohttpd closes the descriptor, which the system may then give to another
 		 * connection: from here on the sweeper cannot reach it. */
-		if (watch->prev)
-			watch->prev->next = watch->next;
-		else
-			server->watches = watch->next;
-		if (watch->next)
-			watch->next->prev = watch->prev;
-		free(watch);
+		sweeper_remove(&server->late, watch);
 		*socket_context = NULL;
 	}
-	pthread_mutex_unlock(&server->watch_lock);
-}
-
-/* The sweeper thread: every quarter of the request timeout (at most a second), shuts down the
- * socket of each connection past its deadline. libmicrohttpd's next read then fails and it closes
- * the connection on its own thread; its idle timeout could not, since each byte resets it. */
-static void *sweep_late_requests(void *arg)
-{
-	http_server *server = arg;
-	int64_t period_ms = server->options.request_timeout_ms / 4;
-	period_ms = period_ms < 50 ? 50 : period_ms > 1000 ? 1000 : period_ms;
-	pthread_mutex_lock(&server->watch_lock);
-	while (!server->sweeper_stop) {
-		struct timespec until = portico_monotonic_deadline(period_ms);
-		pthread_cond_timedwait(&server->sweeper_wake, &server->watch_lock, &until);
-		int64_t now = portico_monotonic_ms();
-		for (connection_watch *watch = server->watches; watch; watch = watch->next) {
-			int64_t deadline = atomic_load(&watch->deadline_ms);
-			if (deadline && now >= deadline && !atomic_exchange(&watch->timed_out, 1))
-				shutdown(watch->fd, SHUT_RDWR);
-		}
-	}
-	pthread_mutex_unlock(&server->watch_lock);
-	return NULL;
-}
-
-static void watches_init(http_server *server)
-{
-	pthread_condattr_t monotonic;
-	pthread_condattr_init(&monotonic);
-	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
-	pthread_cond_init(&server->sweeper_wake, &monotonic);
-	pthread_condattr_destroy(&monotonic);
-	pthread_mutex_init(&server->watch_lock, NULL);
-}
-
-/* Stops the sweeper; the daemons are stopped after it, and their connections' watches freed. */
-static void sweeper_stop(http_server *server)
-{
-	if (!server->sweeper_started)
-		return;
-	pthread_mutex_lock(&server->watch_lock);
-	server->sweeper_stop = 1;
-	pthread_cond_signal(&server->sweeper_wake);
-	pthread_mutex_unlock(&server->watch_lock);
-	pthread_join(server->sweeper, NULL);
-	server->sweeper_started = 0;
-}
-
-static void watches_destroy(http_server *server)
-{
-	pthread_cond_destroy(&server->sweeper_wake);
-	pthread_mutex_destroy(&server->watch_lock);
 }
 
 /* A daemon serving listen_fd (a duplicate it owns from then on) with the server's options. */
@@ -654,7 +576,7 @@ http_server *http_server_start(const http_server_options *options, portico_error
 		free(server);
 		return NULL;
 	}
-	watches_init(server);
+	sweeper_init(&server->late);
 	hangup_watcher_start(&server->hangups);
 	/* Each daemon owns a duplicate of the socket; the server keeps the original for reloads. */
 	int daemon_fd = dup(server->listen_fd);
@@ -665,7 +587,7 @@ http_server *http_server_start(const http_server_options *options, portico_error
 			close(daemon_fd);
 		close(server->listen_fd);
 		free_pems(server);
-		watches_destroy(server);
+		sweeper_destroy(&server->late);
 		hangup_watcher_stop(&server->hangups);
 		hangup_watcher_free(&server->hangups);
 		free(server);
@@ -675,7 +597,7 @@ http_server *http_server_start(const http_server_options *options, portico_error
 		return NULL;
 	}
 	if (options->request_timeout_ms)
-		server->sweeper_started = pthread_create(&server->sweeper, NULL, sweep_late_requests, server) == 0;
+		sweeper_start(&server->late, options->request_timeout_ms);
 	return server;
 }
 
@@ -738,7 +660,10 @@ size_t http_server_in_flight(const http_server *server)
 
 void http_server_stop(http_server *server)
 {
-	sweeper_stop(server);
+	/* The threads stop before the daemons go: these may free requests that are still watched for
+	 * hanging up. The daemons then close their connections, removing their sweeper watches, so the
+	 * sweeper's lock outlives them. */
+	sweeper_stop(&server->late);
 	hangup_watcher_stop(&server->hangups);
 	for (size_t i = 0; i < MAX_RETIRED; i++)
 		if (server->retired[i])
@@ -747,7 +672,7 @@ void http_server_stop(http_server *server)
 	if (server->listen_fd >= 0)
 		close(server->listen_fd);
 	free_pems(server);
-	watches_destroy(server);
+	sweeper_destroy(&server->late);
 	hangup_watcher_free(&server->hangups);
 	free(server);
 }
