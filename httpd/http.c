@@ -17,6 +17,7 @@
 #endif
 
 #include "alloc.h"
+#include "body_framing.h"
 #include "clock.h"
 #include "hangup.h"
 #include "listener.h"
@@ -235,69 +236,28 @@ static void store_error(http_request *request, unsigned status, int code, const 
 	store_response(request, status, "application/json", body, strlen(body));
 }
 
-/* What the header lines say about the length of the body, all of them read. */
-typedef struct body_framing {
-	const char *length; /* the first Content-Length */
-	int lengths_differ; /* a later one says otherwise */
-	int encodings;      /* Transfer-Encoding lines */
-	int chunked_only;   /* the last of them is exactly "chunked" */
-	char *unsupported;  /* the first coding other than chunked, quoted safely; or NULL */
-} body_framing;
-
 static enum MHD_Result visit_framing(void *cls, enum MHD_ValueKind kind, const char *name, const char *value)
 {
 	(void)kind;
-	body_framing *framing = cls;
-	value = value ? value : "";
-	if (!strcasecmp(name, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
-		if (!framing->length)
-			framing->length = value;
-		else if (strcmp(framing->length, value))
-			framing->lengths_differ = 1;
-		return MHD_YES;
-	}
-	if (strcasecmp(name, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-		return MHD_YES;
-	framing->encodings++;
-	framing->chunked_only = !strcasecmp(value, "chunked");
-	for (const char *coding = value; *coding && !framing->unsupported;) {
-		coding += strspn(coding, " \t,");
-		size_t length = strcspn(coding, " \t,");
-		if (length && !(length == strlen("chunked") && !strncasecmp(coding, "chunked", length)))
-			framing->unsupported = url_quote(coding, length);
-		coding += length;
-	}
+	body_framing_add(cls, name, value);
 	return MHD_YES;
 }
 
-/* Refuses a body whose length the headers leave unclear (RFC 9112, 6.1 and 6.3): a proxy in front
- * that reads it otherwise would let a second, smuggled request through. libmicrohttpd reads only
- * the first Content-Length, and for a coding other than a lone "chunked" it waits for the
- * connection to close. Returns nonzero when it stored an answer. */
+/* Refuses a body whose length the headers leave unclear (see body_framing.h). Returns nonzero when
+ * it stored an answer. */
 static int refuse_unclear_framing(http_request *request)
 {
 	body_framing framing = {0};
 	MHD_get_connection_values(request->connection, MHD_HEADER_KIND, visit_framing, &framing);
-	int refused = 1;
-	if (framing.lengths_differ) {
-		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT,
-		            "the request has Content-Length headers that disagree");
-	} else if (framing.encodings && framing.length) {
-		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT,
-		            "the request has both Content-Length and Transfer-Encoding: its length is ambiguous");
-	} else if (framing.unsupported) {
-		char *message = portico_sprintf("Transfer-Encoding \\\"%s\\\" is not supported (only chunked)",
-		                                framing.unsupported);
+	char *message = NULL;
+	body_framing_verdict verdict = body_framing_refusal(&framing, &message);
+	if (verdict == BODY_FRAMING_UNSUPPORTED)
 		store_error(request, MHD_HTTP_NOT_IMPLEMENTED, CODE_UNIMPLEMENTED, message);
-		free(message);
-	} else if (framing.encodings && !(framing.encodings == 1 && framing.chunked_only)) {
-		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT,
-		            "Transfer-Encoding must name chunked once");
-	} else {
-		refused = 0;
-	}
-	free(framing.unsupported);
-	return refused;
+	else if (verdict == BODY_FRAMING_AMBIGUOUS)
+		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT, message);
+	free(message);
+	body_framing_free(&framing);
+	return verdict != BODY_FRAMING_CLEAR;
 }
 
 /* Answers, before the body is read, what can be refused from the request line and headers alone.
