@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "http.h"
 
 static int hex_value(char c)
 {

@@ -1,10 +1,14 @@
 /* The text of a request's URL, read without libmicrohttpd and without I/O: %-escapes and the
- * query string; and request text made safe to quote in a message. http_unescape, part of the
- * server's public API (http.h), is defined here too. */
+ * query string; and request text made safe to quote in a message. http_unescape keeps the name it
+ * has in the server's public API (http.h includes this header). */
 #ifndef HTTPD_URL_H
 #define HTTPD_URL_H
 
 #include <stddef.h>
+
+/* Decodes %XX escapes of text[0..length) into a new string (the caller frees); '+' becomes a space
+ * when plus_is_space. Returns NULL on a malformed escape or an encoded NUL. */
+char *http_unescape(const char *text, size_t length, int plus_is_space);
 
 /* A query string's decoded parameters, in order. Caller-owned: zero it, fill it with
  * url_query_parse, free what it holds with url_query_free. */
