@@ -5,9 +5,9 @@
 #include <stdint.h>
 
 #include "fuzz.h"
-#include "http.h"
 #include "json_text.h"
 #include "settings.h"
+#include "url.h"
 
 static void check_json(const char *text, size_t size)
 {

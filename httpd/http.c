@@ -1,18 +1,11 @@
 #include "http.h"
 
-#include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -24,37 +17,20 @@
 #endif
 
 #include "alloc.h"
+#include "body_framing.h"
 #include "clock.h"
-#include "log.h"
+#include "hangup.h"
+#include "listener.h"
+#include "sweeper.h"
+#include "url.h"
 
 #define TOO_LARGE_BODY "{\"code\":3,\"message\":\"request body is larger than the limit of %zu bytes\"}"
 /* Temporal's error body for what this module refuses itself; the message is JSON-safe text. */
 #define ERROR_BODY            "{\"code\":%d,\"message\":\"%s\"}"
 #define CODE_INVALID_ARGUMENT 3
 #define CODE_UNIMPLEMENTED    12
-/* Names quoted from a request in a message are cut to this many bytes. */
-#define QUOTE_MAX 64
 
 #define MAX_RETIRED 32 /* daemons replaced by a certificate reload and still finishing */
-
-/* One suspended request whose client is watched for hanging up (see "Clients that leave"). */
-typedef struct hangup_slot {
-	struct http_request *request; /* NULL while the slot is free */
-	int fd;
-	uint32_t generation; /* changes each time the slot is freed: an old event finds nothing */
-	uint32_t next_free;  /* index + 1 of the next free slot, 0 for none */
-} hangup_slot;
-
-typedef struct hangup_watcher {
-	int epoll_fd;
-	int wake_fd; /* an eventfd in the set: written to stop the thread */
-	pthread_t thread;
-	int started;
-	pthread_mutex_t lock; /* guards the slots and every request's hangup_id */
-	hangup_slot *slots;
-	uint32_t capacity;
-	uint32_t free_head; /* index + 1 of the first free slot, 0 for none */
-} hangup_watcher;
 
 struct http_server {
 	struct MHD_Daemon *daemon; /* the one accepting */
@@ -67,22 +43,9 @@ struct http_server {
 	struct owned_pem *pems; /* certificates and keys the daemons point at, kept until the stop */
 	hangup_watcher hangups; /* clients leaving suspended requests */
 
-	/* With a request timeout: every open connection's watch, and the thread that drops late ones.
-	 * The lock keeps the sweeper from using a descriptor after libmicrohttpd has closed it. */
-	pthread_mutex_t watch_lock;
-	pthread_cond_t sweeper_wake;
-	struct connection_watch *watches;
-	pthread_t sweeper;
-	int sweeper_started, sweeper_stop;
+	/* With a request timeout: every open connection's watch, and the thread that drops late ones. */
+	sweeper late;
 };
-
-/* One open connection's deadline for receiving its current request. */
-typedef struct connection_watch {
-	int fd;
-	atomic_int_fast64_t deadline_ms; /* monotonic; 0 while a request is served */
-	atomic_int timed_out;            /* the sweeper closed it */
-	struct connection_watch *prev, *next;
-} connection_watch;
 
 typedef struct owned_pem {
 	char *text;
@@ -134,9 +97,7 @@ struct http_request {
 	size_t body_length;
 	int body_too_large;
 
-	size_t query_count;
-	char **query_keys, **query_values;
-	char *query_error; /* a malformed parameter, for the 400; JSON-safe */
+	url_query query;
 
 	pthread_mutex_t lock; /* guards state and the response against http_respond */
 	request_state state;
@@ -152,41 +113,8 @@ struct http_request {
 
 	http_hangup_fn hangup; /* http_request_watch_hangup's, or NULL; set under lock */
 	void *hangup_arg;
-	uint64_t hangup_id; /* the watch while suspended, 0 for none; under the server's hangup lock */
+	uint64_t hangup_id; /* hangup_watch's id while suspended, 0 for none; under lock */
 };
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-char *http_unescape(const char *text, size_t length, int plus_is_space)
-{
-	char *out = portico_malloc(length + 1);
-	size_t n = 0;
-	for (size_t i = 0; i < length; i++) {
-		if (text[i] != '%') {
-			out[n++] = plus_is_space && text[i] == '+' ? ' ' : text[i];
-			continue;
-		}
-		int high = i + 1 < length ? hex_value(text[i + 1]) : -1;
-		int low = i + 2 < length ? hex_value(text[i + 2]) : -1;
-		if (high < 0 || low < 0 || (high == 0 && low == 0)) {
-			free(out);
-			return NULL;
-		}
-		out[n++] = (char)(high * 16 + low);
-		i += 2;
-	}
-	out[n] = '\0';
-	return out;
-}
 
 /* The path is kept as sent, percent-encoding and all, for the router (the query never gets here:
  * on_request_line takes it). */
@@ -197,57 +125,7 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *connection, char *t
 	return strlen(text);
 }
 
-/* text[0..length) with what could break a JSON string or a log line replaced by '?', cut to
- * QUOTE_MAX bytes; the caller frees it. */
-static char *quote_safely(const char *text, size_t length)
-{
-	size_t kept = length < QUOTE_MAX ? length : QUOTE_MAX;
-	char *quoted = portico_malloc(kept + 1);
-	for (size_t i = 0; i < kept; i++) {
-		unsigned char c = (unsigned char)text[i];
-		quoted[i] = c < 0x20 || c >= 0x7f || c == '"' || c == '\\' ? '?' : (char)c;
-	}
-	quoted[kept] = '\0';
-	return quoted;
-}
-
-/* Adds one "key=value" item of the query (not empty); a malformed escape is kept as the error. */
-static void add_query_item(http_request *request, const char *item, size_t length)
-{
-	const char *equals = memchr(item, '=', length);
-	size_t key_length = equals ? (size_t)(equals - item) : length;
-	char *key = http_unescape(item, key_length, 1);
-	char *value = equals ? http_unescape(equals + 1, length - key_length - 1, 1) : portico_strdup("");
-	if (!key || !value) {
-		free(key);
-		free(value);
-		if (!request->query_error) {
-			char *name = quote_safely(item, key_length);
-			request->query_error = portico_sprintf(
-			        "query parameter \\\"%s\\\": malformed %%-escape (expected %%XX, not %%00)", name);
-			free(name);
-		}
-		return;
-	}
-	size_t n = request->query_count++;
-	request->query_keys = portico_realloc(request->query_keys, request->query_count * sizeof(char *));
-	request->query_values = portico_realloc(request->query_values, request->query_count * sizeof(char *));
-	request->query_keys[n] = key;
-	request->query_values[n] = value;
-}
-
-/* Splits query (after the '?') into decoded parameters, in order. */
-static void parse_query(http_request *request, const char *query)
-{
-	while (*query) {
-		size_t length = strcspn(query, "&");
-		if (length)
-			add_query_item(request, query, length);
-		query += length + (query[length] == '&');
-	}
-}
-
-static connection_watch *watch_of(struct MHD_Connection *connection)
+static sweeper_watch *watch_of(struct MHD_Connection *connection)
 {
 	const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	return info ? info->socket_context : NULL;
@@ -267,12 +145,12 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
 	pthread_mutex_init(&request->lock, NULL);
 	char *mark = uri ? strchr(uri, '?') : NULL;
 	if (mark) {
-		parse_query(request, mark + 1);
+		url_query_parse(&request->query, mark + 1);
 		/* The line is libmicrohttpd's own buffer, rewritten in place as it parses; it looks for
 		 * parameters after the '?' once this returns, and now finds none. */
 		mark[1] = '\0';
 	}
-	connection_watch *watch = watch_of(connection);
+	sweeper_watch *watch = watch_of(connection);
 	if (watch) {
 		/* Between requests the deadline was the idle time plus a request's; a request started on
 		 * a new connection keeps the deadline it got when the connection opened. */
@@ -297,13 +175,7 @@ static void request_free(http_request *request)
 {
 	if (request->context_free)
 		request->context_free(request->context);
-	for (size_t i = 0; i < request->query_count; i++) {
-		free(request->query_keys[i]);
-		free(request->query_values[i]);
-	}
-	free(request->query_keys);
-	free(request->query_values);
-	free(request->query_error);
+	url_query_free(&request->query);
 	for (header *h = request->response_headers, *next; h; h = next) {
 		next = h->next;
 		free(h->name);
@@ -364,77 +236,36 @@ static void store_error(http_request *request, unsigned status, int code, const 
 	store_response(request, status, "application/json", body, strlen(body));
 }
 
-/* What the header lines say about the length of the body, all of them read. */
-typedef struct body_framing {
-	const char *length; /* the first Content-Length */
-	int lengths_differ; /* a later one says otherwise */
-	int encodings;      /* Transfer-Encoding lines */
-	int chunked_only;   /* the last of them is exactly "chunked" */
-	char *unsupported;  /* the first coding other than chunked, quoted safely; or NULL */
-} body_framing;
-
 static enum MHD_Result visit_framing(void *cls, enum MHD_ValueKind kind, const char *name, const char *value)
 {
 	(void)kind;
-	body_framing *framing = cls;
-	value = value ? value : "";
-	if (!strcasecmp(name, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
-		if (!framing->length)
-			framing->length = value;
-		else if (strcmp(framing->length, value))
-			framing->lengths_differ = 1;
-		return MHD_YES;
-	}
-	if (strcasecmp(name, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-		return MHD_YES;
-	framing->encodings++;
-	framing->chunked_only = !strcasecmp(value, "chunked");
-	for (const char *coding = value; *coding && !framing->unsupported;) {
-		coding += strspn(coding, " \t,");
-		size_t length = strcspn(coding, " \t,");
-		if (length && !(length == strlen("chunked") && !strncasecmp(coding, "chunked", length)))
-			framing->unsupported = quote_safely(coding, length);
-		coding += length;
-	}
+	body_framing_add(cls, name, value);
 	return MHD_YES;
 }
 
-/* Refuses a body whose length the headers leave unclear (RFC 9112, 6.1 and 6.3): a proxy in front
- * that reads it otherwise would let a second, smuggled request through. libmicrohttpd reads only
- * the first Content-Length, and for a coding other than a lone "chunked" it waits for the
- * connection to close. Returns nonzero when it stored an answer. */
+/* Refuses a body whose length the headers leave unclear (see body_framing.h). Returns nonzero when
+ * it stored an answer. */
 static int refuse_unclear_framing(http_request *request)
 {
 	body_framing framing = {0};
 	MHD_get_connection_values(request->connection, MHD_HEADER_KIND, visit_framing, &framing);
-	int refused = 1;
-	if (framing.lengths_differ) {
-		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT,
-		            "the request has Content-Length headers that disagree");
-	} else if (framing.encodings && framing.length) {
-		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT,
-		            "the request has both Content-Length and Transfer-Encoding: its length is ambiguous");
-	} else if (framing.unsupported) {
-		char *message = portico_sprintf("Transfer-Encoding \\\"%s\\\" is not supported (only chunked)",
-		                                framing.unsupported);
+	char *message = NULL;
+	body_framing_verdict verdict = body_framing_refusal(&framing, &message);
+	if (verdict == BODY_FRAMING_UNSUPPORTED)
 		store_error(request, MHD_HTTP_NOT_IMPLEMENTED, CODE_UNIMPLEMENTED, message);
-		free(message);
-	} else if (framing.encodings && !(framing.encodings == 1 && framing.chunked_only)) {
-		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT,
-		            "Transfer-Encoding must name chunked once");
-	} else {
-		refused = 0;
-	}
-	free(framing.unsupported);
-	return refused;
+	else if (verdict == BODY_FRAMING_AMBIGUOUS)
+		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT, message);
+	free(message);
+	body_framing_free(&framing);
+	return verdict != BODY_FRAMING_CLEAR;
 }
 
 /* Answers, before the body is read, what can be refused from the request line and headers alone.
  * Returns nonzero when it stored an answer. */
 static int refuse_early(http_request *request)
 {
-	if (request->query_error) {
-		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT, request->query_error);
+	if (request->query.error) {
+		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT, request->query.error);
 		return 1;
 	}
 	if (refuse_unclear_framing(request))
@@ -451,7 +282,7 @@ static int refuse_early(http_request *request)
 /* Sets the deadline of the connection's watch (there is one while a request timeout is set). */
 static void watch_set_deadline(struct MHD_Connection *connection, int64_t deadline_ms)
 {
-	connection_watch *watch = watch_of(connection);
+	sweeper_watch *watch = watch_of(connection);
 	if (watch)
 		atomic_store(&watch->deadline_ms, deadline_ms);
 }
@@ -477,146 +308,36 @@ static void append_body(http_request *request, const char *data, size_t size)
  * libmicrohttpd stops polling a connection while its request is suspended, so a client that goes
  * away then would be noticed only when the answer is written, maybe an hour later, its Temporal
  * call running all along. The server watches the sockets of the suspended requests whose handler
- * asked (http_request_watch_hangup) in an epoll set of its own, on one thread, for the client's
- * FIN (EPOLLRDHUP) or a reset, and tells the handler once. TCP cannot tell a client that closed
- * from one that shut down only its sending side until the server writes; like nginx (without
- * proxy_ignore_client_abort) and Go's net/http, a FIN while the request waits counts as leaving.
- * Handlers ask only for their waits, so a short call is still answered to a half-closed client.
- * This is the TCP socket under TLS too: a client's close shows there the same way.
- *
- * A watch is numbered by its slot and the slot's generation: an event read just before its watch
- * was removed finds another generation there, and nothing happens. */
+ * asked (http_request_watch_hangup) with a hangup_watcher, and tells the handler once. Like nginx
+ * (without proxy_ignore_client_abort) and Go's net/http, a FIN while the request waits counts as
+ * leaving. Handlers ask only for their waits, so a short call is still answered to a half-closed
+ * client. */
 
-#define HANGUP_WAKE_ID    0 /* the eventfd's events; a watch's id is never 0 */
-#define HANGUP_EVENTS_MAX 64
-
-static uint64_t hangup_id(uint32_t index, uint32_t generation)
+/* The watcher's callback, under its lock: http_respond takes that lock too (hangup_unwatch) before
+ * it resumes the connection, and only that ends a suspended request, so the request is alive. */
+static void on_hangup(void *arg)
 {
-	return (uint64_t)generation << 32 | (index + 1);
-}
-
-/* The slot of a live watch id, or NULL; called with the lock held. */
-static hangup_slot *hangup_slot_of(hangup_watcher *watcher, uint64_t id)
-{
-	uint32_t index = (uint32_t)(id & 0xffffffff) - 1;
-	if (id == HANGUP_WAKE_ID || index >= watcher->capacity)
-		return NULL;
-	hangup_slot *slot = &watcher->slots[index];
-	return slot->request && slot->generation == (uint32_t)(id >> 32) ? slot : NULL;
-}
-
-static void hangup_slot_free(hangup_watcher *watcher, hangup_slot *slot)
-{
-	epoll_ctl(watcher->epoll_fd, EPOLL_CTL_DEL, slot->fd, NULL);
-	slot->request->hangup_id = 0;
-	slot->request = NULL;
-	slot->generation++;
-	slot->next_free = watcher->free_head;
-	watcher->free_head = (uint32_t)(slot - watcher->slots) + 1;
+	http_request *request = arg;
+	request->hangup(request->hangup_arg, request);
 }
 
 /* Starts watching a suspended request's client; called with request->lock held. Without a
  * descriptor or a slot the request waits unwatched, as every request did before. */
-static void hangup_watch(http_request *request)
+static void watch_client(http_request *request)
 {
-	hangup_watcher *watcher = &request->server->hangups;
 	const union MHD_ConnectionInfo *info =
 	        MHD_get_connection_info(request->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (!watcher->started || !info)
-		return;
-	pthread_mutex_lock(&watcher->lock);
-	if (!watcher->free_head) {
-		uint32_t grown = watcher->capacity ? 2 * watcher->capacity : 64;
-		watcher->slots = portico_realloc(watcher->slots, grown * sizeof *watcher->slots);
-		for (uint32_t i = watcher->capacity; i < grown; i++)
-			watcher->slots[i] = (hangup_slot){NULL, -1, 1, i + 1 < grown ? i + 2 : 0};
-		watcher->free_head = watcher->capacity + 1;
-		watcher->capacity = grown;
-	}
-	uint32_t index = watcher->free_head - 1;
-	hangup_slot *slot = &watcher->slots[index];
-	uint64_t id = hangup_id(index, slot->generation);
-	struct epoll_event event = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = id};
-	if (epoll_ctl(watcher->epoll_fd, EPOLL_CTL_ADD, info->connect_fd, &event) == 0) {
-		watcher->free_head = slot->next_free;
-		slot->request = request;
-		slot->fd = info->connect_fd;
-		request->hangup_id = id;
-	}
-	pthread_mutex_unlock(&watcher->lock);
+	if (info)
+		request->hangup_id = hangup_watch(&request->server->hangups, info->connect_fd, on_hangup, request);
 }
 
 /* Stops watching before the request is resumed (libmicrohttpd may then close the descriptor);
  * called with request->lock held. */
-static void hangup_unwatch(http_request *request)
+static void unwatch_client(http_request *request)
 {
 	if (!request->hangup)
 		return;
-	hangup_watcher *watcher = &request->server->hangups;
-	pthread_mutex_lock(&watcher->lock);
-	hangup_slot *slot = hangup_slot_of(watcher, request->hangup_id);
-	if (slot)
-		hangup_slot_free(watcher, slot);
-	pthread_mutex_unlock(&watcher->lock);
-}
-
-/* The watcher thread: tells each handler whose client left, once. The handler runs under the
- * lock, which keeps the request alive: only http_respond ends a suspended request, and it takes
- * the lock to stop the watch first. */
-static void *hangup_loop(void *arg)
-{
-	hangup_watcher *watcher = arg;
-	struct epoll_event events[HANGUP_EVENTS_MAX];
-	for (;;) {
-		int count = epoll_wait(watcher->epoll_fd, events, HANGUP_EVENTS_MAX, -1);
-		if (count < 0 && errno != EINTR)
-			return NULL;
-		for (int i = 0; i < count; i++) {
-			if (events[i].data.u64 == HANGUP_WAKE_ID)
-				return NULL;
-			pthread_mutex_lock(&watcher->lock);
-			hangup_slot *slot = hangup_slot_of(watcher, events[i].data.u64);
-			if (slot) {
-				http_request *request = slot->request;
-				hangup_slot_free(watcher, slot);
-				request->hangup(request->hangup_arg, request);
-			}
-			pthread_mutex_unlock(&watcher->lock);
-		}
-	}
-}
-
-static void hangup_watcher_start(hangup_watcher *watcher)
-{
-	*watcher = (hangup_watcher){.epoll_fd = epoll_create1(EPOLL_CLOEXEC), .wake_fd = eventfd(0, EFD_CLOEXEC)};
-	pthread_mutex_init(&watcher->lock, NULL);
-	struct epoll_event wake = {.events = EPOLLIN, .data.u64 = HANGUP_WAKE_ID};
-	watcher->started = watcher->epoll_fd >= 0 && watcher->wake_fd >= 0 &&
-	                   epoll_ctl(watcher->epoll_fd, EPOLL_CTL_ADD, watcher->wake_fd, &wake) == 0 &&
-	                   pthread_create(&watcher->thread, NULL, hangup_loop, watcher) == 0;
-	if (!watcher->started)
-		portico_logf("warn", NULL, "clients leaving a wait go unnoticed until it ends: %s", strerror(errno));
-}
-
-/* Stops the thread before the daemons go: they may free requests that are still watched. */
-static void hangup_watcher_stop(hangup_watcher *watcher)
-{
-	if (watcher->started) {
-		uint64_t one = 1;
-		if (write(watcher->wake_fd, &one, sizeof one) == sizeof one)
-			pthread_join(watcher->thread, NULL);
-		watcher->started = 0;
-	}
-}
-
-static void hangup_watcher_free(hangup_watcher *watcher)
-{
-	if (watcher->epoll_fd >= 0)
-		close(watcher->epoll_fd);
-	if (watcher->wake_fd >= 0)
-		close(watcher->wake_fd);
-	pthread_mutex_destroy(&watcher->lock);
-	free(watcher->slots);
+	hangup_unwatch(&request->server->hangups, request->hangup_id);
 }
 
 void http_request_watch_hangup(http_request *request, http_hangup_fn hangup, void *arg)
@@ -626,7 +347,7 @@ void http_request_watch_hangup(http_request *request, http_hangup_fn hangup, voi
 		request->hangup = hangup;
 		request->hangup_arg = arg;
 		if (request->state == STATE_SUSPENDED && !request->responded)
-			hangup_watch(request);
+			watch_client(request);
 	}
 	pthread_mutex_unlock(&request->lock);
 }
@@ -637,7 +358,7 @@ static void request_suspend(http_request *request)
 	MHD_suspend_connection(request->connection);
 	request->state = STATE_SUSPENDED;
 	if (request->hangup)
-		hangup_watch(request);
+		watch_client(request);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
@@ -702,7 +423,7 @@ void http_respond(http_request *request, unsigned status, const char *content_ty
 	}
 	store_response(request, status, content_type, body, length);
 	if (request->state == STATE_SUSPENDED) {
-		hangup_unwatch(request);
+		unwatch_client(request);
 		MHD_resume_connection(request->connection);
 	}
 	pthread_mutex_unlock(&request->lock);
@@ -714,7 +435,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 	(void)reason;
 	http_server *server = cls;
 	http_request *request = *con_cls;
-	connection_watch *watch = watch_of(connection);
+	sweeper_watch *watch = watch_of(connection);
 	if (watch) {
 		/* Idle until the next request, which must be in by a request timeout after that. */
 		unsigned idle_ms = server->options.idle_timeout_s * 1000;
@@ -741,140 +462,23 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 	atomic_fetch_sub(&server->in_flight, 1);
 }
 
-/* Parses "host:port" or "[v6]:port" into a socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *address, int *ipv6, portico_error *err)
-{
-	const char *colon = strrchr(listen, ':');
-	if (!colon || !colon[1])
-		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
-		                         "PORTICO_LISTEN: expected host:port, got \"%s\"", listen);
-	char host[256];
-	size_t host_length = (size_t)(colon - listen);
-	if (host_length >= sizeof host)
-		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "PORTICO_LISTEN: host too long");
-	memcpy(host, listen, host_length);
-	host[host_length] = '\0';
-	char *node = host;
-	if (host_length >= 2 && host[0] == '[' && host[host_length - 1] == ']') {
-		host[host_length - 1] = '\0';
-		node = host + 1;
-	}
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-	struct addrinfo *found;
-	int failed = getaddrinfo(*node ? node : NULL, colon + 1, &hints, &found);
-	if (failed)
-		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "PORTICO_LISTEN: cannot use \"%s\": %s", listen,
-		                         gai_strerror(failed));
-	memcpy(address, found->ai_addr, found->ai_addrlen);
-	*ipv6 = found->ai_family == AF_INET6;
-	freeaddrinfo(found);
-	return 0;
-}
-
-/* A listening socket of our own, so that a certificate reload can hand it to new threads. */
-static int open_listener(const char *listen_text, int *ipv6, unsigned *port, portico_error *err)
-{
-	struct sockaddr_storage address;
-	if (parse_listen(listen_text, &address, ipv6, err))
-		return -1;
-	int fd = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int on = 1;
-	socklen_t length = address.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
-	    bind(fd, (struct sockaddr *)&address, length) || listen(fd, SOMAXCONN) ||
-	    getsockname(fd, (struct sockaddr *)&address, &length)) {
-		portico_error_set(err, PORTICO_UNAVAILABLE, "cannot listen on %s: %s", listen_text, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	*port = ntohs(address.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&address)->sin6_port
-	                                            : ((struct sockaddr_in *)&address)->sin_port);
-	return fd;
-}
-
 /* libmicrohttpd's connection notifications, while a request timeout is set: each connection gets
  * a watch, its socket context, with the deadline for its first request. */
 static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
 	http_server *server = cls;
-	connection_watch *watch = *socket_context;
-	pthread_mutex_lock(&server->watch_lock);
+	sweeper_watch *watch = *socket_context;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		watch = portico_calloc(1, sizeof *watch);
-		watch->fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD)->connect_fd;
-		atomic_init(&watch->deadline_ms, portico_monotonic_ms() + server->options.request_timeout_ms);
-		watch->next = server->watches;
-		if (watch->next)
-			watch->next->prev = watch;
-		server->watches = watch;
-		*socket_context = watch;
+		int fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD)->connect_fd;
+		*socket_context =
+		        sweeper_add(&server->late, fd, portico_monotonic_ms() + server->options.request_timeout_ms);
 	} else if (watch) {
 		/* Before libmicrohttpd closes the descriptor, which the system may then give to another
 		 * connection: from here on the sweeper cannot reach it. */
-		if (watch->prev)
-			watch->prev->next = watch->next;
-		else
-			server->watches = watch->next;
-		if (watch->next)
-			watch->next->prev = watch->prev;
-		free(watch);
+		sweeper_remove(&server->late, watch);
 		*socket_context = NULL;
 	}
-	pthread_mutex_unlock(&server->watch_lock);
-}
-
-/* The sweeper thread: every quarter of the request timeout (at most a second), shuts down the
- * socket of each connection past its deadline. libmicrohttpd's next read then fails and it closes
- * the connection on its own thread; its idle timeout could not, since each byte resets it. */
-static void *sweep_late_requests(void *arg)
-{
-	http_server *server = arg;
-	int64_t period_ms = server->options.request_timeout_ms / 4;
-	period_ms = period_ms < 50 ? 50 : period_ms > 1000 ? 1000 : period_ms;
-	pthread_mutex_lock(&server->watch_lock);
-	while (!server->sweeper_stop) {
-		struct timespec until = portico_monotonic_deadline(period_ms);
-		pthread_cond_timedwait(&server->sweeper_wake, &server->watch_lock, &until);
-		int64_t now = portico_monotonic_ms();
-		for (connection_watch *watch = server->watches; watch; watch = watch->next) {
-			int64_t deadline = atomic_load(&watch->deadline_ms);
-			if (deadline && now >= deadline && !atomic_exchange(&watch->timed_out, 1))
-				shutdown(watch->fd, SHUT_RDWR);
-		}
-	}
-	pthread_mutex_unlock(&server->watch_lock);
-	return NULL;
-}
-
-static void watches_init(http_server *server)
-{
-	pthread_condattr_t monotonic;
-	pthread_condattr_init(&monotonic);
-	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
-	pthread_cond_init(&server->sweeper_wake, &monotonic);
-	pthread_condattr_destroy(&monotonic);
-	pthread_mutex_init(&server->watch_lock, NULL);
-}
-
-/* Stops the sweeper; the daemons are stopped after it, and their connections' watches freed. */
-static void sweeper_stop(http_server *server)
-{
-	if (!server->sweeper_started)
-		return;
-	pthread_mutex_lock(&server->watch_lock);
-	server->sweeper_stop = 1;
-	pthread_cond_signal(&server->sweeper_wake);
-	pthread_mutex_unlock(&server->watch_lock);
-	pthread_join(server->sweeper, NULL);
-	server->sweeper_started = 0;
-}
-
-static void watches_destroy(http_server *server)
-{
-	pthread_cond_destroy(&server->sweeper_wake);
-	pthread_mutex_destroy(&server->watch_lock);
 }
 
 /* A daemon serving listen_fd (a duplicate it owns from then on) with the server's options. */
@@ -927,12 +531,12 @@ http_server *http_server_start(const http_server_options *options, portico_error
 	}
 	http_server *server = portico_calloc(1, sizeof *server);
 	server->options = *options;
-	server->listen_fd = open_listener(options->listen, &server->ipv6, &server->port, err);
+	server->listen_fd = listener_open(options->listen, &server->ipv6, &server->port, err);
 	if (server->listen_fd < 0) {
 		free(server);
 		return NULL;
 	}
-	watches_init(server);
+	sweeper_init(&server->late);
 	hangup_watcher_start(&server->hangups);
 	/* Each daemon owns a duplicate of the socket; the server keeps the original for reloads. */
 	int daemon_fd = dup(server->listen_fd);
@@ -943,7 +547,7 @@ http_server *http_server_start(const http_server_options *options, portico_error
 			close(daemon_fd);
 		close(server->listen_fd);
 		free_pems(server);
-		watches_destroy(server);
+		sweeper_destroy(&server->late);
 		hangup_watcher_stop(&server->hangups);
 		hangup_watcher_free(&server->hangups);
 		free(server);
@@ -953,7 +557,7 @@ http_server *http_server_start(const http_server_options *options, portico_error
 		return NULL;
 	}
 	if (options->request_timeout_ms)
-		server->sweeper_started = pthread_create(&server->sweeper, NULL, sweep_late_requests, server) == 0;
+		sweeper_start(&server->late, options->request_timeout_ms);
 	return server;
 }
 
@@ -1016,7 +620,10 @@ size_t http_server_in_flight(const http_server *server)
 
 void http_server_stop(http_server *server)
 {
-	sweeper_stop(server);
+	/* The threads stop before the daemons go: these may free requests that are still watched for
+	 * hanging up. The daemons then close their connections, removing their sweeper watches, so the
+	 * sweeper's lock outlives them. */
+	sweeper_stop(&server->late);
 	hangup_watcher_stop(&server->hangups);
 	for (size_t i = 0; i < MAX_RETIRED; i++)
 		if (server->retired[i])
@@ -1025,7 +632,7 @@ void http_server_stop(http_server *server)
 	if (server->listen_fd >= 0)
 		close(server->listen_fd);
 	free_pems(server);
-	watches_destroy(server);
+	sweeper_destroy(&server->late);
 	hangup_watcher_free(&server->hangups);
 	free(server);
 }
@@ -1072,17 +679,14 @@ void http_request_foreach_header(const http_request *request,
 
 const char *http_request_query(const http_request *request, const char *name)
 {
-	for (size_t i = 0; i < request->query_count; i++)
-		if (!strcmp(request->query_keys[i], name))
-			return request->query_values[i];
-	return NULL;
+	return url_query_get(&request->query, name);
 }
 
 void http_request_foreach_query(const http_request *request,
                                 void (*visit)(void *arg, const char *key, const char *value), void *arg)
 {
-	for (size_t i = 0; i < request->query_count; i++)
-		visit(arg, request->query_keys[i], request->query_values[i]);
+	for (size_t i = 0; i < request->query.count; i++)
+		visit(arg, request->query.keys[i], request->query.values[i]);
 }
 
 const char *http_request_body(const http_request *request, size_t *length)

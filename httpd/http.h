@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "url.h" /* http_unescape, the %-decoding the server uses, is part of this API */
 
 typedef struct http_server http_server;
 typedef struct http_request http_request;
@@ -102,10 +103,6 @@ void http_request_watch_hangup(http_request *request, http_hangup_fn hangup, voi
 
 /* Answers the request; takes body (malloc'd, may be NULL when length is 0). Any thread. */
 void http_respond(http_request *request, unsigned status, const char *content_type, char *body, size_t length);
-
-/* Decodes %XX escapes of text[0..length) into a new string (the caller frees); '+' becomes a space
- * when plus_is_space. Returns NULL on a malformed escape or an encoded NUL. */
-char *http_unescape(const char *text, size_t length, int plus_is_space);
 
 /* The status answered (0 if none yet), for logs. */
 unsigned http_request_status(const http_request *request);
