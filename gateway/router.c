@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "http.h"
+#include "url.h"
 
 void route_params_free(route_params *params)
 {
