@@ -1,12 +1,15 @@
 /* The small parsers of what callers type: request bodies as the gateway parses them (numbers
- * beyond 64 bits kept as raw numbers), durations (?timeout=, ?wait=, settings) and %-escapes.
- * A body that parses must write back to text that parses to the same value; a duration that parses
- * is a whole number of milliseconds, never negative from a positive text. */
+ * beyond 64 bits kept as raw numbers), durations (?timeout=, ?wait=, settings), %-escapes, query
+ * strings, and the header lines that frame a body. A body that parses must write back to text
+ * that parses to the same value; a duration that parses is a whole number of milliseconds, never
+ * negative from a positive text; a query keeps only well-formed parameters and names the first bad
+ * one; a framing refusal always says why. */
 #include <stdint.h>
 
 #include "fuzz.h"
 #include "json_text.h"
 #include "settings.h"
+#include "body_framing.h"
 #include "url.h"
 
 static void check_json(const char *text, size_t size)
@@ -28,6 +31,36 @@ static void check_json(const char *text, size_t size)
 	json_decref(value);
 }
 
+static void check_query(const char *text)
+{
+	url_query query = {0};
+	url_query_parse(&query, text);
+	for (size_t i = 0; i < query.count; i++)
+		if (!query.keys[i] || !query.values[i] || url_query_get(&query, query.keys[i]) == NULL)
+			fuzz_fail("a parsed query parameter cannot be read back", text);
+	url_query_free(&query);
+}
+
+/* The text as header lines "Name: value", one a line, framing a body. */
+static void check_framing(char *text)
+{
+	body_framing framing = {0};
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		char *colon = strchr(line, ':');
+		if (!colon)
+			continue;
+		*colon = '\0';
+		const char *value = colon[1] == ' ' ? colon + 2 : colon + 1;
+		body_framing_add(&framing, line, *value ? value : NULL);
+	}
+	char *message = NULL;
+	body_framing_verdict verdict = body_framing_refusal(&framing, &message);
+	if ((verdict != BODY_FRAMING_CLEAR) != (message != NULL))
+		fuzz_fail("a framing refusal without a reason, or a reason without one", text);
+	free(message);
+	body_framing_free(&framing);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = fuzz_text(data, size);
@@ -39,6 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (unescaped && strlen(unescaped) > size)
 		fuzz_fail("unescaping made text longer", text);
 	free(unescaped);
+	check_query(text);
+	check_framing(text); /* last: it cuts text into lines */
 	free(text);
 	return 0;
 }
