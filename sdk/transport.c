@@ -396,6 +396,21 @@ static int attempt_finish(call *c, ProtobufCMessage **response, portico_error *e
 	return result;
 }
 
+/* A server cuts a call at the deadline it was sent (HTTP/2 RST_STREAM CANCEL) a moment before or
+ * after the client's own timer fires: the call then ends CANCELLED though nobody cancelled it. Said
+ * as what it is, the deadline passing, so that a caller waiting until then (a result wait) hears
+ * DEADLINE_EXCEEDED whichever side noticed first. For a call its caller did not cancel. */
+#define DEADLINE_SLACK_MS 100
+
+static void name_the_deadline(const call *c, portico_error *err)
+{
+	if (err->code == PORTICO_CANCELLED && portico_monotonic_ms() + DEADLINE_SLACK_MS >= c->deadline_ms)
+		portico_error_set(
+		        err, PORTICO_DEADLINE_EXCEEDED,
+		        "Temporal at %s did not answer %s in time (%u attempt%s; it ended the call at its deadline)",
+		        c->transport->address, c->method->name, c->attempt, c->attempt == 1 ? "" : "s");
+}
+
 /* Returns the delay before another attempt, or -1 when the failure is final. */
 static int64_t retry_delay_ms(const call *c, const portico_error *err)
 {
@@ -429,6 +444,8 @@ int portico_transport_call(portico_transport *transport, const portico_call_opti
 		result = attempt_finish(c, response, err);
 		if (result == 0)
 			portico_error_clear(err); /* an earlier attempt's failure is history */
+		else
+			name_the_deadline(c, err);
 		int64_t delay = result ? retry_delay_ms(c, err) : -1;
 		if (delay < 0)
 			break;
@@ -564,6 +581,8 @@ static void complete_async(portico_transport *transport, call *c)
 		portico_error_set(&err, PORTICO_CANCELLED,
 		                  "the connection to Temporal at %s closed before %s was answered", transport->address,
 		                  c->method->name);
+	else
+		name_the_deadline(c, &err);
 	int64_t delay = closing || cancelled ? -1 : retry_delay_ms(c, &err);
 	if (delay >= 0)
 		schedule_retry(transport, c, delay);
