@@ -260,9 +260,11 @@ def drive(traffic, seconds, rate, threads):
     return figures, time.monotonic() - began, lag[0]
 
 
-def soak(seconds, rate, gateway_path, gateway_log_copy=None, threads=16):
+def soak(seconds, rate, gateway_path, gateway_log_copy=None, threads=128):
     """Runs the soak with the gateway at gateway_path (from TOP), its log copied to gateway_log_copy
-    when given; returns the figures. Every process it starts is stopped before it returns."""
+    when given; returns the figures. Every process it starts is stopped before it returns. The
+    threads let 6 s of requests at 20/s be in flight at once, so that slow answers (a busy worker
+    keeps the ?wait= ones up to 10 s) do not lower the rate."""
     result = {"seconds": seconds, "rate": rate, "gateway": gateway_path}
     with tempfile.TemporaryDirectory(prefix="soak-") as directory, ExitStack() as cleanup:
         server = cleanup.enter_context(DevServer())
@@ -311,6 +313,7 @@ def soak(seconds, rate, gateway_path, gateway_log_copy=None, threads=16):
                       "p50Ms": percentile(entry["latencies"], 50), "p99Ms": percentile(entry["latencies"], 99)}
                for kind, entry in figures.items()},
         warmupSeconds=warmup, rssSlopeMiBPerHour=slope_mib_per_hour([s for s in samples if s[0] >= warmup]),
+        rssSlopeLastHalfMiBPerHour=slope_mib_per_hour([s for s in samples if s[0] >= seconds / 2]),
         rssStartKiB=samples[0][1], rssEndKiB=samples[-1][1], rssPeakKiB=max(kib for _, kib in samples),
         rssSamples=samples)
     return result
@@ -326,8 +329,9 @@ def markdown(soak):
              f"exited with status {soak['gatewayExitStatus']}.", "",
              f"RSS: {soak['rssStartKiB'] / 1024:.1f} MiB at the start, {soak['rssEndKiB'] / 1024:.1f} MiB at the "
              f"end, peak {soak['rssPeakKiB'] / 1024:.1f} MiB; slope after a {soak['warmupSeconds']:.0f} s warm-up: "
-             + (f"{slope:+.2f} MiB/hour (least squares over {len(soak['rssSamples'])} samples, every "
-                f"{SAMPLE_SECONDS} s)." if slope is not None else "too few samples."), "",
+             + (f"{slope:+.2f} MiB/hour (least squares over the samples taken every {SAMPLE_SECONDS} s), "
+                f"{soak['rssSlopeLastHalfMiBPerHour']:+.2f} MiB/hour over the last half alone (a leak keeps "
+                "its slope, a warm-up's flattens)." if slope is not None else "too few samples."), "",
              "| kind | requests | unexpected | p50 / p99 ms |", "|---|---|---|---|"]
     for kind, entry in soak["kinds"].items():
         latency = f"{entry['p50Ms']:.1f} / {entry['p99Ms']:.1f}" if entry["requests"] else "–"
