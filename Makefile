@@ -236,7 +236,7 @@ bench: all $(BUILD)/bench/codec_bench
 
 # The soak of make bench alone (SOAK_SECONDS, read by bench/soak.py): bench/results/<date>-soak.md.
 soak: all
-	@$(PYTHON) bench/soak.py --gateway $(BUILD)/portico
+	@$(SAN_ENV) $(PYTHON) bench/soak.py --gateway $(BUILD)/portico
 
 $(BUILD)/bench/codec_bench: $(BUILD)/obj/bench/codec_bench.o $(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
