@@ -2,7 +2,8 @@
 #   make            build everything (build/)
 #   make test       unit tests, the ASan/UBSan build's tests, integration tests on a dev server
 #   make run        start the Temporal dev server, the gateway and the worker
-#   make bench      benchmarks side by side with the peers (bench/results/)
+#   make bench      benchmarks side by side with the peers, and the soak (bench/results/)
+#   make soak       the soak alone: SOAK_SECONDS (600) of mixed traffic, the gateway's RSS slope
 #   make cost       the gateway's CPU instructions per request, under callgrind (bench/results/)
 #   make fuzz       every libFuzzer harness in fuzz/ for FUZZ_SECONDS (60)
 #   make format     clang-format the C sources; `make format-check` checks them
@@ -48,7 +49,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
 
-.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench cost format format-check clean \
+.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench soak cost format format-check clean \
 	fuzz fuzz-build fuzz-smoke
 .DEFAULT_GOAL := all
 # Keep objects of test programs between builds.
@@ -233,6 +234,10 @@ fuzz-smoke:
 bench: all $(BUILD)/bench/codec_bench
 	@scripts/setup.sh --bench
 	@$(PYTHON) bench/run.py $(BENCH_FLAGS)
+
+# The soak of make bench alone (SOAK_SECONDS, read by bench/soak.py): bench/results/<date>-soak.md.
+soak: all
+	@$(SAN_ENV) $(PYTHON) bench/soak.py --gateway $(BUILD)/portico
 
 $(BUILD)/bench/codec_bench: $(BUILD)/obj/bench/codec_bench.o $(PORTICO_LIBS)
 	@mkdir -p $(dir $@)

@@ -9,6 +9,8 @@ server, in one run; each figure the median of several runs with min and max.
      idle and with 1,000 and 10,000 idle keep-alive connections.
   4. Codec: encrypt/decrypt MB/s on 2 MiB and 1 KiB payloads, and OpenSSL's AES-256-GCM ceiling.
   5. Worker: no-op activities on Portico's worker vs the Python SDK's (bench/worker_bench.py).
+  6. Soak: SOAK_SECONDS (600; 30 with --smoke) of mixed traffic at a fixed rate, the gateway's RSS
+     slope and peak (bench/soak.py).
 
 Writes bench/results/<date>.json and .md (and latest.md, and a PNG of the ratios when gnuplot is
 there). Usage: .venv/bin/python bench/run.py [--runs 3] [--seconds 6] [--smoke]
@@ -36,6 +38,7 @@ TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "tests/integration"))
 
 from devserver import DevServer  # noqa: E402
+from soak import markdown as soak_markdown  # noqa: E402
 from worker_bench import cpu_seconds  # noqa: E402
 
 QUEUE = "bench-workflows"  # the Python worker's: queries are answered there
@@ -366,6 +369,8 @@ def markdown(result):
                   f"{span(worker['python']['activitiesPerSecond'], 1)} | {worker['throughputRatio']:.2f} |",
                   f"| worker CPU µs/activity | {span(worker['portico']['cpuMicrosPerActivity'])} | "
                   f"{span(worker['python']['cpuMicrosPerActivity'])} | {worker['cpuRatio']:.2f} |"]
+    if result.get("soak"):
+        lines += soak_markdown(result["soak"]).splitlines()
     lines += targets(result)
     return "\n".join(lines) + "\n"
 
@@ -427,6 +432,12 @@ def main():
                    check=True, stdout=subprocess.DEVNULL)
     result["worker"] = json.loads(worker_json.read_text())
     worker_json.unlink()
+    soak_json = Path(tempfile.mktemp(suffix=".json"))
+    soak_seconds = os.environ.get("SOAK_SECONDS", "30" if options.smoke else "600")
+    subprocess.run([sys.executable, str(TOP / "bench/soak.py"), "--seconds", soak_seconds, "--json", str(soak_json)],
+                   check=True)
+    result["soak"] = json.loads(soak_json.read_text())
+    soak_json.unlink()
 
     out = TOP / "bench/results"
     out.mkdir(exist_ok=True)
