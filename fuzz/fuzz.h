@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "codec.h"
+
 /* The input as a NUL-terminated string (the caller frees). */
 static inline char *fuzz_text(const uint8_t *data, size_t size)
 {
@@ -67,6 +69,21 @@ static inline void fuzz_fail(const char *what, const char *detail)
 {
 	fprintf(stderr, "fuzz: %s (%s)\n", what, detail ? detail : "");
 	abort();
+}
+
+/* The key ring the harnesses decode payloads with: the official samples' test key and a second key
+ * id. Made on the first call, kept for the process. */
+static inline portico_codec *fuzz_key_ring(void)
+{
+	static portico_codec *codec;
+	if (!codec) {
+		portico_error err = PORTICO_ERROR_INIT;
+		if (portico_codec_from_text("test-key-id=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE=,"
+		                            "old=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		                            "fuzz", 1, &codec, &err))
+			fuzz_fail("the fuzz key ring does not load", err.message);
+	}
+	return codec;
 }
 
 #endif

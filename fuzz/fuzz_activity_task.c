@@ -11,8 +11,6 @@
 #include "codec.h"
 #include "fuzz.h"
 
-static portico_codec *codec;
-
 static void fuzz_heartbeat(portico_activity *activity, json_t *details)
 {
 	(void)activity;
@@ -131,14 +129,7 @@ static int read_everything(portico_activity *activity, void *arg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!codec) {
-		portico_error err = PORTICO_ERROR_INIT;
-		/* The official samples' test key, and a second key id (as fuzz_codec). */
-		if (portico_codec_from_text("test-key-id=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE=,"
-		                            "old=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		                            "fuzz", 1, &codec, &err))
-			fuzz_fail("the fuzz key ring does not load", err.message);
-	}
+	portico_codec *codec = fuzz_key_ring();
 	activity_task *task = (activity_task *)protobuf_c_message_unpack(
 	        &temporal__api__workflowservice__v1__poll_activity_task_queue_response__descriptor, NULL, size, data);
 	if (!task)

@@ -9,18 +9,9 @@
 
 #define FUZZ_PAYLOAD_LIMIT (64 * 1024) /* small, so that bombs hit the budget quickly */
 
-static portico_codec *codec;
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!codec) {
-		portico_error err = PORTICO_ERROR_INIT;
-		/* The official samples' test key, and a second key id. */
-		if (portico_codec_from_text("test-key-id=dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE=,"
-		                            "old=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		                            "fuzz", 1, &codec, &err))
-			fuzz_fail("the fuzz key ring does not load", err.message);
-	}
+	portico_codec *codec = fuzz_key_ring();
 	portico_payload *payload = (portico_payload *)protobuf_c_message_unpack(
 	        &temporal__api__common__v1__payload__descriptor, NULL, size, data);
 	if (!payload)

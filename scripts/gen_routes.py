@@ -57,25 +57,28 @@ def service_methods(file_set):
     return [method.name for _, service in services(file_set) for method in service.method]
 
 
+def table_rows(path):
+    """(where, fields) for each line of a table that is not blank or a comment."""
+    with open(path) as table:
+        for number, line in enumerate(table, 1):
+            if line.strip() and not line.startswith("#"):
+                yield f"{path}:{number}", line.split()
+
+
 def read_permissions(path, methods):
     """{method: (C permission mask, cluster scope, C effect)} from the table, checked against methods."""
     rows = {}
-    with open(path) as table:
-        for number, line in enumerate(table, 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            fields = line.split()
-            where = f"{path}:{number}"
-            if len(fields) != 4:
-                raise SystemExit(f"{where}: expected: method, permissions, scope, effect")
-            method, permissions, scope, effect = fields
-            unknown = [p for p in permissions.split(",") if p not in PERMISSIONS]
-            if unknown or scope not in ("namespace", "cluster") or (effect != "-" and effect not in EFFECTS):
-                raise SystemExit(f"{where}: bad permissions, scope or effect")
-            if method in rows:
-                raise SystemExit(f"{where}: {method} is listed twice")
-            mask = " | ".join(f"PERMISSION_{p.upper()}" for p in permissions.split(","))
-            rows[method] = (mask, int(scope == "cluster"), "EFFECT_NONE" if effect == "-" else f"EFFECT_{effect.upper()}")
+    for where, fields in table_rows(path):
+        if len(fields) != 4:
+            raise SystemExit(f"{where}: expected: method, permissions, scope, effect")
+        method, permissions, scope, effect = fields
+        unknown = [p for p in permissions.split(",") if p not in PERMISSIONS]
+        if unknown or scope not in ("namespace", "cluster") or (effect != "-" and effect not in EFFECTS):
+            raise SystemExit(f"{where}: bad permissions, scope or effect")
+        if method in rows:
+            raise SystemExit(f"{where}: {method} is listed twice")
+        mask = " | ".join(f"PERMISSION_{p.upper()}" for p in permissions.split(","))
+        rows[method] = (mask, int(scope == "cluster"), "EFFECT_NONE" if effect == "-" else f"EFFECT_{effect.upper()}")
     missing = [m for m in methods if m not in rows]
     extra = [m for m in rows if m not in methods]
     if missing or extra:
@@ -123,32 +126,27 @@ def field_path_ok(types, message_name, path):
 def read_traits(path, methods, types):
     """({method: {trait: values}}, [(verb, pattern, handler, permission mask)]) from the overlay."""
     traits, handlers = {}, []
-    with open(path) as table:
-        for number, line in enumerate(table, 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            fields = line.split()
-            where = f"{path}:{number}"
-            if len(fields) < 3 or fields[1] not in TRAITS:
-                raise SystemExit(f"{where}: expected: method, one of {', '.join(TRAITS)}, value")
-            name, trait, values = fields[0], fields[1], fields[2:]
-            if name.startswith("@"):
-                if trait != "route" or len(values) != 3 or any(p not in PERMISSIONS for p in values[2].split(",")):
-                    raise SystemExit(f"{where}: a handler of Portico's own takes: route VERB /PATH PERMISSIONS")
-                mask = " | ".join(f"PERMISSION_{p.upper()}" for p in values[2].split(","))
-                handlers.append((values[0], values[1], f"{name[1:]}_serve", mask))
-                continue
-            if name not in methods:
-                raise SystemExit(f"{where}: {name} is not a method of the pinned API's services")
-            method, value = methods[name], values[0]
-            bad = ((trait == "long_poll" and value not in LONG_POLLS) or (trait == "role" and value not in ROLES)
-                   or (trait == "wait" and value != "yes") or (trait == "route" and len(values) != 2)
-                   or (trait != "route" and len(values) != 1)
-                   or (trait == "shorthand" and not field_path_ok(types, method.input_type, value.partition("=")[2]))
-                   or (trait in ("trace_header", "idempotency") and not field_path_ok(types, method.input_type, value)))
-            if bad:
-                raise SystemExit(f"{where}: {trait} {' '.join(values)} does not fit {name}")
-            traits.setdefault(name, {}).setdefault(trait, []).append(values)
+    for where, fields in table_rows(path):
+        if len(fields) < 3 or fields[1] not in TRAITS:
+            raise SystemExit(f"{where}: expected: method, one of {', '.join(TRAITS)}, value")
+        name, trait, values = fields[0], fields[1], fields[2:]
+        if name.startswith("@"):
+            if trait != "route" or len(values) != 3 or any(p not in PERMISSIONS for p in values[2].split(",")):
+                raise SystemExit(f"{where}: a handler of Portico's own takes: route VERB /PATH PERMISSIONS")
+            mask = " | ".join(f"PERMISSION_{p.upper()}" for p in values[2].split(","))
+            handlers.append((values[0], values[1], f"{name[1:]}_serve", mask))
+            continue
+        if name not in methods:
+            raise SystemExit(f"{where}: {name} is not a method of the pinned API's services")
+        method, value = methods[name], values[0]
+        bad = ((trait == "long_poll" and value not in LONG_POLLS) or (trait == "role" and value not in ROLES)
+               or (trait == "wait" and value != "yes") or (trait == "route" and len(values) != 2)
+               or (trait != "route" and len(values) != 1)
+               or (trait == "shorthand" and not field_path_ok(types, method.input_type, value.partition("=")[2]))
+               or (trait in ("trace_header", "idempotency") and not field_path_ok(types, method.input_type, value)))
+        if bad:
+            raise SystemExit(f"{where}: {trait} {' '.join(values)} does not fit {name}")
+        traits.setdefault(name, {}).setdefault(trait, []).append(values)
     return traits, handlers
 
 
