@@ -35,18 +35,17 @@ static int check_path_params(gateway_exchange *exchange, const route_params *par
 	return 0;
 }
 
-/* Health probes: public, since probes present no credentials and name no particular host. */
-static int is_probe(const char *method, const char *path)
+/* Health probes (public pages): they present no credentials and name no particular host. */
+static int is_probe(const page *found)
 {
-	const page *found = pages_find(method, path);
 	return found && found->public;
 }
 
 /* Webhooks prove themselves with signatures, probes and CORS preflights carry no credentials:
  * everything else must. Answers 401 and returns -1 when the credentials are missing or wrong. */
-static int authenticate(gateway_exchange *exchange, const char *method, const char *path)
+static int authenticate(gateway_exchange *exchange, const char *method, const char *path, const page *found)
 {
-	if (is_probe(method, path) || !strcmp(method, "OPTIONS") || !strncmp(path, "/webhooks/", strlen("/webhooks/")))
+	if (is_probe(found) || !strcmp(method, "OPTIONS") || !strncmp(path, "/webhooks/", strlen("/webhooks/")))
 		return 0;
 	if (is_codec_path(path) && exchange->gateway->config.codec_auth_token) {
 		/* The codec's own token lets a caller use the codec and nothing else; without it, an
@@ -76,11 +75,11 @@ static int authenticate(gateway_exchange *exchange, const char *method, const ch
  * a request that changes something sent by a page of another origin (a browser says so with
  * Origin or Sec-Fetch-Site; curl and SDKs send neither) unless that origin is allowed by name.
  * Webhooks carry signatures of their own. Returns -1 after answering. */
-static int refuse_web_pages(gateway_exchange *exchange, const char *method, const char *path)
+static int refuse_web_pages(gateway_exchange *exchange, const char *method, const char *path, const page *found)
 {
 	const gateway *gw = exchange->gateway;
 	if (auth_config_mode(gw->auth) != AUTH_OFF || !strncmp(path, "/webhooks/", strlen("/webhooks/")) ||
-	    is_probe(method, path))
+	    is_probe(found))
 		return 0;
 	if (!auth_host_allowed(gw->auth, http_request_header(exchange->request, "Host"), gw->config.listen)) {
 		exchange_fail(exchange, PORTICO_PERMISSION_DENIED,
@@ -108,13 +107,13 @@ void dispatch_handle(void *arg, http_request *request)
 	gateway_exchange *exchange = exchange_new(arg, request);
 	const char *method = http_request_method(request);
 	const char *path = http_request_path(request);
-	if (refuse_web_pages(exchange, method, path))
+	const page *found = pages_find(method, path); /* looked up once: probes are let through first */
+	if (refuse_web_pages(exchange, method, path, found))
 		return;
 	if (!is_codec_path(path) && exchange_cors(exchange, exchange->gateway->config.cors_origins))
 		return;
-	if (authenticate(exchange, method, path))
+	if (authenticate(exchange, method, path, found))
 		return;
-	const page *found = pages_find(method, path);
 	if (found) {
 		exchange->route = found->path;
 		if (found->public || !exchange_authorize(exchange, PERMISSION_READ, NULL))

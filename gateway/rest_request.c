@@ -117,7 +117,7 @@ static void apply_shorthand(json_t *body, const rpc_traits *traits)
 /* The first 16 bytes of text's SHA-256 in hex: 32 characters and a NUL. */
 static void hash_hex(const char *text, size_t length, char hex[33])
 {
-	uint8_t digest[32];
+	uint8_t digest[PORTICO_SHA256_BYTES];
 	portico_sha256(text, length, digest);
 	for (size_t i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", digest[i]);

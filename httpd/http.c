@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,11 +25,8 @@
 #include "sweeper.h"
 #include "url.h"
 
-#define TOO_LARGE_BODY "{\"code\":3,\"message\":\"request body is larger than the limit of %zu bytes\"}"
 /* Temporal's error body for what this module refuses itself; the message is JSON-safe text. */
-#define ERROR_BODY            "{\"code\":%d,\"message\":\"%s\"}"
-#define CODE_INVALID_ARGUMENT 3
-#define CODE_UNIMPLEMENTED    12
+#define ERROR_BODY "{\"code\":%d,\"message\":\"%s\"}"
 
 #define MAX_RETIRED 32 /* daemons replaced by a certificate reload and still finishing */
 
@@ -223,17 +221,19 @@ static void store_response(http_request *request, unsigned status, const char *c
 	request->response_length = length;
 }
 
-static void store_too_large(http_request *request)
-{
-	char *body = portico_sprintf(TOO_LARGE_BODY, request->server->options.max_body_bytes);
-	store_response(request, MHD_HTTP_CONTENT_TOO_LARGE, "application/json", body, strlen(body));
-}
-
 /* Stores Temporal's error body with message (JSON-safe text) as the answer. */
 static void store_error(http_request *request, unsigned status, int code, const char *message)
 {
 	char *body = portico_sprintf(ERROR_BODY, code, message);
 	store_response(request, status, "application/json", body, strlen(body));
+}
+
+static void store_too_large(http_request *request)
+{
+	char message[96];
+	snprintf(message, sizeof message, "request body is larger than the limit of %zu bytes",
+	         request->server->options.max_body_bytes);
+	store_error(request, MHD_HTTP_CONTENT_TOO_LARGE, PORTICO_INVALID_ARGUMENT, message);
 }
 
 static enum MHD_Result visit_framing(void *cls, enum MHD_ValueKind kind, const char *name, const char *value)
@@ -252,9 +252,9 @@ static int refuse_unclear_framing(http_request *request)
 	char *message = NULL;
 	body_framing_verdict verdict = body_framing_refusal(&framing, &message);
 	if (verdict == BODY_FRAMING_UNSUPPORTED)
-		store_error(request, MHD_HTTP_NOT_IMPLEMENTED, CODE_UNIMPLEMENTED, message);
+		store_error(request, MHD_HTTP_NOT_IMPLEMENTED, PORTICO_UNIMPLEMENTED, message);
 	else if (verdict == BODY_FRAMING_AMBIGUOUS)
-		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT, message);
+		store_error(request, MHD_HTTP_BAD_REQUEST, PORTICO_INVALID_ARGUMENT, message);
 	free(message);
 	body_framing_free(&framing);
 	return verdict != BODY_FRAMING_CLEAR;
@@ -265,7 +265,7 @@ static int refuse_unclear_framing(http_request *request)
 static int refuse_early(http_request *request)
 {
 	if (request->query.error) {
-		store_error(request, MHD_HTTP_BAD_REQUEST, CODE_INVALID_ARGUMENT, request->query.error);
+		store_error(request, MHD_HTTP_BAD_REQUEST, PORTICO_INVALID_ARGUMENT, request->query.error);
 		return 1;
 	}
 	if (refuse_unclear_framing(request))
