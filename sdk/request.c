@@ -19,9 +19,14 @@ static int require(const char *value, const char *what, portico_error *err)
 	return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s is required", what);
 }
 
-/* A call's deadline within one long poll of the server's, and at least a millisecond. */
+/* The deadline of a long poll for a wait with ms left. Temporal answers a long poll (empty) about
+ * a second before the call's deadline, and at once when less is left: a call asking for just what
+ * was left came back at once in the wait's last second, and the wait polled again and again until
+ * its end (hundreds of calls). Asking for that second more, the answer comes about when the wait
+ * ends. Within one long poll of the server's, and at least a millisecond. */
 static int64_t within_long_poll(int64_t ms)
 {
+	ms += PORTICO_LONG_POLL_TAIL_ROOM_MS;
 	return ms < 1 ? 1 : ms < PORTICO_LONG_POLL_TIMEOUT_MS ? ms : PORTICO_LONG_POLL_TIMEOUT_MS;
 }
 

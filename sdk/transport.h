@@ -17,6 +17,9 @@
 /* Long polls (task queue polls, history with wait_new_event, updates) are held by the server for
  * about 20 s (a minute for task polls); this leaves room for that plus the network. */
 #define PORTICO_LONG_POLL_TIMEOUT_MS 70000
+/* Temporal answers a long poll this long before the call's deadline (empty, for the caller to poll
+ * again); a call that leaves it less is answered at once. */
+#define PORTICO_LONG_POLL_TAIL_ROOM_MS 1000
 /* Histories and list pages can be far larger than gRPC's 4 MiB default. */
 #define PORTICO_MAX_RECEIVE_BYTES (128 * 1024 * 1024)
 

@@ -138,6 +138,25 @@ def test_result_of_failures_and_timeouts(gateway, workflow_id):
     assert get(api(gateway, f"/workflows/missing-{workflow_id}/result")).status == 404
 
 
+def history_calls(gateway):
+    """GetWorkflowExecutionHistory calls the gateway made so far, whatever their outcome."""
+    text = get(f"{gateway.url}/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith('portico_temporal_calls_total{method="GetWorkflowExecutionHistory"'))
+
+
+def test_a_result_wait_that_times_out_polls_a_few_times_not_in_a_loop(gateway, workflow_id):
+    """Temporal answers a long poll about a second before the call's deadline: a wait whose poll
+    asked for no more than what was left got its answer at once in its last second, and polled
+    again and again (some 580 calls in a 5 s wait) until its deadline."""
+    assert start(gateway, workflow_id, "Sleeper", [600]).status == 200
+    before = history_calls(gateway)
+    pending = get(api(gateway, f"/workflows/{workflow_id}/result?timeout=3s"))
+    assert (pending.status, pending.json["status"]) == (202, "WORKFLOW_EXECUTION_STATUS_RUNNING")
+    assert history_calls(gateway) - before <= 5
+    post(api(gateway, f"/workflows/{workflow_id}/terminate"), {"reason": "enough"})
+
+
 def test_start_and_wait_in_one_call(gateway):
     response = post(f"{gateway.url}/api/v1/namespaces/default/workflows?wait=30s",
                     {"workflowType": "Echo", "taskQueue": TASK_QUEUE, "args": [{"x": 0.1, "big": 1e300}]})
