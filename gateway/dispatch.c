@@ -7,6 +7,8 @@
 #include "alloc.h"
 #include "clock.h"
 #include "codec_server.h"
+#include "completion_callback.h"
+#include "completion_webhook.h"
 #include "log.h"
 #include "pages.h"
 #include "router.h"
@@ -17,6 +19,13 @@
 static int is_codec_path(const char *path)
 {
 	return !strncmp(path, "/codec/", 7);
+}
+
+/* Webhooks and Temporal's completion callbacks prove themselves with what they carry (signatures,
+ * a sealed token), not with a caller's credentials, and come from no web page. */
+static int is_self_proving(const char *path)
+{
+	return !strncmp(path, "/webhooks/", strlen("/webhooks/")) || !strcmp(path, COMPLETION_CALLBACK_PATH);
 }
 
 /* Temporal's ids and names are UTF-8 text: a path parameter that is not is the caller's 400, never
@@ -45,7 +54,7 @@ static int is_probe(const page *found)
  * everything else must. Answers 401 and returns -1 when the credentials are missing or wrong. */
 static int authenticate(gateway_exchange *exchange, const char *method, const char *path, const page *found)
 {
-	if (is_probe(found) || !strcmp(method, "OPTIONS") || !strncmp(path, "/webhooks/", strlen("/webhooks/")))
+	if (is_probe(found) || !strcmp(method, "OPTIONS") || is_self_proving(path))
 		return 0;
 	if (is_codec_path(path) && exchange->gateway->config.codec_auth_token) {
 		/* The codec's own token lets a caller use the codec and nothing else; without it, an
@@ -78,8 +87,7 @@ static int authenticate(gateway_exchange *exchange, const char *method, const ch
 static int refuse_web_pages(gateway_exchange *exchange, const char *method, const char *path, const page *found)
 {
 	const gateway *gw = exchange->gateway;
-	if (auth_config_mode(gw->auth) != AUTH_OFF || !strncmp(path, "/webhooks/", strlen("/webhooks/")) ||
-	    is_probe(found))
+	if (auth_config_mode(gw->auth) != AUTH_OFF || is_self_proving(path) || is_probe(found))
 		return 0;
 	if (!auth_host_allowed(gw->auth, http_request_header(exchange->request, "Host"), gw->config.listen)) {
 		exchange_fail(exchange, PORTICO_PERMISSION_DENIED,
@@ -120,7 +128,8 @@ void dispatch_handle(void *arg, http_request *request)
 			found->serve(exchange);
 		return;
 	}
-	if (codec_server_serve(exchange, path) || webhook_serve(exchange, path))
+	if (codec_server_serve(exchange, path) || webhook_serve(exchange, path) ||
+	    completion_callback_serve(exchange, path))
 		return;
 
 	const gateway_route *route;

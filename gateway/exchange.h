@@ -42,11 +42,13 @@ typedef struct gateway_config {
 
 typedef struct gateway {
 	gateway_config config;
-	atomic_ulong large_payloads;  /* requests with a Payloads field over the warning size */
-	portico_codec *codec;         /* NULL when no keys are configured: payloads pass through */
-	struct webhook_set *webhooks; /* PORTICO_WEBHOOKS_FILE's routes, or NULL */
-	portico_metrics *metrics;     /* GET /metrics */
-	auth_config *auth;            /* who may call, and how often */
+	atomic_ulong large_payloads;          /* requests with a Payloads field over the warning size */
+	portico_codec *codec;                 /* NULL when no keys are configured: payloads pass through */
+	struct webhook_set *webhooks;         /* PORTICO_WEBHOOKS_FILE's routes, or NULL */
+	struct completion_config *completion; /* completion webhooks' settings, or NULL when they are off */
+	struct delivery_pool *deliveries;     /* sends completion webhooks (with completion) */
+	portico_metrics *metrics;             /* GET /metrics */
+	auth_config *auth;                    /* who may call, and how often */
 	portico_transport *transport;
 	http_server *http;
 } gateway;

@@ -10,7 +10,9 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "completion_webhook.h"
 #include "config.h"
+#include "delivery.h"
 #include "dispatch.h"
 #include "log.h"
 #include "settings.h"
@@ -28,6 +30,7 @@
 #define DEFAULT_GRACE_MS           30000
 #define DEFAULT_WARN_PAYLOAD_BYTES (512u * 1024)
 #define IDLE_TIMEOUT_S             120
+#define DEFAULT_MAX_DELIVERIES     256
 /* After the grace period, calls are cancelled; their answers need a moment to go out. */
 #define CANCEL_DRAIN_MS 2000
 
@@ -117,6 +120,34 @@ static int read_tls(char **cert, char **key, portico_error *err)
 	return 0;
 }
 
+/* Completion webhooks, on with PORTICO_CALLBACK_SECRET: the settings and the delivery thread.
+ * Temporal calls back at PORTICO_CALLBACK_URL, by default the address the gateway listens on
+ * (which a wildcard address or port 0 is not). */
+static int start_completion_webhooks(gateway *gw, int https, portico_error *err)
+{
+	const char *secret = getenv("PORTICO_CALLBACK_SECRET"), *base = getenv("PORTICO_CALLBACK_URL");
+	char fallback[300] = "";
+	const char *listen = gw->config.listen;
+	const char *port = strrchr(listen, ':');
+	if (strncmp(listen, "0.0.0.0:", 8) && strncmp(listen, "[::]:", 5) && port && strcmp(port, ":0"))
+		snprintf(fallback, sizeof fallback, "%s://%s", https ? "https" : "http", listen);
+	int64_t max_deliveries;
+	if (portico_settings_number("PORTICO_CALLBACK_MAX_DELIVERIES", DEFAULT_MAX_DELIVERIES, 1, 100000,
+	                            &max_deliveries, err) ||
+	    completion_config_load(secret,
+	                           base && *base ? base
+	                           : fallback[0] ? fallback
+	                                         : NULL,
+	                           getenv("PORTICO_CALLBACK_ALLOWED_URLS"), &gw->completion, err))
+		return -1;
+	if (gw->completion && !(gw->deliveries = delivery_pool_start((unsigned)max_deliveries, err)))
+		return -1;
+	if (gw->completion)
+		portico_logf("info", NULL, "completion webhooks on: Temporal calls back at %s",
+		             gw->completion->callback_url);
+	return 0;
+}
+
 /* SIGHUP: a renewed certificate, read again from the same files; the old one stays on failure. */
 static void reload_tls(http_server *http)
 {
@@ -161,6 +192,10 @@ static int check_arguments(int argc, char **argv)
 	        {"PORTICO_CODEC_CORS_ORIGINS", "", "origins allowed on /codec (the Web UI's), comma-separated"},
 	        {"PORTICO_CODEC_AUTH_TOKEN", "", "bearer token required on /codec"},
 	        {"PORTICO_WEBHOOKS_FILE", "", "webhook routes served at /webhooks/{name} (JSON)"},
+	        {"PORTICO_CALLBACK_SECRET", "", "whsec_ secret: turns completion webhooks on, signs them"},
+	        {"PORTICO_CALLBACK_URL", "http://PORTICO_LISTEN", "the URL Temporal reaches this gateway by"},
+	        {"PORTICO_CALLBACK_ALLOWED_URLS", "", "completion webhook URL prefixes, comma-separated"},
+	        {"PORTICO_CALLBACK_MAX_DELIVERIES", "256", "completion webhooks being delivered at once"},
 	        {NULL, NULL, NULL},
 	};
 	if (argc < 2)
@@ -217,7 +252,7 @@ int main(int argc, char **argv)
 	if (!gw.transport)
 		return fatal(err.message);
 	char *tls_cert, *tls_key;
-	if (read_tls(&tls_cert, &tls_key, &err))
+	if (read_tls(&tls_cert, &tls_key, &err) || start_completion_webhooks(&gw, tls_cert != NULL, &err))
 		return fatal(err.message);
 	http_server_options options = {
 	        .listen = gw.config.listen,
@@ -276,6 +311,7 @@ int main(int argc, char **argv)
 	size_t cut_off = http_server_in_flight(gw.http);
 	if (cut_off)
 		portico_logf("warn", NULL, "grace period over: cutting off %zu request(s)", cut_off);
+	delivery_pool_stop(gw.deliveries); /* deliveries under way answer 503: Temporal tries again */
 	portico_transport_shutdown(gw.transport);
 	drain(gw.http, CANCEL_DRAIN_MS);
 	http_server_stop(gw.http);
@@ -287,6 +323,7 @@ int main(int argc, char **argv)
 	free(gw.config.codec_auth_token);
 	portico_codec_free(gw.codec);
 	webhook_set_free(gw.webhooks);
+	completion_config_free(gw.completion);
 	auth_config_free(gw.auth);
 	portico_metrics_free(gw.metrics);
 	portico_log("info", "stopped", NULL);

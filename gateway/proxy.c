@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "completion_webhook.h"
 #include "rest_request.h"
 #include "result.h"
 #include "update.h"
@@ -239,6 +240,26 @@ static int build_request(gateway_exchange *exchange, const gateway_route *route,
 	return result;
 }
 
+/* A start's completionWebhook becomes a completion callback of Portico's (completion_webhook.h),
+ * added after the permission check so that only callbacks the caller wrote need admin; -1 after
+ * answering 400 when the target is not one. */
+static int attach_completion_webhook(gateway_exchange *exchange, const rest_request *built)
+{
+	if (!built->completion_webhook)
+		return 0;
+	completion_target target;
+	portico_error err = PORTICO_ERROR_INIT;
+	int failed = completion_target_parse(exchange->gateway->completion, built->completion_webhook, &target, &err);
+	if (failed)
+		exchange_respond_error(exchange, &err);
+	else
+		completion_webhook_attach(exchange->gateway->completion, exchange->namespace_name, &target,
+		                          (void *)built->message);
+	completion_target_clear(&target);
+	portico_error_clear(&err);
+	return failed ? -1 : 0;
+}
+
 void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
 {
 	const rpc_traits *traits = route->traits;
@@ -254,8 +275,10 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	permission_need need = failed ? (permission_need){0, {NULL}} : permission_effects(traits->effect, request);
 	if (exchange->wait_ms) /* it answers with the run's result, whichever run the start found */
 		permission_need_add(&need, PERMISSION_READ, "?wait= reads the workflow's result");
+	if (!failed && built.completion_webhook) /* checked after the caller's own completionCallbacks */
+		permission_need_add(&need, PERMISSION_READ, "completionWebhook sends the workflow's result out");
 	if (failed || exchange_authorize_effects(exchange, &need, namespace_name) ||
-	    exchange_encode_request(exchange, request)) {
+	    attach_completion_webhook(exchange, &built) || exchange_encode_request(exchange, request)) {
 		rest_request_clear(&built);
 		forwarded_headers_free(&headers);
 		return;

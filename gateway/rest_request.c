@@ -239,6 +239,26 @@ static void apply_update_defaults(json_t *body, const rpc_traits *traits)
 		         json_string("UPDATE_WORKFLOW_EXECUTION_LIFECYCLE_STAGE_COMPLETED"));
 }
 
+/* "completionWebhook" is Portico's, not a field of Temporal's request: a start sets it aside (after
+ * the Idempotency-Key's hash, which it is part of). Temporal's signal-with-start has no completion
+ * callbacks, so there it is refused rather than dropped. */
+static int take_completion_webhook(const rpc_traits *traits, json_t *body, rest_request *out, portico_error *err)
+{
+	json_t *value = json_object_get(body, "completionWebhook");
+	if (!value)
+		return 0;
+	if (traits->role != ROLE_START)
+		return portico_error_set(
+		        err, PORTICO_INVALID_ARGUMENT,
+		        traits->wait ? "completionWebhook: Temporal's signal-with-start carries no completion "
+		                       "callbacks; start the workflow with a completionWebhook (and "
+		                       "workflowIdConflictPolicy USE_EXISTING), then signal it"
+		                     : "completionWebhook: only a start can carry one");
+	out->completion_webhook = json_incref(value);
+	json_object_del(body, "completionWebhook");
+	return 0;
+}
+
 /* The body as JSON ({} without one), or NULL with err. */
 static json_t *read_body(const rest_input *in, portico_error *err)
 {
@@ -293,7 +313,7 @@ int rest_request_build(const rest_input *in, rest_request *out, portico_error *e
 		json_decref(body);
 		return -1;
 	}
-	if (apply_idempotency_key(in, body, out, err)) {
+	if (apply_idempotency_key(in, body, out, err) || take_completion_webhook(traits, body, out, err)) {
 		json_decref(body);
 		return -1;
 	}
@@ -313,5 +333,6 @@ void rest_request_clear(rest_request *out)
 	if (out->message)
 		protobuf_c_message_free_unpacked(out->message, NULL);
 	free(out->workflow_id);
+	json_decref(out->completion_webhook);
 	*out = (rest_request){0};
 }

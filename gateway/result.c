@@ -22,7 +22,9 @@ typedef struct waiter {
 	char *run_id; /* the run being waited on; changes as runs continue */
 	ProtobufCBinaryData page_token;
 	int64_t deadline_ms;
-	json_t *started; /* the answer of the start ?wait= follows, or NULL */
+	json_t *started;               /* the answer of the start ?wait= follows, or NULL */
+	result_outcome_fn *outcome_fn; /* result_fetch's: takes the outcome instead of the exchange */
+	void *outcome_arg;
 } waiter;
 
 static void waiter_free(waiter *w)
@@ -69,7 +71,10 @@ static void answer(waiter *w, unsigned status, const char *workflow_status, cons
 	json_object_set_new(outcome, "status", json_string(workflow_status));
 	if (key)
 		json_object_set_new(outcome, key, value ? value : json_null());
-	exchange_respond_json(w->exchange, status, w->started ? start_answer(w, "outcome", outcome) : outcome);
+	if (w->outcome_fn)
+		w->outcome_fn(w->outcome_arg, outcome, NULL);
+	else
+		exchange_respond_json(w->exchange, status, w->started ? start_answer(w, "outcome", outcome) : outcome);
 	waiter_free(w);
 }
 
@@ -78,7 +83,9 @@ static void answer(waiter *w, unsigned status, const char *workflow_status, cons
  * to leave (a client that half-closed still reads). Frees the waiter. */
 static void fail(waiter *w, const portico_error *err)
 {
-	if (w->started)
+	if (w->outcome_fn)
+		w->outcome_fn(w->outcome_arg, NULL, err);
+	else if (w->started)
 		exchange_respond_json(w->exchange, 202,
 		                      start_answer(w, "waitError",
 		                                   json_pack("{s:i,s:o}", "code", (int)err->code, "message",
@@ -246,21 +253,42 @@ static void resolve_latest_run(waiter *w)
 	}
 }
 
-void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,
-                 int64_t timeout_ms, json_t *started)
+static waiter *waiter_new(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id,
+                          const char *run_id, int64_t timeout_ms)
 {
-	exchange_watch_client(exchange);
 	waiter *w = portico_calloc(1, sizeof *w);
 	w->exchange = exchange;
 	w->namespace_name = portico_strdup(namespace_name);
 	w->workflow_id = portico_strdup(workflow_id);
 	w->run_id = portico_strdup(run_id ? run_id : "");
 	w->deadline_ms = portico_monotonic_ms() + timeout_ms;
-	w->started = started ? json_incref(started) : NULL;
+	return w;
+}
+
+static void waiter_start(waiter *w)
+{
 	if (*w->run_id)
 		poll_close_event(w);
 	else
 		resolve_latest_run(w);
+}
+
+void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,
+                 int64_t timeout_ms, json_t *started)
+{
+	exchange_watch_client(exchange);
+	waiter *w = waiter_new(exchange, namespace_name, workflow_id, run_id, timeout_ms);
+	w->started = started ? json_incref(started) : NULL;
+	waiter_start(w);
+}
+
+void result_fetch(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,
+                  int64_t timeout_ms, result_outcome_fn *done, void *arg)
+{
+	waiter *w = waiter_new(exchange, namespace_name, workflow_id, run_id, timeout_ms);
+	w->outcome_fn = done;
+	w->outcome_arg = arg;
+	waiter_start(w);
 }
 
 void result_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)

@@ -29,6 +29,15 @@ void result_serve(gateway_exchange *exchange, const gateway_route *route, route_
 void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,
                  int64_t timeout_ms, json_t *started);
 
+/* Like result_wait, but hands the outcome to done(arg, outcome, NULL) instead of answering:
+ * outcome is the object result_wait answers with (a reference handed over; status
+ * WORKFLOW_EXECUTION_STATUS_RUNNING when timeout_ms passed first); or done(arg, NULL, err) when
+ * the wait failed. done runs once, on any thread, and answers exchange itself. The wait does not
+ * depend on the client staying (a caller that hangs up cannot stop what done starts). */
+typedef void result_outcome_fn(void *arg, json_t *outcome, const portico_error *err);
+void result_fetch(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,
+                  int64_t timeout_ms, result_outcome_fn *done, void *arg);
+
 /* Reads the query parameter name ("timeout", "wait") as a duration (settings.h): 0 with *out_ms
  * (fallback_ms when it is absent), or -1 after answering 400 when it is not one from minimum_ms
  * to RESULT_MAX_TIMEOUT_MS. */

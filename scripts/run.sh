@@ -32,6 +32,14 @@ if [ ! -s "$webhook_secret_file" ]; then
 fi
 webhook_secret=$(cat "$webhook_secret_file")
 
+# Completion webhooks are signed (Standard Webhooks) with a secret made here too; they may go to
+# the example listener on 127.0.0.1:9000 (examples/completion-webhook/listener.py).
+callback_secret_file=$run/dev-callback-secret
+if [ ! -s "$callback_secret_file" ]; then
+	(umask 077 && echo "whsec_$(head -c 24 /dev/urandom | base64)" >"$callback_secret_file")
+fi
+callback_secret=$(cat "$callback_secret_file")
+
 pids=()
 stop() {
 	trap - INT TERM EXIT
@@ -55,6 +63,7 @@ wait_for_port() {
 
 .tools/bin/temporal server start-dev --ip 127.0.0.1 --port "$grpc_port" --ui-port "$ui_port" \
 	--http-port "$http_port" --db-filename "$run/temporal.db" --log-level warn \
+	--dynamic-config-value "component.callbacks.allowedAddresses=[{\"Pattern\":\"127.0.0.1:$portico_port\",\"AllowInsecure\":true}]" \
 	--ui-codec-endpoint "http://127.0.0.1:$portico_port/codec" >"$run/temporal.log" 2>&1 &
 pids+=($!)
 wait_for_port "$grpc_port" "the Temporal dev server" "${pids[0]}"
@@ -63,6 +72,7 @@ TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_LISTEN=127.0.0.1:$portico_port \
 	PORTICO_CODEC_KEYS_FILE="$keys" \
 	PORTICO_AUTH=off PORTICO_WEBHOOKS_FILE=examples/webhooks.json GITHUB_WEBHOOK_SECRET="$webhook_secret" \
 	PORTICO_CODEC_CORS_ORIGINS="http://127.0.0.1:$ui_port,http://localhost:$ui_port" \
+	PORTICO_CALLBACK_SECRET="$callback_secret" PORTICO_CALLBACK_ALLOWED_URLS=http://127.0.0.1:9000/ \
 	"$build/portico" >"$run/portico.log" 2>&1 &
 pids+=($!)
 wait_for_port "$portico_port" "the Portico gateway" "${pids[1]}"
@@ -122,6 +132,13 @@ Try it: an order saga, then the same order with a failure injected at shipping (
        -d '{"workflowType": "OrderSaga", "taskQueue": "portico-examples", "args": [{"orderId": "1", "amount": 42.5}]}'
   curl -s -X POST '$gateway/api/v1/namespaces/default/workflows/order-2?wait=30s' \\
        -d '{"workflowType": "OrderSaga", "taskQueue": "portico-examples", "args": [{"orderId": "2", "amount": 10, "failAt": "ship"}]}'
+
+The saga's result pushed to you when it completes (a signed completion webhook), received by a
+small listener that checks the signature (run it in another terminal first):
+  PORTICO_CALLBACK_SECRET=\$(cat $callback_secret_file) .venv/bin/python examples/completion-webhook/listener.py
+  curl -s -X POST '$gateway/api/v1/namespaces/default/workflows/order-3' \\
+       -d '{"workflowType": "OrderSaga", "taskQueue": "portico-examples", "args": [{"orderId": "3", "amount": 7}],
+            "completionWebhook": "http://127.0.0.1:9000/orders"}'
 
 A signed GitHub-style push (starts the pipeline GitHubPush, examples/webhook-pipeline/README.md):
   SECRET=\$(cat $webhook_secret_file)

@@ -12,6 +12,11 @@ from typing import Optional
 TOP = Path(__file__).resolve().parents[2]
 
 
+# Temporal calls completion callbacks only at addresses its dynamic config allows: the gateways the
+# tests start listen on loopback (completion webhooks, test_completion_webhooks.py).
+CALLBACK_ALLOWLIST = {"component.callbacks.allowedAddresses": '[{"Pattern":"127.0.0.1:*","AllowInsecure":true}]'}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -40,7 +45,7 @@ class DevServer:
         self.http_port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.ui_codec_endpoint = ui_codec_endpoint
-        self.dynamic_config = dynamic_config or {}
+        self.dynamic_config = {**CALLBACK_ALLOWLIST, **(dynamic_config or {})}
         self.ui_port = free_port() if ui_codec_endpoint else None
         self.http_address = f"127.0.0.1:{self.http_port}"
         self._dir = tempfile.TemporaryDirectory(prefix="portico-devserver-")

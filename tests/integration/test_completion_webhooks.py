@@ -1,0 +1,201 @@
+"""Completion webhooks: a start names a URL, and when the workflow closes Temporal calls Portico
+back (a completion callback) and Portico POSTs the outcome there, signed as Standard Webhooks say.
+The signatures are checked by the standardwebhooks package (the specification's own Python
+library), not by Portico's code. A receiver that fails gets the delivery later through Temporal's
+retries, across a gateway restart too; a target that is not allowed is refused at the start."""
+
+import base64
+import json
+import os
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from conftest import TASK_QUEUE, build_paths, start_gateway
+from devserver import free_port
+from http_client import get, post
+
+SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+
+
+class Receiver:
+    """An HTTP receiver on loopback that records every delivery; answers `status` (200) until told
+    otherwise."""
+
+    def __init__(self):
+        self.deliveries = []
+        self.status = 200
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    status = receiver.status
+                    receiver.deliveries.append({"path": self.path, "headers": {k.lower(): v for k, v in
+                                                                              self.headers.items()},
+                                                "body": body.decode(), "answered": status})
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count, answered=None, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                matching = [d for d in self.deliveries if answered is None or d["answered"] == answered]
+            if len(matching) >= count:
+                return matching
+            time.sleep(0.05)
+        raise AssertionError(f"{count} deliveries (answered {answered}) did not arrive: {self.deliveries}")
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def callback_gateway(path, server, receiver, port=None, **extra):
+    port = port or free_port()
+    return start_gateway(path, server.address, PORTICO_LISTEN=f"127.0.0.1:{port}", PORTICO_CALLBACK_SECRET=SECRET,
+                         PORTICO_CALLBACK_ALLOWED_URLS=f"{receiver.url}/", **extra)
+
+
+@pytest.fixture(params=build_paths("portico"))
+def gateway_path(request):
+    return request.param
+
+
+def start_body(workflow_type, args, webhook):
+    return {"workflowType": workflow_type, "taskQueue": TASK_QUEUE, "args": args, "completionWebhook": webhook}
+
+
+def verified(delivery):
+    """The delivery's body as the reference verifier reads it (it raises on a bad signature)."""
+    return Webhook(SECRET).verify(delivery["body"], delivery["headers"])
+
+
+def test_a_completed_and_a_failed_workflow_are_delivered_once_signed(server, worker, gateway_path, receiver):
+    gw = callback_gateway(gateway_path, server, receiver)
+    try:
+        done, failed = f"cb-{uuid.uuid4()}", f"cb-{uuid.uuid4()}"
+        webhook = {"url": f"{receiver.url}/done", "headers": {"Authorization": "Bearer receiver-token"}}
+        started = post(f"{gw.url}/api/v1/namespaces/default/workflows/{done}", start_body("Echo", ["hi"], webhook))
+        assert started.status == 200, started
+        assert post(f"{gw.url}/api/v1/namespaces/default/workflows/{failed}",
+                    start_body("Failer", ["boom"], f"{receiver.url}/failed")).status == 200
+        deliveries = receiver.wait_for(2)
+        time.sleep(2)  # anything more would be a duplicate
+        assert len(receiver.deliveries) == 2, receiver.deliveries
+        by_path = {d["path"]: d for d in deliveries}
+        outcome = verified(by_path["/done"])
+        assert outcome == {"namespace": "default", "workflowId": done, "runId": started.json["runId"],
+                           "status": "WORKFLOW_EXECUTION_STATUS_COMPLETED", "result": ["hi"]}, outcome
+        assert by_path["/done"]["headers"]["authorization"] == "Bearer receiver-token"
+        failure = verified(by_path["/failed"])
+        assert failure["status"] == "WORKFLOW_EXECUTION_STATUS_FAILED" and "boom" in json.dumps(failure["failure"])
+        # The token Temporal keeps with the run is sealed: describe shows neither the target nor its headers.
+        described = get(f"{gw.url}/api/v1/namespaces/default/workflows/{done}").text
+        assert "receiver-token" not in described and "/done" not in described
+    finally:
+        gw.stop_cleanly()
+
+
+def test_a_failing_receiver_gets_it_through_temporals_retries_across_a_gateway_restart(
+        server, worker, gateway_path, receiver):
+    port = free_port()
+    gw = callback_gateway(gateway_path, server, receiver, port=port)
+    receiver.status = 503
+    workflow = f"cb-{uuid.uuid4()}"
+    try:
+        assert post(f"{gw.url}/api/v1/namespaces/default/workflows/{workflow}",
+                    start_body("Echo", ["later"], f"{receiver.url}/hook")).status == 200
+        first = receiver.wait_for(1, answered=503)[0]
+    finally:
+        gw.stop_cleanly()
+    # With the gateway down, Temporal's attempts fail too; it keeps the callback and tries again.
+    receiver.status = 200
+    time.sleep(1)
+    gw = callback_gateway(gateway_path, server, receiver, port=port)
+    try:
+        delivered = receiver.wait_for(1, answered=200, timeout=60)
+        time.sleep(2)
+        assert len([d for d in receiver.deliveries if d["answered"] == 200]) == 1, receiver.deliveries
+        assert verified(delivered[0])["result"] == ["later"]
+        # Every attempt is the same message: a receiver that saw it drops the repeat.
+        assert delivered[0]["headers"]["webhook-id"] == first["headers"]["webhook-id"]
+    finally:
+        gw.stop_cleanly()
+
+
+def test_a_target_that_is_not_allowed_is_refused_at_the_start(server, worker, gateway_path, receiver):
+    listed = callback_gateway(gateway_path, server, receiver)
+    # Without an allowlist: any public https URL, never loopback or private addresses or plain http.
+    open_gateway = start_gateway(gateway_path, server.address, PORTICO_CALLBACK_SECRET=SECRET,
+                                 PORTICO_CALLBACK_URL="http://127.0.0.1:1")
+    off = start_gateway(gateway_path, server.address)
+    try:
+        cases = [
+            (listed, "http://127.0.0.1:1/elsewhere", "not under an allowed URL"),
+            (listed, f"{receiver.url}/hooks/../admin", "dot segments"),
+            (listed, {"url": f"{receiver.url}/x", "headers": {"webhook-signature": "v1,forged"}}, "sets this header"),
+            (listed, {"url": f"{receiver.url}/x", "extra": 1}, "unknown field"),
+            (open_gateway, "http://hooks.example.com/x", "must be https"),
+            (open_gateway, "https://127.0.0.1/x", "loopback or private"),
+            (open_gateway, "https://10.1.2.3/x", "loopback or private"),
+            (open_gateway, "https://[::1]/x", "loopback or private"),
+            (open_gateway, "https://localhost/x", "loopback or private"),
+            (open_gateway, "https://user:pw@hooks.example.com/x", "without user information"),
+            (open_gateway, "ftp://hooks.example.com/x", "http(s) URL"),
+            (off, "https://hooks.example.com/x", "PORTICO_CALLBACK_SECRET"),
+        ]
+        for gw, webhook, message in cases:
+            workflow = f"cb-refused-{uuid.uuid4()}"
+            refused = post(f"{gw.url}/api/v1/namespaces/default/workflows/{workflow}",
+                           start_body("Echo", ["x"], webhook))
+            assert refused.status == 400 and message in refused.json["message"], (webhook, refused)
+            # Nothing was started.
+            assert get(f"{gw.url}/api/v1/namespaces/default/workflows/{workflow}").status == 404
+        signal_with_start = post(f"{listed.url}/api/v1/namespaces/default/workflows/cb-sws/signal-with-start/add",
+                                 start_body("Mailbox", [], f"{receiver.url}/x"))
+        assert signal_with_start.status == 400 and "signal-with-start" in signal_with_start.json["message"]
+        # Only Portico's gateway may call its callback endpoint with a token it sealed.
+        forged = post(f"{listed.url}/callbacks/completion", {}, headers={"Portico-Callback-Token": "AAAA" * 20})
+        assert forged.status == 401, forged
+    finally:
+        for gw in (listed, open_gateway, off):
+            gw.stop_cleanly()
+    assert receiver.deliveries == []
+
+
+def test_a_start_that_finds_the_workflow_running_attaches_its_webhook(server, worker, gateway_path, receiver):
+    gw = callback_gateway(gateway_path, server, receiver)
+    workflow = f"cb-{uuid.uuid4()}"
+    url = f"{gw.url}/api/v1/namespaces/default/workflows/{workflow}"
+    try:
+        first = post(url, {"workflowType": "Mailbox", "taskQueue": TASK_QUEUE, "args": []})
+        assert first.status == 200, first
+        again = post(url, {**start_body("Mailbox", [], f"{receiver.url}/attached"),
+                           "workflowIdConflictPolicy": "WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING"})
+        assert again.status == 200 and again.json["runId"] == first.json["runId"], again
+        assert post(f"{url}/signal/finish", {}).status == 200
+        outcome = verified(receiver.wait_for(1)[0])
+        assert outcome["runId"] == first.json["runId"] and outcome["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+    finally:
+        gw.stop_cleanly()
