@@ -373,14 +373,14 @@ int completion_token_open(const completion_config *config, const char *token, co
 	return failed ? -1 : 0;
 }
 
-void completion_webhook_attach(const completion_config *config, const char *namespace_name,
-                               const completion_target *target,
-                               Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start)
+Temporal__Api__Common__V1__Callback *completion_webhook_callback(const completion_config *config,
+                                                                 const char *namespace_name, const char *workflow_id,
+                                                                 const completion_target *target)
 {
 	Temporal__Api__Common__V1__Callback__Nexus__HeaderEntry *entry = portico_malloc(sizeof *entry);
 	temporal__api__common__v1__callback__nexus__header_entry__init(entry);
 	entry->key = portico_strdup(COMPLETION_TOKEN_HEADER);
-	entry->value = completion_token_seal(config, namespace_name, start->workflow_id, target);
+	entry->value = completion_token_seal(config, namespace_name, workflow_id, target);
 	Temporal__Api__Common__V1__Callback__Nexus *nexus = portico_malloc(sizeof *nexus);
 	temporal__api__common__v1__callback__nexus__init(nexus);
 	nexus->url = portico_strdup(config->callback_url);
@@ -391,6 +391,15 @@ void completion_webhook_attach(const completion_config *config, const char *name
 	temporal__api__common__v1__callback__init(callback);
 	callback->variant_case = TEMPORAL__API__COMMON__V1__CALLBACK__VARIANT_NEXUS;
 	callback->nexus = nexus;
+	return callback;
+}
+
+void completion_webhook_attach(const completion_config *config, const char *namespace_name,
+                               const completion_target *target,
+                               Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start)
+{
+	Temporal__Api__Common__V1__Callback *callback =
+	        completion_webhook_callback(config, namespace_name, start->workflow_id, target);
 	start->completion_callbacks = portico_realloc(
 	        start->completion_callbacks, (start->n_completion_callbacks + 1) * sizeof *start->completion_callbacks);
 	start->completion_callbacks[start->n_completion_callbacks++] = callback;

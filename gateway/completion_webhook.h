@@ -66,10 +66,15 @@ int completion_target_parse(const completion_config *config, const json_t *value
                             portico_error *err);
 void completion_target_clear(completion_target *target);
 
-/* Attaches Portico's completion callback for target to a decoded start request, its token binding
- * namespace_name, the start's workflow id and target. With the conflict policy USE_EXISTING it is
- * attached to the running workflow the start finds, too (on_conflict_options), so the caller
- * hears of the run either way. */
+/* Portico's completion callback for target, its token binding namespace_name, workflow_id and
+ * target (the caller frees it with protobuf_c_message_free_unpacked). */
+Temporal__Api__Common__V1__Callback *completion_webhook_callback(const completion_config *config,
+                                                                 const char *namespace_name, const char *workflow_id,
+                                                                 const completion_target *target);
+
+/* Adds that callback to a decoded start request (which owns it then). With the conflict policy
+ * USE_EXISTING it is attached to the running workflow the start finds, too (on_conflict_options),
+ * so the caller hears of the run either way. */
 void completion_webhook_attach(const completion_config *config, const char *namespace_name,
                                const completion_target *target,
                                Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start);

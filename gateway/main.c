@@ -120,31 +120,35 @@ static int read_tls(char **cert, char **key, portico_error *err)
 	return 0;
 }
 
-/* Completion webhooks, on with PORTICO_CALLBACK_SECRET: the settings and the delivery thread.
- * Temporal calls back at PORTICO_CALLBACK_URL, by default the address the gateway listens on
- * (which a wildcard address or port 0 is not). */
-static int start_completion_webhooks(gateway *gw, int https, portico_error *err)
+/* Completion webhooks' settings, on with PORTICO_CALLBACK_SECRET. Temporal calls back at
+ * PORTICO_CALLBACK_URL, by default the address the gateway listens on (which a wildcard address
+ * or port 0 is not). */
+static int load_completion_webhooks(gateway *gw, portico_error *err)
 {
 	const char *secret = getenv("PORTICO_CALLBACK_SECRET"), *base = getenv("PORTICO_CALLBACK_URL");
+	const char *tls = getenv("PORTICO_TLS_CERT");
 	char fallback[300] = "";
-	const char *listen = gw->config.listen;
-	const char *port = strrchr(listen, ':');
+	const char *listen = gw->config.listen, *port = strrchr(listen, ':');
 	if (strncmp(listen, "0.0.0.0:", 8) && strncmp(listen, "[::]:", 5) && port && strcmp(port, ":0"))
-		snprintf(fallback, sizeof fallback, "%s://%s", https ? "https" : "http", listen);
+		snprintf(fallback, sizeof fallback, "%s://%s", tls && *tls ? "https" : "http", listen);
+	return completion_config_load(secret,
+	                              base && *base ? base
+	                              : fallback[0] ? fallback
+	                                            : NULL,
+	                              getenv("PORTICO_CALLBACK_ALLOWED_URLS"), &gw->completion, err);
+}
+
+/* The thread that delivers completion webhooks, when they are on. */
+static int start_deliveries(gateway *gw, portico_error *err)
+{
 	int64_t max_deliveries;
+	if (!gw->completion)
+		return 0;
 	if (portico_settings_number("PORTICO_CALLBACK_MAX_DELIVERIES", DEFAULT_MAX_DELIVERIES, 1, 100000,
 	                            &max_deliveries, err) ||
-	    completion_config_load(secret,
-	                           base && *base ? base
-	                           : fallback[0] ? fallback
-	                                         : NULL,
-	                           getenv("PORTICO_CALLBACK_ALLOWED_URLS"), &gw->completion, err))
+	    !(gw->deliveries = delivery_pool_start((unsigned)max_deliveries, err)))
 		return -1;
-	if (gw->completion && !(gw->deliveries = delivery_pool_start((unsigned)max_deliveries, err)))
-		return -1;
-	if (gw->completion)
-		portico_logf("info", NULL, "completion webhooks on: Temporal calls back at %s",
-		             gw->completion->callback_url);
+	portico_logf("info", NULL, "completion webhooks on: Temporal calls back at %s", gw->completion->callback_url);
 	return 0;
 }
 
@@ -229,7 +233,8 @@ int main(int argc, char **argv)
 	gw.metrics = portico_metrics_new();
 	dispatch_metrics_define(gw.metrics);
 	const char *webhooks_file = getenv("PORTICO_WEBHOOKS_FILE");
-	if (webhooks_file && *webhooks_file && !(gw.webhooks = webhook_set_load(webhooks_file, &err)))
+	if (load_completion_webhooks(&gw, &err) ||
+	    (webhooks_file && *webhooks_file && !(gw.webhooks = webhook_set_load(webhooks_file, gw.completion, &err))))
 		return fatal(err.message);
 	if (!(gw.auth = auth_config_from_env(&err)))
 		return fatal(err.message);
@@ -252,7 +257,7 @@ int main(int argc, char **argv)
 	if (!gw.transport)
 		return fatal(err.message);
 	char *tls_cert, *tls_key;
-	if (read_tls(&tls_cert, &tls_key, &err) || start_completion_webhooks(&gw, tls_cert != NULL, &err))
+	if (read_tls(&tls_cert, &tls_key, &err) || start_deliveries(&gw, &err))
 		return fatal(err.message);
 	http_server_options options = {
 	        .listen = gw.config.listen,

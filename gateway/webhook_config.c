@@ -325,11 +325,30 @@ static int valid_name(const char *name)
 	return 1;
 }
 
-static int load_route(const json_config_node *routes, const char *name, webhook_route *route)
+/* A start route's "completionWebhook": where each started workflow's outcome goes. */
+static int load_completion_webhook(const loader *l, const completion_config *completion, webhook_route *route)
+{
+	json_config_node member = json_config_member(l, "completionWebhook");
+	if (!member.value)
+		return 0;
+	if (route->action != WEBHOOK_START)
+		return json_config_fail(&member, "only a start route can have one (Temporal's signal-with-start has no "
+		                                 "completion callbacks)");
+	portico_error err = PORTICO_ERROR_INIT;
+	int failed = completion_target_parse(completion, member.value, &route->completion_webhook, &err);
+	if (failed)
+		json_config_fail(&member, "%s", err.message);
+	portico_error_clear(&err);
+	return failed;
+}
+
+static int load_route(const json_config_node *routes, const char *name, webhook_route *route,
+                      const completion_config *completion)
 {
 	static const char *const fields[] = {"action",  "namespace",  "workflowType", "taskQueue",
 	                                     "signal",  "workflowId", "deliveryId",   "input",
-	                                     "filters", "timeouts",   "verify",       NULL};
+	                                     "filters", "timeouts",   "verify",       "completionWebhook",
+	                                     NULL};
 	json_config_node member = json_config_member(routes, name);
 	loader l = json_config_labelled(&member, "route", "webhook \"%s\"", name);
 	route->name = portico_strdup(name);
@@ -351,7 +370,7 @@ static int load_route(const json_config_node *routes, const char *name, webhook_
 	    string_field(&l, "signal", signals, &route->signal_name) ||
 	    template_field(&l, "workflowId", 1, &route->workflow_id) || load_verifier(&l, &route->verifier) ||
 	    template_field(&l, "deliveryId", 0, &route->delivery_id) || load_input(&l, route) ||
-	    load_filters(&l, route))
+	    load_filters(&l, route) || load_completion_webhook(&l, completion, route))
 		return -1;
 	if (!starts && (route->workflow_type || route->task_queue))
 		return json_config_fail_at(&l, "action", "a signal route names no workflowType or taskQueue");
@@ -378,7 +397,7 @@ static int load_route(const json_config_node *routes, const char *name, webhook_
 	return 0;
 }
 
-webhook_set *webhook_set_load(const char *path, portico_error *err)
+webhook_set *webhook_set_load(const char *path, const completion_config *completion, portico_error *err)
 {
 	json_t *root = json_config_load(path, err);
 	if (!root)
@@ -399,7 +418,7 @@ webhook_set *webhook_set_load(const char *path, portico_error *err)
 	json_t *config;
 	json_object_foreach((json_t *)routes.value, name, config)
 	{
-		if (load_route(&routes, name, &set->routes[set->count++])) {
+		if (load_route(&routes, name, &set->routes[set->count++], completion)) {
 			json_decref(root);
 			webhook_set_free(set);
 			return NULL;
@@ -431,6 +450,7 @@ void webhook_set_free(webhook_set *set)
 		free(r->delivery_id);
 		free(r->input_pointer);
 		free_strings(r->input_headers, r->input_header_count);
+		completion_target_clear(&r->completion_webhook);
 		for (size_t f = 0; f < r->filter_count; f++) {
 			free(r->filters[f].value);
 			free_strings(r->filters[f].allowed, r->filters[f].allowed_count);

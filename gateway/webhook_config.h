@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "completion_webhook.h"
 #include "error.h"
 #include "webhook_verify.h"
 
@@ -36,6 +37,7 @@ typedef struct webhook_route {
 	size_t filter_count;
 	int64_t execution_timeout_s, run_timeout_s, task_timeout_s;
 	webhook_verifier verifier;
+	completion_target completion_webhook; /* where a started workflow's outcome goes (url NULL: nowhere) */
 } webhook_route;
 
 typedef struct webhook_set {
@@ -43,10 +45,11 @@ typedef struct webhook_set {
 	size_t count;
 } webhook_set;
 
-/* Loads and validates the file at path, reading its secrets from the environment or files.
- * Returns NULL with err naming the route and field when anything is wrong. Free with
+/* Loads and validates the file at path, reading its secrets from the environment or files; a start
+ * route's completionWebhook is checked against completion's rules (NULL: completion webhooks are
+ * off). Returns NULL with err naming the route and field when anything is wrong. Free with
  * webhook_set_free. */
-webhook_set *webhook_set_load(const char *path, portico_error *err);
+webhook_set *webhook_set_load(const char *path, const completion_config *completion, portico_error *err);
 void webhook_set_free(webhook_set *set);
 const char *webhook_scheme_name(webhook_scheme scheme);
 const webhook_route *webhook_set_find(const webhook_set *set, const char *name);

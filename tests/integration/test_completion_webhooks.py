@@ -199,3 +199,40 @@ def test_a_start_that_finds_the_workflow_running_attaches_its_webhook(server, wo
         assert outcome["runId"] == first.json["runId"] and outcome["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
     finally:
         gw.stop_cleanly()
+
+
+def test_a_workflow_a_webhook_starts_reports_its_outcome_too(server, worker, gateway_path, receiver, tmp_path):
+    """A webhook route's completionWebhook: an event in, the workflow's outcome out, both signed."""
+    routes = {"webhooks": {"inbox": {
+        "action": "start", "workflowId": "inbox-{body./n}", "workflowType": "WebhookInbox", "taskQueue": TASK_QUEUE,
+        "verify": {"scheme": "bearer", "secrets": ["env:HOOK_TOKEN"]},
+        "completionWebhook": {"url": f"{receiver.url}/inbox", "headers": {"X-Team": "payments"}}}}}
+    path = tmp_path / "webhooks.json"
+    path.write_text(json.dumps(routes))
+    gw = callback_gateway(gateway_path, server, receiver, PORTICO_WEBHOOKS_FILE=str(path), HOOK_TOKEN="t0ken")
+    try:
+        n = uuid.uuid4().hex
+        accepted = post(f"{gw.url}/webhooks/inbox", {"n": n}, headers={"Authorization": "Bearer t0ken"})
+        assert accepted.status == 202, accepted
+        assert post(f"{gw.url}/api/v1/namespaces/default/workflows/inbox-{n}/signal/finish", {}).status == 200
+        delivery = receiver.wait_for(1)[0]
+        outcome = verified(delivery)
+        assert outcome["workflowId"] == f"inbox-{n}" and outcome["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+        assert delivery["path"] == "/inbox" and delivery["headers"]["x-team"] == "payments"
+    finally:
+        gw.stop_cleanly()
+    # A route whose target is not allowed does not load.
+    routes["webhooks"]["inbox"]["completionWebhook"] = "https://10.0.0.1/x"
+    path.write_text(json.dumps(routes))
+    refused = start_gateway_expecting_failure(gateway_path, server, receiver, PORTICO_WEBHOOKS_FILE=str(path),
+                                              HOOK_TOKEN="t0ken")
+    assert "completionWebhook" in refused and "not under an allowed URL" in refused, refused
+
+
+def start_gateway_expecting_failure(path, server, receiver, **extra):
+    import subprocess
+    env = dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_LISTEN=f"127.0.0.1:{free_port()}",
+               PORTICO_CALLBACK_SECRET=SECRET, PORTICO_CALLBACK_ALLOWED_URLS=f"{receiver.url}/", **extra)
+    finished = subprocess.run([path], env=env, capture_output=True, text=True, timeout=30)
+    assert finished.returncode != 0
+    return finished.stderr

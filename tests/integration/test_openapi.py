@@ -48,7 +48,8 @@ def served_routes():
     fixed = re.findall(r'{"(/[^"]*)", serve_\w+, [01]}', pages)
     assert "/healthz" in fixed and "/metrics" in fixed  # the table this reads is where it was
     routes.update(("get", path) for path in fixed)
-    routes.update({("post", "/codec/encode"), ("post", "/codec/decode"), ("post", "/webhooks/{}")})
+    routes.update({("post", "/codec/encode"), ("post", "/codec/decode"), ("post", "/webhooks/{}"),
+                   ("post", "/callbacks/completion")})
     return routes
 
 

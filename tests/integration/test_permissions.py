@@ -274,6 +274,20 @@ def test_a_start_that_waits_needs_read(secured):
     assert get(f"{secured.url}/namespaces/default/workflows/{workflow}", headers=as_key("read")).status == 404
 
 
+def test_a_start_with_a_completion_webhook_needs_read(secured):
+    """A completion webhook sends the workflow's result out, to whichever run the start finds."""
+    workflow = f"effects-{uuid.uuid4()}"
+    url = f"{secured.url}/namespaces/default/workflows/{workflow}"
+    denied = post(url, sleeper(completionWebhook="https://hooks.example.com/x"), headers=as_key("start"))
+    assert denied.status == 403 and '"read" permission' in denied.json["message"], denied
+    assert "completionWebhook" in denied.json["message"]
+    # Callbacks a caller writes itself make Temporal call any address it allows: admin's.
+    raw = sleeper(completionCallbacks=[{"nexus": {"url": "http://127.0.0.1:1/x"}}])
+    denied = post(url, raw, headers=as_key("start", "read"))
+    assert denied.status == 403 and '"admin" permission' in denied.json["message"], denied
+    assert get(url, headers=as_key("read")).status == 404
+
+
 def test_what_a_reset_does_afterwards_is_checked(secured):
     workflow = f"effects-{uuid.uuid4()}"
     url = f"{secured.url}/namespaces/default/workflows/{workflow}"
