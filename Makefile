@@ -5,6 +5,7 @@
 #   make bench      benchmarks side by side with the peers, and the soak (bench/results/)
 #   make soak       the soak alone: SOAK_SECONDS (600) of mixed traffic, the gateway's RSS slope
 #   make cost       the gateway's CPU instructions per request, under callgrind (bench/results/)
+#   make push-latency  how soon a closed workflow is heard of: history long poll vs completion callback
 #   make fuzz       every libFuzzer harness in fuzz/ for FUZZ_SECONDS (60)
 #   make format     clang-format the C sources; `make format-check` checks them
 
@@ -49,7 +50,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
 
-.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench soak cost format format-check clean \
+.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench soak cost push-latency format format-check clean \
 	fuzz fuzz-build fuzz-smoke
 .DEFAULT_GOAL := all
 # Keep objects of test programs between builds.
@@ -243,6 +244,10 @@ $(BUILD)/bench/codec_bench: $(BUILD)/obj/bench/codec_bench.o $(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# Wake-up latency of a result wait (history long poll) against a completion webhook (callback).
+push-latency: all
+	@$(PYTHON) bench/push_latency.py --gateway $(BUILD)/portico
 
 # Instructions per request (valgrind's callgrind): deterministic enough to compare two commits.
 cost: $(BUILD)/portico
