@@ -25,6 +25,14 @@ typedef struct callback {
 	char *run_id; /* from Temporal's link; NULL for the latest run */
 } callback;
 
+/* outcome: one of a closed set (the metric's help names them). */
+static void count_outcome(const gateway_exchange *exchange, const char *outcome)
+{
+	char labels[64];
+	snprintf(labels, sizeof labels, "outcome=\"%s\"", outcome);
+	portico_metrics_add(exchange->gateway->metrics, "portico_completion_webhooks_total", labels, 1);
+}
+
 static void callback_free(callback *c)
 {
 	completion_binding_clear(&c->binding);
@@ -45,6 +53,7 @@ static void log_failed(const callback *c, long status, const char *reason)
 static void on_delivered(void *arg, long status, const char *error)
 {
 	callback *c = arg;
+	count_outcome(c->exchange, status >= 200 && status < 300 ? "delivered" : status == 410 ? "gone" : "failed");
 	if (status >= 200 && status < 300) {
 		exchange_respond_json(c->exchange, 200, json_pack("{s:b,s:i}", "delivered", 1, "status", (int)status));
 	} else if (status == 410) {
@@ -110,6 +119,7 @@ static void deliver(callback *c, json_t *outcome)
 	free(signature);
 	free(body);
 	if (posted) {
+		count_outcome(c->exchange, "busy");
 		exchange_fail(c->exchange, PORTICO_RESOURCE_EXHAUSTED,
 		              "too many webhook deliveries under way; Temporal retries this one");
 		callback_free(c);
@@ -167,6 +177,7 @@ int completion_callback_serve(gateway_exchange *exchange, const char *path)
 	callback *c = portico_calloc(1, sizeof *c);
 	c->exchange = exchange;
 	if (!token || completion_token_open(config, token, &c->binding)) {
+		count_outcome(exchange, "unauthenticated");
 		exchange_fail(exchange, PORTICO_UNAUTHENTICATED, "not a completion callback of this gateway");
 		callback_free(c);
 		return 1;
@@ -177,6 +188,7 @@ int completion_callback_serve(gateway_exchange *exchange, const char *path)
 	portico_error err = PORTICO_ERROR_INIT;
 	if (completion_target_parse(config, spec, &now, &err)) {
 		log_failed(c, 0, err.message);
+		count_outcome(exchange, "not_allowed");
 		exchange_fail(exchange, PORTICO_PERMISSION_DENIED, "the target is not allowed any more");
 		portico_error_clear(&err);
 		completion_target_clear(&now);

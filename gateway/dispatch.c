@@ -222,6 +222,10 @@ void dispatch_metrics_define(portico_metrics *metrics)
 	                       "Requests with a payload over the warning size.", NULL, 0);
 	portico_metrics_define(metrics, "portico_codec_failures_total", PORTICO_COUNTER,
 	                       "Payloads the codec endpoint could not encode or decode, by direction.", NULL, 0);
+	portico_metrics_define(metrics, "portico_completion_webhooks_total", PORTICO_COUNTER,
+	                       "Completion callbacks from Temporal, by outcome (delivered, failed: Temporal retries, "
+	                       "gone, not_allowed, busy, unauthenticated).",
+	                       NULL, 0);
 	portico_metrics_define(metrics, "portico_webhook_verifications_total", PORTICO_COUNTER,
 	                       "Webhook signature checks, by webhook and result.", NULL, 0);
 }

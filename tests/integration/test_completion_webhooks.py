@@ -127,6 +127,8 @@ def test_a_failing_receiver_gets_it_through_temporals_retries_across_a_gateway_r
         assert post(f"{gw.url}/api/v1/namespaces/default/workflows/{workflow}",
                     start_body("Echo", ["later"], f"{receiver.url}/hook")).status == 200
         first = receiver.wait_for(1, answered=503)[0]
+        metrics = get(f"{gw.url}/metrics").text
+        assert 'portico_completion_webhooks_total{outcome="failed"}' in metrics, metrics
     finally:
         gw.stop_cleanly()
     # With the gateway down, Temporal's attempts fail too; it keeps the callback and tries again.
