@@ -21,11 +21,13 @@ import pytest
 import yaml
 
 from conftest import LoggedProcess
-from devserver import TOP, DevServer
+from devserver import TOP, DevServer, free_port
 from http_client import get, github_delivery, post
 
 DOCKER = TOP / "docker"
 PORTICO_SERVICES = ("portico-gateway", "portico-worker", "portico-examples")
+CALLBACK_SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
+RECEIVER_PORT = free_port()  # where the composed gateway may send completion webhooks
 
 
 def compose(env_file, *args):
@@ -37,7 +39,8 @@ def compose(env_file, *args):
 def env_file(tmp_path_factory):
     """A filled-in docker/.env, as an operator would write it from .env.example."""
     values = {"POSTGRES_PASSWORD": uuid.uuid4().hex, "GITHUB_WEBHOOK_SECRET": uuid.uuid4().hex,
-              "PORTICO_CODEC_KEYS": "compose-test=" + base64.b64encode(os.urandom(32)).decode()}
+              "PORTICO_CODEC_KEYS": "compose-test=" + base64.b64encode(os.urandom(32)).decode(),
+              "PORTICO_CALLBACK_SECRET": CALLBACK_SECRET, "PORTICO_CALLBACK_ALLOWED_URLS": f"http://127.0.0.1:{RECEIVER_PORT}/"}
     lines = []
     for line in (DOCKER / ".env.example").read_text().splitlines():
         name = line.split("=", 1)[0]
@@ -64,7 +67,8 @@ def test_env_example_names_every_required_variable_and_leaves_secrets_empty():
     example = dict(line.split("=", 1) for line in (DOCKER / ".env.example").read_text().splitlines()
                    if "=" in line and not line.startswith("#"))
     assert required <= set(example), required - set(example)
-    assert all(not example[name] for name in ("POSTGRES_PASSWORD", "PORTICO_CODEC_KEYS", "GITHUB_WEBHOOK_SECRET"))
+    assert all(not example[name] for name in ("POSTGRES_PASSWORD", "PORTICO_CODEC_KEYS", "GITHUB_WEBHOOK_SECRET",
+                                              "PORTICO_CALLBACK_SECRET"))
     refused = compose(DOCKER / ".env.example", "config")
     assert refused.returncode != 0 and "set POSTGRES_PASSWORD in docker/.env" in refused.stderr, refused.stderr
 
@@ -222,3 +226,34 @@ def test_a_signed_push_reaches_the_gateway_from_the_pipeline(deployment, env_fil
     result = get(f"{gateway_url(deployment)}/api/v1/namespaces/default/workflows/{escaped}/result?timeout=60s")
     assert result.status == 200 and result.json["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", result
     assert result.json["result"][0]["approval"]["httpStatus"] == 200, result
+
+
+def test_a_sagas_outcome_comes_back_as_a_signed_completion_webhook(deployment):
+    """Temporal calls the composed gateway back at PORTICO_CALLBACK_URL, and it delivers."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from standardwebhooks.webhooks import Webhook
+
+    received = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.rfile.read(int(self.headers["Content-Length"])).decode(),
+                             {k.lower(): v for k, v in self.headers.items()}))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    order_id = uuid.uuid4().hex[:8]
+    with HTTPServer(("127.0.0.1", RECEIVER_PORT), Receiver) as receiver:
+        receiver.timeout = 60
+        started = post(f"{gateway_url(deployment)}/api/v1/namespaces/default/workflows/order-{order_id}",
+                       {"workflowType": "OrderSaga", "taskQueue": "portico-examples",
+                        "args": [{"orderId": order_id, "amount": 3}],
+                        "completionWebhook": f"http://127.0.0.1:{RECEIVER_PORT}/orders"})
+        assert started.status == 200, started
+        receiver.handle_request()
+    body, headers = received[0]
+    outcome = Webhook(CALLBACK_SECRET).verify(body, headers)
+    assert outcome["workflowId"] == f"order-{order_id}" and outcome["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
