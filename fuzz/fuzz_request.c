@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "completion_webhook.h"
 #include "fuzz.h"
 #include "permission.h"
 #include "protojson.h"
@@ -73,6 +74,26 @@ static void walk_query(const void *source, void (*add)(void *add_arg, const char
 	free(query);
 }
 
+/* A start's completionWebhook, under a fixed configuration: a target that parses is attached, and
+ * the request must still encode and round-trip below. */
+static void attach_completion_webhook(rest_request *built)
+{
+	static completion_config *config;
+	if (!built->completion_webhook)
+		return;
+	portico_error err = PORTICO_ERROR_INIT;
+	if (!config && completion_config_load("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "http://127.0.0.1:8080",
+	                                      "http://127.0.0.1:9000/", &config, &err))
+		fuzz_fail("the fuzzer's completion configuration loads", err.message);
+	completion_target target;
+	if (completion_target_parse(config, built->completion_webhook, &target, &err) == 0)
+		completion_webhook_attach(config, "default", &target, (void *)built->message);
+	else if (err.code != PORTICO_INVALID_ARGUMENT || !err.message)
+		fuzz_fail("a refused completionWebhook is the caller's 400, with a message", "completionWebhook");
+	completion_target_clear(&target);
+	portico_error_clear(&err);
+}
+
 static void serve(const gateway_route *route, const route_params *params, const char *query, const headers *given,
                   const char *body, size_t length)
 {
@@ -102,6 +123,7 @@ static void serve(const gateway_route *route, const route_params *params, const 
 	}
 	if (request->descriptor != traits_method(route->traits)->input)
 		fuzz_fail("the request message is not of the route's method", route->traits->rpc);
+	attach_completion_webhook(&built);
 	permission_need need = permission_effects(route->traits->effect, request);
 	for (unsigned bit = 0; bit < AUTH_PERMISSION_BITS; bit++)
 		if ((need.permissions & (1u << bit)) && !need.reasons[bit])
