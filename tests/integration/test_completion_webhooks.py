@@ -238,3 +238,20 @@ def start_gateway_expecting_failure(path, server, receiver, **extra):
     finished = subprocess.run([path], env=env, capture_output=True, text=True, timeout=30)
     assert finished.returncode != 0
     return finished.stderr
+
+
+def test_a_chain_of_continued_runs_is_delivered_once_for_its_last_run(server, worker, gateway_path, receiver):
+    gw = callback_gateway(gateway_path, server, receiver)
+    workflow = f"cb-{uuid.uuid4()}"
+    try:
+        started = post(f"{gw.url}/api/v1/namespaces/default/workflows/{workflow}",
+                       start_body("Looper", [2], f"{receiver.url}/loop"))
+        assert started.status == 200, started
+        outcome = verified(receiver.wait_for(1)[0])
+        time.sleep(2)
+        assert len(receiver.deliveries) == 1, receiver.deliveries
+        assert outcome["result"] == [3] and outcome["runId"] != started.json["runId"], outcome
+        last = get(f"{gw.url}/api/v1/namespaces/default/workflows/{workflow}/result").json
+        assert outcome["runId"] == last["runId"], (outcome, last)
+    finally:
+        gw.stop_cleanly()
