@@ -92,15 +92,27 @@ static int under_prefix(const char *url, const char *prefix)
 	return prefix[length - 1] == '/' || url[length] == '\0' || strchr("/?#", url[length]);
 }
 
-static int host_is_public(const char *host)
+/* 0 when host (a URL's, at most 255 bytes) names a loopback or private address as the resolver,
+ * and so curl, reads it. */
+static int host_is_public(const char *given)
 {
+	/* A trailing dot only makes a name absolute: "localhost." and "127.0.0.1." are those. */
+	char host[256];
+	size_t length = strlen(given);
+	memcpy(host, given, length + 1);
+	if (length && host[length - 1] == '.')
+		host[--length] = '\0';
 	struct sockaddr_in v4 = {.sin_family = AF_INET};
 	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
-	if (inet_pton(AF_INET, host, &v4.sin_addr) == 1)
+	/* inet_aton, not inet_pton: the resolver takes "127.1", "0x7f000001" and "2130706433" too. */
+	if (inet_aton(host, &v4.sin_addr))
 		return completion_address_public((struct sockaddr *)&v4);
 	if (inet_pton(AF_INET6, host, &v6.sin6_addr) == 1)
 		return completion_address_public((struct sockaddr *)&v6);
-	size_t length = strlen(host);
+	/* Any other IPv6 literal ("fe80::1%25eth0", with a zone) is no name to resolve, and a zone
+	 * only matters for a link-local address. */
+	if (strchr(host, ':'))
+		return 0;
 	return strcasecmp(host, "localhost") && !(length >= 10 && !strcasecmp(host + length - 10, ".localhost"));
 }
 

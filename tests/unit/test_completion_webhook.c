@@ -518,6 +518,26 @@ static void test_without_allowlist_only_public_https(void **state)
 	completion_config_free(config);
 }
 
+/* The resolver (and so curl) reads IPv4 literals in the forms inet_aton takes, and a name with a
+ * trailing dot as the same name: each is the address or name it stands for. */
+static void test_without_allowlist_other_spellings_of_private_addresses(void **state)
+{
+	(void)state;
+	completion_config *config = config_of(SECRET, NULL);
+	static const char *const refused[] = {
+	        "https://127.1/done",          "https://2130706433/done",       "https://0x7f000001/done",
+	        "https://0177.0.0.1/done",     "https://0x7f.0.0.1/done",       "https://0/done",
+	        "https://10.1/done",           "https://0xa9fea9fe/latest",     "https://192.168.257/done",
+	        "https://localhost./done",     "https://127.0.0.1./done",       "https://LOCALHOST./done",
+	        "https://api.localhost./done", "https://[fe80::1%25eth0]/done", "https://[::1%25lo]/done",
+	};
+	ASSERT_REFUSED(config, refused);
+	static const char *const accepted[] = {"https://134744072/done", "https://8.8.8.8./done",
+	                                       "https://hooks.example./done"};
+	ASSERT_ACCEPTED(config, accepted);
+	completion_config_free(config);
+}
+
 /* ---- Tokens ------------------------------------------------------------------------------------ */
 
 static void test_token_opens_to_what_it_binds(void **state)
@@ -946,6 +966,7 @@ int main(void)
 	        cmocka_unit_test(test_allowlist_prefixes_stop_at_a_boundary),
 	        cmocka_unit_test(test_allowlist_lets_listed_http_and_private_addresses_through),
 	        cmocka_unit_test(test_without_allowlist_only_public_https),
+	        cmocka_unit_test(test_without_allowlist_other_spellings_of_private_addresses),
 	        cmocka_unit_test(test_token_opens_to_what_it_binds),
 	        cmocka_unit_test(test_token_opens_only_under_its_secret),
 	        cmocka_unit_test(test_token_refuses_any_change),
