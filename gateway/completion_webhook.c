@@ -385,14 +385,25 @@ int completion_token_open(const completion_config *config, const char *token, co
 	return failed ? -1 : 0;
 }
 
-void completion_webhook_attach(const completion_config *config, const char *namespace_name,
-                               const completion_target *target,
-                               Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start)
+int completion_webhook_attach(const completion_config *config, const char *namespace_name,
+                              const completion_target *target,
+                              Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start,
+                              portico_error *err)
 {
+	char *token = completion_token_seal(config, namespace_name, start->workflow_id, target);
+	size_t length = strlen(token);
+	if (length > COMPLETION_MAX_TOKEN_BYTES) {
+		free(token);
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+		                         "completionWebhook: its URL and headers, with the workflow id, make a "
+		                         "callback token of %zu bytes, more than the %d Temporal keeps; send fewer or "
+		                         "shorter headers",
+		                         length, COMPLETION_MAX_TOKEN_BYTES);
+	}
 	Temporal__Api__Common__V1__Callback__Nexus__HeaderEntry *entry = portico_malloc(sizeof *entry);
 	temporal__api__common__v1__callback__nexus__header_entry__init(entry);
 	entry->key = portico_strdup(COMPLETION_TOKEN_HEADER);
-	entry->value = completion_token_seal(config, namespace_name, start->workflow_id, target);
+	entry->value = token;
 	Temporal__Api__Common__V1__Callback__Nexus *nexus = portico_malloc(sizeof *nexus);
 	temporal__api__common__v1__callback__nexus__init(nexus);
 	nexus->url = portico_strdup(config->callback_url);
@@ -408,13 +419,14 @@ void completion_webhook_attach(const completion_config *config, const char *name
 	start->completion_callbacks[start->n_completion_callbacks++] = callback;
 	if (start->workflow_id_conflict_policy !=
 	    TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING)
-		return;
+		return 0;
 	if (!start->on_conflict_options) {
 		start->on_conflict_options = portico_malloc(sizeof *start->on_conflict_options);
 		temporal__api__workflow__v1__on_conflict_options__init(start->on_conflict_options);
 	}
 	start->on_conflict_options->attach_request_id = 1; /* Temporal requires it for callbacks */
 	start->on_conflict_options->attach_completion_callbacks = 1;
+	return 0;
 }
 
 /* ---- Signatures and links ---------------------------------------------------------------------- */

@@ -69,10 +69,13 @@ void completion_target_clear(completion_target *target);
 /* Attaches Portico's completion callback for target to a decoded start request, its token binding
  * namespace_name, the start's workflow id and target. With the conflict policy USE_EXISTING it is
  * attached to the running workflow the start finds, too (on_conflict_options), so the caller
- * hears of the run either way. */
-void completion_webhook_attach(const completion_config *config, const char *namespace_name,
-                               const completion_target *target,
-                               Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start);
+ * hears of the run either way. 0, or -1 with err (INVALID_ARGUMENT) and start unchanged when the
+ * token would be longer than COMPLETION_MAX_TOKEN_BYTES (headers near their bounds, a long
+ * workflow id): completion_token_open would refuse it, and the outcome would never be delivered. */
+int completion_webhook_attach(const completion_config *config, const char *namespace_name,
+                              const completion_target *target,
+                              Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start,
+                              portico_error *err);
 
 /* What a token binds: the workflow and where its outcome goes. */
 typedef struct completion_binding {

@@ -874,7 +874,7 @@ static void test_attach_adds_one_callback_to_portico(void **state)
 	completion_target target = target_of(config, "\"https://hooks.example/done\"");
 	Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start = start_of(
 	        "order-17", TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_FAIL);
-	completion_webhook_attach(config, "payments", &target, start);
+	assert_int_equal(completion_webhook_attach(config, "payments", &target, start, NULL), 0);
 	assert_int_equal(start->n_completion_callbacks, 1);
 	assert_callback(config, start, 0, "order-17", "https://hooks.example/done");
 	assert_null(start->on_conflict_options);
@@ -892,8 +892,8 @@ static void test_attach_keeps_the_callers_callbacks(void **state)
 	Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start = start_of(
 	        "order-17",
 	        TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_UNSPECIFIED);
-	completion_webhook_attach(config, "payments", &target, start);
-	completion_webhook_attach(config, "payments", &target, start);
+	assert_int_equal(completion_webhook_attach(config, "payments", &target, start, NULL), 0);
+	assert_int_equal(completion_webhook_attach(config, "payments", &target, start, NULL), 0);
 	assert_int_equal(start->n_completion_callbacks, 2);
 	assert_callback(config, start, 0, "order-17", "https://hooks.example/done");
 	assert_callback(config, start, 1, "order-17", "https://hooks.example/done");
@@ -917,7 +917,7 @@ static void test_attach_to_the_existing_run_with_use_existing(void **state)
 	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
 		Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start =
 		        start_of("order-17", others[i]);
-		completion_webhook_attach(config, "payments", &target, start);
+		assert_int_equal(completion_webhook_attach(config, "payments", &target, start, NULL), 0);
 		assert_null(start->on_conflict_options);
 		protobuf_c_message_free_unpacked(&start->base, NULL);
 	}
@@ -925,7 +925,7 @@ static void test_attach_to_the_existing_run_with_use_existing(void **state)
 	Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start = start_of(
 	        "order-17",
 	        TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING);
-	completion_webhook_attach(config, "payments", &target, start);
+	assert_int_equal(completion_webhook_attach(config, "payments", &target, start, NULL), 0);
 	assert_non_null(start->on_conflict_options);
 	assert_true(start->on_conflict_options->attach_request_id);
 	assert_true(start->on_conflict_options->attach_completion_callbacks);
@@ -941,11 +941,59 @@ static void test_attach_to_the_existing_run_with_use_existing(void **state)
 	start->on_conflict_options = portico_malloc(sizeof *start->on_conflict_options);
 	temporal__api__workflow__v1__on_conflict_options__init(start->on_conflict_options);
 	start->on_conflict_options->attach_links = 1;
-	completion_webhook_attach(config, "payments", &target, start);
+	assert_int_equal(completion_webhook_attach(config, "payments", &target, start, NULL), 0);
 	assert_true(start->on_conflict_options->attach_links);
 	assert_true(start->on_conflict_options->attach_request_id);
 	assert_true(start->on_conflict_options->attach_completion_callbacks);
 	assert_callback(config, start, 0, "order-18", "https://hooks.example/done");
+	protobuf_c_message_free_unpacked(&start->base, NULL);
+	completion_target_clear(&target);
+	completion_config_free(config);
+}
+
+/* Headers within every bound, but together too large for a token Temporal keeps and this gateway
+ * opens: the start is refused instead of its outcome being lost. */
+static void test_attach_refuses_a_token_too_large_to_open(void **state)
+{
+	(void)state;
+	completion_config *config = config_of(SECRET, NULL);
+	json_t *headers = json_object();
+	char name[16], value[1001];
+	memset(value, 'v', 1000);
+	value[1000] = '\0';
+	for (int i = 0; i < 7; i++) {
+		snprintf(name, sizeof name, "X-H%d", i);
+		json_object_set_new(headers, name, json_string(value));
+	}
+	json_t *spec = json_pack("{s:s,s:o}", "url", "https://hooks.example/done", "headers", headers);
+	completion_target target;
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(completion_target_parse(config, spec, &target, &err), 0);
+	json_decref(spec);
+
+	char *token = completion_token_seal(config, "payments", "order-17", &target);
+	assert_true(strlen(token) > COMPLETION_MAX_TOKEN_BYTES);
+	free(token);
+	Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start = start_of(
+	        "order-17",
+	        TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING);
+	assert_int_equal(completion_webhook_attach(config, "payments", &target, start, &err), -1);
+	assert_int_equal(err.code, PORTICO_INVALID_ARGUMENT);
+	assert_non_null(strstr(err.message, "completionWebhook"));
+	assert_int_equal(start->n_completion_callbacks, 0);
+	assert_null(start->on_conflict_options);
+	protobuf_c_message_free_unpacked(&start->base, NULL);
+	portico_error_clear(&err);
+
+	/* Four of them fit: the token Temporal hands back opens. */
+	json_object_del(target.headers, "X-H6");
+	json_object_del(target.headers, "X-H5");
+	json_object_del(target.headers, "X-H4");
+	start = start_of(
+	        "order-17",
+	        TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING);
+	assert_int_equal(completion_webhook_attach(config, "payments", &target, start, &err), 0);
+	assert_callback(config, start, 0, "order-17", "https://hooks.example/done");
 	protobuf_c_message_free_unpacked(&start->base, NULL);
 	completion_target_clear(&target);
 	completion_config_free(config);
@@ -978,6 +1026,7 @@ int main(void)
 	        cmocka_unit_test(test_attach_adds_one_callback_to_portico),
 	        cmocka_unit_test(test_attach_keeps_the_callers_callbacks),
 	        cmocka_unit_test(test_attach_to_the_existing_run_with_use_existing),
+	        cmocka_unit_test(test_attach_refuses_a_token_too_large_to_open),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
