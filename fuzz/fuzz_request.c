@@ -87,8 +87,8 @@ static void attach_completion_webhook(rest_request *built)
 		fuzz_fail("the fuzzer's completion configuration loads", err.message);
 	completion_target target;
 	if (completion_target_parse(config, built->completion_webhook, &target, &err) == 0)
-		completion_webhook_attach(config, "default", &target, (void *)built->message);
-	else if (err.code != PORTICO_INVALID_ARGUMENT || !err.message)
+		completion_webhook_attach(config, "default", &target, (void *)built->message, &err);
+	if (err.code && (err.code != PORTICO_INVALID_ARGUMENT || !err.message))
 		fuzz_fail("a refused completionWebhook is the caller's 400, with a message", "completionWebhook");
 	completion_target_clear(&target);
 	portico_error_clear(&err);

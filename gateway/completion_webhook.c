@@ -92,15 +92,27 @@ static int under_prefix(const char *url, const char *prefix)
 	return prefix[length - 1] == '/' || url[length] == '\0' || strchr("/?#", url[length]);
 }
 
-static int host_is_public(const char *host)
+/* 0 when host (a URL's, at most 255 bytes) names a loopback or private address as the resolver,
+ * and so curl, reads it. */
+static int host_is_public(const char *given)
 {
+	/* A trailing dot only makes a name absolute: "localhost." and "127.0.0.1." are those. */
+	char host[256];
+	size_t length = strlen(given);
+	memcpy(host, given, length + 1);
+	if (length && host[length - 1] == '.')
+		host[--length] = '\0';
 	struct sockaddr_in v4 = {.sin_family = AF_INET};
 	struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
-	if (inet_pton(AF_INET, host, &v4.sin_addr) == 1)
+	/* inet_aton, not inet_pton: the resolver takes "127.1", "0x7f000001" and "2130706433" too. */
+	if (inet_aton(host, &v4.sin_addr))
 		return completion_address_public((struct sockaddr *)&v4);
 	if (inet_pton(AF_INET6, host, &v6.sin6_addr) == 1)
 		return completion_address_public((struct sockaddr *)&v6);
-	size_t length = strlen(host);
+	/* Any other IPv6 literal ("fe80::1%25eth0", with a zone) is no name to resolve, and a zone
+	 * only matters for a link-local address. */
+	if (strchr(host, ':'))
+		return 0;
 	return strcasecmp(host, "localhost") && !(length >= 10 && !strcasecmp(host + length - 10, ".localhost"));
 }
 
@@ -375,12 +387,23 @@ int completion_token_open(const completion_config *config, const char *token, co
 
 Temporal__Api__Common__V1__Callback *completion_webhook_callback(const completion_config *config,
                                                                  const char *namespace_name, const char *workflow_id,
-                                                                 const completion_target *target)
+                                                                 const completion_target *target, portico_error *err)
 {
+	char *token = completion_token_seal(config, namespace_name, workflow_id, target);
+	size_t length = strlen(token);
+	if (length > COMPLETION_MAX_TOKEN_BYTES) {
+		free(token);
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+		                  "completionWebhook: its URL and headers, with the workflow id, make a "
+		                  "callback token of %zu bytes, more than the %d Temporal keeps; send fewer or "
+		                  "shorter headers",
+		                  length, COMPLETION_MAX_TOKEN_BYTES);
+		return NULL;
+	}
 	Temporal__Api__Common__V1__Callback__Nexus__HeaderEntry *entry = portico_malloc(sizeof *entry);
 	temporal__api__common__v1__callback__nexus__header_entry__init(entry);
 	entry->key = portico_strdup(COMPLETION_TOKEN_HEADER);
-	entry->value = completion_token_seal(config, namespace_name, workflow_id, target);
+	entry->value = token;
 	Temporal__Api__Common__V1__Callback__Nexus *nexus = portico_malloc(sizeof *nexus);
 	temporal__api__common__v1__callback__nexus__init(nexus);
 	nexus->url = portico_strdup(config->callback_url);
@@ -394,24 +417,28 @@ Temporal__Api__Common__V1__Callback *completion_webhook_callback(const completio
 	return callback;
 }
 
-void completion_webhook_attach(const completion_config *config, const char *namespace_name,
-                               const completion_target *target,
-                               Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start)
+int completion_webhook_attach(const completion_config *config, const char *namespace_name,
+                              const completion_target *target,
+                              Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start,
+                              portico_error *err)
 {
 	Temporal__Api__Common__V1__Callback *callback =
-	        completion_webhook_callback(config, namespace_name, start->workflow_id, target);
+	        completion_webhook_callback(config, namespace_name, start->workflow_id, target, err);
+	if (!callback)
+		return -1;
 	start->completion_callbacks = portico_realloc(
 	        start->completion_callbacks, (start->n_completion_callbacks + 1) * sizeof *start->completion_callbacks);
 	start->completion_callbacks[start->n_completion_callbacks++] = callback;
 	if (start->workflow_id_conflict_policy !=
 	    TEMPORAL__API__ENUMS__V1__WORKFLOW_ID_CONFLICT_POLICY__WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING)
-		return;
+		return 0;
 	if (!start->on_conflict_options) {
 		start->on_conflict_options = portico_malloc(sizeof *start->on_conflict_options);
 		temporal__api__workflow__v1__on_conflict_options__init(start->on_conflict_options);
 	}
 	start->on_conflict_options->attach_request_id = 1; /* Temporal requires it for callbacks */
 	start->on_conflict_options->attach_completion_callbacks = 1;
+	return 0;
 }
 
 /* ---- Signatures and links ---------------------------------------------------------------------- */
@@ -489,8 +516,10 @@ int completion_address_public(const struct sockaddr *address)
 	static const uint8_t zero[12] = {0};
 	if (!memcmp(a, mapped, 12) || !memcmp(a, nat64, 12) || !memcmp(a, zero, 12))
 		return ipv4_public(a + 12); /* ::/96 holds :: and ::1 too, which come out as 0.0.0.x: refused */
-	return !((a[0] & 0xfe) == 0xfc ||   /* unique local */
-	         (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||                       /* link-local */
+	if (a[0] == 0x20 && a[1] == 0x02)   /* 6to4 carries an IPv4 address, which must be public too */
+		return ipv4_public(a + 2);
+	return !((a[0] & 0xfe) == 0xfc ||                                         /* unique local */
+	         (a[0] == 0xfe && (a[1] & 0x80) == 0x80) ||                       /* link- and site-local */
 	         a[0] == 0xff ||                                                  /* multicast */
 	         (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8)); /* documentation */
 }

@@ -67,17 +67,21 @@ int completion_target_parse(const completion_config *config, const json_t *value
 void completion_target_clear(completion_target *target);
 
 /* Portico's completion callback for target, its token binding namespace_name, workflow_id and
- * target (the caller frees it with protobuf_c_message_free_unpacked). */
+ * target (the caller frees it with protobuf_c_message_free_unpacked). NULL with err
+ * (INVALID_ARGUMENT) when the token would be longer than COMPLETION_MAX_TOKEN_BYTES (headers near
+ * their bounds, a long workflow id): completion_token_open would refuse it, and the outcome would
+ * never be delivered. */
 Temporal__Api__Common__V1__Callback *completion_webhook_callback(const completion_config *config,
                                                                  const char *namespace_name, const char *workflow_id,
-                                                                 const completion_target *target);
+                                                                 const completion_target *target, portico_error *err);
 
 /* Adds that callback to a decoded start request (which owns it then). With the conflict policy
  * USE_EXISTING it is attached to the running workflow the start finds, too (on_conflict_options),
- * so the caller hears of the run either way. */
-void completion_webhook_attach(const completion_config *config, const char *namespace_name,
-                               const completion_target *target,
-                               Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start);
+ * so the caller hears of the run either way. 0, or -1 with err and start unchanged as above. */
+int completion_webhook_attach(const completion_config *config, const char *namespace_name,
+                              const completion_target *target,
+                              Temporal__Api__Workflowservice__V1__StartWorkflowExecutionRequest *start,
+                              portico_error *err);
 
 /* What a token binds: the workflow and where its outcome goes. */
 typedef struct completion_binding {

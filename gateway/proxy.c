@@ -249,12 +249,11 @@ static int attach_completion_webhook(gateway_exchange *exchange, const rest_requ
 		return 0;
 	completion_target target;
 	portico_error err = PORTICO_ERROR_INIT;
-	int failed = completion_target_parse(exchange->gateway->completion, built->completion_webhook, &target, &err);
+	int failed = completion_target_parse(exchange->gateway->completion, built->completion_webhook, &target, &err) ||
+	             completion_webhook_attach(exchange->gateway->completion, exchange->namespace_name, &target,
+	                                       (void *)built->message, &err);
 	if (failed)
 		exchange_respond_error(exchange, &err);
-	else
-		completion_webhook_attach(exchange->gateway->completion, exchange->namespace_name, &target,
-		                          (void *)built->message);
 	completion_target_clear(&target);
 	portico_error_clear(&err);
 	return failed ? -1 : 0;

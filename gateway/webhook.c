@@ -146,11 +146,16 @@ static void call_temporal(gateway_exchange *exchange, const webhook_route *route
 		portico_error_clear(&err);
 	} else if (exchange_encode_request(exchange, &request.message.base) == 0) {
 		/* The request is sent (packed) by exchange_call: the callback is freed after it. */
-		Temporal__Api__Common__V1__Callback *callback =
-		        route->completion_webhook.url
-		                ? completion_webhook_callback(exchange->gateway->completion, route->namespace_name,
-		                                              exchange->workflow_id, &route->completion_webhook)
-		                : NULL;
+		Temporal__Api__Common__V1__Callback *callback = NULL;
+		if (route->completion_webhook.url &&
+		    !(callback =
+		              completion_webhook_callback(exchange->gateway->completion, route->namespace_name,
+		                                          exchange->workflow_id, &route->completion_webhook, &err))) {
+			exchange_respond_error(exchange, &err);
+			portico_error_clear(&err);
+			free(identity);
+			return;
+		}
 		request.message.start.completion_callbacks = callback ? &callback : NULL;
 		request.message.start.n_completion_callbacks = callback ? 1 : 0;
 		request.options.timeout_ms = exchange->gateway->config.call_timeout_ms;
