@@ -7,8 +7,8 @@
 #   The Python and npm packages the build needs are fetched on this host into docker/inputs/
 #   (docker/inputs/README.md): a build inside a container may reach Debian's mirror and nothing
 #   else. Where a build reaches every registry, the Dockerfile works with docker/inputs/ empty.
-# PORTICO_IMAGES: the targets to build ("gateway worker examples"). Podman's settings are
-# docker/podman/containers.conf unless CONTAINERS_CONF names others.
+# PORTICO_IMAGES: the targets to build ("gateway worker examples"); PORTICO_IMAGES_TAG: their tag
+# (latest). Podman's settings are docker/podman/containers.conf unless CONTAINERS_CONF names others.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +23,7 @@ export CONTAINERS_CONF=${CONTAINERS_CONF:-$top/docker/podman/containers.conf}
 base=docker.io/library/debian:bookworm-slim
 inputs=docker/inputs
 targets=${PORTICO_IMAGES:-gateway worker examples}
+tag=${PORTICO_IMAGES_TAG:-latest}
 
 # Files a slim image leaves out, as Debian's official slim images do; a package installed later
 # in an image leaves them out too.
@@ -100,7 +101,7 @@ fetch_inputs() {
 	echo "$want" >"$inputs/.stamp"
 }
 
-scripts/setup.sh --images
+scripts/setup.sh
 ensure_base
 fetch_inputs
 # Host networking: Debian's mirror is reached as this host reaches it. Docker's image format, since
@@ -109,12 +110,12 @@ fetch_inputs
 mkdir -p build/images
 for target in $targets; do
 	log=build/images/$target.log
-	step "building localhost/portico-$target (docker/Dockerfile, target $target; log: $log)"
+	step "building localhost/portico-$target:$tag (docker/Dockerfile, target $target; log: $log)"
 	start=$(date +%s)
 	podman build --format docker --pull=never --network=host -f docker/Dockerfile --target "$target" \
-		-t "localhost/portico-$target" . >"$log" 2>&1 || { tail -n 40 "$log" >&2; fail "podman build --target $target"; }
-	step "built localhost/portico-$target in $(($(date +%s) - start))s"
+		-t "localhost/portico-$target:$tag" . >"$log" 2>&1 || { tail -n 40 "$log" >&2; fail "podman build --target $target"; }
+	step "built localhost/portico-$target:$tag in $(($(date +%s) - start))s"
 done
 for target in $targets; do
-	podman image ls --format "{{.Repository}}:{{.Tag}}  {{.Size}}" "localhost/portico-$target"
+	podman image ls --format "{{.Repository}}:{{.Tag}}  {{.Size}}" "localhost/portico-$target:$tag"
 done

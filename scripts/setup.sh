@@ -4,7 +4,7 @@
 #   a Python virtual environment in .venv with the pinned Temporal packages, and the docs
 #   page's renderer (Redoc) from its npm package into .tools/redoc.
 #   setup.sh --build: only what building needs (the images' build stage); --bench: make bench's
-#   tools too; --images: podman and what makes the images' base (make images).
+#   tools too.
 # PORTICO_INPUTS=DIR takes the Python and npm packages from DIR instead of their registries, where
 # they were fetched beforehand (DIR/wheels/, DIR/redoc-VERSION.tgz: docker/inputs/README.md).
 # Every step says what it does and which step failed.
@@ -32,17 +32,17 @@ debian_packages=(
 mode=${1:-}
 case "$mode" in
 --build) ;;
-"" | --bench | --images)
-	# Testing and running: unit tests, formatting, fuzzing (clang), the docs page's browser test, and
-	# docker-compose to validate docker/docker-compose.yml (no Docker engine needed).
-	debian_packages+=(libcmocka-dev clang-format clang libclang-rt-14-dev chromium docker-compose)
+"" | --bench)
+	# Testing and running: unit tests, formatting, fuzzing (clang), the docs page's browser test,
+	# docker-compose to validate docker/docker-compose.yml, and make images with its test: podman
+	# (run with runc, docker/podman/containers.conf) and debootstrap to make the base image where no
+	# image registry answers.
+	debian_packages+=(libcmocka-dev clang-format clang libclang-rt-14-dev chromium docker-compose
+		podman runc debootstrap)
 	# make bench: wrk for HTTP load, gnuplot for the chart (and ghz below, for direct gRPC load).
 	[ "$mode" = "--bench" ] && debian_packages+=(wrk gnuplot-nox)
-	# make images: podman runs with runc (docker/podman/containers.conf), debootstrap makes the base
-	# image where no image registry answers, podman-compose starts docker/docker-compose.yml.
-	[ "$mode" = "--images" ] && debian_packages+=(podman runc debootstrap podman-compose)
 	;;
-*) fail "unknown option $mode (expected --build, --bench or --images)" ;;
+*) fail "unknown option $mode (expected --build or --bench)" ;;
 esac
 inputs=${PORTICO_INPUTS:-}
 
