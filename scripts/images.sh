@@ -117,5 +117,6 @@ for target in $targets; do
 	step "built localhost/portico-$target:$tag in $(($(date +%s) - start))s"
 done
 for target in $targets; do
-	podman image ls --format "{{.Repository}}:{{.Tag}}  {{.Size}}" "localhost/portico-$target:$tag"
+	size=$(podman image inspect --format '{{.Size}}' "localhost/portico-$target:$tag")
+	printf 'images: localhost/portico-%s:%s  %s\n' "$target" "$tag" "$(numfmt --to=si --round=nearest --suffix=B "$size")"
 done
