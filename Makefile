@@ -7,6 +7,7 @@
 #   make cost       the gateway's CPU instructions per request, under callgrind (bench/results/)
 #   make push-latency  how soon a closed workflow is heard of: history long poll vs completion callback
 #   make fuzz       every libFuzzer harness in fuzz/ for FUZZ_SECONDS (60)
+#   make images     the gateway, worker and examples images (docker/Dockerfile) with podman
 #   make format     clang-format the C sources; `make format-check` checks them
 
 include versions.env
@@ -51,7 +52,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
 
 .PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench soak cost push-latency format format-check clean \
-	fuzz fuzz-build fuzz-smoke
+	fuzz fuzz-build fuzz-smoke images
 .DEFAULT_GOAL := all
 # Keep objects of test programs between builds.
 .SECONDARY:
@@ -207,6 +208,11 @@ test-integration:
 
 run: setup all
 	@scripts/run.sh
+
+# The images of docker/Dockerfile, built with podman from a base made here when no image registry
+# answers (scripts/images.sh); built from the sources, not from build/.
+images:
+	@scripts/images.sh
 
 # --- Fuzzing: one libFuzzer harness per parser (fuzz/fuzz_*.c), built with clang ----------------
 #   make fuzz            every harness for FUZZ_SECONDS (60) from its seed corpus, one line each

@@ -3,6 +3,10 @@
 #   Debian packages (apt-get), the Temporal CLI built from its Go module into .tools/bin,
 #   a Python virtual environment in .venv with the pinned Temporal packages, and the docs
 #   page's renderer (Redoc) from its npm package into .tools/redoc.
+#   setup.sh --build: only what building needs (the images' build stage); --bench: make bench's
+#   tools too.
+# PORTICO_INPUTS=DIR takes the Python and npm packages from DIR instead of their registries, where
+# they were fetched beforehand (DIR/wheels/, DIR/redoc-VERSION.tgz: docker/inputs/README.md).
 # Every step says what it does and which step failed.
 set -euo pipefail
 
@@ -29,14 +33,18 @@ mode=${1:-}
 case "$mode" in
 --build) ;;
 "" | --bench)
-	# Testing and running: unit tests, formatting, fuzzing (clang), the docs page's browser test, and
-	# docker-compose to validate docker/docker-compose.yml (no Docker engine needed).
-	debian_packages+=(libcmocka-dev clang-format clang libclang-rt-14-dev chromium docker-compose)
+	# Testing and running: unit tests, formatting, fuzzing (clang), the docs page's browser test,
+	# docker-compose to validate docker/docker-compose.yml, and make images with its test: podman
+	# (run with runc, docker/podman/containers.conf) and debootstrap to make the base image where no
+	# image registry answers.
+	debian_packages+=(libcmocka-dev clang-format clang libclang-rt-14-dev chromium docker-compose
+		podman runc debootstrap)
 	# make bench: wrk for HTTP load, gnuplot for the chart (and ghz below, for direct gRPC load).
 	[ "$mode" = "--bench" ] && debian_packages+=(wrk gnuplot-nox)
 	;;
 *) fail "unknown option $mode (expected --build or --bench)" ;;
 esac
+inputs=${PORTICO_INPUTS:-}
 
 install_debian_packages() {
 	local missing=() package
@@ -92,9 +100,11 @@ install_python_env() {
 	want="temporalio==$TEMPORALIO_VERSION googleapis-common-protos==$GOOGLEAPIS_COMMON_PROTOS_VERSION protobuf==$PROTOBUF_PY_VERSION $(cat "$requirements" scripts/requirements-build.txt | sha256sum | cut -c1-16)"
 	have=$(cat .venv/portico.stamp 2>/dev/null || true)
 	[ "$want" = "$have" ] && return 0
+	local from=()
+	[ -n "$inputs" ] && [ -d "$inputs/wheels" ] && from=(--no-index --find-links "$inputs/wheels")
 	step "creating the Python environment in .venv (temporalio $TEMPORALIO_VERSION, $requirements)"
 	[ -x .venv/bin/python ] || python3 -m venv .venv || fail "python3 -m venv .venv"
-	.venv/bin/pip install -q --disable-pip-version-check \
+	.venv/bin/pip install -q --disable-pip-version-check "${from[@]}" \
 		"temporalio==$TEMPORALIO_VERSION" \
 		"googleapis-common-protos==$GOOGLEAPIS_COMMON_PROTOS_VERSION" \
 		"protobuf==$PROTOBUF_PY_VERSION" \
@@ -102,24 +112,30 @@ install_python_env() {
 	echo "$want" >.venv/portico.stamp
 }
 
-# Redoc's standalone bundle, checked against the pinned integrity hash, for /docs.
+# Redoc's standalone bundle, checked against the pinned integrity hash, for /docs. Its package is
+# kept beside it (make images passes it to the images' build).
 install_redoc() {
-	local dir=.tools/redoc stamp=.tools/redoc/version tmp
-	[ "$(cat "$stamp" 2>/dev/null)" = "$REDOC_VERSION" ] && [ -s "$dir/redoc.standalone.js" ] && return 0
-	if ! command -v npm >/dev/null 2>&1; then
-		step "installing npm (Debian) to fetch Redoc"
-		DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends npm >/dev/null ||
-			fail "apt-get install npm"
-	fi
-	step "fetching Redoc $REDOC_VERSION (the docs page's renderer) from npm"
+	local dir=.tools/redoc stamp=.tools/redoc/version tgz=redoc-$REDOC_VERSION.tgz tmp
+	[ "$(cat "$stamp" 2>/dev/null)" = "$REDOC_VERSION" ] && [ -s "$dir/redoc.standalone.js" ] && [ -s "$dir/$tgz" ] &&
+		return 0
 	tmp=$(mktemp -d)
-	(cd "$tmp" && npm pack --silent "redoc@$REDOC_VERSION" >/dev/null 2>&1) || fail "npm pack redoc@$REDOC_VERSION"
-	local got="sha512-$(openssl dgst -sha512 -binary "$tmp/redoc-$REDOC_VERSION.tgz" | base64 -w0)"
-	[ "$got" = "$REDOC_INTEGRITY" ] || fail "redoc-$REDOC_VERSION.tgz: integrity $got, expected $REDOC_INTEGRITY"
+	if [ -n "$inputs" ] && [ -s "$inputs/$tgz" ]; then
+		step "taking Redoc $REDOC_VERSION (the docs page's renderer) from $inputs"
+		cp "$inputs/$tgz" "$tmp/"
+	else
+		if ! command -v npm >/dev/null 2>&1; then
+			step "installing npm (Debian) to fetch Redoc"
+			DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends npm >/dev/null ||
+				fail "apt-get install npm"
+		fi
+		step "fetching Redoc $REDOC_VERSION (the docs page's renderer) from npm"
+		(cd "$tmp" && npm pack --silent "redoc@$REDOC_VERSION" >/dev/null 2>&1) || fail "npm pack redoc@$REDOC_VERSION"
+	fi
+	local got="sha512-$(openssl dgst -sha512 -binary "$tmp/$tgz" | base64 -w0)"
+	[ "$got" = "$REDOC_INTEGRITY" ] || fail "$tgz: integrity $got, expected $REDOC_INTEGRITY"
 	mkdir -p "$dir"
-	tar -xzf "$tmp/redoc-$REDOC_VERSION.tgz" -C "$tmp" package/bundles/redoc.standalone.js package/LICENSE ||
-		fail "unpacking redoc-$REDOC_VERSION.tgz"
-	mv "$tmp/package/bundles/redoc.standalone.js" "$tmp/package/LICENSE" "$dir/"
+	tar -xzf "$tmp/$tgz" -C "$tmp" package/bundles/redoc.standalone.js package/LICENSE || fail "unpacking $tgz"
+	mv "$tmp/package/bundles/redoc.standalone.js" "$tmp/package/LICENSE" "$tmp/$tgz" "$dir/"
 	rm -rf "$tmp"
 	echo "$REDOC_VERSION" >"$stamp"
 }

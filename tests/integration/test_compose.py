@@ -135,13 +135,13 @@ def host_path(files, path):
     looked up where the images install programs."""
     if "/" not in path and f"/usr/local/bin/{path}" in files:
         path = f"/usr/local/bin/{path}"
+    if path == "/opt/venv/bin/python":  # the examples stage's virtual environment
+        return sys.executable
     for image_path, source in sorted(files.items(), key=lambda item: -len(item[0])):
         if path == image_path:
             return str(source)
         if image_path.endswith("/") and path.startswith(image_path):
             return str(source / path[len(image_path):])
-    if path == "/opt/venv/bin/python":  # the examples stage's virtual environment
-        return sys.executable
     return path
 
 
