@@ -80,7 +80,9 @@ static void stream_fail(event_stream *s, const portico_error *err)
 
 static void on_page(void *arg, ProtobufCMessage *message, portico_error *err);
 
-/* Asks for the events after the page token, waiting for new ones until the keep-alive is due. */
+/* Asks for the events after the page token, waiting for new ones for a heartbeat: Temporal answers
+ * an empty page then, and the keep-alive follows. Always the whole heartbeat, never what is left of
+ * it: Temporal keeps a second back, so a poll asking for less is answered at once, again and again. */
 static void poll_events(event_stream *s)
 {
 	const portico_history_page_options page = {
@@ -92,8 +94,7 @@ static void poll_events(event_stream *s)
 	const portico_request_target target = {s->namespace_name, NULL};
 	portico_request request;
 	portico_error err = PORTICO_ERROR_INIT;
-	int64_t due = s->last_write_ms + s->exchange->gateway->config.sse_heartbeat_ms - portico_monotonic_ms();
-	if (portico_request_history(&request, &target, &page, due > 1 ? due : 1, &err) ||
+	if (portico_request_history(&request, &target, &page, s->exchange->gateway->config.sse_heartbeat_ms, &err) ||
 	    exchange_call_start(s->exchange, &request.options, &request.message.base, on_page, s, &err)) {
 		stream_fail(s, &err);
 		portico_error_clear(&err);
@@ -126,11 +127,12 @@ static int write_events(event_stream *s, Temporal__Api__History__V1__History *hi
 	*close = NULL;
 	for (size_t i = 0; history && i < history->n_events && written >= 0; i++) {
 		history_event *event = history->events[i];
+		/* A client may resume after the close event itself: the end still comes. */
+		if (history_event_close_status(event->event_type))
+			*close = event;
 		if (event->event_id <= s->after_event_id)
 			continue;
 		s->after_event_id = event->event_id;
-		if (history_event_close_status(event->event_type))
-			*close = event;
 		if (s->kinds && !(s->kinds & history_event_kinds(event->event_type)))
 			continue;
 		char id[SSE_ID_SIZE];
@@ -181,7 +183,10 @@ static void on_page(void *arg, ProtobufCMessage *message, portico_error *err)
 			s->page_token = response->next_page_token;
 			response->next_page_token = (ProtobufCBinaryData){0, NULL};
 		}
-		if (portico_monotonic_ms() - s->last_write_ms >= s->exchange->gateway->config.sse_heartbeat_ms)
+		/* Temporal's empty answer comes a heartbeat after the poll, give or take: a quarter of slack
+		 * keeps it from missing and doubling the gap. */
+		int64_t heartbeat_ms = s->exchange->gateway->config.sse_heartbeat_ms;
+		if (portico_monotonic_ms() - s->last_write_ms >= heartbeat_ms - heartbeat_ms / 4)
 			written = stream_write(s, portico_strdup(SSE_KEEP_ALIVE), strlen(SSE_KEEP_ALIVE));
 		if (written < 0)
 			stream_end(s);

@@ -11,8 +11,8 @@
 
 char *sse_frame(const char *name, const char *id, const char *data, size_t data_length, size_t *length)
 {
-	/* Each line break of data may become "\ndata: " (7 bytes for 1). */
-	size_t capacity = (name ? strlen(name) + 8 : 0) + (id ? strlen(id) + 5 : 0) + data_length * 7 + 8;
+	/* Each line break of data may become "\ndata: " (7 bytes for 1); "data: ", "\n\n" and a NUL. */
+	size_t capacity = (name ? strlen(name) + 8 : 0) + (id ? strlen(id) + 5 : 0) + data_length * 7 + 9;
 	char *text = portico_malloc(capacity);
 	size_t n = 0;
 	if (name)
