@@ -49,7 +49,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
 
-.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench soak cost format format-check clean \
+.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench soak cost idle-streams format format-check clean \
 	fuzz fuzz-build fuzz-smoke
 .DEFAULT_GOAL := all
 # Keep objects of test programs between builds.
@@ -247,6 +247,10 @@ $(BUILD)/bench/codec_bench: $(BUILD)/obj/bench/codec_bench.o $(PORTICO_LIBS)
 # Instructions per request (valgrind's callgrind): deterministic enough to compare two commits.
 cost: $(BUILD)/portico
 	@$(PYTHON) bench/gateway_cost.py --gateway $(BUILD)/portico $(COST_FLAGS)
+
+# The gateway's memory per idle event stream (STREAMS, 2000, on one running workflow).
+idle-streams: $(BUILD)/portico
+	@$(PYTHON) bench/idle_streams.py --gateway $(BUILD)/portico --streams $(or $(STREAMS),2000)
 
 # --- Style ---------------------------------------------------------------------------------------
 C_SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)
