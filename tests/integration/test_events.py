@@ -7,6 +7,7 @@ poll at once; what cannot be streamed is refused before anything starts."""
 
 import http.client
 import json
+import socket
 import time
 import uuid
 
@@ -232,3 +233,35 @@ def test_streams_past_the_limit_get_503(server, worker, workflow_id):
         signal(gateway, workflow_id, "go")
     finally:
         gateway.stop_cleanly()
+
+
+def test_a_client_that_stops_reading_stops_the_polls_until_it_reads(gw, workflow_id):
+    """The gateway buffers at most a page of events past 64 KiB for a slow reader: with its buffer
+    full it polls Temporal no more until the client has read it."""
+    start(gw, workflow_id)
+    first = Stream(gw, workflow_id)
+    first.events(waiting)
+    first.close()
+    note = "x" * 40000
+    for n in range(200):  # 8 MB of history: more than the socket buffers hold
+        signal(gw, workflow_id, "note", [f"{n}:{note}"])
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", gw.port))
+    sock.sendall(f"GET {NAMESPACE}/workflows/{workflow_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 f"Accept: text/event-stream\r\n\r\n".encode())
+    time.sleep(1)
+    assert sock.recv(4096, socket.MSG_PEEK).startswith(b"HTTP/1.1 200 OK")
+    time.sleep(2)  # the socket's buffers fill up
+    polls = history_calls(gw, "OK")
+    time.sleep(3)  # three heartbeats: an unblocked idle stream would have polled three times
+    assert history_calls(gw, "OK") == polls
+    sock.settimeout(30)
+    received = b""
+    while b'"signalName":"note"' not in received[-60000:] or b": keep-alive" not in received[-200:]:
+        chunk = sock.recv(1 << 20)
+        assert chunk, "the stream ended"
+        received += chunk
+    assert received.count(b"event: EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED") == 200
+    sock.close()
+    signal(gw, workflow_id, "go")
