@@ -23,6 +23,9 @@ typedef struct event_stream {
 	unsigned kinds;        /* ?filter=, 0 for every event */
 	int64_t last_write_ms; /* for the keep-alive */
 	int open;              /* the 200 went out: a failure now ends the stream with an error event */
+	int ending;            /* what is being written is the last: the stream ends once it is sent */
+	char *out;             /* the events of one answer, written at once (stream_flush) */
+	size_t out_length;
 } event_stream;
 
 static void stream_free(event_stream *s)
@@ -32,6 +35,7 @@ static void stream_free(event_stream *s)
 	free(s->workflow_id);
 	free(s->run_id);
 	free(s->page_token.data);
+	free(s->out);
 	free(s);
 }
 
@@ -43,24 +47,50 @@ static void stream_end(event_stream *s)
 	http_stream_end(request);
 }
 
-/* Writes text (taken), noting the time. Returns http_stream_write's answer. */
-static int stream_write(event_stream *s, char *text, size_t length)
+/* Adds length bytes of text to what the stream writes next. */
+static void stream_add_text(event_stream *s, const char *text, size_t length)
 {
-	int written = http_stream_write(s->exchange->request, text, length);
-	free(text);
-	s->last_write_ms = portico_monotonic_ms();
-	return written;
+	s->out = portico_realloc(s->out, s->out_length + length);
+	memcpy(s->out + s->out_length, text, length);
+	s->out_length += length;
 }
 
-/* Writes one event whose data is body (a reference is taken). */
-static int stream_write_json(event_stream *s, const char *name, const char *id, json_t *body)
+/* Adds one event whose data is body (a reference is taken). */
+static void stream_add(event_stream *s, const char *name, const char *id, json_t *body)
 {
 	size_t data_length, length;
 	char *data = portico_json_text(body, 0, &data_length);
 	json_decref(body);
-	char *text = sse_frame(name, id, data, data_length, &length);
+	char *frame = sse_frame(name, id, data, data_length, &length);
 	free(data);
-	return stream_write(s, text, length);
+	stream_add_text(s, frame, length);
+	free(frame);
+}
+
+static void poll_events(event_stream *s);
+
+/* Writes what was added, in one write, then goes on: ends the stream when ending (or when the
+ * client left), else polls again. A write that fills the buffer leaves that to on_drained, which
+ * may run on a server thread before http_stream_write even returns: s is not touched after it. */
+static void stream_flush(event_stream *s, int ending)
+{
+	s->ending = ending;
+	int written = 0;
+	if (s->out_length) {
+		char *out = s->out;
+		size_t length = s->out_length;
+		s->out = NULL;
+		s->out_length = 0;
+		s->last_write_ms = portico_monotonic_ms();
+		written = http_stream_write(s->exchange->request, out, length);
+		free(out);
+	}
+	if (written == 1)
+		return;
+	if (written < 0 || ending)
+		stream_end(s);
+	else
+		poll_events(s);
 }
 
 /* The stream failed. Before it opened, the answer is Temporal's error (404 for a workflow that does
@@ -72,10 +102,10 @@ static void stream_fail(event_stream *s, const portico_error *err)
 		stream_free(s);
 		return;
 	}
-	stream_write_json(s, "error", NULL,
-	                  json_pack("{s:i,s:o}", "code", (int)err->code, "message",
-	                            portico_log_text(exchange_error_text(s->exchange, err))));
-	stream_end(s);
+	stream_add(s, "error", NULL,
+	           json_pack("{s:i,s:o}", "code", (int)err->code, "message",
+	                     portico_log_text(exchange_error_text(s->exchange, err))));
+	stream_flush(s, 1);
 }
 
 static void on_page(void *arg, ProtobufCMessage *message, portico_error *err);
@@ -101,11 +131,15 @@ static void poll_events(event_stream *s)
 	}
 }
 
-/* The client read what filled the buffer (or left: the poll then fails at once, cancelled). */
+/* The client read what filled the buffer, or left (the poll then fails at once, cancelled). */
 static void on_drained(void *arg, http_request *request)
 {
 	(void)request;
-	poll_events(arg);
+	event_stream *s = arg;
+	if (s->ending)
+		stream_end(s);
+	else
+		poll_events(s);
 }
 
 /* The 200 and its headers, at the first page: until then a failure is an ordinary error answer. */
@@ -119,17 +153,16 @@ static void stream_open(event_stream *s)
 	s->open = 1;
 }
 
-/* Writes the events of a page the stream has not sent; sets *close to the run's close event when
- * the page ends with it. Returns the last write's answer (0 when nothing was written). */
-static int write_events(event_stream *s, Temporal__Api__History__V1__History *history, history_event **close)
+/* Adds the events of a page the stream has not sent; returns the run's close event when the page
+ * ends with it, else NULL. */
+static history_event *add_events(event_stream *s, Temporal__Api__History__V1__History *history)
 {
-	int written = 0;
-	*close = NULL;
-	for (size_t i = 0; history && i < history->n_events && written >= 0; i++) {
+	history_event *close = NULL;
+	for (size_t i = 0; history && i < history->n_events; i++) {
 		history_event *event = history->events[i];
 		/* A client may resume after the close event itself: the end still comes. */
 		if (history_event_close_status(event->event_type))
-			*close = event;
+			close = event;
 		if (event->event_id <= s->after_event_id)
 			continue;
 		s->after_event_id = event->event_id;
@@ -137,21 +170,37 @@ static int write_events(event_stream *s, Temporal__Api__History__V1__History *hi
 			continue;
 		char id[SSE_ID_SIZE];
 		sse_event_id_format(id, s->run_id, event->event_id);
-		written = stream_write_json(s, history_event_type_name(event->event_type), id,
-		                            exchange_message_json(s->exchange, &event->base));
+		stream_add(s, history_event_type_name(event->event_type), id,
+		           exchange_message_json(s->exchange, &event->base));
 	}
-	return written;
+	return close;
 }
 
-/* The run closed with event and hands over to none: "event: end" names how, and the stream ends. */
-static void write_end(event_stream *s, const history_event *event)
+/* The run closed with event and hands over to none: "event: end" names how. */
+static void add_end(event_stream *s, const history_event *event)
 {
 	char id[SSE_ID_SIZE];
 	sse_event_id_format(id, s->run_id, event->event_id);
-	stream_write_json(s, "end", id,
-	                  json_pack("{s:s,s:s,s:s}", "workflowId", s->workflow_id, "runId", s->run_id, "status",
-	                            history_event_close_status(event->event_type)));
-	stream_end(s);
+	stream_add(s, "end", id,
+	           json_pack("{s:s,s:s,s:s}", "workflowId", s->workflow_id, "runId", s->run_id, "status",
+	                     history_event_close_status(event->event_type)));
+}
+
+/* Moves on from a page: to the next run, or past the page's events. */
+static void advance(event_stream *s, const char *next_run,
+                    Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *response)
+{
+	if (next_run) {
+		portico_config_set(&s->run_id, next_run);
+		s->after_event_id = 0;
+		free(s->page_token.data);
+		s->page_token = (ProtobufCBinaryData){0, NULL};
+	} else if (response && response->next_page_token.len) {
+		/* Without a token (a deadline passed), the same one is asked again. */
+		free(s->page_token.data);
+		s->page_token = response->next_page_token;
+		response->next_page_token = (ProtobufCBinaryData){0, NULL};
+	}
 }
 
 static void on_page(void *arg, ProtobufCMessage *message, portico_error *err)
@@ -164,38 +213,21 @@ static void on_page(void *arg, ProtobufCMessage *message, portico_error *err)
 	Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *response = (void *)message;
 	if (!s->open)
 		stream_open(s);
-	history_event *close = NULL;
-	int written = response ? write_events(s, response->history, &close) : 0;
+	history_event *close = response ? add_events(s, response->history) : NULL;
 	const char *next = close ? history_event_next_run(close) : NULL;
-	if (written < 0) {
-		stream_end(s); /* the client left */
-	} else if (close && !next) {
-		write_end(s, close);
-	} else {
-		if (next) {
-			portico_config_set(&s->run_id, next);
-			s->after_event_id = 0;
-			free(s->page_token.data);
-			s->page_token = (ProtobufCBinaryData){0, NULL};
-		} else if (response && response->next_page_token.len) {
-			/* Without a token (a deadline passed), the same one is asked again. */
-			free(s->page_token.data);
-			s->page_token = response->next_page_token;
-			response->next_page_token = (ProtobufCBinaryData){0, NULL};
-		}
-		/* Temporal's empty answer comes a heartbeat after the poll, give or take: a quarter of slack
-		 * keeps it from missing and doubling the gap. */
-		int64_t heartbeat_ms = s->exchange->gateway->config.sse_heartbeat_ms;
-		if (portico_monotonic_ms() - s->last_write_ms >= heartbeat_ms - heartbeat_ms / 4)
-			written = stream_write(s, portico_strdup(SSE_KEEP_ALIVE), strlen(SSE_KEEP_ALIVE));
-		if (written < 0)
-			stream_end(s);
-		else if (written == 0)
-			poll_events(s);
-		/* else full: on_drained polls once the client has read it */
-	}
+	int ending = close && !next;
+	if (ending)
+		add_end(s, close);
+	else
+		advance(s, next, response);
+	/* Temporal's empty answer comes a heartbeat after the poll, give or take: a quarter of slack
+	 * keeps it from missing and doubling the gap. */
+	int64_t heartbeat_ms = s->exchange->gateway->config.sse_heartbeat_ms;
+	if (!s->out_length && portico_monotonic_ms() - s->last_write_ms >= heartbeat_ms - heartbeat_ms / 4)
+		stream_add_text(s, SSE_KEEP_ALIVE, strlen(SSE_KEEP_ALIVE));
 	if (message)
 		protobuf_c_message_free_unpacked(message, NULL);
+	stream_flush(s, ending);
 }
 
 static void on_describe(void *arg, ProtobufCMessage *message, portico_error *err)

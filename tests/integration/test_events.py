@@ -7,6 +7,7 @@ poll at once; what cannot be streamed is refused before anything starts."""
 
 import http.client
 import json
+import re
 import socket
 import time
 import uuid
@@ -201,6 +202,12 @@ def history_calls(gateway, code):
                and f'code="{code}"' in line)
 
 
+def in_flight(gateway):
+    """Requests in flight, not counting the /metrics request that asks."""
+    text = get(f"{gateway.url}/metrics").text
+    return int(float(re.search(r"^portico_http_requests_in_flight (\S+)", text, re.M).group(1))) - 1
+
+
 def test_idle_streams_get_keep_alives_and_a_client_that_leaves_ends_the_poll(gw, workflow_id):
     start(gw, workflow_id)
     stream = Stream(gw, workflow_id)
@@ -248,20 +255,43 @@ def test_a_client_that_stops_reading_stops_the_polls_until_it_reads(gw, workflow
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", gw.port))
-    sock.sendall(f"GET {NAMESPACE}/workflows/{workflow_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    # HTTP/1.0: the body is not chunked, so events are read straight off the socket.
+    sock.sendall(f"GET {NAMESPACE}/workflows/{workflow_id}/events HTTP/1.0\r\nHost: 127.0.0.1\r\n"
                  f"Accept: text/event-stream\r\n\r\n".encode())
     time.sleep(1)
     assert sock.recv(4096, socket.MSG_PEEK).startswith(b"HTTP/1.1 200 OK")
-    time.sleep(2)  # the socket's buffers fill up
-    polls = history_calls(gw, "OK")
-    time.sleep(3)  # three heartbeats: an unblocked idle stream would have polled three times
+    # The socket's buffers take a page or two first; then the polls stop (an idle stream whose
+    # client reads polls every heartbeat, a second here).
+    polls, deadline = history_calls(gw, "OK"), time.monotonic() + 15
+    while True:
+        time.sleep(2)
+        assert time.monotonic() < deadline, "the gateway went on polling for a client that reads nothing"
+        polls, before = history_calls(gw, "OK"), polls
+        if polls == before:
+            break
+    time.sleep(3)
     assert history_calls(gw, "OK") == polls
     sock.settimeout(30)
     received = b""
-    while b'"signalName":"note"' not in received[-60000:] or b": keep-alive" not in received[-200:]:
+    signaled = b"event: EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED\n"
+    while received.count(signaled) < 200 or not received.endswith(b": keep-alive\n\n"):
         chunk = sock.recv(1 << 20)
         assert chunk, "the stream ended"
         received += chunk
-    assert received.count(b"event: EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED") == 200
+    assert received.count(signaled) == 200
     sock.close()
+
+    # A client that leaves with its stream stalled on a full buffer frees it all the same.
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect(("127.0.0.1", gw.port))
+    stalled.sendall(f"GET {NAMESPACE}/workflows/{workflow_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    f"Accept: text/event-stream\r\n\r\n".encode())
+    time.sleep(2)
+    assert in_flight(gw) == 1
+    stalled.close()
+    deadline = time.monotonic() + 5
+    while in_flight(gw):
+        assert time.monotonic() < deadline, "a stalled stream outlived its client"
+        time.sleep(0.1)
     signal(gw, workflow_id, "go")
