@@ -295,3 +295,32 @@ def test_a_client_that_stops_reading_stops_the_polls_until_it_reads(gw, workflow
         assert time.monotonic() < deadline, "a stalled stream outlived its client"
         time.sleep(0.1)
     signal(gw, workflow_id, "go")
+
+
+def test_the_example_page_renders_a_stream_in_chromium(server, worker, workflow_id, tmp_path):
+    """examples/events/watch.html, served from an origin of its own that the gateway allows, shows
+    the workflow's events as EventSource delivers them, and its end."""
+    import functools
+    import http.server
+    import threading
+
+    from conftest import TOP
+    from test_web_ui import chromium
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(TOP / "examples/events"))
+    pages = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=pages.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{pages.server_address[1]}"
+    gateway = start_gateway(build_paths("portico")[0].values[0], server.address, PORTICO_CORS_ORIGINS=origin)
+    try:
+        start(gateway, workflow_id)
+        signal(gateway, workflow_id, "go")
+        assert get(f"{gateway.url}{NAMESPACE}/workflows/{workflow_id}/result?timeout=30s").status == 200
+        dom = chromium(f"{origin}/watch.html?gateway={gateway.url}&workflow={workflow_id}", "--dump-dom").stdout
+        for text in ("WORKFLOW_EXECUTION_STARTED Journey", "ACTIVITY_TASK_COMPLETED", "TIMER_FIRED",
+                     "WORKFLOW_EXECUTION_SIGNALED go", "closed: COMPLETED", '<p id="status">closed</p>'):
+            assert text in dom, (text, dom[-3000:])
+        assert dom.count("ACTIVITY_TASK_SCHEDULED shout") == 2
+    finally:
+        pages.shutdown()
+        gateway.stop_cleanly()
