@@ -227,7 +227,8 @@ static void on_page(void *arg, ProtobufCMessage *message, portico_error *err)
 		stream_add_text(s, SSE_KEEP_ALIVE, strlen(SSE_KEEP_ALIVE));
 	if (message)
 		protobuf_c_message_free_unpacked(message, NULL);
-	stream_flush(s, ending);
+	/* A gateway that stops ends its streams without "end": their clients reconnect elsewhere. */
+	stream_flush(s, ending || atomic_load(&s->exchange->gateway->stopping));
 }
 
 static void on_describe(void *arg, ProtobufCMessage *message, portico_error *err)

@@ -5,7 +5,9 @@
  * (or ?lastEventId=), and picks kinds of event with ?filter= (history_event.h). Idle streams get
  * a keep-alive comment every PORTICO_SSE_HEARTBEAT; at most PORTICO_MAX_STREAMS are open at once
  * (503 past it). The stream lasts only while its client is connected (exchange_watch_client),
- * and while its client reads: with a full buffer, the history is not polled until it drains. */
+ * and while its client reads: with a full buffer, the history is not polled until it drains. A
+ * gateway that stops (SIGTERM) ends its streams at their next answer from Temporal, within a
+ * heartbeat, without "end": their clients reconnect, to another gateway, with Last-Event-ID. */
 #ifndef GATEWAY_EVENTS_H
 #define GATEWAY_EVENTS_H
 

@@ -46,6 +46,7 @@ typedef struct gateway {
 	gateway_config config;
 	atomic_ulong large_payloads;  /* requests with a Payloads field over the warning size */
 	atomic_uint streams;          /* event streams open (events.h), against max_streams */
+	atomic_int stopping;          /* SIGTERM: event streams end at their next answer from Temporal */
 	portico_codec *codec;         /* NULL when no keys are configured: payloads pass through */
 	struct webhook_set *webhooks; /* PORTICO_WEBHOOKS_FILE's routes, or NULL */
 	portico_metrics *metrics;     /* GET /metrics */

@@ -276,6 +276,9 @@ int main(int argc, char **argv)
 	portico_logf("info", NULL, "%s: no new connections; finishing %zu request(s)", strsignal(signal_number),
 	             http_server_in_flight(gw.http));
 	http_server_quiesce(gw.http);
+	/* Event streams never finish on their own: they end within a heartbeat, and their clients
+	 * reconnect elsewhere with Last-Event-ID. */
+	atomic_store(&gw.stopping, 1);
 	drain(gw.http, gw.config.grace_ms);
 	/* What still runs is cut off: its calls are cancelled and its requests answered 503 with
 	 * Retry-After (the server gave up, not the client; a ?wait= start that did start answers 202

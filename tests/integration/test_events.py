@@ -8,6 +8,7 @@ poll at once; what cannot be streamed is refused before anything starts."""
 import http.client
 import json
 import re
+import signal as signal_module
 import socket
 import time
 import uuid
@@ -324,3 +325,18 @@ def test_the_example_page_renders_a_stream_in_chromium(server, worker, workflow_
     finally:
         pages.shutdown()
         gateway.stop_cleanly()
+
+
+def test_a_gateway_that_stops_ends_its_streams_within_a_heartbeat(server, worker, workflow_id):
+    """Streams never finish on their own: on SIGTERM they end (without "end", so that clients
+    reconnect elsewhere) at their next poll, instead of holding the gateway for its grace period."""
+    gateway = start_gateway(build_paths("portico")[0].values[0], server.address, PORTICO_SSE_HEARTBEAT="1s")
+    start(gateway, workflow_id)
+    stream = Stream(gateway, workflow_id)
+    stream.events(waiting)
+    started = time.monotonic()
+    gateway.process.send_signal(signal_module.SIGTERM)
+    while stream.response.readline():
+        pass
+    assert gateway.stop() == 0 and time.monotonic() - started < 5
+    stream.close()
