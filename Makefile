@@ -51,8 +51,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
 
-.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench soak cost push-latency format format-check clean \
-	fuzz fuzz-build fuzz-smoke images
+.PHONY: all programs setup sdk unit-tests check-unit test test-integration run bench soak cost push-latency \
+	idle-streams format format-check clean fuzz fuzz-build fuzz-smoke images
 .DEFAULT_GOAL := all
 # Keep objects of test programs between builds.
 .SECONDARY:
@@ -125,7 +125,7 @@ $(BUILD)/libhttpd.a: $(HTTPD_OBJ)
 $(GEN)/routes.c: $(GEN)/.generated scripts/gen_routes.py gateway/permissions.tsv gateway/traits.tsv
 	@$(PYTHON) scripts/gen_routes.py $(GEN)/temporal.fds gateway/permissions.tsv gateway/traits.tsv >$@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/gen/routes.o: $(GEN)/routes.c gateway/router.h gateway/traits.h gateway/proxy.h gateway/result.h \
+$(BUILD)/obj/gen/routes.o: $(GEN)/routes.c gateway/router.h gateway/traits.h gateway/proxy.h gateway/result.h gateway/events.h \
 		gateway/exchange.h gateway/permission.h gateway/auth.h
 	@mkdir -p $(dir $@)
 	@$(CC) $(CFLAGS) -c $(GEN)/routes.c -o $@
@@ -258,6 +258,10 @@ push-latency: all
 # Instructions per request (valgrind's callgrind): deterministic enough to compare two commits.
 cost: $(BUILD)/portico
 	@$(PYTHON) bench/gateway_cost.py --gateway $(BUILD)/portico $(COST_FLAGS)
+
+# The gateway's memory per idle event stream (STREAMS, 2000, on one running workflow).
+idle-streams: $(BUILD)/portico
+	@$(PYTHON) bench/idle_streams.py --gateway $(BUILD)/portico --streams $(or $(STREAMS),2000)
 
 # --- Style ---------------------------------------------------------------------------------------
 C_SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null)

@@ -342,7 +342,7 @@ int exchange_cors(gateway_exchange *exchange, const char *allowed)
 	http_response_header(exchange->request, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
 	http_response_header(exchange->request, "Access-Control-Allow-Headers",
 	                     "Content-Type, Authorization, Authorization-Extras, X-Namespace, Idempotency-Key, "
-	                     "X-Request-Id, Grpc-Timeout");
+	                     "X-Request-Id, Grpc-Timeout, Last-Event-ID");
 	http_response_header(exchange->request, "Access-Control-Max-Age", "600");
 	http_respond(exchange->request, 204, NULL, NULL, 0);
 	return 1;

@@ -38,11 +38,15 @@ typedef struct gateway_config {
 	unsigned max_connections_per_client;
 	/* PORTICO_REQUEST_TIMEOUT, 30 s: a request's line, headers and body must arrive within it */
 	int64_t request_timeout_ms;
+	unsigned max_streams;     /* PORTICO_MAX_STREAMS, 10000: open event streams (503 past it) */
+	int64_t sse_heartbeat_ms; /* PORTICO_SSE_HEARTBEAT, 15 s: an idle event stream's keep-alive */
 } gateway_config;
 
 typedef struct gateway {
 	gateway_config config;
 	atomic_ulong large_payloads;          /* requests with a Payloads field over the warning size */
+	atomic_uint streams;                  /* event streams open (events.h), against max_streams */
+	atomic_int stopping;                  /* SIGTERM: event streams end at their next answer from Temporal */
 	portico_codec *codec;                 /* NULL when no keys are configured: payloads pass through */
 	struct webhook_set *webhooks;         /* PORTICO_WEBHOOKS_FILE's routes, or NULL */
 	struct completion_config *completion; /* completion webhooks' settings, or NULL when they are off */

@@ -31,6 +31,8 @@
 #define DEFAULT_WARN_PAYLOAD_BYTES (512u * 1024)
 #define IDLE_TIMEOUT_S             120
 #define DEFAULT_MAX_DELIVERIES     256
+#define DEFAULT_MAX_STREAMS        10000
+#define DEFAULT_SSE_HEARTBEAT_MS   15000
 /* After the grace period, calls are cancelled; their answers need a moment to go out. */
 #define CANCEL_DRAIN_MS 2000
 
@@ -57,7 +59,7 @@ static int load_config(gateway_config *config, portico_error *err)
 	config->cors_origins = env_string("PORTICO_CORS_ORIGINS");
 	config->codec_cors_origins = env_string("PORTICO_CODEC_CORS_ORIGINS");
 	config->codec_auth_token = env_string("PORTICO_CODEC_AUTH_TOKEN");
-	int64_t threads, max_body, max_payload, warn_payload, max_connections, max_header, max_per_client;
+	int64_t threads, max_body, max_payload, warn_payload, max_connections, max_header, max_per_client, max_streams;
 	if (portico_settings_number("PORTICO_HTTP_THREADS", DEFAULT_THREADS, 1, 256, &threads, err) ||
 	    portico_settings_number("PORTICO_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1, 1000000, &max_connections,
 	                            err) ||
@@ -75,8 +77,12 @@ static int load_config(gateway_config *config, portico_error *err)
 	    portico_settings_number("PORTICO_MAX_PAYLOAD_BYTES", PORTICO_DEFAULT_MAX_PAYLOAD_BYTES, 1, 1 << 30,
 	                            &max_payload, err) ||
 	    portico_settings_number("PORTICO_WARN_PAYLOAD_BYTES", DEFAULT_WARN_PAYLOAD_BYTES, 1, 1 << 30, &warn_payload,
-	                            err))
+	                            err) ||
+	    portico_settings_number("PORTICO_MAX_STREAMS", DEFAULT_MAX_STREAMS, 1, 1000000, &max_streams, err) ||
+	    portico_settings_duration_ms("PORTICO_SSE_HEARTBEAT", DEFAULT_SSE_HEARTBEAT_MS, 1000, MAX_DURATION_MS,
+	                                 &config->sse_heartbeat_ms, err))
 		return -1;
+	config->max_streams = (unsigned)max_streams;
 	config->max_payload_bytes = (size_t)max_payload;
 	config->warn_payload_bytes = (size_t)warn_payload;
 	config->threads = (unsigned)threads;
@@ -186,6 +192,8 @@ static int check_arguments(int argc, char **argv)
 	        {"PORTICO_WARN_PAYLOAD_BYTES", "524288", "a payload field over this is logged as a warning"},
 	        {"PORTICO_CALL_TIMEOUT", "10s", "each call to Temporal (durations: 500ms, 10s, 2m)"},
 	        {"PORTICO_SHUTDOWN_GRACE", "30s", "on SIGTERM, how long requests in flight may finish"},
+	        {"PORTICO_MAX_STREAMS", "10000", "open event streams (GET …/events); more get 503"},
+	        {"PORTICO_SSE_HEARTBEAT", "15s", "an idle event stream gets a keep-alive comment this often"},
 	        {"PORTICO_AUTH", "keys if a file", "keys, passthrough (Temporal authorizes) or off (development)"},
 	        {"PORTICO_AUTH_FILE", "", "API keys, JWT verification and rate limits (JSON)"},
 	        {"PORTICO_ALLOWED_HOSTS", "", "with auth off, Host names besides this machine's, comma-separated"},
@@ -308,6 +316,9 @@ int main(int argc, char **argv)
 	portico_logf("info", NULL, "%s: no new connections; finishing %zu request(s)", strsignal(signal_number),
 	             http_server_in_flight(gw.http));
 	http_server_quiesce(gw.http);
+	/* Event streams never finish on their own: they end within a heartbeat, and their clients
+	 * reconnect elsewhere with Last-Event-ID. */
+	atomic_store(&gw.stopping, 1);
 	drain(gw.http, gw.config.grace_ms);
 	/* What still runs is cut off: its calls are cancelled and its requests answered 503 with
 	 * Retry-After (the server gave up, not the client; a ?wait= start that did start answers 202

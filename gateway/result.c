@@ -5,6 +5,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "history_event.h"
 #include "log.h"
 #include "protojson.h"
 #include "settings.h"
@@ -12,8 +13,6 @@
 
 /* Temporal's names (WorkflowExecutionStatus), as describe and a start's own answer give them. */
 #define STATUS(name) "WORKFLOW_EXECUTION_STATUS_" #name
-
-typedef Temporal__Api__History__V1__HistoryEvent history_event;
 
 typedef struct waiter {
 	gateway_exchange *exchange;
@@ -111,30 +110,6 @@ static void follow(waiter *w, const char *next_run_id)
 	poll_close_event(w);
 }
 
-/* The run after this one when the close event hands over to it (continue-as-new, a retry or a
- * cron run), else NULL. */
-static const char *next_run(const history_event *event)
-{
-	const char *next = NULL;
-	switch (event->attributes_case) {
-	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES:
-		next = event->workflow_execution_completed_event_attributes->new_execution_run_id;
-		break;
-	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES:
-		next = event->workflow_execution_failed_event_attributes->new_execution_run_id;
-		break;
-	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_TIMED_OUT_EVENT_ATTRIBUTES:
-		next = event->workflow_execution_timed_out_event_attributes->new_execution_run_id;
-		break;
-	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_CONTINUED_AS_NEW_EVENT_ATTRIBUTES:
-		next = event->workflow_execution_continued_as_new_event_attributes->new_execution_run_id;
-		break;
-	default:
-		break;
-	}
-	return next && *next ? next : NULL;
-}
-
 /* Answers with the outcome the close event records. */
 static void settle(waiter *w, history_event *event)
 {
@@ -185,7 +160,7 @@ static void on_history(void *arg, ProtobufCMessage *message, portico_error *err)
 	Temporal__Api__Workflowservice__V1__GetWorkflowExecutionHistoryResponse *response = (void *)message;
 	const Temporal__Api__History__V1__History *history = response->history;
 	history_event *close = history && history->n_events ? history->events[history->n_events - 1] : NULL;
-	const char *next = close ? next_run(close) : NULL;
+	const char *next = close ? history_event_next_run(close) : NULL;
 	if (next) {
 		follow(w, next);
 	} else if (close) {

@@ -30,6 +30,11 @@
 
 #define MAX_RETIRED 32 /* daemons replaced by a certificate reload and still finishing */
 
+#define DEFAULT_STREAM_BUFFER_BYTES (64 * 1024)
+/* What libmicrohttpd reads from a stream at once when it cannot use chunked encoding (HTTP/1.0);
+ * chunked, it reads into the connection's own buffer. */
+#define STREAM_BLOCK_BYTES 1024
+
 struct http_server {
 	struct MHD_Daemon *daemon; /* the one accepting */
 	struct MHD_Daemon *retired[MAX_RETIRED];
@@ -74,9 +79,23 @@ typedef enum request_state {
 	STATE_RECEIVING, /* headers and body arriving */
 	STATE_HANDLING,  /* the handler runs on the server thread */
 	STATE_HANDLED,   /* it returned without answering; the connection is suspended on the next pass */
-	STATE_SUSPENDED, /* waiting for http_respond from another thread */
+	STATE_SUSPENDED, /* waiting for http_respond, or for a stream's next write, from another thread */
+	STATE_RESUMED,   /* resumed for the answer or a stream's bytes; libmicrohttpd goes on at its next pass */
 	STATE_QUEUED,    /* the response is with libmicrohttpd */
 } request_state;
+
+/* A streamed answer's body (http_respond_stream), under the request's lock. */
+typedef struct stream_state {
+	int on;
+	char *data; /* written, from sent on not yet handed to libmicrohttpd; freed once all is */
+	size_t length, sent;
+	int full;     /* a write said so: drained is due once data is all sent */
+	int ended;    /* http_stream_end was called */
+	int gone;     /* libmicrohttpd is done with the connection before the end: writes fail */
+	int detached; /* ... and the request is freed by http_stream_end */
+	http_stream_drained_fn drained;
+	void *drained_arg;
+} stream_state;
 
 typedef struct header {
 	char *name, *value;
@@ -112,6 +131,11 @@ struct http_request {
 	http_hangup_fn hangup; /* http_request_watch_hangup's, or NULL; set under lock */
 	void *hangup_arg;
 	uint64_t hangup_id; /* hangup_watch's id while suspended, 0 for none; under lock */
+	/* hangup was called: set on the hang-up thread without the request's lock (which it must not
+	 * take), read by a stream's writes and before it is watched again */
+	atomic_int hangup_heard;
+
+	stream_state stream;
 };
 
 /* The path is kept as sent, percent-encoding and all, for the router (the query never gets here:
@@ -182,6 +206,7 @@ static void request_free(http_request *request)
 	}
 	free(request->content_type);
 	free(request->response_body);
+	free(request->stream.data);
 	free(request->body);
 	free(request->method);
 	free(request->path);
@@ -189,12 +214,28 @@ static void request_free(http_request *request)
 	free(request);
 }
 
+static ssize_t read_stream(void *cls, uint64_t position, char *buffer, size_t max);
+
+/* The request is over: logged (the completed callback) and freed. */
+static void request_finish(http_request *request)
+{
+	http_server *server = request->server;
+	if (server->options.completed)
+		server->options.completed(server->options.arg, request);
+	request_free(request);
+	atomic_fetch_sub(&server->in_flight, 1);
+}
+
 /* Hands the stored response to libmicrohttpd; called with request->lock held. */
 static enum MHD_Result queue_response(http_request *request)
 {
-	struct MHD_Response *response = MHD_create_response_from_buffer(
-	        request->response_length, request->response_body ? request->response_body : "",
-	        request->response_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *response =
+	        request->stream.on
+	                ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_BYTES, read_stream, request,
+	                                                    NULL)
+	                : MHD_create_response_from_buffer(
+	                          request->response_length, request->response_body ? request->response_body : "",
+	                          request->response_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (!response) {
 		free(request->response_body);
 		request->response_body = NULL;
@@ -318,26 +359,40 @@ static void append_body(http_request *request, const char *data, size_t size)
 static void on_hangup(void *arg)
 {
 	http_request *request = arg;
+	atomic_store(&request->hangup_heard, 1);
 	request->hangup(request->hangup_arg, request);
 }
 
-/* Starts watching a suspended request's client; called with request->lock held. Without a
- * descriptor or a slot the request waits unwatched, as every request did before. */
+/* Starts watching a suspended request's client, unless it was heard leaving already (a stream is
+ * suspended again and again); called with request->lock held. Without a descriptor or a slot the
+ * request waits unwatched, as every request did before. */
 static void watch_client(http_request *request)
 {
 	const union MHD_ConnectionInfo *info =
 	        MHD_get_connection_info(request->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (info)
+	if (info && !atomic_load(&request->hangup_heard))
 		request->hangup_id = hangup_watch(&request->server->hangups, info->connect_fd, on_hangup, request);
 }
 
 /* Stops watching before the request is resumed (libmicrohttpd may then close the descriptor);
- * called with request->lock held. */
+ * called with request->lock held. Once it returns, hangup_heard says whether the watch fired. */
 static void unwatch_client(http_request *request)
 {
 	if (!request->hangup)
 		return;
 	hangup_unwatch(&request->server->hangups, request->hangup_id);
+	request->hangup_id = 0;
+}
+
+/* Lets libmicrohttpd go on with a suspended request (its answer, or a stream's bytes); called
+ * with request->lock held. */
+static void request_resume(http_request *request)
+{
+	if (request->state != STATE_SUSPENDED)
+		return;
+	unwatch_client(request);
+	MHD_resume_connection(request->connection);
+	request->state = STATE_RESUMED;
 }
 
 void http_request_watch_hangup(http_request *request, http_hangup_fn hangup, void *arg)
@@ -346,7 +401,7 @@ void http_request_watch_hangup(http_request *request, http_hangup_fn hangup, voi
 	if (!request->hangup) {
 		request->hangup = hangup;
 		request->hangup_arg = arg;
-		if (request->state == STATE_SUSPENDED && !request->responded)
+		if (request->state == STATE_SUSPENDED)
 			watch_client(request);
 	}
 	pthread_mutex_unlock(&request->lock);
@@ -422,11 +477,139 @@ void http_respond(http_request *request, unsigned status, const char *content_ty
 		return;
 	}
 	store_response(request, status, content_type, body, length);
-	if (request->state == STATE_SUSPENDED) {
-		unwatch_client(request);
-		MHD_resume_connection(request->connection);
+	request_resume(request);
+	pthread_mutex_unlock(&request->lock);
+}
+
+/* ---- Streams ------------------------------------------------------------------------------------
+ * libmicrohttpd pulls a stream's body through read_stream. With nothing to send, read_stream
+ * suspends the connection (libmicrohttpd allows it there) and a write resumes it: an idle stream
+ * holds neither a thread nor a place in the event loop, and nothing polls. */
+
+void http_respond_stream(http_request *request, unsigned status, const char *content_type,
+                         http_stream_drained_fn drained, void *arg)
+{
+	pthread_mutex_lock(&request->lock);
+	if (!request->responded) {
+		store_response(request, status, content_type, NULL, 0);
+		request->stream.on = 1;
+		request->stream.drained = drained;
+		request->stream.drained_arg = arg;
+		request_resume(request);
 	}
 	pthread_mutex_unlock(&request->lock);
+}
+
+/* Whether writes fail: the client left, or the stream is over. Called with request->lock held. */
+static int stream_closed(const http_request *request)
+{
+	return !request->stream.on || request->stream.ended || request->stream.gone ||
+	       atomic_load(&request->hangup_heard);
+}
+
+int http_stream_write(http_request *request, const char *data, size_t length)
+{
+	pthread_mutex_lock(&request->lock);
+	stream_state *stream = &request->stream;
+	if (stream_closed(request)) {
+		pthread_mutex_unlock(&request->lock);
+		return -1;
+	}
+	if (stream->sent > stream->length / 2) {
+		/* What was handed over goes before the buffer grows. */
+		memmove(stream->data, stream->data + stream->sent, stream->length - stream->sent);
+		stream->length -= stream->sent;
+		stream->sent = 0;
+	}
+	stream->data = portico_realloc(stream->data, stream->length + length);
+	memcpy(stream->data + stream->length, data, length);
+	stream->length += length;
+	size_t limit = request->server->options.max_stream_buffer_bytes;
+	int full = stream->length - stream->sent >= (limit ? limit : DEFAULT_STREAM_BUFFER_BYTES);
+	if (full)
+		stream->full = 1;
+	request_resume(request);
+	pthread_mutex_unlock(&request->lock);
+	return full;
+}
+
+void http_stream_end(http_request *request)
+{
+	pthread_mutex_lock(&request->lock);
+	request->stream.ended = 1;
+	int detached = request->stream.detached;
+	if (!detached && !request->stream.gone)
+		request_resume(request);
+	pthread_mutex_unlock(&request->lock);
+	if (detached)
+		request_finish(request);
+}
+
+/* libmicrohttpd's content reader for a stream, on a server thread: hands over what was written,
+ * ends the body after http_stream_end, or suspends the connection until the next write. */
+static ssize_t read_stream(void *cls, uint64_t position, char *buffer, size_t max)
+{
+	(void)position;
+	http_request *request = cls;
+	stream_state *stream = &request->stream;
+	http_stream_drained_fn drained = NULL;
+	ssize_t result = 0;
+	pthread_mutex_lock(&request->lock);
+	request->state = STATE_QUEUED;
+	if (stream->sent < stream->length) {
+		size_t count = stream->length - stream->sent < max ? stream->length - stream->sent : max;
+		memcpy(buffer, stream->data + stream->sent, count);
+		stream->sent += count;
+		result = (ssize_t)count;
+		if (stream->sent == stream->length) {
+			free(stream->data);
+			stream->data = NULL;
+			stream->length = stream->sent = 0;
+			if (stream->full)
+				drained = stream->drained;
+			stream->full = 0;
+		}
+	} else if (stream->ended) {
+		result = MHD_CONTENT_READER_END_OF_STREAM;
+	} else {
+		MHD_suspend_connection(request->connection);
+		request->state = STATE_SUSPENDED;
+		if (request->hangup)
+			watch_client(request);
+	}
+	pthread_mutex_unlock(&request->lock);
+	/* The request outlives this: only on_completed, on this thread, lets it be freed. */
+	if (drained)
+		drained(stream->drained_arg, request);
+	return result;
+}
+
+/* libmicrohttpd is done with a stream's connection before http_stream_end: the client left, the
+ * write failed or the idle timeout struck. Tells the handler (its hang-up watch, a drained it
+ * waits for) and returns nonzero when the request must now wait for http_stream_end to be freed;
+ * 0 when the handler ended the stream meanwhile. */
+static int stream_detach(http_request *request)
+{
+	stream_state *stream = &request->stream;
+	pthread_mutex_lock(&request->lock);
+	if (!stream->on || stream->ended) {
+		pthread_mutex_unlock(&request->lock);
+		return 0;
+	}
+	stream->gone = 1;
+	http_hangup_fn hangup = atomic_exchange(&request->hangup_heard, 1) ? NULL : request->hangup;
+	http_stream_drained_fn drained = stream->full ? stream->drained : NULL;
+	stream->full = 0;
+	pthread_mutex_unlock(&request->lock);
+	if (hangup)
+		hangup(request->hangup_arg, request);
+	if (drained)
+		drained(stream->drained_arg, request);
+	pthread_mutex_lock(&request->lock);
+	int detached = stream->detached = !stream->ended;
+	request->connection = NULL; /* libmicrohttpd frees it when this returns */
+	pthread_mutex_unlock(&request->lock);
+	return detached;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
@@ -456,10 +639,8 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
 	}
 	if (!request->responded && watch && atomic_load(&watch->timed_out))
 		request->status = MHD_HTTP_REQUEST_TIMEOUT;
-	if (server->options.completed)
-		server->options.completed(server->options.arg, request);
-	request_free(request);
-	atomic_fetch_sub(&server->in_flight, 1);
+	if (!stream_detach(request))
+		request_finish(request);
 }
 
 /* libmicrohttpd's connection notifications, while a request timeout is set: each connection gets

@@ -1,7 +1,8 @@
 /* The HTTP server: the one module that talks to libmicrohttpd (every MHD_* call is in http.c).
  * Requests arrive whole (body buffered up to a limit, 413 past it) on a pool of epoll threads;
  * a handler answers with http_respond, then or later from any thread: until it does, the
- * connection is suspended and holds no server thread.
+ * connection is suspended and holds no server thread. A handler may also answer with a stream
+ * (http_respond_stream), whose body it writes piece by piece for as long as it likes.
  *
  * Requests whose framing is unclear are answered here, before any handler: two Content-Length
  * values, Content-Length with Transfer-Encoding, a transfer coding other than chunked, or a
@@ -22,10 +23,15 @@ typedef struct http_request http_request;
 typedef void (*http_handler_fn)(void *arg, http_request *request);
 /* Called once per request when it is over (answered, or the connection dropped). */
 typedef void (*http_completed_fn)(void *arg, http_request *request);
-/* Called at most once, on the server's hang-up thread, when the client of a suspended request
- * leaves. It runs under a lock that http_respond takes too, so it must not answer the request nor
- * set its headers: it ends the work whose end answers it (cancels a call, say). */
+/* Called at most once when the client of a suspended request or of a stream leaves: on the
+ * server's hang-up thread, under a lock that http_respond takes too, or on a server thread when
+ * writing a stream fails. So it must not answer the request, set its headers, nor write to or end
+ * its stream: it ends the work whose end answers it (cancels a call, say). */
 typedef void (*http_hangup_fn)(void *arg, http_request *request);
+/* Called once after http_stream_write said the stream's buffer is full, when it has all been sent
+ * (or the client has left: writes then return -1). On a server thread, with no lock held: it may
+ * write to the stream or end it. */
+typedef void (*http_stream_drained_fn)(void *arg, http_request *request);
 
 typedef struct http_server_options {
 	const char *listen;                  /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080"; port 0 picks one */
@@ -38,6 +44,10 @@ typedef struct http_server_options {
 	/* A request's line, headers and body must arrive within this, or the connection is closed
 	 * (logged as 408); 0 for no limit. Between requests, idle_timeout_s applies. */
 	unsigned request_timeout_ms;
+	/* Bytes a stream may hold written and not yet sent before writes say it is full; 0 for 64 KiB.
+	 * The handler stops producing until drained, so a slow reader costs no more than this plus one
+	 * write. */
+	size_t max_stream_buffer_bytes;
 	const char *tls_cert_pem; /* with tls_key_pem: serve HTTPS (PEM text, read once at start) */
 	const char *tls_key_pem;
 	http_handler_fn handler;
@@ -103,6 +113,29 @@ void http_request_watch_hangup(http_request *request, http_hangup_fn hangup, voi
 
 /* Answers the request; takes body (malloc'd, may be NULL when length is 0). Any thread. */
 void http_respond(http_request *request, unsigned status, const char *content_type, char *body, size_t length);
+
+/* Answers with a stream: the status and headers now, the body from http_stream_write, its end
+ * with http_stream_end (chunked in HTTP/1.1; HTTP/1.0 reads until the connection closes). Any
+ * thread. While nothing is left to send the connection is suspended: it holds no server thread,
+ * and the request timeout does not apply to it (that bounds a request's arrival); the idle timeout
+ * applies only while sent bytes wait for a reader. The hang-up watch (http_request_watch_hangup)
+ * covers the whole stream. drained(arg, request) follows a write that found the buffer full.
+ *
+ * From here the request lives until http_stream_end, whatever its client does, so the handler
+ * may keep pointers to it and its context; once the client has left, its headers can no longer be
+ * read (its query and path can). */
+void http_respond_stream(http_request *request, unsigned status, const char *content_type,
+                         http_stream_drained_fn drained, void *arg);
+
+/* Adds length bytes (copied) to the stream's body. Returns 0; 1 when the bytes not yet sent now
+ * reach max_stream_buffer_bytes: write no more until drained is called; -1, writing nothing, when
+ * the client has left or the stream has ended. Any thread. */
+int http_stream_write(http_request *request, const char *data, size_t length);
+
+/* Ends the stream after what was written is sent (or at once, when the client has left); the
+ * request is over then and may be freed at any moment: touch neither it nor its context after.
+ * Called exactly once per stream. Any thread but the hang-up callback's. */
+void http_stream_end(http_request *request);
 
 /* The status answered (0 if none yet), for logs. */
 unsigned http_request_status(const http_request *request);

@@ -175,5 +175,40 @@ class RunActivity:
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=3))
 
 
-ALL = [Echo, Mailbox, WebhookInbox, Sleeper, Failer, Looper, SlowUpdate, Approval, CallHttp, Countdown, RunActivity]
-ACTIVITIES = [wait_for_approval]
+@activity.defn(name="shout")
+async def shout(text: str) -> str:
+    return text.upper() + "!"
+
+
+@workflow.defn(name="Journey")
+class Journey:
+    """A history with something of every kind the event stream filters: two activities, a timer,
+    signals; then waits for "go" and either returns or, with runs left, continues as new."""
+
+    def __init__(self) -> None:
+        self.heard: List[Any] = []
+        self.go = False
+
+    @workflow.run
+    async def run(self, runs_left: int = 0) -> dict:
+        for word in ("hello", "world"):
+            self.heard.append(await workflow.execute_activity(
+                shout, word, start_to_close_timeout=timedelta(seconds=30)))
+        await workflow.sleep(0.2)
+        await workflow.wait_condition(lambda: self.go)
+        if runs_left > 0:
+            workflow.continue_as_new(args=[runs_left - 1])
+        return {"heard": self.heard}
+
+    @workflow.signal(name="note")
+    def note(self, value: Any) -> None:
+        self.heard.append(value)
+
+    @workflow.signal(name="go")
+    def set_go(self) -> None:
+        self.go = True
+
+
+ALL = [Echo, Mailbox, WebhookInbox, Sleeper, Failer, Looper, SlowUpdate, Approval, CallHttp, Countdown, RunActivity,
+       Journey]
+ACTIVITIES = [wait_for_approval, shout]
