@@ -7,68 +7,24 @@ retries, across a gateway restart too; a target that is not allowed is refused a
 import base64
 import json
 import os
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from standardwebhooks.webhooks import Webhook
 
+import deployment_checks
 from conftest import TASK_QUEUE, build_paths, start_gateway
+from deployment_checks import Receiver
 from devserver import free_port
 from http_client import get, post
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(24)).decode()
 
 
-class Receiver:
-    """An HTTP receiver on loopback that records every delivery; answers `status` (200) until told
-    otherwise."""
-
-    def __init__(self):
-        self.deliveries = []
-        self.status = 200
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver.lock:
-                    status = receiver.status
-                    receiver.deliveries.append({"path": self.path, "headers": {k.lower(): v for k, v in
-                                                                              self.headers.items()},
-                                                "body": body.decode(), "answered": status})
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, count, answered=None, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                matching = [d for d in self.deliveries if answered is None or d["answered"] == answered]
-            if len(matching) >= count:
-                return matching
-            time.sleep(0.05)
-        raise AssertionError(f"{count} deliveries (answered {answered}) did not arrive: {self.deliveries}")
-
-    def close(self):
-        self.server.shutdown()
-
-
 @pytest.fixture
 def receiver():
-    r = Receiver()
-    yield r
-    r.close()
+    with Receiver() as r:
+        yield r
 
 
 def callback_gateway(path, server, receiver, port=None, **extra):
@@ -87,8 +43,7 @@ def start_body(workflow_type, args, webhook):
 
 
 def verified(delivery):
-    """The delivery's body as the reference verifier reads it (it raises on a bad signature)."""
-    return Webhook(SECRET).verify(delivery["body"], delivery["headers"])
+    return deployment_checks.verified(delivery, SECRET)
 
 
 def test_a_completed_and_a_failed_workflow_are_delivered_once_signed(server, worker, gateway_path, receiver):

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -21,8 +20,8 @@ import pytest
 import yaml
 
 from conftest import LoggedProcess
+from deployment_checks import check_completion_webhook, check_compensated_saga, check_signed_push
 from devserver import TOP, DevServer, free_port
-from http_client import get, github_delivery, post
 
 DOCKER = TOP / "docker"
 PORTICO_SERVICES = ("portico-gateway", "portico-worker", "portico-examples")
@@ -202,14 +201,7 @@ def gateway_url(deployment):
 
 def test_a_saga_runs_through_the_composed_services(deployment):
     assert deployment.services["portico-gateway"].healthy()
-    order_id = uuid.uuid4().hex[:8]
-    answer = post(f"{gateway_url(deployment)}/api/v1/namespaces/default/workflows/order-{order_id}?wait=60s",
-                  {"workflowType": "OrderSaga", "taskQueue": "portico-examples",
-                   "args": [{"orderId": order_id, "amount": 5, "failAt": "ship"}]})
-    assert answer.status == 200, answer
-    assert answer.json["outcome"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", answer
-    assert answer.json["outcome"]["result"][0]["compensations"] == [{"refunded": f"pay-{order_id}", "amount": 5},
-                                                         {"released": f"rsv-{order_id}"}]
+    check_compensated_saga(gateway_url(deployment))
 
 
 def test_a_signed_push_reaches_the_gateway_from_the_pipeline(deployment, env_file):
@@ -217,43 +209,9 @@ def test_a_signed_push_reaches_the_gateway_from_the_pipeline(deployment, env_fil
     the Compose file gives the example worker reach the gateway."""
     secret = dict(line.split("=", 1) for line in env_file.read_text().splitlines()
                   if "=" in line and not line.startswith("#"))["GITHUB_WEBHOOK_SECRET"]
-    commit = uuid.uuid4().hex + "0" * 8
-    body = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/compose"}}).encode()
-    accepted = github_delivery(gateway_url(deployment), "github-push", body, secret)
-    assert accepted.status == 202, accepted
-    # The pipeline's id holds the repository's and the ref's slashes (examples/webhooks.json).
-    escaped = urllib.parse.quote(accepted.json["workflowId"], safe="")
-    result = get(f"{gateway_url(deployment)}/api/v1/namespaces/default/workflows/{escaped}/result?timeout=60s")
-    assert result.status == 200 and result.json["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", result
-    assert result.json["result"][0]["approval"]["httpStatus"] == 200, result
+    check_signed_push(gateway_url(deployment), secret, "acme/compose")
 
 
 def test_a_sagas_outcome_comes_back_as_a_signed_completion_webhook(deployment):
     """Temporal calls the composed gateway back at PORTICO_CALLBACK_URL, and it delivers."""
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-    from standardwebhooks.webhooks import Webhook
-
-    received = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append((self.rfile.read(int(self.headers["Content-Length"])).decode(),
-                             {k.lower(): v for k, v in self.headers.items()}))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    order_id = uuid.uuid4().hex[:8]
-    with HTTPServer(("127.0.0.1", RECEIVER_PORT), Receiver) as receiver:
-        receiver.timeout = 60
-        started = post(f"{gateway_url(deployment)}/api/v1/namespaces/default/workflows/order-{order_id}",
-                       {"workflowType": "OrderSaga", "taskQueue": "portico-examples",
-                        "args": [{"orderId": order_id, "amount": 3}],
-                        "completionWebhook": f"http://127.0.0.1:{RECEIVER_PORT}/orders"})
-        assert started.status == 200, started
-        receiver.handle_request()
-    body, headers = received[0]
-    outcome = Webhook(CALLBACK_SECRET).verify(body, headers)
-    assert outcome["workflowId"] == f"order-{order_id}" and outcome["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+    check_completion_webhook(gateway_url(deployment), CALLBACK_SECRET, RECEIVER_PORT)

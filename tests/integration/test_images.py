@@ -24,15 +24,14 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import yaml
 
+from deployment_checks import check_completion_webhook, check_compensated_saga, check_signed_push
 from devserver import TOP, DevServer, free_port
-from http_client import get, github_delivery, post
+from http_client import get, post
 
 DOCKER = TOP / "docker"
 SERVICES = ("portico-gateway", "portico-worker", "portico-examples")
@@ -216,59 +215,19 @@ def test_every_process_runs_as_the_non_root_user(deployment):
 
 def test_a_compensated_saga_runs_through_the_containers(deployment):
     assert healthy("portico-gateway") == "healthy"
-    order_id = uuid.uuid4().hex[:8]
-    answer = post(f"{GATEWAY}/api/v1/namespaces/default/workflows/order-{order_id}?wait=60s",
-                  {"workflowType": "OrderSaga", "taskQueue": "portico-examples",
-                   "args": [{"orderId": order_id, "amount": 5, "failAt": "ship"}]})
-    assert answer.status == 200, (answer, logs("portico-examples"), logs("portico-worker"))
-    assert answer.json["outcome"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", answer
-    assert answer.json["outcome"]["result"][0]["compensations"] == [{"refunded": f"pay-{order_id}", "amount": 5},
-                                                                    {"released": f"rsv-{order_id}"}]
+    check_compensated_saga(GATEWAY, lambda: logs("portico-examples") + logs("portico-worker"))
 
 
 def test_a_signed_push_runs_the_pipeline_which_calls_the_gateway_by_its_service_name(deployment, env_file):
     secret = dict(line.split("=", 1) for line in env_file.read_text().splitlines()
                   if "=" in line and not line.startswith("#"))["GITHUB_WEBHOOK_SECRET"]
-    commit = uuid.uuid4().hex + "0" * 8
-    body = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/images"}}).encode()
-    accepted = github_delivery(GATEWAY, "github-push", body, secret)
-    assert accepted.status == 202, accepted
-    escaped = urllib.parse.quote(accepted.json["workflowId"], safe="")
-    result = get(f"{GATEWAY}/api/v1/namespaces/default/workflows/{escaped}/result?timeout=60s")
-    assert result.status == 200 and result.json["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", result
-    assert result.json["result"][0]["approval"]["httpStatus"] == 200, result
+    check_signed_push(GATEWAY, secret, "acme/images")
 
 
 def test_a_sagas_outcome_comes_back_as_a_signed_completion_webhook(deployment):
     """Temporal calls the gateway back at PORTICO_CALLBACK_URL (its service name, allowed by the
     Compose file's dynamic config), and the gateway delivers, signed."""
-    from standardwebhooks.webhooks import Webhook
-
-    received = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append((self.rfile.read(int(self.headers["Content-Length"])).decode(),
-                             {k.lower(): v for k, v in self.headers.items()}))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    order_id = uuid.uuid4().hex[:8]
-    with HTTPServer(("127.0.0.1", RECEIVER_PORT), Receiver) as receiver:
-        receiver.timeout = 60
-        started = post(f"{GATEWAY}/api/v1/namespaces/default/workflows/order-{order_id}",
-                       {"workflowType": "OrderSaga", "taskQueue": "portico-examples",
-                        "args": [{"orderId": order_id, "amount": 3}],
-                        "completionWebhook": f"http://127.0.0.1:{RECEIVER_PORT}/orders"})
-        assert started.status == 200, started
-        receiver.handle_request()
-    assert received, logs("portico-gateway")
-    body, headers = received[0]
-    outcome = Webhook(CALLBACK_SECRET).verify(body, headers)
-    assert outcome["workflowId"] == f"order-{order_id}" and outcome["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+    check_completion_webhook(GATEWAY, CALLBACK_SECRET, RECEIVER_PORT, lambda: logs("portico-gateway"))
 
 
 def test_sigterm_drains_each_container_as_on_the_host(deployment):
