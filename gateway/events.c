@@ -231,35 +231,16 @@ static void on_page(void *arg, ProtobufCMessage *message, portico_error *err)
 	stream_flush(s, ending || atomic_load(&s->exchange->gateway->stopping));
 }
 
-static void on_describe(void *arg, ProtobufCMessage *message, portico_error *err)
+static void on_latest_run(void *arg, const char *run_id, const portico_error *err)
 {
 	event_stream *s = arg;
 	if (err) {
 		stream_fail(s, err);
 		return;
 	}
-	Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionResponse *response = (void *)message;
-	const Temporal__Api__Workflow__V1__WorkflowExecutionInfo *info = response->workflow_execution_info;
-	if (info && info->execution)
-		portico_config_set(&s->run_id, info->execution->run_id);
-	protobuf_c_message_free_unpacked(message, NULL);
+	if (run_id)
+		portico_config_set(&s->run_id, run_id);
 	poll_events(s);
-}
-
-/* Without a run id, the latest run is looked up first, so that every event's id can name its run. */
-static void resolve_latest_run(event_stream *s)
-{
-	const portico_request_target target = {s->namespace_name, NULL};
-	portico_request request;
-	portico_error err = PORTICO_ERROR_INIT;
-	if (portico_request_describe(&request, &target, s->workflow_id, NULL, &err) == 0) {
-		request.options.timeout_ms = s->exchange->gateway->config.call_timeout_ms;
-		exchange_call_start(s->exchange, &request.options, &request.message.base, on_describe, s, &err);
-	}
-	if (err.code) {
-		stream_fail(s, &err);
-		portico_error_clear(&err);
-	}
 }
 
 /* Reads the request's choices into s: 0, or -1 after answering 406 or 400 (nothing started). */
@@ -317,6 +298,6 @@ void events_serve(gateway_exchange *exchange, const gateway_route *route, route_
 	exchange_watch_client(exchange);
 	if (*s->run_id)
 		poll_events(s);
-	else
-		resolve_latest_run(s);
+	else /* looked up first, so that every event's id can name its run */
+		exchange_latest_run(exchange, s->namespace_name, s->workflow_id, on_latest_run, s);
 }

@@ -10,6 +10,7 @@
 #include "json_text.h"
 #include "log.h"
 #include "protojson.h"
+#include "request.h"
 #include "uuid.h"
 
 #define RETRY_AFTER_SECONDS 1 /* when nothing tells how long: Temporal unavailable, say */
@@ -377,4 +378,42 @@ int exchange_authorize_effects(gateway_exchange *exchange, const permission_need
 		               need->reasons[bit], &err))
 			return refuse(exchange, &err, 0);
 	return 0;
+}
+
+typedef struct latest_run {
+	exchange_run_fn *done;
+	void *arg;
+} latest_run;
+
+static void on_latest_run(void *arg, ProtobufCMessage *message, portico_error *err)
+{
+	latest_run lookup = *(latest_run *)arg;
+	free(arg);
+	if (err) {
+		lookup.done(lookup.arg, NULL, err);
+		return;
+	}
+	Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionResponse *response = (void *)message;
+	const Temporal__Api__Workflow__V1__WorkflowExecutionInfo *info = response->workflow_execution_info;
+	lookup.done(lookup.arg, info && info->execution ? info->execution->run_id : NULL, NULL);
+	protobuf_c_message_free_unpacked(message, NULL);
+}
+
+void exchange_latest_run(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id,
+                         exchange_run_fn *done, void *arg)
+{
+	const portico_request_target target = {namespace_name, NULL};
+	portico_request request;
+	portico_error err = PORTICO_ERROR_INIT;
+	latest_run *lookup = portico_malloc(sizeof *lookup); /* freed by on_latest_run */
+	*lookup = (latest_run){done, arg};
+	if (portico_request_describe(&request, &target, workflow_id, NULL, &err) == 0) {
+		request.options.timeout_ms = exchange->gateway->config.call_timeout_ms;
+		if (exchange_call_start(exchange, &request.options, &request.message.base, on_latest_run, lookup,
+		                        &err) == 0)
+			return;
+	}
+	free(lookup);
+	done(arg, NULL, &err);
+	portico_error_clear(&err);
 }

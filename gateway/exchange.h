@@ -134,6 +134,13 @@ int exchange_call(gateway_exchange *exchange, const portico_call_options *option
 int exchange_call_start(gateway_exchange *exchange, const portico_call_options *options,
                         const ProtobufCMessage *request, portico_call_done_fn done, void *arg, portico_error *err);
 
+/* Looks up the latest run of workflow_id for exchange (a describe), then calls done(arg, run_id,
+ * NULL) with its id (NULL when Temporal named none; valid during the call), or done(arg, NULL,
+ * err) when the lookup failed. For waits and streams that must name the run they follow. */
+typedef void exchange_run_fn(void *arg, const char *run_id, const portico_error *err);
+void exchange_latest_run(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id,
+                         exchange_run_fn *done, void *arg);
+
 /* Makes the exchange a wait that lasts only while its client is there: when the client leaves
  * (closes, or half-closes: see http_request_watch_hangup), its Temporal call is cancelled and no
  * other starts. For long polls and result waits; short calls are answered whatever the client did. */

@@ -197,35 +197,16 @@ static void poll_close_event(waiter *w)
 	}
 }
 
-static void on_describe(void *arg, ProtobufCMessage *message, portico_error *err)
+static void on_latest_run(void *arg, const char *run_id, const portico_error *err)
 {
 	waiter *w = arg;
 	if (err) {
 		fail(w, err);
 		return;
 	}
-	Temporal__Api__Workflowservice__V1__DescribeWorkflowExecutionResponse *response = (void *)message;
-	const Temporal__Api__Workflow__V1__WorkflowExecutionInfo *info = response->workflow_execution_info;
-	if (info && info->execution)
-		portico_config_set(&w->run_id, info->execution->run_id);
-	protobuf_c_message_free_unpacked(message, NULL);
+	if (run_id)
+		portico_config_set(&w->run_id, run_id);
 	poll_close_event(w);
-}
-
-/* Without a run id, the latest run is looked up first, so that every answer can name its run. */
-static void resolve_latest_run(waiter *w)
-{
-	const portico_request_target target = {w->namespace_name, NULL};
-	portico_request request;
-	portico_error err = PORTICO_ERROR_INIT;
-	if (portico_request_describe(&request, &target, w->workflow_id, NULL, &err) == 0) {
-		request.options.timeout_ms = w->exchange->gateway->config.call_timeout_ms;
-		exchange_call_start(w->exchange, &request.options, &request.message.base, on_describe, w, &err);
-	}
-	if (err.code) {
-		fail(w, &err);
-		portico_error_clear(&err);
-	}
 }
 
 static waiter *waiter_new(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id,
@@ -244,8 +225,8 @@ static void waiter_start(waiter *w)
 {
 	if (*w->run_id)
 		poll_close_event(w);
-	else
-		resolve_latest_run(w);
+	else /* looked up first, so that every answer can name its run */
+		exchange_latest_run(w->exchange, w->namespace_name, w->workflow_id, on_latest_run, w);
 }
 
 void result_wait(gateway_exchange *exchange, const char *namespace_name, const char *workflow_id, const char *run_id,
