@@ -131,7 +131,11 @@ static void on_outcome(void *arg, json_t *outcome, const portico_error *err)
 	callback *c = arg;
 	const char *status = outcome ? json_string_value(json_object_get(outcome, "status")) : NULL;
 	if (err) {
-		exchange_respond_error(c->exchange, err);
+		/* Any 4xx would end Temporal's retries: a failure to read the outcome is for later. */
+		log_failed(c, 0, err->message);
+		count_outcome(c->exchange, "failed");
+		exchange_fail(c->exchange, PORTICO_UNAVAILABLE, "the run's outcome could not be read: %s",
+		              exchange_error_text(c->exchange, err));
 		callback_free(c);
 	} else if (status && !strcmp(status, "WORKFLOW_EXECUTION_STATUS_RUNNING")) {
 		exchange_fail(c->exchange, PORTICO_UNAVAILABLE, "the run has not closed yet");

@@ -28,11 +28,15 @@
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
 /* Where Temporal calls Portico back, under PORTICO_CALLBACK_URL, and the header with the token. */
-#define COMPLETION_CALLBACK_PATH   "/callbacks/completion"
-#define COMPLETION_TOKEN_HEADER    "Portico-Callback-Token"
-#define COMPLETION_MAX_URL_BYTES   2048
-#define COMPLETION_MAX_HEADERS     16
-#define COMPLETION_MAX_TOKEN_BYTES 7168 /* Temporal takes 8 KiB of callback headers */
+#define COMPLETION_CALLBACK_PATH "/callbacks/completion"
+#define COMPLETION_TOKEN_HEADER  "Portico-Callback-Token"
+#define COMPLETION_MAX_URL_BYTES 2048
+#define COMPLETION_MAX_HEADERS   16
+/* Temporal sends the token back in a header, beside its Nexus-Link (which repeats the escaped
+ * workflow id, up to 1000 bytes before escaping): within the gateway's own 8 KiB of request headers
+ * (COMPLETION_MIN_HEADER_BYTES), with room for them. */
+#define COMPLETION_MAX_TOKEN_BYTES  4096
+#define COMPLETION_MIN_HEADER_BYTES 8192
 
 typedef struct completion_config {
 	uint8_t *secret; /* the whsec_ secret's bytes: signs deliveries */

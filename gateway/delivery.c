@@ -184,9 +184,20 @@ int delivery_post(delivery_pool *pool, const delivery_request *request, delivery
 		t->headers = curl_slist_append(t->headers, request->headers[i]);
 	t->easy = make_easy(t, request);
 	pthread_mutex_lock(&pool->lock);
-	t->next = pool->queue;
-	pool->queue = t;
+	int stopping = pool->stopping; /* the thread takes nothing more: refused, as when full */
+	if (!stopping) {
+		t->next = pool->queue;
+		pool->queue = t;
+	}
 	pthread_mutex_unlock(&pool->lock);
+	if (stopping) {
+		curl_easy_cleanup(t->easy);
+		curl_slist_free_all(t->headers);
+		free(t->body);
+		free(t);
+		atomic_fetch_sub(&pool->in_flight, 1);
+		return -1;
+	}
 	curl_multi_wakeup(pool->multi);
 	return 0;
 }
@@ -196,10 +207,20 @@ void delivery_pool_stop(delivery_pool *pool)
 	if (!pool)
 		return;
 	pthread_mutex_lock(&pool->lock);
+	int stopped = pool->stopping;
 	pool->stopping = 1;
 	pthread_mutex_unlock(&pool->lock);
+	if (stopped)
+		return;
 	curl_multi_wakeup(pool->multi);
 	pthread_join(pool->thread, NULL);
+}
+
+void delivery_pool_free(delivery_pool *pool)
+{
+	if (!pool)
+		return;
+	delivery_pool_stop(pool);
 	curl_multi_cleanup(pool->multi);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);

@@ -31,9 +31,12 @@ typedef void delivery_done_fn(void *arg, long status, const char *error);
 
 delivery_pool *delivery_pool_start(unsigned max_in_flight, portico_error *err);
 /* Starts a delivery; the pool copies what request points to. Returns -1 (done never runs) when
- * max_in_flight deliveries are under way already. Any thread. */
+ * max_in_flight deliveries are under way already, or the pool has stopped. Any thread. */
 int delivery_post(delivery_pool *pool, const delivery_request *request, delivery_done_fn *done, void *arg);
-/* Ends the thread; deliveries under way end with status 0 ("stopped"). */
+/* Ends the thread: deliveries under way end with status 0 ("stopped"), later posts are refused.
+ * The pool stays valid for them until delivery_pool_free. */
 void delivery_pool_stop(delivery_pool *pool);
+/* Stops the pool if it runs, and frees it: once nothing can post any more (the server stopped). */
+void delivery_pool_free(delivery_pool *pool);
 
 #endif

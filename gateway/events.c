@@ -13,8 +13,12 @@
 #include "sse.h"
 
 /* One open stream; freed when it ends (stream_end, or stream_fail before it opened). */
+#define STREAM_PAGE_EVENTS 100
+
 typedef struct event_stream {
 	gateway_exchange *exchange;
+	gateway *gateway; /* the exchange's, kept: a stream that failed before opening is freed after
+	                   * its answer, when the exchange may be gone */
 	char *namespace_name;
 	char *workflow_id;
 	char *run_id;           /* the run being read; changes as runs hand over */
@@ -30,7 +34,7 @@ typedef struct event_stream {
 
 static void stream_free(event_stream *s)
 {
-	atomic_fetch_sub(&s->exchange->gateway->streams, 1);
+	atomic_fetch_sub(&s->gateway->streams, 1);
 	free(s->namespace_name);
 	free(s->workflow_id);
 	free(s->run_id);
@@ -120,6 +124,8 @@ static void poll_events(event_stream *s)
 	        .run_id = s->run_id,
 	        .page_token = &s->page_token,
 	        .wait_new_event = 1,
+	        /* A reader that stops reading holds at most one page past the buffer's bound. */
+	        .page_size = STREAM_PAGE_EVENTS,
 	};
 	const portico_request_target target = {s->namespace_name, NULL};
 	portico_request request;
@@ -280,6 +286,7 @@ void events_serve(gateway_exchange *exchange, const gateway_route *route, route_
 	gateway *gw = exchange->gateway;
 	event_stream *s = portico_calloc(1, sizeof *s);
 	s->exchange = exchange;
+	s->gateway = exchange->gateway;
 	if (atomic_fetch_add(&gw->streams, 1) >= gw->config.max_streams) {
 		exchange_fail(exchange, PORTICO_UNAVAILABLE,
 		              "the gateway serves %u event streams already (PORTICO_MAX_STREAMS): try again later",

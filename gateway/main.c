@@ -150,6 +150,11 @@ static int start_deliveries(gateway *gw, portico_error *err)
 	int64_t max_deliveries;
 	if (!gw->completion)
 		return 0;
+	if (gw->config.max_header_bytes < COMPLETION_MIN_HEADER_BYTES)
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+		                         "PORTICO_MAX_HEADER_BYTES: completion webhooks need at least %d (Temporal's "
+		                         "callbacks carry their token in a header)",
+		                         COMPLETION_MIN_HEADER_BYTES);
 	if (portico_settings_number("PORTICO_CALLBACK_MAX_DELIVERIES", DEFAULT_MAX_DELIVERIES, 1, 100000,
 	                            &max_deliveries, err) ||
 	    !(gw->deliveries = delivery_pool_start((unsigned)max_deliveries, err)))
@@ -331,6 +336,7 @@ int main(int argc, char **argv)
 	portico_transport_shutdown(gw.transport);
 	drain(gw.http, CANCEL_DRAIN_MS);
 	http_server_stop(gw.http);
+	delivery_pool_free(gw.deliveries);
 	portico_transport_close(gw.transport);
 	portico_config_free(&temporal);
 	free(gw.config.listen);

@@ -156,8 +156,10 @@ static void call_temporal(gateway_exchange *exchange, const webhook_route *route
 			free(identity);
 			return;
 		}
-		request.message.start.completion_callbacks = callback ? &callback : NULL;
-		request.message.start.n_completion_callbacks = callback ? 1 : 0;
+		if (callback) { /* a start route's: the others have none */
+			request.message.start.completion_callbacks = &callback;
+			request.message.start.n_completion_callbacks = 1;
+		}
 		request.options.timeout_ms = exchange->gateway->config.call_timeout_ms;
 		exchange_call(exchange, &request.options, &request.message.base, on_accepted, exchange);
 		if (callback)

@@ -210,3 +210,24 @@ def test_a_chain_of_continued_runs_is_delivered_once_for_its_last_run(server, wo
         assert outcome["runId"] == last["runId"], (outcome, last)
     finally:
         gw.stop_cleanly()
+
+
+def test_a_token_near_its_limit_with_a_long_workflow_id_comes_back_and_is_delivered(
+        server, worker, gateway_path, receiver):
+    """Temporal hands the token back in a header beside a Nexus-Link that repeats the escaped
+    workflow id: both must fit in the gateway's own request headers."""
+    import urllib.parse
+    gw = callback_gateway(gateway_path, server, receiver)
+    workflow = f"cb-{uuid.uuid4()}-" + "a/b c%" * 40
+    headers = {"X-A": "a" * 1000, "X-B": "b" * 1000, "X-C": "c" * 500}
+    try:
+        url = f"{gw.url}/api/v1/namespaces/default/workflows/{urllib.parse.quote(workflow, safe='')}"
+        started = post(url, start_body("Echo", ["big"], {"url": f"{receiver.url}/big", "headers": headers}))
+        assert started.status == 200, started
+        delivery = receiver.wait_for(1)[0]
+        assert verified(delivery)["workflowId"] == workflow and delivery["headers"]["x-c"] == "c" * 500
+        too_big = post(url.replace("cb-", "cb2-"), start_body("Echo", ["big"], {
+            "url": f"{receiver.url}/big", "headers": {**headers, "X-D": "d" * 1000}}))
+        assert too_big.status == 400 and "callback token" in too_big.json["message"], too_big
+    finally:
+        gw.stop_cleanly()
