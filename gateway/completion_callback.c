@@ -146,17 +146,18 @@ static void on_outcome(void *arg, json_t *outcome, const portico_error *err)
 	json_decref(outcome);
 }
 
-/* The delivery's webhook-id: the same for every attempt at one run and target (the token names
- * the target), so a receiver can drop repeats. */
-static void make_message_id(callback *c, const char *token)
+/* The delivery's webhook-id: the same for every attempt at one run and target, and for every
+ * callback that names them (a start retried with USE_EXISTING attaches another), so a receiver
+ * can drop repeats. */
+static void make_message_id(callback *c)
 {
 	const char *run = c->run_id ? c->run_id : "";
-	size_t length = strlen(token) + 1 + strlen(run);
-	char *text = portico_malloc(length + 1);
-	snprintf(text, length + 1, "%s.%s", token, run);
-	uint8_t digest[PORTICO_SHA256_BYTES];
-	portico_sha256(text, length, digest);
-	free(text);
+	const portico_bytes parts[] = {{c->binding.namespace_name, strlen(c->binding.namespace_name) + 1},
+	                               {c->binding.workflow_id, strlen(c->binding.workflow_id) + 1},
+	                               {run, strlen(run) + 1},
+	                               {c->binding.target.url, strlen(c->binding.target.url)}};
+	uint8_t digest[PORTICO_HMAC_MAX_BYTES]; /* under the empty key: a digest of the parts, unjoined */
+	portico_hmac(PORTICO_HMAC_SHA256, NULL, 0, parts, sizeof parts / sizeof parts[0], digest);
 	strcpy(c->message_id, "msg_");
 	for (size_t i = 0; i < 16; i++)
 		snprintf(c->message_id + 4 + 2 * i, 3, "%02x", digest[i]);
@@ -207,7 +208,7 @@ int completion_callback_serve(gateway_exchange *exchange, const char *path)
 	exchange->workflow_id = portico_strdup(c->binding.workflow_id);
 	c->run_id = completion_link_run_id(http_request_header(exchange->request, "Nexus-Link"),
 	                                   c->binding.namespace_name, c->binding.workflow_id);
-	make_message_id(c, token);
+	make_message_id(c);
 	result_fetch(exchange, c->binding.namespace_name, c->binding.workflow_id, c->run_id, FETCH_TIMEOUT_MS,
 	             on_outcome, c);
 	return 1;

@@ -148,12 +148,16 @@ def test_a_start_that_finds_the_workflow_running_attaches_its_webhook(server, wo
     try:
         first = post(url, {"workflowType": "Mailbox", "taskQueue": TASK_QUEUE, "args": []})
         assert first.status == 200, first
-        again = post(url, {**start_body("Mailbox", [], f"{receiver.url}/attached"),
-                           "workflowIdConflictPolicy": "WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING"})
-        assert again.status == 200 and again.json["runId"] == first.json["runId"], again
+        # Twice, as a client retrying without an Idempotency-Key would: two callbacks, one message.
+        for _ in range(2):
+            again = post(url, {**start_body("Mailbox", [], f"{receiver.url}/attached"),
+                               "workflowIdConflictPolicy": "WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING"})
+            assert again.status == 200 and again.json["runId"] == first.json["runId"], again
         assert post(f"{url}/signal/finish", {}).status == 200
-        outcome = verified(receiver.wait_for(1)[0])
+        deliveries = receiver.wait_for(2)
+        outcome = verified(deliveries[0])
         assert outcome["runId"] == first.json["runId"] and outcome["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+        assert deliveries[0]["headers"]["webhook-id"] == deliveries[1]["headers"]["webhook-id"]
     finally:
         gw.stop_cleanly()
 
