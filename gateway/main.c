@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "clock.h"
@@ -335,6 +336,16 @@ int main(int argc, char **argv)
 	delivery_pool_stop(gw.deliveries); /* deliveries under way answer 503: Temporal tries again */
 	portico_transport_shutdown(gw.transport);
 	drain(gw.http, CANCEL_DRAIN_MS);
+	size_t stuck = http_server_in_flight(gw.http);
+	if (stuck) {
+		/* Event streams whose clients stopped reading wait for them with nothing to cancel; the
+		 * server cannot stop under them, so the process ends here. */
+		portico_logf("warn", NULL,
+		             "%zu request(s) still open (event streams whose clients stopped reading, say): exiting "
+		             "without them",
+		             stuck);
+		_exit(0);
+	}
 	http_server_stop(gw.http);
 	delivery_pool_free(gw.deliveries);
 	portico_transport_close(gw.transport);
