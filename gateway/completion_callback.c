@@ -43,7 +43,7 @@ static void callback_free(callback *c)
 /* The log line of a delivery that did not go through (never the target's headers: secrets). */
 static void log_failed(const callback *c, long status, const char *reason)
 {
-	portico_log("warn", "completion webhook not delivered (Temporal retries it)",
+	portico_log("warn", "completion webhook not delivered",
 	            json_pack("{s:s,s:o,s:o,s:i,s:o}", "requestId", c->exchange->request_id, "workflowId",
 	                      portico_log_text(c->binding.workflow_id), "target",
 	                      portico_log_text(c->binding.target.url), "status", (int)status, "reason",
