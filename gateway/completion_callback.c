@@ -80,9 +80,7 @@ static size_t target_header_lines(const completion_target *target, char **lines,
 	{
 		if (count == MAX_HEADER_LINES)
 			break;
-		size_t length = strlen(name) + json_string_length(value) + 3;
-		lines[count] = portico_malloc(length);
-		snprintf(lines[count++], length, "%s: %s", name, json_string_value(value));
+		lines[count++] = portico_sprintf("%s: %s", name, json_string_value(value));
 	}
 	return count;
 }
@@ -92,17 +90,14 @@ static void deliver(callback *c, json_t *outcome)
 	gateway *gw = c->exchange->gateway;
 	json_object_set_new(outcome, "namespace", json_string(c->binding.namespace_name));
 	char *body = json_dumps(outcome, JSON_COMPACT);
-	long long now_s = (long long)(portico_wall_ms() / 1000);
+	long long now_s = (long long)portico_wall_s();
 	char *signature = completion_signature(gw->completion, c->message_id, now_s, body, strlen(body));
 	char *lines[MAX_HEADER_LINES];
 	size_t count = 0;
 	lines[count++] = portico_strdup("Content-Type: application/json");
-	lines[count] = portico_malloc(sizeof c->message_id + 16);
-	sprintf(lines[count++], "webhook-id: %s", c->message_id);
-	lines[count] = portico_malloc(48);
-	sprintf(lines[count++], "webhook-timestamp: %lld", now_s);
-	lines[count] = portico_malloc(strlen(signature) + 24);
-	sprintf(lines[count++], "webhook-signature: %s", signature);
+	lines[count++] = portico_sprintf("webhook-id: %s", c->message_id);
+	lines[count++] = portico_sprintf("webhook-timestamp: %lld", now_s);
+	lines[count++] = portico_sprintf("webhook-signature: %s", signature);
 	count = target_header_lines(&c->binding.target, lines, count);
 	const delivery_request request = {
 	        .url = c->binding.target.url,
@@ -158,9 +153,8 @@ static void make_message_id(callback *c)
 	                               {c->binding.target.url, strlen(c->binding.target.url)}};
 	uint8_t digest[PORTICO_HMAC_MAX_BYTES]; /* under the empty key: a digest of the parts, unjoined */
 	portico_hmac(PORTICO_HMAC_SHA256, NULL, 0, parts, sizeof parts / sizeof parts[0], digest);
-	strcpy(c->message_id, "msg_");
-	for (size_t i = 0; i < 16; i++)
-		snprintf(c->message_id + 4 + 2 * i, 3, "%02x", digest[i]);
+	memcpy(c->message_id, "msg_", 4);
+	portico_hex(digest, 16, c->message_id + 4);
 }
 
 int completion_callback_serve(gateway_exchange *exchange, const char *path)

@@ -289,9 +289,7 @@ int completion_config_load(const char *secret, const char *callback_base, const 
 		size_t length = strlen(callback_base);
 		while (length && callback_base[length - 1] == '/')
 			length--;
-		config->callback_url = portico_malloc(length + sizeof COMPLETION_CALLBACK_PATH);
-		memcpy(config->callback_url, callback_base, length);
-		memcpy(config->callback_url + length, COMPLETION_CALLBACK_PATH, sizeof COMPLETION_CALLBACK_PATH);
+		config->callback_url = portico_sprintf("%.*s%s", (int)length, callback_base, COMPLETION_CALLBACK_PATH);
 		const portico_bytes label = {TOKEN_KEY_LABEL, strlen(TOKEN_KEY_LABEL)};
 		portico_hmac(PORTICO_HMAC_SHA256, config->secret, config->secret_length, &label, 1, config->token_key);
 		*out = config;
@@ -454,8 +452,7 @@ char *completion_signature(const completion_config *config, const char *message_
 	size_t mac_length = portico_hmac(PORTICO_HMAC_SHA256, config->secret, config->secret_length, parts,
 	                                 sizeof parts / sizeof parts[0], mac);
 	char *encoded = portico_base64_encode(mac, mac_length);
-	char *signature = portico_malloc(strlen(encoded) + 4);
-	sprintf(signature, "v1,%s", encoded);
+	char *signature = portico_sprintf("v1,%s", encoded);
 	free(encoded);
 	return signature;
 }

@@ -55,6 +55,16 @@ static size_t discard(char *data, size_t size, size_t count, void *arg)
 	return size * count;
 }
 
+/* Frees a transfer that is no longer in the multi handle nor in a list. */
+static void transfer_free(delivery_pool *pool, transfer *t)
+{
+	curl_easy_cleanup(t->easy);
+	curl_slist_free_all(t->headers);
+	free(t->body);
+	free(t);
+	atomic_fetch_sub(&pool->in_flight, 1);
+}
+
 static void finish(delivery_pool *pool, transfer *t, long status, const char *error)
 {
 	curl_multi_remove_handle(pool->multi, t->easy);
@@ -65,11 +75,7 @@ static void finish(delivery_pool *pool, transfer *t, long status, const char *er
 	if (t->next)
 		t->next->prev = t->prev;
 	t->done(t->arg, status, error);
-	curl_easy_cleanup(t->easy);
-	curl_slist_free_all(t->headers);
-	free(t->body);
-	free(t);
-	atomic_fetch_sub(&pool->in_flight, 1);
+	transfer_free(pool, t);
 }
 
 static void settle(delivery_pool *pool, CURLMsg *message)
@@ -191,11 +197,7 @@ int delivery_post(delivery_pool *pool, const delivery_request *request, delivery
 	}
 	pthread_mutex_unlock(&pool->lock);
 	if (stopping) {
-		curl_easy_cleanup(t->easy);
-		curl_slist_free_all(t->headers);
-		free(t->body);
-		free(t);
-		atomic_fetch_sub(&pool->in_flight, 1);
+		transfer_free(pool, t);
 		return -1;
 	}
 	curl_multi_wakeup(pool->multi);

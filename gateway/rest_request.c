@@ -119,8 +119,7 @@ static void hash_hex(const char *text, size_t length, char hex[33])
 {
 	uint8_t digest[PORTICO_SHA256_BYTES];
 	portico_sha256(text, length, digest);
-	for (size_t i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	portico_hex(digest, 16, hex);
 }
 
 /* The Idempotency-Key header makes a request safe to repeat. Its request id (or an update's id) is

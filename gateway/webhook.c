@@ -81,8 +81,7 @@ static char *request_id_for(const webhook_route *route, const char *delivery)
 	portico_bytes part = {id, strlen(id)};
 	size_t length = portico_hmac(PORTICO_HMAC_SHA256, NULL, 0, &part, 1, digest);
 	char *hashed = portico_malloc(2 * length + 1);
-	for (size_t i = 0; i < length; i++)
-		snprintf(hashed + 2 * i, 3, "%02x", digest[i]);
+	portico_hex(digest, length, hashed);
 	free(id);
 	return hashed;
 }

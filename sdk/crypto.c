@@ -230,3 +230,13 @@ void portico_wipe(void *secret, size_t length)
 {
 	OPENSSL_cleanse(secret, length);
 }
+
+void portico_hex(const uint8_t *bytes, size_t length, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < length; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 0xf];
+	}
+	out[2 * length] = '\0';
+}

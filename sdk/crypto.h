@@ -54,6 +54,9 @@ typedef struct portico_bytes {
 size_t portico_hmac(portico_hmac_algorithm algorithm, const uint8_t *key, size_t key_length, const portico_bytes *parts,
                     size_t part_count, uint8_t out[PORTICO_HMAC_MAX_BYTES]);
 
+/* Writes length bytes as 2 × length lowercase hex digits and a NUL to out (ids made of digests). */
+void portico_hex(const uint8_t *bytes, size_t length, char *out);
+
 /* 1 when a and b hold the same length bytes, in time that depends only on length. */
 int portico_constant_time_equal(const void *a, const void *b, size_t length);
 
