@@ -21,6 +21,7 @@
 
 #include "activity.h"
 #include "error.h"
+#include "workflow.h"
 
 typedef struct portico_worker portico_worker;
 typedef struct portico_client portico_client;
@@ -39,7 +40,15 @@ typedef struct portico_worker_options {
 	size_t max_payload_bytes;   /* results and heartbeats over this fail the attempt; 0 for 2 MiB */
 	const portico_codec *codec; /* NULL for none; borrowed, must outlive the worker */
 	portico_metrics *metrics;   /* NULL for none; borrowed: activity durations by type go here */
+	/* Workflows (only when some are registered): */
+	unsigned workflow_pollers;     /* threads polling and processing workflow tasks, per queue (the task
+	                                * queue and the worker's sticky queue); 0 for 2 */
+	unsigned workflow_cache_size;  /* runs kept in memory between tasks (sticky execution); 0 for
+	                                * PORTICO_WORKER_DEFAULT_WORKFLOW_CACHE */
+	size_t workflow_stack_bytes;   /* per workflow coroutine; 0 for 256 KiB */
 } portico_worker_options;
+
+#define PORTICO_WORKER_DEFAULT_WORKFLOW_CACHE 1000
 
 /* A worker polling options->task_queue with client's connection. client must outlive it. */
 portico_worker *portico_worker_new(portico_client *client, const portico_worker_options *options);
@@ -64,6 +73,11 @@ void portico_worker_register_loop(portico_worker *worker, const char *activity_t
  * (heartbeats and cancellation cross the process boundary); it must not use the SDK's client. */
 void portico_worker_register_process(portico_worker *worker, const char *activity_type, portico_activity_fn fn,
                                      void *user_data);
+
+/* Registers fn for workflows of workflow_type (workflow.h), run by this worker from its task
+ * queue; before portico_worker_start. */
+void portico_worker_register_workflow(portico_worker *worker, const char *workflow_type, portico_workflow_fn fn,
+                                      void *user_data);
 
 /* Starts the pollers and the pool. Returns -1 with err set when options are incomplete. */
 int portico_worker_start(portico_worker *worker, portico_error *err);
