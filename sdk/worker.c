@@ -517,7 +517,7 @@ static void tell_temporal_we_stop(portico_worker *worker)
 {
 	portico_request request;
 	const portico_request_target target = worker_link_target(&worker->link);
-	portico_request_shutdown_worker(&request, &target, "graceful shutdown");
+	portico_request_shutdown_worker(&request, &target, NULL, "graceful shutdown");
 	portico_error err = PORTICO_ERROR_INIT;
 	/* Older servers answer Unimplemented; nothing depends on this call. */
 	worker_link_call(&worker->link, &request, SHUTDOWN_RPC_TIMEOUT_MS, &err);
