@@ -47,6 +47,8 @@ WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
 # The HTTP server (all libmicrohttpd calls): the gateway's front and the worker's /metrics endpoint.
 HTTPD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard httpd/*.c))
 EXAMPLE_LIBS := $(patsubst examples/activities/%.c,$(BUILD)/examples/lib%.so,$(wildcard examples/activities/*.c))
+# C workflows the integration tests load with --workflows.
+TEST_WORKFLOW_LIBS := $(patsubst tests/workflows/%.c,$(BUILD)/tests/workflows/lib%.so,$(wildcard tests/workflows/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
@@ -57,7 +59,7 @@ PROBE := $(BUILD)/tests/client-probe
 # Keep objects of test programs between builds.
 .SECONDARY:
 
-all: sdk programs $(UNIT_BIN) $(PROBE)
+all: sdk programs $(UNIT_BIN) $(PROBE) $(TEST_WORKFLOW_LIBS)
 
 # What is deployed: the gateway, the worker and the activity libraries (the Docker images' build).
 programs: $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS)
@@ -175,6 +177,11 @@ $(BUILD)/examples/lib%.so: examples/activities/%.c $(PUBLIC_HEADERS) $(GEN)/.gen
 	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
 
 # --- Tests ---------------------------------------------------------------------------------------
+$(BUILD)/tests/workflows/lib%.so: tests/workflows/%.c $(PUBLIC_HEADERS) $(GEN)/.generated
+	@mkdir -p $(dir $@)
+	@echo "cc    $@"
+	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
+
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(BUILD)/libworker.a $(BUILD)/libhttpd.a \
 	$(PORTICO_LIBS)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,120 @@
+"""C workflows run by build/portico-worker (--workflows): c.Hello (tests/workflows/hello.c) calls
+the example.greet activity, answers a query through the gateway while it waits for a signal, keeps
+its run in the sticky cache between tasks, and completes on a second worker after the first was
+killed mid-workflow (the second rebuilds the run from the whole history)."""
+
+import asyncio
+import json
+import re
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from conftest import build_paths
+from http_client import get, post
+from test_worker import CWorker, worker_port
+
+WORKER_PATHS = build_paths("portico-worker")
+
+
+def libraries(path):
+    build = Path(path).parent
+    return ["--workflows", str(build / "tests/workflows/libhello.so"),
+            "--activities", str(build / "examples/libgreet.so")]
+
+
+def start_worker(path, server, queue):
+    return CWorker(path, server, queue, *libraries(path), PORTICO_WORKER_METRICS_LISTEN="127.0.0.1:0")
+
+
+def metrics(w):
+    """The worker's /metrics as {"name{labels}": value}."""
+    text = get(f"http://127.0.0.1:{worker_port(w)}/metrics").text
+    values = {}
+    for line in text.splitlines():
+        match = re.match(r"^(portico_worker_workflow_\S+) (\S+)$", line)
+        if match:
+            values[match.group(1)] = float(match.group(2))
+    return values
+
+
+def api(gateway, path):
+    return f"{gateway.url}/namespaces/default{path}"
+
+
+def wait_for_state(gateway, workflow_id, stage, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        response = post(api(gateway, f"/workflows/{workflow_id}/query/state"), {})
+        if response.status == 200 and response.json["queryResult"][0]["stage"] == stage:
+            return response.json["queryResult"][0]
+        assert time.monotonic() < deadline, response
+        time.sleep(0.2)
+
+
+def stop_cleanly(w):
+    assert w.stop() == 0, w.output
+    assert "ERROR: AddressSanitizer" not in w.output and "runtime error:" not in w.output, w.output
+
+
+@pytest.mark.parametrize("path", WORKER_PATHS)
+def test_a_c_workflow_is_queried_cached_and_survives_its_worker(path, server, gateway):
+    queue = f"portico-c-wf-{uuid.uuid4()}"
+    workflow_id = f"c-hello-{uuid.uuid4()}"
+    first = start_worker(path, server, queue)
+    try:
+        started = [json.loads(line) for line in Path(first.log.name).read_text().splitlines()
+                   if '"activities registered"' in line]
+        assert started[0]["workflowTypes"] == ["c.Hello"], started
+        response = post(api(gateway, f"/workflows/{workflow_id}"),
+                        {"workflowType": "c.Hello", "taskQueue": queue, "args": ["Ada"]})
+        assert response.status == 200, response
+
+        # The greeting came back on a second task, from the sticky queue, to the cached run; the
+        # query (a legacy query task: no workflow task is in flight) reads the cached run.
+        state = wait_for_state(gateway, workflow_id, "waiting")
+        assert state["greeting"] == {"greeting": "Hello, Ada!"}
+        counters = metrics(first)
+        assert counters["portico_worker_workflow_cache_hits_total"] >= 1, counters
+        assert counters["portico_worker_workflow_cache_size"] == 1, counters
+        assert counters["portico_worker_workflow_legacy_queries_total"] >= 1, counters
+        assert counters['portico_worker_workflow_tasks_total{outcome="completed"}'] >= 2, counters
+        assert counters["portico_worker_workflow_nondeterminism_total"] == 0, counters
+    finally:
+        first.process.kill()
+        first.process.wait()
+
+    second = start_worker(path, server, queue)
+    try:
+        signal = post(api(gateway, f"/workflows/{workflow_id}/signal/proceed"), {"input": [{"by": "test"}]})
+        assert signal.status == 200, signal
+
+        async def result():
+            client = await Client.connect(server.address)
+            return await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), 60)
+
+        # The signal's task waits on the dead worker's sticky queue until its schedule-to-start
+        # timeout (10 s), then comes to the normal queue, where the second worker replays it all.
+        assert asyncio.run(result()) == {"greeting": {"greeting": "Hello, Ada!"}, "signal": [{"by": "test"}]}
+        counters = metrics(second)
+        assert counters["portico_worker_workflow_cache_misses_total"] >= 1, counters
+        assert counters['portico_worker_workflow_tasks_total{outcome="completed"}'] >= 1, counters
+        assert counters['portico_worker_workflow_tasks_total{outcome="failed"}'] == 0, counters
+        assert counters["portico_worker_workflow_cache_size"] == 0, counters  # closed runs are not kept
+    finally:
+        stop_cleanly(second)
+    totals = json.loads(next(line for line in second.output.splitlines() if '"worker totals"' in line))
+    assert totals["workflowTasksCompleted"] >= 1 and totals["cacheMisses"] >= 1, totals
+
+
+@pytest.mark.parametrize("path", WORKER_PATHS)
+def test_a_workflow_library_without_its_function_is_refused(path):
+    build = Path(path).parent
+    completed = subprocess.run(
+        [path, "--workflows", str(build / "examples/libgreet.so")], capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 1, completed
+    assert "has no portico_register_workflows function" in completed.stderr, completed.stderr
