@@ -512,6 +512,7 @@ int portico_worker_shutdown(portico_worker *worker)
 	if (!worker->started)
 		return 0;
 	atomic_store(&worker->stopping, 1);
+	worker_workflow_stop_polling(worker->workflows);
 	portico_transport_shutdown(worker->poll_transport);
 	for (unsigned i = 0; i < worker->pollers; i++)
 		pthread_join(worker->poller_threads[i], NULL);

@@ -744,6 +744,11 @@ const char *worker_workflow_sticky_queue(const worker_workflow *side)
 	return side->sticky_queue;
 }
 
+void worker_workflow_stop_polling(worker_workflow *side)
+{
+	atomic_store(&side->stopping, 1);
+}
+
 void worker_workflow_stop(worker_workflow *side)
 {
 	if (!side->started)

@@ -41,8 +41,11 @@ void worker_workflow_start(worker_workflow *side, portico_transport *poll_transp
 /* The sticky queue's name once started, else NULL; for ShutdownWorker. */
 const char *worker_workflow_sticky_queue(const worker_workflow *side);
 
-/* Stops polling: the caller has shut poll_transport down first, so that the polls end at once.
- * Waits until every poller has answered the task in hand, then frees every cached run. */
+/* Stopping takes two calls around the caller's shutdown of poll_transport (which ends the polls
+ * at once): worker_workflow_stop_polling before, so that the pollers take the end of their polls
+ * for what it is, and worker_workflow_stop after, which waits until every poller has answered the
+ * task in hand, then frees every cached run. */
+void worker_workflow_stop_polling(worker_workflow *side);
 void worker_workflow_stop(worker_workflow *side);
 
 /* Fills the workflow counters of stats. Any thread. */

@@ -97,8 +97,8 @@ def test_a_c_workflow_is_queried_cached_and_survives_its_worker(path, server, ga
             client = await Client.connect(server.address)
             return await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), 60)
 
-        # The signal's task waits on the dead worker's sticky queue until its schedule-to-start
-        # timeout (10 s), then comes to the normal queue, where the second worker replays it all.
+        # The signal's task goes to the dead worker's sticky queue, then (no poller there, or its
+        # schedule-to-start timeout) to the normal queue, where the second worker replays it all.
         assert asyncio.run(result()) == {"greeting": {"greeting": "Hello, Ada!"}, "signal": [{"by": "test"}]}
         counters = metrics(second)
         assert counters["portico_worker_workflow_cache_misses_total"] >= 1, counters
