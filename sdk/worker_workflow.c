@@ -495,7 +495,8 @@ static void query_results_free(portico_query_result_entry **entries, size_t coun
 {
 	for (size_t i = 0; i < count; i++) {
 		portico_payloads_free(entries[i]->value->answer);
-		free(entries[i]->value->error_message);
+		if (entries[i]->value->error_message != protobuf_c_empty_string)
+			free(entries[i]->value->error_message);
 		free(entries[i]->value);
 		free(entries[i]->key);
 		free(entries[i]);
