@@ -122,3 +122,35 @@ def test_a_workflow_library_without_its_function_is_refused(path):
         [path, "--workflows", str(build / "examples/libgreet.so")], capture_output=True, text=True, timeout=30)
     assert completed.returncode == 1, completed
     assert "has no portico_register_workflows function" in completed.stderr, completed.stderr
+
+
+@pytest.mark.parametrize("path", WORKER_PATHS)
+def test_runs_evicted_from_a_full_cache_are_rebuilt_from_history(path, server, gateway):
+    queue = f"portico-c-wf-{uuid.uuid4()}"
+    w = CWorker(path, server, queue, *libraries(path), PORTICO_WORKER_METRICS_LISTEN="127.0.0.1:0",
+                PORTICO_WORKFLOW_CACHE="1")
+    try:
+        ids = [f"c-hello-{uuid.uuid4()}" for _ in range(3)]
+        for workflow_id in ids:
+            response = post(api(gateway, f"/workflows/{workflow_id}"),
+                            {"workflowType": "c.Hello", "taskQueue": queue, "args": [workflow_id[-4:]]})
+            assert response.status == 200, response
+        for workflow_id in ids:
+            wait_for_state(gateway, workflow_id, "waiting", w)
+        counters = metrics(w)
+        assert counters["portico_worker_workflow_cache_size"] <= 1, counters
+        assert counters["portico_worker_workflow_cache_evictions_total"] >= 2, counters
+        for workflow_id in ids:
+            assert post(api(gateway, f"/workflows/{workflow_id}/signal/proceed"), {"input": [1]}).status == 200
+
+        async def results():
+            client = await Client.connect(server.address)
+            return await asyncio.wait_for(
+                asyncio.gather(*(client.get_workflow_handle(i).result() for i in ids)), 60)
+
+        assert [r["greeting"] for r in asyncio.run(results())] == [
+            {"greeting": f"Hello, {i[-4:]}!"} for i in ids]
+        counters = metrics(w)
+        assert counters['portico_worker_workflow_tasks_total{outcome="failed"}'] == 0, counters
+    finally:
+        stop_cleanly(w)
