@@ -389,10 +389,11 @@ static int gather_events(worker_workflow *side, const workflow_task *task, int64
 static void log_task(const char *level, const char *message, const workflow_task *task, const portico_error *err)
 {
 	const Temporal__Api__Common__V1__WorkflowExecution *execution = task->workflow_execution;
-	json_t *fields =
-	        json_pack("{s:o,s:o,s:o}", "workflowId", portico_log_text(execution ? execution->workflow_id : NULL),
-	                  "runId", portico_log_text(execution ? execution->run_id : NULL), "workflowType",
-	                  portico_log_text(task->workflow_type ? task->workflow_type->name : NULL));
+	json_t *fields = json_pack("{s:o,s:o,s:o,s:i}", "workflowId",
+	                           portico_log_text(execution ? execution->workflow_id : NULL), "runId",
+	                           portico_log_text(execution ? execution->run_id : NULL), "workflowType",
+	                           portico_log_text(task->workflow_type ? task->workflow_type->name : NULL), "attempt",
+	                           (int)task->attempt);
 	if (err) {
 		json_object_set_new(fields, "code", json_string(portico_code_name(err->code)));
 		json_object_set_new(fields, "detail", portico_log_text(err->message));
@@ -445,12 +446,16 @@ static void failure_init(Temporal__Api__Failure__V1__Failure *failure,
 }
 
 /* Fails the workflow task: Temporal retries it (on the normal queue, with the whole history) and
- * the workflow stays open, as with the official SDKs. */
+ * the workflow stays open, as with the official SDKs. Like them, only the first attempt is
+ * answered: Temporal retries a failed task at once, so a task that fails every time would spin
+ * between worker and server; a later attempt is left to its task timeout instead. */
 static void respond_failed(worker_workflow *side, const workflow_task *task,
                            Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause, const char *type,
                            const char *message)
 {
 	atomic_fetch_add(&side->failed, 1);
+	if (task->attempt > 1)
+		return;
 	Temporal__Api__Failure__V1__Failure failure;
 	Temporal__Api__Failure__V1__ApplicationFailureInfo info;
 	failure_init(&failure, &info, type, message);

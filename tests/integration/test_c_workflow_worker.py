@@ -154,3 +154,46 @@ def test_runs_evicted_from_a_full_cache_are_rebuilt_from_history(path, server, g
         assert counters['portico_worker_workflow_tasks_total{outcome="failed"}'] == 0, counters
     finally:
         stop_cleanly(w)
+
+
+@pytest.mark.parametrize("path", WORKER_PATHS)
+def test_non_determinism_fails_the_task_not_the_workflow(path, server, gateway):
+    queue = f"portico-c-wf-{uuid.uuid4()}"
+    workflow_id = f"c-hello-{uuid.uuid4()}"
+    first = start_worker(path, server, queue)
+    try:
+        assert post(api(gateway, f"/workflows/{workflow_id}"),
+                    {"workflowType": "c.Hello", "taskQueue": queue, "args": ["Ada"]}).status == 200
+        wait_for_state(gateway, workflow_id, "waiting", first)
+    finally:
+        stop_cleanly(first)
+
+    # The code now sleeps first: replaying the history (an activity where it starts a timer) fails.
+    changed = CWorker(path, server, queue, *libraries(path), PORTICO_WORKER_METRICS_LISTEN="127.0.0.1:0",
+                      HELLO_SLEEP_FIRST="1")
+    try:
+        assert post(api(gateway, f"/workflows/{workflow_id}/signal/proceed"), {"input": [1]}).status == 200
+        deadline = time.monotonic() + 30
+        while metrics(changed).get("portico_worker_workflow_nondeterminism_total", 0) < 1:
+            assert time.monotonic() < deadline, Path(changed.log.name).read_text()
+            time.sleep(0.1)
+    finally:
+        stop_cleanly(changed)
+    failed = [json.loads(line) for line in changed.output.splitlines() if "non-determinism" in line]
+    print(f"attempts failed for non-determinism: {[f['attempt'] for f in failed]}")
+    assert failed and failed[0]["workflowId"] == workflow_id and failed[0]["workflowType"] == "c.Hello", failed
+    assert "history event 5 ActivityTaskScheduled" in failed[0]["detail"], failed
+    described = get(api(gateway, f"/workflows/{workflow_id}"))
+    assert described.json["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_RUNNING", described
+
+    # The code as it was completes the workflow once the task is retried: the first attempt was
+    # failed, later ones are left to their 10 s task timeout, as the official SDKs do.
+    fixed = start_worker(path, server, queue)
+    try:
+        async def result():
+            client = await Client.connect(server.address)
+            return await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), 60)
+
+        assert asyncio.run(result())["signal"] == [1]
+    finally:
+        stop_cleanly(fixed)

@@ -1,8 +1,12 @@
 /* A C workflow for the workflow worker's integration test (test_c_workflow_worker.py):
  * c.Hello(name) greets name with the example.greet activity ({"name": name}) (examples/activities/greet.c), then
  * waits for the signal "proceed" and returns the greeting with what the signal brought. Its query
- * "state" says where it stands, so that the test can kill the worker while it waits. */
+ * "state" says where it stands, so that the test can kill the worker while it waits.
+ * With HELLO_SLEEP_FIRST set in the worker's environment, the code sleeps before the greeting: a
+ * change that is not deterministic for the runs started without it, which the test shows failing
+ * their workflow tasks (not the workflows). */
 #include <stddef.h>
+#include <stdlib.h>
 
 #include <jansson.h>
 
@@ -34,9 +38,11 @@ static int end(portico_workflow *wf, int outcome)
 
 static int run(portico_workflow *wf, void *user_data)
 {
-	(void)user_data;
+	const int *sleep_first = user_data;
 	hello h = {"greeting", NULL};
 	portico_workflow_on_query(wf, "state", state, &h);
+	if (*sleep_first && portico_workflow_sleep(wf, 1) != PORTICO_WAIT_DONE)
+		return end(wf, PORTICO_WORKFLOW_FAILED);
 	json_t *name = portico_workflow_input_json(wf, 0);
 	json_t *args = json_pack("[{s:o}]", "name", name ? name : json_null()); /* takes name */
 	portico_workflow_activity_options options = {.start_to_close_ms = 10000};
@@ -62,5 +68,7 @@ static int run(portico_workflow *wf, void *user_data)
 
 void portico_register_workflows(portico_worker *worker)
 {
-	portico_worker_register_workflow(worker, "c.Hello", run, NULL);
+	static int sleep_first;
+	sleep_first = getenv("HELLO_SLEEP_FIRST") != NULL;
+	portico_worker_register_workflow(worker, "c.Hello", run, &sleep_first);
 }
