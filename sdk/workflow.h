@@ -278,6 +278,15 @@ void portico_workflow_go(portico_workflow *wf, void (*fn)(portico_workflow *wf, 
  * the workflow's state. */
 int portico_workflow_wait_condition(portico_workflow *wf, int (*condition)(void *arg), void *arg, int64_t timeout_ms);
 
+/* ---- State the handlers share ---------------------------------------------------------------- */
+
+/* Zeroed memory of size bytes owned by the run: freed when the run is freed (after its coroutines
+ * have returned), with cleanup(state) first when cleanup is not NULL (to drop JSON references it
+ * holds, say). Signal, query and update handlers must keep the workflow's state here, never in
+ * the workflow function's locals: a query can be asked after the function has returned (the saga's
+ * progress, the approval's final state), when its stack frame is gone. */
+void *portico_workflow_alloc(portico_workflow *wf, size_t size, void (*cleanup)(void *state));
+
 /* ---- Signals, queries, updates ------------------------------------------------------------------ */
 
 /* Called for each signal of name, in history order, on the coroutine that waits (it must not

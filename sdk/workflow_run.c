@@ -135,6 +135,13 @@ typedef struct update_run {
 	json_t *args;
 } update_run;
 
+/* Memory of portico_workflow_alloc. */
+typedef struct owned {
+	void (*cleanup)(void *state);
+	struct owned *next;
+	max_align_t data[];
+} owned;
+
 typedef struct patch {
 	char *id;
 	int taken;
@@ -178,6 +185,7 @@ struct workflow_run {
 	handler *handlers;
 	buffered_signal *signals;
 	patch *patches;
+	owned *owned;
 	portico_workflow_scope *scopes;
 	portico_workflow_future *futures;
 	pending *pending_head, *pending_tail;
@@ -1945,6 +1953,12 @@ void workflow_run_free(workflow_run *run)
 		free(p->id);
 		free(p);
 	}
+	for (owned *o = run->owned, *next; o; o = next) {
+		next = o->next;
+		if (o->cleanup)
+			o->cleanup(o->data);
+		free(o);
+	}
 	for (size_t i = 0; i < sizeof run->info_strings / sizeof run->info_strings[0]; i++)
 		free(run->info_strings[i]);
 	if (run->input)
@@ -2136,6 +2150,16 @@ int portico_workflow_continue_as_new(portico_workflow *wf, json_t *args, const c
 int portico_workflow_cancel_requested(const portico_workflow *wf)
 {
 	return wf->run->cancel_requested != 0;
+}
+
+void *portico_workflow_alloc(portico_workflow *wf, size_t size, void (*cleanup)(void *state))
+{
+	workflow_run *run = run_of(wf);
+	owned *o = portico_calloc(1, sizeof *o + size);
+	o->cleanup = cleanup;
+	o->next = run->owned;
+	run->owned = o;
+	return o->data;
 }
 
 portico_workflow_scope *portico_workflow_scope_new(portico_workflow *wf)
