@@ -687,8 +687,8 @@ static void cancel_future(workflow_run *run, portico_workflow_future *f)
 	}
 	if (c)
 		add_command(run, c, f);
-	int waits = f->kind == OP_TIMER || f->kind == OP_SIGNAL || f->cancellation != PORTICO_CANCEL_WAIT;
-	if (waits || f->kind == OP_TIMER)
+	/* Only activities and children cancelled with PORTICO_CANCEL_WAIT wait for their end. */
+	if (f->kind == OP_TIMER || f->kind == OP_SIGNAL || f->cancellation != PORTICO_CANCEL_WAIT)
 		resolve(f, PORTICO_WAIT_CANCELED, NULL, NULL);
 }
 
@@ -708,7 +708,6 @@ static wf_coro *spawn(workflow_run *run, const char *name, void (*fn)(portico_wo
 	c->fn = fn;
 	c->arg = arg;
 	c->cancellable = cancellable;
-	c->cancel_pending = cancellable && run->cancel_requested > 1; /* see deliver_cancel */
 	c->name = portico_strdup(name);
 	c->co = coroutine_new(run->options.stack_bytes, coro_main, c);
 	if (!c->co)
@@ -936,7 +935,7 @@ static void deliver_signal(workflow_run *run, const char *name, json_t *args)
 /* The workflow's cancellation reaches what each cancellable coroutine waits for, now or next. */
 static void deliver_cancel(workflow_run *run)
 {
-	run->cancel_requested = 2;
+	run->cancel_requested = 1;
 	for (wf_coro *c = run->coros; c; c = c->next)
 		if (c->cancellable)
 			c->cancel_pending = 1;
@@ -2433,10 +2432,7 @@ void portico_workflow_go(portico_workflow *wf, void (*fn)(portico_workflow *wf, 
 	workflow_run *run = run_of(wf);
 	if (run->evicting)
 		return;
-	char name[32];
-	snprintf(name, sizeof name, "go-%p", (void *)fn);
 	spawn(run, "go", fn, arg, !run->current || run->current->cancellable);
-	(void)name;
 }
 
 int portico_workflow_wait_condition(portico_workflow *wf, int (*condition)(void *arg), void *arg, int64_t timeout_ms)
@@ -2447,10 +2443,12 @@ int portico_workflow_wait_condition(portico_workflow *wf, int (*condition)(void 
 		return PORTICO_WAIT_EVICTED;
 	if (condition(arg))
 		return PORTICO_WAIT_DONE;
+	if (timeout_ms == 0)
+		return PORTICO_WAIT_TIMEOUT;
 	c->condition = condition;
 	c->condition_arg = arg;
 	c->signal_name = NULL;
-	c->timeout = timeout_ms >= 0 ? portico_workflow_timer_start(wf, timeout_ms ? timeout_ms : 1, NULL) : NULL;
+	c->timeout = timeout_ms > 0 ? portico_workflow_timer_start(wf, timeout_ms, NULL) : NULL;
 	int r = block(run, check_condition,
 	              timeout_ms >= 0
 	                      ? portico_sprintf("waiting for a condition, for at most %lld ms", (long long)timeout_ms)
@@ -2470,11 +2468,11 @@ int portico_workflow_signal_receive(portico_workflow *wf, const char *name, json
 	c->signal_name = name;
 	c->signal_args = args;
 	c->timeout = NULL;
-	if (take_signal(c) == PORTICO_WAIT_DONE) {
+	if (take_signal(c) == PORTICO_WAIT_DONE || timeout_ms == 0) {
 		c->signal_name = NULL;
-		return PORTICO_WAIT_DONE;
+		return *args ? PORTICO_WAIT_DONE : PORTICO_WAIT_TIMEOUT;
 	}
-	c->timeout = timeout_ms >= 0 ? portico_workflow_timer_start(wf, timeout_ms ? timeout_ms : 1, NULL) : NULL;
+	c->timeout = timeout_ms > 0 ? portico_workflow_timer_start(wf, timeout_ms, NULL) : NULL;
 	int r = block(run, check_condition, portico_sprintf("waiting for signal %s", name));
 	c->timeout = NULL;
 	c->signal_name = NULL;
