@@ -92,12 +92,14 @@ struct wf_coro {
 	workflow_run *run;
 	void (*fn)(portico_workflow *wf, void *arg);
 	void *arg;
+	int started;        /* resumed at least once */
 	int cancellable;    /* cancelled with the workflow */
 	int cancel_pending; /* the workflow was cancelled and this coroutine's waits have not seen it */
 	/* what it waits for (check NULL: runnable, or not started) */
 	wait_check check;
 	portico_workflow_future *const *futures;
 	size_t future_count;
+	int any; /* await_any: the first resolved ends the wait, and cancelling it cancels none */
 	size_t *index;
 	int (*condition)(void *arg);
 	void *condition_arg;
@@ -758,16 +760,15 @@ static int check_futures(wf_coro *c)
 {
 	if (c->cancel_pending) {
 		c->cancel_pending = 0;
-		if (c->future_count == 1) /* awaiting one operation: cancelling the wait cancels it */
-			cancel_future(c->run, (portico_workflow_future *)c->futures[0]);
-		else
+		if (c->any)
 			return PORTICO_WAIT_CANCELED;
+		cancel_future(c->run, (portico_workflow_future *)c->futures[0]); /* cancelling the wait cancels it */
 	}
 	for (size_t i = 0; i < c->future_count; i++) {
 		if (c->futures[i]->resolved) {
 			if (c->index)
 				*c->index = i;
-			return c->future_count == 1 ? future_state(c->futures[i]) : PORTICO_WAIT_DONE;
+			return c->any ? PORTICO_WAIT_DONE : future_state(c->futures[i]);
 		}
 	}
 	return NOT_READY;
@@ -819,7 +820,7 @@ static void run_until_blocked(workflow_run *run)
 	for (int progressed = 1; progressed;) {
 		progressed = 0;
 		for (wf_coro *c = run->coros; c; c = c->next) {
-			if (coroutine_finished(c->co))
+			if (coroutine_finished(c->co) || (run->evicting && !c->started))
 				continue;
 			if (c->check) {
 				int r = run->evicting ? PORTICO_WAIT_EVICTED : c->check(c);
@@ -828,6 +829,7 @@ static void run_until_blocked(workflow_run *run)
 				c->woke = r;
 			}
 			run->current = c;
+			c->started = 1;
 			coroutine_resume(c->co);
 			run->current = NULL;
 			progressed = 1;
@@ -1594,7 +1596,9 @@ static void deliver_update(workflow_run *run, const char *message_id, int64_t se
 	const handler *h = find_handler(run, name, 2);
 	json_t *args = payloads_array(request->input ? request->input->args : NULL);
 	char *rejection = NULL;
-	if (!h)
+	if (run->closed)
+		rejection = portico_sprintf("the workflow has completed: update \"%s\" comes too late", name);
+	else if (!h)
 		rejection = portico_sprintf("update \"%s\" is not registered by this workflow", name);
 	else if (h->validator && !run->replaying && h->validator(&run->wf, args, &rejection, h->arg) != 0 && !rejection)
 		rejection = portico_sprintf("update \"%s\" was rejected by its validator", name);
@@ -2283,15 +2287,12 @@ int portico_workflow_await_any(portico_workflow *wf, portico_workflow_future *co
 	cancel_scoped(run);
 	c->futures = futures;
 	c->future_count = count;
+	c->any = 1;
 	c->index = index;
 	int r = block(run, check_futures, portico_sprintf("waiting for the first of %zu operations", count));
-	if (count == 1 && r != PORTICO_WAIT_EVICTED && r != PORTICO_WAIT_CANCELED) {
-		if (index)
-			*index = 0;
-		r = PORTICO_WAIT_DONE;
-	}
 	c->futures = NULL;
 	c->future_count = 0;
+	c->any = 0;
 	c->index = NULL;
 	return r;
 }
