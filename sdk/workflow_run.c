@@ -948,6 +948,11 @@ static void start_run(workflow_run *run, const workflow_event *e)
 	const Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *a =
 	        e->workflow_execution_started_event_attributes;
 	const char *type = a->workflow_type ? a->workflow_type->name : NULL;
+	if (run->started) {
+		set_problem(run, WORKFLOW_RUN_BAD_HISTORY, "history event %lld starts the workflow a second time",
+		            (long long)e->event_id);
+		return;
+	}
 	run->definition = type ? run->options.lookup(run->options.lookup_arg, type) : NULL;
 	if (!run->definition) {
 		set_problem(run, WORKFLOW_RUN_UNREGISTERED,

@@ -467,28 +467,28 @@ static const char saga_history[] =
                 12, "ACTIVITY_TASK_STARTED", "activityTaskStartedEventAttributes",
                 "{\"scheduledEventId\":\"11\"}") "," EVENT(13, "WORKFLOW_EXECUTION_CANCEL_REQUESTED",
                                                            "workflowExecutionCancelRequestedEventAttributes",
-                                                           "{}") "," TASK(14,
-                                                                          15, 16) "," EVENT(17,
-                                                                                            "ACTIVITY_TASK_CANCEL_"
-                                                                                            "REQUESTED",
-                                                                                            "activityTaskCancelRequeste"
-                                                                                            "dEventAttributes",
-                                                                                            "{\"scheduledEventId\":"
-                                                                                            "\"11\"}") "," SCHEDULED(18,
-                                                                                                                     "3",
-                                                                                                                     "u"
-                                                                                                                     "n"
-                                                                                                                     "d"
-                                                                                                                     "o"
-                                                                                                                     "."
-                                                                                                                     "a") "," ACTIVITY_DONE(20,
-                                                                                                                                            19,
-                                                                                                                                            18) "," TASK(21,
-                                                                                                                                                         22,
-                                                                                                                                                         23) "," EVENT(24,
-                                                                                                                                                                       "WORKFLOW_EXECUTION_CANCELED",
-                                                                                                                                                                       "workflowExecutionCanceledEventAttributes",
-                                                                                                                                                                       "{}") "]}";
+                                                           "{}") "," TASK(14, 15,
+                                                                          16) "," EVENT(17,
+                                                                                        "ACTIVITY_TASK_CANCEL_"
+                                                                                        "REQUESTED",
+                                                                                        "activityTaskCancelRequeste"
+                                                                                        "dEventAttributes",
+                                                                                        "{\"scheduledEventId\":"
+                                                                                        "\"11\"}") "," SCHEDULED(18,
+                                                                                                                 "3",
+                                                                                                                 "u"
+                                                                                                                 "n"
+                                                                                                                 "d"
+                                                                                                                 "o"
+                                                                                                                 "."
+                                                                                                                 "a") "," ACTIVITY_DONE(20,
+                                                                                                                                        19,
+                                                                                                                                        18) "," TASK(21,
+                                                                                                                                                     22,
+                                                                                                                                                     23) "," EVENT(24,
+                                                                                                                                                                   "WORKFLOW_EXECUTION_CANCELED",
+                                                                                                                                                                   "workflowExecutionCanceledEventAttributes",
+                                                                                                                                                                   "{}") "]}";
 
 static void test_a_cancelled_saga_cancels_its_step_compensates_and_ends_cancelled(void **state)
 {
