@@ -285,8 +285,7 @@ static int64_t timestamp_ms(const Google__Protobuf__Timestamp *t)
 	return t ? t->seconds * 1000 + t->nanos / 1000000 : 0;
 }
 
-/* A deep copy of a message, through its wire form (freed with protobuf_c_message_free_unpacked). */
-static void *message_copy(const ProtobufCMessage *message)
+void *workflow_proto_copy(const ProtobufCMessage *message)
 {
 	if (!message)
 		return NULL;
@@ -810,7 +809,7 @@ static void start_run(workflow_run *run, const workflow_event *e)
 	}
 	run->info.attempt = a->attempt ? a->attempt : 1;
 	run->info.start_time_ms = timestamp_ms(e->event_time);
-	run->input = message_copy(a->input ? &a->input->base : NULL);
+	run->input = workflow_proto_copy(a->input ? &a->input->base : NULL);
 	run->memo = json_object();
 	for (size_t i = 0; a->memo && i < a->memo->n_fields; i++)
 		json_object_set_new(run->memo, a->memo->fields[i]->key,
@@ -1476,7 +1475,7 @@ static void deliver_update(workflow_run *run, const char *message_id, int64_t se
 	u->run = run;
 	u->update_id = portico_strdup(update_id);
 	u->message_id = portico_strdup(message_id);
-	u->meta = request->meta ? message_copy(&request->meta->base) : NULL;
+	u->meta = request->meta ? workflow_proto_copy(&request->meta->base) : NULL;
 	u->h = h;
 	u->args = args;
 	char *label = portico_sprintf("update %s (%s)", name, update_id);
