@@ -226,12 +226,12 @@ static char *read_file(const char *path, size_t max, size_t *length, portico_err
 			text = portico_realloc(text, capacity + 1);
 		}
 	}
-	int failed = ferror(file);
+	int failed = ferror(file) ? errno : 0;
 	fclose(file);
 	if (failed || size > max) {
 		free(text);
 		if (failed)
-			portico_error_set(err, PORTICO_DATA_LOSS, "%s: cannot read: %s", path, strerror(errno));
+			portico_error_set(err, PORTICO_DATA_LOSS, "%s: cannot read: %s", path, strerror(failed));
 		else
 			portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
 			                  "%s: larger than the %zu MiB a history file may be", path,
