@@ -164,38 +164,6 @@ const portico_payloads *portico_activity_input(const portico_activity *activity)
 	return activity->task->input ? activity->task->input : &activity->empty;
 }
 
-static int metadata_is(const ProtobufCBinaryData *value, const char *text)
-{
-	return value && value->len == strlen(text) && !memcmp(value->data, text, value->len);
-}
-
-/* Reads payload as JSON into *value (a new reference; binary/null is JSON null). Returns NULL
- * when it could, else why not, for the log (the caller frees it), with *value NULL. */
-static char *payload_as_json(const portico_payload *payload, json_t **value)
-{
-	const ProtobufCBinaryData *encoding = portico_payload_metadata(payload, "encoding");
-	const ProtobufCBinaryData *codec_error = portico_payload_metadata(payload, "portico-codec-error");
-	*value = NULL;
-	if (codec_error)
-		return portico_sprintf("it cannot be decrypted: %.*s", (int)codec_error->len,
-		                       (const char *)codec_error->data);
-	if (metadata_is(encoding, PORTICO_ENCODING_NULL)) {
-		*value = json_null();
-		return NULL;
-	}
-	if (metadata_is(encoding, PORTICO_ENCODING_JSON)) {
-		json_error_t error;
-		*value = json_loadb((const char *)payload->data.data, payload->data.len, JSON_DECODE_ANY, &error);
-		return *value ? NULL : portico_sprintf("it is not valid JSON: %s", error.text);
-	}
-	if (metadata_is(encoding, PORTICO_ENCODING_ENCRYPTED))
-		return portico_strdup("it is encrypted and this worker has no codec keys (PORTICO_CODEC_KEYS)");
-	if (!encoding)
-		return portico_strdup("it has no encoding");
-	return portico_sprintf("its encoding is %.*s, not json/plain", (int)encoding->len,
-	                       (const char *)encoding->data);
-}
-
 /* Payload index as JSON (a new reference), or NULL when there is none. One that is there but
  * cannot be read as JSON is logged with the reason (most often a codec key this worker lacks):
  * the activity itself only sees NULL. */
@@ -205,7 +173,7 @@ static json_t *payload_json(const portico_activity *activity, const char *what, 
 	if (!payloads || index >= payloads->n_payloads)
 		return NULL;
 	json_t *value;
-	char *reason = payload_as_json(payloads->payloads[index], &value);
+	char *reason = portico_payload_read_json(payloads->payloads[index], &value);
 	if (reason) {
 		json_t *fields = activity_log_fields(activity);
 		json_object_set_new(fields, "payload", json_string(what));

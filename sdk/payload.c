@@ -315,3 +315,35 @@ json_t *portico_payloads_to_json(const portico_payloads *payloads, int shorthand
 	json_object_set_new(object, "payloads", array);
 	return object;
 }
+
+static int encoding_is(const ProtobufCBinaryData *value, const char *text)
+{
+	return value && value->len == strlen(text) && !memcmp(value->data, text, value->len);
+}
+
+/* Reads payload as JSON into *value (a new reference; binary/null is JSON null). Returns NULL
+ * when it could, else why not, for the log (the caller frees it), with *value NULL. */
+char *portico_payload_read_json(const portico_payload *payload, json_t **value)
+{
+	const ProtobufCBinaryData *encoding = portico_payload_metadata(payload, "encoding");
+	const ProtobufCBinaryData *codec_error = portico_payload_metadata(payload, "portico-codec-error");
+	*value = NULL;
+	if (codec_error)
+		return portico_sprintf("it cannot be decrypted: %.*s", (int)codec_error->len,
+		                       (const char *)codec_error->data);
+	if (encoding_is(encoding, PORTICO_ENCODING_NULL)) {
+		*value = json_null();
+		return NULL;
+	}
+	if (encoding_is(encoding, PORTICO_ENCODING_JSON)) {
+		json_error_t error;
+		*value = json_loadb((const char *)payload->data.data, payload->data.len, JSON_DECODE_ANY, &error);
+		return *value ? NULL : portico_sprintf("it is not valid JSON: %s", error.text);
+	}
+	if (encoding_is(encoding, "binary/encrypted"))
+		return portico_strdup("it is encrypted and this worker has no codec keys (PORTICO_CODEC_KEYS)");
+	if (!encoding)
+		return portico_strdup("it has no encoding");
+	return portico_sprintf("its encoding is %.*s, not json/plain", (int)encoding->len,
+	                       (const char *)encoding->data);
+}

@@ -62,6 +62,11 @@ json_t *portico_payloads_to_json(const portico_payloads *payloads, int shorthand
  * Returns a string the caller frees. */
 char *portico_json_to_payload_text(const json_t *value, size_t *length);
 
+/* Reads a payload as one JSON value into *value (a new reference; binary/null is JSON null).
+ * Returns NULL when it could; else why not (undecryptable, not json/plain, not valid JSON), a
+ * message the caller frees, with *value NULL. */
+char *portico_payload_read_json(const portico_payload *payload, json_t **value);
+
 void portico_payload_free(portico_payload *payload);
 void portico_payloads_free(portico_payloads *payloads);
 

@@ -40,9 +40,9 @@ typedef struct portico_workflow_scope portico_workflow_scope;
 
 /* What a workflow function returns. */
 enum {
-	PORTICO_WORKFLOW_COMPLETED = 0,        /* with the result set by portico_workflow_set_result (null if none) */
-	PORTICO_WORKFLOW_FAILED = -1,          /* with the failure set by portico_workflow_fail* (a generic one if none) */
-	PORTICO_WORKFLOW_CANCELED = -2,        /* ends the run as cancelled */
+	PORTICO_WORKFLOW_COMPLETED = 0, /* with the result set by portico_workflow_set_result (null if none) */
+	PORTICO_WORKFLOW_FAILED = -1,   /* with the failure set by portico_workflow_fail* (a generic one if none) */
+	PORTICO_WORKFLOW_CANCELED = -2, /* ends the run as cancelled */
 	PORTICO_WORKFLOW_CONTINUE_AS_NEW = -3, /* after portico_workflow_continue_as_new */
 };
 
@@ -70,8 +70,8 @@ typedef struct portico_workflow_info {
 	const char *continued_from_run_id; /* NULL unless this run continues another */
 	const char *parent_workflow_id;    /* NULL unless a child */
 	const char *parent_run_id;
-	int32_t attempt;         /* 1 for the first */
-	int64_t start_time_ms;   /* wall clock of the start event, in ms since the epoch */
+	int32_t attempt;       /* 1 for the first */
+	int64_t start_time_ms; /* wall clock of the start event, in ms since the epoch */
 } portico_workflow_info;
 
 const portico_workflow_info *portico_workflow_get_info(const portico_workflow *wf);
@@ -126,10 +126,10 @@ void portico_workflow_log(portico_workflow *wf, const char *level, const char *m
  * "application", "activity", "child_workflow", "timeout", "canceled", "terminated", "server". */
 typedef struct portico_workflow_failure {
 	char *kind;
-	char *type;      /* application failures: the error type ("" if none) */
+	char *type; /* application failures: the error type ("" if none) */
 	char *message;
 	int non_retryable;
-	json_t *details; /* application failures: the details, a JSON array (NULL if none) */
+	json_t *details;    /* application failures: the details, a JSON array (NULL if none) */
 	char *timeout_type; /* timeout failures: "START_TO_CLOSE", "HEARTBEAT", … (NULL otherwise) */
 	struct portico_workflow_failure *cause; /* activity and child failures: what they failed with */
 } portico_workflow_failure;
@@ -137,8 +137,7 @@ typedef struct portico_workflow_failure {
 /* An application failure (details: an array or NULL, reference taken). Free with
  * portico_workflow_failure_free. */
 portico_workflow_failure *portico_workflow_failure_new(const char *type, int non_retryable, json_t *details,
-                                                       const char *format, ...)
-        __attribute__((format(printf, 4, 5)));
+                                                       const char *format, ...) __attribute__((format(printf, 4, 5)));
 
 /* The innermost cause: for an activity or child failure, what it failed with. */
 const portico_workflow_failure *portico_workflow_failure_root(const portico_workflow_failure *failure);
@@ -181,10 +180,10 @@ void portico_workflow_scope_cancel(portico_workflow_scope *scope);
 /* ---- Activities, timers, children: futures ---------------------------------------------------- */
 
 typedef struct portico_retry_policy {
-	int64_t initial_interval_ms; /* 0 for the server's default (1 s) */
-	double backoff_coefficient;  /* 0 for 2.0 */
-	int64_t maximum_interval_ms; /* 0 for 100 × the initial interval */
-	int32_t maximum_attempts;    /* 0 for unlimited */
+	int64_t initial_interval_ms;                  /* 0 for the server's default (1 s) */
+	double backoff_coefficient;                   /* 0 for 2.0 */
+	int64_t maximum_interval_ms;                  /* 0 for 100 × the initial interval */
+	int32_t maximum_attempts;                     /* 0 for unlimited */
 	const char *const *non_retryable_error_types; /* NULL-terminated, or NULL */
 } portico_retry_policy;
 
@@ -243,7 +242,7 @@ typedef struct portico_workflow_child_options {
 	const char *task_queue;  /* NULL for the workflow's */
 	int64_t execution_timeout_ms, run_timeout_ms, task_timeout_ms;
 	const portico_retry_policy *retry_policy;
-	int parent_close_policy; /* a PARENT_CLOSE_POLICY enum value; 0 for terminate */
+	int parent_close_policy;                /* a PARENT_CLOSE_POLICY enum value; 0 for terminate */
 	portico_cancellation_type cancellation; /* PORTICO_CANCEL_TRY asks and reports at once */
 	portico_workflow_scope *scope;
 } portico_workflow_child_options;
@@ -294,8 +293,7 @@ int portico_workflow_signal_receive(portico_workflow *wf, const char *name, json
 
 /* Answers a query: 0 with *result (new reference), or -1 with *error (a message the caller
  * frees with free()). Must not change the workflow's state or block. */
-typedef int (*portico_workflow_query_fn)(portico_workflow *wf, json_t *args, json_t **result, char **error,
-                                         void *arg);
+typedef int (*portico_workflow_query_fn)(portico_workflow *wf, json_t *args, json_t **result, char **error, void *arg);
 void portico_workflow_on_query(portico_workflow *wf, const char *name, portico_workflow_query_fn fn, void *arg);
 
 /* An update's validator: 0 accepts, -1 rejects with *error (freed with free()); nothing is

@@ -41,6 +41,10 @@ typedef struct workflow_run_options {
 	workflow_lookup_fn lookup;
 	void *lookup_arg;
 	size_t stack_bytes; /* per coroutine; 0 for WORKFLOW_RUN_DEFAULT_STACK_BYTES */
+	/* The run's ids, from the task (borrowed, copied); NULL to read them from the start event
+	 * (whose original run id differs from the run's after a reset). */
+	const char *workflow_id;
+	const char *run_id;
 } workflow_run_options;
 
 #define WORKFLOW_RUN_DEFAULT_STACK_BYTES (256 * 1024)
