@@ -120,6 +120,13 @@ typedef struct handler {
 	struct handler *next;
 } handler;
 
+/* What the workflow gave portico_workflow_on_free: freed with the run. */
+typedef struct keepsake {
+	void (*free_fn)(void *data);
+	void *data;
+	struct keepsake *next;
+} keepsake;
+
 typedef struct buffered_signal {
 	char *name;
 	json_t *args;
@@ -176,6 +183,7 @@ struct workflow_run {
 	char *continue_type, *continue_queue;
 	wf_coro *coros, *current;
 	handler *handlers;
+	keepsake *keepsakes;
 	buffered_signal *signals;
 	patch *patches;
 	portico_workflow_scope *scopes;
@@ -1934,6 +1942,11 @@ void workflow_run_free(workflow_run *run)
 		free(h->name);
 		free(h);
 	}
+	for (keepsake *k = run->keepsakes, *next; k; k = next) { /* after the last handler and coroutine */
+		next = k->next;
+		k->free_fn(k->data);
+		free(k);
+	}
 	for (buffered_signal *s = run->signals, *next; s; s = next) {
 		next = s->next;
 		free(s->name);
@@ -2484,6 +2497,14 @@ void portico_workflow_on_signal(portico_workflow *wf, const char *name, portico_
 		free(found->name);
 		free(found);
 	}
+}
+
+void portico_workflow_on_free(portico_workflow *wf, void (*free_fn)(void *data), void *data)
+{
+	workflow_run *run = run_of(wf);
+	keepsake *k = portico_malloc(sizeof *k);
+	*k = (keepsake){.free_fn = free_fn, .data = data, .next = run->keepsakes};
+	run->keepsakes = k;
 }
 
 void portico_workflow_on_query(portico_workflow *wf, const char *name, portico_workflow_query_fn fn, void *arg)
