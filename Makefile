@@ -49,6 +49,7 @@ HTTPD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard httpd/*.c))
 EXAMPLE_LIBS := $(patsubst examples/activities/%.c,$(BUILD)/examples/lib%.so,$(wildcard examples/activities/*.c))
 # C workflows the integration tests load with --workflows.
 TEST_WORKFLOW_LIBS := $(patsubst tests/workflows/%.c,$(BUILD)/tests/workflows/lib%.so,$(wildcard tests/workflows/*.c))
+EXAMPLE_WORKFLOWS := $(BUILD)/examples/libworkflows.so
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
@@ -62,7 +63,7 @@ PROBE := $(BUILD)/tests/client-probe
 all: sdk programs $(UNIT_BIN) $(PROBE) $(TEST_WORKFLOW_LIBS)
 
 # What is deployed: the gateway, the worker and the activity libraries (the Docker images' build).
-programs: $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS)
+programs: $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS) $(EXAMPLE_WORKFLOWS)
 
 setup:
 	@scripts/setup.sh
@@ -175,6 +176,12 @@ $(BUILD)/examples/lib%.so: examples/activities/%.c $(PUBLIC_HEADERS) $(GEN)/.gen
 	@mkdir -p $(dir $@)
 	@echo "cc    $@"
 	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
+
+# The example workflows in C: one shared object of examples/workflows-c/*.c, loaded with --workflows.
+$(EXAMPLE_WORKFLOWS): $(wildcard examples/workflows-c/*.c examples/workflows-c/*.h) $(PUBLIC_HEADERS) $(GEN)/.generated
+	@mkdir -p $(dir $@)
+	@echo "cc    $@"
+	@$(CC) $(CFLAGS) -fPIC -shared $(filter %.c,$^) -o $@
 
 # --- Tests ---------------------------------------------------------------------------------------
 $(BUILD)/tests/workflows/lib%.so: tests/workflows/%.c $(PUBLIC_HEADERS) $(GEN)/.generated

@@ -307,6 +307,12 @@ typedef int (*portico_workflow_update_fn)(portico_workflow *wf, json_t *args, js
 void portico_workflow_on_update(portico_workflow *wf, const char *name, portico_workflow_update_fn fn,
                                 portico_workflow_update_validator validator, void *arg);
 
+/* Has the run call free_fn(data) when it is freed, after its last handler and query. Signal, query
+ * and update handlers must keep the workflow's state in memory handed over this way, never in the
+ * workflow function's locals: a closed workflow still answers queries (the worker replays its
+ * history to the end, then asks the handlers), when the function's frame is gone. */
+void portico_workflow_on_free(portico_workflow *wf, void (*free_fn)(void *data), void *data);
+
 /* ---- Memo and search attributes ----------------------------------------------------------------- */
 
 /* Adds or replaces memo fields (an object; a field set to null is removed). Borrowed. */
