@@ -1,10 +1,14 @@
 #include "payload_walk.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "proto_path.h"
+#include "proto_registry.h"
 #include "protojson.h"
+#include "google/protobuf/any.pb-c.h"
 
 typedef struct walk {
 	const portico_payload_visitor *visitor;
@@ -19,6 +23,30 @@ static int skipped(const ProtobufCMessageDescriptor *descriptor)
 }
 
 static int walk_message(walk *w, ProtobufCMessage *message);
+
+/* A google.protobuf.Any holding a Temporal message (an update's request or response in a
+ * workflow task's protocol messages): its payloads are walked inside, and the Any is packed again
+ * with what the visitor changed. An Any of an unknown type, or that does not parse, is left as it
+ * is: its bytes are not payloads this walk can find. */
+static int walk_any(walk *w, Google__Protobuf__Any *any)
+{
+	const ProtobufCMessageDescriptor *type =
+	        any->type_url ? portico_proto_message_by_type_url(any->type_url) : NULL;
+	ProtobufCMessage *inner = type ? protobuf_c_message_unpack(type, NULL, any->value.len, any->value.data) : NULL;
+	if (!inner)
+		return 0;
+	int failed = walk_message(w, inner);
+	if (!failed) {
+		size_t size = protobuf_c_message_get_packed_size(inner);
+		uint8_t *packed = portico_malloc(size ? size : 1);
+		protobuf_c_message_pack(inner, packed);
+		free(any->value.data);
+		any->value.data = packed;
+		any->value.len = size;
+	}
+	protobuf_c_message_free_unpacked(inner, NULL);
+	return failed;
+}
 
 /* Visits the message stored at *slot, a field of message type. */
 static int walk_slot(walk *w, const ProtobufCFieldDescriptor *field, ProtobufCMessage **slot)
@@ -38,6 +66,8 @@ static int walk_slot(walk *w, const ProtobufCFieldDescriptor *field, ProtobufCMe
 		}
 		return w->visitor->payloads ? w->visitor->payloads(w->visitor->arg, payloads, w->path.text, w->err) : 0;
 	}
+	if (field->descriptor == &google__protobuf__any__descriptor)
+		return walk_any(w, (Google__Protobuf__Any *)*slot);
 	return skipped(field->descriptor) ? 0 : walk_message(w, *slot);
 }
 

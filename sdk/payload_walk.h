@@ -1,5 +1,6 @@
 /* Finds every payload inside any Temporal message, through the generated descriptors: the
- * singular, repeated, oneof and map fields of type Payload or Payloads at any depth. Search
+ * singular, repeated, oneof and map fields of type Payload or Payloads at any depth, and inside
+ * google.protobuf.Any fields holding a Temporal message (packed again after the visit). Search
  * attributes and headers are left out: Temporal must read them, so codecs never touch them. */
 #ifndef PORTICO_PAYLOAD_WALK_H
 #define PORTICO_PAYLOAD_WALK_H

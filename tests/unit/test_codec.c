@@ -10,8 +10,12 @@
 #include <cmocka.h>
 #include <zlib.h>
 
+#include "json_assert.h"
+
 #include "base64.h"
 #include "codec.h"
+#include "temporal/api/protocol/v1/message.pb-c.h"
+#include "temporal/api/update/v1/message.pb-c.h"
 #include "crypto.h"
 #include "payload_walk.h"
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
@@ -389,6 +393,47 @@ static void test_the_whole_request_is_limited(void **state)
 	protobuf_c_message_free_unpacked(&request->base, NULL);
 }
 
+/* An update's request inside a workflow task's protocol message: its arguments are encoded and
+ * decoded like any other payload, and the Any is packed again. */
+static void test_payloads_inside_an_any_are_encoded_and_decoded(void **state)
+{
+	(void)state;
+	portico_codec *codec = codec_of("k1=" TEST_KEY, 0);
+	Temporal__Api__Update__V1__Request request = TEMPORAL__API__UPDATE__V1__REQUEST__INIT;
+	Temporal__Api__Update__V1__Input input = TEMPORAL__API__UPDATE__V1__INPUT__INIT;
+	input.name = "setAmount";
+	input.args = portico_payloads_from_json_text("[{\"amount\":42}]", "args", NULL);
+	request.input = &input;
+	Temporal__Api__Protocol__V1__Message message = TEMPORAL__API__PROTOCOL__V1__MESSAGE__INIT;
+	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+	any.type_url = "type.googleapis.com/temporal.api.update.v1.Request";
+	any.value.len = protobuf_c_message_get_packed_size(&request.base);
+	any.value.data = malloc(any.value.len);
+	protobuf_c_message_pack(&request.base, any.value.data);
+	message.body = &any;
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payload_size largest;
+	assert_int_equal(
+	        portico_codec_encode_message(codec, &message.base, PORTICO_DEFAULT_MAX_PAYLOAD_BYTES, &largest, &err),
+	        0);
+	assert_string_equal(largest.field, "body.input.args"); /* the size guard sees inside the Any */
+	Temporal__Api__Update__V1__Request *sealed =
+	        temporal__api__update__v1__request__unpack(NULL, any.value.len, any.value.data);
+	assert_non_null(sealed);
+	const ProtobufCBinaryData *encoding = portico_payload_metadata(sealed->input->args->payloads[0], "encoding");
+	assert_memory_equal(encoding->data, "binary/encrypted", encoding->len);
+	temporal__api__update__v1__request__free_unpacked(sealed, NULL);
+	portico_codec_decode_message(codec, &message.base);
+	Temporal__Api__Update__V1__Request *opened =
+	        temporal__api__update__v1__request__unpack(NULL, any.value.len, any.value.data);
+	json_t *args = portico_payloads_values(opened->input->args);
+	assert_json_equal(args, "[{\"amount\":42}]");
+	temporal__api__update__v1__request__free_unpacked(opened, NULL);
+	free(any.value.data);
+	portico_payloads_free(input.args);
+	portico_codec_free(codec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +447,7 @@ int main(void)
 	        cmocka_unit_test(test_compressed_payloads_must_fit_before_compression),
 	        cmocka_unit_test(test_a_memo_is_limited_as_a_whole),
 	        cmocka_unit_test(test_the_whole_request_is_limited),
+	        cmocka_unit_test(test_payloads_inside_an_any_are_encoded_and_decoded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
