@@ -621,6 +621,11 @@ json_t *portico_worker_activity_types(const portico_worker *worker)
 	return types;
 }
 
+const struct workflow_definition *portico_worker_workflow_lookup(void *worker, const char *workflow_type)
+{
+	return worker_workflow_find(((portico_worker *)worker)->workflows, workflow_type);
+}
+
 json_t *portico_worker_workflow_types(const portico_worker *worker)
 {
 	return worker_workflow_types(worker->workflows);

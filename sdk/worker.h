@@ -79,6 +79,11 @@ void portico_worker_register_process(portico_worker *worker, const char *activit
 void portico_worker_register_workflow(portico_worker *worker, const char *workflow_type, portico_workflow_fn fn,
                                       void *user_data);
 
+/* For replaying histories against the workflows registered on worker, which need not be started:
+ * the lookup to give portico_replayer_new_with_lookup (replayer.h), with worker as its argument. */
+struct workflow_definition;
+const struct workflow_definition *portico_worker_workflow_lookup(void *worker, const char *workflow_type);
+
 /* Starts the pollers and the pool. Returns -1 with err set when options are incomplete. */
 int portico_worker_start(portico_worker *worker, portico_error *err);
 

@@ -122,14 +122,18 @@ json_t *worker_workflow_types(const worker_workflow *side)
 	return types;
 }
 
-/* The engine's lookup: registrations do not change once the pollers run, so no lock. */
-static const workflow_definition *lookup(void *arg, const char *workflow_type)
+const workflow_definition *worker_workflow_find(const worker_workflow *side, const char *workflow_type)
 {
-	const worker_workflow *side = arg;
 	for (const workflow_registration *r = side->registrations; r; r = r->next)
 		if (!strcmp(r->type, workflow_type))
 			return &r->definition;
 	return NULL;
+}
+
+/* The engine's lookup: registrations do not change once the pollers run, so no lock. */
+static const workflow_definition *engine_lookup(void *arg, const char *workflow_type)
+{
+	return worker_workflow_find(arg, workflow_type);
 }
 
 /* ---- The cache -------------------------------------------------------------------------------- */
@@ -551,7 +555,7 @@ static int respond_completed(worker_workflow *side, workflow_run *run, const wor
 static workflow_run *run_new(worker_workflow *side)
 {
 	workflow_run_options options = {.namespace_name = side->link->namespace_name,
-	                                .lookup = lookup,
+	                                .lookup = engine_lookup,
 	                                .lookup_arg = side,
 	                                .stack_bytes = side->stack_bytes};
 	return workflow_run_new(&options);

@@ -15,6 +15,7 @@
 #include "transport.h"
 #include "worker.h"
 #include "worker_activity.h"
+#include "workflow_run.h"
 
 typedef struct worker_workflow worker_workflow;
 
@@ -59,5 +60,9 @@ void worker_workflow_metrics_update(worker_workflow *side, portico_metrics *metr
 
 /* Stops (if started) and frees everything. NULL is fine. */
 void worker_workflow_free(worker_workflow *side);
+
+/* The definition registered for workflow_type, or NULL. Registrations do not change once the
+ * pollers run, so no lock. */
+const workflow_definition *worker_workflow_find(const worker_workflow *side, const char *workflow_type);
 
 #endif

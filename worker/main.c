@@ -25,6 +25,7 @@
 #include "json_text.h"
 #include "log.h"
 #include "metrics.h"
+#include "replay.h"
 #include "settings.h"
 #include "worker.h"
 
@@ -216,6 +217,8 @@ static void log_totals(portico_worker *worker)
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "replay"))
+		return worker_replay_main(argc - 1, argv + 1);
 	int arguments = check_arguments(argc, argv);
 	if (arguments) {
 		if (arguments > 0)
