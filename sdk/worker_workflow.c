@@ -310,11 +310,13 @@ static void events_free(task_events *events)
 	free(events->events);
 }
 
+/* Adds history's events that come after those gathered so far, up to the task's started event. */
 static void events_add(task_events *events, const Temporal__Api__History__V1__History *history)
 {
 	for (size_t i = 0; history && i < history->n_events; i++) {
 		workflow_event *event = history->events[i];
-		if (!event || (events->until > 0 && event->event_id > events->until))
+		if (!event || (events->until > 0 && event->event_id > events->until) ||
+		    (events->count && event->event_id <= events->events[events->count - 1]->event_id))
 			continue;
 		if (events->count == events->capacity) {
 			events->capacity = events->capacity ? 2 * events->capacity : 64;
@@ -382,8 +384,15 @@ static int gather_events(worker_workflow *side, const workflow_task *task, int64
 {
 	memset(events, 0, sizeof *events);
 	events->until = task->started_event_id;
-	if (first_event_id(task) != last_event_id + 1)
-		return fetch_history(side, task, NULL, events, err);
+	if (first_event_id(task) != last_event_id + 1) {
+		/* The stored history, then the task's own events past it: a speculative workflow task (an
+		 * update's) is not stored until it completes, and one whose update was rejected is never
+		 * stored, so the next task starts over at its event ids. */
+		if (fetch_history(side, task, NULL, events, err))
+			return -1;
+		events_add(events, task->history);
+		return 0;
+	}
 	events_add(events, task->history);
 	return task->next_page_token.len ? fetch_history(side, task, &task->next_page_token, events, err) : 0;
 }

@@ -152,6 +152,7 @@ def test_a_c_approval_waits_for_a_decision_and_takes_validated_changes(examples)
     assert not_a_change.json["outcome"]["failure"]["message"] == 'expected {"amount": …, "by": …}', not_a_change
     changed = post(api(examples, f"/{workflow_id}/update/setAmount"), {"args": [{"amount": 1500, "by": "bob"}]})
     assert changed.status == 200, changed
+    assert "success" in changed.json["outcome"], changed.json
     assert changed.json["outcome"]["success"] == [{"title": "new laptop", "amount": 1500, "status": "pending",
                                                    "decision": None,
                                                    "changes": [{"from": 1800, "to": 1500, "by": "bob"}]}], changed
