@@ -644,6 +644,29 @@ static int check_condition(wf_coro *c)
 	return r;
 }
 
+static const handler *find_handler(const workflow_run *run, const char *name, int kind);
+
+/* Delivers the signals kept because no handler was registered when they came, to the handlers
+ * registered since, in the order they came: run when a coroutine has just yielded, so that a
+ * workflow registering its handlers one after the other ("approve", then "reject") still sees a
+ * "reject" sent before an "approve" first. */
+static void drain_signals(workflow_run *run)
+{
+	for (buffered_signal **s = &run->signals; *s;) {
+		const handler *h = find_handler(run, (*s)->name, 0);
+		if (!h) {
+			s = &(*s)->next;
+			continue;
+		}
+		buffered_signal *found = *s;
+		*s = found->next;
+		h->signal(&run->wf, found->args, h->arg);
+		json_decref(found->args);
+		free(found->name);
+		free(found);
+	}
+}
+
 /* Runs every coroutine that can go on, in creation order, until all wait or have returned. */
 static void run_until_blocked(workflow_run *run)
 {
@@ -663,6 +686,8 @@ static void run_until_blocked(workflow_run *run)
 			coroutine_resume(c->co);
 			run->current = NULL;
 			progressed = 1;
+			if (!run->evicting)
+				drain_signals(run);
 		}
 	}
 	for (wf_coro **c = &run->coros; *c;) {
@@ -2316,24 +2341,10 @@ static void add_handler(workflow_run *run, const char *name, handler *h)
 
 void portico_workflow_on_signal(portico_workflow *wf, const char *name, portico_workflow_signal_fn fn, void *arg)
 {
-	workflow_run *run = run_of(wf);
 	handler *h = portico_calloc(1, sizeof *h);
 	h->signal = fn;
 	h->arg = arg;
-	add_handler(run, name, h);
-	/* Signals that came before the handler, in their order. */
-	for (buffered_signal **s = &run->signals; *s;) {
-		if (strcmp((*s)->name, name)) {
-			s = &(*s)->next;
-			continue;
-		}
-		buffered_signal *found = *s;
-		*s = found->next;
-		fn(wf, found->args, arg);
-		json_decref(found->args);
-		free(found->name);
-		free(found);
-	}
+	add_handler(run_of(wf), name, h); /* signals that came before it: see drain_signals */
 }
 
 void portico_workflow_on_free(portico_workflow *wf, void (*free_fn)(void *data), void *data)

@@ -145,8 +145,44 @@ static int saga(portico_workflow *wf, void *arg)
 	return r == PORTICO_WAIT_DONE ? PORTICO_WORKFLOW_COMPLETED : PORTICO_WORKFLOW_FAILED;
 }
 
+/* The first decision wins; the handlers are registered "approve" first. */
+static void decide_approve(portico_workflow *wf, json_t *args, void *arg)
+{
+	(void)wf;
+	(void)args;
+	const char **decision = arg;
+	if (!*decision)
+		*decision = "approved";
+}
+
+static void decide_reject(portico_workflow *wf, json_t *args, void *arg)
+{
+	(void)wf;
+	(void)args;
+	const char **decision = arg;
+	if (!*decision)
+		*decision = "rejected";
+}
+
+static int decision_made(void *arg)
+{
+	return *(const char **)arg != NULL;
+}
+
+static int decide_workflow(portico_workflow *wf, void *arg)
+{
+	(void)arg;
+	const char **decision = calloc(1, sizeof *decision);
+	portico_workflow_on_free(wf, free, decision);
+	portico_workflow_on_signal(wf, "approve", decide_approve, decision);
+	portico_workflow_on_signal(wf, "reject", decide_reject, decision);
+	if (portico_workflow_wait_condition(wf, decision_made, decision, -1) != PORTICO_WAIT_DONE)
+		return PORTICO_WORKFLOW_CANCELED;
+	return portico_workflow_set_result(wf, json_string(*decision));
+}
+
 static const workflow_definition definitions[] = {
-        {greeting, NULL}, {approval_workflow, NULL}, {patched_workflow, NULL}, {saga, NULL}};
+        {greeting, NULL}, {approval_workflow, NULL}, {patched_workflow, NULL}, {saga, NULL}, {decide_workflow, NULL}};
 
 static const workflow_definition *lookup(void *arg, const char *type)
 {
@@ -159,8 +195,12 @@ static const workflow_definition *lookup(void *arg, const char *type)
 		return &definitions[2];
 	if (!strcmp(type, "Saga"))
 		return &definitions[3];
+	if (!strcmp(type, "Decide"))
+		return &definitions[4];
 	if (!strcmp(type, "Saga"))
 		return &definitions[3];
+	if (!strcmp(type, "Decide"))
+		return &definitions[4];
 	return NULL;
 }
 
@@ -517,6 +557,26 @@ static void test_a_cancelled_saga_cancels_its_step_compensates_and_ends_cancelle
 	protobuf_c_message_free_unpacked(&h->base, NULL);
 }
 
+static void test_signals_before_the_handlers_reach_them_in_the_order_they_came(void **state)
+{
+	(void)state;
+	history *h = history_of("{\"events\":[" STARTED("Decide", "[]") "," EVENT(
+	        2, "WORKFLOW_EXECUTION_SIGNALED", "workflowExecutionSignaledEventAttributes",
+	        "{\"signalName\":\"reject\"}") "," EVENT(3, "WORKFLOW_EXECUTION_SIGNALED",
+	                                                 "workflowExecutionSignaledEventAttributes",
+	                                                 "{\"signalName\":\"approve\"}") "," TASK(4, 5, 6) "]}");
+	workflow_run *run = new_run();
+	workflow_run_problem problem;
+	assert_int_equal(apply_range(run, h, 1, 6, &problem, NULL), 0);
+	const workflow_run_output *out = workflow_run_output_get(run);
+	assert_int_equal(out->command_count, 1);
+	json_t *result =
+	        portico_payloads_first_value(out->commands[0]->complete_workflow_execution_command_attributes->result);
+	assert_json_equal(result, "\"rejected\"");
+	workflow_run_free(run);
+	protobuf_c_message_free_unpacked(&h->base, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -529,6 +589,7 @@ int main(void)
 	        cmocka_unit_test(test_updates_are_validated_then_accepted_and_answered),
 	        cmocka_unit_test(test_patches_are_taken_by_new_runs_and_not_by_old_histories),
 	        cmocka_unit_test(test_a_cancelled_saga_cancels_its_step_compensates_and_ends_cancelled),
+	        cmocka_unit_test(test_signals_before_the_handlers_reach_them_in_the_order_they_came),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
