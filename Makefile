@@ -238,7 +238,7 @@ fuzz-smoke:
 	@scripts/fuzz.sh 4 $(FUZZ_TARGETS)
 
 # Benchmarks side by side with the peers (not part of make test): BENCH_FLAGS=--smoke for a short run.
-bench: all $(BUILD)/bench/codec_bench
+bench: all $(BUILD)/bench/codec_bench $(BUILD)/bench/libbenchworkflows.so
 	@scripts/setup.sh --bench
 	@$(PYTHON) bench/run.py $(BENCH_FLAGS)
 
@@ -250,6 +250,12 @@ $(BUILD)/bench/codec_bench: $(BUILD)/obj/bench/codec_bench.o $(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# The workflow benchmark's C workflows (bench/workflows.c), loaded with portico-worker --workflows.
+$(BUILD)/bench/libbenchworkflows.so: bench/workflows.c $(PUBLIC_HEADERS) $(GEN)/.generated
+	@mkdir -p $(dir $@)
+	@echo "cc    $@"
+	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
 
 # Wake-up latency of a result wait (history long poll) against a completion webhook (callback).
 push-latency: all
