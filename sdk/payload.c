@@ -347,3 +347,23 @@ char *portico_payload_read_json(const portico_payload *payload, json_t **value)
 	return portico_sprintf("its encoding is %.*s, not json/plain", (int)encoding->len,
 	                       (const char *)encoding->data);
 }
+
+json_t *portico_payload_value(const portico_payload *payload)
+{
+	json_t *value = NULL;
+	free(portico_payload_read_json(payload, &value));
+	return value ? value : json_null();
+}
+
+json_t *portico_payloads_values(const portico_payloads *payloads)
+{
+	json_t *array = json_array();
+	for (size_t i = 0; payloads && i < payloads->n_payloads; i++)
+		json_array_append_new(array, portico_payload_value(payloads->payloads[i]));
+	return array;
+}
+
+json_t *portico_payloads_first_value(const portico_payloads *payloads)
+{
+	return payloads && payloads->n_payloads ? portico_payload_value(payloads->payloads[0]) : json_null();
+}

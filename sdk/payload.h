@@ -67,6 +67,15 @@ char *portico_json_to_payload_text(const json_t *value, size_t *length);
  * message the caller frees, with *value NULL. */
 char *portico_payload_read_json(const portico_payload *payload, json_t **value);
 
+/* The payload's JSON value (a new reference), JSON null when it is binary/null or not JSON. */
+json_t *portico_payload_value(const portico_payload *payload);
+
+/* Each payload's value (as portico_payload_value) in a new JSON array; [] for NULL. */
+json_t *portico_payloads_values(const portico_payloads *payloads);
+
+/* The first payload's value, JSON null when there is none (a new reference). */
+json_t *portico_payloads_first_value(const portico_payloads *payloads);
+
 void portico_payload_free(portico_payload *payload);
 void portico_payloads_free(portico_payloads *payloads);
 

@@ -413,14 +413,20 @@ json_t *portico_protojson_encode(const ProtobufCMessage *message, const portico_
 
 /* ---- Decoding ------------------------------------------------------------------------------- */
 
-static int bad_value(portico_proto_path *p, portico_error *err, const char *expected)
+/* One decode: where it is, for the messages, and what it may skip. */
+typedef struct decode_state {
+	portico_proto_path path;
+	int ignore_unknown;
+} decode_state;
+
+static int bad_value(decode_state *p, portico_error *err, const char *expected)
 {
-	return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: expected %s", p->length ? p->text : "body",
-	                         expected);
+	return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: expected %s",
+	                         p->path.length ? p->path.text : "body", expected);
 }
 
 static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
-                                        portico_proto_path *p, portico_error *err);
+                                        decode_state *p, portico_error *err);
 
 static ProtobufCMessage *message_new(const ProtobufCMessageDescriptor *descriptor)
 {
@@ -467,8 +473,8 @@ static int parse_integer(const json_t *value, int is_unsigned, int64_t *sign, ui
 	return errno || end == text || *end ? -1 : 0;
 }
 
-static int decode_integer(const ProtobufCFieldDescriptor *field, const json_t *value, void *member,
-                          portico_proto_path *p, portico_error *err)
+static int decode_integer(const ProtobufCFieldDescriptor *field, const json_t *value, void *member, decode_state *p,
+                          portico_error *err)
 {
 	int is_unsigned = field->type == PROTOBUF_C_TYPE_UINT32 || field->type == PROTOBUF_C_TYPE_FIXED32 ||
 	                  field->type == PROTOBUF_C_TYPE_UINT64 || field->type == PROTOBUF_C_TYPE_FIXED64;
@@ -546,7 +552,7 @@ static const ProtobufCEnumValue *enum_by_name(const ProtobufCEnumDescriptor *des
 	return protobuf_c_enum_descriptor_get_value_by_name(descriptor, full);
 }
 
-static int decode_enum(const ProtobufCFieldDescriptor *field, const json_t *value, int *member, portico_proto_path *p,
+static int decode_enum(const ProtobufCFieldDescriptor *field, const json_t *value, int *member, decode_state *p,
                        portico_error *err)
 {
 	const ProtobufCEnumDescriptor *descriptor = field->descriptor;
@@ -556,6 +562,8 @@ static int decode_enum(const ProtobufCFieldDescriptor *field, const json_t *valu
 	}
 	const ProtobufCEnumValue *found =
 	        json_is_string(value) ? enum_by_name(descriptor, json_string_value(value)) : NULL;
+	if (!found && json_is_string(value) && p->ignore_unknown)
+		return 0; /* a value a newer API added reads as the default, as protobuf's own parsers do */
 	if (!found) {
 		char expected[NAME_MAX_LENGTH + 32];
 		snprintf(expected, sizeof expected, "a value of %s", descriptor->name);
@@ -565,7 +573,7 @@ static int decode_enum(const ProtobufCFieldDescriptor *field, const json_t *valu
 	return 0;
 }
 
-static int decode_value(const ProtobufCFieldDescriptor *field, const json_t *value, void *member, portico_proto_path *p,
+static int decode_value(const ProtobufCFieldDescriptor *field, const json_t *value, void *member, decode_state *p,
                         portico_error *err)
 {
 	int floating = field->type == PROTOBUF_C_TYPE_FLOAT || field->type == PROTOBUF_C_TYPE_DOUBLE;
@@ -574,7 +582,7 @@ static int decode_value(const ProtobufCFieldDescriptor *field, const json_t *val
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
 		                         "%s: %.40s%s is beyond 64 bits: only payloads (args, memo and the like) hold "
 		                         "numbers that large",
-		                         p->length ? p->text : "body", raw, strlen(raw) > 40 ? "…" : "");
+		                         p->path.length ? p->path.text : "body", raw, strlen(raw) > 40 ? "…" : "");
 	switch (field->type) {
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE: {
@@ -635,7 +643,7 @@ static const ProtobufCFieldDescriptor *field_by_json_name(const ProtobufCMessage
 	return NULL;
 }
 
-static int decode_map(const ProtobufCFieldDescriptor *field, const json_t *value, char *base, portico_proto_path *p,
+static int decode_map(const ProtobufCFieldDescriptor *field, const json_t *value, char *base, decode_state *p,
                       portico_error *err)
 {
 	if (!json_is_object(value))
@@ -650,22 +658,22 @@ static int decode_map(const ProtobufCFieldDescriptor *field, const json_t *value
 	{
 		ProtobufCMessage *entry = message_new(entry_type);
 		entries[(*count)++] = entry;
-		size_t mark = portico_proto_path_push_name(p, key);
+		size_t mark = portico_proto_path_push_name(&p->path, key);
 		json_t *key_value = json_string(key);
 		int failed = decode_value(&entry_type->fields[0], key_value,
 		                          (char *)entry + entry_type->fields[0].offset, p, err) ||
 		             decode_value(&entry_type->fields[1], element, (char *)entry + entry_type->fields[1].offset,
 		                          p, err);
 		json_decref(key_value);
-		portico_proto_path_pop(p, mark);
+		portico_proto_path_pop(&p->path, mark);
 		if (failed)
 			return -1;
 	}
 	return 0;
 }
 
-static int decode_repeated(const ProtobufCFieldDescriptor *field, const json_t *value, char *base,
-                           portico_proto_path *p, portico_error *err)
+static int decode_repeated(const ProtobufCFieldDescriptor *field, const json_t *value, char *base, decode_state *p,
+                           portico_error *err)
 {
 	if (is_map_entry(field))
 		return decode_map(field, value, base, p, err);
@@ -679,9 +687,9 @@ static int decode_repeated(const ProtobufCFieldDescriptor *field, const json_t *
 	json_t *element;
 	json_array_foreach(value, index, element)
 	{
-		size_t mark = portico_proto_path_push_index(p, index);
+		size_t mark = portico_proto_path_push_index(&p->path, index);
 		int failed = decode_value(field, element, array + index * size, p, err);
-		portico_proto_path_pop(p, mark);
+		portico_proto_path_pop(&p->path, mark);
 		/* Count what was stored, so that freeing the message frees exactly that. */
 		if (!failed || field->type != PROTOBUF_C_TYPE_MESSAGE)
 			(*count)++;
@@ -713,7 +721,7 @@ static int already_set(const ProtobufCFieldDescriptor *field, const char *base)
 }
 
 /* Decodes the members of an object into message; inside_any skips the Any's "@type". */
-static int decode_fields(ProtobufCMessage *message, const json_t *value, int inside_any, portico_proto_path *p,
+static int decode_fields(ProtobufCMessage *message, const json_t *value, int inside_any, decode_state *p,
                          portico_error *err)
 {
 	const ProtobufCMessageDescriptor *descriptor = message->descriptor;
@@ -725,16 +733,18 @@ static int decode_fields(ProtobufCMessage *message, const json_t *value, int ins
 		if (inside_any && !strcmp(key, "@type"))
 			continue;
 		const ProtobufCFieldDescriptor *field = field_by_json_name(descriptor, key);
-		size_t mark = portico_proto_path_push_name(p, key);
+		size_t mark = portico_proto_path_push_name(&p->path, key);
 		int failed = 0;
-		if (!field) {
-			failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: unknown field of %s", p->text,
-			                           descriptor->name);
+		if (!field && p->ignore_unknown) {
+			/* a field a newer API added */
+		} else if (!field) {
+			failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: unknown field of %s",
+			                           p->path.text, descriptor->name);
 		} else if (json_is_null(element)) {
 			/* null stands for the default value */
 		} else if (already_set(field, base)) {
 			failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: set twice (by two names)",
-			                           p->text);
+			                           p->path.text);
 		} else if (field->label == PROTOBUF_C_LABEL_REPEATED) {
 			failed = decode_repeated(field, element, base, p, err);
 		} else if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
@@ -742,14 +752,14 @@ static int decode_fields(ProtobufCMessage *message, const json_t *value, int ins
 			if (*oneof_case)
 				failed = portico_error_set(err, PORTICO_INVALID_ARGUMENT,
 				                           "%s: another field of the same oneof is already set",
-				                           p->text);
+				                           p->path.text);
 			else if (!(failed = decode_value(field, element, base + field->offset, p, err)) ||
 			         field->type != PROTOBUF_C_TYPE_MESSAGE)
 				*oneof_case = field->id;
 		} else {
 			failed = decode_value(field, element, base + field->offset, p, err);
 		}
-		portico_proto_path_pop(p, mark);
+		portico_proto_path_pop(&p->path, mark);
 		if (failed)
 			return -1;
 	}
@@ -855,14 +865,14 @@ static int decode_field_mask(const json_t *value, Google__Protobuf__FieldMask *m
 	return 0;
 }
 
-static int decode_any(const json_t *value, Google__Protobuf__Any *any, portico_proto_path *p, portico_error *err)
+static int decode_any(const json_t *value, Google__Protobuf__Any *any, decode_state *p, portico_error *err)
 {
 	const json_t *type_url = json_object_get(value, "@type");
 	const ProtobufCMessageDescriptor *type =
 	        json_is_string(type_url) ? portico_proto_message_by_type_url(json_string_value(type_url)) : NULL;
 	if (!type)
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s: \"@type\" names no known message",
-		                         p->length ? p->text : "body");
+		                         p->path.length ? p->path.text : "body");
 	ProtobufCMessage *inner;
 	if (kind_of(type) == KIND_PLAIN) {
 		inner = message_new(type);
@@ -871,9 +881,9 @@ static int decode_any(const json_t *value, Google__Protobuf__Any *any, portico_p
 			return -1;
 		}
 	} else {
-		size_t mark = portico_proto_path_push_name(p, "value");
+		size_t mark = portico_proto_path_push_name(&p->path, "value");
 		inner = decode_message(type, json_object_get(value, "value"), p, err);
-		portico_proto_path_pop(p, mark);
+		portico_proto_path_pop(&p->path, mark);
 		if (!inner)
 			return -1;
 	}
@@ -886,10 +896,10 @@ static int decode_any(const json_t *value, Google__Protobuf__Any *any, portico_p
 }
 
 static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
-                                        portico_proto_path *p, portico_error *err)
+                                        decode_state *p, portico_error *err)
 {
 	special_kind kind = kind_of(descriptor);
-	const char *where = p->length ? p->text : "body";
+	const char *where = p->path.length ? p->path.text : "body";
 	if (kind == KIND_PAYLOADS)
 		return (ProtobufCMessage *)portico_payloads_from_json(value, where, err);
 	if (kind == KIND_PAYLOAD)
@@ -932,6 +942,12 @@ static ProtobufCMessage *decode_message(const ProtobufCMessageDescriptor *descri
 ProtobufCMessage *portico_protojson_decode(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
                                            portico_error *err)
 {
-	portico_proto_path p = {.length = 0};
+	return portico_protojson_decode_with(descriptor, value, NULL, err);
+}
+
+ProtobufCMessage *portico_protojson_decode_with(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
+                                                const portico_protojson_decode_options *options, portico_error *err)
+{
+	decode_state p = {.path.length = 0, .ignore_unknown = options && options->ignore_unknown};
 	return decode_message(descriptor, value, &p, err);
 }

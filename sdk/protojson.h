@@ -25,6 +25,15 @@ json_t *portico_protojson_encode(const ProtobufCMessage *message, const portico_
 ProtobufCMessage *portico_protojson_decode(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
                                            portico_error *err);
 
+typedef struct portico_protojson_decode_options {
+	int ignore_unknown; /* skip fields and enum names this API version does not know (a newer server's
+	                     * JSON, such as a downloaded history), as protobuf's ignore_unknown_fields does */
+} portico_protojson_decode_options;
+
+/* portico_protojson_decode with options (NULL for the strict defaults). */
+ProtobufCMessage *portico_protojson_decode_with(const ProtobufCMessageDescriptor *descriptor, const json_t *value,
+                                                const portico_protojson_decode_options *options, portico_error *err);
+
 /* Writes the lowerCamel JSON name of a proto field name ("workflow_id" -> "workflowId") into out,
  * which holds size bytes. */
 void portico_protojson_json_name(const char *proto_name, char *out, size_t size);

@@ -23,25 +23,23 @@
 #include "json_text.h"
 #include "log.h"
 #include "uuid.h"
+#include "workflow_failure.h"
 #include "temporal/api/enums/v1/command_type.pb-c.h"
 #include "temporal/api/enums/v1/event_type.pb-c.h"
 #include "temporal/api/update/v1/message.pb-c.h"
 
 #define NOT_READY        1 /* a wait check's answer while the coroutine must go on waiting */
-#define MAX_CAUSE_DEPTH  16
 #define PATCH_MARKER     "core_patch"
 #define PATCH_DETAILS    "patch_data"
 #define SIDE_EFFECT      "SideEffect"
 #define SIDE_EFFECT_ID   "side-effect-id"
 #define SIDE_EFFECT_DATA "data"
-#define FAILURE_SOURCE   "PorticoSDK"
 #define STACK_TRACE      "__stack_trace"
 #define UPDATE_REQUEST   "type.googleapis.com/temporal.api.update.v1.Request"
 #define UPDATE_ACCEPT    "type.googleapis.com/temporal.api.update.v1.Acceptance"
 #define UPDATE_REJECT    "type.googleapis.com/temporal.api.update.v1.Rejection"
 #define UPDATE_RESPONSE  "type.googleapis.com/temporal.api.update.v1.Response"
 
-typedef Temporal__Api__Failure__V1__Failure failure_proto;
 typedef Temporal__Api__Update__V1__Request update_request;
 
 enum op_kind { OP_ACTIVITY, OP_TIMER, OP_CHILD, OP_SIGNAL };
@@ -92,12 +90,14 @@ struct wf_coro {
 	workflow_run *run;
 	void (*fn)(portico_workflow *wf, void *arg);
 	void *arg;
+	int started;        /* resumed at least once */
 	int cancellable;    /* cancelled with the workflow */
 	int cancel_pending; /* the workflow was cancelled and this coroutine's waits have not seen it */
 	/* what it waits for (check NULL: runnable, or not started) */
 	wait_check check;
 	portico_workflow_future *const *futures;
 	size_t future_count;
+	int any; /* await_any: the first resolved ends the wait, and cancelling it cancels none */
 	size_t *index;
 	int (*condition)(void *arg);
 	void *condition_arg;
@@ -285,8 +285,7 @@ static int64_t timestamp_ms(const Google__Protobuf__Timestamp *t)
 	return t ? t->seconds * 1000 + t->nanos / 1000000 : 0;
 }
 
-/* A deep copy of a message, through its wire form (freed with protobuf_c_message_free_unpacked). */
-static void *message_copy(const ProtobufCMessage *message)
+void *workflow_proto_copy(const ProtobufCMessage *message)
 {
 	if (!message)
 		return NULL;
@@ -318,173 +317,6 @@ static portico_payloads *args_payloads(json_t *args)
 		return payloads;
 	}
 	return portico_payloads_of_values(args);
-}
-
-static json_t *payload_value(const portico_payload *payload)
-{
-	json_t *value = NULL;
-	free(portico_payload_read_json(payload, &value));
-	return value ? value : json_null();
-}
-
-/* Payloads as a JSON array of their values (a payload that is not JSON is null). */
-static json_t *payloads_array(const portico_payloads *payloads)
-{
-	json_t *array = json_array();
-	for (size_t i = 0; payloads && i < payloads->n_payloads; i++)
-		json_array_append_new(array, payload_value(payloads->payloads[i]));
-	return array;
-}
-
-static json_t *first_value(const portico_payloads *payloads)
-{
-	return payloads && payloads->n_payloads ? payload_value(payloads->payloads[0]) : json_null();
-}
-
-/* ---- Failures --------------------------------------------------------------------------------- */
-
-static portico_workflow_failure *failure_from_proto(const failure_proto *f, int depth)
-{
-	if (!f)
-		return NULL;
-	portico_workflow_failure *out = portico_calloc(1, sizeof *out);
-	out->message = portico_strdup(text(f->message));
-	const char *kind = "application";
-	switch (f->failure_info_case) {
-	case TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_APPLICATION_FAILURE_INFO:
-		out->type = portico_strdup(text(f->application_failure_info->type));
-		out->non_retryable = f->application_failure_info->non_retryable;
-		if (f->application_failure_info->details)
-			out->details = payloads_array(f->application_failure_info->details);
-		break;
-	case TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_TIMEOUT_FAILURE_INFO: {
-		char name[64];
-		kind = "timeout";
-		out->timeout_type = portico_strdup(enum_camel(&temporal__api__enums__v1__timeout_type__descriptor,
-		                                              f->timeout_failure_info->timeout_type, "TIMEOUT_TYPE_",
-		                                              name, sizeof name));
-		break;
-	}
-	case TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_CANCELED_FAILURE_INFO:
-		kind = "canceled";
-		break;
-	case TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_TERMINATED_FAILURE_INFO:
-		kind = "terminated";
-		break;
-	case TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_SERVER_FAILURE_INFO:
-		kind = "server";
-		out->non_retryable = f->server_failure_info->non_retryable;
-		break;
-	case TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_ACTIVITY_FAILURE_INFO:
-		kind = "activity";
-		break;
-	case TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_CHILD_WORKFLOW_EXECUTION_FAILURE_INFO:
-		kind = "child_workflow";
-		break;
-	default:
-		break;
-	}
-	out->kind = portico_strdup(kind);
-	if (!out->type)
-		out->type = portico_strdup("");
-	if (f->cause && depth < MAX_CAUSE_DEPTH)
-		out->cause = failure_from_proto(f->cause, depth + 1);
-	return out;
-}
-
-static failure_proto *failure_to_proto(const portico_workflow_failure *f, int depth)
-{
-	failure_proto *out = portico_malloc(sizeof *out);
-	temporal__api__failure__v1__failure__init(out);
-	out->message = portico_strdup(f && f->message ? f->message : "the workflow failed");
-	out->source = portico_strdup(FAILURE_SOURCE);
-	if (f && f->kind && !strcmp(f->kind, "canceled")) {
-		out->failure_info_case = TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_CANCELED_FAILURE_INFO;
-		out->canceled_failure_info = portico_malloc(sizeof *out->canceled_failure_info);
-		temporal__api__failure__v1__canceled_failure_info__init(out->canceled_failure_info);
-	} else {
-		Temporal__Api__Failure__V1__ApplicationFailureInfo *info = portico_malloc(sizeof *info);
-		temporal__api__failure__v1__application_failure_info__init(info);
-		info->type = portico_strdup(f && f->type ? f->type : "");
-		info->non_retryable = f ? f->non_retryable : 0;
-		if (f && json_is_array(f->details) && json_array_size(f->details))
-			info->details = portico_payloads_of_values(f->details);
-		out->failure_info_case = TEMPORAL__API__FAILURE__V1__FAILURE__FAILURE_INFO_APPLICATION_FAILURE_INFO;
-		out->application_failure_info = info;
-	}
-	if (f && f->cause && depth < MAX_CAUSE_DEPTH)
-		out->cause = failure_to_proto(f->cause, depth + 1);
-	return out;
-}
-
-static portico_workflow_failure *failure_vnew(const char *kind, const char *type, int non_retryable, json_t *details,
-                                              const char *format, va_list ap)
-{
-	portico_workflow_failure *f = portico_calloc(1, sizeof *f);
-	f->kind = portico_strdup(kind);
-	f->type = portico_strdup(text(type));
-	f->non_retryable = non_retryable;
-	f->details = details;
-	f->message = portico_vsprintf(format, ap);
-	return f;
-}
-
-portico_workflow_failure *portico_workflow_failure_new(const char *type, int non_retryable, json_t *details,
-                                                       const char *format, ...)
-{
-	va_list ap;
-	va_start(ap, format);
-	portico_workflow_failure *f = failure_vnew("application", type, non_retryable, details, format, ap);
-	va_end(ap);
-	return f;
-}
-
-static portico_workflow_failure *failure_simple(const char *kind, const char *format, ...)
-        __attribute__((format(printf, 2, 3)));
-
-static portico_workflow_failure *failure_simple(const char *kind, const char *format, ...)
-{
-	va_list ap;
-	va_start(ap, format);
-	portico_workflow_failure *f = failure_vnew(kind, "", 0, NULL, format, ap);
-	va_end(ap);
-	return f;
-}
-
-const portico_workflow_failure *portico_workflow_failure_root(const portico_workflow_failure *failure)
-{
-	while (failure && failure->cause)
-		failure = failure->cause;
-	return failure;
-}
-
-void portico_workflow_failure_free(portico_workflow_failure *failure)
-{
-	while (failure) {
-		portico_workflow_failure *cause = failure->cause;
-		free(failure->kind);
-		free(failure->type);
-		free(failure->message);
-		free(failure->timeout_type);
-		json_decref(failure->details);
-		free(failure);
-		failure = cause;
-	}
-}
-
-static portico_workflow_failure *failure_copy(const portico_workflow_failure *f)
-{
-	if (!f)
-		return NULL;
-	portico_workflow_failure *out = portico_calloc(1, sizeof *out);
-	out->kind = dup_or_null(f->kind);
-	out->type = portico_strdup(text(f->type));
-	out->message = portico_strdup(text(f->message));
-	out->non_retryable = f->non_retryable;
-	out->details = f->details ? json_deep_copy(f->details) : NULL;
-	out->timeout_type = dup_or_null(f->timeout_type);
-	out->cause = failure_copy(f->cause);
-	return out;
 }
 
 /* ---- Commands --------------------------------------------------------------------------------- */
@@ -758,16 +590,15 @@ static int check_futures(wf_coro *c)
 {
 	if (c->cancel_pending) {
 		c->cancel_pending = 0;
-		if (c->future_count == 1) /* awaiting one operation: cancelling the wait cancels it */
-			cancel_future(c->run, (portico_workflow_future *)c->futures[0]);
-		else
+		if (c->any)
 			return PORTICO_WAIT_CANCELED;
+		cancel_future(c->run, (portico_workflow_future *)c->futures[0]); /* cancelling the wait cancels it */
 	}
 	for (size_t i = 0; i < c->future_count; i++) {
 		if (c->futures[i]->resolved) {
 			if (c->index)
 				*c->index = i;
-			return c->future_count == 1 ? future_state(c->futures[i]) : PORTICO_WAIT_DONE;
+			return c->any ? PORTICO_WAIT_DONE : future_state(c->futures[i]);
 		}
 	}
 	return NOT_READY;
@@ -819,7 +650,7 @@ static void run_until_blocked(workflow_run *run)
 	for (int progressed = 1; progressed;) {
 		progressed = 0;
 		for (wf_coro *c = run->coros; c; c = c->next) {
-			if (coroutine_finished(c->co))
+			if (coroutine_finished(c->co) || (run->evicting && !c->started))
 				continue;
 			if (c->check) {
 				int r = run->evicting ? PORTICO_WAIT_EVICTED : c->check(c);
@@ -828,6 +659,7 @@ static void run_until_blocked(workflow_run *run)
 				c->woke = r;
 			}
 			run->current = c;
+			c->started = 1;
 			coroutine_resume(c->co);
 			run->current = NULL;
 			progressed = 1;
@@ -892,7 +724,7 @@ static void close_run(workflow_run *run, int outcome)
 		c = command_new(TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION);
 		Temporal__Api__Command__V1__FailWorkflowExecutionCommandAttributes *a = portico_malloc(sizeof *a);
 		temporal__api__command__v1__fail_workflow_execution_command_attributes__init(a);
-		a->failure = failure_to_proto(run->failure, 0);
+		a->failure = workflow_failure_to_proto(run->failure);
 		c->attributes_case =
 		        TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_FAIL_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES;
 		c->fail_workflow_execution_command_attributes = a;
@@ -946,6 +778,11 @@ static void start_run(workflow_run *run, const workflow_event *e)
 	const Temporal__Api__History__V1__WorkflowExecutionStartedEventAttributes *a =
 	        e->workflow_execution_started_event_attributes;
 	const char *type = a->workflow_type ? a->workflow_type->name : NULL;
+	if (run->started) {
+		set_problem(run, WORKFLOW_RUN_BAD_HISTORY, "history event %lld starts the workflow a second time",
+		            (long long)e->event_id);
+		return;
+	}
 	run->definition = type ? run->options.lookup(run->options.lookup_arg, type) : NULL;
 	if (!run->definition) {
 		set_problem(run, WORKFLOW_RUN_UNREGISTERED,
@@ -972,10 +809,11 @@ static void start_run(workflow_run *run, const workflow_event *e)
 	}
 	run->info.attempt = a->attempt ? a->attempt : 1;
 	run->info.start_time_ms = timestamp_ms(e->event_time);
-	run->input = message_copy(a->input ? &a->input->base : NULL);
+	run->input = workflow_proto_copy(a->input ? &a->input->base : NULL);
 	run->memo = json_object();
 	for (size_t i = 0; a->memo && i < a->memo->n_fields; i++)
-		json_object_set_new(run->memo, a->memo->fields[i]->key, payload_value(a->memo->fields[i]->value));
+		json_object_set_new(run->memo, a->memo->fields[i]->key,
+		                    portico_payload_value(a->memo->fields[i]->value));
 	/* The run's random sequence: FNV-1a of its original run id. */
 	uint64_t seed = 1469598103934665603ULL;
 	for (const char *p = text(a->original_execution_run_id); *p; p++)
@@ -986,7 +824,7 @@ static void start_run(workflow_run *run, const workflow_event *e)
 }
 
 static void activity_outcome(workflow_run *run, int64_t scheduled, int outcome, json_t *result,
-                             const failure_proto *failure)
+                             const Temporal__Api__Failure__V1__Failure *failure)
 {
 	portico_workflow_future *f = find_future(run, OP_ACTIVITY, scheduled, NULL);
 	if (!f) {
@@ -997,7 +835,7 @@ static void activity_outcome(workflow_run *run, int64_t scheduled, int outcome, 
 		json_decref(result);
 		return;
 	}
-	resolve(f, outcome, result, failure_from_proto(failure, 0));
+	resolve(f, outcome, result, workflow_failure_from_proto(failure));
 }
 
 static void child_outcome(workflow_run *run, int64_t initiated, int outcome, json_t *result,
@@ -1019,8 +857,8 @@ static void child_outcome(workflow_run *run, int64_t initiated, int outcome, jso
 /* A child that closed without a failure of its own (cancelled, timed out, terminated). */
 static portico_workflow_failure *child_failure(const char *kind, const char *message)
 {
-	portico_workflow_failure *f = failure_simple("child_workflow", "child workflow %s", message);
-	f->cause = failure_simple(kind, "%s", message);
+	portico_workflow_failure *f = workflow_failure_make("child_workflow", "child workflow %s", message);
+	f->cause = workflow_failure_make(kind, "%s", message);
 	return f;
 }
 
@@ -1034,7 +872,7 @@ static void apply_event(workflow_run *run, const workflow_event *e)
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_SIGNALED_EVENT_ATTRIBUTES: {
 		const Temporal__Api__History__V1__WorkflowExecutionSignaledEventAttributes *a =
 		        e->workflow_execution_signaled_event_attributes;
-		deliver_signal(run, text(a->signal_name), payloads_array(a->input));
+		deliver_signal(run, text(a->signal_name), portico_payloads_values(a->input));
 		break;
 	}
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_CANCEL_REQUESTED_EVENT_ATTRIBUTES:
@@ -1043,16 +881,17 @@ static void apply_event(workflow_run *run, const workflow_event *e)
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_ACTIVITY_TASK_COMPLETED_EVENT_ATTRIBUTES: {
 		const Temporal__Api__History__V1__ActivityTaskCompletedEventAttributes *a =
 		        e->activity_task_completed_event_attributes;
-		activity_outcome(run, a->scheduled_event_id, PORTICO_WAIT_DONE, first_value(a->result), NULL);
+		activity_outcome(run, a->scheduled_event_id, PORTICO_WAIT_DONE, portico_payloads_first_value(a->result),
+		                 NULL);
 		break;
 	}
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES: {
 		const Temporal__Api__History__V1__ActivityTaskFailedEventAttributes *a =
 		        e->activity_task_failed_event_attributes;
 		portico_workflow_future *f = find_future(run, OP_ACTIVITY, a->scheduled_event_id, NULL);
-		portico_workflow_failure *wrap =
-		        failure_simple("activity", "activity %s (id %s) failed", f ? f->type : "?", f ? f->id : "?");
-		wrap->cause = failure_from_proto(a->failure, 1);
+		portico_workflow_failure *wrap = workflow_failure_make("activity", "activity %s (id %s) failed",
+		                                                       f ? f->type : "?", f ? f->id : "?");
+		wrap->cause = workflow_failure_from_proto(a->failure);
 		if (f)
 			resolve(f, PORTICO_WAIT_FAILED, NULL, wrap);
 		else
@@ -1064,9 +903,9 @@ static void apply_event(workflow_run *run, const workflow_event *e)
 		const Temporal__Api__History__V1__ActivityTaskTimedOutEventAttributes *a =
 		        e->activity_task_timed_out_event_attributes;
 		portico_workflow_future *f = find_future(run, OP_ACTIVITY, a->scheduled_event_id, NULL);
-		portico_workflow_failure *wrap =
-		        failure_simple("activity", "activity %s (id %s) timed out", f ? f->type : "?", f ? f->id : "?");
-		wrap->cause = failure_from_proto(a->failure, 1);
+		portico_workflow_failure *wrap = workflow_failure_make("activity", "activity %s (id %s) timed out",
+		                                                       f ? f->type : "?", f ? f->id : "?");
+		wrap->cause = workflow_failure_from_proto(a->failure);
 		if (f)
 			resolve(f, PORTICO_WAIT_FAILED, NULL, wrap);
 		else
@@ -1106,23 +945,24 @@ static void apply_event(workflow_run *run, const workflow_event *e)
 		const Temporal__Api__History__V1__StartChildWorkflowExecutionFailedEventAttributes *a =
 		        e->start_child_workflow_execution_failed_event_attributes;
 		child_outcome(run, a->initiated_event_id, PORTICO_WAIT_FAILED, NULL,
-		              failure_simple("child_workflow",
-		                             "child workflow %s could not start: a workflow with this id "
-		                             "exists",
-		                             text(a->workflow_id)));
+		              workflow_failure_make("child_workflow",
+		                                    "child workflow %s could not start: a workflow with this id "
+		                                    "exists",
+		                                    text(a->workflow_id)));
 		break;
 	}
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_CHILD_WORKFLOW_EXECUTION_COMPLETED_EVENT_ATTRIBUTES: {
 		const Temporal__Api__History__V1__ChildWorkflowExecutionCompletedEventAttributes *a =
 		        e->child_workflow_execution_completed_event_attributes;
-		child_outcome(run, a->initiated_event_id, PORTICO_WAIT_DONE, first_value(a->result), NULL);
+		child_outcome(run, a->initiated_event_id, PORTICO_WAIT_DONE, portico_payloads_first_value(a->result),
+		              NULL);
 		break;
 	}
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_CHILD_WORKFLOW_EXECUTION_FAILED_EVENT_ATTRIBUTES: {
 		const Temporal__Api__History__V1__ChildWorkflowExecutionFailedEventAttributes *a =
 		        e->child_workflow_execution_failed_event_attributes;
-		portico_workflow_failure *f = failure_simple("child_workflow", "child workflow failed");
-		f->cause = failure_from_proto(a->failure, 1);
+		portico_workflow_failure *f = workflow_failure_make("child_workflow", "child workflow failed");
+		f->cause = workflow_failure_from_proto(a->failure);
 		child_outcome(run, a->initiated_event_id, PORTICO_WAIT_FAILED, NULL, f);
 		break;
 	}
@@ -1152,9 +992,9 @@ static void apply_event(workflow_run *run, const workflow_event *e)
 		portico_workflow_future *f = find_future(run, OP_SIGNAL, a->initiated_event_id, NULL);
 		if (f)
 			resolve(f, PORTICO_WAIT_FAILED, NULL,
-			        failure_simple("application",
-			                       "signal %s to workflow %s failed: the workflow was not found", f->type,
-			                       f->id));
+			        workflow_failure_make("application",
+			                              "signal %s to workflow %s failed: the workflow was not found",
+			                              f->type, f->id));
 		break;
 	}
 	default: /* started activities, cancellations of others acknowledged, properties changed elsewhere */
@@ -1219,7 +1059,7 @@ static const Temporal__Api__Common__V1__Payloads *command_marker_detail(const wo
 /* The patch id of a core_patch marker's details (a new string), and whether it is deprecated. */
 static char *patch_of(const Temporal__Api__Common__V1__Payloads *details, int *deprecated)
 {
-	json_t *value = first_value(details);
+	json_t *value = portico_payloads_first_value(details);
 	const char *id = json_string_value(json_object_get(value, "id"));
 	char *out = id ? portico_strdup(id) : NULL;
 	if (deprecated)
@@ -1255,7 +1095,7 @@ static char *event_identity(const workflow_event *e)
 			return s;
 		}
 		if (!strcmp(name, SIDE_EFFECT)) {
-			json_t *id = first_value(marker_detail(e, SIDE_EFFECT_ID));
+			json_t *id = portico_payloads_first_value(marker_detail(e, SIDE_EFFECT_ID));
 			char *s = portico_sprintf("marker %s, id %lld", name, (long long)json_integer_value(id));
 			json_decref(id);
 			return s;
@@ -1321,7 +1161,7 @@ static char *command_identity(const pending *p)
 			return s;
 		}
 		if (!strcmp(name, SIDE_EFFECT)) {
-			json_t *id = first_value(command_marker_detail(c, SIDE_EFFECT_ID));
+			json_t *id = portico_payloads_first_value(command_marker_detail(c, SIDE_EFFECT_ID));
 			char *s = portico_sprintf("marker %s, id %lld", name, (long long)json_integer_value(id));
 			json_decref(id);
 			return s;
@@ -1477,11 +1317,11 @@ static void read_ahead(workflow_run *run, workflow_event *const *events, size_t 
 					a->patches[a->patch_count++] = id;
 				}
 			} else if (!strcmp(name, SIDE_EFFECT)) {
-				json_t *id = first_value(marker_detail(e, SIDE_EFFECT_ID));
+				json_t *id = portico_payloads_first_value(marker_detail(e, SIDE_EFFECT_ID));
 				char key[32];
 				snprintf(key, sizeof key, "%lld", (long long)json_integer_value(id));
 				json_object_set_new(a->side_effects, key,
-				                    first_value(marker_detail(e, SIDE_EFFECT_DATA)));
+				                    portico_payloads_first_value(marker_detail(e, SIDE_EFFECT_DATA)));
 				json_decref(id);
 			}
 		} else if (
@@ -1552,14 +1392,14 @@ static void update_main(portico_workflow *wf, void *arg)
 	int rc = u->h->update(wf, u->args, &result, &failure, u->h->arg);
 	if (!run->evicting && !run->closed) {
 		Temporal__Api__Update__V1__Outcome outcome = TEMPORAL__API__UPDATE__V1__OUTCOME__INIT;
-		failure_proto *f = NULL;
+		Temporal__Api__Failure__V1__Failure *f = NULL;
 		if (rc == 0) {
 			outcome.value_case = TEMPORAL__API__UPDATE__V1__OUTCOME__VALUE_SUCCESS;
 			outcome.success = value_payloads(result);
 		} else {
 			if (!failure)
 				failure = portico_workflow_failure_new("", 0, NULL, "update %s failed", u->h->name);
-			f = failure_to_proto(failure, 0);
+			f = workflow_failure_to_proto(failure);
 			outcome.value_case = TEMPORAL__API__UPDATE__V1__OUTCOME__VALUE_FAILURE;
 			outcome.failure = f;
 		}
@@ -1592,9 +1432,11 @@ static void deliver_update(workflow_run *run, const char *message_id, int64_t se
 	const char *update_id = request->meta ? text(request->meta->update_id) : "";
 	const char *name = request->input ? text(request->input->name) : "";
 	const handler *h = find_handler(run, name, 2);
-	json_t *args = payloads_array(request->input ? request->input->args : NULL);
+	json_t *args = portico_payloads_values(request->input ? request->input->args : NULL);
 	char *rejection = NULL;
-	if (!h)
+	if (run->closed)
+		rejection = portico_sprintf("the workflow has completed: update \"%s\" comes too late", name);
+	else if (!h)
 		rejection = portico_sprintf("update \"%s\" is not registered by this workflow", name);
 	else if (h->validator && !run->replaying && h->validator(&run->wf, args, &rejection, h->arg) != 0 && !rejection)
 		rejection = portico_sprintf("update \"%s\" was rejected by its validator", name);
@@ -1612,7 +1454,7 @@ static void deliver_update(workflow_run *run, const char *message_id, int64_t se
 		body.rejected_request_sequencing_event_id = sequencing_event_id;
 		body.rejected_request = (update_request *)request;
 		portico_workflow_failure *f = portico_workflow_failure_new("", 1, NULL, "%s", rejection);
-		body.failure = failure_to_proto(f, 0);
+		body.failure = workflow_failure_to_proto(f);
 		char *id = portico_sprintf("%s/reject", message_id);
 		update_message(run, update_id, id, UPDATE_REJECT, &body.base);
 		free(id);
@@ -1633,7 +1475,7 @@ static void deliver_update(workflow_run *run, const char *message_id, int64_t se
 	u->run = run;
 	u->update_id = portico_strdup(update_id);
 	u->message_id = portico_strdup(message_id);
-	u->meta = request->meta ? message_copy(&request->meta->base) : NULL;
+	u->meta = request->meta ? workflow_proto_copy(&request->meta->base) : NULL;
 	u->h = h;
 	u->args = args;
 	char *label = portico_sprintf("update %s (%s)", name, update_id);
@@ -1856,7 +1698,7 @@ int workflow_run_query(workflow_run *run, const char *query_type, const portico_
 		*error = portico_sprintf("query \"%s\" is not registered by this workflow", query_type);
 		return -1;
 	}
-	json_t *arguments = payloads_array(args);
+	json_t *arguments = portico_payloads_values(args);
 	json_t *value = NULL;
 	int rc = h->query(&run->wf, arguments, &value, error, h->arg);
 	json_decref(arguments);
@@ -2120,7 +1962,7 @@ int portico_workflow_fail(portico_workflow *wf, const char *type, int non_retrya
 {
 	va_list ap;
 	va_start(ap, format);
-	portico_workflow_failure *f = failure_vnew("application", type, non_retryable, NULL, format, ap);
+	portico_workflow_failure *f = workflow_failure_vnew("application", type, non_retryable, NULL, format, ap);
 	va_end(ap);
 	return portico_workflow_fail_with(wf, f);
 }
@@ -2257,7 +2099,7 @@ int portico_workflow_await(portico_workflow *wf, portico_workflow_future *future
 	if (r == PORTICO_WAIT_DONE && result)
 		*result = future->result ? json_incref(future->result) : json_null();
 	if (r == PORTICO_WAIT_FAILED && failure)
-		*failure = failure_copy(future->failure);
+		*failure = workflow_failure_copy(future->failure);
 	return r;
 }
 
@@ -2283,15 +2125,12 @@ int portico_workflow_await_any(portico_workflow *wf, portico_workflow_future *co
 	cancel_scoped(run);
 	c->futures = futures;
 	c->future_count = count;
+	c->any = 1;
 	c->index = index;
 	int r = block(run, check_futures, portico_sprintf("waiting for the first of %zu operations", count));
-	if (count == 1 && r != PORTICO_WAIT_EVICTED && r != PORTICO_WAIT_CANCELED) {
-		if (index)
-			*index = 0;
-		r = PORTICO_WAIT_DONE;
-	}
 	c->futures = NULL;
 	c->future_count = 0;
+	c->any = 0;
 	c->index = NULL;
 	return r;
 }

@@ -97,6 +97,10 @@ int workflow_run_closed(const workflow_run *run);
 const char *workflow_run_workflow_id(const workflow_run *run);
 const char *workflow_run_workflow_type(const workflow_run *run);
 
+/* A deep copy of message (NULL for NULL) through its wire form, freed with
+ * protobuf_c_message_free_unpacked: for events and commands built from one another. */
+void *workflow_proto_copy(const ProtobufCMessage *message);
+
 /* Tears the run down: coroutines still waiting are resumed with PORTICO_WAIT_EVICTED and run to
  * their end, then everything is freed. NULL is fine. */
 void workflow_run_free(workflow_run *run);

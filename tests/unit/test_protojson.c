@@ -250,6 +250,32 @@ static void test_numbers_beyond_64_bits_only_in_payloads(void **state)
 	portico_error_clear(&err);
 }
 
+/* What a newer server writes (a field, an enum value this API version lacks) is skipped when asked,
+ * as in a downloaded history, and refused otherwise. */
+static void test_unknown_fields_skipped_when_asked(void **state)
+{
+	(void)state;
+	const char *text = "{\"eventId\": \"3\", \"eventType\": \"ActivityTaskScheduled\", \"futureField\": {\"x\": 1},"
+	                   " \"activityTaskScheduledEventAttributes\": {\"activityType\": {\"name\": \"a\"},"
+	                   " \"taskQueue\": {\"name\": \"q\", \"kind\": \"TASK_QUEUE_KIND_FROM_THE_FUTURE\"}}}";
+	json_t *value = parse(text);
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_null(portico_protojson_decode(&temporal__api__history__v1__history_event__descriptor, value, &err));
+	assert_string_equal(err.message, "futureField: unknown field of temporal.api.history.v1.HistoryEvent");
+	portico_error_clear(&err);
+	portico_protojson_decode_options lenient = {.ignore_unknown = 1};
+	Temporal__Api__History__V1__HistoryEvent *event =
+	        (Temporal__Api__History__V1__HistoryEvent *)portico_protojson_decode_with(
+	                &temporal__api__history__v1__history_event__descriptor, value, &lenient, &err);
+	assert_non_null(event);
+	assert_int_equal(event->event_id, 3);
+	assert_int_equal(event->event_type, TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_ACTIVITY_TASK_SCHEDULED);
+	assert_string_equal(event->activity_task_scheduled_event_attributes->activity_type->name, "a");
+	assert_int_equal(event->activity_task_scheduled_event_attributes->task_queue->kind, 0);
+	protobuf_c_message_free_unpacked(&event->base, NULL);
+	json_decref(value);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,6 +287,7 @@ int main(void)
 	        cmocka_unit_test(test_bad_numbers_and_times),
 	        cmocka_unit_test(test_null_means_default),
 	        cmocka_unit_test(test_numbers_beyond_64_bits_only_in_payloads),
+	        cmocka_unit_test(test_unknown_fields_skipped_when_asked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,8 +124,27 @@ static int patched_workflow(portico_workflow *wf, void *arg)
 	return portico_workflow_set_result(wf, json_boolean(patched));
 }
 
+/* A saga: step "a", then "b"; cancelled during "b", it undoes "a" with "undo.a" and ends cancelled. */
+static int saga(portico_workflow *wf, void *arg)
+{
+	(void)arg;
+	portico_workflow_activity_options options = {.start_to_close_ms = 10000};
+	json_t *none = json_array();
+	int r = portico_workflow_activity(wf, "a", none, &options, NULL, NULL);
+	if (r == PORTICO_WAIT_DONE)
+		r = portico_workflow_activity(wf, "b", none, &options, NULL, NULL);
+	if (r == PORTICO_WAIT_CANCELED) {
+		assert_true(portico_workflow_cancel_requested(wf));
+		r = portico_workflow_activity(wf, "undo.a", none, &options, NULL, NULL);
+		json_decref(none);
+		return r == PORTICO_WAIT_DONE ? PORTICO_WORKFLOW_CANCELED : PORTICO_WORKFLOW_FAILED;
+	}
+	json_decref(none);
+	return r == PORTICO_WAIT_DONE ? PORTICO_WORKFLOW_COMPLETED : PORTICO_WORKFLOW_FAILED;
+}
+
 static const workflow_definition definitions[] = {
-        {greeting, NULL}, {approval_workflow, NULL}, {patched_workflow, NULL}};
+        {greeting, NULL}, {approval_workflow, NULL}, {patched_workflow, NULL}, {saga, NULL}};
 
 static const workflow_definition *lookup(void *arg, const char *type)
 {
@@ -136,6 +155,10 @@ static const workflow_definition *lookup(void *arg, const char *type)
 		return &definitions[1];
 	if (!strcmp(type, "Patched"))
 		return &definitions[2];
+	if (!strcmp(type, "Saga"))
+		return &definitions[3];
+	if (!strcmp(type, "Saga"))
+		return &definitions[3];
 	return NULL;
 }
 
@@ -427,6 +450,71 @@ static void test_patches_are_taken_by_new_runs_and_not_by_old_histories(void **s
 	protobuf_c_message_free_unpacked(&h->base, NULL);
 }
 
+/* "{...event...}" with id, type and attributes (the attributes' JSON name and value). */
+#define EVENT(id, type, attrs, value)                                                                                  \
+	"{\"eventId\":\"" #id "\",\"eventType\":\"EVENT_TYPE_" type "\",\"" attrs "\":" value "}"
+#define SCHEDULED(id, activity_id, type)                                                                               \
+	EVENT(id, "ACTIVITY_TASK_SCHEDULED", "activityTaskScheduledEventAttributes",                                   \
+	      "{\"activityId\":\"" activity_id "\",\"activityType\":{\"name\":\"" type "\"}}")
+#define ACTIVITY_DONE(id, started, scheduled)                                                                          \
+	EVENT(started, "ACTIVITY_TASK_STARTED", "activityTaskStartedEventAttributes",                                  \
+	      "{\"scheduledEventId\":\"" #scheduled "\"}")                                                             \
+	"," EVENT(id, "ACTIVITY_TASK_COMPLETED", "activityTaskCompletedEventAttributes",                               \
+	          "{\"scheduledEventId\":\"" #scheduled "\"}")
+
+static const char saga_history[] =
+        "{\"events\":[" STARTED("Saga", "[]") "," TASK(2, 3, 4) "," SCHEDULED(5, "1", "a") "," ACTIVITY_DONE(7, 6, 5) "," TASK(8, 9, 10) "," SCHEDULED(11, "2", "b") "," EVENT(
+                12, "ACTIVITY_TASK_STARTED", "activityTaskStartedEventAttributes",
+                "{\"scheduledEventId\":\"11\"}") "," EVENT(13, "WORKFLOW_EXECUTION_CANCEL_REQUESTED",
+                                                           "workflowExecutionCancelRequestedEventAttributes",
+                                                           "{}") "," TASK(14, 15,
+                                                                          16) "," EVENT(17,
+                                                                                        "ACTIVITY_TASK_CANCEL_"
+                                                                                        "REQUESTED",
+                                                                                        "activityTaskCancelRequeste"
+                                                                                        "dEventAttributes",
+                                                                                        "{\"scheduledEventId\":"
+                                                                                        "\"11\"}") "," SCHEDULED(18,
+                                                                                                                 "3",
+                                                                                                                 "u"
+                                                                                                                 "n"
+                                                                                                                 "d"
+                                                                                                                 "o"
+                                                                                                                 "."
+                                                                                                                 "a") "," ACTIVITY_DONE(20,
+                                                                                                                                        19,
+                                                                                                                                        18) "," TASK(21,
+                                                                                                                                                     22,
+                                                                                                                                                     23) "," EVENT(24,
+                                                                                                                                                                   "WORKFLOW_EXECUTION_CANCELED",
+                                                                                                                                                                   "workflowExecutionCanceledEventAttributes",
+                                                                                                                                                                   "{}") "]}";
+
+static void test_a_cancelled_saga_cancels_its_step_compensates_and_ends_cancelled(void **state)
+{
+	(void)state;
+	history *h = history_of(saga_history);
+	workflow_run *run = new_run();
+	workflow_run_problem problem;
+	assert_int_equal(apply_range(run, h, 1, 16, &problem, NULL), 0);
+	const workflow_run_output *out = workflow_run_output_get(run);
+	assert_int_equal(out->command_count, 2);
+	assert_int_equal(out->commands[0]->command_type,
+	                 TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_REQUEST_CANCEL_ACTIVITY_TASK);
+	assert_int_equal(out->commands[0]->request_cancel_activity_task_command_attributes->scheduled_event_id, 11);
+	assert_string_equal(out->commands[1]->schedule_activity_task_command_attributes->activity_type->name, "undo.a");
+	assert_int_equal(apply_range(run, h, 16, 23, &problem, NULL), 0);
+	out = workflow_run_output_get(run);
+	assert_int_equal(out->command_count, 1);
+	assert_int_equal(out->commands[0]->command_type,
+	                 TEMPORAL__API__ENUMS__V1__COMMAND_TYPE__COMMAND_TYPE_CANCEL_WORKFLOW_EXECUTION);
+	workflow_run_free(run);
+	run = new_run(); /* the whole history replays */
+	assert_int_equal(apply_range(run, h, 1, 25, &problem, NULL), 0);
+	workflow_run_free(run);
+	protobuf_c_message_free_unpacked(&h->base, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -438,6 +526,7 @@ int main(void)
 	        cmocka_unit_test(test_a_signal_ends_the_wait_and_queries_see_the_state),
 	        cmocka_unit_test(test_updates_are_validated_then_accepted_and_answered),
 	        cmocka_unit_test(test_patches_are_taken_by_new_runs_and_not_by_old_histories),
+	        cmocka_unit_test(test_a_cancelled_saga_cancels_its_step_compensates_and_ends_cancelled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
