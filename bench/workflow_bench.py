@@ -44,9 +44,8 @@ with workflow.unsafe.imports_passed_through():
 
 ACTIVITY_QUEUE = "bench-wf-activities"
 ACTIVITY = "example.echo"
-# Each arm's workflow task queue, and the role that serves it (None: Portico's worker).
-ARMS = {"portico": ("bench-wf-portico", None), "python": ("bench-wf-python", "python"),
-        "python-sandbox": ("bench-wf-python-sandbox", "python-sandbox")}
+# Each arm's workflow task queue; the peers' workers are this script in the role of their name.
+ARMS = {"portico": "bench-wf-portico", "python": "bench-wf-python", "python-sandbox": "bench-wf-python-sandbox"}
 PEERS = ("python", "python-sandbox")
 KINDS = ("loop", "signals")
 # A step is what the workflow does count times: an activity (loop) or a signal handled (signals).
@@ -146,7 +145,7 @@ async def bench(address: str, pids: dict, options) -> dict:
         for arm in arms[run % len(arms):] + arms[:run % len(arms)]:
             for kind in KINDS:
                 count = options.activities if kind == "loop" else options.signals
-                samples[arm][kind].append(await measure(client, kind, ARMS[arm][0], pids[arm], count,
+                samples[arm][kind].append(await measure(client, kind, ARMS[arm], pids[arm], count,
                                                         options.concurrency))
     result = {arm: {kind: {key: summarize(runs, key) for key in METRICS}
                     | {"failedOrTimedOutTasks": sum(r["failedOrTimedOutTasks"] for r in runs)}
@@ -201,7 +200,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1 run of small workflows")
     parser.add_argument("--json")
-    parser.add_argument("--role", choices=["python", "python-sandbox"])
+    parser.add_argument("--role", choices=PEERS)
     parser.add_argument("--address")
     parser.add_argument("--queue")
     options = parser.parse_args()
@@ -212,22 +211,21 @@ def main() -> None:
         options.activities, options.signals, options.concurrency, options.runs = 10, 10, 5, 1
 
     from devserver import DevServer
-    portico_env = dict(os.environ, PORTICO_WORKER_GRACE_SECONDS="5")
     with DevServer() as server:
-        portico_env["TEMPORAL_ADDRESS"] = server.address
+        portico_env = dict(os.environ, TEMPORAL_ADDRESS=server.address)
         processes = [start([str(TOP / "build/portico-worker"), "--activities", str(TOP / "build/examples/libecho.so")],
                            env=dict(portico_env, PORTICO_TASK_QUEUE=ACTIVITY_QUEUE,
                                     PORTICO_WORKER_MAX_CONCURRENT="100"),
                            ready="polling task queue")]
         try:
             pids = {}
-            for arm, (queue, role) in ARMS.items():
-                if role is None:
+            for arm, queue in ARMS.items():
+                if arm == "portico":
                     processes.append(start([str(TOP / "build/portico-worker"), "--workflows",
                                             str(TOP / "build/bench/libbenchworkflows.so")],
                                            env=dict(portico_env, PORTICO_TASK_QUEUE=queue), ready="polling task queue"))
                 else:
-                    processes.append(start([sys.executable, __file__, "--role", role, "--address", server.address,
+                    processes.append(start([sys.executable, __file__, "--role", arm, "--address", server.address,
                                             "--queue", queue]))
                 pids[arm] = processes[-1].pid
             result = asyncio.run(bench(server.address, pids, options))
