@@ -47,6 +47,7 @@ WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
 # The HTTP server (all libmicrohttpd calls): the gateway's front and the worker's /metrics endpoint.
 HTTPD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard httpd/*.c))
 EXAMPLE_LIBS := $(patsubst examples/activities/%.c,$(BUILD)/examples/lib%.so,$(wildcard examples/activities/*.c))
+EXAMPLE_WORKFLOWS := $(BUILD)/examples/libworkflows.so
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROBE := $(BUILD)/tests/client-probe
@@ -60,7 +61,7 @@ PROBE := $(BUILD)/tests/client-probe
 all: sdk programs $(UNIT_BIN) $(PROBE)
 
 # What is deployed: the gateway, the worker and the activity libraries (the Docker images' build).
-programs: $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS)
+programs: $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS) $(EXAMPLE_WORKFLOWS)
 
 setup:
 	@scripts/setup.sh
@@ -173,6 +174,12 @@ $(BUILD)/examples/lib%.so: examples/activities/%.c $(PUBLIC_HEADERS) $(GEN)/.gen
 	@mkdir -p $(dir $@)
 	@echo "cc    $@"
 	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
+
+# The example workflows in C: one shared object of examples/workflows-c/*.c, loaded with --workflows.
+$(EXAMPLE_WORKFLOWS): $(wildcard examples/workflows-c/*.c examples/workflows-c/*.h) $(PUBLIC_HEADERS) $(GEN)/.generated
+	@mkdir -p $(dir $@)
+	@echo "cc    $@"
+	@$(CC) $(CFLAGS) -fPIC -shared $(filter %.c,$^) -o $@
 
 # --- Tests ---------------------------------------------------------------------------------------
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(BUILD)/libworker.a $(BUILD)/libhttpd.a \

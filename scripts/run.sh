@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: starts the embedded default on loopback and stays in the foreground until Ctrl-C:
-# the Temporal dev server (data kept in .run/ between runs), the Portico gateway and worker, and
-# the example workflow worker (examples/workflows/worker.py, Temporal's Python SDK).
+# the Temporal dev server (data kept in .run/ between runs), the Portico gateway and worker (with
+# the C activities and workflows of examples/), and the example workflow worker (examples/workflows/worker.py, Temporal's Python SDK).
 # Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), TEMPORAL_HTTP_PORT (7243), PORTICO_PORT (8080),
 # PORTICO_WORKER_METRICS_PORT (9464). BUILD (build) is where the programs are, as for make;
 # PORTICO_RUN_DIR (.run) holds Temporal's data, the development key and secret, and the logs.
@@ -100,7 +100,7 @@ TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_CODEC_KEYS_FILE="$keys" \
 		PORTICO_WORKER_METRICS_LISTEN=127.0.0.1:$metrics_port "$build/portico-worker" \
 	--activities "$build/examples/liborder.so" --activities "$build/examples/libgreet.so" \
 	--activities "$build/examples/libcountdown.so" --activities "$build/examples/libwaiting.so" \
-	>"$run/portico-worker.log" 2>&1 &
+	--workflows "$build/examples/libworkflows.so" >"$run/portico-worker.log" 2>&1 &
 pids+=($!)
 
 PORTICO_CODEC_KEYS_FILE="$keys" PORTICO_URL=http://127.0.0.1:$portico_port \
@@ -119,6 +119,7 @@ Portico is up (Ctrl-C stops everything):
   Metrics            $gateway/metrics, http://127.0.0.1:$metrics_port/metrics (worker; /healthz, /readyz)
   Codec endpoint     $gateway/codec   (the Web UI decrypts through it)
   Portico worker     task queue "portico": http.request, order.*, example.greet, example.countdown, …
+                     and the workflows in C c.OrderSaga, c.Approval, c.Greeting (examples/workflows-c)
   Example workflows  task queue "portico-examples": OrderSaga, Approval, GitHubPush, Greet (examples/README.md)
   Webhook            $gateway/webhooks/github-push   (GitHub-style signatures, secret in $webhook_secret_file)
   Logs               $run/temporal.log, $run/portico.log (one JSON line per request), $run/portico-worker.log,

@@ -278,15 +278,6 @@ void portico_workflow_go(portico_workflow *wf, void (*fn)(portico_workflow *wf, 
  * the workflow's state. */
 int portico_workflow_wait_condition(portico_workflow *wf, int (*condition)(void *arg), void *arg, int64_t timeout_ms);
 
-/* ---- State the handlers share ---------------------------------------------------------------- */
-
-/* Zeroed memory of size bytes owned by the run: freed when the run is freed (after its coroutines
- * have returned), with cleanup(state) first when cleanup is not NULL (to drop JSON references it
- * holds, say). Signal, query and update handlers must keep the workflow's state here, never in
- * the workflow function's locals: a query can be asked after the function has returned (the saga's
- * progress, the approval's final state), when its stack frame is gone. */
-void *portico_workflow_alloc(portico_workflow *wf, size_t size, void (*cleanup)(void *state));
-
 /* ---- Signals, queries, updates ------------------------------------------------------------------ */
 
 /* Called for each signal of name, in history order, on the coroutine that waits (it must not
@@ -315,6 +306,12 @@ typedef int (*portico_workflow_update_fn)(portico_workflow *wf, json_t *args, js
                                           portico_workflow_failure **failure, void *arg);
 void portico_workflow_on_update(portico_workflow *wf, const char *name, portico_workflow_update_fn fn,
                                 portico_workflow_update_validator validator, void *arg);
+
+/* Has the run call free_fn(data) when it is freed, after its last handler and query. Signal, query
+ * and update handlers must keep the workflow's state in memory handed over this way, never in the
+ * workflow function's locals: a closed workflow still answers queries (the worker replays its
+ * history to the end, then asks the handlers), when the function's frame is gone. */
+void portico_workflow_on_free(portico_workflow *wf, void (*free_fn)(void *data), void *data);
 
 /* ---- Memo and search attributes ----------------------------------------------------------------- */
 

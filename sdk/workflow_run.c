@@ -120,6 +120,13 @@ typedef struct handler {
 	struct handler *next;
 } handler;
 
+/* What the workflow gave portico_workflow_on_free: freed with the run. */
+typedef struct keepsake {
+	void (*free_fn)(void *data);
+	void *data;
+	struct keepsake *next;
+} keepsake;
+
 typedef struct buffered_signal {
 	char *name;
 	json_t *args;
@@ -134,13 +141,6 @@ typedef struct update_run {
 	const handler *h;
 	json_t *args;
 } update_run;
-
-/* Memory of portico_workflow_alloc. */
-typedef struct owned {
-	void (*cleanup)(void *state);
-	struct owned *next;
-	max_align_t data[];
-} owned;
 
 typedef struct patch {
 	char *id;
@@ -183,9 +183,9 @@ struct workflow_run {
 	char *continue_type, *continue_queue;
 	wf_coro *coros, *current;
 	handler *handlers;
+	keepsake *keepsakes;
 	buffered_signal *signals;
 	patch *patches;
-	owned *owned;
 	portico_workflow_scope *scopes;
 	portico_workflow_future *futures;
 	pending *pending_head, *pending_tail;
@@ -1783,6 +1783,11 @@ void workflow_run_free(workflow_run *run)
 		free(h->name);
 		free(h);
 	}
+	for (keepsake *k = run->keepsakes, *next; k; k = next) { /* after the last handler and coroutine */
+		next = k->next;
+		k->free_fn(k->data);
+		free(k);
+	}
 	for (buffered_signal *s = run->signals, *next; s; s = next) {
 		next = s->next;
 		free(s->name);
@@ -1793,12 +1798,6 @@ void workflow_run_free(workflow_run *run)
 		next = p->next;
 		free(p->id);
 		free(p);
-	}
-	for (owned *o = run->owned, *next; o; o = next) {
-		next = o->next;
-		if (o->cleanup)
-			o->cleanup(o->data);
-		free(o);
 	}
 	for (size_t i = 0; i < sizeof run->info_strings / sizeof run->info_strings[0]; i++)
 		free(run->info_strings[i]);
@@ -1991,16 +1990,6 @@ int portico_workflow_continue_as_new(portico_workflow *wf, json_t *args, const c
 int portico_workflow_cancel_requested(const portico_workflow *wf)
 {
 	return wf->run->cancel_requested != 0;
-}
-
-void *portico_workflow_alloc(portico_workflow *wf, size_t size, void (*cleanup)(void *state))
-{
-	workflow_run *run = run_of(wf);
-	owned *o = portico_calloc(1, sizeof *o + size);
-	o->cleanup = cleanup;
-	o->next = run->owned;
-	run->owned = o;
-	return o->data;
 }
 
 portico_workflow_scope *portico_workflow_scope_new(portico_workflow *wf)
@@ -2345,6 +2334,14 @@ void portico_workflow_on_signal(portico_workflow *wf, const char *name, portico_
 		free(found->name);
 		free(found);
 	}
+}
+
+void portico_workflow_on_free(portico_workflow *wf, void (*free_fn)(void *data), void *data)
+{
+	workflow_run *run = run_of(wf);
+	keepsake *k = portico_malloc(sizeof *k);
+	*k = (keepsake){.free_fn = free_fn, .data = data, .next = run->keepsakes};
+	run->keepsakes = k;
 }
 
 void portico_workflow_on_query(portico_workflow *wf, const char *name, portico_workflow_query_fn fn, void *arg)

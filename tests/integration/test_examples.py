@@ -9,8 +9,6 @@ deterministic fails here. PORTICO_RECORD_HISTORIES=1 rewrites the committed ones
 that is meant to be incompatible, with the workflow's version bumped)."""
 
 import asyncio
-import base64
-import dataclasses
 import json
 import os
 import subprocess
@@ -21,88 +19,32 @@ import uuid
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
-from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 from temporalio.client import WorkflowHistory
 
-from conftest import LoggedProcess, build_paths, start_gateway
+from conftest import build_paths, start_gateway
 from devserver import TOP, DevServer
-from encryption_codec import EncryptionCodec
+from examples_stack import (EXAMPLES, WEBHOOK_SECRET, api, build, converter, query, record as record_in,
+                            running_examples, start_and_wait)
 from http_client import get, github_delivery, post
 
-EXAMPLES = TOP / "examples"
 HISTORIES = EXAMPLES / "workflows/histories"
-# A fixed key, so that the committed histories can be decoded on replay. Not a secret.
-KEY_ID, KEY = "examples-test", b"portico-examples-test-key-32byte"
-CODEC_KEYS = f"{KEY_ID}={base64.b64encode(KEY).decode()}"
-WEBHOOK_SECRET = "examples-test-webhook-secret"
 
 sys.path.insert(0, str(EXAMPLES / "workflows"))
 import worker as example_worker  # noqa: E402
 
 
-def converter():
-    return dataclasses.replace(DataConverter.default, payload_codec=EncryptionCodec({KEY_ID: KEY}, KEY_ID))
-
-
 @pytest.fixture(scope="module")
 def examples():
     """Everything `make run` starts, on free ports; yields the gateway's base URL."""
-    with DevServer() as server:
-        gateway = start_gateway(build_paths("portico")[0].values[0], server.address, PORTICO_CODEC_KEYS=CODEC_KEYS,
-                                PORTICO_WEBHOOKS_FILE=str(EXAMPLES / "webhooks.json"),
-                                GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
-        build = Path(build_paths("portico")[0].values[0]).parent  # the build the tests cover, as for the gateway
-        libraries = build / "examples"
-        c_worker = LoggedProcess([str(build / "portico-worker"), "--activities", str(libraries / "liborder.so"),
-                                  "--activities", str(libraries / "libgreet.so")],
-                                 dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_CODEC_KEYS=CODEC_KEYS),
-                                 "polling task queue")
-        python_worker = LoggedProcess([sys.executable, str(EXAMPLES / "workflows/worker.py"), "--address",
-                                       server.address],
-                                      dict(os.environ, PORTICO_CODEC_KEYS=CODEC_KEYS, PORTICO_URL=gateway.url), "ready")
-        try:
-            yield type("Examples", (), {"url": gateway.url, "server": server, "recorded": {}})
-        finally:
-            assert python_worker.stop() == 0, python_worker.output()
-            assert c_worker.stop() == 0, c_worker.output()
-            assert gateway.stop() == 0, gateway.stderr
-
-
-def api(examples, path=""):
-    return f"{examples.url}/api/v1/namespaces/default/workflows{path}"
+    libraries = build() / "examples"
+    with running_examples(["--activities", str(libraries / "liborder.so"), "--activities",
+                           str(libraries / "libgreet.so")]) as running:
+        yield running
 
 
 def record(examples, name, workflow_id):
-    """Fetches the workflow's history (encrypted, as Temporal stores it) for the replay tests."""
-    async def fetch():
-        client = await Client.connect(examples.server.address)
-        return await client.get_workflow_handle(workflow_id).fetch_history()
-
-    history = asyncio.run(fetch())
-    examples.recorded[name] = history
-    if os.environ.get("PORTICO_RECORD_HISTORIES") == "1":
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
-
-
-def query(examples, workflow_id, name, attempts=50):
-    """A query, retried while the workflow's first task has not run yet (Temporal answers
-    "workflow not ready" until a worker has picked it up)."""
-    for _ in range(attempts):
-        answer = post(api(examples, f"/{workflow_id}/query/{name}"), {})
-        if answer.status == 200:
-            return answer.json["queryResult"][0]
-        time.sleep(0.2)
-    raise AssertionError(answer)
-
-
-def start_and_wait(examples, workflow_id, body, wait="60s"):
-    """The outcome of a start with ?wait=: what GET …/result answers."""
-    response = post(api(examples, f"/{workflow_id}?wait={wait}"), body)
-    assert response.status == 200, response
-    return response.json["outcome"]
+    record_in(examples, HISTORIES, name, workflow_id)
 
 
 # ---- The order saga ---------------------------------------------------------------------------

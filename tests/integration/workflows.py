@@ -209,6 +209,17 @@ class Journey:
         self.go = True
 
 
+@workflow.defn(name="RunChild")
+class RunChild:
+    """Runs a child workflow by type on a task queue and returns its result: with a C workflow on
+    Portico's worker, a workflow of Temporal's Python SDK starting one written with Portico's."""
+
+    @workflow.run
+    async def run(self, workflow_type: str, args: List[Any], queue: str) -> Any:
+        return await workflow.execute_child_workflow(workflow_type, args=args, task_queue=queue,
+                                                     id=f"{workflow.info().workflow_id}-child")
+
+
 ALL = [Echo, Mailbox, WebhookInbox, Sleeper, Failer, Looper, SlowUpdate, Approval, CallHttp, Countdown, RunActivity,
-       Journey]
+       Journey, RunChild]
 ACTIVITIES = [wait_for_approval, shout]

@@ -30,6 +30,7 @@ typedef struct saga_state {
 static void saga_free(void *state)
 {
 	json_decref(((saga_state *)state)->progress);
+	free(state);
 }
 
 static int progress(portico_workflow *wf, json_t *args, json_t **result, char **error, void *arg)
@@ -60,7 +61,8 @@ static int saga(portico_workflow *wf, void *arg)
 {
 	(void)arg;
 	static const char *steps[] = {"reserve", "charge", "ship"};
-	saga_state *s = portico_workflow_alloc(wf, sizeof *s, saga_free);
+	saga_state *s = calloc(1, sizeof *s);
+	portico_workflow_on_free(wf, saga_free, s);
 	s->progress = json_array();
 	portico_workflow_on_query(wf, "progress", progress, s);
 	json_t *order = portico_workflow_input_json(wf, 0);
@@ -147,7 +149,8 @@ static int set_amount(portico_workflow *wf, json_t *args, json_t **result, porti
 static int approval_workflow(portico_workflow *wf, void *arg)
 {
 	(void)arg;
-	approval *a = portico_workflow_alloc(wf, sizeof *a, NULL);
+	approval *a = calloc(1, sizeof *a);
+	portico_workflow_on_free(wf, free, a);
 	a->status = "pending";
 	a->amount = 10;
 	portico_workflow_on_signal(wf, "approve", approve, a);

@@ -98,12 +98,14 @@ static int set_amount(portico_workflow *wf, json_t *args, json_t **result, porti
 static void approval_free(void *state)
 {
 	json_decref(((approval *)state)->amount);
+	free(state);
 }
 
 static int approval_workflow(portico_workflow *wf, void *arg)
 {
 	(void)arg;
-	approval *a = portico_workflow_alloc(wf, sizeof *a, approval_free);
+	approval *a = calloc(1, sizeof *a);
+	portico_workflow_on_free(wf, approval_free, a);
 	a->status = "pending";
 	a->amount = json_integer(10);
 	portico_workflow_on_signal(wf, "approve", on_approve, a);
