@@ -58,7 +58,9 @@ PROBE := $(BUILD)/tests/client-probe
 # Keep objects of test programs between builds.
 .SECONDARY:
 
-all: sdk programs $(UNIT_BIN) $(PROBE)
+# The bench's C workflows are built too, so that a change of the workflow API breaks the build,
+# not a later make bench.
+all: sdk programs $(UNIT_BIN) $(PROBE) $(BUILD)/bench/libbenchworkflows.so
 
 # What is deployed: the gateway, the worker and the activity libraries (the Docker images' build).
 programs: $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS) $(EXAMPLE_WORKFLOWS)
@@ -245,7 +247,7 @@ fuzz-smoke:
 	@scripts/fuzz.sh 4 $(FUZZ_TARGETS)
 
 # Benchmarks side by side with the peers (not part of make test): BENCH_FLAGS=--smoke for a short run.
-bench: all $(BUILD)/bench/codec_bench $(BUILD)/bench/libbenchworkflows.so
+bench: all $(BUILD)/bench/codec_bench
 	@scripts/setup.sh --bench
 	@$(PYTHON) bench/run.py $(BENCH_FLAGS)
 

@@ -7,6 +7,7 @@
  *     `task_queue` one after the other (each given its index), returns count.
  *   bench.Signals(count): waits until `count` signals "tick" have come, returns count. */
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <jansson.h>
 
@@ -62,8 +63,8 @@ static int loop(portico_workflow *wf, void *user_data)
 	return status;
 }
 
-/* bench.Signals' state, in the run's memory (portico_workflow_alloc): the handler may run for a
- * signal that comes in the task that ends the function. */
+/* bench.Signals' state, freed with the run (portico_workflow_on_free), not with the function's
+ * frame: the handler may run for a signal that comes in the task that ends the function. */
 typedef struct signals_state {
 	json_int_t expected, received;
 } signals_state;
@@ -88,8 +89,11 @@ static int signals(portico_workflow *wf, void *user_data)
 	json_int_t count = input_count(wf, 0);
 	if (count < 0)
 		return portico_workflow_fail(wf, "BadInput", 1, "expected (count 1 to %d)", MAX_COUNT);
-	signals_state *state = portico_workflow_alloc(wf, sizeof *state, NULL);
+	signals_state *state = calloc(1, sizeof *state);
+	if (!state)
+		return portico_workflow_fail(wf, "OutOfMemory", 0, "no memory for the signals' count");
 	state->expected = count;
+	portico_workflow_on_free(wf, free, state);
 	portico_workflow_on_signal(wf, "tick", on_tick, state);
 	int status = portico_workflow_wait_condition(wf, all_received, state, -1);
 	if (status != PORTICO_WAIT_DONE)
