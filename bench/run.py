@@ -397,7 +397,7 @@ def chart(result, path):
         rows.append(("worker CPU (Python/Portico)", 1 / result["worker"]["cpuRatio"]))
     if result.get("workflows"):
         for kind in ("loop", "signals"):
-            rows.append((f"workflow {kind} CPU/task (Python/Portico)",
+            rows.append((f"workflow {kind} CPU/task (Python, sandbox/Portico)",
                          1 / result["workflows"]["ratios"]["python-sandbox"][kind]["cpuRatio"]))
     data.write_text("".join(f'"{name}" {ratio:.3f}\n' for name, ratio in rows))
     script = (f'set terminal png size 800,400; set output "{path}"; set style fill solid; set boxwidth 0.6; '
