@@ -47,6 +47,8 @@ WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
 # The HTTP server (all libmicrohttpd calls): the gateway's front and the worker's /metrics endpoint.
 HTTPD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard httpd/*.c))
 EXAMPLE_LIBS := $(patsubst examples/activities/%.c,$(BUILD)/examples/lib%.so,$(wildcard examples/activities/*.c))
+# C workflows the integration tests load with --workflows.
+TEST_WORKFLOW_LIBS := $(patsubst tests/workflows/%.c,$(BUILD)/tests/workflows/lib%.so,$(wildcard tests/workflows/*.c))
 EXAMPLE_WORKFLOWS := $(BUILD)/examples/libworkflows.so
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -60,7 +62,7 @@ PROBE := $(BUILD)/tests/client-probe
 
 # The bench's C workflows are built too, so that a change of the workflow API breaks the build,
 # not a later make bench.
-all: sdk programs $(UNIT_BIN) $(PROBE) $(BUILD)/bench/libbenchworkflows.so
+all: sdk programs $(UNIT_BIN) $(PROBE) $(TEST_WORKFLOW_LIBS) $(BUILD)/bench/libbenchworkflows.so
 
 # What is deployed: the gateway, the worker and the activity libraries (the Docker images' build).
 programs: $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS) $(EXAMPLE_WORKFLOWS)
@@ -184,6 +186,11 @@ $(EXAMPLE_WORKFLOWS): $(wildcard examples/workflows-c/*.c examples/workflows-c/*
 	@$(CC) $(CFLAGS) -fPIC -shared $(filter %.c,$^) -o $@
 
 # --- Tests ---------------------------------------------------------------------------------------
+$(BUILD)/tests/workflows/lib%.so: tests/workflows/%.c $(PUBLIC_HEADERS) $(GEN)/.generated
+	@mkdir -p $(dir $@)
+	@echo "cc    $@"
+	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
+
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(BUILD)/libworker.a $(BUILD)/libhttpd.a \
 	$(PORTICO_LIBS)
 	@mkdir -p $(dir $@)

@@ -364,12 +364,110 @@ void portico_request_activity_heartbeat(portico_request *r, const portico_reques
 	request->details = details;
 }
 
-void portico_request_shutdown_worker(portico_request *r, const portico_request_target *target, const char *reason)
+void portico_request_shutdown_worker(portico_request *r, const portico_request_target *target, const char *sticky_queue,
+                                     const char *reason)
 {
 	begin(r, target, "ShutdownWorker", 1);
 	Temporal__Api__Workflowservice__V1__ShutdownWorkerRequest *request = &r->message.shutdown_worker;
 	temporal__api__workflowservice__v1__shutdown_worker_request__init(request);
 	request->namespace_ = borrow(target->namespace_name);
 	request->identity = borrow(target->identity);
+	request->sticky_task_queue = borrow(sticky_queue);
 	request->reason = borrow(reason);
+}
+
+void portico_request_poll_workflows(portico_request *r, const portico_request_target *target, const char *task_queue,
+                                    const char *normal_queue)
+{
+	begin(r, target, "PollWorkflowTaskQueue", 0);
+	r->options.timeout_ms = PORTICO_LONG_POLL_TIMEOUT_MS;
+	temporal__api__taskqueue__v1__task_queue__init(&r->queue);
+	r->queue.name = borrow(task_queue);
+	if (normal_queue) {
+		r->queue.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_STICKY;
+		r->queue.normal_name = borrow(normal_queue);
+	} else {
+		r->queue.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_NORMAL;
+	}
+	Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest *request = &r->message.poll_workflows;
+	temporal__api__workflowservice__v1__poll_workflow_task_queue_request__init(request);
+	request->namespace_ = borrow(target->namespace_name);
+	request->task_queue = &r->queue;
+	request->identity = borrow(target->identity);
+}
+
+void portico_request_workflow_completed(portico_request *r, const portico_request_target *target,
+                                        ProtobufCBinaryData task_token, const portico_workflow_task_answer *answer)
+{
+	begin(r, target, "RespondWorkflowTaskCompleted", 1);
+	Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest *request =
+	        &r->message.workflow_completed;
+	temporal__api__workflowservice__v1__respond_workflow_task_completed_request__init(request);
+	request->namespace_ = borrow(target->namespace_name);
+	request->identity = borrow(target->identity);
+	request->task_token = task_token;
+	request->n_commands = answer->command_count;
+	request->commands = answer->commands;
+	request->n_messages = answer->message_count;
+	request->messages = answer->messages;
+	request->n_query_results = answer->query_result_count;
+	request->query_results = answer->query_results;
+	if (answer->sticky_queue) {
+		temporal__api__taskqueue__v1__task_queue__init(&r->queue);
+		r->queue.name = borrow(answer->sticky_queue);
+		r->queue.kind = TEMPORAL__API__ENUMS__V1__TASK_QUEUE_KIND__TASK_QUEUE_KIND_STICKY;
+		r->queue.normal_name = borrow(answer->normal_queue);
+		temporal__api__taskqueue__v1__sticky_execution_attributes__init(&r->sticky);
+		r->sticky.worker_task_queue = &r->queue;
+		r->sticky.schedule_to_start_timeout =
+		        duration_of(&r->sticky_timeout, PORTICO_STICKY_SCHEDULE_TO_START_MS);
+		request->sticky_attributes = &r->sticky;
+	}
+}
+
+void portico_request_workflow_failed(portico_request *r, const portico_request_target *target,
+                                     ProtobufCBinaryData task_token,
+                                     Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause,
+                                     Temporal__Api__Failure__V1__Failure *failure)
+{
+	begin(r, target, "RespondWorkflowTaskFailed", 1);
+	Temporal__Api__Workflowservice__V1__RespondWorkflowTaskFailedRequest *request = &r->message.workflow_failed;
+	temporal__api__workflowservice__v1__respond_workflow_task_failed_request__init(request);
+	request->namespace_ = borrow(target->namespace_name);
+	request->identity = borrow(target->identity);
+	request->task_token = task_token;
+	request->cause = cause;
+	request->failure = failure;
+}
+
+void portico_request_query_completed(portico_request *r, const portico_request_target *target,
+                                     ProtobufCBinaryData task_token, portico_payloads *result,
+                                     Temporal__Api__Failure__V1__Failure *failure)
+{
+	begin(r, target, "RespondQueryTaskCompleted", 1);
+	Temporal__Api__Workflowservice__V1__RespondQueryTaskCompletedRequest *request = &r->message.query_completed;
+	temporal__api__workflowservice__v1__respond_query_task_completed_request__init(request);
+	request->namespace_ = borrow(target->namespace_name);
+	request->task_token = task_token;
+	if (result) {
+		request->completed_type = TEMPORAL__API__ENUMS__V1__QUERY_RESULT_TYPE__QUERY_RESULT_TYPE_ANSWERED;
+		request->query_result = result;
+	} else {
+		request->completed_type = TEMPORAL__API__ENUMS__V1__QUERY_RESULT_TYPE__QUERY_RESULT_TYPE_FAILED;
+		request->error_message = borrow(failure ? failure->message : NULL);
+		request->failure = failure;
+	}
+}
+
+int portico_request_reset_sticky(portico_request *r, const portico_request_target *target, const char *workflow_id,
+                                 const char *run_id, portico_error *err)
+{
+	begin(r, target, "ResetStickyTaskQueue", 1);
+	if (require(workflow_id, "workflow id", err))
+		return -1;
+	Temporal__Api__Workflowservice__V1__ResetStickyTaskQueueRequest *request = &r->message.reset_sticky;
+	temporal__api__workflowservice__v1__reset_sticky_task_queue_request__init(request);
+	request->namespace_ = borrow(target->namespace_name);
+	request->execution = execution_of(r, workflow_id, run_id);
+	return 0;
 }

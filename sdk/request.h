@@ -68,6 +68,11 @@ typedef struct portico_request {
 		Temporal__Api__Workflowservice__V1__RespondActivityTaskCanceledRequest activity_canceled;
 		Temporal__Api__Workflowservice__V1__RecordActivityTaskHeartbeatRequest activity_heartbeat;
 		Temporal__Api__Workflowservice__V1__ShutdownWorkerRequest shutdown_worker;
+		Temporal__Api__Workflowservice__V1__PollWorkflowTaskQueueRequest poll_workflows;
+		Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest workflow_completed;
+		Temporal__Api__Workflowservice__V1__RespondWorkflowTaskFailedRequest workflow_failed;
+		Temporal__Api__Workflowservice__V1__RespondQueryTaskCompletedRequest query_completed;
+		Temporal__Api__Workflowservice__V1__ResetStickyTaskQueueRequest reset_sticky;
 	} message;
 	portico_call_options options;
 	/* What the message points into. */
@@ -80,6 +85,8 @@ typedef struct portico_request {
 	Temporal__Api__Update__V1__Input input;
 	Temporal__Api__Update__V1__Request update;
 	Temporal__Api__Update__V1__WaitPolicy wait;
+	Temporal__Api__Taskqueue__V1__StickyExecutionAttributes sticky;
+	Google__Protobuf__Duration sticky_timeout;
 	char fresh_id[PORTICO_UUID_LENGTH + 1]; /* a request or update id made when none was given */
 } portico_request;
 
@@ -158,7 +165,58 @@ void portico_request_activity_canceled(portico_request *r, const portico_request
 void portico_request_activity_heartbeat(portico_request *r, const portico_request_target *target,
                                         ProtobufCBinaryData task_token, portico_payloads *details);
 
-/* ShutdownWorker: tells Temporal the worker's polls are over (reason borrowed). */
-void portico_request_shutdown_worker(portico_request *r, const portico_request_target *target, const char *reason);
+/* ShutdownWorker: tells Temporal the worker's polls are over (reason borrowed), and that its
+ * sticky queue (NULL for none) is gone, so that the tasks of its cached runs go to the normal
+ * queue at once rather than after the sticky schedule-to-start timeout. */
+void portico_request_shutdown_worker(portico_request *r, const portico_request_target *target, const char *sticky_queue,
+                                     const char *reason);
+
+/* PollWorkflowTaskQueue: a long poll for one workflow task, with a long poll's deadline; not
+ * retried (the poller polls again). normal_queue NULL polls task_queue itself; otherwise
+ * task_queue is the worker's sticky queue for the runs it keeps, and normal_queue the queue it
+ * stands in for. */
+void portico_request_poll_workflows(portico_request *r, const portico_request_target *target, const char *task_queue,
+                                    const char *normal_queue);
+
+/* How long a task on the sticky queue waits for this worker before Temporal gives it to the
+ * normal queue, as the official SDKs set it. */
+#define PORTICO_STICKY_SCHEDULE_TO_START_MS 10000
+
+typedef Temporal__Api__Workflowservice__V1__RespondWorkflowTaskCompletedRequest__QueryResultsEntry
+        portico_query_result_entry;
+
+/* What a workflow task is answered with: all borrowed. */
+typedef struct portico_workflow_task_answer {
+	Temporal__Api__Command__V1__Command **commands;
+	size_t command_count;
+	Temporal__Api__Protocol__V1__Message **messages; /* update acceptances, rejections, responses */
+	size_t message_count;
+	portico_query_result_entry **query_results; /* the answers to the task's queries */
+	size_t query_result_count;
+	const char *sticky_queue; /* the worker's sticky queue for the run's next tasks; NULL for none */
+	const char *normal_queue; /* the queue sticky_queue stands in for */
+} portico_workflow_task_answer;
+
+/* The answers to the workflow task of task_token: retried, since Temporal takes one answer per
+ * task (a second one is NOT_FOUND). RespondWorkflowTaskCompleted never asks for the next task in
+ * the response (the poller polls for it). RespondWorkflowTaskFailed makes Temporal retry the task;
+ * the workflow stays open. */
+void portico_request_workflow_completed(portico_request *r, const portico_request_target *target,
+                                        ProtobufCBinaryData task_token, const portico_workflow_task_answer *answer);
+void portico_request_workflow_failed(portico_request *r, const portico_request_target *target,
+                                     ProtobufCBinaryData task_token,
+                                     Temporal__Api__Enums__V1__WorkflowTaskFailedCause cause,
+                                     Temporal__Api__Failure__V1__Failure *failure);
+
+/* RespondQueryTaskCompleted, the answer to a legacy query task: with result (ANSWERED), or with
+ * failure (FAILED; its message becomes the error message) when result is NULL. Retried. */
+void portico_request_query_completed(portico_request *r, const portico_request_target *target,
+                                     ProtobufCBinaryData task_token, portico_payloads *result,
+                                     Temporal__Api__Failure__V1__Failure *failure);
+
+/* ResetStickyTaskQueue: the worker no longer keeps the run, so its next task goes to the normal
+ * queue with the whole history. Retried (resetting twice is harmless). */
+int portico_request_reset_sticky(portico_request *r, const portico_request_target *target, const char *workflow_id,
+                                 const char *run_id, portico_error *err);
 
 #endif

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "transport.h"
 #include "worker_activity.h"
+#include "worker_workflow.h"
 
 #define DEFAULT_POLLERS         2
 #define SHUTDOWN_RPC_TIMEOUT_MS 5000
@@ -70,6 +71,7 @@ struct portico_worker {
 	int64_t grace_ms;
 	portico_metrics *metrics;
 	registration *registrations;
+	worker_workflow *workflows; /* the workflow side: its pollers, runs and cache */
 
 	sem_t slots;
 	pthread_t *poller_threads, *executor_threads, loop_helpers[LOOP_HELPERS];
@@ -114,6 +116,7 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
 	worker->blocking.worker = worker->loop_work.worker = worker;
 	pthread_cond_init(&worker->blocking.ready, NULL);
 	pthread_cond_init(&worker->loop_work.ready, NULL);
+	worker->workflows = worker_workflow_new(&worker->link, options->task_queue, options);
 	return worker;
 }
 
@@ -146,6 +149,12 @@ void portico_worker_register_loop(portico_worker *worker, const char *activity_t
 	add_registration(worker, activity_type, fn, user_data, ON_LOOP);
 }
 
+void portico_worker_register_workflow(portico_worker *worker, const char *workflow_type, portico_workflow_fn fn,
+                                      void *user_data)
+{
+	worker_workflow_register(worker->workflows, workflow_type, fn, user_data);
+}
+
 static const registration *find_registration(const portico_worker *worker, const char *type)
 {
 	for (const registration *r = worker->registrations; r; r = r->next)
@@ -156,45 +165,13 @@ static const registration *find_registration(const portico_worker *worker, const
 
 /* ---- Talking to Temporal -------------------------------------------------------------------- */
 
-typedef struct poll_wait {
-	pthread_mutex_t lock;
-	pthread_cond_t done_cond;
-	int done;
-	ProtobufCMessage *response;
-	portico_error err;
-} poll_wait;
-
-static void on_poll(void *arg, ProtobufCMessage *response, portico_error *err)
-{
-	poll_wait *wait = arg;
-	pthread_mutex_lock(&wait->lock);
-	wait->response = response;
-	if (err)
-		portico_error_set(&wait->err, err->code, "%s", err->message ? err->message : "");
-	wait->done = 1;
-	pthread_cond_signal(&wait->done_cond);
-	pthread_mutex_unlock(&wait->lock);
-}
-
 /* One long poll on the worker's own connection, so that shutdown can cut it short. */
 static activity_task *poll_task(portico_worker *worker, portico_error *err)
 {
 	portico_request request;
 	const portico_request_target target = worker_link_target(&worker->link);
 	portico_request_poll_activities(&request, &target, worker->task_queue);
-	poll_wait wait = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, PORTICO_ERROR_INIT};
-	if (portico_transport_call_async(worker->poll_transport, &request.options, &request.message.base, on_poll,
-	                                 &wait, err))
-		return NULL;
-	pthread_mutex_lock(&wait.lock);
-	while (!wait.done)
-		pthread_cond_wait(&wait.done_cond, &wait.lock);
-	pthread_mutex_unlock(&wait.lock);
-	if (wait.err.code != PORTICO_OK) {
-		*err = wait.err;
-		return NULL;
-	}
-	return (activity_task *)wait.response;
+	return (activity_task *)worker_link_poll(worker->poll_transport, &request, err);
 }
 
 /* ---- Running an activity ---------------------------------------------------------------------- */
@@ -465,8 +442,11 @@ int portico_worker_start(portico_worker *worker, portico_error *err)
 {
 	if (!worker->task_queue || !*worker->task_queue)
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "the worker needs a task queue");
+	if (!worker->registrations && !worker_workflow_any(worker->workflows))
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+		                         "the worker has no activities or workflows registered");
 	if (!worker->registrations)
-		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "the worker has no activities registered");
+		worker->pollers = worker->threads = 0; /* nothing to poll activities for */
 	portico_config cfg;
 	if (portico_config_from_env(&cfg, err))
 		return -1;
@@ -491,6 +471,8 @@ int portico_worker_start(portico_worker *worker, portico_error *err)
 			thread_failed();
 	if (pthread_create(&worker->flusher_thread, NULL, flusher_main, worker))
 		thread_failed();
+	if (worker_workflow_any(worker->workflows))
+		worker_workflow_start(worker->workflows, worker->poll_transport);
 	worker->started = 1;
 	return 0;
 }
@@ -517,7 +499,8 @@ static void tell_temporal_we_stop(portico_worker *worker)
 {
 	portico_request request;
 	const portico_request_target target = worker_link_target(&worker->link);
-	portico_request_shutdown_worker(&request, &target, "graceful shutdown");
+	portico_request_shutdown_worker(&request, &target, worker_workflow_sticky_queue(worker->workflows),
+	                                "graceful shutdown");
 	portico_error err = PORTICO_ERROR_INIT;
 	/* Older servers answer Unimplemented; nothing depends on this call. */
 	worker_link_call(&worker->link, &request, SHUTDOWN_RPC_TIMEOUT_MS, &err);
@@ -529,9 +512,11 @@ int portico_worker_shutdown(portico_worker *worker)
 	if (!worker->started)
 		return 0;
 	atomic_store(&worker->stopping, 1);
+	worker_workflow_stop_polling(worker->workflows);
 	portico_transport_shutdown(worker->poll_transport);
 	for (unsigned i = 0; i < worker->pollers; i++)
 		pthread_join(worker->poller_threads[i], NULL);
+	worker_workflow_stop(worker->workflows);
 	tell_temporal_we_stop(worker);
 
 	wait_until_idle(worker, worker->grace_ms);
@@ -636,6 +621,11 @@ json_t *portico_worker_activity_types(const portico_worker *worker)
 	return types;
 }
 
+json_t *portico_worker_workflow_types(const portico_worker *worker)
+{
+	return worker_workflow_types(worker->workflows);
+}
+
 void portico_worker_get_stats(portico_worker *worker, portico_worker_stats *stats)
 {
 	stats->polls = atomic_load(&worker->polls);
@@ -645,6 +635,7 @@ void portico_worker_get_stats(portico_worker *worker, portico_worker_stats *stat
 	stats->canceled = atomic_load(&worker->link.canceled);
 	stats->run_ms_total = atomic_load(&worker->run_ms_total);
 	stats->slots_in_use = busy(worker);
+	worker_workflow_get_stats(worker->workflows, stats);
 }
 
 void portico_worker_metrics_define(portico_metrics *metrics)
@@ -664,6 +655,7 @@ void portico_worker_metrics_define(portico_metrics *metrics)
 	portico_metrics_define(metrics, "portico_worker_activity_duration_seconds", PORTICO_HISTOGRAM,
 	                       "Attempt run time, by activity type.", portico_metrics_seconds,
 	                       portico_metrics_seconds_count);
+	worker_workflow_metrics_define(metrics);
 }
 
 void portico_worker_metrics_update(portico_worker *worker, portico_metrics *metrics)
@@ -678,12 +670,14 @@ void portico_worker_metrics_update(portico_worker *worker, portico_metrics *metr
 	portico_metrics_set(metrics, "portico_worker_activities_total", "outcome=\"canceled\"", (double)stats.canceled);
 	portico_metrics_set(metrics, "portico_worker_activity_seconds_total", "", (double)stats.run_ms_total / 1000);
 	portico_metrics_set(metrics, "portico_worker_slots_in_use", "", (double)stats.slots_in_use);
+	worker_workflow_metrics_update(worker->workflows, metrics);
 }
 
 void portico_worker_free(portico_worker *worker)
 {
 	if (!worker || worker->started) /* threads still inside an activity keep the worker alive */
 		return;
+	worker_workflow_free(worker->workflows);
 	portico_transport_close(worker->poll_transport);
 	portico_loop_free(worker->loop);
 	for (registration *r = worker->registrations, *next; r; r = next) {

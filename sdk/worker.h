@@ -91,6 +91,17 @@ typedef struct portico_worker_stats {
 	uint64_t canceled;     /* attempts answered as canceled */
 	uint64_t run_ms_total; /* time spent running activities, summed */
 	uint64_t slots_in_use; /* activities taken and not yet answered, now */
+	/* Workflows */
+	uint64_t workflow_polls;          /* workflow task long polls answered (with a task or empty) */
+	uint64_t workflow_tasks;          /* workflow tasks received, legacy queries included */
+	uint64_t workflow_completed;      /* workflow tasks answered as completed */
+	uint64_t workflow_failed;         /* workflow tasks answered as failed */
+	uint64_t workflow_nondeterminism; /* of those failed, for non-determinism */
+	uint64_t legacy_queries;          /* legacy query tasks answered */
+	uint64_t cache_size;              /* runs in the cache, now */
+	uint64_t cache_hits;              /* tasks whose run was in the cache */
+	uint64_t cache_misses;            /* tasks whose run had to be built from history */
+	uint64_t cache_evictions;         /* runs dropped from the cache: full, or out of step with a task */
 } portico_worker_stats;
 
 void portico_worker_get_stats(portico_worker *worker, portico_worker_stats *stats);
@@ -102,6 +113,9 @@ int portico_worker_ready(portico_worker *worker, portico_error *err);
 
 /* The activity types registered, in registration order: a JSON array of strings (new reference). */
 json_t *portico_worker_activity_types(const portico_worker *worker);
+
+/* The workflow types registered, in registration order: a JSON array of strings (new reference). */
+json_t *portico_worker_workflow_types(const portico_worker *worker);
 
 /* Declares the worker's metric families in metrics and sets their values from the counters, for
  * a scrape (the activity duration histogram fills itself as attempts end). */

@@ -31,6 +31,44 @@ int worker_link_call(const worker_link *link, portico_request *request, int64_t 
 	return 0;
 }
 
+typedef struct poll_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	int done;
+	ProtobufCMessage *response;
+	portico_error err;
+} poll_wait;
+
+static void on_poll(void *arg, ProtobufCMessage *response, portico_error *err)
+{
+	poll_wait *wait = arg;
+	pthread_mutex_lock(&wait->lock);
+	wait->response = response;
+	if (err)
+		portico_error_set(&wait->err, err->code, "%s", err->message ? err->message : "");
+	wait->done = 1;
+	pthread_cond_signal(&wait->done_cond);
+	pthread_mutex_unlock(&wait->lock);
+}
+
+/* Asynchronous underneath, so that portico_transport_shutdown ends the poll at once. */
+ProtobufCMessage *worker_link_poll(portico_transport *poll_transport, portico_request *request, portico_error *err)
+{
+	poll_wait wait = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, PORTICO_ERROR_INIT};
+	if (portico_transport_call_async(poll_transport, &request->options, &request->message.base, on_poll, &wait,
+	                                 err))
+		return NULL;
+	pthread_mutex_lock(&wait.lock);
+	while (!wait.done)
+		pthread_cond_wait(&wait.done_cond, &wait.lock);
+	pthread_mutex_unlock(&wait.lock);
+	if (wait.err.code != PORTICO_OK) {
+		*err = wait.err;
+		return NULL;
+	}
+	return wait.response;
+}
+
 /* ---- The activity's life ---------------------------------------------------------------------- */
 
 void worker_activity_init(worker_activity *activity, portico_worker *worker, worker_link *link,

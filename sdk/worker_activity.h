@@ -57,6 +57,12 @@ portico_request_target worker_link_target(const worker_link *link);
  * transient as the request says; the response is dropped. 0, or -1 with err set. */
 int worker_link_call(const worker_link *link, portico_request *request, int64_t timeout_ms, portico_error *err);
 
+/* Sends a built poll (request.h) on poll_transport, the worker's connection for polls, and waits
+ * for its task: the response (the caller frees it with protobuf_c_message_free_unpacked; an empty
+ * task token means the long poll ended without one), or NULL with err set (CANCELLED or
+ * UNAVAILABLE once the transport is shut down). */
+ProtobufCMessage *worker_link_poll(portico_transport *poll_transport, portico_request *request, portico_error *err);
+
 /* Sets up activity for task (which it takes) with one reference, reporting to sink (whose
  * heartbeat and cancelled are worker_activity_heartbeat and worker_activity_cancelled). */
 void worker_activity_init(worker_activity *activity, portico_worker *worker, worker_link *link,

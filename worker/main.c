@@ -1,7 +1,9 @@
 /* portico-worker: runs Portico's built-in activities (http.request) and C activities from
  * shared objects (--activities lib.so, repeatable: each exports
  * `void portico_register_activities(portico_worker *)`) on PORTICO_TASK_QUEUE (default "portico")
- * for workflows written with any Temporal SDK. Same TEMPORAL_* environment as the gateway, same
+ * for workflows written with any Temporal SDK, and C workflows from shared objects (--workflows
+ * lib.so, repeatable: each exports `void portico_register_workflows(portico_worker *)`, and may
+ * export portico_register_activities too). Same TEMPORAL_* environment as the gateway, same
  * PORTICO_CODEC_* keys; `portico-worker --help` lists every setting. SIGTERM or SIGINT stops it
  * gracefully: activities in flight get PORTICO_WORKER_GRACE_SECONDS (30) to finish. */
 #include <dlfcn.h>
@@ -26,12 +28,17 @@
 #include "settings.h"
 #include "worker.h"
 
-#define DEFAULT_TASK_QUEUE "portico"
-#define REGISTER_SYMBOL    "portico_register_activities"
+#define DEFAULT_TASK_QUEUE  "portico"
+#define REGISTER_ACTIVITIES "portico_register_activities"
+#define REGISTER_WORKFLOWS  "portico_register_workflows"
 /* Bounds that keep a typo from asking for a million threads. */
-#define MAX_CONCURRENT_LIMIT 100000
-#define THREADS_LIMIT        1024
-#define GRACE_LIMIT_MS       (3600 * 1000LL)
+#define MAX_CONCURRENT_LIMIT   100000
+#define THREADS_LIMIT          1024
+#define GRACE_LIMIT_MS         (3600 * 1000LL)
+#define WORKFLOW_POLLERS_LIMIT 64
+#define WORKFLOW_CACHE_LIMIT   1000000
+#define WORKFLOW_STACK_KB_MIN  32 /* below this, a workflow's first calls overflow it */
+#define WORKFLOW_STACK_KB_MAX  65536
 /* Exit statuses: a bad setting or argument is the operator's to fix, unlike a failure at run time. */
 #define EXIT_FAILED 1
 #define EXIT_USAGE  2
@@ -42,14 +49,19 @@ static const portico_setting_help worker_settings[] = {
         {"PORTICO_WORKER_THREADS", "max concurrent", "threads running thread-pool activities (1 to 1024)"},
         {"PORTICO_WORKER_GRACE_SECONDS", "30", "on SIGTERM, how long activities in flight may finish (up to 1 h)"},
         {"PORTICO_WORKER_METRICS_LISTEN", "off", "host:port serving /metrics, /healthz and /readyz"},
+        {"PORTICO_WORKFLOW_POLLERS", "2", "threads polling and running workflow tasks, per queue (1 to 64)"},
+        {"PORTICO_WORKFLOW_CACHE", "1000", "workflow runs kept in memory between their tasks (1 to 1000000)"},
+        {"PORTICO_WORKFLOW_STACK_KB", "256", "stack of each workflow coroutine, in KiB (32 to 65536)"},
         {NULL, NULL, NULL},
 };
 
 static void print_help(FILE *out)
 {
-	fprintf(out, "usage: portico-worker [--activities lib.so]... [--help]\n\n"
+	fprintf(out, "usage: portico-worker [--activities lib.so]... [--workflows lib.so]... [--help]\n\n"
 	             "Runs Portico's http.request and the activities of each --activities library (a shared\n"
-	             "object exporting portico_register_activities) for workflows in any Temporal SDK.\n"
+	             "object exporting portico_register_activities) for workflows in any Temporal SDK, and\n"
+	             "the C workflows of each --workflows library (exporting portico_register_workflows,\n"
+	             "and portico_register_activities if it has activities too).\n"
 	             "Settings come from the environment:\n");
 	portico_settings_print(out, "Worker:", worker_settings);
 	portico_settings_print(out, "Temporal:", portico_settings_temporal);
@@ -59,6 +71,7 @@ static void print_help(FILE *out)
 typedef struct worker_settings_values {
 	const char *task_queue;
 	int64_t max_concurrent, threads, grace_ms;
+	int64_t workflow_pollers, workflow_cache, workflow_stack_kb;
 	const char *metrics_listen; /* NULL for none */
 } worker_settings_values;
 
@@ -72,41 +85,64 @@ static int load_settings(worker_settings_values *values, portico_error *err)
 	                            MAX_CONCURRENT_LIMIT, &values->max_concurrent, err) ||
 	    portico_settings_number("PORTICO_WORKER_THREADS", 0, 1, THREADS_LIMIT, &values->threads, err) ||
 	    portico_settings_duration_ms("PORTICO_WORKER_GRACE_SECONDS", PORTICO_WORKER_DEFAULT_GRACE_MS, 0,
-	                                 GRACE_LIMIT_MS, &values->grace_ms, err))
+	                                 GRACE_LIMIT_MS, &values->grace_ms, err) ||
+	    portico_settings_number("PORTICO_WORKFLOW_POLLERS", 2, 1, WORKFLOW_POLLERS_LIMIT, &values->workflow_pollers,
+	                            err) ||
+	    portico_settings_number("PORTICO_WORKFLOW_CACHE", PORTICO_WORKER_DEFAULT_WORKFLOW_CACHE, 1,
+	                            WORKFLOW_CACHE_LIMIT, &values->workflow_cache, err) ||
+	    portico_settings_number("PORTICO_WORKFLOW_STACK_KB", 256, WORKFLOW_STACK_KB_MIN, WORKFLOW_STACK_KB_MAX,
+	                            &values->workflow_stack_kb, err))
 		return -1;
 	return 0;
 }
 
 typedef void (*register_fn)(portico_worker *worker);
 
-/* Loads each --activities library and lets it register its activities. The libraries stay
- * loaded for the life of the process. The arguments were checked by check_arguments. */
-static int load_activity_libraries(portico_worker *worker, int argc, char **argv, portico_error *err)
+/* Calls the register function named symbol in library (loaded from path); -1 with err when it
+ * has none and required. */
+static int call_register(void *library, const char *path, const char *symbol, int required, portico_worker *worker,
+                         portico_error *err)
 {
-	for (int i = 2; i < argc; i += 2) {
-		const char *path = argv[i];
+	register_fn register_types = (register_fn)(uintptr_t)dlsym(library, symbol);
+	if (register_types)
+		register_types(worker);
+	else if (required)
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s has no %s function", path, symbol);
+	return 0;
+}
+
+/* Loads each --activities and --workflows library and lets it register what it has. The
+ * libraries stay loaded for the life of the process. The arguments were checked by
+ * check_arguments. */
+static int load_libraries(portico_worker *worker, int argc, char **argv, portico_error *err)
+{
+	for (int i = 1; i + 1 < argc; i += 2) {
+		const char *path = argv[i + 1];
+		int workflows = !strcmp(argv[i], "--workflows");
 		void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 		if (!library)
 			return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "cannot load %s: %s", path, dlerror());
-		register_fn register_activities = (register_fn)(uintptr_t)dlsym(library, REGISTER_SYMBOL);
-		if (!register_activities)
-			return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s has no %s function", path,
-			                         REGISTER_SYMBOL);
-		register_activities(worker);
+		if (call_register(library, path, workflows ? REGISTER_WORKFLOWS : REGISTER_ACTIVITIES, 1, worker,
+		                  err) ||
+		    (workflows && call_register(library, path, REGISTER_ACTIVITIES, 0, worker, err)))
+			return -1;
 	}
 	return 0;
 }
 
-/* 1 for --help, 0 for `--activities path` pairs, -1 (said on stderr) for anything else. */
+/* 1 for --help, 0 for `--activities path` and `--workflows path` pairs, -1 (said on stderr) for
+ * anything else. */
 static int check_arguments(int argc, char **argv)
 {
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
 		return 1;
 	for (int i = 1; i < argc; i += 2) {
-		if (strcmp(argv[i], "--activities") || i + 1 == argc) {
+		if ((strcmp(argv[i], "--activities") && strcmp(argv[i], "--workflows")) || i + 1 == argc) {
 			fprintf(stderr,
 			        "portico-worker: unexpected argument \"%s\"\n"
-			        "usage: portico-worker [--activities lib.so]... (--help lists the settings)\n",
+			        "usage: portico-worker [--activities lib.so]... [--workflows lib.so]... (--help lists "
+			        "the "
+			        "settings)\n",
 			        argv[i]);
 			return -1;
 		}
@@ -169,10 +205,13 @@ static void log_totals(portico_worker *worker)
 	portico_worker_stats stats;
 	portico_worker_get_stats(worker, &stats);
 	portico_log("info", "worker totals",
-	            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "polls", (json_int_t)stats.polls, "tasks",
-	                      (json_int_t)stats.tasks, "completed", (json_int_t)stats.completed, "failed",
+	            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "polls", (json_int_t)stats.polls,
+	                      "tasks", (json_int_t)stats.tasks, "completed", (json_int_t)stats.completed, "failed",
 	                      (json_int_t)stats.failed, "canceled", (json_int_t)stats.canceled, "runMs",
-	                      (json_int_t)stats.run_ms_total));
+	                      (json_int_t)stats.run_ms_total, "workflowTasks", (json_int_t)stats.workflow_tasks,
+	                      "workflowTasksCompleted", (json_int_t)stats.workflow_completed, "workflowTasksFailed",
+	                      (json_int_t)stats.workflow_failed, "cacheHits", (json_int_t)stats.cache_hits,
+	                      "cacheMisses", (json_int_t)stats.cache_misses));
 }
 
 int main(int argc, char **argv)
@@ -214,17 +253,21 @@ int main(int argc, char **argv)
 	        .grace_ms = settings.grace_ms,
 	        .codec = codec,
 	        .metrics = metrics,
+	        .workflow_pollers = (unsigned)settings.workflow_pollers,
+	        .workflow_cache_size = (unsigned)settings.workflow_cache,
+	        .workflow_stack_bytes = (size_t)settings.workflow_stack_kb * 1024,
 	};
 	portico_worker *worker = portico_worker_new(client, &options);
 	http_request_client *http = http_request_client_new();
 	portico_worker_register_loop(worker, HTTP_REQUEST_ACTIVITY, http_request_activity, http);
-	if (load_activity_libraries(worker, argc, argv, &err))
+	if (load_libraries(worker, argc, argv, &err))
 		return fatal(EXIT_FAILED, &err);
 	if (portico_worker_start(worker, &err))
 		return fatal(EXIT_FAILED, &err);
 	portico_log("info", "activities registered",
-	            json_pack("{s:s,s:o}", "taskQueue", settings.task_queue, "activityTypes",
-	                      portico_worker_activity_types(worker)));
+	            json_pack("{s:s,s:o,s:o}", "taskQueue", settings.task_queue, "activityTypes",
+	                      portico_worker_activity_types(worker), "workflowTypes",
+	                      portico_worker_workflow_types(worker)));
 	metrics_endpoint endpoint = {worker, metrics};
 	http_server *metrics_server = NULL;
 	if (settings.metrics_listen) {
