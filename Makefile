@@ -60,7 +60,9 @@ PROBE := $(BUILD)/tests/client-probe
 # Keep objects of test programs between builds.
 .SECONDARY:
 
-all: sdk programs $(UNIT_BIN) $(PROBE) $(TEST_WORKFLOW_LIBS)
+# The bench's C workflows are built too, so that a change of the workflow API breaks the build,
+# not a later make bench.
+all: sdk programs $(UNIT_BIN) $(PROBE) $(TEST_WORKFLOW_LIBS) $(BUILD)/bench/libbenchworkflows.so
 
 # What is deployed: the gateway, the worker and the activity libraries (the Docker images' build).
 programs: $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS) $(EXAMPLE_WORKFLOWS)
@@ -264,6 +266,12 @@ $(BUILD)/bench/codec_bench: $(BUILD)/obj/bench/codec_bench.o $(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# The workflow benchmark's C workflows (bench/workflows.c), loaded with portico-worker --workflows.
+$(BUILD)/bench/libbenchworkflows.so: bench/workflows.c $(PUBLIC_HEADERS) $(GEN)/.generated
+	@mkdir -p $(dir $@)
+	@echo "cc    $@"
+	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
 
 # Wake-up latency of a result wait (history long poll) against a completion webhook (callback).
 push-latency: all

@@ -9,7 +9,10 @@ server, in one run; each figure the median of several runs with min and max.
      idle and with 1,000 and 10,000 idle keep-alive connections.
   4. Codec: encrypt/decrypt MB/s on 2 MiB and 1 KiB payloads, and OpenSSL's AES-256-GCM ceiling.
   5. Worker: no-op activities on Portico's worker vs the Python SDK's (bench/worker_bench.py).
-  6. Soak: SOAK_SECONDS (600; 30 with --smoke) of mixed traffic at a fixed rate, the gateway's RSS
+  6. Workflow worker: the same workflows (a loop of no-op activities, a signal-driven one) on
+     Portico's worker vs the Python SDK's, with and without its sandbox: workflow tasks/s and the
+     worker's CPU per workflow task (bench/workflow_bench.py).
+  7. Soak: SOAK_SECONDS (600; 30 with --smoke) of mixed traffic at a fixed rate, the gateway's RSS
      slope and peak (bench/soak.py).
 
 Writes bench/results/<date>.json and .md (and latest.md, and a PNG of the ratios when gnuplot is
@@ -39,7 +42,8 @@ sys.path.insert(0, str(TOP / "tests/integration"))
 
 from devserver import DevServer  # noqa: E402
 from soak import markdown as soak_markdown  # noqa: E402
-from worker_bench import cpu_seconds  # noqa: E402
+from worker_bench import cpu_seconds, span  # noqa: E402
+from workflow_bench import markdown as workflow_markdown  # noqa: E402
 
 QUEUE = "bench-workflows"  # the Python worker's: queries are answered there
 IDLE_QUEUE = "bench-nobody"  # no worker: starts and signals need none
@@ -288,11 +292,6 @@ def machine():
             "kernel": platform.release()}
 
 
-def span(figure, digits=0):
-    """A summary as "median [min–max]"."""
-    return f"{figure['median']:.{digits}f} [{figure['min']:.{digits}f}–{figure['max']:.{digits}f}]"
-
-
 def targets(result):
     """The issue's performance targets, each with the figure that meets or misses it."""
     http, overhead, memory = result["http"], result["grpcOverhead"], result["memory"]
@@ -320,6 +319,18 @@ def targets(result):
     if result.get("worker"):
         ratio = result["worker"]["cpuRatio"]
         row("worker CPU per activity ≤ 1/3 of the Python SDK's", f"{ratio:.2f}", ratio <= 1 / 3)
+    if result.get("workflows"):
+        # Against the Python SDK's default (its sandbox) and its faster unsandboxed runner: met if both.
+        ratios = result["workflows"]["ratios"]
+        for kind in ("loop", "signals"):
+            pair = [ratios[peer][kind] for peer in ("python-sandbox", "python")]
+            steps = (" (signals/s: " + " / ".join(f"{r['stepsRatio']:.2f}×" for r in pair) + ")"
+                     if kind == "signals" else "")  # signals batch into fewer tasks on a worker that polls later
+            row(f"workflow {kind}: tasks/s ≥ 2× the Python SDK's (sandbox / unsandboxed)",
+                " / ".join(f"{r['throughputRatio']:.2f}×" for r in pair) + steps,
+                all(r["throughputRatio"] >= 2 for r in pair))
+            row(f"workflow {kind}: worker CPU per task ≤ 1/3 of the Python SDK's (sandbox / unsandboxed)",
+                " / ".join(f"{r['cpuRatio']:.2f}" for r in pair), all(r["cpuRatio"] <= 1 / 3 for r in pair))
     return ["", "## Targets", "", "| target | figure (median) | |", "|---|---|---|", *rows]
 
 
@@ -369,6 +380,8 @@ def markdown(result):
                   f"{span(worker['python']['activitiesPerSecond'], 1)} | {worker['throughputRatio']:.2f} |",
                   f"| worker CPU µs/activity | {span(worker['portico']['cpuMicrosPerActivity'])} | "
                   f"{span(worker['python']['cpuMicrosPerActivity'])} | {worker['cpuRatio']:.2f} |"]
+    if result.get("workflows"):
+        lines += workflow_markdown(result["workflows"]).splitlines()
     if result.get("soak"):
         lines += soak_markdown(result["soak"]).splitlines()
     lines += targets(result)
@@ -382,6 +395,10 @@ def chart(result, path):
     rows = [(name, figures["ratio"]) for name, figures in result["http"].items()]
     if result.get("worker"):
         rows.append(("worker CPU (Python/Portico)", 1 / result["worker"]["cpuRatio"]))
+    if result.get("workflows"):
+        for kind in ("loop", "signals"):
+            rows.append((f"workflow {kind} CPU/task (Python, sandbox/Portico)",
+                         1 / result["workflows"]["ratios"]["python-sandbox"][kind]["cpuRatio"]))
     data.write_text("".join(f'"{name}" {ratio:.3f}\n' for name, ratio in rows))
     script = (f'set terminal png size 800,400; set output "{path}"; set style fill solid; set boxwidth 0.6; '
               f'set yrange [0:*]; set ylabel "Portico / peer (higher is better)"; set grid y; '
@@ -432,6 +449,12 @@ def main():
                    check=True, stdout=subprocess.DEVNULL)
     result["worker"] = json.loads(worker_json.read_text())
     worker_json.unlink()
+    workflows_json = Path(tempfile.mktemp(suffix=".json"))
+    subprocess.run([sys.executable, str(TOP / "bench/workflow_bench.py"), "--runs", str(options.runs),
+                    *(["--quick"] if options.smoke else []), "--json", str(workflows_json)],
+                   check=True, stdout=subprocess.DEVNULL)
+    result["workflows"] = json.loads(workflows_json.read_text())
+    workflows_json.unlink()
     soak_json = Path(tempfile.mktemp(suffix=".json"))
     soak_seconds = os.environ.get("SOAK_SECONDS", "30" if options.smoke else "600")
     subprocess.run([sys.executable, str(TOP / "bench/soak.py"), "--seconds", soak_seconds, "--json", str(soak_json)],

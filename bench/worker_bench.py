@@ -100,6 +100,11 @@ def summarize(samples: list, key: str) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def span(figure, digits=0):
+    """A summary as "median [min–max]"."""
+    return f"{figure['median']:.{digits}f} [{figure['min']:.{digits}f}–{figure['max']:.{digits}f}]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--activities", type=int, default=500)
