@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "alloc.h"
 #include "coroutine.h"
@@ -1601,6 +1602,49 @@ static int fail_apply(workflow_run *run, workflow_run_problem *problem, portico_
 	return -1;
 }
 
+/* Whether e's attributes are those of its type ("marker_recorded_event_attributes" for
+ * EVENT_TYPE_MARKER_RECORDED), so that everything keyed on the type reads the right member. */
+static int attributes_fit_type(const workflow_event *e)
+{
+	const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field(
+	        &temporal__api__history__v1__history_event__descriptor, (unsigned)e->attributes_case);
+	const ProtobufCEnumValue *type =
+	        protobuf_c_enum_descriptor_get_value(&temporal__api__enums__v1__event_type__descriptor, e->event_type);
+	if (!field || !type || !e->workflow_execution_started_event_attributes) /* any member: all are pointers */
+		return 0;
+	const char *name = type->name + strlen("EVENT_TYPE_");
+	size_t length = strlen(name);
+	return !strncasecmp(field->name, name, length) && !strcmp(field->name + length, "_event_attributes");
+}
+
+/* Checks a task's events before any is applied (a replayed activation reads ahead): they follow
+ * the run's last event one by one, and each has the attributes of its type, of a kind the runtime
+ * supports. 0, or -1 with the run's problem set. */
+static int check_events(workflow_run *run, workflow_event *const *events, size_t count)
+{
+	int64_t expected = run->last_event_id + 1;
+	for (size_t i = 0; i < count; i++, expected++) {
+		const workflow_event *e = events[i];
+		char name[96];
+		if (!e || e->event_id != expected)
+			set_problem(run, WORKFLOW_RUN_BAD_HISTORY,
+			            "history event %lld comes where event %lld should: events "
+			            "are missing or out of order",
+			            e ? (long long)e->event_id : -1LL, (long long)expected);
+		else if (!attributes_fit_type(e))
+			set_problem(run, WORKFLOW_RUN_BAD_HISTORY,
+			            "history event %lld (%s) lacks the attributes of its type", (long long)e->event_id,
+			            event_name(e, name, sizeof name));
+		else if (is_unsupported_event(e))
+			set_problem(run, WORKFLOW_RUN_BAD_HISTORY,
+			            "history event %lld %s uses a feature Portico's workflow runtime does not support",
+			            (long long)e->event_id, event_name(e, name, sizeof name));
+		if (run->problem)
+			return -1;
+	}
+	return 0;
+}
+
 int workflow_run_apply(workflow_run *run, workflow_event *const *events, size_t event_count,
                        workflow_message *const *messages, size_t message_count, workflow_run_problem *problem,
                        portico_error *err)
@@ -1612,22 +1656,13 @@ int workflow_run_apply(workflow_run *run, workflow_event *const *events, size_t 
 	workflow_event **batch = portico_calloc(event_count ? event_count : 1, sizeof *batch);
 	size_t batch_count = 0;
 	int live = 0;
+	if (check_events(run, events, event_count)) {
+		free(batch);
+		return fail_apply(run, problem, err);
+	}
 	for (size_t i = 0; i < event_count && !run->problem; i++) {
 		workflow_event *e = events[i];
-		if (!e || e->event_id != run->last_event_id + 1) {
-			set_problem(run, WORKFLOW_RUN_BAD_HISTORY,
-			            "history event %lld follows event %lld: events are missing",
-			            e ? (long long)e->event_id : -1LL, (long long)run->last_event_id);
-			break;
-		}
 		run->last_event_id = e->event_id;
-		if (is_unsupported_event(e)) {
-			char name[96];
-			set_problem(run, WORKFLOW_RUN_BAD_HISTORY,
-			            "history event %lld %s uses a feature Portico's workflow runtime does not support",
-			            (long long)e->event_id, event_name(e, name, sizeof name));
-			break;
-		}
 		switch (e->event_type) {
 		case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
 		case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
