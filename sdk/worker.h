@@ -42,7 +42,7 @@ typedef struct portico_worker_options {
 	portico_metrics *metrics;   /* NULL for none; borrowed: activity durations by type go here */
 	/* Workflows (only when some are registered): */
 	unsigned workflow_pollers;    /* threads polling and processing workflow tasks, per queue (the task
-	                               * queue and the worker's sticky queue); 0 for 2 */
+	                               * queue and the worker's sticky queue); 0 for 5 */
 	unsigned workflow_cache_size; /* runs kept in memory between tasks (sticky execution); 0 for
 	                               * PORTICO_WORKER_DEFAULT_WORKFLOW_CACHE */
 	size_t workflow_stack_bytes;  /* per workflow coroutine; 0 for 256 KiB */

@@ -22,7 +22,7 @@
 #include "uuid.h"
 #include "workflow_run.h"
 
-#define DEFAULT_POLLERS    2
+#define DEFAULT_POLLERS    5
 #define RESPOND_TIMEOUT_MS 10000
 #define HISTORY_TIMEOUT_MS 30000
 /* Temporal stops a history at 51,200 events (limit.historyCount.error), a few hundred pages; a

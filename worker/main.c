@@ -50,7 +50,7 @@ static const portico_setting_help worker_settings[] = {
         {"PORTICO_WORKER_THREADS", "max concurrent", "threads running thread-pool activities (1 to 1024)"},
         {"PORTICO_WORKER_GRACE_SECONDS", "30", "on SIGTERM, how long activities in flight may finish (up to 1 h)"},
         {"PORTICO_WORKER_METRICS_LISTEN", "off", "host:port serving /metrics, /healthz and /readyz"},
-        {"PORTICO_WORKFLOW_POLLERS", "2", "threads polling and running workflow tasks, per queue (1 to 64)"},
+        {"PORTICO_WORKFLOW_POLLERS", "5", "threads polling and running workflow tasks, per queue (1 to 64)"},
         {"PORTICO_WORKFLOW_CACHE", "1000", "workflow runs kept in memory between their tasks (1 to 1000000)"},
         {"PORTICO_WORKFLOW_STACK_KB", "256", "stack of each workflow coroutine, in KiB (32 to 65536)"},
         {NULL, NULL, NULL},
@@ -87,7 +87,7 @@ static int load_settings(worker_settings_values *values, portico_error *err)
 	    portico_settings_number("PORTICO_WORKER_THREADS", 0, 1, THREADS_LIMIT, &values->threads, err) ||
 	    portico_settings_duration_ms("PORTICO_WORKER_GRACE_SECONDS", PORTICO_WORKER_DEFAULT_GRACE_MS, 0,
 	                                 GRACE_LIMIT_MS, &values->grace_ms, err) ||
-	    portico_settings_number("PORTICO_WORKFLOW_POLLERS", 2, 1, WORKFLOW_POLLERS_LIMIT, &values->workflow_pollers,
+	    portico_settings_number("PORTICO_WORKFLOW_POLLERS", 5, 1, WORKFLOW_POLLERS_LIMIT, &values->workflow_pollers,
 	                            err) ||
 	    portico_settings_number("PORTICO_WORKFLOW_CACHE", PORTICO_WORKER_DEFAULT_WORKFLOW_CACHE, 1,
 	                            WORKFLOW_CACHE_LIMIT, &values->workflow_cache, err) ||
