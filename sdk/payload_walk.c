@@ -10,8 +10,13 @@
 #include "protojson.h"
 #include "google/protobuf/any.pb-c.h"
 
+/* Anys inside Anys walked at most (a protocol message holds an update request, which holds none):
+ * deeper ones are left as they are, so a hostile nesting cannot exhaust the stack. */
+#define MAX_ANY_DEPTH 4
+
 typedef struct walk {
 	const portico_payload_visitor *visitor;
+	unsigned any_depth;
 	portico_error *err;
 	portico_proto_path path;
 } walk;
@@ -32,10 +37,14 @@ static int walk_any(walk *w, Google__Protobuf__Any *any)
 {
 	const ProtobufCMessageDescriptor *type =
 	        any->type_url ? portico_proto_message_by_type_url(any->type_url) : NULL;
+	if (w->any_depth >= MAX_ANY_DEPTH)
+		return 0;
 	ProtobufCMessage *inner = type ? protobuf_c_message_unpack(type, NULL, any->value.len, any->value.data) : NULL;
 	if (!inner)
 		return 0;
+	w->any_depth++;
 	int failed = walk_message(w, inner);
+	w->any_depth--;
 	if (!failed) {
 		size_t size = protobuf_c_message_get_packed_size(inner);
 		uint8_t *packed = portico_malloc(size ? size : 1);

@@ -152,6 +152,11 @@ void portico_worker_register_loop(portico_worker *worker, const char *activity_t
 void portico_worker_register_workflow(portico_worker *worker, const char *workflow_type, portico_workflow_fn fn,
                                       void *user_data)
 {
+	if (worker->started) { /* the pollers look registrations up without a lock */
+		portico_log("error", "workflow registered after the worker started: ignored",
+		            json_pack("{s:o}", "workflowType", portico_log_text(workflow_type)));
+		return;
+	}
 	worker_workflow_register(worker->workflows, workflow_type, fn, user_data);
 }
 

@@ -22,6 +22,7 @@
 #include "uuid.h"
 #include "workflow_run.h"
 
+#define EVENT(name)        TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_##name
 #define DEFAULT_POLLERS    5
 #define RESPOND_TIMEOUT_MS 10000
 #define HISTORY_TIMEOUT_MS 30000
@@ -594,7 +595,8 @@ static void fail_task(worker_workflow *side, const workflow_task *task, workflow
 static void process_workflow_task(worker_workflow *side, const workflow_task *task)
 {
 	cached_run *entry = cache_take(side, task->workflow_execution->run_id);
-	if (entry->run && workflow_run_last_event_id(entry->run) + 1 != first_event_id(task)) {
+	if (entry->run && workflow_run_last_event_id(entry->run) + 1 != first_event_id(task) &&
+	    !workflow_run_rewind(entry->run, first_event_id(task))) {
 		/* Out of step (a task was lost or answered elsewhere): rebuild from the whole history. */
 		workflow_run_free(entry->run);
 		entry->run = NULL;
@@ -647,8 +649,15 @@ static void process_legacy_query(worker_workflow *side, const workflow_task *tas
 		task_events events;
 		workflow_run_problem problem;
 		run = run_new(side);
-		if (gather_events(side, task, 0, &events, &err) == 0)
+		if (gather_events(side, task, 0, &events, &err) == 0) {
+			/* A workflow task in flight elsewhere at the end: the query answers from the state
+			 * of the last completed one, and must not run (and log, and side-effect) the new one. */
+			while (events.count &&
+			       (events.events[events.count - 1]->event_type == EVENT(WORKFLOW_TASK_STARTED) ||
+			        events.events[events.count - 1]->event_type == EVENT(WORKFLOW_TASK_SCHEDULED)))
+				events.count--;
 			apply(run, task, &events, &problem, &err);
+		}
 		events_free(&events);
 	}
 	portico_payloads *result = NULL;

@@ -18,7 +18,12 @@
  * What a blocking call returns (PORTICO_WAIT_*) must be checked: PORTICO_WAIT_EVICTED means the
  * worker is tearing this run down (its cache is full, or it shuts down) and will rebuild it later
  * by replay; the function must free what it holds and return at once: every later call returns
- * PORTICO_WAIT_EVICTED too.
+ * PORTICO_WAIT_EVICTED too, and a coroutine that goes on calling (64 calls) is abandoned where it
+ * stands, its stack unmapped without unwinding.
+ *
+ * Query handlers and update validators may read the workflow's state, never change it: while
+ * they run nothing is recorded (no command, marker or cancellation), portico_workflow_random
+ * does not advance and portico_workflow_patched answers without deciding.
  *
  * JSON values passed in are borrowed unless a comment says the call takes the reference; JSON
  * values returned are new references the workflow frees; futures, scopes and failures given to
@@ -269,7 +274,9 @@ portico_workflow_future *portico_workflow_signal_external(portico_workflow *wf, 
 /* ---- Coroutines and conditions ------------------------------------------------------------------ */
 
 /* Runs fn(wf, arg) on a new coroutine of the run, after the current one blocks. It is cancelled
- * with the workflow when the caller is. */
+ * with the workflow when the caller is. A run torn down before the coroutine starts never runs it:
+ * what arg owns must be freed elsewhere too (portico_workflow_on_free). A run has at most 256
+ * coroutines; past that the workflow task fails. */
 void portico_workflow_go(portico_workflow *wf, void (*fn)(portico_workflow *wf, void *arg), void *arg);
 
 /* Blocks until condition(arg) is true (checked each time the workflow's state may have changed),
@@ -280,9 +287,10 @@ int portico_workflow_wait_condition(portico_workflow *wf, int (*condition)(void 
 
 /* ---- Signals, queries, updates ------------------------------------------------------------------ */
 
-/* Called for each signal of name, in history order, on the coroutine that waits (it must not
- * block). args is the signal's arguments, a JSON array (borrowed). Signals that arrive before a
- * handler is registered are kept and delivered when it is. */
+/* Called for each signal of name, in history order, outside any coroutine: it must not block (a
+ * blocking call returns PORTICO_WAIT_EVICTED there). args is the signal's arguments, a JSON array
+ * (borrowed). Signals that arrive before a handler is registered are kept, and delivered in the
+ * order they came once the coroutine that registered the handler blocks. */
 typedef void (*portico_workflow_signal_fn)(portico_workflow *wf, json_t *args, void *arg);
 void portico_workflow_on_signal(portico_workflow *wf, const char *name, portico_workflow_signal_fn fn, void *arg);
 

@@ -3,7 +3,8 @@
  * applies the events it has not seen, and the task's answer is written back as
  * WorkflowTaskCompleted followed by one event per command (and per accepted or completed
  * update). What the commands start (activities, children, timers) is queued and delivered by
- * portico_workflow_env_run. */
+ * portico_workflow_env_run. Unlike Temporal, which drops the workflow task of an update its
+ * validator rejected, the env keeps it in the history it writes (the engine replays it the same). */
 #include "workflow_env.h"
 
 #include <stdlib.h>
@@ -220,8 +221,9 @@ static void read_update_messages(portico_workflow_env *env, const workflow_run_o
 {
 	for (size_t i = 0; i < out->message_count && env->update; i++) {
 		const workflow_message *m = out->messages[i];
-		if (!m->body || !m->body->type_url)
-			continue;
+		if (!m->body || !m->body->type_url || !m->protocol_instance_id ||
+		    strcmp(m->protocol_instance_id, env->update->meta->update_id))
+			continue; /* another update's (one still running from an earlier call) */
 		if (strstr(m->body->type_url, "update.v1.Rejection")) {
 			Temporal__Api__Update__V1__Rejection *r =
 			        unpack_body(m, &temporal__api__update__v1__rejection__descriptor);

@@ -29,17 +29,24 @@
 #include "temporal/api/enums/v1/event_type.pb-c.h"
 #include "temporal/api/update/v1/message.pb-c.h"
 
-#define NOT_READY        1 /* a wait check's answer while the coroutine must go on waiting */
-#define PATCH_MARKER     "core_patch"
-#define PATCH_DETAILS    "patch_data"
-#define SIDE_EFFECT      "SideEffect"
-#define SIDE_EFFECT_ID   "side-effect-id"
-#define SIDE_EFFECT_DATA "data"
-#define STACK_TRACE      "__stack_trace"
-#define UPDATE_REQUEST   "type.googleapis.com/temporal.api.update.v1.Request"
-#define UPDATE_ACCEPT    "type.googleapis.com/temporal.api.update.v1.Acceptance"
-#define UPDATE_REJECT    "type.googleapis.com/temporal.api.update.v1.Rejection"
-#define UPDATE_RESPONSE  "type.googleapis.com/temporal.api.update.v1.Response"
+#define NOT_READY 1 /* a wait check's answer while the coroutine must go on waiting */
+/* Coroutines one run may have at once: each is a stack mapping and a guard page, and a process
+ * has about 65,000 mappings for every run it caches. */
+#define MAX_COROUTINES 256
+/* Blocking calls a coroutine may make once its run is torn down (each returns
+ * PORTICO_WAIT_EVICTED at once) before it is abandoned: code that ignores the eviction and loops
+ * must not hold the worker's thread for ever. */
+#define MAX_EVICTED_CALLS 64
+#define PATCH_MARKER      "core_patch"
+#define PATCH_DETAILS     "patch_data"
+#define SIDE_EFFECT       "SideEffect"
+#define SIDE_EFFECT_ID    "side-effect-id"
+#define SIDE_EFFECT_DATA  "data"
+#define STACK_TRACE       "__stack_trace"
+#define UPDATE_REQUEST    "type.googleapis.com/temporal.api.update.v1.Request"
+#define UPDATE_ACCEPT     "type.googleapis.com/temporal.api.update.v1.Acceptance"
+#define UPDATE_REJECT     "type.googleapis.com/temporal.api.update.v1.Rejection"
+#define UPDATE_RESPONSE   "type.googleapis.com/temporal.api.update.v1.Response"
 
 typedef Temporal__Api__Update__V1__Request update_request;
 
@@ -70,7 +77,10 @@ struct portico_workflow_future {
 	/* children */
 	int child_started, child_start_failed;
 	char *child_run_id;
-	struct portico_workflow_future *next; /* the run's list */
+	workflow_run *run;
+	/* the run's lists: open futures (doubly linked, searched by every outcome event), then
+	 * resolved ones (kept for awaits again and late outcomes of cancelled operations) */
+	struct portico_workflow_future *prev, *next;
 };
 
 /* A command made and not yet matched with the event that records it. */
@@ -91,7 +101,9 @@ struct wf_coro {
 	workflow_run *run;
 	void (*fn)(portico_workflow *wf, void *arg);
 	void *arg;
-	int started;        /* resumed at least once */
+	int started;   /* resumed at least once */
+	int abandoned; /* kept calling after its run's teardown: never resumed again */
+	unsigned evicted_calls;
 	int cancellable;    /* cancelled with the workflow */
 	int cancel_pending; /* the workflow was cancelled and this coroutine's waits have not seen it */
 	/* what it waits for (check NULL: runnable, or not started) */
@@ -169,6 +181,7 @@ struct workflow_run {
 	json_t *memo;
 	int started;
 	int64_t last_event_id;
+	int64_t rewind_to; /* see workflow_run_rewind: 0, or where the last task began */
 	int64_t now_ms;
 	int replaying;
 	uint64_t activation;
@@ -176,6 +189,7 @@ struct workflow_run {
 	int64_t activity_seq, timer_seq, child_seq, signal_seq, side_effect_seq;
 	int cancel_requested;
 	int evicting;
+	int read_only;     /* a query or a validator runs: nothing may be recorded or advanced */
 	int closed;        /* a closing command was made */
 	int close_outcome; /* what the main function returned */
 	json_t *result;
@@ -188,9 +202,11 @@ struct workflow_run {
 	buffered_signal *signals;
 	patch *patches;
 	portico_workflow_scope *scopes;
-	portico_workflow_future *futures;
+	portico_workflow_future *open_futures, *done_futures;
 	pending *pending_head, *pending_tail;
 	lookahead ahead;
+	update_request **admitted; /* requests of UpdateAdmitted events (copies) */
+	size_t admitted_count;
 	/* the live activation's output */
 	workflow_run_output output;
 	workflow_message **messages;
@@ -334,7 +350,7 @@ static workflow_command *command_new(Temporal__Api__Enums__V1__CommandType type)
  * nothing more is recorded). */
 static pending *add_command(workflow_run *run, workflow_command *command, portico_workflow_future *future)
 {
-	if (run->evicting || run->closed) {
+	if (run->evicting || run->closed || run->read_only) {
 		protobuf_c_message_free_unpacked(&command->base, NULL);
 		return NULL;
 	}
@@ -436,8 +452,11 @@ static portico_workflow_future *future_new(workflow_run *run, enum op_kind kind,
 	f->kind = kind;
 	f->id = portico_strdup(id);
 	f->type = portico_strdup(text(type));
-	f->next = run->futures;
-	run->futures = f;
+	f->run = run;
+	f->next = run->open_futures;
+	if (f->next)
+		f->next->prev = f;
+	run->open_futures = f;
 	return f;
 }
 
@@ -449,6 +468,16 @@ static void resolve(portico_workflow_future *f, int outcome, json_t *result, por
 		portico_workflow_failure_free(failure);
 		return;
 	}
+	workflow_run *run = f->run;
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		run->open_futures = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	f->prev = NULL;
+	f->next = run->done_futures;
+	run->done_futures = f;
 	f->resolved = 1;
 	f->outcome = outcome;
 	f->result = result;
@@ -457,17 +486,24 @@ static void resolve(portico_workflow_future *f, int outcome, json_t *result, por
 		f->child_start_failed = 1;
 }
 
-static portico_workflow_future *find_future(workflow_run *run, enum op_kind kind, int64_t event_id, const char *id)
+static portico_workflow_future *find_in(portico_workflow_future *f, enum op_kind kind, int64_t event_id, const char *id)
 {
-	for (portico_workflow_future *f = run->futures; f; f = f->next)
+	for (; f; f = f->next)
 		if (f->kind == kind && (event_id ? f->event_id == event_id : (id && !strcmp(f->id, id))))
 			return f;
 	return NULL;
 }
 
+/* The operation an outcome event is about: among the open ones first, which are few. */
+static portico_workflow_future *find_future(workflow_run *run, enum op_kind kind, int64_t event_id, const char *id)
+{
+	portico_workflow_future *f = find_in(run->open_futures, kind, event_id, id);
+	return f ? f : find_in(run->done_futures, kind, event_id, id);
+}
+
 static void cancel_future(workflow_run *run, portico_workflow_future *f)
 {
-	if (f->resolved || f->cancel_sent)
+	if (f->resolved || f->cancel_sent || run->read_only)
 		return;
 	if (f->command && f->command->activation == run->activation && !f->event_id) {
 		/* Made in this activation and never sent: take the command back. */
@@ -533,21 +569,35 @@ static void coro_main(void *arg)
 	c->fn(&c->run->wf, c->arg);
 }
 
+static void set_problem(workflow_run *run, workflow_run_problem problem, const char *format, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* A new coroutine at the end of the run's list, or NULL with the run's problem set when the run
+ * has too many or no stack can be mapped (the task fails; the worker lives on). */
 static wf_coro *spawn(workflow_run *run, const char *name, void (*fn)(portico_workflow *, void *), void *arg,
                       int cancellable)
 {
+	size_t count = 0;
+	wf_coro **tail = &run->coros;
+	for (; *tail; tail = &(*tail)->next)
+		count++;
+	if (count >= MAX_COROUTINES) {
+		set_problem(run, WORKFLOW_RUN_RESOURCES,
+		            "the run has %zu coroutines, the most it may have: no room for %s", count, name);
+		return NULL;
+	}
 	wf_coro *c = portico_calloc(1, sizeof *c);
+	c->co = coroutine_new(run->options.stack_bytes, coro_main, c);
+	if (!c->co) {
+		free(c);
+		set_problem(run, WORKFLOW_RUN_RESOURCES, "no memory for the stack of another coroutine (%s)", name);
+		return NULL;
+	}
 	c->run = run;
 	c->fn = fn;
 	c->arg = arg;
 	c->cancellable = cancellable;
 	c->name = portico_strdup(name);
-	c->co = coroutine_new(run->options.stack_bytes, coro_main, c);
-	if (!c->co)
-		abort(); /* no address space left for a stack: as out of memory, see alloc.h */
-	wf_coro **tail = &run->coros;
-	while (*tail)
-		tail = &(*tail)->next;
 	*tail = c;
 	return c;
 }
@@ -565,7 +615,12 @@ static void coro_free(wf_coro *c)
 static int block(workflow_run *run, wait_check check, char *waiting_for)
 {
 	wf_coro *c = run->current;
-	if (run->evicting || !c) {
+	if (run->evicting && c && ++c->evicted_calls > MAX_EVICTED_CALLS) {
+		free(waiting_for);
+		c->abandoned = 1; /* it ignores the teardown: left suspended for good, its stack unmapped */
+		coroutine_yield();
+	}
+	if (run->evicting || !c || run->read_only) {
 		free(waiting_for);
 		return PORTICO_WAIT_EVICTED;
 	}
@@ -674,7 +729,7 @@ static void run_until_blocked(workflow_run *run)
 	for (int progressed = 1; progressed;) {
 		progressed = 0;
 		for (wf_coro *c = run->coros; c; c = c->next) {
-			if (coroutine_finished(c->co) || (run->evicting && !c->started))
+			if (coroutine_finished(c->co) || c->abandoned || (run->evicting && !c->started))
 				continue;
 			if (c->check) {
 				int r = run->evicting ? PORTICO_WAIT_EVICTED : c->check(c);
@@ -849,19 +904,25 @@ static void start_run(workflow_run *run, const workflow_event *e)
 	spawn(run, "main", workflow_main, NULL, 1);
 }
 
+/* Resolves the activity scheduled as event scheduled: with result, or, when failure is not NULL,
+ * failed with an activity failure ("… failed" or "… timed out", how) caused by failure. */
 static void activity_outcome(workflow_run *run, int64_t scheduled, int outcome, json_t *result,
-                             const Temporal__Api__Failure__V1__Failure *failure)
+                             const Temporal__Api__Failure__V1__Failure *failure, const char *how)
 {
 	portico_workflow_future *f = find_future(run, OP_ACTIVITY, scheduled, NULL);
 	if (!f) {
 		set_problem(run, WORKFLOW_RUN_BAD_HISTORY,
-		            "an activity outcome refers to scheduled event %lld, which this "
-		            "run did not schedule",
+		            "an activity outcome refers to scheduled event %lld, which this run did not schedule",
 		            (long long)scheduled);
 		json_decref(result);
 		return;
 	}
-	resolve(f, outcome, result, workflow_failure_from_proto(failure));
+	portico_workflow_failure *wrap = NULL;
+	if (failure) {
+		wrap = workflow_failure_make("activity", "activity %s (id %s) %s", f->type, f->id, how);
+		wrap->cause = workflow_failure_from_proto(failure);
+	}
+	resolve(f, outcome, result, wrap);
 }
 
 static void child_outcome(workflow_run *run, int64_t initiated, int outcome, json_t *result,
@@ -908,40 +969,24 @@ static void apply_event(workflow_run *run, const workflow_event *e)
 		const Temporal__Api__History__V1__ActivityTaskCompletedEventAttributes *a =
 		        e->activity_task_completed_event_attributes;
 		activity_outcome(run, a->scheduled_event_id, PORTICO_WAIT_DONE, portico_payloads_first_value(a->result),
-		                 NULL);
+		                 NULL, NULL);
 		break;
 	}
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_ACTIVITY_TASK_FAILED_EVENT_ATTRIBUTES: {
 		const Temporal__Api__History__V1__ActivityTaskFailedEventAttributes *a =
 		        e->activity_task_failed_event_attributes;
-		portico_workflow_future *f = find_future(run, OP_ACTIVITY, a->scheduled_event_id, NULL);
-		portico_workflow_failure *wrap = workflow_failure_make("activity", "activity %s (id %s) failed",
-		                                                       f ? f->type : "?", f ? f->id : "?");
-		wrap->cause = workflow_failure_from_proto(a->failure);
-		if (f)
-			resolve(f, PORTICO_WAIT_FAILED, NULL, wrap);
-		else
-			activity_outcome(run, a->scheduled_event_id, PORTICO_WAIT_FAILED, NULL, NULL),
-			        portico_workflow_failure_free(wrap);
+		activity_outcome(run, a->scheduled_event_id, PORTICO_WAIT_FAILED, NULL, a->failure, "failed");
 		break;
 	}
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_ACTIVITY_TASK_TIMED_OUT_EVENT_ATTRIBUTES: {
 		const Temporal__Api__History__V1__ActivityTaskTimedOutEventAttributes *a =
 		        e->activity_task_timed_out_event_attributes;
-		portico_workflow_future *f = find_future(run, OP_ACTIVITY, a->scheduled_event_id, NULL);
-		portico_workflow_failure *wrap = workflow_failure_make("activity", "activity %s (id %s) timed out",
-		                                                       f ? f->type : "?", f ? f->id : "?");
-		wrap->cause = workflow_failure_from_proto(a->failure);
-		if (f)
-			resolve(f, PORTICO_WAIT_FAILED, NULL, wrap);
-		else
-			activity_outcome(run, a->scheduled_event_id, PORTICO_WAIT_FAILED, NULL, NULL),
-			        portico_workflow_failure_free(wrap);
+		activity_outcome(run, a->scheduled_event_id, PORTICO_WAIT_FAILED, NULL, a->failure, "timed out");
 		break;
 	}
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_ACTIVITY_TASK_CANCELED_EVENT_ATTRIBUTES:
 		activity_outcome(run, e->activity_task_canceled_event_attributes->scheduled_event_id,
-		                 PORTICO_WAIT_CANCELED, NULL, NULL);
+		                 PORTICO_WAIT_CANCELED, NULL, NULL, NULL);
 		break;
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_TIMER_FIRED_EVENT_ATTRIBUTES: {
 		portico_workflow_future *f =
@@ -963,6 +1008,8 @@ static void apply_event(workflow_run *run, const workflow_event *e)
 			            (long long)a->initiated_event_id);
 			break;
 		}
+		if (f->child_started)
+			break; /* told twice: the first is the one */
 		f->child_started = 1;
 		f->child_run_id = dup_or_null(a->workflow_execution ? a->workflow_execution->run_id : NULL);
 		break;
@@ -1023,37 +1070,21 @@ static void apply_event(workflow_run *run, const workflow_event *e)
 			                              f->type, f->id));
 		break;
 	}
+	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_WORKFLOW_EXECUTION_UPDATE_ADMITTED_EVENT_ATTRIBUTES: {
+		const update_request *request = e->workflow_execution_update_admitted_event_attributes->request;
+		if (request) {
+			run->admitted =
+			        portico_realloc(run->admitted, (run->admitted_count + 1) * sizeof *run->admitted);
+			run->admitted[run->admitted_count++] = workflow_proto_copy(&request->base);
+		}
+		break;
+	}
 	default: /* started activities, cancellations of others acknowledged, properties changed elsewhere */
 		break;
 	}
 }
 
 /* ---- Matching commands with the events that record them --------------------------------------- */
-
-static int is_command_event(const workflow_event *e)
-{
-	switch (e->event_type) {
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_TIMER_STARTED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_TIMER_CANCELED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_MARKER_RECORDED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-	case TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
-		return 1;
-	default:
-		return 0;
-	}
-}
 
 /* Event kinds this runtime cannot follow: the run's history uses a feature it lacks. */
 static int is_unsupported_event(const workflow_event *e)
@@ -1094,6 +1125,25 @@ static char *patch_of(const Temporal__Api__Common__V1__Payloads *details, int *d
 	return out;
 }
 
+/* A marker's identity: its name, and the patch or side effect it records. */
+static char *marker_identity(const char *name, const Temporal__Api__Common__V1__Payloads *patch_data,
+                             const Temporal__Api__Common__V1__Payloads *side_effect_id)
+{
+	if (!strcmp(name, PATCH_MARKER)) {
+		char *id = patch_of(patch_data, NULL);
+		char *s = portico_sprintf("marker %s, patch %s", name, text(id));
+		free(id);
+		return s;
+	}
+	if (!strcmp(name, SIDE_EFFECT)) {
+		json_t *id = portico_payloads_first_value(side_effect_id);
+		char *s = portico_sprintf("marker %s, id %lld", name, (long long)json_integer_value(id));
+		json_decref(id);
+		return s;
+	}
+	return portico_sprintf("marker %s", name);
+}
+
 /* What identifies an event's command, for matching and messages ("activity 1 order.reserve"). */
 static char *event_identity(const workflow_event *e)
 {
@@ -1112,22 +1162,9 @@ static char *event_identity(const workflow_event *e)
 		return portico_sprintf("timer id %s", text(e->timer_started_event_attributes->timer_id));
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_TIMER_CANCELED_EVENT_ATTRIBUTES:
 		return portico_sprintf("timer id %s", text(e->timer_canceled_event_attributes->timer_id));
-	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_MARKER_RECORDED_EVENT_ATTRIBUTES: {
-		const char *name = text(e->marker_recorded_event_attributes->marker_name);
-		if (!strcmp(name, PATCH_MARKER)) {
-			char *id = patch_of(marker_detail(e, PATCH_DETAILS), NULL);
-			char *s = portico_sprintf("marker %s, patch %s", name, text(id));
-			free(id);
-			return s;
-		}
-		if (!strcmp(name, SIDE_EFFECT)) {
-			json_t *id = portico_payloads_first_value(marker_detail(e, SIDE_EFFECT_ID));
-			char *s = portico_sprintf("marker %s, id %lld", name, (long long)json_integer_value(id));
-			json_decref(id);
-			return s;
-		}
-		return portico_sprintf("marker %s", name);
-	}
+	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_MARKER_RECORDED_EVENT_ATTRIBUTES:
+		return marker_identity(text(e->marker_recorded_event_attributes->marker_name),
+		                       marker_detail(e, PATCH_DETAILS), marker_detail(e, SIDE_EFFECT_ID));
 	case TEMPORAL__API__HISTORY__V1__HISTORY_EVENT__ATTRIBUTES_START_CHILD_WORKFLOW_EXECUTION_INITIATED_EVENT_ATTRIBUTES: {
 		const Temporal__Api__History__V1__StartChildWorkflowExecutionInitiatedEventAttributes *a =
 		        e->start_child_workflow_execution_initiated_event_attributes;
@@ -1178,22 +1215,10 @@ static char *command_identity(const pending *p)
 		return portico_sprintf("timer id %s", c->start_timer_command_attributes->timer_id);
 	case TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_CANCEL_TIMER_COMMAND_ATTRIBUTES:
 		return portico_sprintf("timer id %s", c->cancel_timer_command_attributes->timer_id);
-	case TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_RECORD_MARKER_COMMAND_ATTRIBUTES: {
-		const char *name = c->record_marker_command_attributes->marker_name;
-		if (!strcmp(name, PATCH_MARKER)) {
-			char *id = patch_of(command_marker_detail(c, PATCH_DETAILS), NULL);
-			char *s = portico_sprintf("marker %s, patch %s", name, text(id));
-			free(id);
-			return s;
-		}
-		if (!strcmp(name, SIDE_EFFECT)) {
-			json_t *id = portico_payloads_first_value(command_marker_detail(c, SIDE_EFFECT_ID));
-			char *s = portico_sprintf("marker %s, id %lld", name, (long long)json_integer_value(id));
-			json_decref(id);
-			return s;
-		}
-		return portico_sprintf("marker %s", name);
-	}
+	case TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_RECORD_MARKER_COMMAND_ATTRIBUTES:
+		return marker_identity(c->record_marker_command_attributes->marker_name,
+		                       command_marker_detail(c, PATCH_DETAILS),
+		                       command_marker_detail(c, SIDE_EFFECT_ID));
 	case TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_START_CHILD_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES: {
 		const Temporal__Api__Command__V1__StartChildWorkflowExecutionCommandAttributes *a =
 		        c->start_child_workflow_execution_command_attributes;
@@ -1451,6 +1476,15 @@ static void update_main(portico_workflow *wf, void *arg)
 	free(u);
 }
 
+/* Runs h's validator with nothing recordable. */
+static int validate(workflow_run *run, const handler *h, json_t *args, char **rejection)
+{
+	run->read_only = 1;
+	int rc = h->validator(&run->wf, args, rejection, h->arg);
+	run->read_only = 0;
+	return rc;
+}
+
 /* An update request: validated (when new), accepted or rejected, and its handler started. */
 static void deliver_update(workflow_run *run, const char *message_id, int64_t sequencing_event_id,
                            const update_request *request)
@@ -1464,7 +1498,7 @@ static void deliver_update(workflow_run *run, const char *message_id, int64_t se
 		rejection = portico_sprintf("the workflow has completed: update \"%s\" comes too late", name);
 	else if (!h)
 		rejection = portico_sprintf("update \"%s\" is not registered by this workflow", name);
-	else if (h->validator && !run->replaying && h->validator(&run->wf, args, &rejection, h->arg) != 0 && !rejection)
+	else if (h->validator && !run->replaying && validate(run, h, args, &rejection) != 0 && !rejection)
 		rejection = portico_sprintf("update \"%s\" was rejected by its validator", name);
 	if (rejection && run->replaying) {
 		set_problem(run, WORKFLOW_RUN_NONDETERMINISM,
@@ -1505,8 +1539,26 @@ static void deliver_update(workflow_run *run, const char *message_id, int64_t se
 	u->h = h;
 	u->args = args;
 	char *label = portico_sprintf("update %s (%s)", name, update_id);
-	spawn(run, label, update_main, u, 0);
+	if (!spawn(run, label, update_main, u, 0)) { /* the task fails: nothing of it is recorded */
+		json_decref(u->args);
+		free(u->update_id);
+		free(u->message_id);
+		if (u->meta)
+			protobuf_c_message_free_unpacked(&u->meta->base, NULL);
+		free(u);
+	}
 	free(label);
+}
+
+/* The request an UpdateAdmitted event recorded for update_id, or NULL. */
+static const update_request *admitted_request(const workflow_run *run, const char *update_id)
+{
+	for (size_t i = 0; update_id && i < run->admitted_count; i++) {
+		const update_request *r = run->admitted[i];
+		if (r->meta && r->meta->update_id && !strcmp(r->meta->update_id, update_id))
+			return r;
+	}
+	return NULL;
 }
 
 static void deliver_updates(workflow_run *run, workflow_message *const *messages, size_t count)
@@ -1515,9 +1567,19 @@ static void deliver_updates(workflow_run *run, workflow_message *const *messages
 		for (size_t i = 0; i < run->ahead.accepted_count; i++) {
 			const Temporal__Api__History__V1__WorkflowExecutionUpdateAcceptedEventAttributes *a =
 			        run->ahead.accepted[i]->workflow_execution_update_accepted_event_attributes;
-			if (a->accepted_request)
+			/* An update admitted before its workflow task (update-with-start) was recorded in
+			 * full by its UpdateAdmitted event; its acceptance then leaves the request out. */
+			const update_request *request = a->accepted_request
+			                                        ? a->accepted_request
+			                                        : admitted_request(run, a->protocol_instance_id);
+			if (request)
 				deliver_update(run, text(a->accepted_request_message_id),
-				               a->accepted_request_sequencing_event_id, a->accepted_request);
+				               a->accepted_request_sequencing_event_id, request);
+			else
+				set_problem(run, WORKFLOW_RUN_BAD_HISTORY,
+				            "update %s was accepted, but history has no request "
+				            "for it",
+				            text(a->protocol_instance_id));
 		}
 		return;
 	}
@@ -1602,6 +1664,41 @@ static int fail_apply(workflow_run *run, workflow_run_problem *problem, portico_
 	return -1;
 }
 
+/* The oldest pending command is not in history before event_id: non-determinism. */
+static void unrecorded_command(workflow_run *run, int64_t event_id)
+{
+	char name[96];
+	char *cid = command_identity(run->pending_head);
+	set_problem(
+	        run, WORKFLOW_RUN_NONDETERMINISM,
+	        "nondeterminism: the workflow made command %s (%s), which history does not record before event %lld",
+	        command_name(run->pending_head->command, name, sizeof name), cid, (long long)event_id);
+	free(cid);
+}
+
+/* Whether a task's events end past the commands of the last completed workflow task (their block
+ * of command events is followed by another event, or the run closed): then every command that
+ * task's activation made must have been matched. A history cut right after a
+ * WorkflowTaskCompleted may still have its command events to come. */
+static int events_end_a_task_block(workflow_event *const *events, size_t count)
+{
+	if (!count)
+		return 0;
+	const workflow_event *last = events[count - 1];
+	return last->event_type != TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_TASK_COMPLETED &&
+	       !command_for_event(last);
+}
+
+/* Whether every event is a workflow task's scheduling or start: a task that brought nothing else. */
+static int only_task_events(workflow_event *const *events, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (events[i]->event_type != TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_TASK_SCHEDULED &&
+		    events[i]->event_type != TEMPORAL__API__ENUMS__V1__EVENT_TYPE__EVENT_TYPE_WORKFLOW_TASK_STARTED)
+			return 0;
+	return 1;
+}
+
 /* Whether e's attributes are those of its type ("marker_recorded_event_attributes" for
  * EVENT_TYPE_MARKER_RECORDED), so that everything keyed on the type reads the right member. */
 static int attributes_fit_type(const workflow_event *e)
@@ -1651,6 +1748,8 @@ int workflow_run_apply(workflow_run *run, workflow_event *const *events, size_t 
 {
 	*problem = WORKFLOW_RUN_OK;
 	output_reset(run);
+	int64_t began = run->last_event_id;
+	run->rewind_to = 0;
 	if (run->problem)
 		return fail_apply(run, problem, err);
 	workflow_event **batch = portico_calloc(event_count ? event_count : 1, sizeof *batch);
@@ -1682,15 +1781,7 @@ int workflow_run_apply(workflow_run *run, workflow_event *const *events, size_t 
 			if (task_failed_after(events, event_count, i))
 				continue;
 			if (run->pending_head) {
-				char name[96];
-				char *cid = command_identity(run->pending_head);
-				set_problem(run, WORKFLOW_RUN_NONDETERMINISM,
-				            "nondeterminism: the workflow made command %s (%s), which history does not "
-				            "record before "
-				            "event %lld",
-				            command_name(run->pending_head->command, name, sizeof name), cid,
-				            (long long)e->event_id);
-				free(cid);
+				unrecorded_command(run, e->event_id);
 				break;
 			}
 			int replaying = i + 1 < event_count;
@@ -1707,16 +1798,21 @@ int workflow_run_apply(workflow_run *run, workflow_event *const *events, size_t 
 		default:
 			break;
 		}
-		if (is_command_event(e))
+		if (command_for_event(e))
 			match_event(run, e);
 		else
 			batch[batch_count++] = e;
 	}
 	free(batch);
+	if (!run->problem && !live && run->pending_head && events_end_a_task_block(events, event_count))
+		unrecorded_command(run, events[event_count - 1]->event_id + 1);
 	if (run->problem)
 		return fail_apply(run, problem, err);
-	if (live)
+	if (live) {
 		output_collect(run);
+		if (!run->output.command_count && only_task_events(events, event_count))
+			run->rewind_to = began;
+	}
 	return 0;
 }
 
@@ -1760,7 +1856,9 @@ int workflow_run_query(workflow_run *run, const char *query_type, const portico_
 	}
 	json_t *arguments = portico_payloads_values(args);
 	json_t *value = NULL;
+	run->read_only = 1;
 	int rc = h->query(&run->wf, arguments, &value, error, h->arg);
+	run->read_only = 0;
 	json_decref(arguments);
 	if (rc != 0) {
 		json_decref(value);
@@ -1786,6 +1884,15 @@ workflow_run *workflow_run_new(const workflow_run_options *options)
 	run->workflow_id = dup_or_null(options->workflow_id);
 	run->run_id = dup_or_null(options->run_id);
 	return run;
+}
+
+int workflow_run_rewind(workflow_run *run, int64_t first_event_id)
+{
+	if (!run->rewind_to || first_event_id != run->rewind_to + 1)
+		return 0;
+	run->last_event_id = run->rewind_to;
+	run->rewind_to = 0;
+	return 1;
 }
 
 int64_t workflow_run_last_event_id(const workflow_run *run)
@@ -1815,24 +1922,30 @@ void workflow_run_free(workflow_run *run)
 	/* Waiting coroutines get PORTICO_WAIT_EVICTED and return, freeing what they hold. */
 	run->evicting = 1;
 	run_until_blocked(run);
-	for (wf_coro *c = run->coros, *next; c; c = next) { /* never started, or ignored the eviction */
+	for (wf_coro *c = run->coros, *next; c; c = next) { /* never started, or abandoned */
 		next = c->next;
 		coro_free(c);
 	}
 	output_reset(run);
 	lookahead_clear(&run->ahead);
+	for (size_t i = 0; i < run->admitted_count; i++)
+		protobuf_c_message_free_unpacked(&run->admitted[i]->base, NULL);
+	free(run->admitted);
 	for (pending *p = run->pending_head, *next; p; p = next) {
 		next = p->next;
 		pending_free(p);
 	}
-	for (portico_workflow_future *f = run->futures, *next; f; f = next) {
-		next = f->next;
-		free(f->id);
-		free(f->type);
-		free(f->child_run_id);
-		json_decref(f->result);
-		portico_workflow_failure_free(f->failure);
-		free(f);
+	portico_workflow_future *lists[] = {run->open_futures, run->done_futures};
+	for (size_t i = 0; i < 2; i++) {
+		for (portico_workflow_future *f = lists[i], *next; f; f = next) {
+			next = f->next;
+			free(f->id);
+			free(f->type);
+			free(f->child_run_id);
+			json_decref(f->result);
+			portico_workflow_failure_free(f->failure);
+			free(f);
+		}
 	}
 	for (portico_workflow_scope *s = run->scopes, *next; s; s = next) {
 		next = s->next;
@@ -1911,8 +2024,9 @@ int64_t portico_workflow_now_ms(const portico_workflow *wf)
 
 uint64_t portico_workflow_random(portico_workflow *wf)
 {
-	/* splitmix64 */
-	uint64_t z = (wf->run->random_state += 0x9e3779b97f4a7c15ULL);
+	/* splitmix64; a query or a validator gets the next number without taking it */
+	uint64_t z = wf->run->read_only ? wf->run->random_state + 0x9e3779b97f4a7c15ULL
+	                                : (wf->run->random_state += 0x9e3779b97f4a7c15ULL);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return z ^ (z >> 31);
@@ -1933,6 +2047,8 @@ void portico_workflow_uuid(portico_workflow *wf, char out[37])
 json_t *portico_workflow_side_effect(portico_workflow *wf, json_t *(*fn)(void *arg), void *arg)
 {
 	workflow_run *run = run_of(wf);
+	if (run->read_only)
+		return NULL;
 	int64_t id = ++run->side_effect_seq;
 	json_t *value;
 	if (run->replaying) {
@@ -1963,6 +2079,8 @@ static int patch_marker(workflow_run *run, const char *patch_id, int deprecated)
 	for (patch *p = run->patches; p; p = p->next)
 		if (!strcmp(p->id, patch_id))
 			return p->taken;
+	if (run->read_only) /* a query or a validator: the new path, decided by nothing */
+		return 1;
 	int taken = !run->replaying;
 	for (size_t i = 0; !taken && i < run->ahead.patch_count; i++)
 		taken = !strcmp(run->ahead.patches[i], patch_id);
@@ -2069,9 +2187,11 @@ void portico_workflow_scope_cancel(portico_workflow_scope *scope)
 /* Cancels the operations of cancelled scopes (done before each wait, and when one starts). */
 static void cancel_scoped(workflow_run *run)
 {
-	for (portico_workflow_future *f = run->futures; f; f = f->next)
-		if (f->scope && f->scope->cancelled && !f->resolved && !f->cancel_sent)
+	for (portico_workflow_future *f = run->open_futures, *next; f; f = next) {
+		next = f->next; /* cancelling may resolve f, which moves it to the resolved list */
+		if (f->scope && f->scope->cancelled && !f->cancel_sent)
 			cancel_future(run, f);
+	}
 }
 
 portico_workflow_future *portico_workflow_activity_start(portico_workflow *wf, const char *type, json_t *args,
@@ -2318,7 +2438,7 @@ portico_workflow_future *portico_workflow_signal_external(portico_workflow *wf, 
 void portico_workflow_go(portico_workflow *wf, void (*fn)(portico_workflow *wf, void *arg), void *arg)
 {
 	workflow_run *run = run_of(wf);
-	if (run->evicting)
+	if (run->evicting || run->read_only)
 		return;
 	spawn(run, "go", fn, arg, !run->current || run->current->cancellable);
 }
@@ -2432,7 +2552,7 @@ static void fill_payload_map(json_t *fields, size_t *n, void ***entries, size_t 
 void portico_workflow_upsert_memo(portico_workflow *wf, json_t *fields)
 {
 	workflow_run *run = run_of(wf);
-	if (!json_is_object(fields))
+	if (!json_is_object(fields) || run->read_only)
 		return;
 	json_object_update(run->memo, fields);
 	workflow_command *c =

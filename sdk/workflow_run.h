@@ -55,6 +55,7 @@ typedef enum workflow_run_problem {
 	WORKFLOW_RUN_NONDETERMINISM, /* the code made other commands than the history recorded */
 	WORKFLOW_RUN_BAD_HISTORY,    /* events the run cannot follow (a gap, an unknown reference) */
 	WORKFLOW_RUN_UNREGISTERED,   /* the workflow type is not registered on this worker */
+	WORKFLOW_RUN_RESOURCES,      /* the run wants more coroutines than it may have */
 } workflow_run_problem;
 
 /* A run with no history yet. Free with workflow_run_free. */
@@ -62,6 +63,13 @@ workflow_run *workflow_run_new(const workflow_run_options *options);
 
 /* The id of the last event applied (0 before any): a task's events must begin right after it. */
 int64_t workflow_run_last_event_id(const workflow_run *run);
+
+/* A workflow task that brought only its own scheduling and start and was answered without a
+ * command (an update the validator rejected: a speculative task) is dropped by Temporal, which
+ * gives the next task the same event ids. When a task begins at first_event_id right where such a
+ * task began, this forgets it (the run's state did not change) and returns 1: apply the task
+ * then; else 0 (a task out of step needs a run rebuilt from the whole history). */
+int workflow_run_rewind(workflow_run *run, int64_t first_event_id);
 
 /* Applies a workflow task: its events (every page, in order, beginning right after
  * workflow_run_last_event_id) and the protocol messages that came with it (update requests).

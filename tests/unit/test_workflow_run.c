@@ -181,8 +181,17 @@ static int decide_workflow(portico_workflow *wf, void *arg)
 	return portico_workflow_set_result(wf, json_string(*decision));
 }
 
-static const workflow_definition definitions[] = {
-        {greeting, NULL}, {approval_workflow, NULL}, {patched_workflow, NULL}, {saga, NULL}, {decide_workflow, NULL}};
+/* Ignores its eviction: sleeps again whatever sleeping returns. */
+static int stubborn(portico_workflow *wf, void *arg)
+{
+	(void)arg;
+	while (portico_workflow_sleep(wf, 1000) != PORTICO_WAIT_DONE)
+		;
+	return PORTICO_WORKFLOW_COMPLETED;
+}
+
+static const workflow_definition definitions[] = {{greeting, NULL}, {approval_workflow, NULL}, {patched_workflow, NULL},
+                                                  {saga, NULL},     {decide_workflow, NULL},   {stubborn, NULL}};
 
 static const workflow_definition *lookup(void *arg, const char *type)
 {
@@ -197,10 +206,14 @@ static const workflow_definition *lookup(void *arg, const char *type)
 		return &definitions[3];
 	if (!strcmp(type, "Decide"))
 		return &definitions[4];
+	if (!strcmp(type, "Stubborn"))
+		return &definitions[5];
 	if (!strcmp(type, "Saga"))
 		return &definitions[3];
 	if (!strcmp(type, "Decide"))
 		return &definitions[4];
+	if (!strcmp(type, "Stubborn"))
+		return &definitions[5];
 	return NULL;
 }
 
@@ -577,6 +590,36 @@ static void test_signals_before_the_handlers_reach_them_in_the_order_they_came(v
 	protobuf_c_message_free_unpacked(&h->base, NULL);
 }
 
+static void test_a_workflow_that_ignores_its_eviction_is_abandoned_not_waited_for(void **state)
+{
+	(void)state;
+	history *h = history_of("{\"events\":[" STARTED("Stubborn", "[]") "," TASK(2, 3, 4) "]}");
+	workflow_run *run = new_run();
+	workflow_run_problem problem;
+	assert_int_equal(apply_range(run, h, 1, 4, &problem, NULL), 0);
+	workflow_run_free(run); /* returns: the coroutine is abandoned after its 64th sleep */
+	protobuf_c_message_free_unpacked(&h->base, NULL);
+}
+
+static void test_a_command_history_never_recorded_is_nondeterminism_at_the_end(void **state)
+{
+	(void)state;
+	/* The greeting schedules its activity, but this history's first task recorded nothing and
+	 * the run went on (a signal came). */
+	history *h = history_of("{\"events\":[" STARTED("Greeting", "[\"Ada\"]") "," TASK(2, 3, 4) "," EVENT(
+	        5, "WORKFLOW_EXECUTION_SIGNALED", "workflowExecutionSignaledEventAttributes",
+	        "{\"signalName\":\"x\"}") "]}");
+	workflow_run *run = new_run();
+	workflow_run_problem problem;
+	char *message;
+	assert_int_equal(apply_range(run, h, 1, 6, &problem, &message), -1);
+	assert_int_equal(problem, WORKFLOW_RUN_NONDETERMINISM);
+	assert_non_null(strstr(message, "ScheduleActivityTask"));
+	free(message);
+	workflow_run_free(run);
+	protobuf_c_message_free_unpacked(&h->base, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +633,8 @@ int main(void)
 	        cmocka_unit_test(test_patches_are_taken_by_new_runs_and_not_by_old_histories),
 	        cmocka_unit_test(test_a_cancelled_saga_cancels_its_step_compensates_and_ends_cancelled),
 	        cmocka_unit_test(test_signals_before_the_handlers_reach_them_in_the_order_they_came),
+	        cmocka_unit_test(test_a_workflow_that_ignores_its_eviction_is_abandoned_not_waited_for),
+	        cmocka_unit_test(test_a_command_history_never_recorded_is_nondeterminism_at_the_end),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
