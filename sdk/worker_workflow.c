@@ -562,12 +562,15 @@ static int respond_completed(worker_workflow *side, workflow_run *run, const wor
 
 /* ---- Tasks -------------------------------------------------------------------------------------- */
 
-static workflow_run *run_new(worker_workflow *side)
+/* A run for task's workflow execution (whose ids task_problem has checked). */
+static workflow_run *run_new(worker_workflow *side, const workflow_task *task)
 {
 	workflow_run_options options = {.namespace_name = side->link->namespace_name,
 	                                .lookup = engine_lookup,
 	                                .lookup_arg = side,
-	                                .stack_bytes = side->stack_bytes};
+	                                .stack_bytes = side->stack_bytes,
+	                                .workflow_id = task->workflow_execution->workflow_id,
+	                                .run_id = task->workflow_execution->run_id};
 	return workflow_run_new(&options);
 }
 
@@ -610,7 +613,7 @@ static void process_workflow_task(worker_workflow *side, const workflow_task *ta
 		fail_task(side, task, WORKFLOW_RUN_BAD_HISTORY, &err);
 	} else {
 		if (!entry->run)
-			entry->run = run_new(side);
+			entry->run = run_new(side, task);
 		if (apply(entry->run, task, &events, &problem, &err))
 			fail_task(side, task, problem, &err);
 		else
@@ -648,7 +651,7 @@ static void process_legacy_query(worker_workflow *side, const workflow_task *tas
 	if (!run) {
 		task_events events;
 		workflow_run_problem problem;
-		run = run_new(side);
+		run = run_new(side, task);
 		if (gather_events(side, task, 0, &events, &err) == 0) {
 			/* A workflow task in flight elsewhere at the end: the query answers from the state
 			 * of the last completed one, and must not run (and log, and side-effect) the new one. */

@@ -193,27 +193,14 @@ static int stubborn(portico_workflow *wf, void *arg)
 static const workflow_definition definitions[] = {{greeting, NULL}, {approval_workflow, NULL}, {patched_workflow, NULL},
                                                   {saga, NULL},     {decide_workflow, NULL},   {stubborn, NULL}};
 
+static const char *const names[] = {"Greeting", "Approval", "Patched", "Saga", "Decide", "Stubborn"};
+
 static const workflow_definition *lookup(void *arg, const char *type)
 {
 	(void)arg;
-	if (!strcmp(type, "Greeting"))
-		return &definitions[0];
-	if (!strcmp(type, "Approval"))
-		return &definitions[1];
-	if (!strcmp(type, "Patched"))
-		return &definitions[2];
-	if (!strcmp(type, "Saga"))
-		return &definitions[3];
-	if (!strcmp(type, "Decide"))
-		return &definitions[4];
-	if (!strcmp(type, "Stubborn"))
-		return &definitions[5];
-	if (!strcmp(type, "Saga"))
-		return &definitions[3];
-	if (!strcmp(type, "Decide"))
-		return &definitions[4];
-	if (!strcmp(type, "Stubborn"))
-		return &definitions[5];
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (!strcmp(type, names[i]))
+			return &definitions[i];
 	return NULL;
 }
 
