@@ -62,3 +62,11 @@ void portico_wall_text(char out[PORTICO_WALL_TEXT_SIZE])
 	gmtime_r(&now, &utc);
 	strftime(out, PORTICO_WALL_TEXT_SIZE, "%Y-%m-%dT%H:%M:%SZ", &utc);
 }
+
+void portico_sleep_unless(const atomic_int *stop, int64_t ms)
+{
+	for (int64_t slept = 0; slept < ms && !atomic_load(stop); slept += 50) {
+		struct timespec pause = {0, 50 * 1000000L};
+		nanosleep(&pause, NULL);
+	}
+}

@@ -5,6 +5,7 @@
 #ifndef PORTICO_CLOCK_H
 #define PORTICO_CLOCK_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -30,5 +31,9 @@ struct timespec portico_monotonic_deadline(int64_t after_ms);
 
 /* The wall-clock time after_ms from now, as the absolute time sem_timedwait takes. */
 struct timespec portico_wall_deadline(int64_t after_ms);
+
+/* Sleeps ms, in steps of 50 ms, or less once *stop is nonzero (a poller's backoff that must not
+ * hold up a shutdown). */
+void portico_sleep_unless(const atomic_int *stop, int64_t ms);
 
 #endif

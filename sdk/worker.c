@@ -305,14 +305,6 @@ static int reserve_slot(portico_worker *worker)
 	return -1;
 }
 
-static void sleep_unless_stopping(portico_worker *worker, int64_t ms)
-{
-	for (int64_t slept = 0; slept < ms && !atomic_load(&worker->stopping); slept += 50) {
-		struct timespec pause = {0, 50 * 1000000L};
-		nanosleep(&pause, NULL);
-	}
-}
-
 static void enqueue(portico_worker *worker, activity_task *task)
 {
 	queued_task *item = portico_calloc(1, sizeof *item);
@@ -360,7 +352,7 @@ static void *poller_main(void *arg)
 			portico_log("warn", "poll failed",
 			            json_pack("{s:s,s:o}", "code", portico_code_name(err.code), "detail",
 			                      portico_log_text(err.message)));
-			sleep_unless_stopping(worker, portico_backoff_delay_ms(++failures));
+			portico_sleep_unless(&worker->stopping, portico_backoff_delay_ms(++failures));
 		}
 		portico_error_clear(&err);
 	}

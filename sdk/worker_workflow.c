@@ -712,14 +712,6 @@ static void process_task(worker_workflow *side, workflow_task *task, int64_t rec
 
 /* ---- Pollers ------------------------------------------------------------------------------------ */
 
-static void sleep_unless_stopping(worker_workflow *side, int64_t ms)
-{
-	for (int64_t slept = 0; slept < ms && !atomic_load(&side->stopping); slept += 50) {
-		struct timespec pause = {0, 50 * 1000000L};
-		nanosleep(&pause, NULL);
-	}
-}
-
 static void *poller_main(void *arg)
 {
 	poller *self = arg;
@@ -744,7 +736,7 @@ static void *poller_main(void *arg)
 			portico_log("warn", "workflow poll failed",
 			            json_pack("{s:s,s:s,s:o}", "queue", self->sticky ? "sticky" : "normal", "code",
 			                      portico_code_name(err.code), "detail", portico_log_text(err.message)));
-			sleep_unless_stopping(side, portico_backoff_delay_ms(++failures));
+			portico_sleep_unless(&side->stopping, portico_backoff_delay_ms(++failures));
 		}
 		portico_error_clear(&err);
 	}
