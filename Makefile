@@ -23,8 +23,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CC ?= cc
-CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -Ihttpd -Igateway -Iworker -I$(GEN) $(PKG_CFLAGS)
-LDLIBS := $(PKG_LIBS) -lpthread -lm
+CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Isdk -Ihttpd -Igateway -Iworker -Iflow -I$(GEN) $(PKG_CFLAGS)
+# libyaml and libjq (Debian's jq 1.6 ships no pkg-config file) serve flows (flow/).
+LDLIBS := $(PKG_LIBS) -lyaml -ljq -lpthread -lm
 ifeq ($(SANITIZE),fuzz)
 # libFuzzer's coverage on every object of the harnesses' build (clang only; see make fuzz). Clang
 # also warns about the deprecated fields that protoc-c's generated initializers name.
@@ -44,6 +45,8 @@ GATEWAY_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/routes.o $(GEN)/embedded.o
 WORKER_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
 WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
+# Flows (Serverless Workflow 1.0 documents): used by the gateway and the worker.
+FLOW_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard flow/*.c))
 # The HTTP server (all libmicrohttpd calls): the gateway's front and the worker's /metrics endpoint.
 HTTPD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard httpd/*.c))
 EXAMPLE_LIBS := $(patsubst examples/activities/%.c,$(BUILD)/examples/lib%.so,$(wildcard examples/activities/*.c))
@@ -125,6 +128,10 @@ PORTICO_LIBS := $(BUILD)/libportico.a $(GEN)/libtemporal-api.a
 $(BUILD)/libhttpd.a: $(HTTPD_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
+# --- Flows ---------------------------------------------------------------------------------------
+$(BUILD)/libflow.a: $(FLOW_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
 # --- The gateway ---------------------------------------------------------------------------------
 # The traits and route table (permissions, overlay): a change of the tables rebuilds only this.
 $(GEN)/routes.c: $(GEN)/.generated scripts/gen_routes.py gateway/permissions.tsv gateway/traits.tsv
@@ -138,7 +145,7 @@ $(BUILD)/obj/gen/routes.o: $(GEN)/routes.c gateway/router.h gateway/traits.h gat
 $(BUILD)/libgateway.a: $(GATEWAY_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/portico: $(BUILD)/obj/gateway/main.o $(BUILD)/libgateway.a $(BUILD)/libhttpd.a $(PORTICO_LIBS)
+$(BUILD)/portico: $(BUILD)/obj/gateway/main.o $(BUILD)/libgateway.a $(BUILD)/libflow.a $(BUILD)/libhttpd.a $(PORTICO_LIBS)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -163,7 +170,7 @@ $(BUILD)/portico-worker.symbols: $(BUILD)/libportico.a $(PUBLIC_HEADERS)
 $(BUILD)/portico-worker.exports: $(BUILD)/portico-worker.symbols
 	@{ echo '{'; sed 's/.*/\t&;/' $<; echo '};'; } >$@
 
-$(BUILD)/portico-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libworker.a $(BUILD)/libhttpd.a $(PORTICO_LIBS) \
+$(BUILD)/portico-worker: $(BUILD)/obj/worker/main.o $(BUILD)/libworker.a $(BUILD)/libflow.a $(BUILD)/libhttpd.a $(PORTICO_LIBS) \
 		$(BUILD)/portico-worker.exports
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) -Wl,--dynamic-list=$(BUILD)/portico-worker.exports -Wl,--whole-archive $(BUILD)/libportico.a \
@@ -191,7 +198,7 @@ $(BUILD)/tests/workflows/lib%.so: tests/workflows/%.c $(PUBLIC_HEADERS) $(GEN)/.
 	@echo "cc    $@"
 	@$(CC) $(CFLAGS) -fPIC -shared $< -o $@
 
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(BUILD)/libworker.a $(BUILD)/libhttpd.a \
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BUILD)/libgateway.a $(BUILD)/libworker.a $(BUILD)/libflow.a $(BUILD)/libhttpd.a \
 	$(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "link  $@"
@@ -240,7 +247,8 @@ FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard fuzz/fuzz_*.c))
 fuzz-build: $(GEN)/.generated
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=fuzz $(FUZZ_TARGETS)
 
-$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libgateway.a $(FUZZ_BUILD)/libworker.a $(FUZZ_BUILD)/libhttpd.a \
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libgateway.a $(FUZZ_BUILD)/libworker.a $(FUZZ_BUILD)/libflow.a \
+		$(FUZZ_BUILD)/libhttpd.a \
 		$(PORTICO_LIBS)
 	@echo "link  $@"
 	@$(CC) -fsanitize=fuzzer,address,undefined $^ -o $@ $(LDLIBS)
@@ -295,5 +303,5 @@ format-check:
 clean:
 	rm -rf build
 
--include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/httpd/*.d $(BUILD)/obj/gateway/*.d $(BUILD)/obj/worker/*.d \
+-include $(SDK_OBJ:.o=.d) $(wildcard $(BUILD)/obj/flow/*.d $(BUILD)/obj/httpd/*.d $(BUILD)/obj/gateway/*.d $(BUILD)/obj/worker/*.d \
 	$(BUILD)/obj/tests/*/*.d $(BUILD)/obj/fuzz/*.d)

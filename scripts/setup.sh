@@ -27,6 +27,7 @@ debian_packages=(
 	build-essential pkg-config ca-certificates
 	libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
 	libmicrohttpd-dev libjansson-dev libssl-dev libcurl4-openssl-dev zlib1g-dev uuid-dev
+	libyaml-dev libjq-dev
 	python3-venv curl
 )
 mode=${1:-}

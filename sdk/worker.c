@@ -160,6 +160,15 @@ void portico_worker_register_workflow(portico_worker *worker, const char *workfl
 	worker_workflow_register(worker->workflows, workflow_type, fn, user_data);
 }
 
+void portico_worker_register_dynamic_workflow(portico_worker *worker, portico_workflow_fn fn, void *user_data)
+{
+	if (worker->started) {
+		portico_log("error", "dynamic workflow registered after the worker started: ignored", NULL);
+		return;
+	}
+	worker_workflow_register(worker->workflows, NULL, fn, user_data);
+}
+
 static const registration *find_registration(const portico_worker *worker, const char *type)
 {
 	for (const registration *r = worker->registrations; r; r = r->next)

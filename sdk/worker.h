@@ -79,6 +79,11 @@ void portico_worker_register_process(portico_worker *worker, const char *activit
 void portico_worker_register_workflow(portico_worker *worker, const char *workflow_type, portico_workflow_fn fn,
                                       void *user_data);
 
+/* Registers fn as the dynamic workflow: the one that runs workflows of every type not registered
+ * by name (as a dynamic workflow does in Temporal's SDKs); portico_workflow_get_info gives the
+ * type. Flows run this way: their type is the flow's name. Before portico_worker_start. */
+void portico_worker_register_dynamic_workflow(portico_worker *worker, portico_workflow_fn fn, void *user_data);
+
 /* For replaying histories against the workflows registered on worker, which need not be started:
  * the lookup to give portico_replayer_new_with_lookup (replayer.h), with worker as its argument. */
 struct workflow_definition;

@@ -103,7 +103,7 @@ worker_workflow *worker_workflow_new(worker_link *link, const char *task_queue, 
 void worker_workflow_register(worker_workflow *side, const char *workflow_type, portico_workflow_fn fn, void *user_data)
 {
 	workflow_registration *r = portico_calloc(1, sizeof *r);
-	r->type = portico_strdup(workflow_type);
+	r->type = workflow_type ? portico_strdup(workflow_type) : NULL;
 	r->definition.fn = fn;
 	r->definition.user_data = user_data;
 	r->next = side->registrations;
@@ -119,16 +119,21 @@ json_t *worker_workflow_types(const worker_workflow *side)
 {
 	json_t *types = json_array();
 	for (const workflow_registration *r = side->registrations; r; r = r->next)
-		json_array_insert_new(types, 0, portico_log_text(r->type)); /* the list is newest first */
+		if (r->type)
+			json_array_insert_new(types, 0, portico_log_text(r->type)); /* the list is newest first */
 	return types;
 }
 
 const workflow_definition *worker_workflow_find(const worker_workflow *side, const char *workflow_type)
 {
-	for (const workflow_registration *r = side->registrations; r; r = r->next)
-		if (!strcmp(r->type, workflow_type))
+	const workflow_definition *dynamic = NULL;
+	for (const workflow_registration *r = side->registrations; r; r = r->next) {
+		if (!r->type)
+			dynamic = &r->definition;
+		else if (!strcmp(r->type, workflow_type))
 			return &r->definition;
-	return NULL;
+	}
+	return dynamic;
 }
 
 /* The engine's lookup: registrations do not change once the pollers run, so no lock. */

@@ -24,7 +24,8 @@ typedef struct worker_workflow worker_workflow;
  * metrics. Free with worker_workflow_free. */
 worker_workflow *worker_workflow_new(worker_link *link, const char *task_queue, const portico_worker_options *options);
 
-/* Registers fn for workflow_type (copied); before worker_workflow_start. */
+/* Registers fn for workflow_type (copied), or, with workflow_type NULL, as the dynamic workflow
+ * that runs every type registered under no name of its own; before worker_workflow_start. */
 void worker_workflow_register(worker_workflow *side, const char *workflow_type, portico_workflow_fn fn,
                               void *user_data);
 

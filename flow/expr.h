@@ -1,0 +1,70 @@
+/* Runtime expressions: the jq programs of a flow, written `${ … }` (the spec's strict mode), run by
+ * libjq. This module is the only one that calls libjq.
+ *
+ * Deterministic: an expression runs inside a workflow that Temporal replays, so it must give the
+ * same value on every replay. The builtins that read the outside world are replaced before any
+ * program compiles: `now` is the workflow's time (vars' "$__now", seconds since the epoch),
+ * `input`/`inputs` the run's input, `env` and `$ENV` an empty object, `input_filename` null,
+ * `localtime`/`strflocaltime`/`mktime` work in UTC, `halt`, `halt_error`, `debug`, `stderr`,
+ * `input_line_number`, `get_search_list` and the module directives (`import`, `include`) are
+ * refused. Module search paths are empty.
+ *
+ * Bounded and isolated: a jq program is code a caller wrote (an inline definition comes from an
+ * HTTP body), and libjq has neither a step limit nor a memory limit, and asserts on some inputs. So
+ * programs run in sandbox processes (a pool started by flow_expr_start): each evaluation has a time
+ * limit and each process an address-space limit; a process that runs over, crashes or asserts is
+ * killed and replaced, and the evaluation fails with a message, never the caller. Compiled
+ * programs are cached in the sandbox (by text). Without flow_expr_start (unit tests, fuzzing),
+ * evaluation runs in-process with the same builtins and no time limit. */
+#ifndef PORTICO_FLOW_EXPR_H
+#define PORTICO_FLOW_EXPR_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "error.h"
+
+typedef struct flow_expr_options {
+	const char *sandbox_exe; /* a program that calls flow_expr_sandbox_main (e.g. "/proc/self/exe") */
+	unsigned processes;      /* 0: 2 */
+	unsigned timeout_ms;     /* per evaluation; 0: 1000 */
+	unsigned memory_mb;      /* address space of a sandbox process; 0: 512 (not set under ASan) */
+} flow_expr_options;
+
+/* The argument a sandbox process is started with: flow_expr_sandbox_main runs when argv[1] is it. */
+#define FLOW_EXPR_SANDBOX_ARG "__flow-expr-sandbox"
+
+/* Starts the sandbox pool (once per process; later calls return 0). -1 with err if it cannot. */
+int flow_expr_start(const flow_expr_options *options, portico_error *err);
+/* Stops the pool (kills the processes); evaluation falls back to in-process. */
+void flow_expr_stop(void);
+
+/* The main of a sandbox process (stdin/stdout carry the requests): the gateway's and the
+ * worker's main() call it when argv[1] is FLOW_EXPR_SANDBOX_ARG. Returns the exit status. */
+int flow_expr_sandbox_main(void);
+
+/* True when s is a runtime expression: a string that begins "${" and ends "}" (after trimming
+ * blanks). */
+int flow_expr_is(const char *s);
+
+/* Compiles the expression s (with or without its ${ }) with the deterministic builtins and the
+ * variable names of flow_expr_eval. Returns 0, or -1 with err (INVALID_ARGUMENT) saying what jq
+ * said, e.g. "syntax error, unexpected INVALID_CHARACTER at line 1". */
+int flow_expr_check(const char *s, portico_error *err);
+
+/* Evaluates the expression s (with or without its ${ }) on data (the `.`), with vars (an object,
+ * may be NULL) bound as jq variables: {"context": …, "input": …, "workflow": …, "task": …,
+ * "runtime": …, "__now": <seconds>} become $context, $input, … as the spec names them. The
+ * expression must give one value: none gives null, more than one is an error. Returns a new
+ * reference, or NULL with err: INVALID_ARGUMENT when the program fails (jq's error message, e.g.
+ * "null (null) and number (1) cannot be added"), DEADLINE_EXCEEDED past the time limit,
+ * RESOURCE_EXHAUSTED past the memory limit or when the sandbox died. */
+json_t *flow_expr_eval(const char *s, const json_t *data, const json_t *vars, portico_error *err);
+
+/* A copy of value with every string that is a runtime expression (flow_expr_is) replaced by its
+ * value, in objects and arrays at any depth (keys are not evaluated): the spec's rule for `with`,
+ * `set`, `output.as` objects and the like. New reference, or NULL with err as flow_expr_eval. */
+json_t *flow_expr_eval_tree(const json_t *value, const json_t *data, const json_t *vars, portico_error *err);
+
+#endif
