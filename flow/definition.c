@@ -28,8 +28,11 @@
 typedef struct validator {
 	const json_t *functions, *errors, *retries, *timeouts; /* the document's use.*, or NULL */
 	const flow_catalog *catalog;                           /* resolves run: workflow; may be NULL */
-	json_t *children;   /* when not NULL, collects each run: workflow as [ns, name, version, path] */
-	int in_function;    /* inside use.functions, where a call of another function is refused */
+	json_t *children; /* when not NULL, collects each run: workflow as [ns, name, version, path] */
+	int in_function;  /* inside use.functions, where a call of another function is refused */
+	/* The variables a for (each, at) or a catch (as) binds for the expressions inside it. */
+	const char *scope[2 * FLOW_MAX_DEPTH];
+	size_t scoped;
 	flow_path path;     /* of the node being validated */
 	portico_error *err; /* may be NULL */
 } validator;
@@ -228,6 +231,34 @@ static int is_uri(const char *s)
 
 /* --- Expressions ------------------------------------------------------------------------------- */
 
+/* expression (with or without its ${ }) as jq compiles it where the scope's variables are bound:
+ * "null as $item | null as $index | (…)", since flow_expr_check knows only the run's own
+ * variables ($context, $input, …). NULL when nothing is in scope; else the caller frees. */
+static char *scoped_program(const validator *v, const char *expression)
+{
+	if (!v->scoped)
+		return NULL;
+	while (isspace((unsigned char)*expression))
+		expression++;
+	size_t n = strlen(expression);
+	while (n && isspace((unsigned char)expression[n - 1]))
+		n--;
+	if (flow_expr_is(expression)) {
+		expression += 2;
+		n -= 3;
+	}
+	char *program = portico_strdup("");
+	for (size_t i = 0; i < v->scoped; i++) {
+		char *longer = portico_sprintf("%snull as $%s | ", program, v->scope[i]);
+		free(program);
+		program = longer;
+	}
+	/* The newline ends a trailing # comment before the parenthesis closes. */
+	char *whole = portico_sprintf("%s(%.*s\n)", program, (int)n, expression);
+	free(program);
+	return whole;
+}
+
 /* A field that is an expression whether or not it is written ${…} (if, when, while, in, from, as,
  * until, exceptWhen). */
 static int check_expression(validator *v, const json_t *value)
@@ -237,11 +268,25 @@ static int check_expression(validator *v, const json_t *value)
 	if (json_string_length(value) > FLOW_MAX_EXPRESSION)
 		return fail(v, "an expression longer than %d bytes", FLOW_MAX_EXPRESSION);
 	portico_error jq = PORTICO_ERROR_INIT;
-	if (!flow_expr_check(json_string_value(value), &jq))
-		return 0;
-	fail(v, "%s", jq.message ? jq.message : "not a valid expression");
+	char *program = scoped_program(v, json_string_value(value));
+	int rc = flow_expr_check(program ? program : json_string_value(value), &jq);
+	free(program);
+	if (rc)
+		fail(v, "%s", jq.message ? jq.message : "not a valid expression");
 	portico_error_clear(&jq);
-	return -1;
+	return rc ? -1 : 0;
+}
+
+/* Runs check on object's member key with the variables names bound (for its expressions). */
+static int member_in_scope(validator *v, const json_t *object, const char *key, const char *const *names, size_t count,
+                           member_check check)
+{
+	size_t before = v->scoped;
+	for (size_t i = 0; i < count && v->scoped < COUNT(v->scope); i++)
+		v->scope[v->scoped++] = names[i];
+	int rc = member(v, object, key, 0, check);
+	v->scoped = before;
+	return rc;
 }
 
 /* A value whose strings that are ${…} are evaluated (with, body, set, …): each is checked where it
@@ -312,12 +357,19 @@ static int64_t iso_duration_ms(const char *s)
 			s++;
 			continue;
 		}
+		/* digits[.digits]: strtod alone would also take exponents and hexadecimals. */
 		size_t digits = strspn(s, "0123456789");
 		if (!digits)
 			return -1;
+		if (s[digits] == '.') {
+			size_t fraction = strspn(s + digits + 1, "0123456789");
+			if (!fraction)
+				return -1;
+			digits += 1 + fraction;
+		}
 		char *end;
 		double number = strtod(s, &end);
-		if (end > s + digits && (s[digits] != '.' || !isdigit((unsigned char)s[digits + 1])))
+		if (end != s + digits)
 			return -1;
 		while (next < COUNT(units) && (units[next].letter != *end || units[next].time != time))
 			next++;
@@ -383,7 +435,10 @@ static int check_reference(validator *v, const json_t *value, const json_t *map,
 	if (json_object_get(map, name))
 		return 0;
 	char *names = names_of(map);
-	fail(v, "unknown %s \"%s\" (use.%s defines %s)", kind, name, use, *names ? names : "none");
+	if (*names)
+		fail(v, "unknown %s \"%s\" (use.%s defines: %s)", kind, name, use, names);
+	else
+		fail(v, "unknown %s \"%s\" (use.%s defines none)", kind, name, use);
 	free(names);
 	return -1;
 }
@@ -798,8 +853,15 @@ static int check_for_clause(validator *v, const json_t *value)
 
 static int check_for(validator *v, const json_t *task)
 {
-	return member(v, task, "for", 1, check_for_clause) || member(v, task, "while", 0, check_expression) ||
-	       member(v, task, "do", 1, check_task_list);
+	const json_t *clause = json_object_get(task, "for");
+	const char *each = json_string_value(json_object_get(clause, "each"));
+	const char *at = json_string_value(json_object_get(clause, "at"));
+	const char *names[] = {each ? each : "item", at ? at : "index"};
+	if (member(v, task, "for", 1, check_for_clause) ||
+	    member_in_scope(v, task, "while", names, COUNT(names), check_expression))
+		return -1;
+	return json_object_get(task, "do") ? member_in_scope(v, task, "do", names, COUNT(names), check_task_list)
+	                                   : fail(v, "missing field \"do\"");
 }
 
 static int check_fork_clause(validator *v, const json_t *value)
@@ -947,10 +1009,14 @@ static int check_catch_errors(validator *v, const json_t *value)
 static int check_catch(validator *v, const json_t *value)
 {
 	static const char *const fields[] = {"errors", "as", "when", "exceptWhen", "retry", "do"};
+	const char *as = json_string_value(json_object_get(value, "as"));
+	const char *names[] = {as ? as : "error"};
 	return object_of(v, value, fields, COUNT(fields)) || member(v, value, "errors", 0, check_catch_errors) ||
-	       member(v, value, "as", 0, check_identifier) || member(v, value, "when", 0, check_expression) ||
-	       member(v, value, "exceptWhen", 0, check_expression) || member(v, value, "retry", 0, check_retry) ||
-	       member(v, value, "do", 0, check_task_list);
+	       member(v, value, "as", 0, check_identifier) ||
+	       member_in_scope(v, value, "when", names, 1, check_expression) ||
+	       member_in_scope(v, value, "exceptWhen", names, 1, check_expression) ||
+	       member_in_scope(v, value, "retry", names, 1, check_retry) ||
+	       member_in_scope(v, value, "do", names, 1, check_task_list);
 }
 
 static int check_try(validator *v, const json_t *task)
@@ -1342,13 +1408,17 @@ static char **list_files(const char *dir, size_t *count, portico_error *err)
 /* The text of a regular file of at most FLOW_MAX_BYTES (the caller frees), or NULL with err. */
 static char *read_definition(const char *path, size_t *length, portico_error *err)
 {
-	FILE *file = fopen(path, "rb");
+	/* stat first: opening a FIFO someone left there would block. */
 	struct stat st;
-	if (!file || fstat(fileno(file), &st) || !S_ISREG(st.st_mode)) {
+	int missing = stat(path, &st);
+	if (missing || !S_ISREG(st.st_mode)) {
 		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "cannot read %s: %s", path,
-		                  file ? "not a regular file" : strerror(errno));
-		if (file)
-			fclose(file);
+		                  missing ? strerror(errno) : "not a regular file");
+		return NULL;
+	}
+	FILE *file = fopen(path, "rb");
+	if (!file) {
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "cannot read %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	char *text = portico_malloc(FLOW_MAX_BYTES + 1);
