@@ -1043,8 +1043,7 @@ static int check_subflow(validator *v, const json_t *value)
 	if (v->catalog && !flow_catalog_find(v->catalog, ns, name, version))
 		return fail(v, "no flow %s/%s version %s among the loaded flows", ns, name, version);
 	if (v->children)
-		json_array_append_new(v->children,
-		                      json_pack("[sssO]", ns, name, version, json_string(flow_path_text(&v->path))));
+		json_array_append_new(v->children, json_pack("[ssss]", ns, name, version, flow_path_text(&v->path)));
 	return 0;
 }
 
@@ -1173,6 +1172,18 @@ static int check_function(validator *v, const json_t *value)
 
 static int check_functions(validator *v, const json_t *value)
 {
+	static const char *const reserved[] = {"http", "activity", "grpc", "openapi", "asyncapi", "a2a", "mcp"};
+	const char *name;
+	const json_t *function;
+	json_object_foreach((json_t *)value, name, function)
+	{
+		if (!among(name, reserved, COUNT(reserved)))
+			continue;
+		size_t mark = flow_path_push(&v->path, name);
+		fail(v, "a function cannot be named \"%s\" (call: %s means the built-in call)", name, name);
+		flow_path_pop(&v->path, mark);
+		return -1;
+	}
 	return check_each(v, value, check_function);
 }
 

@@ -293,6 +293,8 @@ static void test_refusals_name_the_path(void **state)
 	        {HEAD "use:\n  functions:\n    f: {call: g}\n    g: {call: activity, with: {type: x}}\ndo:\n"
 	              "  - a: {call: f}\n",
 	         "/use/functions/f/call: a function calls http or activity, not another function"},
+	        {HEAD "use:\n  functions:\n    http: {call: activity, with: {type: x}}\ndo:\n  - a: {call: http}\n",
+	         "/use/functions/http: a function cannot be named \"http\" (call: http means the built-in call)"},
 	        {HEAD "do:\n  - a: {call: grpc, with: {}}\n",
 	         "/do/0/a/call: call: grpc is not supported by Portico (it calls http, activity and use.functions)"},
 	        {HEAD "do:\n  - a: {call: http}\n", "/do/0/a: missing field \"with\" (the arguments of call: http)"},
