@@ -53,6 +53,11 @@ int flow_expr_is(const char *s);
  * said, e.g. "syntax error, unexpected INVALID_CHARACTER at line 1". */
 int flow_expr_check(const char *s, portico_error *err);
 
+/* flow_expr_check for an expression that also sees the variables names (a NULL-terminated list,
+ * may be NULL), e.g. a `for` task's "item" and "index", a `catch`'s "error": jq refuses a $name
+ * that nothing binds. */
+int flow_expr_check_names(const char *s, const char *const *names, portico_error *err);
+
 /* Evaluates the expression s (with or without its ${ }) on data (the `.`), with vars (an object,
  * may be NULL) bound as jq variables: {"context": …, "input": …, "workflow": …, "task": …,
  * "runtime": …, "__now": <seconds>} become $context, $input, … as the spec names them. The
