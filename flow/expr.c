@@ -18,6 +18,15 @@
 static pthread_mutex_t in_process_lock = PTHREAD_MUTEX_INITIALIZER;
 static flow_jq_cache *in_process_cache;
 
+void flow_expr_stop(void)
+{
+	flow_sandbox_stop();
+	pthread_mutex_lock(&in_process_lock);
+	flow_jq_cache_free(in_process_cache);
+	in_process_cache = NULL;
+	pthread_mutex_unlock(&in_process_lock);
+}
+
 int flow_expr_is(const char *s)
 {
 	while (isspace((unsigned char)*s))

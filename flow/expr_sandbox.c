@@ -10,7 +10,7 @@ int flow_expr_start(const flow_expr_options *options, portico_error *err)
 	return 0;
 }
 
-void flow_expr_stop(void)
+void flow_sandbox_stop(void)
 {
 }
 

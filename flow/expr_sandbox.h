@@ -1,6 +1,6 @@
 /* The sandbox processes of runtime expressions (expr.h): the pool flow_expr_start makes, and the
  * call that sends one program to a process of it. Internal to flow/. flow_expr_start,
- * flow_expr_stop and flow_expr_sandbox_main (declared in expr.h) live here too.
+ * flow_expr_sandbox_main (declared in expr.h) live here too.
  *
  * A call checks a process out (waiting while every process is busy), sends it one message and
  * reads its reply within the time limit: a 4-byte big-endian length, then that many bytes of
@@ -20,6 +20,9 @@
 #define FLOW_SANDBOX_MAX_REQUEST (16 * 1024 * 1024)
 /* A reply's size bound: a value larger than a payload can carry (2 MB) is of no use to a run. */
 #define FLOW_SANDBOX_MAX_REPLY (4 * 1024 * 1024)
+
+/* flow_expr_stop's part: stops the pool (waits for the calls in flight, then kills the processes). */
+void flow_sandbox_stop(void);
 
 /* flow_sandbox_call's answer when no pool runs: the caller evaluates in-process. */
 #define FLOW_SANDBOX_OFF 1

@@ -250,5 +250,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_modules_refused), cmocka_unit_test(test_errors),
 	        cmocka_unit_test(test_one_value),       cmocka_unit_test(test_eval_tree),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	flow_expr_stop();
+	return failed;
 }
