@@ -9,12 +9,10 @@ refused by the gateway with a 400 naming the path, and nothing starts."""
 
 import json
 import os
-import re
 import time
 import uuid
 
 import pytest
-import yaml
 
 from conftest import LoggedProcess, build_paths, start_gateway
 from devserver import TOP
@@ -24,6 +22,7 @@ from stand_in import StandIn
 CONFORMANCE = TOP / "tests/flows/conformance"
 COMMUNICATION = "https://serverlessworkflow.io/spec/1.0.0/errors/communication"
 TIMEOUT = "https://serverlessworkflow.io/spec/1.0.0/errors/timeout"
+QUEUE = "portico-flow-conformance"  # the gateway's PORTICO_FLOWS_TASK_QUEUE, served by the worker below
 
 
 def rows():
@@ -36,18 +35,6 @@ def rows():
     return table
 
 
-class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML reads YAML 1.1, where `on` and `yes` are booleans; flow documents are YAML 1.2
-    (core schema: only true and false), as flow_parse reads them."""
-
-
-_Yaml12Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|false)$"),
-                                    list("tf"))
-
-
 class Stack:
     def __init__(self, url, stand_in):
         self.url, self.stand_in = url, stand_in
@@ -56,7 +43,8 @@ class Stack:
         return f"{self.url}/api/v1/namespaces/default{path}"
 
     def definition(self, file):
-        return yaml.load(self.stand_in.rewrite((CONFORMANCE / file).read_text()), Loader=_Yaml12Loader)
+        """The document's text as written, its endpoints on the stand-in: the gateway reads the YAML."""
+        return self.stand_in.rewrite((CONFORMANCE / file).read_text())
 
     def start(self, file, flow_input, wait="60s"):
         """Starts the flow inline; with wait, returns the outcome, else the start's answer."""
@@ -100,9 +88,10 @@ def stack(request, server):
     build = request.param.rsplit("/", 1)[0]
     flows = str(CONFORMANCE / "flows")
     with StandIn() as stand_in:
-        gateway = start_gateway(request.param, server.address, PORTICO_FLOWS_DIR=flows)
+        gateway = start_gateway(request.param, server.address, PORTICO_FLOWS_DIR=flows, PORTICO_FLOWS_TASK_QUEUE=QUEUE)
         worker = LoggedProcess([f"{build}/portico-worker"],
-                               dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_FLOWS_DIR=flows),
+                               dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_FLOWS_DIR=flows,
+                                    PORTICO_TASK_QUEUE=QUEUE),
                                "polling task queue", prefix="portico-flow-worker-")
         try:
             yield Stack(gateway.url, stand_in)
