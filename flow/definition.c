@@ -32,6 +32,11 @@ typedef struct validator {
 	int in_function;    /* inside use.functions, where a call of another function is refused */
 	flow_path path;     /* of the node being validated */
 	portico_error *err; /* may be NULL */
+	/* The variables that for and catch bind around the node (borrowed from the document),
+	 * NULL-terminated: an expression may name them and no others of its own. Each for binds two
+	 * and each catch one, and their nesting is bounded by FLOW_MAX_DEPTH. */
+	const char *names[FLOW_MAX_DEPTH + 1];
+	size_t name_count;
 } validator;
 
 static int fail(validator *v, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -237,7 +242,7 @@ static int check_expression(validator *v, const json_t *value)
 	if (json_string_length(value) > FLOW_MAX_EXPRESSION)
 		return fail(v, "an expression longer than %d bytes", FLOW_MAX_EXPRESSION);
 	portico_error jq = PORTICO_ERROR_INIT;
-	if (!flow_expr_check(json_string_value(value), &jq))
+	if (!flow_expr_check_names(json_string_value(value), v->names, &jq))
 		return 0;
 	fail(v, "%s", jq.message ? jq.message : "not a valid expression");
 	portico_error_clear(&jq);
@@ -796,10 +801,34 @@ static int check_for_clause(validator *v, const json_t *value)
 	       member(v, value, "in", 1, check_expression) || member(v, value, "at", 0, check_identifier);
 }
 
+/* Binds name (or fallback when the field is absent) for what is checked until unbind. */
+static int bind_name(validator *v, const json_t *field, const char *fallback)
+{
+	if (v->name_count + 1 >= COUNT(v->names))
+		return fail(v, "variables nested deeper than %d", (int)COUNT(v->names) - 1);
+	v->names[v->name_count++] = json_is_string(field) ? json_string_value(field) : fallback;
+	v->names[v->name_count] = NULL;
+	return 0;
+}
+
+static void unbind_names(validator *v, size_t count)
+{
+	v->name_count = count;
+	v->names[count] = NULL;
+}
+
 static int check_for(validator *v, const json_t *task)
 {
-	return member(v, task, "for", 1, check_for_clause) || member(v, task, "while", 0, check_expression) ||
-	       member(v, task, "do", 1, check_task_list);
+	if (member(v, task, "for", 1, check_for_clause))
+		return -1;
+	/* The spec's defaults: each item, at index; while and do see them. */
+	const json_t *clause = json_object_get(task, "for");
+	size_t count = v->name_count;
+	int rc = bind_name(v, json_object_get(clause, "each"), "item") ||
+	         bind_name(v, json_object_get(clause, "at"), "index") ||
+	         member(v, task, "while", 0, check_expression) || member(v, task, "do", 1, check_task_list);
+	unbind_names(v, count);
+	return rc;
 }
 
 static int check_fork_clause(validator *v, const json_t *value)
@@ -947,10 +976,16 @@ static int check_catch_errors(validator *v, const json_t *value)
 static int check_catch(validator *v, const json_t *value)
 {
 	static const char *const fields[] = {"errors", "as", "when", "exceptWhen", "retry", "do"};
-	return object_of(v, value, fields, COUNT(fields)) || member(v, value, "errors", 0, check_catch_errors) ||
-	       member(v, value, "as", 0, check_identifier) || member(v, value, "when", 0, check_expression) ||
-	       member(v, value, "exceptWhen", 0, check_expression) || member(v, value, "retry", 0, check_retry) ||
-	       member(v, value, "do", 0, check_task_list);
+	if (object_of(v, value, fields, COUNT(fields)) || member(v, value, "errors", 0, check_catch_errors) ||
+	    member(v, value, "as", 0, check_identifier))
+		return -1;
+	/* The caught error is $error (or the name of as) in when, exceptWhen and do. */
+	size_t count = v->name_count;
+	int rc = bind_name(v, json_object_get(value, "as"), "error") || member(v, value, "when", 0, check_expression) ||
+	         member(v, value, "exceptWhen", 0, check_expression) || member(v, value, "retry", 0, check_retry) ||
+	         member(v, value, "do", 0, check_task_list);
+	unbind_names(v, count);
+	return rc;
 }
 
 static int check_try(validator *v, const json_t *task)
