@@ -45,6 +45,13 @@ static const char prelude_defs[] =
         " def modulemeta: error(\"modulemeta is not available in a runtime expression\");"
         " $__portico_data |\n";
 
+static void (*nomem_handler)(void *);
+
+void flow_jq_set_nomem_handler(void (*handler)(void *))
+{
+	nomem_handler = handler;
+}
+
 struct flow_jq_program {
 	jq_state *jq;
 	json_t *names; /* the bound names, in the order of the input array */
@@ -188,6 +195,8 @@ flow_jq_program *flow_jq_compile(const char *program, const json_t *names, porti
 	snprintf(text + used, size - used, "] | %s%s", prelude_defs, program);
 
 	jq_state *jq = jq_init();
+	if (nomem_handler)
+		jq_set_nomem_handler(jq, nomem_handler, NULL);
 	messages m = {NULL};
 	jq_set_error_cb(jq, on_compile_error, &m);
 	jq_set_attr(jq, jv_string("JQ_LIBRARY_PATH"), jv_array());

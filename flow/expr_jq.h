@@ -39,6 +39,10 @@ json_t *flow_jq_run(flow_jq_program *p, const json_t *data, const json_t *vars, 
 
 void flow_jq_free(flow_jq_program *p);
 
+/* What libjq calls when an allocation fails in a program compiled from now on (it aborts after,
+ * should the handler return). A sandbox process exits with a status saying so. */
+void flow_jq_set_nomem_handler(void (*handler)(void *));
+
 /* Compiled programs by text and names, the least recently used dropped past capacity: jq 1.6
  * parses and binds its builtins on every compile (some 35 ms here), so a flow's expressions are
  * compiled once per process. */
