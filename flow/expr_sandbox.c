@@ -57,8 +57,9 @@ static struct {
 	unsigned count, timeout_ms, memory_mb;
 	sandbox *processes; /* owned, count of them */
 	char *exe;          /* owned */
+	char *name;         /* owned: the processes' argv[0], exe resolved for ps to show */
 	char **env;         /* owned, NULL-terminated: the processes' whole environment */
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, NULL, NULL};
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, NULL, NULL, NULL};
 
 /* --- The parent's side --------------------------------------------------------------------------- */
 
@@ -118,7 +119,7 @@ static int spawn(sandbox *s, portico_error *err)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &defaults);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	char *argv[] = {pool.exe, FLOW_EXPR_SANDBOX_ARG, NULL};
+	char *argv[] = {pool.name, FLOW_EXPR_SANDBOX_ARG, NULL};
 	int rc = posix_spawn(&s->pid, pool.exe, &actions, &attr, argv, pool.env);
 	posix_spawn_file_actions_destroy(&actions);
 	posix_spawnattr_destroy(&attr);
@@ -359,6 +360,10 @@ int flow_expr_start(const flow_expr_options *options, portico_error *err)
 	pool.timeout_ms = options->timeout_ms ? options->timeout_ms : DEFAULT_TIMEOUT_MS;
 	pool.memory_mb = options->memory_mb ? options->memory_mb : DEFAULT_MEMORY_MB;
 	pool.exe = portico_strdup(options->sandbox_exe);
+	/* Not exec'ed: /proc/self/exe stays this program's image even after an upgrade on disk. */
+	pool.name = realpath(pool.exe, NULL);
+	if (!pool.name)
+		pool.name = portico_strdup(pool.exe);
 	pool.env = sandbox_env(pool.memory_mb, pool.timeout_ms);
 	pool.processes = portico_calloc(pool.count, sizeof(*pool.processes));
 	int rc = 0;
@@ -391,9 +396,11 @@ int flow_expr_start(const flow_expr_options *options, portico_error *err)
 			}
 		free(pool.processes);
 		free(pool.exe);
+		free(pool.name);
 		free_env(pool.env);
 		pool.processes = NULL;
 		pool.exe = NULL;
+		pool.name = NULL;
 		pool.env = NULL;
 	} else
 		pool.started = 1;
@@ -425,9 +432,11 @@ void flow_sandbox_stop(void)
 		}
 	free(pool.processes);
 	free(pool.exe);
+	free(pool.name);
 	free_env(pool.env);
 	pool.processes = NULL;
 	pool.exe = NULL;
+	pool.name = NULL;
 	pool.env = NULL;
 	pthread_mutex_unlock(&pool.lock);
 }
