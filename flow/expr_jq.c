@@ -17,7 +17,7 @@
 
 /* The spec's variables, bound whether or not the caller gives them (a missing one is null), so
  * that an expression that names one always compiles. */
-static const char *const standard_names[] = {"context", "input", "workflow", "task", "runtime", "__now"};
+static const char *const standard_names[] = {"context", "input", "output", "workflow", "task", "runtime", "__now"};
 #define STANDARD_NAMES (sizeof(standard_names) / sizeof(standard_names[0]))
 
 /* Binds the data and the variables from the one input (an array: data, then each name's value in

@@ -20,7 +20,7 @@
 typedef struct flow_jq_program flow_jq_program;
 
 /* The variable names an expression with vars sees, in the order flow_jq_compile and flow_jq_run
- * bind them: the spec's (context, input, workflow, task, runtime, __now), then vars' other keys
+ * bind them: the spec's (context, input, output, workflow, task, runtime) and __now, then vars' other keys
  * in byte order. A new array of strings, or NULL with err (INVALID_ARGUMENT) when vars is not an
  * object or a key is not a jq identifier. vars may be NULL. */
 json_t *flow_jq_names(const json_t *vars, portico_error *err);

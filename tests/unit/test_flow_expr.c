@@ -113,8 +113,11 @@ static void test_variables(void **state)
 	             vars),
 	        "[1, 7, \"w\", \"t\", \"portico\", \"x\", 3]");
 	/* The spec's variables are bound even when the caller gives none. */
-	assert_json_equal(eval("${ [$context, $input, $workflow, $task, $runtime] }", "{}", NULL),
-	                  "[null, null, null, null, null]");
+	assert_json_equal(eval("${ [$context, $input, $output, $workflow, $task, $runtime] }", "{}", NULL),
+	                  "[null, null, null, null, null, null]");
+	/* Portico provides no secrets: an expression that reads them does not compile. */
+	assert_message(eval_error("${ $secrets.key }", "null", NULL, PORTICO_INVALID_ARGUMENT),
+	               "$secrets is not defined");
 	assert_message(eval_error("${ $nothing }", "null", NULL, PORTICO_INVALID_ARGUMENT), "$nothing is not defined");
 	assert_message(eval_error(".", "null", "{\"not-a-name\": 1}", PORTICO_INVALID_ARGUMENT), "not-a-name");
 	assert_message(eval_error(".", "null", "{\"if\": 1}", PORTICO_INVALID_ARGUMENT), "keyword");
