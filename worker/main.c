@@ -20,6 +20,7 @@
 #include "client.h"
 #include "codec.h"
 #include "config.h"
+#include "expr.h"
 #include "http.h"
 #include "http_request.h"
 #include "json_text.h"
@@ -65,6 +66,7 @@ static void print_help(FILE *out)
 	             "and portico_register_activities if it has activities too).\n"
 	             "Settings come from the environment:\n");
 	portico_settings_print(out, "Worker:", worker_settings);
+	portico_settings_print(out, "Flows' expressions:", flow_expr_settings);
 	portico_settings_print(out, "Temporal:", portico_settings_temporal);
 	portico_settings_print(out, "Payload encryption:", portico_settings_codec);
 }
@@ -74,6 +76,7 @@ typedef struct worker_settings_values {
 	int64_t max_concurrent, threads, grace_ms;
 	int64_t workflow_pollers, workflow_cache, workflow_stack_kb;
 	const char *metrics_listen; /* NULL for none */
+	flow_expr_options expressions;
 } worker_settings_values;
 
 static int load_settings(worker_settings_values *values, portico_error *err)
@@ -92,7 +95,8 @@ static int load_settings(worker_settings_values *values, portico_error *err)
 	    portico_settings_number("PORTICO_WORKFLOW_CACHE", PORTICO_WORKER_DEFAULT_WORKFLOW_CACHE, 1,
 	                            WORKFLOW_CACHE_LIMIT, &values->workflow_cache, err) ||
 	    portico_settings_number("PORTICO_WORKFLOW_STACK_KB", 256, WORKFLOW_STACK_KB_MIN, WORKFLOW_STACK_KB_MAX,
-	                            &values->workflow_stack_kb, err))
+	                            &values->workflow_stack_kb, err) ||
+	    flow_expr_options_from_env(&values->expressions, err))
 		return -1;
 	return 0;
 }
@@ -217,6 +221,9 @@ static void log_totals(portico_worker *worker)
 
 int main(int argc, char **argv)
 {
+	/* This program is also the sandbox that runs flows' jq expressions (flow/expr.h). */
+	if (argc > 1 && !strcmp(argv[1], FLOW_EXPR_SANDBOX_ARG))
+		return flow_expr_sandbox_main();
 	if (argc > 1 && !strcmp(argv[1], "replay"))
 		return worker_replay_main(argc - 1, argv + 1);
 	int arguments = check_arguments(argc, argv);
@@ -235,6 +242,8 @@ int main(int argc, char **argv)
 		portico_config_free(&cfg);
 		return fatal(EXIT_USAGE, &err);
 	}
+	if (flow_expr_start(&settings.expressions, &err))
+		return fatal(EXIT_FAILED, &err);
 
 	sigset_t stop_signals;
 	sigemptyset(&stop_signals);
@@ -302,6 +311,7 @@ int main(int argc, char **argv)
 		portico_log("warn", "stopped, leaving an activity that would not stop", NULL);
 		_exit(0);
 	}
+	flow_expr_stop();
 	http_request_client_free(http);
 	portico_worker_free(worker);
 	portico_metrics_free(metrics);
