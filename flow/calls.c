@@ -12,10 +12,9 @@
 #include "base64.h"
 #include "run.h"
 
-#define HTTP_ACTIVITY     "http.request"
-#define DEFAULT_TIMEOUT   (5 * 60 * 1000) /* start-to-close of a call that sets none */
-#define MAX_URL_BYTES     8192
-#define MAX_NON_RETRYABLE 32
+#define HTTP_ACTIVITY   "http.request"
+#define DEFAULT_TIMEOUT (5 * 60 * 1000) /* start-to-close of a call that sets none */
+#define MAX_URL_BYTES   8192
 
 static const portico_retry_policy one_attempt = {.maximum_attempts = 1};
 
@@ -203,55 +202,70 @@ static int timeout_field(flow_ctx *ctx, flow_task *t, const json_t *with, const 
 	return value ? flow_duration(ctx, t, value, name, ms) : 0;
 }
 
-/* with: {name, arguments?, taskQueue?, startToCloseTimeout?, scheduleToCloseTimeout?,
- * scheduleToStartTimeout?, heartbeatTimeout?, retry?: {maximumAttempts, initialInterval,
- * backoffCoefficient, maximumInterval, nonRetryableErrorTypes}}. Without arguments, the task's
- * input is the one argument. */
+/* An activity's retry, the spec's retry policy (inline or a use.retries name) as Temporal applies
+ * it: delay is the initial interval, backoff constant (coefficient 1) or exponential (2),
+ * limit.attempt.count retries after the first attempt, limit.duration the schedule-to-close
+ * timeout. What Temporal cannot apply (linear backoff, jitter, when, exceptWhen) is refused, not
+ * ignored: a try/retry around the call does all of it. FLOW_OK or FLOW_RAISE. */
+static int activity_retry(flow_ctx *ctx, flow_task *t, const json_t *retry, portico_retry_policy *policy,
+                          portico_workflow_activity_options *options)
+{
+	if (json_is_string(retry))
+		retry = json_object_get(json_object_get(json_object_get(ctx->run->definition, "use"), "retries"),
+		                        json_string_value(retry));
+	const json_t *backoff = json_object_get(retry, "backoff");
+	if (!json_is_object(retry) || json_object_get(retry, "when") || json_object_get(retry, "exceptWhen") ||
+	    json_object_get(retry, "jitter") || json_object_get(backoff, "linear"))
+		return flow_raise(ctx, "configuration", 400, t->path, "Configuration Error",
+		                  "call activity: retry must be a retry policy (or a use.retries name) without when, "
+		                  "exceptWhen, jitter or linear backoff, which Temporal's retries cannot apply (a "
+		                  "try/retry around the call can)");
+	*policy = (portico_retry_policy){.backoff_coefficient = json_object_get(backoff, "exponential") ? 2.0 : 1.0};
+	const json_t *delay = json_object_get(retry, "delay");
+	if (delay && flow_duration(ctx, t, delay, "retry.delay", &policy->initial_interval_ms))
+		return FLOW_RAISE;
+	if (policy->initial_interval_ms <= 0)
+		policy->initial_interval_ms = 1; /* 0 would be the server's default of a second */
+	const json_t *limit = json_object_get(retry, "limit");
+	const json_t *count = json_object_get(json_object_get(limit, "attempt"), "count");
+	if (json_is_integer(count))
+		policy->maximum_attempts =
+		        json_integer_value(count) >= INT32_MAX ? 0 : (int32_t)json_integer_value(count) + 1;
+	const json_t *duration = json_object_get(limit, "duration");
+	if (duration && !options->schedule_to_close_ms &&
+	    flow_duration(ctx, t, duration, "retry.limit.duration", &options->schedule_to_close_ms))
+		return FLOW_RAISE;
+	const json_t *per_attempt = json_object_get(json_object_get(limit, "attempt"), "duration");
+	if (per_attempt && !options->start_to_close_ms &&
+	    flow_duration(ctx, t, per_attempt, "retry.limit.attempt.duration", &options->start_to_close_ms))
+		return FLOW_RAISE;
+	options->retry_policy = policy;
+	return FLOW_OK;
+}
+
+/* with: {type, arguments?, taskQueue?, startToCloseTimeout?, scheduleToCloseTimeout?,
+ * heartbeatTimeout?, retry?}. Without arguments, the task's input is the one argument. */
 static int call_activity(flow_ctx *ctx, flow_task *t, const json_t *with, json_t **output)
 {
-	const char *type = json_string_value(json_object_get(with, "name"));
+	const char *type = json_string_value(json_object_get(with, "type"));
 	const json_t *arguments = json_object_get(with, "arguments");
 	const json_t *queue = json_object_get(with, "taskQueue");
 	const json_t *retry = json_object_get(with, "retry");
-	if (!type || !*type || (arguments && !json_is_array(arguments)) || (queue && !json_is_string(queue)) ||
-	    (retry && !json_is_object(retry)))
+	if (!type || !*type || (arguments && !json_is_array(arguments)) || (queue && !json_is_string(queue)))
 		return flow_raise(ctx, "configuration", 400, t->path, "Configuration Error",
-		                  "call activity: needs with.name (the activity type); arguments an array, taskQueue a "
-		                  "string, retry an object");
+		                  "call activity: needs with.type (the activity type); arguments an array, taskQueue a "
+		                  "string");
 	portico_workflow_activity_options options = {
 	        .task_queue = json_string_value(queue), .scope = flow_ctx_scope(ctx), .retry_policy = &one_attempt};
 	if (timeout_field(ctx, t, with, "startToCloseTimeout", &options.start_to_close_ms) ||
 	    timeout_field(ctx, t, with, "scheduleToCloseTimeout", &options.schedule_to_close_ms) ||
-	    timeout_field(ctx, t, with, "scheduleToStartTimeout", &options.schedule_to_start_ms) ||
 	    timeout_field(ctx, t, with, "heartbeatTimeout", &options.heartbeat_ms))
+		return FLOW_RAISE;
+	portico_retry_policy policy;
+	if (retry && activity_retry(ctx, t, retry, &policy, &options))
 		return FLOW_RAISE;
 	if (!options.start_to_close_ms && !options.schedule_to_close_ms)
 		options.start_to_close_ms = DEFAULT_TIMEOUT;
-	portico_retry_policy policy = {0};
-	const char *non_retryable[MAX_NON_RETRYABLE + 1] = {NULL};
-	if (retry) {
-		json_t *attempts = json_object_get(retry, "maximumAttempts");
-		json_t *coefficient = json_object_get(retry, "backoffCoefficient");
-		json_t *types = json_object_get(retry, "nonRetryableErrorTypes");
-		if ((attempts && (!json_is_integer(attempts) || json_integer_value(attempts) < 0 ||
-		                  json_integer_value(attempts) > INT32_MAX)) ||
-		    (coefficient && (!json_is_number(coefficient) || json_number_value(coefficient) < 1)) ||
-		    (types && (!json_is_array(types) || json_array_size(types) > MAX_NON_RETRYABLE)))
-			return flow_raise(
-			        ctx, "configuration", 400, t->path, "Configuration Error",
-			        "call activity: retry.maximumAttempts a count, backoffCoefficient a number of at "
-			        "least 1, nonRetryableErrorTypes at most %d strings",
-			        MAX_NON_RETRYABLE);
-		policy.maximum_attempts = (int32_t)json_integer_value(attempts);
-		policy.backoff_coefficient = coefficient ? json_number_value(coefficient) : 0;
-		if (timeout_field(ctx, t, retry, "initialInterval", &policy.initial_interval_ms) ||
-		    timeout_field(ctx, t, retry, "maximumInterval", &policy.maximum_interval_ms))
-			return FLOW_RAISE;
-		for (size_t i = 0; i < json_array_size(types); i++)
-			non_retryable[i] = json_string_value(json_array_get(types, i));
-		policy.non_retryable_error_types = types ? non_retryable : NULL;
-		options.retry_policy = &policy;
-	}
 	json_t *args = arguments ? json_incref((json_t *)arguments) : json_pack("[O]", t->input);
 	json_t *result = NULL;
 	portico_workflow_failure *failure = NULL;

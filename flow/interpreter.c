@@ -18,6 +18,7 @@
 #include "alloc.h"
 #include "expr.h"
 #include "run.h"
+#include "schema.h"
 
 #define NOT_A_FLOW "portico.NotAFlow"
 
@@ -31,6 +32,8 @@ int flow_raise(flow_ctx *ctx, const char *kind, int status, const char *instance
                ...)
 {
 	char detail[1024]; /* a problem is read by people: longer details are cut */
+	if (!*instance)    /* the document itself */
+		instance = "/";
 	va_list ap;
 	va_start(ap, format);
 	vsnprintf(detail, sizeof detail, format, ap);
@@ -195,6 +198,20 @@ static json_t *transform(flow_ctx *ctx, const flow_task *t, const json_t *how, j
 	if (json_is_string(how))
 		return flow_eval(ctx, t, json_string_value(how), data);
 	return flow_eval_tree(ctx, t, how, data);
+}
+
+/* Validates value against holder's schema (holder: an input, output or export object; no schema,
+ * nothing to check). FLOW_OK, or FLOW_RAISE with a validation error at instance. */
+static int check_schema(flow_ctx *ctx, const json_t *holder, const json_t *value, const char *what,
+                        const char *instance)
+{
+	const json_t *schema = json_object_get(json_object_get(holder, "schema"), "document");
+	portico_error err = PORTICO_ERROR_INIT;
+	if (!schema || !flow_schema_validate(schema, value, what, &err))
+		return FLOW_OK;
+	flow_raise(ctx, "validation", 400, instance, "Validation Error", "%s", err.message ? err.message : what);
+	portico_error_clear(&err);
+	return FLOW_RAISE;
 }
 
 /* A condition (if, when, while…): an expression whose value counts as true unless false or null. */
@@ -433,14 +450,15 @@ static int task_wait(flow_ctx *ctx, flow_task *t, json_t **output, const char **
 
 /* ---- try / catch / retry ------------------------------------------------------------------------- */
 
-/* Whether problem passes catch.errors.with: each given field equals the problem's. */
+/* Whether problem passes catch.errors.with: each given field equals the problem's (the filter
+ * says "details" for the problem's "detail"). */
 static int error_matches(const json_t *problem, const json_t *with)
 {
 	const char *key;
 	json_t *want;
 	json_object_foreach((json_t *)with, key, want)
 	{
-		json_t *have = json_object_get(problem, key);
+		json_t *have = json_object_get(problem, strcmp(key, "details") ? key : "detail");
 		if (!have || !json_equal(have, want))
 			return 0;
 	}
@@ -1141,6 +1159,8 @@ static int run_task(flow_ctx *ctx, const char *path, const char *name, const jso
 			*output = json_incref(raw_input);
 			goto done;
 		}
+		if ((rc = check_schema(ctx, json_object_get(def, "input"), raw_input, "input", path)) != FLOW_OK)
+			goto done;
 		t.input = transform(ctx, &t, json_object_get(json_object_get(def, "input"), "from"), raw_input);
 		if (!t.input) {
 			rc = FLOW_RAISE;
@@ -1160,6 +1180,8 @@ static int run_task(flow_ctx *ctx, const char *path, const char *name, const jso
 		rc = FLOW_RAISE;
 		goto done;
 	}
+	if ((rc = check_schema(ctx, json_object_get(def, "output"), *output, "output", path)) != FLOW_OK)
+		goto done;
 	const json_t *export_as = json_object_get(json_object_get(def, "export"), "as");
 	if (export_as) {
 		/* $output is the transformed output, for export.as only */
@@ -1175,6 +1197,8 @@ static int run_task(flow_ctx *ctx, const char *path, const char *name, const jso
 		}
 		json_decref(ctx->run->context);
 		ctx->run->context = context;
+		if ((rc = check_schema(ctx, json_object_get(def, "export"), context, "context", path)) != FLOW_OK)
+			goto done;
 	}
 	push_compensation(ctx->run, &t, *output);
 	flow_events_task_done(ctx->run, &t, *output);
@@ -1309,11 +1333,17 @@ static int run_compensations(flow_run *run)
 	return FLOW_OK;
 }
 
-/* The workflow's output: output.as on the last task's output. NULL with ctx's problem. */
+/* The workflow's output: output.as on the last task's output, checked against output.schema.
+ * NULL with ctx's problem. */
 static json_t *workflow_output(flow_ctx *ctx, json_t *data)
 {
-	const json_t *as = json_object_get(json_object_get(ctx->run->definition, "output"), "as");
-	return transform(ctx, NULL, as, data);
+	const json_t *output = json_object_get(ctx->run->definition, "output");
+	json_t *result = transform(ctx, NULL, json_object_get(output, "as"), data);
+	if (result && check_schema(ctx, output, result, "output", "/output") != FLOW_OK) {
+		json_decref(result);
+		return NULL;
+	}
+	return result;
 }
 
 /* Continue-as-new: the same definition and input, and where to resume. */
@@ -1415,13 +1445,23 @@ int flow_workflow(portico_workflow *wf, void *catalog)
 			                "the resume state of the run is damaged");
 		json_decref(resume);
 	} else {
-		run->input =
-		        transform(&ctx, NULL, json_object_get(json_object_get(definition, "input"), "from"), raw_input);
+		const json_t *input = json_object_get(definition, "input");
+		rc = check_schema(&ctx, input, raw_input, "input", "/input");
+		run->input = rc == FLOW_OK ? transform(&ctx, NULL, json_object_get(input, "from"), raw_input) : NULL;
 		rc = run->input ? FLOW_OK : FLOW_RAISE;
 		run->resume = json_pack("{s:[]}", "frames");
 	}
+	/* the document is the root task: its do, within its timeout if it has one */
+	flow_task root = {.name = "",
+	                  .path = portico_strdup(""),
+	                  .def = definition,
+	                  .raw_input = run->input,
+	                  .input = json_incref(run->input),
+	                  .started_ms = portico_workflow_now_ms(wf)};
+	const char *then = NULL;
 	if (rc == FLOW_OK)
-		rc = run_list(&ctx, json_object_get(definition, "do"), "/do", run->input, &data);
+		rc = run_body(&ctx, &root, &data, &then);
+	task_clear(&root);
 	if (rc == FLOW_OK || rc == FLOW_END) {
 		json_t *output = workflow_output(&ctx, data);
 		json_decref(data);

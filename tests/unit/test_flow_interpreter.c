@@ -200,13 +200,13 @@ static void test_then_jumps_forward_exits_and_ends(void **unused)
 	assert_completed(env, "{\"at\":\"d\"}");
 }
 
-static void test_a_then_to_no_task_fails_with_its_path(void **unused)
+static void test_a_definition_that_does_not_validate_fails_with_its_path(void **unused)
 {
 	(void)unused;
 	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"a\":{\"set\":{},\"then\":\"nowhere\"}}]}", NULL);
 	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/configuration\","
-	                   "\"status\":400,\"instance\":\"/do/0\",\"title\":\"Configuration Error\","
-	                   "\"detail\":\"then: no task \\\"nowhere\\\" in this list (or too many jumps)\"}");
+	                   "\"status\":400,\"instance\":\"/do/0/a/then\",\"title\":\"Invalid Definition\","
+	                   "\"detail\":\"/do/0/a/then: unknown task \\\"nowhere\\\" (tasks here: a)\"}");
 }
 
 static void test_an_unknown_task_kind_fails_with_its_path(void **unused)
@@ -226,7 +226,7 @@ static void test_switch_takes_the_default_case_without_a_match(void **unused)
 {
 	(void)unused;
 	portico_workflow_env *env = start("{" DOC ",\"do\":["
-	                                  "{\"s\":{\"switch\":[{\"no\":{\"when\":false,\"then\":\"b\"}},"
+	                                  "{\"s\":{\"switch\":[{\"no\":{\"when\":\"${ .x == 1 }\",\"then\":\"b\"}},"
 	                                  "{\"other\":{\"then\":\"c\"}}]}},"
 	                                  "{\"b\":{\"set\":{\"at\":\"b\"},\"then\":\"end\"}},"
 	                                  "{\"c\":{\"set\":{\"at\":\"c\"}}}]}",
@@ -269,7 +269,7 @@ static void test_call_activity_runs_any_type_with_arguments(void **unused)
 {
 	(void)unused;
 	portico_workflow_env *env = start(
-	        "{" DOC ",\"do\":[{\"charge\":{\"call\":\"activity\",\"with\":{\"name\":\"order.charge\","
+	        "{" DOC ",\"do\":[{\"charge\":{\"call\":\"activity\",\"with\":{\"type\":\"order.charge\","
 	        "\"taskQueue\":\"payments\",\"arguments\":[{\"amount\":5}],\"startToCloseTimeout\":\"PT10S\"}}}]}",
 	        NULL);
 	assert_json_equal(json_incref(calls), "[[\"order.charge\",{\"amount\":5}]]");
@@ -280,7 +280,7 @@ static void test_a_failed_activity_is_a_runtime_problem_titled_with_its_type(voi
 {
 	(void)unused;
 	portico_workflow_env *env =
-	        start("{" DOC ",\"do\":[{\"charge\":{\"call\":\"activity\",\"with\":{\"name\":\"order.decline\"}}}]}",
+	        start("{" DOC ",\"do\":[{\"charge\":{\"call\":\"activity\",\"with\":{\"type\":\"order.decline\"}}}]}",
 	              "{\"a\":1}");
 	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/runtime\",\"status\":500,"
 	                   "\"instance\":\"/do/0/charge\",\"title\":\"CardDeclined\",\"detail\":\"card declined\"}");
@@ -290,7 +290,7 @@ static void test_a_function_of_use_runs_with_the_calls_arguments(void **unused)
 {
 	(void)unused;
 	portico_workflow_env *env =
-	        start("{" DOC ",\"use\":{\"functions\":{\"ship\":{\"call\":\"activity\",\"with\":{\"name\":"
+	        start("{" DOC ",\"use\":{\"functions\":{\"ship\":{\"call\":\"activity\",\"with\":{\"type\":"
 	              "\"order.ship\"}}}},\"do\":[{\"s\":{\"call\":\"ship\",\"with\":{\"to\":\"Lisbon\"}}}]}",
 	              "{\"ignored\":true}");
 	assert_json_equal(json_incref(calls), "[[\"order.ship\",{\"to\":\"Lisbon\"}]]");
@@ -441,12 +441,12 @@ static void test_a_timeout_is_caught_like_any_error(void **unused)
 
 #define SAGA                                                                                                           \
 	"{" DOC ",\"do\":["                                                                                            \
-	"{\"reserve\":{\"call\":\"activity\",\"with\":{\"name\":\"order.reserve\",\"arguments\":[\"r\"]},"             \
-	"\"x-portico-compensate\":[{\"release\":{\"call\":\"activity\",\"with\":{\"name\":\"order.release\"}}}]}},"    \
-	"{\"charge\":{\"call\":\"activity\",\"with\":{\"name\":\"order.charge\",\"arguments\":[\"c\"]},"               \
-	"\"x-portico-compensate\":[{\"refund\":{\"call\":\"activity\",\"with\":{\"name\":\"order.refund\"}}}]}},"      \
+	"{\"reserve\":{\"call\":\"activity\",\"with\":{\"type\":\"order.reserve\",\"arguments\":[\"r\"]},"             \
+	"\"x-portico-compensate\":[{\"release\":{\"call\":\"activity\",\"with\":{\"type\":\"order.release\"}}}]}},"    \
+	"{\"charge\":{\"call\":\"activity\",\"with\":{\"type\":\"order.charge\",\"arguments\":[\"c\"]},"               \
+	"\"x-portico-compensate\":[{\"refund\":{\"call\":\"activity\",\"with\":{\"type\":\"order.refund\"}}}]}},"      \
 	"{\"pause\":{\"wait\":\"PT1H\"}},"                                                                             \
-	"{\"ship\":{\"call\":\"activity\",\"with\":{\"name\":\"%s\"}}}]}"
+	"{\"ship\":{\"call\":\"activity\",\"with\":{\"type\":\"%s\"}}}]}"
 
 static void test_a_failure_runs_the_compensations_newest_first_then_fails(void **unused)
 {
@@ -617,7 +617,7 @@ static void test_a_failed_branch_fails_the_fork(void **unused)
 	portico_workflow_env *env =
 	        start("{" DOC ",\"do\":[{\"f\":{\"fork\":{\"branches\":["
 	              "{\"slow\":{\"wait\":\"PT1H\"}},"
-	              "{\"bad\":{\"call\":\"activity\",\"with\":{\"name\":\"order.decline\"}}}]}}}]}",
+	              "{\"bad\":{\"call\":\"activity\",\"with\":{\"type\":\"order.decline\"}}}]}}}]}",
 	              NULL);
 	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/runtime\",\"status\":500,"
 	                   "\"instance\":\"/do/0/f/fork/branches/1/bad\",\"title\":\"CardDeclined\","
@@ -636,7 +636,7 @@ int main(void)
 	        cmocka_unit_test(test_tasks_run_in_order_and_the_last_output_is_the_result),
 	        cmocka_unit_test(test_an_input_that_is_not_a_flow_fails_as_not_a_flow),
 	        cmocka_unit_test(test_then_jumps_forward_exits_and_ends),
-	        cmocka_unit_test(test_a_then_to_no_task_fails_with_its_path),
+	        cmocka_unit_test(test_a_definition_that_does_not_validate_fails_with_its_path),
 	        cmocka_unit_test(test_an_unknown_task_kind_fails_with_its_path),
 	        cmocka_unit_test(test_switch_takes_the_default_case_without_a_match),
 	        cmocka_unit_test(test_raise_fails_the_run_with_the_error_as_a_problem),
