@@ -12,6 +12,7 @@
 
 #include "json_assert.h"
 
+#include "expr.h"
 #include "interpreter.h"
 #include "protojson.h"
 #include "workflow_env.h"
@@ -587,6 +588,143 @@ static void test_a_listen_past_its_timeout_fails(void **unused)
 	portico_workflow_env_free(env);
 }
 
+/* ---- Expressions and data flow ------------------------------------------------------------------------ */
+
+static void test_data_flows_through_from_as_export_and_if(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"input\":{\"from\":\"${ {order: .order} }\"},\"do\":["
+	              "{\"a\":{\"set\":{\"total\":\"${ .order.amount * 2 }\",\"at\":\"${ $task.reference }\"},"
+	              "\"export\":{\"as\":\"${ $context + {total: .total} }\"}}},"
+	              "{\"skip\":{\"if\":\"${ .total > 100 }\",\"set\":{\"big\":true}}},"
+	              "{\"b\":{\"input\":{\"from\":\"${ $context }\"},\"set\":{\"ctx\":\"${ . }\",\"wf\":\"${ "
+	              "$workflow.input.junk }\","
+	              "\"now\":\"${ now > 0 }\",\"order\":\"${ $input }\"},\"output\":{\"as\":\"${ .ctx + {wf, now, "
+	              "order} }\"}}}],"
+	              "\"output\":{\"as\":\"${ . + {done: true} }\"}}",
+	              "{\"order\":{\"amount\":10},\"junk\":1}");
+	assert_completed(env, "{\"total\":20,\"wf\":1,\"now\":true,\"order\":{\"total\":20},\"done\":true}");
+}
+
+static void test_an_expression_that_fails_is_an_expression_problem_at_its_task(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"a\":{\"set\":{\"x\":\"${ .a + 1 }\"}}}]}", "{\"a\":\"s\"}");
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	json_t *problem = json_array_get(portico_workflow_env_failure(env)->details, 0);
+	assert_string_equal(json_string_value(json_object_get(problem, "type")),
+	                    "https://serverlessworkflow.io/spec/1.0.0/errors/expression");
+	assert_string_equal(json_string_value(json_object_get(problem, "instance")), "/do/0/a");
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
+static void test_an_input_that_does_not_match_the_schema_is_a_validation_problem(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"input\":{\"schema\":{\"format\":\"json\",\"document\":{\"type\":"
+	              "\"object\",\"required\":[\"id\"]}}},\"do\":[{\"a\":{\"set\":{\"ok\":true}}}]}",
+	              "{}");
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	json_t *problem = json_array_get(portico_workflow_env_failure(env)->details, 0);
+	assert_string_equal(json_string_value(json_object_get(problem, "type")),
+	                    "https://serverlessworkflow.io/spec/1.0.0/errors/validation");
+	assert_string_equal(json_string_value(json_object_get(problem, "instance")), "/input");
+	portico_workflow_env_free(env);
+}
+
+static void test_catch_binds_the_error_for_when_and_do(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start(
+	        "{" DOC ",\"do\":[{\"t\":{\"try\":[{\"r\":{\"raise\":{\"error\":{\"type\":\"https://example.com/busy\","
+	        "\"status\":409,\"title\":\"Busy\"}}}}],\"catch\":{\"as\":\"e\",\"when\":\"${ $e.status == 409 }\","
+	        "\"do\":[{\"h\":{\"set\":{\"caught\":\"${ $e.title }\",\"at\":\"${ $e.instance }\"}}}]}}}]}",
+	        NULL);
+	assert_completed(env, "{\"caught\":\"Busy\",\"at\":\"/do/0/t/try/0/r\"}");
+}
+
+static void test_for_iterates_with_each_at_and_while(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"loop\":{\"for\":{\"each\":\"pet\",\"in\":\"${ .pets }\",\"at\":\"i\"},"
+	              "\"while\":\"${ .count < 3 }\",\"do\":[{\"add\":{\"set\":{\"count\":\"${ .count + 1 }\","
+	              "\"names\":\"${ .names + [$pet + ($i | tostring)] }\",\"pets\":\"${ .pets }\"}}}]}}]}",
+	              "{\"pets\":[\"a\",\"b\",\"c\",\"d\"],\"count\":0,\"names\":[]}");
+	assert_completed(env, "{\"count\":3,\"names\":[\"a0\",\"b1\",\"c2\"],\"pets\":[\"a\",\"b\",\"c\",\"d\"]}");
+}
+
+/* A loop of 1200 iterations in a nested do continues as new twice, invisibly: each run's history
+ * replays and the last run's result is the loop's. */
+static void test_a_long_loop_continues_as_new_and_ends_with_the_result(void **unused)
+{
+	(void)unused;
+	json_t *args = json_pack(
+	        "[{s:o,s:o}]", "definition",
+	        parse("{" DOC ",\"do\":[{\"first\":{\"set\":{\"n\":0}}},{\"outer\":{\"do\":[{\"loop\":{\"for\":{\"in\":"
+	              "\"${ [range(1200)] }\"},\"do\":[{\"inc\":{\"set\":{\"n\":\"${ .n + 1 }\",\"last\":\"${ $item "
+	              "}\"}}}]}}]}},"
+	              "{\"last\":{\"set\":{\"total\":\"${ .n }\",\"item\":\"${ .last }\"},\"export\":{\"as\":\"${ "
+	              "{seen: true} }\"}}}]}"),
+	        "input", json_object());
+	int runs = 0;
+	for (;; runs++) {
+		portico_workflow_env *env = flow_env("t");
+		portico_error err = PORTICO_ERROR_INIT;
+		assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+		assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+		json_decref(args);
+		args = NULL;
+		if (portico_workflow_env_status(env) == PORTICO_WORKFLOW_CONTINUE_AS_NEW) {
+			args = json_incref(portico_workflow_env_continue_args(env));
+			assert_int_equal(replays(env), 0);
+			portico_workflow_env_free(env);
+			continue;
+		}
+		assert_completed(env, "{\"total\":1200,\"item\":1199}");
+		break;
+	}
+	assert_int_equal(runs, 2);
+}
+
+static void test_listen_filters_events_with_expressions(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"hot\":{\"listen\":{\"to\":{\"any\":[{\"with\":{\"type\":\"reading\","
+	              "\"data\":\"${ .temp > 38 }\"}}]}}}}]}",
+	              NULL);
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *cold = parse("[{\"temp\":30}]"), *hot = parse("[{\"temp\":40}]");
+	assert_int_equal(portico_workflow_env_signal(env, "reading", cold, &err), 0);
+	assert_int_equal(portico_workflow_env_status(env), 1);
+	assert_int_equal(portico_workflow_env_signal(env, "reading", hot, &err), 0);
+	json_decref(cold);
+	json_decref(hot);
+	assert_completed(env, "[{\"temp\":40}]");
+}
+
+static void test_emit_signals_the_workflow_the_event_names(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"tell\":{\"emit\":{\"event\":{\"with\":{\"type\":\"order."
+	              "paid\",\"source\":\"https://shop.example\",\"workflowid\":\"${ .target }\",\"data\":{\"id\":"
+	              "\"${ .id }\"}}}}}}]}",
+	              "{\"target\":\"order-7\",\"id\":7}");
+	json_t *history = portico_workflow_env_history(env);
+	char *text = json_dumps(history, JSON_COMPACT);
+	assert_non_null(strstr(text, "\"signalName\":\"order.paid\""));
+	assert_non_null(strstr(text, "\"workflowId\":\"order-7\""));
+	free(text);
+	json_decref(history);
+	assert_completed(env, "{\"target\":\"order-7\",\"id\":7}");
+}
+
 /* ---- 7. fork ----------------------------------------------------------------------------------------------- */
 
 static void test_fork_outputs_every_branch_in_order(void **unused)
@@ -664,8 +802,17 @@ int main(void)
 	        cmocka_unit_test(test_fork_outputs_every_branch_in_order),
 	        cmocka_unit_test(test_a_fork_that_competes_takes_the_first_to_finish),
 	        cmocka_unit_test(test_a_failed_branch_fails_the_fork),
+	        cmocka_unit_test(test_data_flows_through_from_as_export_and_if),
+	        cmocka_unit_test(test_an_expression_that_fails_is_an_expression_problem_at_its_task),
+	        cmocka_unit_test(test_an_input_that_does_not_match_the_schema_is_a_validation_problem),
+	        cmocka_unit_test(test_catch_binds_the_error_for_when_and_do),
+	        cmocka_unit_test(test_for_iterates_with_each_at_and_while),
+	        cmocka_unit_test(test_a_long_loop_continues_as_new_and_ends_with_the_result),
+	        cmocka_unit_test(test_listen_filters_events_with_expressions),
+	        cmocka_unit_test(test_emit_signals_the_workflow_the_event_names),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	teardown_calls();
+	flow_expr_stop(); /* frees the programs compiled in-process */
 	return failed;
 }
