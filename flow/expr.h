@@ -37,7 +37,9 @@ typedef struct flow_expr_options {
 
 /* Starts the sandbox pool (once per process; later calls return 0). -1 with err if it cannot. */
 int flow_expr_start(const flow_expr_options *options, portico_error *err);
-/* Stops the pool (kills the processes); evaluation falls back to in-process. */
+/* Stops the pool (kills the processes); evaluation falls back to in-process. Also frees the
+ * programs compiled in-process so far: a test calls it at its end, as LSan cannot see that libjq
+ * still holds a cached program's stack (by a pointer one past its end). */
 void flow_expr_stop(void);
 
 /* The main of a sandbox process (stdin/stdout carry the requests): the gateway's and the
@@ -52,6 +54,11 @@ int flow_expr_is(const char *s);
  * variable names of flow_expr_eval. Returns 0, or -1 with err (INVALID_ARGUMENT) saying what jq
  * said, e.g. "syntax error, unexpected INVALID_CHARACTER at line 1". */
 int flow_expr_check(const char *s, portico_error *err);
+
+/* flow_expr_check for an expression that also sees the variables names (a NULL-terminated list,
+ * may be NULL), e.g. a `for` task's "item" and "index", a `catch`'s "error": jq refuses a $name
+ * that nothing binds. */
+int flow_expr_check_names(const char *s, const char *const *names, portico_error *err);
 
 /* Evaluates the expression s (with or without its ${ }) on data (the `.`), with vars (an object,
  * may be NULL) bound as jq variables: {"context": …, "input": …, "workflow": …, "task": …,
