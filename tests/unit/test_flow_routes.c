@@ -297,10 +297,11 @@ static flow_catalog *catalog_of(const char *const *texts)
 static void test_a_404_says_what_is_loaded(void **state)
 {
 	(void)state;
-	static const char *const texts[] = {GREET("1.0.0"), GREET("2.0.0"),
-	                                    "document: {dsl: '1.0.0', namespace: tests, name: other, version: '1.0.0'}\n"
-	                                    "do:\n  - x:\n      set:\n        a: 1\n",
-	                                    NULL};
+	static const char *const texts[] = {
+	        GREET("1.0.0"), GREET("2.0.0"),
+	        "document: {dsl: '1.0.0', namespace: tests, name: other, version: '1.0.0'}\n"
+	        "do:\n  - x:\n      set:\n        a: 1\n",
+	        NULL};
 	flow_catalog *catalog = catalog_of(texts);
 	char *message = flow_request_not_found(catalog, "nope", NULL);
 	assert_string_equal(message, "no flow \"nope\" is loaded (loaded: greet, other; GET …/flows lists them)");
