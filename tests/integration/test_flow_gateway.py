@@ -236,7 +236,7 @@ def worker_runs_flows():
 def test_a_waited_flow_answers_its_result(flows, server, flows_dir):
     worker = LoggedProcess([build_paths("portico-worker")[0].values[0]],
                            dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_TASK_QUEUE=QUEUE,
-                                PORTICO_FLOWS_DIR=str(flows_dir), PORTICO_WORKER_METRICS_LISTEN="127.0.0.1:0"))
+                                PORTICO_FLOWS_DIR=str(flows_dir)))
     try:
         named = post(api(flows, "/flows/greet?version=1.0.0&wait=30s"), {"who": "Ada"})
         assert named.status == 200, named
