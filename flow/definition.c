@@ -28,13 +28,15 @@
 typedef struct validator {
 	const json_t *functions, *errors, *retries, *timeouts; /* the document's use.*, or NULL */
 	const flow_catalog *catalog;                           /* resolves run: workflow; may be NULL */
-	json_t *children; /* when not NULL, collects each run: workflow as [ns, name, version, path] */
-	int in_function;  /* inside use.functions, where a call of another function is refused */
-	/* The variables a for (each, at) or a catch (as) binds for the expressions inside it. */
-	const char *scope[2 * FLOW_MAX_DEPTH];
-	size_t scoped;
+	json_t *children;   /* when not NULL, collects each run: workflow as [ns, name, version, path] */
+	int in_function;    /* inside use.functions, where a call of another function is refused */
 	flow_path path;     /* of the node being validated */
 	portico_error *err; /* may be NULL */
+	/* The variables that for and catch bind around the node (borrowed from the document),
+	 * NULL-terminated: an expression may name them and no others of its own. Each for binds two
+	 * and each catch one, and their nesting is bounded by FLOW_MAX_DEPTH. */
+	const char *names[FLOW_MAX_DEPTH + 1];
+	size_t name_count;
 } validator;
 
 static int fail(validator *v, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -231,34 +233,6 @@ static int is_uri(const char *s)
 
 /* --- Expressions ------------------------------------------------------------------------------- */
 
-/* expression (with or without its ${ }) as jq compiles it where the scope's variables are bound:
- * "null as $item | null as $index | (…)", since flow_expr_check knows only the run's own
- * variables ($context, $input, …). NULL when nothing is in scope; else the caller frees. */
-static char *scoped_program(const validator *v, const char *expression)
-{
-	if (!v->scoped)
-		return NULL;
-	while (isspace((unsigned char)*expression))
-		expression++;
-	size_t n = strlen(expression);
-	while (n && isspace((unsigned char)expression[n - 1]))
-		n--;
-	if (flow_expr_is(expression)) {
-		expression += 2;
-		n -= 3;
-	}
-	char *program = portico_strdup("");
-	for (size_t i = 0; i < v->scoped; i++) {
-		char *longer = portico_sprintf("%snull as $%s | ", program, v->scope[i]);
-		free(program);
-		program = longer;
-	}
-	/* The newline ends a trailing # comment before the parenthesis closes. */
-	char *whole = portico_sprintf("%s(%.*s\n)", program, (int)n, expression);
-	free(program);
-	return whole;
-}
-
 /* A field that is an expression whether or not it is written ${…} (if, when, while, in, from, as,
  * until, exceptWhen). */
 static int check_expression(validator *v, const json_t *value)
@@ -268,25 +242,11 @@ static int check_expression(validator *v, const json_t *value)
 	if (json_string_length(value) > FLOW_MAX_EXPRESSION)
 		return fail(v, "an expression longer than %d bytes", FLOW_MAX_EXPRESSION);
 	portico_error jq = PORTICO_ERROR_INIT;
-	char *program = scoped_program(v, json_string_value(value));
-	int rc = flow_expr_check(program ? program : json_string_value(value), &jq);
-	free(program);
-	if (rc)
-		fail(v, "%s", jq.message ? jq.message : "not a valid expression");
+	if (!flow_expr_check_names(json_string_value(value), v->names, &jq))
+		return 0;
+	fail(v, "%s", jq.message ? jq.message : "not a valid expression");
 	portico_error_clear(&jq);
-	return rc ? -1 : 0;
-}
-
-/* Runs check on object's member key with the variables names bound (for its expressions). */
-static int member_in_scope(validator *v, const json_t *object, const char *key, const char *const *names, size_t count,
-                           member_check check)
-{
-	size_t before = v->scoped;
-	for (size_t i = 0; i < count && v->scoped < COUNT(v->scope); i++)
-		v->scope[v->scoped++] = names[i];
-	int rc = member(v, object, key, 0, check);
-	v->scoped = before;
-	return rc;
+	return -1;
 }
 
 /* A value whose strings that are ${…} are evaluated (with, body, set, …): each is checked where it
@@ -412,8 +372,10 @@ static int check_duration(validator *v, const json_t *value)
 {
 	if (flow_duration_ms(value) >= 0)
 		return 0;
+	/* The spec's DurationExpression: evaluated when the task runs, to an ISO 8601 string or a
+	 * duration object (a wait of the flow's input's length, say); checked here as an expression. */
 	if (json_is_string(value) && flow_expr_is(json_string_value(value)))
-		return fail(v, "a duration given by an expression is not supported");
+		return check_expression(v, value);
 	return fail(v,
 	            "expected a duration: an ISO 8601 string such as \"PT30S\" or \"P1DT2H\" (no years or months), "
 	            "or an object of non-negative integers days, hours, minutes, seconds, milliseconds; at most "
@@ -851,17 +813,34 @@ static int check_for_clause(validator *v, const json_t *value)
 	       member(v, value, "in", 1, check_expression) || member(v, value, "at", 0, check_identifier);
 }
 
+/* Binds name (or fallback when the field is absent) for what is checked until unbind. */
+static int bind_name(validator *v, const json_t *field, const char *fallback)
+{
+	if (v->name_count + 1 >= COUNT(v->names))
+		return fail(v, "variables nested deeper than %d", (int)COUNT(v->names) - 1);
+	v->names[v->name_count++] = json_is_string(field) ? json_string_value(field) : fallback;
+	v->names[v->name_count] = NULL;
+	return 0;
+}
+
+static void unbind_names(validator *v, size_t count)
+{
+	v->name_count = count;
+	v->names[count] = NULL;
+}
+
 static int check_for(validator *v, const json_t *task)
 {
-	const json_t *clause = json_object_get(task, "for");
-	const char *each = json_string_value(json_object_get(clause, "each"));
-	const char *at = json_string_value(json_object_get(clause, "at"));
-	const char *names[] = {each ? each : "item", at ? at : "index"};
-	if (member(v, task, "for", 1, check_for_clause) ||
-	    member_in_scope(v, task, "while", names, COUNT(names), check_expression))
+	if (member(v, task, "for", 1, check_for_clause))
 		return -1;
-	return json_object_get(task, "do") ? member_in_scope(v, task, "do", names, COUNT(names), check_task_list)
-	                                   : fail(v, "missing field \"do\"");
+	/* The spec's defaults: each item, at index; while and do see them. */
+	const json_t *clause = json_object_get(task, "for");
+	size_t count = v->name_count;
+	int rc = bind_name(v, json_object_get(clause, "each"), "item") ||
+	         bind_name(v, json_object_get(clause, "at"), "index") ||
+	         member(v, task, "while", 0, check_expression) || member(v, task, "do", 1, check_task_list);
+	unbind_names(v, count);
+	return rc;
 }
 
 static int check_fork_clause(validator *v, const json_t *value)
@@ -1009,14 +988,16 @@ static int check_catch_errors(validator *v, const json_t *value)
 static int check_catch(validator *v, const json_t *value)
 {
 	static const char *const fields[] = {"errors", "as", "when", "exceptWhen", "retry", "do"};
-	const char *as = json_string_value(json_object_get(value, "as"));
-	const char *names[] = {as ? as : "error"};
-	return object_of(v, value, fields, COUNT(fields)) || member(v, value, "errors", 0, check_catch_errors) ||
-	       member(v, value, "as", 0, check_identifier) ||
-	       member_in_scope(v, value, "when", names, 1, check_expression) ||
-	       member_in_scope(v, value, "exceptWhen", names, 1, check_expression) ||
-	       member_in_scope(v, value, "retry", names, 1, check_retry) ||
-	       member_in_scope(v, value, "do", names, 1, check_task_list);
+	if (object_of(v, value, fields, COUNT(fields)) || member(v, value, "errors", 0, check_catch_errors) ||
+	    member(v, value, "as", 0, check_identifier))
+		return -1;
+	/* The caught error is $error (or the name of as) in when, exceptWhen and do. */
+	size_t count = v->name_count;
+	int rc = bind_name(v, json_object_get(value, "as"), "error") || member(v, value, "when", 0, check_expression) ||
+	         member(v, value, "exceptWhen", 0, check_expression) || member(v, value, "retry", 0, check_retry) ||
+	         member(v, value, "do", 0, check_task_list);
+	unbind_names(v, count);
+	return rc;
 }
 
 static int check_try(validator *v, const json_t *task)

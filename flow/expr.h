@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "settings.h"
 
 typedef struct flow_expr_options {
 	const char *sandbox_exe; /* a program that calls flow_expr_sandbox_main (e.g. "/proc/self/exe") */
@@ -35,9 +36,18 @@ typedef struct flow_expr_options {
 /* The argument a sandbox process is started with: flow_expr_sandbox_main runs when argv[1] is it. */
 #define FLOW_EXPR_SANDBOX_ARG "__flow-expr-sandbox"
 
+/* The options of the gateway's and the worker's pool, from the environment: sandbox_exe
+ * "/proc/self/exe", PORTICO_FLOW_EXPR_PROCESSES (2, 1 to 64), PORTICO_FLOW_EXPR_TIMEOUT_MS (1000,
+ * 10 to 60000) and PORTICO_FLOW_EXPR_MEMORY_MB (512, 64 to 65536). -1 with err naming a bad one. */
+int flow_expr_options_from_env(flow_expr_options *options, portico_error *err);
+/* Their --help lines (settings.h). */
+extern const portico_setting_help flow_expr_settings[];
+
 /* Starts the sandbox pool (once per process; later calls return 0). -1 with err if it cannot. */
 int flow_expr_start(const flow_expr_options *options, portico_error *err);
-/* Stops the pool (kills the processes); evaluation falls back to in-process. */
+/* Stops the pool (kills the processes); evaluation falls back to in-process. Also frees the
+ * programs compiled in-process so far: a test calls it at its end, as LSan cannot see that libjq
+ * still holds a cached program's stack (by a pointer one past its end). */
 void flow_expr_stop(void);
 
 /* The main of a sandbox process (stdin/stdout carry the requests): the gateway's and the
@@ -52,6 +62,11 @@ int flow_expr_is(const char *s);
  * variable names of flow_expr_eval. Returns 0, or -1 with err (INVALID_ARGUMENT) saying what jq
  * said, e.g. "syntax error, unexpected INVALID_CHARACTER at line 1". */
 int flow_expr_check(const char *s, portico_error *err);
+
+/* flow_expr_check for an expression that also sees the variables names (a NULL-terminated list,
+ * may be NULL), e.g. a `for` task's "item" and "index", a `catch`'s "error": jq refuses a $name
+ * that nothing binds. */
+int flow_expr_check_names(const char *s, const char *const *names, portico_error *err);
 
 /* Evaluates the expression s (with or without its ${ }) on data (the `.`), with vars (an object,
  * may be NULL) bound as jq variables: {"context": …, "input": …, "workflow": …, "task": …,

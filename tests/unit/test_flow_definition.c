@@ -198,7 +198,8 @@ static void test_valid_documents(void **state)
 	             "  - large:\n      for:\n        each: pet\n        in: .pets\n        at: i\n"
 	             "      while: $i < 5\n      do:\n        - check:\n            set: '${ {id: $pet.id} }'\n"
 	             "  - race:\n      fork:\n        compete: true\n        branches:\n"
-	             "          - a: {wait: PT1S}\n          - b: {wait: {seconds: 2, milliseconds: 5}}\n",
+	             "          - a: {wait: PT1S}\n          - b: {wait: {seconds: 2, milliseconds: 5}}\n"
+	             "          - c: {wait: '${ .delay }'}\n",
 	        /* listen, raise of a use.errors name, try/catch with a reusable retry, run: workflow */
 	        HEAD
 	        "use:\n  errors:\n    notFound:\n      type: https://example.com/errors/not-found\n"
@@ -320,8 +321,9 @@ static void test_refusals_name_the_path(void **state)
 	         "/do/0/a/wait: expected a duration: an ISO 8601 string such as \"PT30S\" or \"P1DT2H\" (no years or "
 	         "months), or an object of non-negative integers days, hours, minutes, seconds, milliseconds; at most "
 	         "3162240000000 ms"},
-	        {HEAD "do:\n  - a: {wait: '${ .delay }'}\n", "/do/0/a/wait: a duration given by an expression is not "
-	                                                     "supported"},
+	        {HEAD "do:\n  - a: {wait: '${ .delay + }'}\n", "/do/0/a/wait: syntax error, unexpected $end at line 1"},
+	        {HEAD "do:\n  - a:\n      for: {in: .xs}\n      do:\n        - b: {set: {x: '${ $pet }'}}\n",
+	         "/do/0/a/do/0/b/set/x: $pet is not defined at line 1"},
 	        {HEAD "do:\n  - a: {set: {x: 1}, then: a}\n",
 	         "/do/0/a/then: \"a\" is at or before this task: a cycle (loop with for or while instead)"},
 	        {HEAD "do:\n  - a: {set: {x: 1}}\n  - b: {set: {x: 1}, then: a}\n",
