@@ -30,6 +30,7 @@ typedef struct validator {
 	const flow_catalog *catalog;                           /* resolves run: workflow; may be NULL */
 	json_t *children;   /* when not NULL, collects each run: workflow as [ns, name, version, path] */
 	int in_function;    /* inside use.functions, where a call of another function is refused */
+	json_t *checked;    /* owned: the expressions compiled so far (text and bound names) */
 	flow_path path;     /* of the node being validated */
 	portico_error *err; /* may be NULL */
 	/* The variables that for and catch bind around the node (borrowed from the document),
@@ -62,15 +63,26 @@ static int among(const char *s, const char *const *list, size_t count)
 	return 0;
 }
 
-/* The object's keys, ", "-separated, for messages (the caller frees). */
+#define MESSAGE_NAMES 10 /* names a message lists before "… (N more)": a document can hold thousands */
+
+/* The object's keys, ", "-separated, for messages: the first MESSAGE_NAMES of them (the caller
+ * frees). */
 static char *names_of(const json_t *object)
 {
 	char *names = portico_strdup("");
+	size_t count = 0;
 	const char *key;
 	const json_t *value;
 	json_object_foreach((json_t *)object, key, value)
 	{
+		if (count++ == MESSAGE_NAMES)
+			break;
 		char *longer = portico_sprintf("%s%s%s", names, *names ? ", " : "", key);
+		free(names);
+		names = longer;
+	}
+	if (json_object_size(object) > MESSAGE_NAMES) {
+		char *longer = portico_sprintf("%s, … (%zu more)", names, json_object_size(object) - MESSAGE_NAMES);
 		free(names);
 		names = longer;
 	}
@@ -241,6 +253,23 @@ static int check_expression(validator *v, const json_t *value)
 		return fail(v, "expected a runtime expression (a string)");
 	if (json_string_length(value) > FLOW_MAX_EXPRESSION)
 		return fail(v, "an expression longer than %d bytes", FLOW_MAX_EXPRESSION);
+	/* Compiling is the costly part of loading (jq 1.6 takes tens of milliseconds a program), so a
+	 * text is compiled once per set of bound names, and a document has at most
+	 * FLOW_MAX_EXPRESSIONS distinct ones. */
+	char *key = portico_strdup(json_string_value(value));
+	for (size_t i = 0; i < v->name_count; i++) {
+		char *longer = portico_sprintf("%s\n$%s", key, v->names[i]);
+		free(key);
+		key = longer;
+	}
+	int seen = json_object_get(v->checked, key) != NULL;
+	if (!seen)
+		json_object_set_new(v->checked, key, json_true());
+	free(key);
+	if (seen)
+		return 0;
+	if (json_object_size(v->checked) > FLOW_MAX_EXPRESSIONS)
+		return fail(v, "more than %d distinct runtime expressions in one definition", FLOW_MAX_EXPRESSIONS);
 	portico_error jq = PORTICO_ERROR_INIT;
 	if (!flow_expr_check_names(json_string_value(value), v->names, &jq))
 		return 0;
@@ -545,10 +574,10 @@ static int check_output(validator *v, const json_t *value)
 
 /* --- Tasks ------------------------------------------------------------------------------------ */
 
-/* Where a task is: its list (NULL for a function of use.functions) and its index there, for the
- * `then` targets of the task and of a switch's cases. */
+/* Where a task is: its list's names (name → index; NULL for a function of use.functions) and its
+ * index there, for the `then` targets of the task and of a switch's cases. */
 typedef struct place {
-	const json_t *list;
+	const json_t *names;
 	size_t index;
 } place;
 
@@ -564,29 +593,57 @@ static int is_directive(const char *s)
 	return !strcmp(s, "continue") || !strcmp(s, "exit") || !strcmp(s, "end");
 }
 
+/* The task names of list as an object name → index (a new reference), or NULL with err at the
+ * first bad or repeated name. A map, not a scan, so that a list of thousands of tasks with a `then`
+ * each stays linear. */
+static json_t *task_names(validator *v, const json_t *list)
+{
+	json_t *names = json_object();
+	size_t index;
+	const json_t *item;
+	json_array_foreach(list, index, item)
+	{
+		size_t mark = flow_path_push_index(&v->path, index);
+		const char *name = json_is_object(item) && json_object_size(item) == 1 ? task_name(item) : NULL;
+		const json_t *first = name ? json_object_get(names, name) : NULL;
+		if (!name)
+			fail(v, "expected a map of one name to its task");
+		else if (!*name || is_directive(name))
+			fail(v, "a task cannot be named \"%s\"", name);
+		else if (first)
+			fail(v, "a second task named \"%s\" in this list (task %lld has the name)", name,
+			     (long long)json_integer_value(first));
+		if (!name || !*name || is_directive(name) || first) {
+			json_decref(names);
+			return NULL;
+		}
+		json_object_set_new(names, name, json_integer((json_int_t)index));
+		flow_path_pop(&v->path, mark);
+	}
+	return names;
+}
+
 static int check_task_list(validator *v, const json_t *value)
 {
 	if (!json_is_array(value) || !json_array_size(value))
 		return fail(v, "expected a non-empty list of tasks, each a map of one name to its task");
+	json_t *names = task_names(v, value);
+	if (!names)
+		return -1;
 	size_t index;
 	const json_t *item;
 	json_array_foreach(value, index, item)
 	{
 		size_t mark = flow_path_push_index(&v->path, index);
-		if (!json_is_object(item) || json_object_size(item) != 1)
-			return fail(v, "expected a map of one name to its task");
 		const char *name = task_name(item);
-		if (!*name || is_directive(name))
-			return fail(v, "a task cannot be named \"%s\"", name);
-		for (size_t i = 0; i < index; i++)
-			if (!strcmp(task_name(json_array_get(value, i)), name))
-				return fail(v, "a second task named \"%s\" in this list (task %zu has the name)", name,
-				            i);
 		flow_path_push(&v->path, name);
-		if (check_task(v, json_object_get(item, name), (place){value, index}))
+		if (check_task(v, json_object_get(item, name), (place){names, index})) {
+			json_decref(names);
 			return -1;
+		}
 		flow_path_pop(&v->path, mark);
 	}
+	json_decref(names);
 	return 0;
 }
 
@@ -599,25 +656,13 @@ static int check_then_target(validator *v, const json_t *value, place at)
 		return fail(v, "expected continue, exit, end or the name of a later task in the same list");
 	if (is_directive(target))
 		return 0;
-	size_t index;
-	const json_t *item;
-	json_array_foreach(at.list, index, item)
-	{
-		if (strcmp(task_name(item), target))
-			continue;
-		if (index <= at.index)
-			return fail(v, "\"%s\" is at or before this task: a cycle (loop with for or while instead)",
-			            target);
+	const json_t *index = json_object_get(at.names, target);
+	if (index && (size_t)json_integer_value(index) <= at.index)
+		return fail(v, "\"%s\" is at or before this task: a cycle (loop with for or while instead)", target);
+	if (index)
 		return 0;
-	}
-	char *names = portico_strdup("");
-	json_array_foreach(at.list, index, item)
-	{
-		char *longer = portico_sprintf("%s%s%s", names, index ? ", " : "", task_name(item));
-		free(names);
-		names = longer;
-	}
-	fail(v, "unknown task \"%s\" (tasks here: %s)", target, at.list ? names : "none: a function is one task");
+	char *names = names_of(at.names);
+	fail(v, "unknown task \"%s\" (tasks here: %s)", target, at.names ? names : "none: a function is one task");
 	free(names);
 	return -1;
 }
@@ -774,34 +819,44 @@ static int check_set(validator *v, const json_t *task)
 	return 0;
 }
 
-static int check_switch(validator *v, const json_t *task, place at)
+/* One case of a switch; seen holds the names of the cases before it. */
+static int check_case(validator *v, const json_t *item, json_t *seen, place at)
 {
 	static const char *const fields[] = {"when", "then"};
+	if (!json_is_object(item) || json_object_size(item) != 1)
+		return fail(v, "expected a map of one name to its case {when, then}");
+	const char *name = task_name(item);
+	if (json_object_get(seen, name))
+		return fail(v, "a second case named \"%s\"", name);
+	json_object_set_new(seen, name, json_true());
+	const json_t *one = json_object_get(item, name);
+	flow_path_push(&v->path, name);
+	if (object_of(v, one, fields, COUNT(fields)) || member(v, one, "when", 0, check_expression))
+		return -1;
+	if (!json_object_get(one, "then"))
+		return fail(v, "missing field \"then\"");
+	return check_then_at(v, one, at);
+}
+
+static int check_switch(validator *v, const json_t *task, place at)
+{
 	const json_t *cases = json_object_get(task, "switch");
 	size_t mark = flow_path_push(&v->path, "switch");
 	if (!json_is_array(cases) || !json_array_size(cases))
 		return fail(v, "expected a non-empty list of cases, each a map of one name to {when, then}");
+	json_t *seen = json_object();
 	size_t index;
 	const json_t *item;
 	json_array_foreach(cases, index, item)
 	{
 		size_t case_mark = flow_path_push_index(&v->path, index);
-		if (!json_is_object(item) || json_object_size(item) != 1)
-			return fail(v, "expected a map of one name to its case {when, then}");
-		const char *name = task_name(item);
-		for (size_t i = 0; i < index; i++)
-			if (!strcmp(task_name(json_array_get(cases, i)), name))
-				return fail(v, "a second case named \"%s\"", name);
-		const json_t *one = json_object_get(item, name);
-		flow_path_push(&v->path, name);
-		if (object_of(v, one, fields, COUNT(fields)) || member(v, one, "when", 0, check_expression))
+		if (check_case(v, item, seen, at)) {
+			json_decref(seen);
 			return -1;
-		if (!json_object_get(one, "then"))
-			return fail(v, "missing field \"then\"");
-		if (check_then_at(v, one, at))
-			return -1;
+		}
 		flow_path_pop(&v->path, case_mark);
 	}
+	json_decref(seen);
 	flow_path_pop(&v->path, mark);
 	return 0;
 }
@@ -1207,7 +1262,7 @@ static int validate(const json_t *document, const flow_catalog *catalog, json_t 
 	static const char *const fields[] = {"document", "input", "use", "do", "timeout", "output", "schedule"};
 	if (flow_check_bounds(document, err))
 		return -1;
-	validator v = {.catalog = catalog, .children = children, .err = err};
+	validator v = {.catalog = catalog, .children = children, .checked = json_object(), .err = err};
 	const json_t *use = json_object_get(document, "use");
 	v.functions = json_object_get(use, "functions");
 	v.errors = json_object_get(use, "errors");
@@ -1220,6 +1275,7 @@ static int validate(const json_t *document, const flow_catalog *catalog, json_t 
 	         member(&v, document, "timeout", 0, check_timeout) || member(&v, document, "do", 1, check_task_list) ||
 	         member(&v, document, "output", 0, check_output);
 	flow_path_free(&v.path);
+	json_decref(v.checked);
 	return rc ? -1 : 0;
 }
 

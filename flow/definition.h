@@ -16,10 +16,11 @@
 
 #include "error.h"
 
-#define FLOW_MAX_BYTES         (1024 * 1024)                    /* of a definition's text */
-#define FLOW_MAX_DEPTH         64                               /* nesting of YAML/JSON nodes */
-#define FLOW_MAX_NODES         50000                            /* scalars, sequences and mappings in one document */
-#define FLOW_MAX_EXPRESSION    4096                             /* bytes of one runtime expression */
+#define FLOW_MAX_BYTES         (1024 * 1024) /* of a definition's text */
+#define FLOW_MAX_DEPTH         64            /* nesting of YAML/JSON nodes */
+#define FLOW_MAX_NODES         50000         /* scalars, sequences and mappings in one document */
+#define FLOW_MAX_EXPRESSION    4096          /* bytes of one runtime expression */
+#define FLOW_MAX_EXPRESSIONS   256           /* distinct runtime expressions in one definition (each is compiled) */
 #define FLOW_MAX_DURATION_MS   (100LL * 366 * 24 * 3600 * 1000) /* of a wait, timeout or retry delay */
 #define FLOW_CATALOG_MAX_FILES 1000                             /* definitions in PORTICO_FLOWS_DIR */
 
