@@ -103,8 +103,8 @@ json_t *flow_jq_names(const json_t *vars, portico_error *err)
 	{
 		if (!is_identifier(key)) {
 			portico_error_set(err, PORTICO_INVALID_ARGUMENT,
-			                  "variable \"%s\" cannot be bound in jq: a name is letters, digits and _, "
-			                  "not a keyword",
+			                  "variable \"%.64s\" cannot be bound in jq: a name is letters, digits and _, "
+			                  "not a keyword nor ENV or __portico…",
 			                  key);
 			free(extra);
 			return NULL;
@@ -176,6 +176,12 @@ static void on_compile_error(void *data, jv message)
 	free(text);
 }
 
+static void drop_message(void *data, jv message)
+{
+	(void)data;
+	jv_free(message);
+}
+
 flow_jq_program *flow_jq_compile(const char *program, const json_t *names, portico_error *err)
 {
 	if (strlen(program) > FLOW_MAX_EXPRESSION) {
@@ -210,8 +216,8 @@ flow_jq_program *flow_jq_compile(const char *program, const json_t *names, porti
 		return NULL;
 	}
 	free(m.text);
-	/* Run-time errors come back from jq_next; nothing else should reach the callback. */
-	jq_set_error_cb(jq, NULL, NULL);
+	/* m is gone when this returns; run-time errors come back from jq_next, not the callback. */
+	jq_set_error_cb(jq, drop_message, NULL);
 	flow_jq_program *p = portico_malloc(sizeof(*p));
 	p->jq = jq;
 	p->names = json_deep_copy(names);

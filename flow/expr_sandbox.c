@@ -333,6 +333,13 @@ int flow_sandbox_call(const char *program, const json_t *names, const json_t *da
 	json_dumpb(request, body, length, JSON_COMPACT);
 	json_decref(request);
 	int rc = -1;
+	int status;
+	if (s->pid && waitpid(s->pid, &status, WNOHANG) == s->pid) {
+		/* Gone while idle (killed from outside): this request has not been sent, start another. */
+		close(s->fd);
+		s->pid = 0;
+		s->fd = -1;
+	}
 	if (s->pid || !spawn(s, err)) {
 		char *reply = NULL;
 		size_t reply_length = 0;

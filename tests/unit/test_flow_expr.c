@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -335,6 +337,38 @@ static void test_sandbox_bounds(void **state)
 	assert_sandbox_answers();
 }
 
+/* Kills this test's children (the sandbox processes) from outside, as the OOM killer would;
+ * returns how many. */
+static int kill_children(void)
+{
+	int killed = 0;
+	DIR *proc = opendir("/proc");
+	struct dirent *entry;
+	while (proc && (entry = readdir(proc))) {
+		char path[300];
+		snprintf(path, sizeof(path), "/proc/%s/stat", entry->d_name);
+		FILE *stat = fopen(path, "r");
+		int pid, ppid;
+		/* pid (comm) state ppid: comm is "exe" or the program's name here, without blanks. */
+		if (stat && fscanf(stat, "%d %*s %*c %d", &pid, &ppid) == 2 && ppid == getpid())
+			killed += kill(pid, SIGKILL) == 0;
+		if (stat)
+			fclose(stat);
+	}
+	if (proc)
+		closedir(proc);
+	return killed;
+}
+
+static void test_sandbox_killed_while_idle(void **state)
+{
+	(void)state;
+	assert_int_equal(kill_children(), 2);
+	usleep(100 * 1000);
+	for (int i = 0; i < 3; i++)
+		assert_sandbox_answers();
+}
+
 /* Several threads, more than the processes: each gets its own answers. */
 static void *evaluate_many(void *arg)
 {
@@ -389,6 +423,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_sandbox_crash),
 	        cmocka_unit_test(test_sandbox_bounds),
 	        cmocka_unit_test(test_sandbox_concurrent_callers),
+	        cmocka_unit_test(test_sandbox_killed_while_idle),
 	};
 	int failed = cmocka_run_group_tests_name("in-process", tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("sandbox", sandbox_tests, start_sandbox, stop_sandbox);
