@@ -137,7 +137,7 @@ $(BUILD)/libflow.a: $(FLOW_OBJ)
 $(GEN)/routes.c: $(GEN)/.generated scripts/gen_routes.py gateway/permissions.tsv gateway/traits.tsv
 	@$(PYTHON) scripts/gen_routes.py $(GEN)/temporal.fds gateway/permissions.tsv gateway/traits.tsv >$@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/gen/routes.o: $(GEN)/routes.c gateway/router.h gateway/traits.h gateway/proxy.h gateway/result.h gateway/events.h \
+$(BUILD)/obj/gen/routes.o: $(GEN)/routes.c gateway/router.h gateway/traits.h gateway/proxy.h gateway/result.h gateway/events.h gateway/flows.h \
 		gateway/exchange.h gateway/permission.h gateway/auth.h
 	@mkdir -p $(dir $@)
 	@$(CC) $(CFLAGS) -c $(GEN)/routes.c -o $@

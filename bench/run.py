@@ -12,7 +12,10 @@ server, in one run; each figure the median of several runs with min and max.
   6. Workflow worker: the same workflows (a loop of no-op activities, a signal-driven one) on
      Portico's worker vs the Python SDK's, with and without its sandbox: workflow tasks/s and the
      worker's CPU per workflow task (bench/workflow_bench.py).
-  7. Soak: SOAK_SECONDS (600; 30 with --smoke) of mixed traffic at a fixed rate, the gateway's RSS
+  7. Flows: a three-step HTTP flow (Serverless Workflow, run by portico-worker) vs the same
+     workflow in the Python SDK, both started through the gateway with ?wait=: p50/p99 from request
+     to result, flows/s (bench/flow_bench.py).
+  8. Soak: SOAK_SECONDS (600; 30 with --smoke) of mixed traffic at a fixed rate, the gateway's RSS
      slope and peak (bench/soak.py).
 
 Writes bench/results/<date>.json and .md (and latest.md, and a PNG of the ratios when gnuplot is
@@ -43,6 +46,7 @@ sys.path.insert(0, str(TOP / "tests/integration"))
 from devserver import DevServer  # noqa: E402
 from soak import markdown as soak_markdown  # noqa: E402
 from worker_bench import cpu_seconds, span  # noqa: E402
+from flow_bench import markdown as flow_markdown  # noqa: E402
 from workflow_bench import markdown as workflow_markdown  # noqa: E402
 
 QUEUE = "bench-workflows"  # the Python worker's: queries are answered there
@@ -382,6 +386,8 @@ def markdown(result):
                   f"{span(worker['python']['cpuMicrosPerActivity'])} | {worker['cpuRatio']:.2f} |"]
     if result.get("workflows"):
         lines += workflow_markdown(result["workflows"]).splitlines()
+    if result.get("flows"):
+        lines += flow_markdown(result["flows"]).splitlines()
     if result.get("soak"):
         lines += soak_markdown(result["soak"]).splitlines()
     lines += targets(result)
@@ -455,6 +461,11 @@ def main():
                    check=True, stdout=subprocess.DEVNULL)
     result["workflows"] = json.loads(workflows_json.read_text())
     workflows_json.unlink()
+    flows_json = Path(tempfile.mktemp(suffix=".json"))
+    subprocess.run([sys.executable, str(TOP / "bench/flow_bench.py"), *(["--smoke"] if options.smoke else []),
+                    "--json", str(flows_json)], check=True, stdout=subprocess.DEVNULL)
+    result["flows"] = json.loads(flows_json.read_text())
+    flows_json.unlink()
     soak_json = Path(tempfile.mktemp(suffix=".json"))
     soak_seconds = os.environ.get("SOAK_SECONDS", "30" if options.smoke else "600")
     subprocess.run([sys.executable, str(TOP / "bench/soak.py"), "--seconds", soak_seconds, "--json", str(soak_json)],

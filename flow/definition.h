@@ -10,21 +10,35 @@
 #define PORTICO_FLOW_DEFINITION_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 #include "error.h"
 
-#define FLOW_MAX_BYTES      (1024 * 1024) /* of a definition's text */
-#define FLOW_MAX_DEPTH      64            /* nesting of YAML/JSON nodes */
-#define FLOW_MAX_NODES      50000         /* scalars, sequences and mappings in one document */
-#define FLOW_MAX_EXPRESSION 4096          /* bytes of one runtime expression */
+#define FLOW_MAX_BYTES         (1024 * 1024)                    /* of a definition's text */
+#define FLOW_MAX_DEPTH         64                               /* nesting of YAML/JSON nodes */
+#define FLOW_MAX_NODES         50000                            /* scalars, sequences and mappings in one document */
+#define FLOW_MAX_EXPRESSION    4096                             /* bytes of one runtime expression */
+#define FLOW_MAX_DURATION_MS   (100LL * 366 * 24 * 3600 * 1000) /* of a wait, timeout or retry delay */
+#define FLOW_CATALOG_MAX_FILES 1000                             /* definitions in PORTICO_FLOWS_DIR */
 
 /* Parses text (len bytes, not NUL-terminated necessarily) as YAML 1.2 (JSON is YAML) into a JSON
  * tree: plain scalars resolve by the YAML core schema (null, true/false, integers, floats), quoted
  * ones stay strings. Returns a new reference, or NULL with err set (INVALID_ARGUMENT; the message
  * gives line and column). */
 json_t *flow_parse(const char *text, size_t len, portico_error *err);
+
+/* 0 when tree is within FLOW_MAX_DEPTH and FLOW_MAX_NODES, else -1 with err (INVALID_ARGUMENT).
+ * flow_parse's trees always are; flow_validate applies it to a tree that came another way (an
+ * inline definition the gateway parsed as JSON). */
+int flow_check_bounds(const json_t *tree, portico_error *err);
+
+/* The milliseconds of a valid duration (an ISO 8601 string "P[nW][nD][T[nH][nM][nS]]", or an
+ * object of non-negative integers days, hours, minutes, seconds, milliseconds), at most
+ * FLOW_MAX_DURATION_MS; -1 for anything else (years and months, which have no fixed length,
+ * included). What the interpreter turns a wait, timeout or retry delay into. */
+int64_t flow_duration_ms(const json_t *duration);
 
 typedef struct flow_catalog flow_catalog;
 

@@ -18,7 +18,7 @@ static void load_config(const char *text, size_t size)
 		fuzz_fail("cannot write the temporary file", path);
 	close(file);
 	portico_error err = PORTICO_ERROR_INIT;
-	webhook_set *set = webhook_set_load(path, NULL, &err);
+	webhook_set *set = webhook_set_load(path, NULL, NULL, &err);
 	unlink(path);
 	if (!set && !err.message)
 		fuzz_fail("a webhooks file refused without a message", NULL);

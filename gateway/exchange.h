@@ -40,6 +40,7 @@ typedef struct gateway_config {
 	int64_t request_timeout_ms;
 	unsigned max_streams;     /* PORTICO_MAX_STREAMS, 10000: open event streams (503 past it) */
 	int64_t sse_heartbeat_ms; /* PORTICO_SSE_HEARTBEAT, 15 s: an idle event stream's keep-alive */
+	char *flows_task_queue;   /* PORTICO_FLOWS_TASK_QUEUE, "portico": where flows run (the worker's queue) */
 } gateway_config;
 
 typedef struct gateway {
@@ -49,6 +50,7 @@ typedef struct gateway {
 	atomic_int stopping;                  /* SIGTERM: event streams end at their next answer from Temporal */
 	portico_codec *codec;                 /* NULL when no keys are configured: payloads pass through */
 	struct webhook_set *webhooks;         /* PORTICO_WEBHOOKS_FILE's routes, or NULL */
+	struct flow_catalog *flows;           /* PORTICO_FLOWS_DIR's flows (empty without it) */
 	struct completion_config *completion; /* completion webhooks' settings, or NULL when they are off */
 	struct delivery_pool *deliveries;     /* sends completion webhooks (with completion) */
 	portico_metrics *metrics;             /* GET /metrics */

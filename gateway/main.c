@@ -13,9 +13,11 @@
 #include "clock.h"
 #include "completion_webhook.h"
 #include "config.h"
+#include "definition.h"
 #include "delivery.h"
 #include "dispatch.h"
 #include "expr.h"
+#include "flow_request.h"
 #include "log.h"
 #include "settings.h"
 #include "webhook_config.h"
@@ -61,6 +63,9 @@ static int load_config(gateway_config *config, portico_error *err)
 	config->cors_origins = env_string("PORTICO_CORS_ORIGINS");
 	config->codec_cors_origins = env_string("PORTICO_CODEC_CORS_ORIGINS");
 	config->codec_auth_token = env_string("PORTICO_CODEC_AUTH_TOKEN");
+	config->flows_task_queue = env_string("PORTICO_FLOWS_TASK_QUEUE");
+	if (!config->flows_task_queue)
+		config->flows_task_queue = portico_strdup(FLOW_REQUEST_TASK_QUEUE);
 	int64_t threads, max_body, max_payload, warn_payload, max_connections, max_header, max_per_client, max_streams;
 	if (portico_settings_number("PORTICO_HTTP_THREADS", DEFAULT_THREADS, 1, 256, &threads, err) ||
 	    portico_settings_number("PORTICO_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1, 1000000, &max_connections,
@@ -146,6 +151,26 @@ static int load_completion_webhooks(gateway *gw, portico_error *err)
 	                              getenv("PORTICO_CALLBACK_ALLOWED_URLS"), &gw->completion, err);
 }
 
+/* PORTICO_FLOWS_DIR's flows, every one validated now: a bad file stops the gateway at start-up,
+ * with the file and the path in it, rather than a start that fails later. No folder: no flows. */
+static int load_flows(gateway *gw, portico_error *err)
+{
+	const char *dir = getenv("PORTICO_FLOWS_DIR");
+	if (!dir || !*dir) {
+		gw->flows = flow_catalog_new();
+		return 0;
+	}
+	if (!(gw->flows = flow_catalog_load(dir, err))) {
+		portico_error_prefix(err, "PORTICO_FLOWS_DIR %s", dir);
+		return -1;
+	}
+	json_t *list = flow_catalog_list(gw->flows);
+	portico_logf("info", NULL, "%zu flow(s) loaded from %s, started on task queue %s", json_array_size(list), dir,
+	             gw->config.flows_task_queue);
+	json_decref(list);
+	return 0;
+}
+
 /* The thread that delivers completion webhooks, when they are on. */
 static int start_deliveries(gateway *gw, portico_error *err)
 {
@@ -211,6 +236,8 @@ static int check_arguments(int argc, char **argv)
 	        {"PORTICO_CODEC_CORS_ORIGINS", "", "origins allowed on /codec (the Web UI's), comma-separated"},
 	        {"PORTICO_CODEC_AUTH_TOKEN", "", "bearer token required on /codec"},
 	        {"PORTICO_WEBHOOKS_FILE", "", "webhook routes served at /webhooks/{name} (JSON)"},
+	        {"PORTICO_FLOWS_DIR", "", "flows (Serverless Workflow YAML/JSON) started at …/flows/{name}"},
+	        {"PORTICO_FLOWS_TASK_QUEUE", FLOW_REQUEST_TASK_QUEUE, "the task queue flows run on (portico-worker's)"},
 	        {"PORTICO_CALLBACK_SECRET", "", "whsec_ secret: turns completion webhooks on, signs them"},
 	        {"PORTICO_CALLBACK_URL", "http://PORTICO_LISTEN", "the URL Temporal reaches this gateway by"},
 	        {"PORTICO_CALLBACK_ALLOWED_URLS", "", "completion webhook URL prefixes, comma-separated"},
@@ -252,8 +279,9 @@ int main(int argc, char **argv)
 	gw.metrics = portico_metrics_new();
 	dispatch_metrics_define(gw.metrics);
 	const char *webhooks_file = getenv("PORTICO_WEBHOOKS_FILE");
-	if (load_completion_webhooks(&gw, &err) ||
-	    (webhooks_file && *webhooks_file && !(gw.webhooks = webhook_set_load(webhooks_file, gw.completion, &err))))
+	if (load_completion_webhooks(&gw, &err) || load_flows(&gw, &err) ||
+	    (webhooks_file && *webhooks_file &&
+	     !(gw.webhooks = webhook_set_load(webhooks_file, gw.completion, gw.flows, &err))))
 		return fatal(err.message);
 	if (!(gw.auth = auth_config_from_env(&err)))
 		return fatal(err.message);
@@ -363,8 +391,10 @@ int main(int argc, char **argv)
 	free(gw.config.cors_origins);
 	free(gw.config.codec_cors_origins);
 	free(gw.config.codec_auth_token);
+	free(gw.config.flows_task_queue);
 	portico_codec_free(gw.codec);
-	webhook_set_free(gw.webhooks);
+	webhook_set_free(gw.webhooks); /* before the catalog, whose flows its routes borrow */
+	flow_catalog_free(gw.flows);
 	completion_config_free(gw.completion);
 	auth_config_free(gw.auth);
 	portico_metrics_free(gw.metrics);

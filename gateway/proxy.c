@@ -209,10 +209,11 @@ static void walk_query(const void *request, void (*add)(void *add_arg, const cha
 	http_request_foreach_query((http_request *)request, add, add_arg);
 }
 
-/* The request message from the body, the path variables and (for GET) the query, with what the
- * exchange keeps of it; -1 after answering 400 when they do not make one. */
+/* The request message from the body (or the fields Portico made), the path variables and (for
+ * GET) the query, with what the exchange keeps of it; -1 after answering 400 when they do not
+ * make one. */
 static int build_request(gateway_exchange *exchange, const gateway_route *route, const route_params *params,
-                         rest_request *built)
+                         const json_t *fields, rest_request *built)
 {
 	size_t length = 0;
 	const char *body = route->has_body ? http_request_body(exchange->request, &length) : NULL;
@@ -221,7 +222,8 @@ static int build_request(gateway_exchange *exchange, const gateway_route *route,
 	        .params = params,
 	        .body = body,
 	        .body_length = length,
-	        .walk_query = route->has_body ? NULL : walk_query,
+	        .fields = fields,
+	        .walk_query = route->has_body || fields ? NULL : walk_query,
 	        .query_source = exchange->request,
 	        .idempotency_key = http_request_header(exchange->request, "Idempotency-Key"),
 	        .traceparent = http_request_header(exchange->request, "traceparent"),
@@ -231,7 +233,8 @@ static int build_request(gateway_exchange *exchange, const gateway_route *route,
 	int result = rest_request_build(&in, built, &err);
 	exchange->workflow_id = built->workflow_id; /* the exchange's now */
 	built->workflow_id = NULL;
-	exchange->workflow_id_made = built->workflow_id_made;
+	/* Portico made the id, or the whole request (a flow's start, which the answer names). */
+	exchange->workflow_id_made = built->workflow_id_made || fields;
 	memcpy(exchange->idempotency_hash, built->idempotency_hash, sizeof exchange->idempotency_hash);
 	if (result) {
 		exchange_respond_error(exchange, &err);
@@ -259,7 +262,9 @@ static int attach_completion_webhook(gateway_exchange *exchange, const rest_requ
 	return failed ? -1 : 0;
 }
 
-void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
+/* proxy_serve and proxy_send: fields is the request Portico made, or NULL for the HTTP body's. */
+static void serve(gateway_exchange *exchange, const gateway_route *route, const route_params *params,
+                  const json_t *fields)
 {
 	const rpc_traits *traits = route->traits;
 	const char *namespace_name = route_param(params, "namespace");
@@ -269,7 +274,7 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	exchange->namespace_name = portico_strdup(namespace_name);
 	exchange->effect = traits->effect;
 	rest_request built;
-	int failed = build_request(exchange, route, params, &built);
+	int failed = build_request(exchange, route, params, fields, &built);
 	ProtobufCMessage *request = built.message;
 	permission_need need = failed ? (permission_need){0, {NULL}} : permission_effects(traits->effect, request);
 	if (exchange->wait_ms) /* it answers with the run's result, whichever run the start found */
@@ -299,11 +304,22 @@ void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_p
 	        .namespace_name = namespace_name,
 	        .timeout_ms = timeout_ms,
 	        /* Reads and calls with a request id are safe to repeat. */
-	        .retry_transient = !route->has_body || built.has_request_id,
+	        .retry_transient = (!route->has_body && !fields) || built.has_request_id,
 	        .metadata = headers.items,
 	        .metadata_count = headers.count,
 	};
 	exchange_call(exchange, &options, request, on_response, exchange);
 	rest_request_clear(&built);
 	forwarded_headers_free(&headers);
+}
+
+void proxy_serve(gateway_exchange *exchange, const gateway_route *route, route_params *params)
+{
+	serve(exchange, route, params, NULL);
+}
+
+void proxy_send(gateway_exchange *exchange, const gateway_route *route, const route_params *params,
+                const json_t *fields)
+{
+	serve(exchange, route, params, fields);
 }

@@ -258,9 +258,11 @@ static int take_completion_webhook(const rpc_traits *traits, json_t *body, rest_
 	return 0;
 }
 
-/* The body as JSON ({} without one), or NULL with err. */
+/* The body as JSON ({} without one; a copy of the fields Portico made), or NULL with err. */
 static json_t *read_body(const rest_input *in, portico_error *err)
 {
+	if (in->fields)
+		return json_deep_copy(in->fields);
 	if (!in->body || in->body_length == 0)
 		return json_object();
 	json_error_t error;

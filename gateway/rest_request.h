@@ -23,6 +23,7 @@ typedef struct rest_input {
 	const route_params *params; /* the path variables */
 	const char *body;           /* the raw body (routes with a body), or NULL */
 	size_t body_length;
+	const json_t *fields; /* instead of body: a request Portico made (a flow's start; borrowed), or NULL */
 	rest_query_walk_fn *walk_query; /* routes without a body: their query's fields, or NULL */
 	const void *query_source;
 	const char *idempotency_key; /* the headers it reads, or NULL */

@@ -22,7 +22,7 @@ typedef struct gateway_route {
 	const char *pattern;      /* "/namespaces/{namespace}/workflows/{workflow_id}" */
 	int has_body;             /* the request body is the request message ("body: *") */
 	unsigned permissions;     /* auth_permission bits the route needs, all of them */
-	const rpc_traits *traits; /* the RPC it proxies, or NULL for a handler of Portico's own */
+	const rpc_traits *traits; /* the RPC it proxies or (a handler of Portico's own) makes, or NULL */
 	route_serve_fn *serve;
 } gateway_route;
 

@@ -9,8 +9,10 @@
 #include "alloc.h"
 #include "completion_webhook.h"
 #include "clock.h"
+#include "flow_request.h"
 #include "webhook_config.h"
 #include "log.h"
+#include "protojson.h"
 #include "uuid.h"
 #include "request.h"
 
@@ -44,7 +46,9 @@ static const char *filtered_out(const webhook_route *route, request_headers head
 	return NULL;
 }
 
-/* The workflow's arguments: the body (or the part a pointer selects), then the selected headers. */
+/* The workflow's arguments: the body (or the part a pointer selects), then the selected headers.
+ * A flow takes one argument, {"definition", "input"}, whose input is the body (or its part), or
+ * {"body", "headers"} when the route selects headers. */
 static json_t *arguments(const webhook_route *route, request_headers request, json_t *body, portico_error *err)
 {
 	json_t *event = route->input_pointer ? webhook_json_pointer(body, route->input_pointer) : body;
@@ -53,16 +57,37 @@ static json_t *arguments(const webhook_route *route, request_headers request, js
 		                  route->input_pointer);
 		return NULL;
 	}
-	json_t *args = json_pack("[O]", event);
+	json_t *headers = NULL;
 	if (route->input_header_count) {
-		json_t *headers = json_object();
+		headers = json_object();
 		for (size_t i = 0; i < route->input_header_count; i++) {
 			const char *value = request_headers_get(request, route->input_headers[i]);
 			json_object_set_new(headers, route->input_headers[i], value ? json_string(value) : json_null());
 		}
-		json_array_append_new(args, headers);
 	}
+	if (route->flow) {
+		json_t *input =
+		        headers ? json_pack("{s:O,s:o}", "body", event, "headers", headers) : json_incref(event);
+		json_t *args = json_pack("[o]", flow_request_argument(route->flow, input));
+		json_decref(input);
+		return args;
+	}
+	json_t *args = json_pack("[O]", event);
+	if (headers)
+		json_array_append_new(args, headers);
 	return args;
+}
+
+/* A flow's memo ({"flow": …}, flow_request.h) as the start request's, or NULL for other routes
+ * (and when it cannot be, with err). Free with protobuf_c_message_free_unpacked. */
+static Temporal__Api__Common__V1__Memo *flow_memo(const webhook_route *route, portico_error *err)
+{
+	if (!route->flow)
+		return NULL;
+	json_t *memo = json_pack("{s:{s:o}}", "fields", "flow", flow_request_memo(route->flow));
+	ProtobufCMessage *message = portico_protojson_decode(&temporal__api__common__v1__memo__descriptor, memo, err);
+	json_decref(memo);
+	return (Temporal__Api__Common__V1__Memo *)message;
 }
 
 /* The delivery id as Temporal's request id: a redelivery is the same request, which Temporal
@@ -120,21 +145,25 @@ static void call_temporal(gateway_exchange *exchange, const webhook_route *route
 {
 	char *identity = portico_sprintf("portico-webhook/%s", route->name);
 	const portico_request_target target = {route->namespace_name, identity};
+	int starts = route->action == WEBHOOK_START || route->action == WEBHOOK_START_FLOW;
+	portico_error err = PORTICO_ERROR_INIT;
+	Temporal__Api__Common__V1__Memo *memo = flow_memo(route, &err);
 	/* A start takes the event as its input; a signal-with-start gives it to the signal only. */
 	const portico_workflow_start start = {
 	        .workflow_id = exchange->workflow_id,
 	        .workflow_type = route->workflow_type,
-	        .task_queue = route->task_queue,
-	        .input = route->action == WEBHOOK_START ? input : NULL,
+	        .task_queue = route->flow ? exchange->gateway->config.flows_task_queue : route->task_queue,
+	        .input = starts ? input : NULL,
 	        .request_id = request_id,
 	        .execution_timeout_ms = route->execution_timeout_s * 1000,
 	        .run_timeout_ms = route->run_timeout_s * 1000,
 	        .task_timeout_ms = route->task_timeout_s * 1000,
+	        .memo = memo,
 	};
 	portico_request request;
-	portico_error err = PORTICO_ERROR_INIT;
 	int built =
-	        route->action == WEBHOOK_START ? portico_request_start(&request, &target, &start, &err)
+	        route->flow && !memo ? -1
+	        : starts             ? portico_request_start(&request, &target, &start, &err)
 	        : route->action == WEBHOOK_SIGNAL
 	                ? portico_request_signal(&request, &target, exchange->workflow_id, NULL, route->signal_name,
 	                                         input, request_id, &err)
@@ -152,8 +181,7 @@ static void call_temporal(gateway_exchange *exchange, const webhook_route *route
 		                                          exchange->workflow_id, &route->completion_webhook, &err))) {
 			exchange_respond_error(exchange, &err);
 			portico_error_clear(&err);
-			free(identity);
-			return;
+			goto done;
 		}
 		if (callback) { /* a start route's: the others have none */
 			request.message.start.completion_callbacks = &callback;
@@ -164,6 +192,9 @@ static void call_temporal(gateway_exchange *exchange, const webhook_route *route
 		if (callback)
 			protobuf_c_message_free_unpacked(&callback->base, NULL);
 	}
+done:
+	if (memo)
+		protobuf_c_message_free_unpacked(&memo->base, NULL);
 	free(identity);
 }
 

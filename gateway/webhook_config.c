@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "base64.h"
+#include "flow_request.h"
 #include "json_config.h"
 
 #define DEFAULT_TOLERANCE_S 300
@@ -331,7 +332,7 @@ static int load_completion_webhook(const loader *l, const completion_config *com
 	json_config_node member = json_config_member(l, "completionWebhook");
 	if (!member.value)
 		return 0;
-	if (route->action != WEBHOOK_START)
+	if (route->action != WEBHOOK_START && route->action != WEBHOOK_START_FLOW)
 		return json_config_fail(&member, "only a start route can have one (Temporal's signal-with-start has no "
 		                                 "completion callbacks)");
 	portico_error err = PORTICO_ERROR_INIT;
@@ -342,13 +343,38 @@ static int load_completion_webhook(const loader *l, const completion_config *com
 	return failed;
 }
 
-static int load_route(const json_config_node *routes, const char *name, webhook_route *route,
-                      const completion_config *completion)
+/* A start-flow route's flow, found in flows now: a route naming a flow that is not loaded would
+ * only fail its deliveries. Its workflow type is the flow's name. */
+static int load_flow(const loader *l, const flow_catalog *flows, webhook_route *route)
 {
-	static const char *const fields[] = {"action",  "namespace",  "workflowType", "taskQueue",
-	                                     "signal",  "workflowId", "deliveryId",   "input",
-	                                     "filters", "timeouts",   "verify",       "completionWebhook",
-	                                     NULL};
+	if (route->action != WEBHOOK_START_FLOW) {
+		if (route->flow_name || route->flow_version)
+			return json_config_fail_at(l, route->flow_name ? "flow" : "version",
+			                           "only a start-flow route names a flow");
+		return 0;
+	}
+	if (route->workflow_type || route->task_queue)
+		return json_config_fail_at(l, route->workflow_type ? "workflowType" : "taskQueue",
+		                           "a start-flow route runs its flow (workflow type: the flow's name) on "
+		                           "PORTICO_FLOWS_TASK_QUEUE");
+	route->flow = flows ? flow_catalog_find(flows, NULL, route->flow_name, route->flow_version) : NULL;
+	if (!route->flow) {
+		char *message = flows ? flow_request_not_found(flows, route->flow_name, route->flow_version)
+		                      : portico_strdup("no flows are loaded (PORTICO_FLOWS_DIR names their folder)");
+		json_config_fail_at(l, "flow", "%s", message);
+		free(message);
+		return -1;
+	}
+	route->workflow_type = portico_strdup(route->flow_name);
+	return 0;
+}
+
+static int load_route(const json_config_node *routes, const char *name, webhook_route *route,
+                      const completion_config *completion, const flow_catalog *flows)
+{
+	static const char *const fields[] = {"action",  "namespace", "workflowType", "taskQueue",         "flow",
+	                                     "version", "signal",    "workflowId",   "deliveryId",        "input",
+	                                     "filters", "timeouts",  "verify",       "completionWebhook", NULL};
 	json_config_node member = json_config_member(routes, name);
 	loader l = json_config_labelled(&member, "route", "webhook \"%s\"", name);
 	route->name = portico_strdup(name);
@@ -358,16 +384,21 @@ static int load_route(const json_config_node *routes, const char *name, webhook_
 	if (json_config_object(&l, fields, "an object"))
 		return -1;
 	const char *action = json_string_value(json_object_get(l.value, "action"));
-	if (!action || (strcmp(action, "start") && strcmp(action, "signal") && strcmp(action, "signal-with-start")))
-		return json_config_fail_at(&l, "action", "expected \"start\", \"signal\" or \"signal-with-start\"");
-	route->action = !strcmp(action, "start")    ? WEBHOOK_START
-	                : !strcmp(action, "signal") ? WEBHOOK_SIGNAL
-	                                            : WEBHOOK_SIGNAL_WITH_START;
-	int starts = route->action != WEBHOOK_SIGNAL, signals = route->action != WEBHOOK_START;
+	if (!action || (strcmp(action, "start") && strcmp(action, "start-flow") && strcmp(action, "signal") &&
+	                strcmp(action, "signal-with-start")))
+		return json_config_fail_at(&l, "action",
+		                           "expected \"start\", \"start-flow\", \"signal\" or \"signal-with-start\"");
+	route->action = !strcmp(action, "start")        ? WEBHOOK_START
+	                : !strcmp(action, "start-flow") ? WEBHOOK_START_FLOW
+	                : !strcmp(action, "signal")     ? WEBHOOK_SIGNAL
+	                                                : WEBHOOK_SIGNAL_WITH_START;
+	int starts = route->action != WEBHOOK_SIGNAL, flow = route->action == WEBHOOK_START_FLOW;
+	int signals = route->action == WEBHOOK_SIGNAL || route->action == WEBHOOK_SIGNAL_WITH_START;
 	if (string_field(&l, "namespace", 0, &route->namespace_name) ||
-	    string_field(&l, "workflowType", starts, &route->workflow_type) ||
-	    string_field(&l, "taskQueue", starts, &route->task_queue) ||
-	    string_field(&l, "signal", signals, &route->signal_name) ||
+	    string_field(&l, "workflowType", starts && !flow, &route->workflow_type) ||
+	    string_field(&l, "taskQueue", starts && !flow, &route->task_queue) ||
+	    string_field(&l, "flow", flow, &route->flow_name) || string_field(&l, "version", 0, &route->flow_version) ||
+	    load_flow(&l, flows, route) || string_field(&l, "signal", signals, &route->signal_name) ||
 	    template_field(&l, "workflowId", 1, &route->workflow_id) || load_verifier(&l, &route->verifier) ||
 	    template_field(&l, "deliveryId", 0, &route->delivery_id) || load_input(&l, route) ||
 	    load_filters(&l, route) || load_completion_webhook(&l, completion, route))
@@ -397,7 +428,8 @@ static int load_route(const json_config_node *routes, const char *name, webhook_
 	return 0;
 }
 
-webhook_set *webhook_set_load(const char *path, const completion_config *completion, portico_error *err)
+webhook_set *webhook_set_load(const char *path, const completion_config *completion, const flow_catalog *flows,
+                              portico_error *err)
 {
 	json_t *root = json_config_load(path, err);
 	if (!root)
@@ -418,7 +450,7 @@ webhook_set *webhook_set_load(const char *path, const completion_config *complet
 	json_t *config;
 	json_object_foreach((json_t *)routes.value, name, config)
 	{
-		if (load_route(&routes, name, &set->routes[set->count++], completion)) {
+		if (load_route(&routes, name, &set->routes[set->count++], completion, flows)) {
 			json_decref(root);
 			webhook_set_free(set);
 			return NULL;
@@ -446,6 +478,8 @@ void webhook_set_free(webhook_set *set)
 		free(r->workflow_type);
 		free(r->task_queue);
 		free(r->signal_name);
+		free(r->flow_name);
+		free(r->flow_version);
 		free(r->workflow_id);
 		free(r->delivery_id);
 		free(r->input_pointer);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: starts the embedded default on loopback and stays in the foreground until Ctrl-C:
 # the Temporal dev server (data kept in .run/ between runs), the Portico gateway and worker (with
-# the C activities and workflows of examples/), and the example workflow worker (examples/workflows/worker.py, Temporal's Python SDK).
+# the C activities and workflows of examples/, and the flows of examples/flows), and the example
+# workflow worker (examples/workflows/worker.py, Temporal's Python SDK).
 # Ports: TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233), TEMPORAL_HTTP_PORT (7243), PORTICO_PORT (8080),
 # PORTICO_WORKER_METRICS_PORT (9464). BUILD (build) is where the programs are, as for make;
 # PORTICO_RUN_DIR (.run) holds Temporal's data, the development key and secret, and the logs.
@@ -71,6 +72,7 @@ wait_for_port "$grpc_port" "the Temporal dev server" "${pids[0]}"
 TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_LISTEN=127.0.0.1:$portico_port \
 	PORTICO_CODEC_KEYS_FILE="$keys" \
 	PORTICO_AUTH=off PORTICO_WEBHOOKS_FILE=examples/webhooks.json GITHUB_WEBHOOK_SECRET="$webhook_secret" \
+	PORTICO_FLOWS_DIR=examples/flows \
 	PORTICO_CODEC_CORS_ORIGINS="http://127.0.0.1:$ui_port,http://localhost:$ui_port" \
 	PORTICO_CALLBACK_SECRET="$callback_secret" PORTICO_CALLBACK_ALLOWED_URLS=http://127.0.0.1:9000/ \
 	"$build/portico" >"$run/portico.log" 2>&1 &
@@ -96,7 +98,7 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
 PY
 )
 
-TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_CODEC_KEYS_FILE="$keys" \
+TEMPORAL_ADDRESS=127.0.0.1:$grpc_port PORTICO_CODEC_KEYS_FILE="$keys" PORTICO_FLOWS_DIR=examples/flows \
 		PORTICO_WORKER_METRICS_LISTEN=127.0.0.1:$metrics_port "$build/portico-worker" \
 	--activities "$build/examples/liborder.so" --activities "$build/examples/libgreet.so" \
 	--activities "$build/examples/libcountdown.so" --activities "$build/examples/libwaiting.so" \
@@ -120,8 +122,11 @@ Portico is up (Ctrl-C stops everything):
   Codec endpoint     $gateway/codec   (the Web UI decrypts through it)
   Portico worker     task queue "portico": http.request, order.*, example.greet, example.countdown, …
                      and the workflows in C c.OrderSaga, c.Approval, c.Greeting (examples/workflows-c)
+  Flows              $gateway/api/v1/namespaces/default/flows   order-saga, approval, github-push
+                     (examples/flows: Serverless Workflow YAML, run by the Portico worker)
   Example workflows  task queue "portico-examples": OrderSaga, Approval, GitHubPush, Greet (examples/README.md)
-  Webhook            $gateway/webhooks/github-push   (GitHub-style signatures, secret in $webhook_secret_file)
+  Webhooks           $gateway/webhooks/github-push, …/github-push-flow   (GitHub-style signatures, secret in
+                     $webhook_secret_file)
   Logs               $run/temporal.log, $run/portico.log (one JSON line per request), $run/portico-worker.log,
                      $run/examples-worker.log
 
@@ -133,6 +138,10 @@ Try it: an order saga, then the same order with a failure injected at shipping (
        -d '{"workflowType": "OrderSaga", "taskQueue": "portico-examples", "args": [{"orderId": "1", "amount": 42.5}]}'
   curl -s -X POST '$gateway/api/v1/namespaces/default/workflows/order-2?wait=30s' \\
        -d '{"workflowType": "OrderSaga", "taskQueue": "portico-examples", "args": [{"orderId": "2", "amount": 10, "failAt": "ship"}]}'
+
+The same saga as a flow (examples/flows/order-saga.yaml, Serverless Workflow YAML), started with its input:
+  curl -s -X POST '$gateway/api/v1/namespaces/default/flows/order-saga?wait=30s' \\
+       -d '{"orderId": "4", "amount": 42.5}'
 
 The saga's result pushed to you when it completes (a signed completion webhook), received by a
 small listener that checks the signature (run it in another terminal first):

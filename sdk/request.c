@@ -104,6 +104,7 @@ static int start_parts(portico_request *r, const portico_workflow_start *start, 
 		(request).request_id = (char *)id_or_fresh((r), (start)->request_id);                                  \
 		(request).workflow_id_reuse_policy = (start)->id_reuse_policy;                                         \
 		(request).workflow_id_conflict_policy = (start)->id_conflict_policy;                                   \
+		(request).memo = (Temporal__Api__Common__V1__Memo *)(start)->memo;                                     \
 	} while (0)
 
 int portico_request_start(portico_request *r, const portico_request_target *target, const portico_workflow_start *start,

@@ -28,6 +28,7 @@ typedef struct portico_workflow_start {
 	int64_t task_timeout_ms;
 	Temporal__Api__Enums__V1__WorkflowIdReusePolicy id_reuse_policy;       /* 0: server default */
 	Temporal__Api__Enums__V1__WorkflowIdConflictPolicy id_conflict_policy; /* 0: server default */
+	const Temporal__Api__Common__V1__Memo *memo;                           /* NULL for none */
 } portico_workflow_start;
 
 typedef struct portico_history_page_options {

@@ -44,28 +44,40 @@ def converter():
 
 
 @contextlib.contextmanager
-def running_examples(worker_args, python_workers=()):
+def running_examples(worker_args, python_workers=(), env=None):
     """A dev server, the gateway with the examples' webhooks, Portico's worker with worker_args
     (--activities and --workflows libraries), and the examples' Python worker on
     "portico-examples"; python_workers are further Python workers, each a function of (server,
-    gateway) giving a command (it prints "ready" once polling). Yields an object with .url (the
-    gateway's), .server and .recorded (histories by name)."""
+    gateway) giving a command (it prints "ready" once polling); env is more environment for the
+    gateway and Portico's worker (PORTICO_FLOWS_DIR). Yields an object with .url (the gateway's),
+    .server, .recorded (histories by name) and .crash_portico_worker(), which SIGKILLs Portico's
+    worker, as a crash would, and starts another in its place."""
     with DevServer() as server:
         gateway = start_gateway(str(build() / "portico"), server.address, PORTICO_CODEC_KEYS=CODEC_KEYS,
                                 PORTICO_WEBHOOKS_FILE=str(EXAMPLES / "webhooks.json"),
-                                GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET)
+                                GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET, **(env or {}))
         processes = []
+
+        def portico_worker():
+            return LoggedProcess([str(build() / "portico-worker"), *worker_args],
+                                 dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_CODEC_KEYS=CODEC_KEYS,
+                                      **(env or {})), "polling task queue")
+
+        def crash_portico_worker():
+            processes[0].process.kill()
+            processes[0].process.wait()
+            processes[0] = portico_worker()
+
         try:
-            processes.append(LoggedProcess([str(build() / "portico-worker"), *worker_args],
-                                           dict(os.environ, TEMPORAL_ADDRESS=server.address,
-                                                PORTICO_CODEC_KEYS=CODEC_KEYS), "polling task queue"))
+            processes.append(portico_worker())
             commands = [lambda server, gateway: [sys.executable, str(EXAMPLES / "workflows/worker.py"), "--address",
                                                  server.address], *python_workers]
             for command in commands:
                 processes.append(LoggedProcess(command(server, gateway),
                                                dict(os.environ, PORTICO_CODEC_KEYS=CODEC_KEYS,
                                                     PORTICO_URL=gateway.url), "ready"))
-            yield type("Examples", (), {"url": gateway.url, "server": server, "recorded": {}})
+            yield type("Examples", (), {"url": gateway.url, "server": server, "recorded": {},
+                                        "crash_portico_worker": staticmethod(crash_portico_worker)})
         finally:
             for process in reversed(processes):
                 assert process.stop() == 0, process.output()

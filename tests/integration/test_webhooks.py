@@ -347,7 +347,8 @@ def test_temporal_down_answers_503_so_the_sender_retries(config_file):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"action": "launch"}, 'webhook "bad": action: expected "start", "signal" or "signal-with-start"'),
+    ({"action": "launch"},
+     'webhook "bad": action: expected "start", "start-flow", "signal" or "signal-with-start"'),
     ({"workflowid": "x"}, 'webhook "bad": route: unknown field "workflowid"'),
     ({"workflowId": "{header}"}, 'webhook "bad": workflowId: unknown placeholder {header}'),
     ({"verify": {"scheme": "github", "secrets": ["env:NOT_SET_ANYWHERE"]}},
