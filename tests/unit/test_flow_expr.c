@@ -207,6 +207,27 @@ static void test_errors(void **state)
 	assert_string_equal(message, "error (not a string): {\"code\":7}");
 	free(message);
 	assert_json_equal(eval("${ try error(\"x\") catch . }", "null", NULL), "\"x\"");
+	/* A long message is cut to its bound on a whole character. */
+	message = eval_error("${ error(\"x\" + \"\u00e9\" * 600) }", "null", NULL, PORTICO_INVALID_ARGUMENT);
+	assert_int_equal(strlen(message), 1023);
+	json_t *utf8 = json_string(message);
+	assert_non_null(utf8);
+	json_decref(utf8);
+	free(message);
+	/* Values nest 256 levels at most, going in or out. */
+	assert_message(eval_error("${ reduce range(300) as $i (0; [.]) }", "null", NULL, PORTICO_INVALID_ARGUMENT),
+	               "the value nests deeper than 256 levels");
+	json_t *deep = json_array();
+	for (int i = 0; i < 300; i++) {
+		json_t *outer = json_array();
+		json_array_append_new(outer, deep);
+		deep = outer;
+	}
+	portico_error err2 = PORTICO_ERROR_INIT;
+	assert_null(flow_expr_eval("${ length }", deep, NULL, &err2));
+	assert_string_equal(err2.message, "a value nests deeper than 256 levels");
+	portico_error_clear(&err2);
+	json_decref(deep);
 }
 
 static void test_one_value(void **state)
