@@ -16,15 +16,6 @@
 
 #define MAX_PROGRAM 128
 
-/* libjq 1.6 leaks a token's string when a program it parses has a syntax error (jq_parse), and
- * holds a compiled program's stack by a pointer past its end, which LSan takes for a leak; libjq
- * has no frame pointers, so only its module name matches the stacks. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-	return "leak:libjq.so\n";
-}
-
 /* Builtins and syntax that loop or grow without a bound a short program can reach: recursion
  * (def, recurse, ..), generators of any length (range, repeat, while, until, limit). */
 static int skipped(const char *program)
