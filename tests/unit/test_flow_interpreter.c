@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -725,6 +726,50 @@ static void test_emit_signals_the_workflow_the_event_names(void **unused)
 	assert_completed(env, "{\"target\":\"order-7\",\"id\":7}");
 }
 
+/* The child flow is stood in for: it answers with what it was started with. */
+static int child_flow(json_t *args, json_t **result, portico_workflow_failure **failure, void *arg)
+{
+	(void)failure;
+	(void)arg;
+	const json_t *start = json_array_get(args, 0);
+	*result = json_pack("{s:O,s:O}", "name",
+	                    json_object_get(json_object_get(json_object_get(start, "definition"), "document"), "name"),
+	                    "input", json_object_get(start, "input"));
+	return 0;
+}
+
+static void test_run_workflow_starts_the_child_flow_from_the_catalog(void **unused)
+{
+	(void)unused;
+	char dir[] = "/tmp/test_flow_interpreter_XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[sizeof dir + 16];
+	snprintf(path, sizeof path, "%s/child.json", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"document\":{\"dsl\":\"1.0.0\",\"namespace\":\"test\",\"name\":\"child\",\"version\":\"2.0.0\"},"
+	      "\"do\":[{\"a\":{\"set\":{\"ok\":true}}}]}",
+	      f);
+	fclose(f);
+	portico_error err = PORTICO_ERROR_INIT;
+	flow_catalog *catalog = flow_catalog_load(dir, &err);
+	assert_non_null(catalog);
+	unlink(path);
+	rmdir(dir);
+	portico_workflow_env *env = portico_workflow_env_new();
+	portico_workflow_env_register_workflow(env, "t", flow_workflow, catalog);
+	portico_workflow_env_register_activity(env, "child", child_flow, NULL);
+	json_t *args = json_pack("[{s:o,s:o}]", "definition",
+	                         parse("{" DOC ",\"do\":[{\"sub\":{\"run\":{\"workflow\":{\"namespace\":\"test\","
+	                               "\"name\":\"child\",\"version\":\"2.0.0\",\"input\":{\"n\":\"${ .n }\"}}}}}]}"),
+	                         "input", parse("{\"n\":5}"));
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_completed(env, "{\"name\":\"child\",\"input\":{\"n\":5}}");
+	flow_catalog_free(catalog);
+}
+
 /* ---- 7. fork ----------------------------------------------------------------------------------------------- */
 
 static void test_fork_outputs_every_branch_in_order(void **unused)
@@ -810,6 +855,7 @@ int main(void)
 	        cmocka_unit_test(test_a_long_loop_continues_as_new_and_ends_with_the_result),
 	        cmocka_unit_test(test_listen_filters_events_with_expressions),
 	        cmocka_unit_test(test_emit_signals_the_workflow_the_event_names),
+	        cmocka_unit_test(test_run_workflow_starts_the_child_flow_from_the_catalog),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	teardown_calls();
