@@ -177,6 +177,28 @@ int flow_events_settle(flow_run *run)
 	return r == PORTICO_WAIT_EVICTED ? FLOW_EVICT : FLOW_OK;
 }
 
+json_t *flow_events_save(const flow_run *run)
+{
+	json_t *saved = json_array();
+	for (const flow_event *e = run->events; e; e = e->next)
+		if (!e->consumed && !e->from_update)
+			json_array_append_new(saved, json_pack("{s:s,s:O}", "type", e->type, "envelope", e->envelope));
+	return saved;
+}
+
+void flow_events_restore(flow_run *run, const json_t *saved)
+{
+	size_t i;
+	const json_t *e;
+	json_array_foreach(saved, i, e)
+	{
+		const char *type = json_string_value(json_object_get(e, "type"));
+		const json_t *envelope = json_object_get(e, "envelope");
+		if (type && envelope)
+			event_add(run, type, json_incref((json_t *)envelope), 0);
+	}
+}
+
 /* The handlers of type, registered once per run. */
 static flow_event_type *event_type(flow_run *run, const char *type)
 {
@@ -191,6 +213,42 @@ static flow_event_type *event_type(flow_run *run, const char *type)
 	portico_workflow_on_signal(run->wf, type, on_signal, t);
 	portico_workflow_on_update(run->wf, type, on_update, validate_update, t);
 	return t;
+}
+
+/* Registers the handlers of every type in the filters of a listen task in value (a definition, or
+ * part of one). */
+static void register_listened(flow_run *run, const json_t *value)
+{
+	const char *key;
+	json_t *member;
+	size_t i;
+	if (json_is_array(value)) {
+		json_array_foreach(value, i, member) register_listened(run, member);
+		return;
+	}
+	if (!json_is_object(value))
+		return;
+	const json_t *to = json_object_get(json_object_get(value, "listen"), "to");
+	static const char *const strategies[] = {"all", "any"};
+	if (json_is_object(to)) {
+		const char *type =
+		        json_string_value(json_object_get(json_object_get(json_object_get(to, "one"), "with"), "type"));
+		if (type)
+			event_type(run, type);
+		for (size_t s = 0; s < 2; s++)
+			json_array_foreach(json_object_get(to, strategies[s]), i, member)
+			{
+				type = json_string_value(json_object_get(json_object_get(member, "with"), "type"));
+				if (type)
+					event_type(run, type);
+			}
+	}
+	json_object_foreach((json_t *)value, key, member) register_listened(run, member);
+}
+
+void flow_events_register(flow_run *run)
+{
+	register_listened(run, run->definition);
 }
 
 /* ---- listen -------------------------------------------------------------------------------------------- */

@@ -1353,6 +1353,7 @@ static int continue_as_new(flow_run *run, json_t *raw_input)
 	json_object_set(resume, "context", run->context);
 	json_object_set(resume, "input", run->input);
 	json_object_set(resume, "compensations", run->compensations);
+	json_object_set_new(resume, "events", flow_events_save(run));
 	json_t *args =
 	        json_pack("[{s:O,s:O,s:O}]", "definition", run->definition, "input", raw_input, "resume", resume);
 	return portico_workflow_continue_as_new(run->wf, args, NULL, NULL);
@@ -1406,6 +1407,7 @@ static flow_run *run_new(portico_workflow *wf, const flow_catalog *catalog, json
 	run->context = json_object();
 	run->compensations = json_array();
 	portico_workflow_on_query(wf, "flow.state", query_state, run);
+	flow_events_register(run);
 	/* a child flow (run: workflow) is started without the memo a gateway start sets */
 	json_t *memo = portico_workflow_memo_json(wf, "flow");
 	if (!memo) {
@@ -1439,6 +1441,7 @@ int flow_workflow(portico_workflow *wf, void *catalog)
 		json_decref(run->compensations);
 		run->compensations = json_incref(json_object_get(resume, "compensations"));
 		run->resume = json_pack("{s:O}", "frames", json_object_get(resume, "frames"));
+		flow_events_restore(run, json_object_get(resume, "events"));
 		if (!json_is_object(run->context) || !json_is_array(run->compensations) || !run->input ||
 		    !json_is_array(json_object_get(run->resume, "frames")))
 			rc = flow_raise(&ctx, "runtime", 500, "/", "Runtime Error",

@@ -770,6 +770,31 @@ static void test_run_workflow_starts_the_child_flow_from_the_catalog(void **unus
 	flow_catalog_free(catalog);
 }
 
+/* An event sent before its listen is kept by the run, across continue-as-new too. */
+static void test_an_early_event_waits_for_its_listen_across_continue_as_new(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start_until("{" DOC ",\"do\":[{\"w\":{\"wait\":\"PT1M\"}},{\"loop\":{\"for\":{\"in\":"
+	                    "\"${ [range(600)] }\"},\"do\":[{\"s\":{\"set\":{\"i\":\"${ $item }\"}}}]}},"
+	                    "{\"l\":{\"listen\":{\"to\":{\"one\":{\"with\":{\"type\":\"early\"}}}}}}]}",
+	                    NULL, 0);
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *event = parse("[\"hello\"]");
+	assert_int_equal(portico_workflow_env_signal(env, "early", event, &err), 0);
+	json_decref(event);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_CONTINUE_AS_NEW);
+	assert_int_equal(replays(env), 0);
+	json_t *args = json_incref(portico_workflow_env_continue_args(env));
+	portico_workflow_env_free(env);
+	env = flow_env("t");
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_completed(env, "[\"hello\"]");
+}
+
 /* ---- 7. fork ----------------------------------------------------------------------------------------------- */
 
 static void test_fork_outputs_every_branch_in_order(void **unused)
@@ -856,6 +881,7 @@ int main(void)
 	        cmocka_unit_test(test_listen_filters_events_with_expressions),
 	        cmocka_unit_test(test_emit_signals_the_workflow_the_event_names),
 	        cmocka_unit_test(test_run_workflow_starts_the_child_flow_from_the_catalog),
+	        cmocka_unit_test(test_an_early_event_waits_for_its_listen_across_continue_as_new),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	teardown_calls();
