@@ -862,14 +862,16 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		if (rc == FLOW_CONTINUE_AS_NEW)
 			json_array_insert_new(json_object_get(ctx->run->resume, "frames"), 0,
 			                      for_frame(t->path, items, i, data, t));
+		if (rc == FLOW_OK || rc == FLOW_END) {
+			json_decref(data);
+			data = out;
+		}
 		if (rc != FLOW_OK)
 			break;
-		json_decref(data);
-		data = out;
 	}
 	free(path);
 	json_decref(items);
-	if (rc == FLOW_OK)
+	if (rc == FLOW_OK || rc == FLOW_END)
 		*output = data;
 	else
 		json_decref(data);
@@ -1173,6 +1175,10 @@ static int run_task(flow_ctx *ctx, const char *path, const char *name, const jso
 	if (rc == FLOW_CONTINUE_AS_NEW && json_object_get(def, "do") && !json_object_get(def, "for"))
 		json_array_insert_new(json_object_get(ctx->run->resume, "frames"), 0,
 		                      json_pack("{s:s,s:O}", "task", path, "input", t.input));
+	if (rc == FLOW_END) { /* `then: end` inside: what the inner task gave is the flow's output */
+		*output = t.raw_output;
+		t.raw_output = NULL;
+	}
 	if (rc != FLOW_OK)
 		goto done;
 	*output = transform(ctx, &t, json_object_get(json_object_get(def, "output"), "as"), t.raw_output);
@@ -1205,7 +1211,7 @@ static int run_task(flow_ctx *ctx, const char *path, const char *name, const jso
 	if (!*then)
 		*then = json_string_value(json_object_get(def, "then"));
 done:
-	if (rc != FLOW_OK) {
+	if (rc != FLOW_OK && rc != FLOW_END) {
 		flow_events_task_done(ctx->run, &t, NULL);
 		json_decref(*output);
 		*output = NULL;

@@ -222,6 +222,18 @@ static void test_an_unknown_task_kind_fails_with_its_path(void **unused)
 	portico_workflow_env_free(env);
 }
 
+static void test_then_end_deep_inside_ends_the_flow_with_that_output(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"outer\":{\"do\":[{\"loop\":{\"for\":{\"in\":\"${ [1,2,3] }\"},\"do\":["
+	              "{\"stop\":{\"set\":{\"at\":\"${ $item }\"},\"then\":\"end\",\"if\":\"${ $index == 1 }\"}}]}}],"
+	              "\"output\":{\"as\":{\"not\":\"this\"}}}},{\"after\":{\"set\":{\"not\":\"this either\"}}}],"
+	              "\"output\":{\"as\":\"${ . + {flow: true} }\"}}",
+	              NULL);
+	assert_completed(env, "{\"at\":2,\"flow\":true}");
+}
+
 /* ---- 2. set, switch, raise, wait, call ------------------------------------------------------------------ */
 
 static void test_switch_takes_the_default_case_without_a_match(void **unused)
@@ -846,6 +858,7 @@ int main(void)
 	        cmocka_unit_test(test_then_jumps_forward_exits_and_ends),
 	        cmocka_unit_test(test_a_definition_that_does_not_validate_fails_with_its_path),
 	        cmocka_unit_test(test_an_unknown_task_kind_fails_with_its_path),
+	        cmocka_unit_test(test_then_end_deep_inside_ends_the_flow_with_that_output),
 	        cmocka_unit_test(test_switch_takes_the_default_case_without_a_match),
 	        cmocka_unit_test(test_raise_fails_the_run_with_the_error_as_a_problem),
 	        cmocka_unit_test(test_wait_sleeps_on_a_durable_timer),
