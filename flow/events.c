@@ -111,6 +111,14 @@ static void on_signal(portico_workflow *wf, json_t *args, void *arg)
 	event_add(t->run, t->type, envelope_of(t->run, t->type, args), 0);
 }
 
+/* A signal of a type no listen names, kept for a listen to any event (`any: []`). */
+static void on_any_signal(portico_workflow *wf, const char *name, json_t *args, void *arg)
+{
+	(void)wf;
+	flow_run *run = arg;
+	event_add(run, name, envelope_of(run, name, args), 0);
+}
+
 static int validate_update(portico_workflow *wf, json_t *args, char **error, void *arg)
 {
 	(void)wf;
@@ -230,6 +238,8 @@ static void register_listened(flow_run *run, const json_t *value)
 		return;
 	const json_t *to = json_object_get(json_object_get(value, "listen"), "to");
 	static const char *const strategies[] = {"all", "any"};
+	if (json_is_array(json_object_get(to, "any")) && !json_array_size(json_object_get(to, "any")))
+		portico_workflow_on_any_signal(run->wf, on_any_signal, run);
 	if (json_is_object(to)) {
 		const char *type =
 		        json_string_value(json_object_get(json_object_get(json_object_get(to, "one"), "with"), "type"));
@@ -313,6 +323,14 @@ static int listen_take(flow_ctx *ctx, flow_task *t, const json_t *filters, liste
 			e = next;
 			continue;
 		}
+		if (!json_array_size(filters)) { /* any: [], any event */
+			e->consumed = 1;
+			json_array_append_new(taken, read_event(e->envelope, read));
+			if (e->from_update) {
+				t->updates = portico_realloc(t->updates, (t->update_count + 1) * sizeof *t->updates);
+				t->updates[t->update_count++] = e;
+			}
+		}
 		for (size_t i = 0; i < json_array_size(filters) && !e->consumed; i++) {
 			const json_t *with = json_object_get(json_array_get(filters, i), "with");
 			if (satisfied[i] || strcmp(json_string_value(json_object_get(with, "type")), e->type))
@@ -366,14 +384,15 @@ int flow_task_listen(flow_ctx *ctx, flow_task *t, json_t **output, const char **
 	                  : mode == LISTEN_ANY ? json_incref(json_object_get(to, "any"))
 	                                       : json_pack("[O*]", json_object_get(to, "one"));
 	size_t count = json_array_size(filters);
-	int ok = count > 0 && count <= 64 && (!until || (mode == LISTEN_ANY && json_is_string(until)));
+	int ok = (count > 0 || mode == LISTEN_ANY) && count <= 64 &&
+	         (!until || (mode == LISTEN_ANY && json_is_string(until)));
 	for (size_t i = 0; ok && i < count; i++)
 		ok = json_is_string(json_object_get(json_object_get(json_array_get(filters, i), "with"), "type"));
 	if (!ok) {
 		json_decref(filters);
 		return flow_raise(ctx, "configuration", 400, t->path, "Configuration Error",
-		                  "listen.to: one, all or any (1 to 64 filters), each with.type a string (the signal's "
-		                  "name); until only with any, as an expression");
+		                  "listen.to: one, all or any (up to 64 filters; any may have none), each with.type a "
+		                  "string (the signal's name); until only with any, as an expression");
 	}
 	for (size_t i = 0; i < count; i++)
 		event_type(ctx->run, json_string_value(json_object_get(

@@ -330,9 +330,11 @@ static void test_call_http_outputs_the_response_when_asked(void **unused)
 	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
 	                                  "\"endpoint\":{\"uri\":\"https://x.example/a\"},\"output\":\"response\"}}}]}",
 	                                  NULL);
-	assert_completed(env, "{\"request\":{\"method\":\"GET\",\"uri\":\"https://x.example/a\"},\"statusCode\":200,"
-	                      "\"headers\":{\"content-type\":\"application/json\"},"
-	                      "\"content\":{\"url\":\"https://x.example/a\",\"sent\":null}}");
+	assert_completed(
+	        env,
+	        "{\"request\":{\"method\":\"GET\",\"uri\":\"https://x.example/a\",\"headers\":{}},\"statusCode\":200,"
+	        "\"headers\":{\"content-type\":\"application/json\"},"
+	        "\"content\":{\"url\":\"https://x.example/a\",\"sent\":null}}");
 }
 
 static void test_a_404_is_a_communication_problem_with_its_status(void **unused)
@@ -807,6 +809,21 @@ static void test_an_early_event_waits_for_its_listen_across_continue_as_new(void
 	assert_completed(env, "[\"hello\"]");
 }
 
+static void test_listen_to_any_event_takes_a_signal_of_any_name(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"l\":{\"listen\":{\"to\":{\"any\":[]}}}},"
+	                                  "{\"m\":{\"listen\":{\"to\":{\"one\":{\"with\":{\"type\":\"named\"}}}}}}]}",
+	                                  NULL);
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *first = parse("[1]"), *second = parse("[2]");
+	assert_int_equal(portico_workflow_env_signal(env, "whatever.it.is", first, &err), 0);
+	assert_int_equal(portico_workflow_env_signal(env, "named", second, &err), 0);
+	json_decref(first);
+	json_decref(second);
+	assert_completed(env, "[2]");
+}
+
 /* ---- 7. fork ----------------------------------------------------------------------------------------------- */
 
 static void test_fork_outputs_every_branch_in_order(void **unused)
@@ -895,6 +912,7 @@ int main(void)
 	        cmocka_unit_test(test_emit_signals_the_workflow_the_event_names),
 	        cmocka_unit_test(test_run_workflow_starts_the_child_flow_from_the_catalog),
 	        cmocka_unit_test(test_an_early_event_waits_for_its_listen_across_continue_as_new),
+	        cmocka_unit_test(test_listen_to_any_event_takes_a_signal_of_any_name),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	teardown_calls();
