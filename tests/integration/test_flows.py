@@ -232,23 +232,25 @@ def test_a_signed_push_starts_the_pipeline_flow_which_starts_an_approval_flow(ex
             "pusher": "ada"}.items() <= pipeline.items(), pipeline
     approval = pipeline["approval"]
     assert approval["httpStatus"] == 200 and approval["new"] is True, pipeline
-    # The approval flow the pipeline started is there, waiting; a signal decides it.
+    record(examples, "github-push", workflow_id)
+    # The approval flow the pipeline started is there, waiting.
     state = wait_for_task(examples, escaped(approval["workflowId"]), "decide")
     assert state["data"]["title"] == f"deploy acme/shop@{commit[:12]} (refs/heads/main)", state
-    assert post(api(examples, f"/{escaped(approval['workflowId'])}/signal/approve"),
-                {"args": [{"by": "ada"}]}).status == 200
-    decided = result_of(examples, escaped(approval["workflowId"]), "30s")
-    assert decided["result"][0]["status"] == "approved", decided
-    record(examples, "github-push", workflow_id)
 
-    # The same commit pushed to another branch: the start of its approval answers 409, which the
-    # flow catches (try/catch) as the approval already asked for.
+    # The same commit pushed to another branch while it waits: the start of its approval answers
+    # 409, which the flow catches (try/catch) as the approval already asked for.
     again = signed_push(examples, {**event, "ref": "refs/heads/release"})
     assert again.status == 202 and again.json["workflowId"] != workflow_id, again
     second = result_of(examples, escaped(again.json["workflowId"]))
     assert second["result"][0]["approval"] == {"workflowId": approval["workflowId"], "httpStatus": 409,
                                                "new": False}, second
     record(examples, "github-push-again", again.json["workflowId"])
+
+    # A signal decides the approval.
+    assert post(api(examples, f"/{escaped(approval['workflowId'])}/signal/approve"),
+                {"args": [{"by": "ada"}]}).status == 200
+    decided = result_of(examples, escaped(approval["workflowId"]), "30s")
+    assert decided["result"][0]["status"] == "approved", decided
 
 
 def test_a_push_that_deletes_a_branch_asks_for_nothing(examples):
