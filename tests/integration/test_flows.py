@@ -170,10 +170,17 @@ def test_a_saga_cancelled_half_way_undoes_what_it_did(examples):
     record(examples, "order-saga-cancelled", workflow_id)
 
 
-def test_an_order_without_an_id_fails_the_saga_for_good(examples):
-    _, outcome = run_flow(examples, "order-saga", {"amount": 3})
-    assert outcome["status"] == "WORKFLOW_EXECUTION_STATUS_FAILED", outcome
-    assert outcome["failure"]["applicationFailureInfo"]["nonRetryable"] is True, outcome
+def test_an_order_without_an_id_is_refused_before_anything_starts(examples):
+    """The flow's input schema, checked by the gateway: 400 naming what is missing, no run."""
+    refused = post(flows(examples, "/order-saga?workflowId=flow-order-without-id"), {"amount": 3})
+    assert refused.status == 400, refused
+    assert refused.json["message"] == 'input: the required property "orderId" is missing', refused
+    assert get(api(examples, "/flow-order-without-id")).status == 404
+
+
+def test_an_approval_with_a_bad_timeout_is_refused(examples):
+    refused = post(flows(examples, "/approval"), {"title": "never", "timeoutSeconds": "soon"})
+    assert refused.status == 400 and "timeoutSeconds" in refused.json["message"], refused
 
 
 # ---- The approval -----------------------------------------------------------------------------
