@@ -8,9 +8,9 @@ The saga completes with the Python saga's result; fails at shipping and compensa
 release; is cancelled half-way and compensates. The approval is approved by a signal, rejected,
 and expires on its timer. A signed webhook starts the pipeline, which starts an approval flow
 through the gateway. Flows survive their worker: SIGKILLed while a flow waits for a signal or a
-timer, a new worker finishes them. Every run's history then replays with `portico-worker replay`."""
+timer, a new worker finishes them. Every run's history then replays with `portico-worker replay`,
+as do those committed in examples/flows/histories/ (PORTICO_RECORD_HISTORIES=1 rewrites them)."""
 
-import asyncio
 import json
 import os
 import subprocess
@@ -324,3 +324,21 @@ def test_this_runs_flow_histories_replay(examples, tmp_path):
         files[-1].write_text(history.to_json())
     status, output = replay(files)
     assert status == 0, output
+
+
+def committed_histories():
+    return sorted(HISTORIES.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", committed_histories(), ids=lambda path: path.stem)
+def test_committed_histories_replay(path):
+    """Histories recorded once (PORTICO_RECORD_HISTORIES=1) and committed: the interpreter, and the
+    definitions the runs carry, must make the commands they show, or flows already running break."""
+    status, output = replay([path])
+    assert status == 0, output
+
+
+def test_every_example_flow_has_a_committed_history():
+    names = {path.stem for path in committed_histories()}
+    assert {"order-saga-completed", "order-saga-compensated", "order-saga-cancelled", "approval-approved",
+            "approval-expired", "github-push"} <= names, names
