@@ -365,8 +365,10 @@ static int check_duration(validator *v, const json_t *value)
 {
 	if (flow_duration_ms(value) >= 0)
 		return 0;
+	/* The spec's DurationExpression: evaluated when the task runs, to an ISO 8601 string or a
+	 * duration object (a wait of the flow's input's length, say); checked here as an expression. */
 	if (json_is_string(value) && flow_expr_is(json_string_value(value)))
-		return fail(v, "a duration given by an expression is not supported");
+		return check_expression(v, value);
 	return fail(v,
 	            "expected a duration: an ISO 8601 string such as \"PT30S\" or \"P1DT2H\" (no years or months), "
 	            "or an object of non-negative integers days, hours, minutes, seconds, milliseconds; at most "

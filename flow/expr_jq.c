@@ -17,7 +17,7 @@
 
 /* The spec's variables, bound whether or not the caller gives them (a missing one is null), so
  * that an expression that names one always compiles. */
-static const char *const standard_names[] = {"context", "input", "workflow", "task", "runtime", "__now"};
+static const char *const standard_names[] = {"context", "input", "output", "workflow", "task", "runtime", "__now"};
 #define STANDARD_NAMES (sizeof(standard_names) / sizeof(standard_names[0]))
 
 /* Binds the data and the variables from the one input (an array: data, then each name's value in
@@ -44,6 +44,13 @@ static const char prelude_defs[] =
         " def get_jq_origin: error(\"get_jq_origin is not available in a runtime expression\");"
         " def modulemeta: error(\"modulemeta is not available in a runtime expression\");"
         " $__portico_data |\n";
+
+static void (*nomem_handler)(void *);
+
+void flow_jq_set_nomem_handler(void (*handler)(void *))
+{
+	nomem_handler = handler;
+}
 
 struct flow_jq_program {
 	jq_state *jq;
@@ -188,6 +195,8 @@ flow_jq_program *flow_jq_compile(const char *program, const json_t *names, porti
 	snprintf(text + used, size - used, "] | %s%s", prelude_defs, program);
 
 	jq_state *jq = jq_init();
+	if (nomem_handler)
+		jq_set_nomem_handler(jq, nomem_handler, NULL);
 	messages m = {NULL};
 	jq_set_error_cb(jq, on_compile_error, &m);
 	jq_set_attr(jq, jv_string("JQ_LIBRARY_PATH"), jv_array());

@@ -59,6 +59,7 @@ struct portico_workflow_env {
 	portico_workflow_failure *failure;
 	work *work;
 	timer *timers;
+	int resolved; /* a command was answered at once (a signal delivered): the workflow needs a task */
 	/* the update in flight */
 	workflow_message *update_request;
 	Temporal__Api__Update__V1__Request *update;
@@ -377,6 +378,7 @@ static void record(portico_workflow_env *env, const workflow_command *c, const w
 		done->workflow_execution = copy(a->execution);
 		append(env, EVENT(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED), CASE(EXTERNAL_WORKFLOW_EXECUTION_SIGNALED),
 		       done);
+		env->resolved = 1;
 		break;
 	}
 	case TEMPORAL__API__COMMAND__V1__COMMAND__ATTRIBUTES_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_COMMAND_ATTRIBUTES: {
@@ -647,7 +649,9 @@ static int step(portico_workflow_env *env, int64_t limit_ms, portico_error *err)
 {
 	if (env->status != 1)
 		return 0;
-	if (env->work) {
+	if (env->resolved) {
+		env->resolved = 0;
+	} else if (env->work) {
 		work *w = env->work;
 		env->work = w->next;
 		run_work(env, w);

@@ -58,6 +58,7 @@ struct portico_workflow {
 
 struct portico_workflow_scope {
 	int cancelled;
+	struct workflow_run *run;            /* the run that owns it */
 	struct portico_workflow_scope *next; /* the run's list */
 };
 
@@ -2174,14 +2175,10 @@ portico_workflow_scope *portico_workflow_scope_new(portico_workflow *wf)
 {
 	workflow_run *run = run_of(wf);
 	portico_workflow_scope *s = portico_calloc(1, sizeof *s);
+	s->run = run;
 	s->next = run->scopes;
 	run->scopes = s;
 	return s;
-}
-
-void portico_workflow_scope_cancel(portico_workflow_scope *scope)
-{
-	scope->cancelled = 1;
 }
 
 /* Cancels the operations of cancelled scopes (done before each wait, and when one starts). */
@@ -2192,6 +2189,15 @@ static void cancel_scoped(workflow_run *run)
 		if (f->scope && f->scope->cancelled && !f->cancel_sent)
 			cancel_future(run, f);
 	}
+}
+
+void portico_workflow_scope_cancel(portico_workflow_scope *scope)
+{
+	scope->cancelled = 1;
+	/* at once: the caller may next wait on something else (a condition, another coroutine) while
+	 * the scope's operations are what that waits for */
+	if (!scope->run->read_only && !scope->run->evicting)
+		cancel_scoped(scope->run);
 }
 
 portico_workflow_future *portico_workflow_activity_start(portico_workflow *wf, const char *type, json_t *args,

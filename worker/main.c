@@ -3,7 +3,9 @@
  * `void portico_register_activities(portico_worker *)`) on PORTICO_TASK_QUEUE (default "portico")
  * for workflows written with any Temporal SDK, and C workflows from shared objects (--workflows
  * lib.so, repeatable: each exports `void portico_register_workflows(portico_worker *)`, and may
- * export portico_register_activities too). Same TEMPORAL_* environment as the gateway, same
+ * export portico_register_activities too). Flows (Serverless Workflow documents, flow/) run on it
+ * too, as its dynamic workflow: inline ones always, and those of --flows DIR (or
+ * PORTICO_FLOWS_DIR) by name when a flow runs another. Same TEMPORAL_* environment as the gateway, same
  * PORTICO_CODEC_* keys; `portico-worker --help` lists every setting. SIGTERM or SIGINT stops it
  * gracefully: activities in flight get PORTICO_WORKER_GRACE_SECONDS (30) to finish. */
 #include <dlfcn.h>
@@ -20,8 +22,11 @@
 #include "client.h"
 #include "codec.h"
 #include "config.h"
+#include "definition.h"
+#include "expr.h"
 #include "http.h"
 #include "http_request.h"
+#include "interpreter.h"
 #include "json_text.h"
 #include "log.h"
 #include "metrics.h"
@@ -53,18 +58,22 @@ static const portico_setting_help worker_settings[] = {
         {"PORTICO_WORKFLOW_POLLERS", "5", "threads polling and running workflow tasks, per queue (1 to 64)"},
         {"PORTICO_WORKFLOW_CACHE", "1000", "workflow runs kept in memory between their tasks (1 to 1000000)"},
         {"PORTICO_WORKFLOW_STACK_KB", "256", "stack of each workflow coroutine, in KiB (32 to 65536)"},
+        {"PORTICO_FLOWS_DIR", "", "the folder of flows (--flows) a flow's `run: workflow` finds its child in"},
         {NULL, NULL, NULL},
 };
 
 static void print_help(FILE *out)
 {
-	fprintf(out, "usage: portico-worker [--activities lib.so]... [--workflows lib.so]... [--help]\n\n"
+	fprintf(out, "usage: portico-worker [--activities lib.so]... [--workflows lib.so]... [--flows DIR] [--help]\n\n"
 	             "Runs Portico's http.request and the activities of each --activities library (a shared\n"
 	             "object exporting portico_register_activities) for workflows in any Temporal SDK, and\n"
 	             "the C workflows of each --workflows library (exporting portico_register_workflows,\n"
-	             "and portico_register_activities if it has activities too).\n"
+	             "and portico_register_activities if it has activities too). Flows (Serverless Workflow\n"
+	             "1.0) run as the dynamic workflow; --flows DIR (or PORTICO_FLOWS_DIR) loads the flows\n"
+	             "that flows run by name (`run: workflow`), every one validated at start-up.\n"
 	             "Settings come from the environment:\n");
 	portico_settings_print(out, "Worker:", worker_settings);
+	portico_settings_print(out, "Flows' expressions:", flow_expr_settings);
 	portico_settings_print(out, "Temporal:", portico_settings_temporal);
 	portico_settings_print(out, "Payload encryption:", portico_settings_codec);
 }
@@ -74,6 +83,7 @@ typedef struct worker_settings_values {
 	int64_t max_concurrent, threads, grace_ms;
 	int64_t workflow_pollers, workflow_cache, workflow_stack_kb;
 	const char *metrics_listen; /* NULL for none */
+	flow_expr_options expressions;
 } worker_settings_values;
 
 static int load_settings(worker_settings_values *values, portico_error *err)
@@ -92,7 +102,8 @@ static int load_settings(worker_settings_values *values, portico_error *err)
 	    portico_settings_number("PORTICO_WORKFLOW_CACHE", PORTICO_WORKER_DEFAULT_WORKFLOW_CACHE, 1,
 	                            WORKFLOW_CACHE_LIMIT, &values->workflow_cache, err) ||
 	    portico_settings_number("PORTICO_WORKFLOW_STACK_KB", 256, WORKFLOW_STACK_KB_MIN, WORKFLOW_STACK_KB_MAX,
-	                            &values->workflow_stack_kb, err))
+	                            &values->workflow_stack_kb, err) ||
+	    flow_expr_options_from_env(&values->expressions, err))
 		return -1;
 	return 0;
 }
@@ -118,6 +129,8 @@ static int call_register(void *library, const char *path, const char *symbol, in
 static int load_libraries(portico_worker *worker, int argc, char **argv, portico_error *err)
 {
 	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--flows"))
+			continue;
 		const char *path = argv[i + 1];
 		int workflows = !strcmp(argv[i], "--workflows");
 		void *library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -131,24 +144,52 @@ static int load_libraries(portico_worker *worker, int argc, char **argv, portico
 	return 0;
 }
 
-/* 1 for --help, 0 for `--activities path` and `--workflows path` pairs, -1 (said on stderr) for
- * anything else. */
+/* 1 for --help, 0 for `--activities path`, `--workflows path` and `--flows dir` pairs, -1 (said
+ * on stderr) for anything else. */
 static int check_arguments(int argc, char **argv)
 {
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
 		return 1;
 	for (int i = 1; i < argc; i += 2) {
-		if ((strcmp(argv[i], "--activities") && strcmp(argv[i], "--workflows")) || i + 1 == argc) {
+		if ((strcmp(argv[i], "--activities") && strcmp(argv[i], "--workflows") && strcmp(argv[i], "--flows")) ||
+		    i + 1 == argc) {
 			fprintf(stderr,
 			        "portico-worker: unexpected argument \"%s\"\n"
-			        "usage: portico-worker [--activities lib.so]... [--workflows lib.so]... (--help lists "
-			        "the "
-			        "settings)\n",
+			        "usage: portico-worker [--activities lib.so]... [--workflows lib.so]... [--flows DIR] "
+			        "(--help lists the settings)\n",
 			        argv[i]);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/* The flows of --flows DIR (the last one given) or PORTICO_FLOWS_DIR, every one validated now: a
+ * bad file stops the worker at start-up with the file and the path in it. Neither: an empty
+ * catalog (inline flows still run). NULL with err. */
+static flow_catalog *load_flows(int argc, char **argv, portico_error *err)
+{
+	const char *dir = getenv("PORTICO_FLOWS_DIR");
+	for (int i = 1; i + 1 < argc; i += 2)
+		if (!strcmp(argv[i], "--flows"))
+			dir = argv[i + 1];
+	if (!dir || !*dir)
+		return flow_catalog_new();
+	flow_catalog *catalog = flow_catalog_load(dir, err);
+	if (!catalog) {
+		portico_error_prefix(err, "flows %s", dir);
+		return NULL;
+	}
+	json_t *list = flow_catalog_list(catalog);
+	json_t *names = json_array();
+	size_t i;
+	json_t *flow;
+	json_array_foreach(list, i, flow)
+	        json_array_append_new(names, json_sprintf("%s@%s", json_string_value(json_object_get(flow, "name")),
+	                                                  json_string_value(json_object_get(flow, "version"))));
+	portico_log("info", "flows loaded", json_pack("{s:s,s:o}", "dir", dir, "flows", names));
+	json_decref(list);
+	return catalog;
 }
 
 /* Says why the worker cannot go on, plainly, to whoever started it (not a log line); returns
@@ -217,6 +258,9 @@ static void log_totals(portico_worker *worker)
 
 int main(int argc, char **argv)
 {
+	/* This program is also the sandbox that runs flows' jq expressions (flow/expr.h). */
+	if (argc > 1 && !strcmp(argv[1], FLOW_EXPR_SANDBOX_ARG))
+		return flow_expr_sandbox_main();
 	if (argc > 1 && !strcmp(argv[1], "replay"))
 		return worker_replay_main(argc - 1, argv + 1);
 	int arguments = check_arguments(argc, argv);
@@ -235,6 +279,11 @@ int main(int argc, char **argv)
 		portico_config_free(&cfg);
 		return fatal(EXIT_USAGE, &err);
 	}
+	if (flow_expr_start(&settings.expressions, &err))
+		return fatal(EXIT_FAILED, &err);
+	flow_catalog *flows = load_flows(argc, argv, &err); /* its expressions compile in the sandbox */
+	if (!flows)
+		return fatal(EXIT_USAGE, &err);
 
 	sigset_t stop_signals;
 	sigemptyset(&stop_signals);
@@ -265,6 +314,7 @@ int main(int argc, char **argv)
 	portico_worker_register_loop(worker, HTTP_REQUEST_ACTIVITY, http_request_activity, http);
 	if (load_libraries(worker, argc, argv, &err))
 		return fatal(EXIT_FAILED, &err);
+	flow_register(worker, flows);
 	if (portico_worker_start(worker, &err))
 		return fatal(EXIT_FAILED, &err);
 	portico_log("info", "activities registered",
@@ -304,6 +354,8 @@ int main(int argc, char **argv)
 	}
 	http_request_client_free(http);
 	portico_worker_free(worker);
+	flow_expr_stop();
+	flow_catalog_free(flows); /* after the worker: its runs borrowed it */
 	portico_metrics_free(metrics);
 	portico_client_close(client);
 	portico_codec_free(codec);

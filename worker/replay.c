@@ -1,6 +1,7 @@
 /* `portico-worker replay`: the libraries register their workflows on a worker that is never
  * started (their registration function takes a worker, as when they run), and the replayer finds
- * the workflow types through that worker. */
+ * the workflow types through that worker. Flows are its dynamic workflow, as on a running worker:
+ * a flow's history replays with no library (the definition is in the history). */
 #include "replay.h"
 
 #include <dlfcn.h>
@@ -11,6 +12,7 @@
 #include "client.h"
 #include "codec.h"
 #include "config.h"
+#include "interpreter.h"
 #include "replayer.h"
 #include "worker.h"
 
@@ -22,10 +24,11 @@ static int usage(const char *problem)
 {
 	fprintf(stderr,
 	        "portico-worker replay: %s\n"
-	        "usage: portico-worker replay --workflows lib.so [--workflows lib.so]... history.json...\n"
+	        "usage: portico-worker replay [--workflows lib.so]... history.json...\n"
 	        "Replays each history (temporal workflow show -w ID --output json > history.json, or the Web UI's\n"
-	        "Download) against the workflows each library registers (portico_register_workflows); payload\n"
-	        "keys from PORTICO_CODEC_KEYS or PORTICO_CODEC_KEYS_FILE.\n",
+	        "Download) against the workflows each library registers (portico_register_workflows), and flows'\n"
+	        "histories against the flow interpreter; payload keys from PORTICO_CODEC_KEYS or\n"
+	        "PORTICO_CODEC_KEYS_FILE.\n",
 	        problem);
 	return EXIT_USAGE;
 }
@@ -85,6 +88,7 @@ static int replay_histories(int argc, char **argv, int first_file, const portico
 	portico_worker_options options = {.task_queue = "replay", .codec = codec};
 	portico_worker *worker = portico_worker_new(client, &options);
 	int status = 0;
+	flow_register(worker, NULL); /* a child flow's definition is in the history: no catalog */
 	for (int i = 1; i < first_file && !status; i += 2)
 		if (load_library(worker, argv[i + 1]))
 			status = EXIT_USAGE;
@@ -109,8 +113,6 @@ int worker_replay_main(int argc, char **argv)
 			return usage("--workflows needs a library");
 		first_file += 2;
 	}
-	if (first_file == 1)
-		return usage("no --workflows library");
 	if (first_file == argc)
 		return usage("no history file");
 	if (argv[first_file][0] == '-' && argv[first_file][1] == '-')

@@ -1,0 +1,818 @@
+/* The flow interpreter driven through the in-process workflow env: flows (JSON documents) run with
+ * C stand-ins for http.request and named activities; results, failures (as problems), timers,
+ * signals, updates, queries and cancellation are checked, and every history the env wrote replays. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "json_assert.h"
+
+#include "expr.h"
+#include "interpreter.h"
+#include "protojson.h"
+#include "workflow_env.h"
+#include "workflow_run.h"
+#include "temporal/api/history/v1/message.pb-c.h"
+
+/* Every activity call the stand-ins saw, as ["type", arg0]: what a test checks ran. */
+static json_t *calls;
+
+static void record(const char *type, json_t *args)
+{
+	json_array_append_new(calls, json_pack("[s,O*]", type, json_array_get(args, 0)));
+}
+
+/* ---- Stand-ins ---------------------------------------------------------------------------------- */
+
+static int echo(json_t *args, json_t **result, portico_workflow_failure **failure, void *arg)
+{
+	(void)failure;
+	record(arg, args);
+	*result = json_incref(json_array_get(args, 0));
+	return 0;
+}
+
+static int declined(json_t *args, json_t **result, portico_workflow_failure **failure, void *arg)
+{
+	(void)result;
+	record(arg, args);
+	*failure = portico_workflow_failure_new("CardDeclined", 1, NULL, "card declined");
+	return -1;
+}
+
+static int flaky_left; /* how many more times "flaky" fails */
+
+/* http.request as the worker's: {method, url, headers, body} → {status, headers, body}; 4xx and
+ * 5xx fail with "… answered N". */
+static int http(json_t *args, json_t **result, portico_workflow_failure **failure, void *arg)
+{
+	(void)arg;
+	record("http.request", args);
+	const json_t *request = json_array_get(args, 0);
+	const char *url = json_string_value(json_object_get(request, "url"));
+	const char *method = json_string_value(json_object_get(request, "method"));
+	int status = strstr(url, "/missing") ? 404 : strstr(url, "/moved") ? 302 : 200;
+	if (strstr(url, "/flaky") && flaky_left > 0) {
+		flaky_left--;
+		status = 503;
+	}
+	if (status >= 400) {
+		*failure = portico_workflow_failure_new(status >= 500 ? "HttpServerError" : "HttpClientError",
+		                                        status < 500, NULL, "%s %s answered %d", method, url, status);
+		return -1;
+	}
+	*result = json_pack("{s:i,s:{s:s},s:{s:s,s:O?}}", "status", status, "headers", "content-type",
+	                    "application/json", "body", "url", url, "sent", json_object_get(request, "body"));
+	return 0;
+}
+
+/* ---- Running a flow --------------------------------------------------------------------------------- */
+
+static portico_workflow_env *flow_env(const char *name)
+{
+	portico_workflow_env *env = portico_workflow_env_new();
+	portico_workflow_env_register_workflow(env, name, flow_workflow, NULL);
+	portico_workflow_env_register_activity(env, "http.request", http, NULL);
+	static const char *echoes[] = {"order.reserve", "order.charge", "order.ship", "order.release", "order.refund"};
+	for (size_t i = 0; i < sizeof echoes / sizeof echoes[0]; i++)
+		portico_workflow_env_register_activity(env, echoes[i], echo, (void *)echoes[i]);
+	portico_workflow_env_register_activity(env, "order.decline", declined, "order.decline");
+	json_decref(calls);
+	calls = json_array();
+	return env;
+}
+
+/* Starts the flow of definition (JSON text, its document.name "t") with input and runs it until
+ * it waits on the test or on a timer further than max_ms (negative: until it ends). */
+static portico_workflow_env *start_until(const char *definition, const char *input, int64_t max_ms)
+{
+	portico_workflow_env *env = flow_env("t");
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args =
+	        json_pack("[{s:o,s:o}]", "definition", parse(definition), "input", parse(input ? input : "null"));
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, max_ms, &err), 0);
+	return env;
+}
+
+static portico_workflow_env *start(const char *definition, const char *input)
+{
+	return start_until(definition, input, -1);
+}
+
+static const workflow_definition *replay_lookup(void *arg, const char *type)
+{
+	(void)type;
+	return arg;
+}
+
+/* Replays the env's history on a fresh run of the interpreter: 0 when it replays. */
+static int replays(portico_workflow_env *env)
+{
+	json_t *json = portico_workflow_env_history(env);
+	portico_error err = PORTICO_ERROR_INIT;
+	Temporal__Api__History__V1__History *h = (Temporal__Api__History__V1__History *)portico_protojson_decode(
+	        &temporal__api__history__v1__history__descriptor, json, &err);
+	json_decref(json);
+	assert_non_null(h);
+	workflow_definition definition = {flow_workflow, NULL};
+	workflow_run_options options = {
+	        .namespace_name = "default", .lookup = replay_lookup, .lookup_arg = &definition};
+	workflow_run *run = workflow_run_new(&options);
+	workflow_run_problem problem;
+	int rc = workflow_run_apply(run, h->events, h->n_events, NULL, 0, &problem, &err);
+	if (rc)
+		print_error("replay: %s\n", err.message);
+	portico_error_clear(&err);
+	workflow_run_free(run);
+	protobuf_c_message_free_unpacked(&h->base, NULL);
+	return rc;
+}
+
+/* The run completed with result (JSON text) and replays; frees env. */
+static void assert_completed(portico_workflow_env *env, const char *result)
+{
+	const portico_workflow_failure *f = portico_workflow_env_failure(env);
+	if (portico_workflow_env_status(env) != PORTICO_WORKFLOW_COMPLETED)
+		fail_msg("status %d: %s", portico_workflow_env_status(env), f && f->message ? f->message : "");
+	assert_json_equal(json_incref(portico_workflow_env_result(env)), result);
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
+/* The run failed with the problem (JSON text) as its one detail, typed as the problem, and
+ * replays; frees env. */
+static void assert_failed(portico_workflow_env *env, const char *problem)
+{
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	const portico_workflow_failure *f = portico_workflow_env_failure(env);
+	assert_non_null(f);
+	assert_true(f->non_retryable);
+	json_t *detail = json_array_get(f->details, 0);
+	assert_string_equal(f->type, json_string_value(json_object_get(detail, "type")));
+	assert_json_equal(json_incref(detail), problem);
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
+#define DOC "\"document\":{\"dsl\":\"1.0.0\",\"namespace\":\"test\",\"name\":\"t\",\"version\":\"1.0.0\"}"
+
+/* ---- 1. The run ------------------------------------------------------------------------------------ */
+
+static void test_tasks_run_in_order_and_the_last_output_is_the_result(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"a\":{\"set\":{\"x\":1}}},{\"b\":{\"set\":{\"y\":2}}}]}", NULL);
+	assert_completed(env, "{\"y\":2}");
+}
+
+static void test_an_input_that_is_not_a_flow_fails_as_not_a_flow(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = flow_env("t");
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args = parse("[{\"orderId\":1}]");
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	assert_string_equal(portico_workflow_env_failure(env)->type, "portico.NotAFlow");
+	portico_workflow_env_free(env);
+}
+
+static void test_then_jumps_forward_exits_and_ends(void **unused)
+{
+	(void)unused;
+	/* a jumps over b to c; the nested do exits after its first task; end stops before e */
+	portico_workflow_env *env = start("{" DOC ",\"do\":["
+	                                  "{\"a\":{\"set\":{\"at\":\"a\"},\"then\":\"c\"}},"
+	                                  "{\"b\":{\"set\":{\"at\":\"b\"}}},"
+	                                  "{\"c\":{\"do\":[{\"c1\":{\"set\":{\"at\":\"c1\"},\"then\":\"exit\"}},"
+	                                  "{\"c2\":{\"set\":{\"at\":\"c2\"}}}]}},"
+	                                  "{\"d\":{\"set\":{\"at\":\"d\"},\"then\":\"end\"}},"
+	                                  "{\"e\":{\"set\":{\"at\":\"e\"}}}]}",
+	                                  NULL);
+	assert_completed(env, "{\"at\":\"d\"}");
+}
+
+static void test_a_definition_that_does_not_validate_fails_with_its_path(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"a\":{\"set\":{},\"then\":\"nowhere\"}}]}", NULL);
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/configuration\","
+	                   "\"status\":400,\"instance\":\"/do/0/a/then\",\"title\":\"Invalid Definition\","
+	                   "\"detail\":\"/do/0/a/then: unknown task \\\"nowhere\\\" (tasks here: a)\"}");
+}
+
+static void test_an_unknown_task_kind_fails_with_its_path(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"a\":{\"do\":[{\"b\":{\"dance\":{}}}]}}]}", NULL);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	json_t *problem = json_array_get(portico_workflow_env_failure(env)->details, 0);
+	assert_string_equal(json_string_value(json_object_get(problem, "instance")), "/do/0/a/do/0/b");
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
+/* ---- 2. set, switch, raise, wait, call ------------------------------------------------------------------ */
+
+static void test_switch_takes_the_default_case_without_a_match(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start("{" DOC ",\"do\":["
+	                                  "{\"s\":{\"switch\":[{\"no\":{\"when\":\"${ .x == 1 }\",\"then\":\"b\"}},"
+	                                  "{\"other\":{\"then\":\"c\"}}]}},"
+	                                  "{\"b\":{\"set\":{\"at\":\"b\"},\"then\":\"end\"}},"
+	                                  "{\"c\":{\"set\":{\"at\":\"c\"}}}]}",
+	                                  NULL);
+	assert_completed(env, "{\"at\":\"c\"}");
+}
+
+static void test_raise_fails_the_run_with_the_error_as_a_problem(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"use\":{\"errors\":{\"nope\":{\"type\":\"https://example.com/nope\",\"status\":422,"
+	              "\"title\":\"Nope\",\"detail\":\"not today\"}}},"
+	              "\"do\":[{\"check\":{\"raise\":{\"error\":\"nope\"}}}]}",
+	              NULL);
+	const portico_workflow_failure *f = portico_workflow_env_failure(env);
+	assert_string_equal(f->message, "Nope: not today");
+	assert_failed(env, "{\"type\":\"https://example.com/nope\",\"status\":422,\"title\":\"Nope\","
+	                   "\"detail\":\"not today\",\"instance\":\"/do/0/check\"}");
+}
+
+static void test_wait_sleeps_on_a_durable_timer(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = flow_env("t");
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args = json_pack("[{s:o,s:o}]", "definition",
+	                         parse("{" DOC ",\"do\":[{\"w\":{\"wait\":\"PT1H30M\"}},{\"v\":{\"wait\":{\"seconds\":"
+	                               "30}}}]}"),
+	                         "input", parse("{\"a\":1}"));
+	int64_t start_ms = portico_workflow_env_now_ms(env);
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_int_equal(portico_workflow_env_now_ms(env) - start_ms, (90 * 60 + 30) * 1000);
+	assert_completed(env, "{\"a\":1}");
+}
+
+static void test_call_activity_runs_any_type_with_arguments(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start(
+	        "{" DOC ",\"do\":[{\"charge\":{\"call\":\"activity\",\"with\":{\"type\":\"order.charge\","
+	        "\"taskQueue\":\"payments\",\"arguments\":[{\"amount\":5}],\"startToCloseTimeout\":\"PT10S\"}}}]}",
+	        NULL);
+	assert_json_equal(json_incref(calls), "[[\"order.charge\",{\"amount\":5}]]");
+	assert_completed(env, "{\"amount\":5}");
+}
+
+static void test_a_failed_activity_is_a_runtime_problem_titled_with_its_type(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"charge\":{\"call\":\"activity\",\"with\":{\"type\":\"order.decline\"}}}]}",
+	              "{\"a\":1}");
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/runtime\",\"status\":500,"
+	                   "\"instance\":\"/do/0/charge\",\"title\":\"CardDeclined\",\"detail\":\"card declined\"}");
+}
+
+static void test_a_function_of_use_runs_with_the_calls_arguments(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"use\":{\"functions\":{\"ship\":{\"call\":\"activity\",\"with\":{\"type\":"
+	              "\"order.ship\"}}}},\"do\":[{\"s\":{\"call\":\"ship\",\"with\":{\"to\":\"Lisbon\"}}}]}",
+	              "{\"ignored\":true}");
+	assert_json_equal(json_incref(calls), "[[\"order.ship\",{\"to\":\"Lisbon\"}]]");
+	assert_completed(env, "{\"to\":\"Lisbon\"}");
+}
+
+static void test_call_http_sends_the_request_and_outputs_the_content(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"post\",\"endpoint\":"
+	              "\"https://pets.example/pets/{id}\",\"query\":{\"q\":\"a b\"},\"headers\":{\"X-A\":\"1\"},"
+	              "\"body\":{\"n\":1}}}}]}",
+	              "{\"id\":7}");
+	assert_json_equal(json_incref(calls), "[[\"http.request\",{\"method\":\"POST\",\"url\":\"https://pets.example/"
+	                                      "pets/7?q=a%20b\",\"headers\":{\"X-A\":\"1\"},\"body\":{\"n\":1}}]]");
+	assert_completed(env, "{\"url\":\"https://pets.example/pets/7?q=a%20b\",\"sent\":{\"n\":1}}");
+}
+
+static void test_call_http_outputs_the_response_when_asked(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
+	                                  "\"endpoint\":{\"uri\":\"https://x.example/a\"},\"output\":\"response\"}}}]}",
+	                                  NULL);
+	assert_completed(env, "{\"request\":{\"method\":\"GET\",\"uri\":\"https://x.example/a\"},\"statusCode\":200,"
+	                      "\"headers\":{\"content-type\":\"application/json\"},"
+	                      "\"content\":{\"url\":\"https://x.example/a\",\"sent\":null}}");
+}
+
+static void test_a_404_is_a_communication_problem_with_its_status(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
+	                                  "\"endpoint\":\"https://x.example/missing\"}}}]}",
+	                                  NULL);
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/communication\",\"status\":404,"
+	                   "\"instance\":\"/do/0/get\",\"title\":\"HTTP Error\","
+	                   "\"detail\":\"GET https://x.example/missing answered 404\"}");
+}
+
+static void test_a_redirect_fails_unless_redirect_is_allowed(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
+	                                  "\"endpoint\":\"https://x.example/moved\"}}}]}",
+	                                  NULL);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	portico_workflow_env_free(env);
+	env = start("{" DOC ",\"do\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
+	            "\"endpoint\":\"https://x.example/moved\",\"redirect\":true,\"output\":\"raw\"}}}]}",
+	            NULL);
+	/* base64 of {"url":"https://x.example/moved","sent":null} */
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_COMPLETED);
+	assert_true(json_is_string(portico_workflow_env_result(env)));
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
+/* ---- 3. try, retry, timeouts ------------------------------------------------------------------------- */
+
+static void test_try_catches_a_matching_error_and_runs_catch_do(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start(
+	        "{" DOC ",\"do\":[{\"t\":{\"try\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
+	        "\"endpoint\":\"https://x.example/missing\"}}}],\"catch\":{\"errors\":{\"with\":{\"status\":404}},"
+	        "\"do\":[{\"fallback\":{\"set\":{\"found\":false}}}]}}}]}",
+	        NULL);
+	assert_completed(env, "{\"found\":false}");
+}
+
+static void test_try_lets_an_error_that_does_not_match_through(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start(
+	        "{" DOC ",\"do\":[{\"t\":{\"try\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
+	        "\"endpoint\":\"https://x.example/missing\"}}}],\"catch\":{\"errors\":{\"with\":{\"status\":503}}}"
+	        "}}]}",
+	        NULL);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	json_t *problem = json_array_get(portico_workflow_env_failure(env)->details, 0);
+	assert_string_equal(json_string_value(json_object_get(problem, "instance")), "/do/0/t/try/0/get");
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
+static void test_retry_backs_off_exponentially_until_the_call_succeeds(void **unused)
+{
+	(void)unused;
+	flaky_left = 3;
+	portico_workflow_env *env = flow_env("t");
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args = json_pack(
+	        "[{s:o}]", "definition",
+	        parse("{" DOC ",\"do\":[{\"t\":{\"try\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
+	              "\"endpoint\":\"https://x.example/flaky\"}}}],\"catch\":{\"errors\":{\"with\":{\"status\":503}},"
+	              "\"retry\":{\"delay\":{\"seconds\":2},\"backoff\":{\"exponential\":{}},\"limit\":{\"attempt\":"
+	              "{\"count\":5}}}}}}]}"));
+	int64_t start_ms = portico_workflow_env_now_ms(env);
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_int_equal(json_array_size(calls), 4);
+	assert_int_equal(portico_workflow_env_now_ms(env) - start_ms, (2 + 4 + 8) * 1000);
+	assert_completed(env, "{\"url\":\"https://x.example/flaky\",\"sent\":null}");
+}
+
+static void test_retries_exhausted_fail_with_the_last_error(void **unused)
+{
+	(void)unused;
+	flaky_left = 10;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"t\":{\"try\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
+	              "\"endpoint\":\"https://x.example/flaky\"}}}],\"catch\":{\"retry\":{\"delay\":\"PT1S\","
+	              "\"jitter\":{\"from\":\"PT0S\",\"to\":\"PT1S\"},\"limit\":{\"attempt\":{\"count\":2}}}}}}]}",
+	              NULL);
+	assert_int_equal(json_array_size(calls), 3);
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/communication\",\"status\":503,"
+	                   "\"instance\":\"/do/0/t/try/0/get\",\"title\":\"HTTP Error\","
+	                   "\"detail\":\"GET https://x.example/flaky answered 503\"}");
+}
+
+static void test_a_task_past_its_timeout_raises_the_timeout_error(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"slow\":{\"wait\":\"PT1H\",\"timeout\":{\"after\":"
+	                                  "{\"minutes\":5}}}}]}",
+	                                  NULL);
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/timeout\",\"status\":408,"
+	                   "\"instance\":\"/do/0/slow\",\"title\":\"Timeout\","
+	                   "\"detail\":\"the task did not finish within 300000 ms\"}");
+}
+
+static void test_a_timeout_is_caught_like_any_error(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"use\":{\"timeouts\":{\"short\":{\"after\":\"PT1M\"}}},"
+	              "\"do\":[{\"t\":{\"try\":[{\"slow\":{\"wait\":\"PT1H\",\"timeout\":\"short\"}}],"
+	              "\"catch\":{\"errors\":{\"with\":{\"status\":408}},\"do\":[{\"late\":{\"set\":"
+	              "{\"late\":true}}}]}}},{\"fast\":{\"wait\":\"PT1S\",\"timeout\":\"short\"}}]}",
+	              NULL);
+	assert_completed(env, "{\"late\":true}");
+}
+
+/* ---- 4. Compensation ------------------------------------------------------------------------------------- */
+
+#define SAGA                                                                                                           \
+	"{" DOC ",\"do\":["                                                                                            \
+	"{\"reserve\":{\"call\":\"activity\",\"with\":{\"type\":\"order.reserve\",\"arguments\":[\"r\"]},"             \
+	"\"x-portico-compensate\":[{\"release\":{\"call\":\"activity\",\"with\":{\"type\":\"order.release\"}}}]}},"    \
+	"{\"charge\":{\"call\":\"activity\",\"with\":{\"type\":\"order.charge\",\"arguments\":[\"c\"]},"               \
+	"\"x-portico-compensate\":[{\"refund\":{\"call\":\"activity\",\"with\":{\"type\":\"order.refund\"}}}]}},"      \
+	"{\"pause\":{\"wait\":\"PT1H\"}},"                                                                             \
+	"{\"ship\":{\"call\":\"activity\",\"with\":{\"type\":\"%s\"}}}]}"
+
+static void test_a_failure_runs_the_compensations_newest_first_then_fails(void **unused)
+{
+	(void)unused;
+	char definition[2048];
+	snprintf(definition, sizeof definition, SAGA, "order.decline");
+	portico_workflow_env *env = start(definition, "{\"id\":1}");
+	/* each compensation gets its task's output as input */
+	assert_json_equal(json_incref(calls), "[[\"order.reserve\",\"r\"],[\"order.charge\",\"c\"],"
+	                                      "[\"order.decline\",\"c\"],[\"order.refund\",\"c\"],"
+	                                      "[\"order.release\",\"r\"]]");
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/runtime\",\"status\":500,"
+	                   "\"instance\":\"/do/3/ship\",\"title\":\"CardDeclined\",\"detail\":\"card declined\"}");
+}
+
+static void test_a_cancelled_flow_compensates_then_ends_cancelled(void **unused)
+{
+	(void)unused;
+	char definition[2048];
+	snprintf(definition, sizeof definition, SAGA, "order.ship");
+	portico_workflow_env *env = start_until(definition, NULL, 60 * 1000);
+	assert_int_equal(portico_workflow_env_status(env), 1); /* waiting an hour */
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(portico_workflow_env_cancel(env, &err), 0);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_CANCELED);
+	assert_json_equal(json_incref(calls), "[[\"order.reserve\",\"r\"],[\"order.charge\",\"c\"],"
+	                                      "[\"order.refund\",\"c\"],[\"order.release\",\"r\"]]");
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
+/* ---- 5, 6. Events and the state query --------------------------------------------------------------------- */
+
+#define APPROVAL                                                                                                       \
+	"{" DOC ",\"do\":[{\"ask\":{\"set\":{\"asked\":true}}},"                                                       \
+	"{\"decide\":{\"listen\":{\"to\":{\"one\":{\"with\":{\"type\":\"approval.decided\"}}}},"                       \
+	"\"timeout\":{\"after\":\"PT1H\"}}}]}"
+
+static void test_listen_takes_a_signal_with_bare_data(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start_until(APPROVAL, NULL, 60 * 1000);
+	assert_int_equal(portico_workflow_env_status(env), 1);
+	json_t *state = NULL;
+	char *error = NULL;
+	assert_int_equal(portico_workflow_env_query(env, "flow.state", NULL, &state, &error), 0);
+	assert_json_equal(state, "{\"task\":\"/do/1/decide\",\"data\":{\"asked\":true},\"context\":{}}");
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args = parse("[{\"approved\":true}]");
+	assert_int_equal(portico_workflow_env_signal(env, "approval.decided", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_completed(env, "[{\"approved\":true}]");
+}
+
+static void test_listen_answers_an_update_with_its_output(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start_until(APPROVAL, NULL, 60 * 1000);
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *result = NULL;
+	portico_workflow_failure *failure = NULL;
+	json_t *args = parse("[{\"specversion\":\"1.0\",\"type\":\"approval.decided\",\"source\":\"me\",\"id\":\"1\","
+	                     "\"data\":{\"approved\":false}}]");
+	int ur = portico_workflow_env_update(env, "approval.decided", args, &result, &failure, &err);
+	if (ur != PORTICO_WAIT_DONE)
+		print_error("update: %s %s\n", err.message ? err.message : "", failure ? failure->message : "");
+	assert_int_equal(ur, PORTICO_WAIT_DONE);
+	assert_json_equal(result, "[{\"approved\":false}]");
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_completed(env, "[{\"approved\":false}]");
+}
+
+static void test_an_update_nobody_listens_for_is_rejected(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"first\":{\"listen\":{\"to\":{\"one\":{\"with\":{\"type\":\"a\"}}}}}},"
+	              "{\"second\":{\"listen\":{\"to\":{\"one\":{\"with\":{\"type\":\"b\"}}}}}}]}",
+	              NULL);
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(portico_workflow_env_signal(env, "a", NULL, &err), 0);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	json_t *result = NULL;
+	portico_workflow_failure *failure = NULL;
+	assert_int_equal(portico_workflow_env_update(env, "a", NULL, &result, &failure, &err), PORTICO_WAIT_FAILED);
+	portico_workflow_failure_free(failure);
+	json_t *args = parse("[7]");
+	assert_int_equal(portico_workflow_env_signal(env, "b", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_completed(env, "[7]");
+}
+
+static void test_listen_all_waits_for_every_event_and_early_ones_are_kept(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = flow_env("t");
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *start_args = json_pack(
+	        "[{s:o}]", "definition",
+	        parse("{" DOC ",\"do\":[{\"pause\":{\"wait\":\"PT1M\"}},{\"both\":{\"listen\":{\"to\":{\"all\":["
+	              "{\"with\":{\"type\":\"a\"}},{\"with\":{\"type\":\"b\",\"source\":\"s\"}}]},\"read\":"
+	              "\"envelope\"}}}]}"));
+	assert_int_equal(portico_workflow_env_start(env, "t", start_args, &err), 0);
+	json_decref(start_args);
+	/* b from another source does not match; a arrives before the listen */
+	json_t *b_other = parse("[{\"specversion\":\"1.0\",\"type\":\"b\",\"source\":\"elsewhere\",\"id\":\"1\"}]");
+	json_t *b = parse("[{\"specversion\":\"1.0\",\"type\":\"b\",\"source\":\"s\",\"id\":\"2\"}]");
+	assert_int_equal(portico_workflow_env_signal(env, "a", NULL, &err), 0);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_int_equal(portico_workflow_env_signal(env, "b", b_other, &err), 0);
+	assert_int_equal(portico_workflow_env_status(env), 1);
+	assert_int_equal(portico_workflow_env_signal(env, "b", b, &err), 0);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	json_decref(b_other);
+	json_decref(b);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_COMPLETED);
+	json_t *result = portico_workflow_env_result(env);
+	assert_int_equal(json_array_size(result), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(result, 1), "id")), "2");
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
+static void test_a_listen_past_its_timeout_fails(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start_until(APPROVAL, NULL, 60 * 1000);
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	assert_string_equal(portico_workflow_env_failure(env)->type,
+	                    "https://serverlessworkflow.io/spec/1.0.0/errors/timeout");
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
+/* ---- Expressions and data flow ------------------------------------------------------------------------ */
+
+static void test_data_flows_through_from_as_export_and_if(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"input\":{\"from\":\"${ {order: .order} }\"},\"do\":["
+	              "{\"a\":{\"set\":{\"total\":\"${ .order.amount * 2 }\",\"at\":\"${ $task.reference }\"},"
+	              "\"export\":{\"as\":\"${ $context + {total: .total} }\"}}},"
+	              "{\"skip\":{\"if\":\"${ .total > 100 }\",\"set\":{\"big\":true}}},"
+	              "{\"b\":{\"input\":{\"from\":\"${ $context }\"},\"set\":{\"ctx\":\"${ . }\",\"wf\":\"${ "
+	              "$workflow.input.junk }\","
+	              "\"now\":\"${ now > 0 }\",\"order\":\"${ $input }\"},\"output\":{\"as\":\"${ .ctx + {wf, now, "
+	              "order} }\"}}}],"
+	              "\"output\":{\"as\":\"${ . + {done: true} }\"}}",
+	              "{\"order\":{\"amount\":10},\"junk\":1}");
+	assert_completed(env, "{\"total\":20,\"wf\":1,\"now\":true,\"order\":{\"total\":20},\"done\":true}");
+}
+
+static void test_an_expression_that_fails_is_an_expression_problem_at_its_task(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"a\":{\"set\":{\"x\":\"${ .a + 1 }\"}}}]}", "{\"a\":\"s\"}");
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	json_t *problem = json_array_get(portico_workflow_env_failure(env)->details, 0);
+	assert_string_equal(json_string_value(json_object_get(problem, "type")),
+	                    "https://serverlessworkflow.io/spec/1.0.0/errors/expression");
+	assert_string_equal(json_string_value(json_object_get(problem, "instance")), "/do/0/a");
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
+static void test_an_input_that_does_not_match_the_schema_is_a_validation_problem(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"input\":{\"schema\":{\"format\":\"json\",\"document\":{\"type\":"
+	              "\"object\",\"required\":[\"id\"]}}},\"do\":[{\"a\":{\"set\":{\"ok\":true}}}]}",
+	              "{}");
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	json_t *problem = json_array_get(portico_workflow_env_failure(env)->details, 0);
+	assert_string_equal(json_string_value(json_object_get(problem, "type")),
+	                    "https://serverlessworkflow.io/spec/1.0.0/errors/validation");
+	assert_string_equal(json_string_value(json_object_get(problem, "instance")), "/input");
+	portico_workflow_env_free(env);
+}
+
+static void test_catch_binds_the_error_for_when_and_do(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start(
+	        "{" DOC ",\"do\":[{\"t\":{\"try\":[{\"r\":{\"raise\":{\"error\":{\"type\":\"https://example.com/busy\","
+	        "\"status\":409,\"title\":\"Busy\"}}}}],\"catch\":{\"as\":\"e\",\"when\":\"${ $e.status == 409 }\","
+	        "\"do\":[{\"h\":{\"set\":{\"caught\":\"${ $e.title }\",\"at\":\"${ $e.instance }\"}}}]}}}]}",
+	        NULL);
+	assert_completed(env, "{\"caught\":\"Busy\",\"at\":\"/do/0/t/try/0/r\"}");
+}
+
+static void test_for_iterates_with_each_at_and_while(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"loop\":{\"for\":{\"each\":\"pet\",\"in\":\"${ .pets }\",\"at\":\"i\"},"
+	              "\"while\":\"${ .count < 3 }\",\"do\":[{\"add\":{\"set\":{\"count\":\"${ .count + 1 }\","
+	              "\"names\":\"${ .names + [$pet + ($i | tostring)] }\",\"pets\":\"${ .pets }\"}}}]}}]}",
+	              "{\"pets\":[\"a\",\"b\",\"c\",\"d\"],\"count\":0,\"names\":[]}");
+	assert_completed(env, "{\"count\":3,\"names\":[\"a0\",\"b1\",\"c2\"],\"pets\":[\"a\",\"b\",\"c\",\"d\"]}");
+}
+
+/* A loop of 1200 iterations in a nested do continues as new twice, invisibly: each run's history
+ * replays and the last run's result is the loop's. */
+static void test_a_long_loop_continues_as_new_and_ends_with_the_result(void **unused)
+{
+	(void)unused;
+	json_t *args = json_pack(
+	        "[{s:o,s:o}]", "definition",
+	        parse("{" DOC ",\"do\":[{\"first\":{\"set\":{\"n\":0}}},{\"outer\":{\"do\":[{\"loop\":{\"for\":{\"in\":"
+	              "\"${ [range(1200)] }\"},\"do\":[{\"inc\":{\"set\":{\"n\":\"${ .n + 1 }\",\"last\":\"${ $item "
+	              "}\"}}}]}}]}},"
+	              "{\"last\":{\"set\":{\"total\":\"${ .n }\",\"item\":\"${ .last }\"},\"export\":{\"as\":\"${ "
+	              "{seen: true} }\"}}}]}"),
+	        "input", json_object());
+	int runs = 0;
+	for (;; runs++) {
+		portico_workflow_env *env = flow_env("t");
+		portico_error err = PORTICO_ERROR_INIT;
+		assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+		assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+		json_decref(args);
+		args = NULL;
+		if (portico_workflow_env_status(env) == PORTICO_WORKFLOW_CONTINUE_AS_NEW) {
+			args = json_incref(portico_workflow_env_continue_args(env));
+			assert_int_equal(replays(env), 0);
+			portico_workflow_env_free(env);
+			continue;
+		}
+		assert_completed(env, "{\"total\":1200,\"item\":1199}");
+		break;
+	}
+	assert_int_equal(runs, 2);
+}
+
+static void test_listen_filters_events_with_expressions(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"hot\":{\"listen\":{\"to\":{\"any\":[{\"with\":{\"type\":\"reading\","
+	              "\"data\":\"${ .temp > 38 }\"}}]}}}}]}",
+	              NULL);
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *cold = parse("[{\"temp\":30}]"), *hot = parse("[{\"temp\":40}]");
+	assert_int_equal(portico_workflow_env_signal(env, "reading", cold, &err), 0);
+	assert_int_equal(portico_workflow_env_status(env), 1);
+	assert_int_equal(portico_workflow_env_signal(env, "reading", hot, &err), 0);
+	json_decref(cold);
+	json_decref(hot);
+	assert_completed(env, "[{\"temp\":40}]");
+}
+
+static void test_emit_signals_the_workflow_the_event_names(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"tell\":{\"emit\":{\"event\":{\"with\":{\"type\":\"order."
+	              "paid\",\"source\":\"https://shop.example\",\"workflowid\":\"${ .target }\",\"data\":{\"id\":"
+	              "\"${ .id }\"}}}}}}]}",
+	              "{\"target\":\"order-7\",\"id\":7}");
+	json_t *history = portico_workflow_env_history(env);
+	char *text = json_dumps(history, JSON_COMPACT);
+	assert_non_null(strstr(text, "\"signalName\":\"order.paid\""));
+	assert_non_null(strstr(text, "\"workflowId\":\"order-7\""));
+	free(text);
+	json_decref(history);
+	assert_completed(env, "{\"target\":\"order-7\",\"id\":7}");
+}
+
+/* ---- 7. fork ----------------------------------------------------------------------------------------------- */
+
+static void test_fork_outputs_every_branch_in_order(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"f\":{\"fork\":{\"branches\":["
+	              "{\"slow\":{\"do\":[{\"w\":{\"wait\":\"PT2M\"}},{\"s\":{\"set\":{\"b\":\"slow\"}}}]}},"
+	              "{\"fast\":{\"do\":[{\"w\":{\"wait\":\"PT1M\"}},{\"s\":{\"set\":{\"b\":\"fast\"}}}]}}]}}}]}",
+	              NULL);
+	assert_completed(env, "[{\"b\":\"slow\"},{\"b\":\"fast\"}]");
+}
+
+static void test_a_fork_that_competes_takes_the_first_to_finish(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"f\":{\"fork\":{\"compete\":true,\"branches\":["
+	              "{\"slow\":{\"do\":[{\"w\":{\"wait\":\"PT2M\"}},{\"s\":{\"set\":{\"b\":\"slow\"}}}]}},"
+	              "{\"fast\":{\"do\":[{\"w\":{\"wait\":\"PT1M\"}},{\"s\":{\"set\":{\"b\":\"fast\"}}}]}}]}}}]}",
+	              NULL);
+	assert_completed(env, "{\"b\":\"fast\"}");
+}
+
+static void test_a_failed_branch_fails_the_fork(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"f\":{\"fork\":{\"branches\":["
+	              "{\"slow\":{\"wait\":\"PT1H\"}},"
+	              "{\"bad\":{\"call\":\"activity\",\"with\":{\"type\":\"order.decline\"}}}]}}}]}",
+	              NULL);
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/runtime\",\"status\":500,"
+	                   "\"instance\":\"/do/0/f/fork/branches/1/bad\",\"title\":\"CardDeclined\","
+	                   "\"detail\":\"card declined\"}");
+}
+
+static void teardown_calls(void)
+{
+	json_decref(calls);
+	calls = NULL;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_tasks_run_in_order_and_the_last_output_is_the_result),
+	        cmocka_unit_test(test_an_input_that_is_not_a_flow_fails_as_not_a_flow),
+	        cmocka_unit_test(test_then_jumps_forward_exits_and_ends),
+	        cmocka_unit_test(test_a_definition_that_does_not_validate_fails_with_its_path),
+	        cmocka_unit_test(test_an_unknown_task_kind_fails_with_its_path),
+	        cmocka_unit_test(test_switch_takes_the_default_case_without_a_match),
+	        cmocka_unit_test(test_raise_fails_the_run_with_the_error_as_a_problem),
+	        cmocka_unit_test(test_wait_sleeps_on_a_durable_timer),
+	        cmocka_unit_test(test_call_activity_runs_any_type_with_arguments),
+	        cmocka_unit_test(test_a_failed_activity_is_a_runtime_problem_titled_with_its_type),
+	        cmocka_unit_test(test_a_function_of_use_runs_with_the_calls_arguments),
+	        cmocka_unit_test(test_call_http_sends_the_request_and_outputs_the_content),
+	        cmocka_unit_test(test_call_http_outputs_the_response_when_asked),
+	        cmocka_unit_test(test_a_404_is_a_communication_problem_with_its_status),
+	        cmocka_unit_test(test_a_redirect_fails_unless_redirect_is_allowed),
+	        cmocka_unit_test(test_try_catches_a_matching_error_and_runs_catch_do),
+	        cmocka_unit_test(test_try_lets_an_error_that_does_not_match_through),
+	        cmocka_unit_test(test_retry_backs_off_exponentially_until_the_call_succeeds),
+	        cmocka_unit_test(test_retries_exhausted_fail_with_the_last_error),
+	        cmocka_unit_test(test_a_task_past_its_timeout_raises_the_timeout_error),
+	        cmocka_unit_test(test_a_timeout_is_caught_like_any_error),
+	        cmocka_unit_test(test_a_failure_runs_the_compensations_newest_first_then_fails),
+	        cmocka_unit_test(test_a_cancelled_flow_compensates_then_ends_cancelled),
+	        cmocka_unit_test(test_listen_takes_a_signal_with_bare_data),
+	        cmocka_unit_test(test_listen_answers_an_update_with_its_output),
+	        cmocka_unit_test(test_an_update_nobody_listens_for_is_rejected),
+	        cmocka_unit_test(test_listen_all_waits_for_every_event_and_early_ones_are_kept),
+	        cmocka_unit_test(test_a_listen_past_its_timeout_fails),
+	        cmocka_unit_test(test_fork_outputs_every_branch_in_order),
+	        cmocka_unit_test(test_a_fork_that_competes_takes_the_first_to_finish),
+	        cmocka_unit_test(test_a_failed_branch_fails_the_fork),
+	        cmocka_unit_test(test_data_flows_through_from_as_export_and_if),
+	        cmocka_unit_test(test_an_expression_that_fails_is_an_expression_problem_at_its_task),
+	        cmocka_unit_test(test_an_input_that_does_not_match_the_schema_is_a_validation_problem),
+	        cmocka_unit_test(test_catch_binds_the_error_for_when_and_do),
+	        cmocka_unit_test(test_for_iterates_with_each_at_and_while),
+	        cmocka_unit_test(test_a_long_loop_continues_as_new_and_ends_with_the_result),
+	        cmocka_unit_test(test_listen_filters_events_with_expressions),
+	        cmocka_unit_test(test_emit_signals_the_workflow_the_event_names),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	teardown_calls();
+	flow_expr_stop(); /* frees the programs compiled in-process */
+	return failed;
+}
