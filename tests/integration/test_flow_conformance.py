@@ -363,6 +363,7 @@ CASES = {
                                          {"summary": "21 paid", "shipped": True}),
     "timeout-task.yaml": fails_with("timeout-task.yaml", {}, {"type": TIMEOUT, "status": 408,
                                                               "instance": "/do/0/tooLong"}),
+    "timeout-workflow.yaml": fails_with("timeout-workflow.yaml", {}, {"type": TIMEOUT, "status": 408, "instance": "/"}),
     "timeout-reusable.yaml": simple("timeout-reusable.yaml", {}, {"timedOut": 408}),
     "loose-expressions.yaml": run_loose,
     "schema-output.yaml": simple("schema-output.yaml", {"n": 2}, {"count": 2}),
