@@ -38,7 +38,8 @@ typedef struct flow_expr_options {
 
 /* The options of the gateway's and the worker's pool, from the environment: sandbox_exe
  * "/proc/self/exe", PORTICO_FLOW_EXPR_PROCESSES (2, 1 to 64), PORTICO_FLOW_EXPR_TIMEOUT_MS (1000,
- * 10 to 60000) and PORTICO_FLOW_EXPR_MEMORY_MB (512, 64 to 65536). -1 with err naming a bad one. */
+ * 100 to 60000: a first evaluation includes compiling, some 35 ms) and PORTICO_FLOW_EXPR_MEMORY_MB (512, 64 to 65536).
+ * -1 with err naming a bad one. */
 int flow_expr_options_from_env(flow_expr_options *options, portico_error *err);
 /* Their --help lines (settings.h). */
 extern const portico_setting_help flow_expr_settings[];

@@ -103,8 +103,8 @@ json_t *flow_jq_names(const json_t *vars, portico_error *err)
 	{
 		if (!is_identifier(key)) {
 			portico_error_set(err, PORTICO_INVALID_ARGUMENT,
-			                  "variable \"%s\" cannot be bound in jq: a name is letters, digits and _, "
-			                  "not a keyword",
+			                  "variable \"%.64s\" cannot be bound in jq: a name is letters, digits and _, "
+			                  "not a keyword nor ENV or __portico…",
 			                  key);
 			free(extra);
 			return NULL;
@@ -129,13 +129,24 @@ typedef struct messages {
 
 #define MAX_MESSAGE 1024
 
+/* How many of text's first bytes, at most max, end on a whole UTF-8 character: a message cut to
+ * its bound stays valid UTF-8 (and so JSON). */
+static size_t utf8_prefix(const char *text, size_t max)
+{
+	size_t length = strlen(text);
+	if (length <= max)
+		return length;
+	while (max && ((unsigned char)text[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
 static void append_message(messages *m, const char *text, size_t len)
 {
 	size_t have = m->text ? strlen(m->text) : 0;
 	if (have >= MAX_MESSAGE)
 		return;
-	if (len > MAX_MESSAGE - have)
-		len = MAX_MESSAGE - have;
+	len = utf8_prefix(text, len < MAX_MESSAGE - have ? len : MAX_MESSAGE - have);
 	m->text = portico_realloc(m->text, have + len + 3);
 	if (have) {
 		memcpy(m->text + have, "; ", 2);
@@ -176,6 +187,12 @@ static void on_compile_error(void *data, jv message)
 	free(text);
 }
 
+static void drop_message(void *data, jv message)
+{
+	(void)data;
+	jv_free(message);
+}
+
 flow_jq_program *flow_jq_compile(const char *program, const json_t *names, portico_error *err)
 {
 	if (strlen(program) > FLOW_MAX_EXPRESSION) {
@@ -210,8 +227,8 @@ flow_jq_program *flow_jq_compile(const char *program, const json_t *names, porti
 		return NULL;
 	}
 	free(m.text);
-	/* Run-time errors come back from jq_next; nothing else should reach the callback. */
-	jq_set_error_cb(jq, NULL, NULL);
+	/* m is gone when this returns; run-time errors come back from jq_next, not the callback. */
+	jq_set_error_cb(jq, drop_message, NULL);
 	flow_jq_program *p = portico_malloc(sizeof(*p));
 	p->jq = jq;
 	p->names = json_deep_copy(names);
@@ -382,13 +399,14 @@ static json_t *from_jv(jv value, int depth, portico_error *err)
 static void set_run_error(jv message, portico_error *err)
 {
 	if (jv_get_kind(message) == JV_KIND_STRING) {
-		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%.*s", MAX_MESSAGE, jv_string_value(message));
+		const char *text = jv_string_value(message);
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%.*s", (int)utf8_prefix(text, MAX_MESSAGE), text);
 		jv_free(message);
 		return;
 	}
 	jv text = jv_dump_string(message, 0);
-	portico_error_set(err, PORTICO_INVALID_ARGUMENT, "error (not a string): %.*s", MAX_MESSAGE,
-	                  jv_string_value(text));
+	portico_error_set(err, PORTICO_INVALID_ARGUMENT, "error (not a string): %.*s",
+	                  (int)utf8_prefix(jv_string_value(text), MAX_MESSAGE), jv_string_value(text));
 	jv_free(text);
 }
 

@@ -11,9 +11,9 @@
 
 #include "error.h"
 
-/* Values nest at most this deep going into or out of jq (jansson's parser allows 2048; the
- * conversions recurse). */
-#define FLOW_JQ_MAX_DEPTH 1000
+/* Values nest at most this deep going into or out of jq: the conversions recurse, and so does
+ * jansson reading a value on a workflow coroutine's small stack. jq itself prints no deeper. */
+#define FLOW_JQ_MAX_DEPTH 256
 /* An expression giving more values than this stops being counted ("gave more than 1000 values"). */
 #define FLOW_JQ_MAX_COUNTED 1000
 

@@ -312,6 +312,8 @@ int flow_sandbox_call(const char *program, const json_t *names, const json_t *da
                       portico_error *err)
 {
 	json_t *request = json_pack("{s:s, s:O}", "program", program, "names", names);
+	if (!request)
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "the expression is not UTF-8 text");
 	if (data) {
 		json_object_set(request, "data", (json_t *)data);
 		if (vars)
@@ -333,6 +335,13 @@ int flow_sandbox_call(const char *program, const json_t *names, const json_t *da
 	json_dumpb(request, body, length, JSON_COMPACT);
 	json_decref(request);
 	int rc = -1;
+	int status;
+	if (s->pid && waitpid(s->pid, &status, WNOHANG) == s->pid) {
+		/* Gone while idle (killed from outside): this request has not been sent, start another. */
+		close(s->fd);
+		s->pid = 0;
+		s->fd = -1;
+	}
 	if (s->pid || !spawn(s, err)) {
 		char *reply = NULL;
 		size_t reply_length = 0;
@@ -491,7 +500,10 @@ static int write_full(int fd, const char *bytes, size_t length)
 
 static json_t *error_reply(const portico_error *err)
 {
-	return json_pack("{s:s, s:i}", "error", err->message ? err->message : "failed", "code", (int)err->code);
+	json_t *reply = json_pack("{s:s, s:i}", "error", err->message ? err->message : "", "code", (int)err->code);
+	return reply ? reply
+	             : json_pack("{s:s, s:i}", "error", "the expression failed with a message that is not UTF-8",
+	                         "code", (int)err->code);
 }
 
 /* The reply to one request (length bytes of JSON). */

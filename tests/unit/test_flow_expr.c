@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -205,6 +207,27 @@ static void test_errors(void **state)
 	assert_string_equal(message, "error (not a string): {\"code\":7}");
 	free(message);
 	assert_json_equal(eval("${ try error(\"x\") catch . }", "null", NULL), "\"x\"");
+	/* A long message is cut to its bound on a whole character. */
+	message = eval_error("${ error(\"x\" + \"\u00e9\" * 600) }", "null", NULL, PORTICO_INVALID_ARGUMENT);
+	assert_int_equal(strlen(message), 1023);
+	json_t *utf8 = json_string(message);
+	assert_non_null(utf8);
+	json_decref(utf8);
+	free(message);
+	/* Values nest 256 levels at most, going in or out. */
+	assert_message(eval_error("${ reduce range(300) as $i (0; [.]) }", "null", NULL, PORTICO_INVALID_ARGUMENT),
+	               "the value nests deeper than 256 levels");
+	json_t *deep = json_array();
+	for (int i = 0; i < 300; i++) {
+		json_t *outer = json_array();
+		json_array_append_new(outer, deep);
+		deep = outer;
+	}
+	portico_error err2 = PORTICO_ERROR_INIT;
+	assert_null(flow_expr_eval("${ length }", deep, NULL, &err2));
+	assert_string_equal(err2.message, "a value nests deeper than 256 levels");
+	portico_error_clear(&err2);
+	json_decref(deep);
 }
 
 static void test_one_value(void **state)
@@ -335,6 +358,38 @@ static void test_sandbox_bounds(void **state)
 	assert_sandbox_answers();
 }
 
+/* Kills this test's children (the sandbox processes) from outside, as the OOM killer would;
+ * returns how many. */
+static int kill_children(void)
+{
+	int killed = 0;
+	DIR *proc = opendir("/proc");
+	struct dirent *entry;
+	while (proc && (entry = readdir(proc))) {
+		char path[300];
+		snprintf(path, sizeof(path), "/proc/%s/stat", entry->d_name);
+		FILE *stat = fopen(path, "r");
+		int pid, ppid;
+		/* pid (comm) state ppid: comm is "exe" or the program's name here, without blanks. */
+		if (stat && fscanf(stat, "%d %*s %*c %d", &pid, &ppid) == 2 && ppid == getpid())
+			killed += kill(pid, SIGKILL) == 0;
+		if (stat)
+			fclose(stat);
+	}
+	if (proc)
+		closedir(proc);
+	return killed;
+}
+
+static void test_sandbox_killed_while_idle(void **state)
+{
+	(void)state;
+	assert_int_equal(kill_children(), 2);
+	usleep(100 * 1000);
+	for (int i = 0; i < 3; i++)
+		assert_sandbox_answers();
+}
+
 /* Several threads, more than the processes: each gets its own answers. */
 static void *evaluate_many(void *arg)
 {
@@ -389,6 +444,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_sandbox_crash),
 	        cmocka_unit_test(test_sandbox_bounds),
 	        cmocka_unit_test(test_sandbox_concurrent_callers),
+	        cmocka_unit_test(test_sandbox_killed_while_idle),
 	};
 	int failed = cmocka_run_group_tests_name("in-process", tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("sandbox", sandbox_tests, start_sandbox, stop_sandbox);
