@@ -204,16 +204,15 @@ int flow_expr_check_all(const char *const *expressions, size_t count, const char
 	if (!bound)
 		return -1;
 	char **programs = portico_calloc(count ? count : 1, sizeof(*programs)); /* freed below */
-	int rc = 0;
-	size_t i;
-	for (i = 0; i < count && !rc; i++)
-		rc = (programs[i] = program_of(expressions[i], err)) ? 0 : -1;
-	if (rc && failed)
-		*failed = i - 1;
+	/* An expression that is empty or too long fails after those before it pass. */
+	portico_error unusable = PORTICO_ERROR_INIT;
+	size_t usable = 0, i;
+	while (usable < count && (programs[usable] = program_of(expressions[usable], &unusable)))
+		usable++;
 	/* Batches of the self-contained programs; a program left NULL needs no more checking. */
-	for (size_t start = 0; !rc && start < count; start += CHECK_BATCH) {
+	for (size_t start = 0; start < usable; start += CHECK_BATCH) {
 		char *batch[CHECK_BATCH];
-		size_t in_batch = 0, end = start + CHECK_BATCH < count ? start + CHECK_BATCH : count;
+		size_t in_batch = 0, end = start + CHECK_BATCH < usable ? start + CHECK_BATCH : usable;
 		for (size_t j = start; j < end; j++)
 			if (self_contained(programs[j]))
 				batch[in_batch++] = programs[j];
@@ -224,12 +223,19 @@ int flow_expr_check_all(const char *const *expressions, size_t count, const char
 					programs[j] = NULL;
 				}
 	}
-	for (i = 0; !rc && i < count; i++)
+	int rc = 0;
+	for (i = 0; !rc && i < usable; i++)
 		if (programs[i] && run(programs[i], bound, NULL, NULL, NULL, err)) {
 			rc = -1;
 			if (failed)
 				*failed = i;
 		}
+	if (!rc && usable < count) {
+		rc = portico_error_set(err, unusable.code, "%s", unusable.message);
+		if (failed)
+			*failed = usable;
+	}
+	portico_error_clear(&unusable);
 	for (i = 0; i < count; i++)
 		free(programs[i]);
 	free(programs);

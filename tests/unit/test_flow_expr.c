@@ -204,6 +204,11 @@ static void test_check_all(void **state)
 	assert_int_equal(flow_expr_check_all(empty, 2, NULL, &failed, &err), -1);
 	assert_int_equal(failed, 1);
 	portico_error_clear(&err);
+	/* In order: a bad expression before an empty one is the first failure. */
+	const char *in_order[] = {"${ . }", "${ 1) , (1 }", "${ }"};
+	assert_int_equal(flow_expr_check_all(in_order, 3, NULL, &failed, &err), -1);
+	assert_int_equal(failed, 1);
+	portico_error_clear(&err);
 }
 
 static void test_errors(void **state)
