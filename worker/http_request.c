@@ -100,9 +100,14 @@ static void set_method(CURL *curl, const char *method, int has_body)
 		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
 	else if (!strcasecmp(method, "GET"))
 		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-	else if (!strcasecmp(method, "POST"))
+	else if (!strcasecmp(method, "POST")) {
 		curl_easy_setopt(curl, CURLOPT_POST, 1L);
-	else
+		/* A POST with no body of its own sends an empty one (Content-Length: 0): otherwise curl
+		 * reads one from the worker's stdin, chunked, which a server keeping the connection
+		 * alive may read as the start of the next request. */
+		if (!has_body)
+			curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
+	} else
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 }
 

@@ -42,6 +42,15 @@ static void answer(void *arg, http_request *request)
 	} else if (!strcmp(path, "/busy")) {
 		status = 503;
 		http_response_header(request, "Retry-After", "2");
+	} else if (!strcmp(path, "/framing")) {
+		/* How the request's body was framed: a length, or chunks. */
+		json_t *framing =
+		        json_pack("{s:s?,s:s?}", "contentLength", http_request_header(request, "Content-Length"),
+		                  "transferEncoding", http_request_header(request, "Transfer-Encoding"));
+		char *text = json_dumps(framing, JSON_COMPACT);
+		json_decref(framing);
+		http_respond(request, 200, "application/json", text, strlen(text));
+		return;
 	} else if (!strcmp(path, "/text")) {
 		http_respond(request, 200, "text/plain", strdup("plain words"), 11);
 		return;
@@ -105,6 +114,22 @@ static void test_http_request_success(void **state)
 
 	assert_int_equal(fetch(&env, "/text"), PORTICO_ACTIVITY_COMPLETED);
 	assert_json_equal(json_incref(json_object_get(env.result, "body")), "\"plain words\"");
+	portico_activity_env_free(&env);
+}
+
+/* A POST without a body sends an empty one, not whatever the worker's stdin holds. */
+static void test_http_request_post_without_body(void **state)
+{
+	(void)state;
+	char url[128];
+	snprintf(url, sizeof url, "%s/framing", base_url);
+	portico_activity_env env;
+	portico_activity_env_init(&env);
+	env.input = json_pack("[{s:s,s:s,s:i}]", "url", url, "method", "POST", "timeoutSeconds", 5);
+	assert_int_equal(run_http(&env), PORTICO_ACTIVITY_COMPLETED);
+	assert_json_equal(json_incref(json_object_get(env.result, "body")),
+	                  "{\"contentLength\": \"0\", \"transferEncoding\": null}");
+	json_decref(env.input);
 	portico_activity_env_free(&env);
 }
 
@@ -259,6 +284,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_http_request_success),
+	        cmocka_unit_test(test_http_request_post_without_body),
 	        cmocka_unit_test(test_http_request_error_classes),
 	        cmocka_unit_test(test_http_request_head_and_cancel),
 	        cmocka_unit_test(test_countdown_heartbeats_and_resumes),
