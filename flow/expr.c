@@ -114,6 +114,135 @@ int flow_expr_check_names(const char *s, const char *const *names, portico_error
 	return rc;
 }
 
+/* Expressions compiled together: a bound on the program's size (64 × FLOW_MAX_EXPRESSION). */
+#define CHECK_BATCH 64
+
+/* True when program's brackets balance by themselves, outside strings (whose \( ) interpolations
+ * are code) and comments, and it names nothing of Portico's (__portico…): inside ( ) it can
+ * neither close them nor see another expression, so a batch of such programs compiles exactly
+ * when each does. Unsure (too deep, unterminated) is false. */
+static int self_contained(const char *program)
+{
+	char open[64]; /* what each unclosed bracket is: ( [ { or I, an interpolation in a string */
+	size_t depth = 0;
+	int in_string = 0;
+	if (strstr(program, "__portico"))
+		return 0;
+	for (const char *c = program; *c; c++) {
+		if (in_string) {
+			if (*c == '"')
+				in_string = 0;
+			else if (*c == '\\' && c[1] == '(') {
+				if (depth == sizeof(open))
+					return 0;
+				open[depth++] = 'I';
+				in_string = 0;
+				c++;
+			} else if (*c == '\\' && !*++c)
+				return 0;
+			continue;
+		}
+		switch (*c) {
+		case '#':
+			while (c[1] && c[1] != '\n' && c[1] != '\r')
+				c++;
+			break;
+		case '"':
+			in_string = 1;
+			break;
+		case '(':
+		case '[':
+		case '{':
+			if (depth == sizeof(open))
+				return 0;
+			open[depth++] = *c;
+			break;
+		case ')':
+			if (!depth || (open[depth - 1] != '(' && open[depth - 1] != 'I'))
+				return 0;
+			in_string = open[--depth] == 'I';
+			break;
+		case ']':
+		case '}':
+			if (!depth || open[--depth] != (*c == ']' ? '[' : '{'))
+				return 0;
+			break;
+		}
+	}
+	return depth == 0 && !in_string;
+}
+
+/* Compiles programs[0..count) (each self_contained) as one program: 0 when all compile. */
+static int check_batch(char **programs, size_t count, const json_t *names)
+{
+	size_t size = 8;
+	for (size_t i = 0; i < count; i++)
+		size += strlen(programs[i]) + 64;
+	char *text = portico_malloc(size); /* freed below */
+	size_t used = 0;
+	for (size_t i = 0; i < count; i++)
+		used += (size_t)snprintf(text + used, size - used, "def __portico_%zu: (\n%s\n);\n", i, programs[i]);
+	/* Each definition called, or jq would drop it unchecked. */
+	for (size_t i = 0; i < count; i++)
+		used += (size_t)snprintf(text + used, size - used, "%s__portico_%zu", i ? ", " : "[", i);
+	snprintf(text + used, size - used, "]");
+	portico_error err = PORTICO_ERROR_INIT;
+	int rc = run(text, names, NULL, NULL, NULL, &err);
+	portico_error_clear(&err);
+	free(text);
+	return rc;
+}
+
+int flow_expr_check_all(const char *const *expressions, size_t count, const char *const *names, size_t *failed,
+                        portico_error *err)
+{
+	json_t *vars = json_object(); /* the names, to list them as flow_expr_eval would */
+	for (size_t i = 0; names && names[i]; i++)
+		json_object_set_new(vars, names[i], json_null());
+	json_t *bound = flow_jq_names(vars, err);
+	json_decref(vars);
+	if (!bound)
+		return -1;
+	char **programs = portico_calloc(count ? count : 1, sizeof(*programs)); /* freed below */
+	/* An expression that is empty or too long fails after those before it pass. */
+	portico_error unusable = PORTICO_ERROR_INIT;
+	size_t usable = 0, i;
+	while (usable < count && (programs[usable] = program_of(expressions[usable], &unusable)))
+		usable++;
+	/* Batches of the self-contained programs; a program left NULL needs no more checking. */
+	for (size_t start = 0; start < usable; start += CHECK_BATCH) {
+		char *batch[CHECK_BATCH];
+		size_t in_batch = 0, end = start + CHECK_BATCH < usable ? start + CHECK_BATCH : usable;
+		for (size_t j = start; j < end; j++)
+			if (self_contained(programs[j]))
+				batch[in_batch++] = programs[j];
+		if (in_batch && !check_batch(batch, in_batch, bound))
+			for (size_t j = start; j < end; j++)
+				if (self_contained(programs[j])) {
+					free(programs[j]);
+					programs[j] = NULL;
+				}
+	}
+	int rc = 0;
+	for (i = 0; !rc && i < usable; i++)
+		if (programs[i] && run(programs[i], bound, NULL, NULL, NULL, err)) {
+			rc = -1;
+			if (failed)
+				*failed = i;
+		}
+	if (!rc && usable < count) {
+		rc = portico_error_set(err, unusable.code, "%s", unusable.message);
+		if (failed)
+			*failed = usable;
+	}
+	portico_error_clear(&unusable);
+	for (i = 0; i < count; i++)
+		free(programs[i]);
+	free(programs);
+	json_decref(bound);
+	return rc;
+}
+
 int flow_expr_check(const char *s, portico_error *err)
 {
 	return flow_expr_check_names(s, NULL, err);

@@ -13,7 +13,6 @@
 #include <jv.h>
 
 #include "alloc.h"
-#include "definition.h"
 
 /* The spec's variables, bound whether or not the caller gives them (a missing one is null), so
  * that an expression that names one always compiles. */
@@ -195,11 +194,6 @@ static void drop_message(void *data, jv message)
 
 flow_jq_program *flow_jq_compile(const char *program, const json_t *names, portico_error *err)
 {
-	if (strlen(program) > FLOW_MAX_EXPRESSION) {
-		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "the expression is longer than %d bytes",
-		                  FLOW_MAX_EXPRESSION);
-		return NULL;
-	}
 	/* ". as [$__portico_data, $context, …] | " then the prelude's definitions, then the program. */
 	size_t size = 64 + sizeof(prelude_defs) + strlen(program);
 	size_t index;

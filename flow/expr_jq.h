@@ -25,7 +25,7 @@ typedef struct flow_jq_program flow_jq_program;
  * object or a key is not a jq identifier. vars may be NULL. */
 json_t *flow_jq_names(const json_t *vars, portico_error *err);
 
-/* Compiles program (the text inside ${ }, at most FLOW_MAX_EXPRESSION bytes) behind the prelude
+/* Compiles program (the text inside ${ }, bounded by the caller) behind the prelude
  * that replaces the non-deterministic builtins and binds names (flow_jq_names' array) as $name.
  * Returns a program the caller frees with flow_jq_free, or NULL with err (INVALID_ARGUMENT and
  * jq's messages, line numbers counted in program). */

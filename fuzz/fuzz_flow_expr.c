@@ -3,7 +3,9 @@
  * with the spec's variables, twice, with and without its ${ }. A failure must carry a message, a
  * value must be JSON, and both runs must agree (expressions are deterministic). Without a program,
  * fixed ones that take the data apart run instead: jq 1.6 takes tens of milliseconds to compile a
- * program, so these, compiled once, fuzz the conversions between JSON and jq quickly.
+ * program, so these, compiled once, fuzz the conversions between JSON and jq quickly. A program
+ * with ASCII record separators (0x1e) is several, checked together (flow_expr_check_all) and one
+ * by one: both must find the same first failure.
  *
  * What runs without bound is the sandbox's business (tests/unit/test_flow_expr.c ends it there):
  * here it would only be a libFuzzer timeout or out-of-memory, so programs that can loop or
@@ -49,6 +51,32 @@ static char *outcome(const char *program, const json_t *data, const json_t *vars
 	return text;
 }
 
+#define MAX_PARTS 4
+
+/* flow_expr_check_all on the parts of programs (cut at 0x1e) against each checked alone. */
+static void check_parts(char *programs)
+{
+	const char *parts[MAX_PARTS];
+	size_t count = 0;
+	for (char *part = programs, *next; part && count < MAX_PARTS; part = next) {
+		next = strchr(part, 0x1e);
+		if (next)
+			*next++ = '\0';
+		parts[count++] = part;
+	}
+	const char *names[] = {"item", NULL};
+	size_t first = count, failed = count;
+	portico_error err = PORTICO_ERROR_INIT;
+	for (size_t i = 0; i < count && first == count; i++)
+		if (flow_expr_check_names(parts[i], names, &err))
+			first = i;
+	portico_error_clear(&err);
+	if (flow_expr_check_all(parts, count, names, &failed, &err) != (first < count ? -1 : 0) ||
+	    (first < count && (failed != first || !err.message)))
+		fuzz_fail("checked together, the expressions fare otherwise than alone", programs);
+	portico_error_clear(&err);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static json_t *vars;
@@ -74,6 +102,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *input = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	if (!input)
 		input = json_null();
+	if (program && strchr(program, 0x1e)) {
+		check_parts(program);
+		json_decref(input);
+		free(text);
+		return 0;
+	}
 	if (!program) {
 		for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 			free(outcome(fixed[i], input, vars));

@@ -256,13 +256,27 @@ static void log_totals(portico_worker *worker)
 	                      "cacheMisses", (json_int_t)stats.cache_misses));
 }
 
+/* `portico-worker replay`: flows' expressions run in the sandbox with the worker's limits, so a
+ * history whose expression ran over its limit replays as it ran, and a hostile one cannot hang or
+ * crash the replay. */
+static int replay(int argc, char **argv)
+{
+	portico_error err = PORTICO_ERROR_INIT;
+	flow_expr_options expressions;
+	if (flow_expr_options_from_env(&expressions, &err) || flow_expr_start(&expressions, &err))
+		return fatal(EXIT_USAGE, &err);
+	int status = worker_replay_main(argc - 1, argv + 1);
+	flow_expr_stop();
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	/* This program is also the sandbox that runs flows' jq expressions (flow/expr.h). */
 	if (argc > 1 && !strcmp(argv[1], FLOW_EXPR_SANDBOX_ARG))
 		return flow_expr_sandbox_main();
 	if (argc > 1 && !strcmp(argv[1], "replay"))
-		return worker_replay_main(argc - 1, argv + 1);
+		return replay(argc, argv);
 	int arguments = check_arguments(argc, argv);
 	if (arguments) {
 		if (arguments > 0)

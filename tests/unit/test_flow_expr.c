@@ -169,6 +169,48 @@ static void test_modules_refused(void **state)
 	}
 }
 
+static void test_check_all(void **state)
+{
+	(void)state;
+	const char *names[] = {"item", NULL};
+	const char *valid[] = {"${ .a + 1 }",        "${ \"x\\(.a | tostring) y\\(\"(\") \" }",
+	                       ". # a comment )",    "${ [$item, $input] }",
+	                       "{a: (1, 2)} | [.a]", "${ def f: .; f }"};
+	portico_error err = PORTICO_ERROR_INIT;
+	size_t failed = 99;
+	assert_int_equal(flow_expr_check_all(valid, 6, names, &failed, &err), 0);
+	assert_int_equal(failed, 99);
+	/* The first that fails is named, with the message it has alone. */
+	const char *one_bad[] = {"${ .a }", "${ .b | foo }", "${ .c ? d }"};
+	assert_int_equal(flow_expr_check_all(one_bad, 3, names, &failed, &err), -1);
+	assert_int_equal(failed, 1);
+	assert_string_equal(err.message, "foo/0 is not defined at line 1");
+	portico_error_clear(&err);
+	/* What would close its parentheses, or call another expression's, is checked alone. */
+	const char *escaping[] = {"${ . }", "${ 1) ; def x: (1 }", "${ 2 }"};
+	assert_int_equal(flow_expr_check_all(escaping, 3, NULL, &failed, &err), -1);
+	assert_int_equal(failed, 1);
+	portico_error_clear(&err);
+	const char *reaching[] = {"${ . }", "${ __portico_0 }"};
+	assert_int_equal(flow_expr_check_all(reaching, 2, NULL, &failed, &err), -1);
+	assert_int_equal(failed, 1);
+	assert_string_equal(err.message, "__portico_0/0 is not defined at line 1");
+	portico_error_clear(&err);
+	const char *unbound[] = {"${ $item }"};
+	assert_int_equal(flow_expr_check_all(unbound, 1, NULL, &failed, &err), -1);
+	assert_string_equal(err.message, "$item is not defined at line 1");
+	portico_error_clear(&err);
+	const char *empty[] = {"${ . }", "${ }"};
+	assert_int_equal(flow_expr_check_all(empty, 2, NULL, &failed, &err), -1);
+	assert_int_equal(failed, 1);
+	portico_error_clear(&err);
+	/* In order: a bad expression before an empty one is the first failure. */
+	const char *in_order[] = {"${ . }", "${ 1) , (1 }", "${ }"};
+	assert_int_equal(flow_expr_check_all(in_order, 3, NULL, &failed, &err), -1);
+	assert_int_equal(failed, 1);
+	portico_error_clear(&err);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -429,7 +471,8 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_is_expression),   cmocka_unit_test(test_values),
 	        cmocka_unit_test(test_variables),       cmocka_unit_test(test_deterministic_builtins),
 	        cmocka_unit_test(test_modules_refused), cmocka_unit_test(test_errors),
-	        cmocka_unit_test(test_one_value),       cmocka_unit_test(test_eval_tree),
+	        cmocka_unit_test(test_check_all),       cmocka_unit_test(test_one_value),
+	        cmocka_unit_test(test_eval_tree),
 	};
 	const struct CMUnitTest sandbox_tests[] = {
 	        cmocka_unit_test(test_values),
@@ -437,6 +480,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_deterministic_builtins),
 	        cmocka_unit_test(test_modules_refused),
 	        cmocka_unit_test(test_errors),
+	        cmocka_unit_test(test_check_all),
 	        cmocka_unit_test(test_one_value),
 	        cmocka_unit_test(test_eval_tree),
 	        cmocka_unit_test(test_sandbox_time_limit),
