@@ -100,8 +100,10 @@ static void set_method(CURL *curl, const char *method, int has_body)
 		curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
 	else if (!strcasecmp(method, "GET"))
 		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-	else if (!strcasecmp(method, "POST"))
+	else if (!strcasecmp(method, "POST") && has_body)
 		curl_easy_setopt(curl, CURLOPT_POST, 1L);
+	else if (!strcasecmp(method, "POST")) /* an empty body: without one curl reads it from stdin */
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
 	else
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
 }
