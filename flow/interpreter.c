@@ -842,6 +842,16 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 			rc = FLOW_CONTINUE_AS_NEW;
 			break;
 		}
+		if (!ctx->can_resume && ctx->run->iterations >= FLOW_RUN_MAX_ITERATIONS) {
+			/* inside a try, a fork or a timeout the run cannot start afresh: its history would grow
+			 * until Temporal ends it, so the loop stops here with a clear error */
+			rc = flow_raise(
+			        ctx, "runtime", 500, t->path, "Runtime Error",
+			        "for: more than %d iterations in one run inside a try, a fork or a timeout, where "
+			        "it cannot continue as new",
+			        FLOW_RUN_MAX_ITERATIONS);
+			break;
+		}
 		ctx->locals = saved_locals ? json_copy(saved_locals) : json_object();
 		json_object_set(ctx->locals, each ? each : "item", json_array_get(items, i));
 		json_object_set_new(ctx->locals, at ? at : "index", json_integer((json_int_t)i));

@@ -23,6 +23,7 @@
 #define FLOW_RUN_MAX_EVENTS      1000   /* events buffered per type, waiting for a listen */
 #define FLOW_RUN_MAX_JUMPS       100000 /* `then` jumps in one task list (they only go forward) */
 #define FLOW_RUN_CAN_ITERATIONS  500    /* for iterations between continue-as-new */
+#define FLOW_RUN_MAX_ITERATIONS  10000  /* for iterations in a run that cannot continue as new */
 #define FLOW_RUN_CAN_CALLS       2000   /* blocking calls (≈ history events / 4) between continue-as-new */
 #define FLOW_RUN_MAX_DURATION_MS (100LL * 365 * 24 * 3600 * 1000) /* a century */
 
