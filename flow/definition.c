@@ -317,12 +317,19 @@ static int64_t iso_duration_ms(const char *s)
 			s++;
 			continue;
 		}
+		/* digits[.digits]: strtod alone would also take exponents and hexadecimals. */
 		size_t digits = strspn(s, "0123456789");
 		if (!digits)
 			return -1;
+		if (s[digits] == '.') {
+			size_t fraction = strspn(s + digits + 1, "0123456789");
+			if (!fraction)
+				return -1;
+			digits += 1 + fraction;
+		}
 		char *end;
 		double number = strtod(s, &end);
-		if (end > s + digits && (s[digits] != '.' || !isdigit((unsigned char)s[digits + 1])))
+		if (end != s + digits)
 			return -1;
 		while (next < COUNT(units) && (units[next].letter != *end || units[next].time != time))
 			next++;
@@ -365,8 +372,10 @@ static int check_duration(validator *v, const json_t *value)
 {
 	if (flow_duration_ms(value) >= 0)
 		return 0;
+	/* The spec's DurationExpression: evaluated when the task runs, to an ISO 8601 string or a
+	 * duration object (a wait of the flow's input's length, say); checked here as an expression. */
 	if (json_is_string(value) && flow_expr_is(json_string_value(value)))
-		return fail(v, "a duration given by an expression is not supported");
+		return check_expression(v, value);
 	return fail(v,
 	            "expected a duration: an ISO 8601 string such as \"PT30S\" or \"P1DT2H\" (no years or months), "
 	            "or an object of non-negative integers days, hours, minutes, seconds, milliseconds; at most "
@@ -388,7 +397,10 @@ static int check_reference(validator *v, const json_t *value, const json_t *map,
 	if (json_object_get(map, name))
 		return 0;
 	char *names = names_of(map);
-	fail(v, "unknown %s \"%s\" (use.%s defines %s)", kind, name, use, *names ? names : "none");
+	if (*names)
+		fail(v, "unknown %s \"%s\" (use.%s defines: %s)", kind, name, use, names);
+	else
+		fail(v, "unknown %s \"%s\" (use.%s defines none)", kind, name, use);
 	free(names);
 	return -1;
 }
@@ -1012,8 +1024,7 @@ static int check_subflow(validator *v, const json_t *value)
 	if (v->catalog && !flow_catalog_find(v->catalog, ns, name, version))
 		return fail(v, "no flow %s/%s version %s among the loaded flows", ns, name, version);
 	if (v->children)
-		json_array_append_new(v->children,
-		                      json_pack("[sssO]", ns, name, version, json_string(flow_path_text(&v->path))));
+		json_array_append_new(v->children, json_pack("[ssss]", ns, name, version, flow_path_text(&v->path)));
 	return 0;
 }
 
@@ -1142,6 +1153,18 @@ static int check_function(validator *v, const json_t *value)
 
 static int check_functions(validator *v, const json_t *value)
 {
+	static const char *const reserved[] = {"http", "activity", "grpc", "openapi", "asyncapi", "a2a", "mcp"};
+	const char *name;
+	const json_t *function;
+	json_object_foreach((json_t *)value, name, function)
+	{
+		if (!among(name, reserved, COUNT(reserved)))
+			continue;
+		size_t mark = flow_path_push(&v->path, name);
+		fail(v, "a function cannot be named \"%s\" (call: %s means the built-in call)", name, name);
+		flow_path_pop(&v->path, mark);
+		return -1;
+	}
 	return check_each(v, value, check_function);
 }
 
@@ -1377,13 +1400,17 @@ static char **list_files(const char *dir, size_t *count, portico_error *err)
 /* The text of a regular file of at most FLOW_MAX_BYTES (the caller frees), or NULL with err. */
 static char *read_definition(const char *path, size_t *length, portico_error *err)
 {
-	FILE *file = fopen(path, "rb");
+	/* stat first: opening a FIFO someone left there would block. */
 	struct stat st;
-	if (!file || fstat(fileno(file), &st) || !S_ISREG(st.st_mode)) {
+	int missing = stat(path, &st);
+	if (missing || !S_ISREG(st.st_mode)) {
 		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "cannot read %s: %s", path,
-		                  file ? "not a regular file" : strerror(errno));
-		if (file)
-			fclose(file);
+		                  missing ? strerror(errno) : "not a regular file");
+		return NULL;
+	}
+	FILE *file = fopen(path, "rb");
+	if (!file) {
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "cannot read %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	char *text = portico_malloc(FLOW_MAX_BYTES + 1);

@@ -18,6 +18,25 @@
 static pthread_mutex_t in_process_lock = PTHREAD_MUTEX_INITIALIZER;
 static flow_jq_cache *in_process_cache;
 
+const portico_setting_help flow_expr_settings[] = {
+        {"PORTICO_FLOW_EXPR_PROCESSES", "2", "sandbox processes running flows' jq expressions (1 to 64)"},
+        {"PORTICO_FLOW_EXPR_TIMEOUT_MS", "1000", "time limit of one expression, in ms (100 to 60000)"},
+        {"PORTICO_FLOW_EXPR_MEMORY_MB", "512", "address space of a sandbox process, in MiB (64 to 65536)"},
+        {NULL, NULL, NULL},
+};
+
+int flow_expr_options_from_env(flow_expr_options *options, portico_error *err)
+{
+	int64_t processes, timeout_ms, memory_mb;
+	if (portico_settings_number("PORTICO_FLOW_EXPR_PROCESSES", 2, 1, 64, &processes, err) ||
+	    portico_settings_number("PORTICO_FLOW_EXPR_TIMEOUT_MS", 1000, 100, 60000, &timeout_ms, err) ||
+	    portico_settings_number("PORTICO_FLOW_EXPR_MEMORY_MB", 512, 64, 65536, &memory_mb, err))
+		return -1;
+	*options =
+	        (flow_expr_options){"/proc/self/exe", (unsigned)processes, (unsigned)timeout_ms, (unsigned)memory_mb};
+	return 0;
+}
+
 void flow_expr_stop(void)
 {
 	flow_sandbox_stop();

@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "settings.h"
 
 typedef struct flow_expr_options {
 	const char *sandbox_exe; /* a program that calls flow_expr_sandbox_main (e.g. "/proc/self/exe") */
@@ -34,6 +35,14 @@ typedef struct flow_expr_options {
 
 /* The argument a sandbox process is started with: flow_expr_sandbox_main runs when argv[1] is it. */
 #define FLOW_EXPR_SANDBOX_ARG "__flow-expr-sandbox"
+
+/* The options of the gateway's and the worker's pool, from the environment: sandbox_exe
+ * "/proc/self/exe", PORTICO_FLOW_EXPR_PROCESSES (2, 1 to 64), PORTICO_FLOW_EXPR_TIMEOUT_MS (1000,
+ * 100 to 60000: a first evaluation includes compiling, some 35 ms) and PORTICO_FLOW_EXPR_MEMORY_MB (512, 64 to 65536).
+ * -1 with err naming a bad one. */
+int flow_expr_options_from_env(flow_expr_options *options, portico_error *err);
+/* Their --help lines (settings.h). */
+extern const portico_setting_help flow_expr_settings[];
 
 /* Starts the sandbox pool (once per process; later calls return 0). -1 with err if it cannot. */
 int flow_expr_start(const flow_expr_options *options, portico_error *err);

@@ -17,7 +17,7 @@
 
 /* The spec's variables, bound whether or not the caller gives them (a missing one is null), so
  * that an expression that names one always compiles. */
-static const char *const standard_names[] = {"context", "input", "workflow", "task", "runtime", "__now"};
+static const char *const standard_names[] = {"context", "input", "output", "workflow", "task", "runtime", "__now"};
 #define STANDARD_NAMES (sizeof(standard_names) / sizeof(standard_names[0]))
 
 /* Binds the data and the variables from the one input (an array: data, then each name's value in
@@ -44,6 +44,13 @@ static const char prelude_defs[] =
         " def get_jq_origin: error(\"get_jq_origin is not available in a runtime expression\");"
         " def modulemeta: error(\"modulemeta is not available in a runtime expression\");"
         " $__portico_data |\n";
+
+static void (*nomem_handler)(void *);
+
+void flow_jq_set_nomem_handler(void (*handler)(void *))
+{
+	nomem_handler = handler;
+}
 
 struct flow_jq_program {
 	jq_state *jq;
@@ -96,8 +103,8 @@ json_t *flow_jq_names(const json_t *vars, portico_error *err)
 	{
 		if (!is_identifier(key)) {
 			portico_error_set(err, PORTICO_INVALID_ARGUMENT,
-			                  "variable \"%s\" cannot be bound in jq: a name is letters, digits and _, "
-			                  "not a keyword",
+			                  "variable \"%.64s\" cannot be bound in jq: a name is letters, digits and _, "
+			                  "not a keyword nor ENV or __portico…",
 			                  key);
 			free(extra);
 			return NULL;
@@ -122,13 +129,24 @@ typedef struct messages {
 
 #define MAX_MESSAGE 1024
 
+/* How many of text's first bytes, at most max, end on a whole UTF-8 character: a message cut to
+ * its bound stays valid UTF-8 (and so JSON). */
+static size_t utf8_prefix(const char *text, size_t max)
+{
+	size_t length = strlen(text);
+	if (length <= max)
+		return length;
+	while (max && ((unsigned char)text[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
 static void append_message(messages *m, const char *text, size_t len)
 {
 	size_t have = m->text ? strlen(m->text) : 0;
 	if (have >= MAX_MESSAGE)
 		return;
-	if (len > MAX_MESSAGE - have)
-		len = MAX_MESSAGE - have;
+	len = utf8_prefix(text, len < MAX_MESSAGE - have ? len : MAX_MESSAGE - have);
 	m->text = portico_realloc(m->text, have + len + 3);
 	if (have) {
 		memcpy(m->text + have, "; ", 2);
@@ -169,6 +187,12 @@ static void on_compile_error(void *data, jv message)
 	free(text);
 }
 
+static void drop_message(void *data, jv message)
+{
+	(void)data;
+	jv_free(message);
+}
+
 flow_jq_program *flow_jq_compile(const char *program, const json_t *names, portico_error *err)
 {
 	if (strlen(program) > FLOW_MAX_EXPRESSION) {
@@ -188,6 +212,8 @@ flow_jq_program *flow_jq_compile(const char *program, const json_t *names, porti
 	snprintf(text + used, size - used, "] | %s%s", prelude_defs, program);
 
 	jq_state *jq = jq_init();
+	if (nomem_handler)
+		jq_set_nomem_handler(jq, nomem_handler, NULL);
 	messages m = {NULL};
 	jq_set_error_cb(jq, on_compile_error, &m);
 	jq_set_attr(jq, jv_string("JQ_LIBRARY_PATH"), jv_array());
@@ -201,8 +227,8 @@ flow_jq_program *flow_jq_compile(const char *program, const json_t *names, porti
 		return NULL;
 	}
 	free(m.text);
-	/* Run-time errors come back from jq_next; nothing else should reach the callback. */
-	jq_set_error_cb(jq, NULL, NULL);
+	/* m is gone when this returns; run-time errors come back from jq_next, not the callback. */
+	jq_set_error_cb(jq, drop_message, NULL);
 	flow_jq_program *p = portico_malloc(sizeof(*p));
 	p->jq = jq;
 	p->names = json_deep_copy(names);
@@ -373,13 +399,14 @@ static json_t *from_jv(jv value, int depth, portico_error *err)
 static void set_run_error(jv message, portico_error *err)
 {
 	if (jv_get_kind(message) == JV_KIND_STRING) {
-		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%.*s", MAX_MESSAGE, jv_string_value(message));
+		const char *text = jv_string_value(message);
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%.*s", (int)utf8_prefix(text, MAX_MESSAGE), text);
 		jv_free(message);
 		return;
 	}
 	jv text = jv_dump_string(message, 0);
-	portico_error_set(err, PORTICO_INVALID_ARGUMENT, "error (not a string): %.*s", MAX_MESSAGE,
-	                  jv_string_value(text));
+	portico_error_set(err, PORTICO_INVALID_ARGUMENT, "error (not a string): %.*s",
+	                  (int)utf8_prefix(jv_string_value(text), MAX_MESSAGE), jv_string_value(text));
 	jv_free(text);
 }
 

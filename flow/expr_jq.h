@@ -11,16 +11,16 @@
 
 #include "error.h"
 
-/* Values nest at most this deep going into or out of jq (jansson's parser allows 2048; the
- * conversions recurse). */
-#define FLOW_JQ_MAX_DEPTH 1000
+/* Values nest at most this deep going into or out of jq: the conversions recurse, and so does
+ * jansson reading a value on a workflow coroutine's small stack. jq itself prints no deeper. */
+#define FLOW_JQ_MAX_DEPTH 256
 /* An expression giving more values than this stops being counted ("gave more than 1000 values"). */
 #define FLOW_JQ_MAX_COUNTED 1000
 
 typedef struct flow_jq_program flow_jq_program;
 
 /* The variable names an expression with vars sees, in the order flow_jq_compile and flow_jq_run
- * bind them: the spec's (context, input, workflow, task, runtime, __now), then vars' other keys
+ * bind them: the spec's (context, input, output, workflow, task, runtime) and __now, then vars' other keys
  * in byte order. A new array of strings, or NULL with err (INVALID_ARGUMENT) when vars is not an
  * object or a key is not a jq identifier. vars may be NULL. */
 json_t *flow_jq_names(const json_t *vars, portico_error *err);
@@ -38,6 +38,10 @@ flow_jq_program *flow_jq_compile(const char *program, const json_t *names, porti
 json_t *flow_jq_run(flow_jq_program *p, const json_t *data, const json_t *vars, portico_error *err);
 
 void flow_jq_free(flow_jq_program *p);
+
+/* What libjq calls when an allocation fails in a program compiled from now on (it aborts after,
+ * should the handler return). A sandbox process exits with a status saying so. */
+void flow_jq_set_nomem_handler(void (*handler)(void *));
 
 /* Compiled programs by text and names, the least recently used dropped past capacity: jq 1.6
  * parses and binds its builtins on every compile (some 35 ms here), so a flow's expressions are

@@ -6,6 +6,7 @@
 
 #include "alloc.h"
 #include "json_text.h"
+#include "schema.h"
 #include "uuid.h"
 
 /* text as JSON, any value; NULL with err naming where it breaks. */
@@ -108,6 +109,13 @@ fail:
 	*definition = NULL;
 	json_decref(request);
 	return -1;
+}
+
+int flow_request_check_input(const json_t *document, const json_t *input, portico_error *err)
+{
+	const json_t *schema =
+	        json_object_get(json_object_get(json_object_get(document, "input"), "schema"), "document");
+	return schema ? flow_schema_validate(schema, input, "input", err) : 0;
 }
 
 json_t *flow_request_argument(const json_t *document, const json_t *input)

@@ -28,6 +28,11 @@ json_t *flow_request_input(const char *body, size_t length, portico_error *err);
 int flow_request_inline(const char *body, size_t length, const flow_catalog *catalog, json_t **definition,
                         json_t **input, portico_error *err);
 
+/* Validates input against the document's input schema (`input.schema.document`, schema.h), when it
+ * has one, so that a run that would fail at once never starts. Returns 0, or -1 with err
+ * (INVALID_ARGUMENT) naming the path in the input, e.g. "input/who: expected a string". */
+int flow_request_check_input(const json_t *document, const json_t *input, portico_error *err);
+
 /* The workflow's one argument: {"definition": document, "input": input}. New reference. */
 json_t *flow_request_argument(const json_t *document, const json_t *input);
 

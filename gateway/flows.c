@@ -24,17 +24,21 @@ static void refuse(gateway_exchange *exchange, portico_error *err)
 	portico_error_clear(err);
 }
 
-/* Starts document with input as the start route does; the workflow id is ?workflowId=, or made
- * from the flow's name, or (with an Idempotency-Key and no id) made from the key, so that a retry
- * finds the first start. */
+/* Starts document with input (checked against its schema first) as the start route does; the
+ * workflow id is ?workflowId=, or made from the flow's name, or (with an Idempotency-Key and no
+ * id) made from the key, so that a retry finds the first start. */
 static void start(gateway_exchange *exchange, const gateway_route *route, const route_params *params,
                   const json_t *document, const json_t *input)
 {
+	portico_error err = PORTICO_ERROR_INIT;
+	if (flow_request_check_input(document, input, &err)) {
+		refuse(exchange, &err);
+		return;
+	}
 	const char *given = http_request_query(exchange->request, "workflowId");
 	const char *key = http_request_header(exchange->request, "Idempotency-Key");
 	const char *name = json_string_value(json_object_get(json_object_get(document, "document"), "name"));
 	char *made = !given && !(key && *key) && name ? flow_request_workflow_id(name) : NULL;
-	portico_error err = PORTICO_ERROR_INIT;
 	json_t *fields = flow_request_start(document, input, exchange->gateway->config.flows_task_queue,
 	                                    given ? given : made, &err);
 	free(made);

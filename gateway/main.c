@@ -16,6 +16,7 @@
 #include "definition.h"
 #include "delivery.h"
 #include "dispatch.h"
+#include "expr.h"
 #include "flow_request.h"
 #include "log.h"
 #include "settings.h"
@@ -255,6 +256,7 @@ static int check_arguments(int argc, char **argv)
 	printf("usage: portico [--help]\n\n"
 	       "The HTTP gateway to Temporal. Settings come from the environment:\n");
 	portico_settings_print(stdout, "Gateway:", gateway_settings);
+	portico_settings_print(stdout, "Flows' expressions:", flow_expr_settings);
 	portico_settings_print(stdout, "Temporal:", portico_settings_temporal);
 	portico_settings_print(stdout, "Payload encryption:", portico_settings_codec);
 	return 0;
@@ -262,6 +264,9 @@ static int check_arguments(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* This program is also the sandbox that checks flows' jq expressions (flow/expr.h). */
+	if (argc > 1 && !strcmp(argv[1], FLOW_EXPR_SANDBOX_ARG))
+		return flow_expr_sandbox_main();
 	int arguments = check_arguments(argc, argv);
 	if (arguments >= 0)
 		return arguments;
@@ -285,6 +290,9 @@ int main(int argc, char **argv)
 		return fatal("PORTICO_AUTH=passthrough forwards each caller's credentials to Temporal; with "
 		             "TEMPORAL_API_KEY set too, Temporal would take the gateway's key for every caller: unset "
 		             "one of them");
+	flow_expr_options expressions;
+	if (flow_expr_options_from_env(&expressions, &err) || flow_expr_start(&expressions, &err))
+		return fatal(err.message);
 
 	/* Signals are taken by sigwait below; every thread started from here on inherits the mask. */
 	sigset_t stop_signals;
@@ -375,6 +383,7 @@ int main(int argc, char **argv)
 		_exit(0);
 	}
 	http_server_stop(gw.http);
+	flow_expr_stop();
 	delivery_pool_free(gw.deliveries);
 	portico_transport_close(gw.transport);
 	portico_config_free(&temporal);

@@ -48,7 +48,7 @@ static const char *filtered_out(const webhook_route *route, request_headers head
 
 /* The workflow's arguments: the body (or the part a pointer selects), then the selected headers.
  * A flow takes one argument, {"definition", "input"}, whose input is the body (or its part), or
- * {"body", "headers"} when the route selects headers. */
+ * {"body", "headers"} when the route selects headers, checked against the flow's input schema. */
 static json_t *arguments(const webhook_route *route, request_headers request, json_t *body, portico_error *err)
 {
 	json_t *event = route->input_pointer ? webhook_json_pointer(body, route->input_pointer) : body;
@@ -68,7 +68,9 @@ static json_t *arguments(const webhook_route *route, request_headers request, js
 	if (route->flow) {
 		json_t *input =
 		        headers ? json_pack("{s:O,s:o}", "body", event, "headers", headers) : json_incref(event);
-		json_t *args = json_pack("[o]", flow_request_argument(route->flow, input));
+		json_t *args = flow_request_check_input(route->flow, input, err)
+		                       ? NULL
+		                       : json_pack("[o]", flow_request_argument(route->flow, input));
 		json_decref(input);
 		return args;
 	}

@@ -73,6 +73,7 @@ static void print_help(FILE *out)
 	             "that flows run by name (`run: workflow`), every one validated at start-up.\n"
 	             "Settings come from the environment:\n");
 	portico_settings_print(out, "Worker:", worker_settings);
+	portico_settings_print(out, "Flows' expressions:", flow_expr_settings);
 	portico_settings_print(out, "Temporal:", portico_settings_temporal);
 	portico_settings_print(out, "Payload encryption:", portico_settings_codec);
 }
@@ -82,6 +83,7 @@ typedef struct worker_settings_values {
 	int64_t max_concurrent, threads, grace_ms;
 	int64_t workflow_pollers, workflow_cache, workflow_stack_kb;
 	const char *metrics_listen; /* NULL for none */
+	flow_expr_options expressions;
 } worker_settings_values;
 
 static int load_settings(worker_settings_values *values, portico_error *err)
@@ -100,7 +102,8 @@ static int load_settings(worker_settings_values *values, portico_error *err)
 	    portico_settings_number("PORTICO_WORKFLOW_CACHE", PORTICO_WORKER_DEFAULT_WORKFLOW_CACHE, 1,
 	                            WORKFLOW_CACHE_LIMIT, &values->workflow_cache, err) ||
 	    portico_settings_number("PORTICO_WORKFLOW_STACK_KB", 256, WORKFLOW_STACK_KB_MIN, WORKFLOW_STACK_KB_MAX,
-	                            &values->workflow_stack_kb, err))
+	                            &values->workflow_stack_kb, err) ||
+	    flow_expr_options_from_env(&values->expressions, err))
 		return -1;
 	return 0;
 }
@@ -255,10 +258,11 @@ static void log_totals(portico_worker *worker)
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "replay"))
-		return worker_replay_main(argc - 1, argv + 1);
+	/* This program is also the sandbox that runs flows' jq expressions (flow/expr.h). */
 	if (argc > 1 && !strcmp(argv[1], FLOW_EXPR_SANDBOX_ARG))
 		return flow_expr_sandbox_main();
+	if (argc > 1 && !strcmp(argv[1], "replay"))
+		return worker_replay_main(argc - 1, argv + 1);
 	int arguments = check_arguments(argc, argv);
 	if (arguments) {
 		if (arguments > 0)
@@ -275,10 +279,10 @@ int main(int argc, char **argv)
 		portico_config_free(&cfg);
 		return fatal(EXIT_USAGE, &err);
 	}
-	flow_catalog *flows = load_flows(argc, argv, &err);
-	/* a flow's expressions run in sandbox processes: this program, started again */
-	const flow_expr_options expr_options = {.sandbox_exe = "/proc/self/exe"};
-	if (!flows || flow_expr_start(&expr_options, &err))
+	if (flow_expr_start(&settings.expressions, &err))
+		return fatal(EXIT_FAILED, &err);
+	flow_catalog *flows = load_flows(argc, argv, &err); /* its expressions compile in the sandbox */
+	if (!flows)
 		return fatal(EXIT_USAGE, &err);
 
 	sigset_t stop_signals;

@@ -1,6 +1,7 @@
 """What a deployed Portico must do, whoever started it (test_compose.py on the host, test_images.py
 in containers): the compensated saga, a signed push running the pipeline, and a saga's outcome
-coming back as a signed completion webhook. Each takes the gateway's base URL."""
+coming back as a signed completion webhook, the saga flow compensating. Each takes the gateway's
+base URL."""
 
 import json
 import threading
@@ -79,6 +80,23 @@ def check_compensated_saga(gateway, diagnose=lambda: ""):
     assert answer.json["outcome"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED", answer
     assert answer.json["outcome"]["result"][0]["compensations"] == [{"refunded": f"pay-{order_id}", "amount": 5},
                                                                     {"released": f"rsv-{order_id}"}]
+
+
+def check_compensated_flow(gateway, diagnose=lambda: ""):
+    """The flows directory mounted in the gateway and the worker: the saga flow (started by name)
+    fails at shipping with the task's path, after refunding, then releasing."""
+    order_id = uuid.uuid4().hex[:8]
+    answer = post(f"{gateway}/api/v1/namespaces/default/flows/order-saga?wait=60s&workflowId=flow-order-{order_id}",
+                  {"orderId": order_id, "amount": 5, "failAt": "ship"})
+    assert answer.status == 200, (answer, diagnose())
+    outcome = answer.json["outcome"]
+    assert outcome["status"] == "WORKFLOW_EXECUTION_STATUS_FAILED", (outcome, diagnose())
+    assert "/do/2/ship" in json.dumps(outcome["failure"]), outcome
+    history = get(f"{gateway}/api/v1/namespaces/default/workflows/flow-order-{order_id}/history")
+    assert history.status == 200, history
+    scheduled = [event["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+                 for event in history.json["history"]["events"] if "activityTaskScheduledEventAttributes" in event]
+    assert scheduled == ["order.reserve", "order.charge", "order.ship", "order.refund", "order.release"], scheduled
 
 
 def check_signed_push(gateway, github_secret, repository):

@@ -49,19 +49,22 @@ def running_examples(worker_args, python_workers=(), env=None):
     (--activities and --workflows libraries), and the examples' Python worker on
     "portico-examples"; python_workers are further Python workers, each a function of (server,
     gateway) giving a command (it prints "ready" once polling); env is more environment for the
-    gateway and Portico's worker (PORTICO_FLOWS_DIR). Yields an object with .url (the gateway's),
-    .server, .recorded (histories by name) and .crash_portico_worker(), which SIGKILLs Portico's
-    worker, as a crash would, and starts another in its place."""
+    gateway and Portico's worker, which both load examples/flows as with `make run`. Yields an
+    object with .url (the gateway's), .server, .recorded (histories by name) and
+    .crash_portico_worker(), which SIGKILLs Portico's worker, as a crash would, and starts another
+    in its place."""
+    # As `make run`: the flows of examples/flows, which a route of examples/webhooks.json starts.
+    env = {"PORTICO_FLOWS_DIR": str(EXAMPLES / "flows"), **(env or {})}
     with DevServer() as server:
         gateway = start_gateway(str(build() / "portico"), server.address, PORTICO_CODEC_KEYS=CODEC_KEYS,
                                 PORTICO_WEBHOOKS_FILE=str(EXAMPLES / "webhooks.json"),
-                                GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET, **(env or {}))
+                                GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET, **env)
         processes = []
 
         def portico_worker():
             return LoggedProcess([str(build() / "portico-worker"), *worker_args],
                                  dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_CODEC_KEYS=CODEC_KEYS,
-                                      **(env or {})), "polling task queue")
+                                      **env), "polling task queue")
 
         def crash_portico_worker():
             processes[0].process.kill()

@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from conftest import LoggedProcess
-from deployment_checks import check_completion_webhook, check_compensated_saga, check_signed_push
+from deployment_checks import (check_completion_webhook, check_compensated_flow, check_compensated_saga,
+                               check_signed_push)
 from devserver import TOP, DevServer, free_port
 
 DOCKER = TOP / "docker"
@@ -211,6 +212,11 @@ def test_a_signed_push_reaches_the_gateway_from_the_pipeline(deployment, env_fil
                   if "=" in line and not line.startswith("#"))["GITHUB_WEBHOOK_SECRET"]
     check_signed_push(gateway_url(deployment), secret, "acme/compose")
 
+
+
+def test_the_saga_flow_compensates_through_the_mounted_flows(deployment):
+    """examples/flows, mounted in the gateway and the worker, as the Compose file says."""
+    check_compensated_flow(gateway_url(deployment))
 
 def test_a_sagas_outcome_comes_back_as_a_signed_completion_webhook(deployment):
     """Temporal calls the composed gateway back at PORTICO_CALLBACK_URL, and it delivers."""

@@ -30,6 +30,12 @@ def greet(version, greeting):
 INLINE = {"document": {"dsl": "1.0.0", "namespace": "tests", "name": "inline-greet", "version": "0.1.0"},
           "do": [{"hello": {"set": {"greeting": "hi inline"}}}]}
 
+# A flow whose input has a schema: the gateway checks it before anything starts.
+TYPED = {"document": {"dsl": "1.0.0", "namespace": "tests", "name": "typed", "version": "1.0.0"},
+         "input": {"schema": {"format": "json", "document": {
+             "type": "object", "required": ["who"], "properties": {"who": {"type": "string"}}}}},
+         "do": [{"hello": {"set": {"greeting": "hi"}}}]}
+
 WEBHOOKS = {"webhooks": {
     "greet-hook": {"action": "start-flow", "flow": "greet", "version": "1.0.0", "workflowId": "hook-{body./id}",
                    "verify": {"scheme": "bearer", "secrets": ["env:FLOW_HOOK_TOKEN"]}, "input": {"pointer": "/data"}},
@@ -41,6 +47,7 @@ def flows_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("flows")
     (folder / "greet-1.yaml").write_text(greet("1.0.0", "hello"))
     (folder / "greet-2.yaml").write_text(greet("2.0.0", "hello again"))
+    (folder / "typed.json").write_text(json.dumps(TYPED))
     return folder
 
 
@@ -118,7 +125,7 @@ def test_an_idempotency_key_replays_the_first_start(flows):
 
 
 @pytest.mark.parametrize("body, path", [
-    ({"definition": {"document": {"dsl": "1.0.0", "name": "x", "version": "1"}, "do": [{"t": {"nope": {}}}]}},
+    ({"definition": {"document": {**INLINE["document"], "name": "x"}, "do": [{"t": {"nope": {}}}]}},
      "/definition/do/0/t"),
     ({"definition": "document: [unclosed"}, "/definition: "),
     ({"definition": INLINE, "inputs": {}}, "/inputs: unknown field"),
@@ -131,17 +138,24 @@ def test_a_bad_inline_flow_is_a_400_with_its_path_and_starts_nothing(flows, body
     assert get(api(flows, f"/workflows/{workflow_id}")).status == 404
 
 
-def test_a_bad_input_is_a_400_and_starts_nothing(flows):
+@pytest.mark.parametrize("path, body, message", [
+    ("/flows/greet", b'{"who": ', "the flow's input (the request body) is not valid JSON"),
+    ("/flows/typed", b'{"who": 7}', "input/who: "),
+    ("/flows/typed", b"", "input: "),  # {} lacks who
+    ("/flows", json.dumps({"definition": TYPED, "input": {"who": None}}).encode(), "input/who: "),
+])
+def test_a_bad_input_is_a_400_and_starts_nothing(flows, path, body, message):
     workflow_id = f"bad-{uuid.uuid4()}"
-    refused = post(api(flows, f"/flows/greet?workflowId={workflow_id}"), raw=b'{"who": ')
-    assert refused.status == 400 and "not valid JSON" in refused.json["message"], refused
+    refused = post(api(flows, f"{path}?workflowId={workflow_id}"), raw=body)
+    assert refused.status == 400 and refused.json["message"].startswith(message), refused
     assert get(api(flows, f"/workflows/{workflow_id}")).status == 404
+    assert post(api(flows, f"/flows/typed?workflowId={workflow_id}"), {"who": "Ada"}).status == 200
 
 
 def test_an_unknown_flow_is_a_404_naming_what_is_loaded(flows):
     missing = post(api(flows, "/flows/nope"), {})
     assert missing.status == 404 and missing.json["message"] == \
-        'no flow "nope" is loaded (loaded: greet; GET …/flows lists them)', missing
+        'no flow "nope" is loaded (loaded: greet, typed; GET …/flows lists them)', missing
     version = post(api(flows, "/flows/greet?version=3.0.0"), {})
     assert version.status == 404 and "loaded: 1.0.0, 2.0.0" in version.json["message"], version
 
@@ -149,8 +163,9 @@ def test_an_unknown_flow_is_a_404_naming_what_is_loaded(flows):
 def test_the_loaded_flows_are_listed(flows):
     listed = get(api(flows, "/flows"))
     assert listed.status == 200, listed
-    assert [(f["name"], f["version"]) for f in listed.json["flows"]] == [("greet", "1.0.0"), ("greet", "2.0.0")]
-    assert listed.json["flows"][0]["namespace"] == "tests"
+    assert [(f["name"], f["version"]) for f in listed.json["flows"]] == \
+        [("greet", "1.0.0"), ("greet", "2.0.0"), ("typed", "1.0.0")]
+    assert listed.json["flows"][0]["namespace"] == "tests" and listed.json["flows"][2]["file"] == "typed.json"
 
 
 def test_a_webhook_starts_a_flow(flows):
@@ -204,7 +219,8 @@ def test_a_bad_flows_setting_stops_start_up(flows_dir, tmp_path, setting, messag
     hooks["webhooks"]["greet-hook"]["flow"] = setting.pop("WEBHOOK_FLOW", "greet")
     (tmp_path / "webhooks.json").write_text(json.dumps(hooks))
     env = dict(os.environ, PORTICO_LISTEN="127.0.0.1:0", PORTICO_FLOWS_DIR=str(flows_dir),
-               PORTICO_WEBHOOKS_FILE=str(tmp_path / "webhooks.json"), FLOW_HOOK_TOKEN=HOOK_TOKEN, **setting)
+               PORTICO_WEBHOOKS_FILE=str(tmp_path / "webhooks.json"), FLOW_HOOK_TOKEN=HOOK_TOKEN)
+    env.update(setting)
     completed = subprocess.run([build_paths("portico")[0].values[0]], capture_output=True, text=True, timeout=30,
                                env=env)
     assert completed.returncode != 0 and message in completed.stderr, completed.stderr
@@ -220,7 +236,7 @@ def worker_runs_flows():
 def test_a_waited_flow_answers_its_result(flows, server, flows_dir):
     worker = LoggedProcess([build_paths("portico-worker")[0].values[0]],
                            dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_TASK_QUEUE=QUEUE,
-                                PORTICO_FLOWS_DIR=str(flows_dir), PORTICO_WORKER_METRICS_LISTEN="127.0.0.1:0"))
+                                PORTICO_FLOWS_DIR=str(flows_dir)))
     try:
         named = post(api(flows, "/flows/greet?version=1.0.0&wait=30s"), {"who": "Ada"})
         assert named.status == 200, named

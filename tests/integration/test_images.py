@@ -29,7 +29,8 @@ import uuid
 import pytest
 import yaml
 
-from deployment_checks import check_completion_webhook, check_compensated_saga, check_signed_push
+from deployment_checks import (check_completion_webhook, check_compensated_flow, check_compensated_saga,
+                               check_signed_push)
 from devserver import TOP, DevServer, free_port
 from http_client import get, post
 
@@ -223,6 +224,11 @@ def test_a_signed_push_runs_the_pipeline_which_calls_the_gateway_by_its_service_
                   if "=" in line and not line.startswith("#"))["GITHUB_WEBHOOK_SECRET"]
     check_signed_push(GATEWAY, secret, "acme/images")
 
+
+
+def test_the_saga_flow_compensates_through_the_mounted_flows(deployment):
+    """examples/flows, mounted in the gateway and the worker, as the Compose file says."""
+    check_compensated_flow(GATEWAY, lambda: logs("portico-worker"))
 
 def test_a_sagas_outcome_comes_back_as_a_signed_completion_webhook(deployment):
     """Temporal calls the gateway back at PORTICO_CALLBACK_URL (its service name, allowed by the

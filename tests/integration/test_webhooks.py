@@ -402,7 +402,8 @@ def test_the_example_config_and_the_readme_curl(server, worker, tmp_path):
     (tmp_path / ".run").mkdir()
     (tmp_path / ".run/dev-github-webhook-secret").write_text("s3cret\n")
     gw = start_gateway(build_paths("portico")[0].values[0], server.address,
-                       PORTICO_WEBHOOKS_FILE=str(TOP / "examples/webhooks.json"), GITHUB_WEBHOOK_SECRET="s3cret")
+                       PORTICO_WEBHOOKS_FILE=str(TOP / "examples/webhooks.json"), GITHUB_WEBHOOK_SECRET="s3cret",
+                       PORTICO_FLOWS_DIR=str(TOP / "examples/flows"))  # its start-flow route's flow
     try:
         script = readme_webhook_recipe().replace("localhost:8080", f"127.0.0.1:{gw.port}")
         completed = subprocess.run(["bash", "-euc", script], capture_output=True, text=True, cwd=tmp_path,
@@ -420,7 +421,8 @@ def test_the_example_route_takes_no_id_from_unsigned_headers(server):
     delivery header starts no second workflow, neither while the first runs nor after it closed."""
     from devserver import TOP
     gw = start_gateway(build_paths("portico")[0].values[0], server.address,
-                       PORTICO_WEBHOOKS_FILE=str(TOP / "examples/webhooks.json"), GITHUB_WEBHOOK_SECRET="s3cret")
+                       PORTICO_WEBHOOKS_FILE=str(TOP / "examples/webhooks.json"), GITHUB_WEBHOOK_SECRET="s3cret",
+                       PORTICO_FLOWS_DIR=str(TOP / "examples/flows"))  # its start-flow route's flow
     commit = uuid.uuid4().hex + "0" * 8
     raw = json.dumps({"ref": "refs/heads/main", "after": commit, "repository": {"full_name": "acme/shop"}}).encode()
     workflow_id = f"github-push-acme/shop-refs/heads/main-{commit}"

@@ -8,11 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "expr.h"
 #include "json_assert.h"
 
@@ -111,8 +115,11 @@ static void test_variables(void **state)
 	             vars),
 	        "[1, 7, \"w\", \"t\", \"portico\", \"x\", 3]");
 	/* The spec's variables are bound even when the caller gives none. */
-	assert_json_equal(eval("${ [$context, $input, $workflow, $task, $runtime] }", "{}", NULL),
-	                  "[null, null, null, null, null]");
+	assert_json_equal(eval("${ [$context, $input, $output, $workflow, $task, $runtime] }", "{}", NULL),
+	                  "[null, null, null, null, null, null]");
+	/* Portico provides no secrets: an expression that reads them does not compile. */
+	assert_message(eval_error("${ $secrets.key }", "null", NULL, PORTICO_INVALID_ARGUMENT),
+	               "$secrets is not defined");
 	assert_message(eval_error("${ $nothing }", "null", NULL, PORTICO_INVALID_ARGUMENT), "$nothing is not defined");
 	assert_message(eval_error(".", "null", "{\"not-a-name\": 1}", PORTICO_INVALID_ARGUMENT), "not-a-name");
 	assert_message(eval_error(".", "null", "{\"if\": 1}", PORTICO_INVALID_ARGUMENT), "keyword");
@@ -200,6 +207,27 @@ static void test_errors(void **state)
 	assert_string_equal(message, "error (not a string): {\"code\":7}");
 	free(message);
 	assert_json_equal(eval("${ try error(\"x\") catch . }", "null", NULL), "\"x\"");
+	/* A long message is cut to its bound on a whole character. */
+	message = eval_error("${ error(\"x\" + \"\u00e9\" * 600) }", "null", NULL, PORTICO_INVALID_ARGUMENT);
+	assert_int_equal(strlen(message), 1023);
+	json_t *utf8 = json_string(message);
+	assert_non_null(utf8);
+	json_decref(utf8);
+	free(message);
+	/* Values nest 256 levels at most, going in or out. */
+	assert_message(eval_error("${ reduce range(300) as $i (0; [.]) }", "null", NULL, PORTICO_INVALID_ARGUMENT),
+	               "the value nests deeper than 256 levels");
+	json_t *deep = json_array();
+	for (int i = 0; i < 300; i++) {
+		json_t *outer = json_array();
+		json_array_append_new(outer, deep);
+		deep = outer;
+	}
+	portico_error err2 = PORTICO_ERROR_INIT;
+	assert_null(flow_expr_eval("${ length }", deep, NULL, &err2));
+	assert_string_equal(err2.message, "a value nests deeper than 256 levels");
+	portico_error_clear(&err2);
+	json_decref(deep);
 }
 
 static void test_one_value(void **state)
@@ -239,18 +267,187 @@ static void test_eval_tree(void **state)
 	json_decref(vars);
 }
 
+/* --- The sandbox ------------------------------------------------------------------------------- */
+
+#define SANDBOX_TIMEOUT_MS 1500
+
+static int start_sandbox(void **state)
+{
+	(void)state;
+	flow_expr_options options = {"/proc/self/exe", 2, SANDBOX_TIMEOUT_MS, 384};
+	portico_error err = PORTICO_ERROR_INIT;
+	if (flow_expr_start(&options, &err))
+		fail_msg("%s", err.message);
+	return 0;
+}
+
+static int stop_sandbox(void **state)
+{
+	(void)state;
+	flow_expr_stop();
+	return 0;
+}
+
+/* The sandbox answers again after a failure. */
+static void assert_sandbox_answers(void)
+{
+	assert_json_equal(eval("${ .a * 2 }", "{\"a\": 21}", NULL), "42");
+}
+
+static void test_sandbox_time_limit(void **state)
+{
+	(void)state;
+	int64_t start = portico_monotonic_ms();
+	char *message = eval_error("${ last(range(1e12)) }", "null", NULL, PORTICO_DEADLINE_EXCEEDED);
+	assert_string_equal(message, "the expression ran over its 1500 ms limit");
+	free(message);
+	assert_in_range(portico_monotonic_ms() - start, SANDBOX_TIMEOUT_MS, SANDBOX_TIMEOUT_MS + 2000);
+	assert_sandbox_answers();
+}
+
+static void test_sandbox_memory_limit(void **state)
+{
+	(void)state;
+	json_t *data = json_null();
+	portico_error err = PORTICO_ERROR_INIT;
+	/* Doubling arrays reach the limit well before the time limit ends. */
+	assert_null(flow_expr_eval("${ [range(1e9)] }", data, NULL, &err));
+	if (err.code != PORTICO_RESOURCE_EXHAUSTED && err.code != PORTICO_DEADLINE_EXCEEDED)
+		fail_msg("%s: %s", portico_code_name(err.code), err.message);
+	portico_error_clear(&err);
+	assert_null(flow_expr_eval("${ [1] | .[1e9] = 1 }", data, NULL, &err));
+	assert_int_equal(err.code, PORTICO_RESOURCE_EXHAUSTED);
+	assert_string_equal(err.message, "the expression ran out of memory (its limit is 384 MB)");
+	portico_error_clear(&err);
+	assert_sandbox_answers();
+}
+
+static void test_sandbox_crash(void **state)
+{
+	(void)state;
+	/* libjq 1.6 asserts on a NaN slice index (Debian's patches fixed [-1] | implode). */
+	char *message = eval_error("${ \"abc\" | .[nan:] }", "null", NULL, PORTICO_RESOURCE_EXHAUSTED);
+	assert_string_equal(message,
+	                    "the expression crashed the jq library (signal SIGABRT); its sandbox was replaced");
+	free(message);
+	assert_sandbox_answers();
+	/* Compiling goes through the sandbox too. */
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(flow_expr_check("${ .a ? b }", &err), -1);
+	assert_string_equal(err.message, "syntax error, unexpected IDENT, expecting $end at line 1");
+	portico_error_clear(&err);
+}
+
+static void test_sandbox_bounds(void **state)
+{
+	(void)state;
+	char *message = eval_error("${ \"x\" * 5000000 }", "null", NULL, PORTICO_RESOURCE_EXHAUSTED);
+	assert_string_equal(message, "the expression's value is larger than 4 MiB");
+	free(message);
+	size_t size = 17 * 1024 * 1024;
+	char *big = malloc(size);
+	memset(big, 'x', size);
+	json_t *data = json_stringn_nocheck(big, size);
+	free(big);
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_null(flow_expr_eval("${ length }", data, NULL, &err));
+	assert_int_equal(err.code, PORTICO_RESOURCE_EXHAUSTED);
+	assert_string_equal(err.message, "the expression's data and variables are larger than 16 MiB");
+	portico_error_clear(&err);
+	json_decref(data);
+	assert_sandbox_answers();
+}
+
+/* Kills this test's children (the sandbox processes) from outside, as the OOM killer would;
+ * returns how many. */
+static int kill_children(void)
+{
+	int killed = 0;
+	DIR *proc = opendir("/proc");
+	struct dirent *entry;
+	while (proc && (entry = readdir(proc))) {
+		char path[300];
+		snprintf(path, sizeof(path), "/proc/%s/stat", entry->d_name);
+		FILE *stat = fopen(path, "r");
+		int pid, ppid;
+		/* pid (comm) state ppid: comm is "exe" or the program's name here, without blanks. */
+		if (stat && fscanf(stat, "%d %*s %*c %d", &pid, &ppid) == 2 && ppid == getpid())
+			killed += kill(pid, SIGKILL) == 0;
+		if (stat)
+			fclose(stat);
+	}
+	if (proc)
+		closedir(proc);
+	return killed;
+}
+
+static void test_sandbox_killed_while_idle(void **state)
+{
+	(void)state;
+	assert_int_equal(kill_children(), 2);
+	usleep(100 * 1000);
+	for (int i = 0; i < 3; i++)
+		assert_sandbox_answers();
+}
+
+/* Several threads, more than the processes: each gets its own answers. */
+static void *evaluate_many(void *arg)
+{
+	intptr_t n = (intptr_t)arg;
+	for (int i = 0; i < 40; i++) {
+		json_t *data = json_pack("{s:i, s:i}", "n", (int)n, "i", i);
+		portico_error err = PORTICO_ERROR_INIT;
+		json_t *value = flow_expr_eval("${ .n * 1000 + .i }", data, NULL, &err);
+		if (!value || json_integer_value(value) != n * 1000 + i)
+			return (void *)1;
+		json_decref(value);
+		json_decref(data);
+	}
+	return NULL;
+}
+
+static void test_sandbox_concurrent_callers(void **state)
+{
+	(void)state;
+	pthread_t threads[5];
+	for (intptr_t i = 0; i < 5; i++)
+		pthread_create(&threads[i], NULL, evaluate_many, (void *)i);
+	for (int i = 0; i < 5; i++) {
+		void *failed;
+		pthread_join(threads[i], &failed);
+		assert_null(failed);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	/* The sandbox tests start this program as the sandbox. */
 	if (argc > 1 && !strcmp(argv[1], FLOW_EXPR_SANDBOX_ARG))
 		return flow_expr_sandbox_main();
+	/* The same behaviour in-process and in the sandbox, then what only the sandbox does. */
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_is_expression),   cmocka_unit_test(test_values),
 	        cmocka_unit_test(test_variables),       cmocka_unit_test(test_deterministic_builtins),
 	        cmocka_unit_test(test_modules_refused), cmocka_unit_test(test_errors),
 	        cmocka_unit_test(test_one_value),       cmocka_unit_test(test_eval_tree),
 	};
-	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest sandbox_tests[] = {
+	        cmocka_unit_test(test_values),
+	        cmocka_unit_test(test_variables),
+	        cmocka_unit_test(test_deterministic_builtins),
+	        cmocka_unit_test(test_modules_refused),
+	        cmocka_unit_test(test_errors),
+	        cmocka_unit_test(test_one_value),
+	        cmocka_unit_test(test_eval_tree),
+	        cmocka_unit_test(test_sandbox_time_limit),
+	        cmocka_unit_test(test_sandbox_memory_limit),
+	        cmocka_unit_test(test_sandbox_crash),
+	        cmocka_unit_test(test_sandbox_bounds),
+	        cmocka_unit_test(test_sandbox_concurrent_callers),
+	        cmocka_unit_test(test_sandbox_killed_while_idle),
+	};
+	int failed = cmocka_run_group_tests_name("in-process", tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("sandbox", sandbox_tests, start_sandbox, stop_sandbox);
 	flow_expr_stop();
 	return failed;
 }

@@ -265,6 +265,75 @@ static void test_an_empty_catalog_says_so(void **state)
 	flow_catalog_free(catalog);
 }
 
+/* A catalog of the flows given as YAML texts (a NULL-terminated list), loaded from a folder made
+ * for it; free with flow_catalog_free. */
+static flow_catalog *catalog_of(const char *const *texts)
+{
+	char dir[] = "/tmp/portico-test-flows-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char paths[8][sizeof dir + 16];
+	size_t count = 0;
+	for (; texts[count]; count++) {
+		snprintf(paths[count], sizeof paths[count], "%s/f%zu.yaml", dir, count);
+		FILE *file = fopen(paths[count], "w");
+		assert_non_null(file);
+		fputs(texts[count], file);
+		fclose(file);
+	}
+	portico_error err = PORTICO_ERROR_INIT;
+	flow_catalog *catalog = flow_catalog_load(dir, &err);
+	if (!catalog)
+		fail_msg("%s", err.message);
+	while (count)
+		unlink(paths[--count]);
+	rmdir(dir);
+	return catalog;
+}
+
+#define GREET(version)                                                                                                 \
+	"document: {dsl: '1.0.0', namespace: tests, name: greet, version: '" version "'}\n"                            \
+	"do:\n  - hello:\n      set:\n        greeting: hi\n"
+
+static void test_a_404_says_what_is_loaded(void **state)
+{
+	(void)state;
+	static const char *const texts[] = {
+	        GREET("1.0.0"), GREET("2.0.0"),
+	        "document: {dsl: '1.0.0', namespace: tests, name: other, version: '1.0.0'}\n"
+	        "do:\n  - x:\n      set:\n        a: 1\n",
+	        NULL};
+	flow_catalog *catalog = catalog_of(texts);
+	char *message = flow_request_not_found(catalog, "nope", NULL);
+	assert_string_equal(message, "no flow \"nope\" is loaded (loaded: greet, other; GET …/flows lists them)");
+	free(message);
+	message = flow_request_not_found(catalog, "greet", "3.0.0");
+	assert_string_equal(message, "flow \"greet\" has no version \"3.0.0\" (loaded: 1.0.0, 2.0.0)");
+	free(message);
+	flow_catalog_free(catalog);
+}
+
+static void test_an_input_is_checked_against_the_flows_schema(void **state)
+{
+	(void)state;
+	json_t *document = parse("{\"document\": {\"dsl\": \"1.0.0\", \"namespace\": \"t\", \"name\": \"greet\", "
+	                         "\"version\": \"1\"}, \"input\": {\"schema\": {\"format\": \"json\", \"document\": "
+	                         "{\"type\": \"object\", \"required\": [\"who\"], \"properties\": {\"who\": "
+	                         "{\"type\": \"string\"}}}}}, \"do\": [{\"hello\": {\"set\": {\"a\": 1}}}]}");
+	json_t *good = parse("{\"who\": \"Ada\"}"), *bad = parse("{\"who\": 7}");
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(flow_request_check_input(document, good, &err), 0);
+	assert_int_equal(flow_request_check_input(document, bad, &err), -1);
+	assert_int_equal(strncmp(err.message, "input/who: ", 11), 0);
+	portico_error_clear(&err);
+	/* Without a schema, anything goes. */
+	json_t *plain = parse(FLOW);
+	assert_int_equal(flow_request_check_input(plain, bad, &err), 0);
+	json_decref(plain);
+	json_decref(document);
+	json_decref(good);
+	json_decref(bad);
+}
+
 /* webhook_set_load on text; the error's message (owned by err) when it fails, else NULL. */
 static const char *webhooks_error(const char *text, const flow_catalog *flows, portico_error *err)
 {
@@ -318,6 +387,28 @@ static void test_a_start_flow_webhook_names_a_loaded_flow(void **state)
 	assert_non_null(strstr(webhooks_error(start, empty, &err), "flow: only a start-flow route names a flow"));
 	portico_error_clear(&err);
 	flow_catalog_free(empty);
+
+	/* A flow that is loaded: its name is the route's workflow type. */
+	static const char *const texts[] = {GREET("1.0.0"), NULL};
+	flow_catalog *greet = catalog_of(texts);
+	char path[] = "/tmp/portico-test-webhooks-XXXXXX";
+	int file = mkstemp(path);
+	const char *text = HOOK(", \"flow\": \"greet\", \"version\": \"1.0.0\"");
+	assert_int_equal(write(file, text, strlen(text)), (ssize_t)strlen(text));
+	close(file);
+	webhook_set *set = webhook_set_load(path, NULL, greet, &err);
+	unlink(path);
+	assert_non_null(set);
+	const webhook_route *route = webhook_set_find(set, "orders");
+	assert_int_equal(route->action, WEBHOOK_START_FLOW);
+	assert_ptr_equal(route->flow, flow_catalog_find(greet, NULL, "greet", "1.0.0"));
+	assert_string_equal(route->workflow_type, "greet");
+	assert_null(route->task_queue);
+	webhook_set_free(set);
+	assert_non_null(strstr(webhooks_error(HOOK(", \"flow\": \"greet\", \"version\": \"2\""), greet, &err),
+	                       "flow: flow \"greet\" has no version \"2\" (loaded: 1.0.0)"));
+	portico_error_clear(&err);
+	flow_catalog_free(greet);
 }
 
 int main(void)
@@ -334,6 +425,8 @@ int main(void)
 	        cmocka_unit_test(test_a_made_workflow_id_is_the_flows_name_and_a_uuid),
 	        cmocka_unit_test(test_a_start_refuses_what_it_cannot_name),
 	        cmocka_unit_test(test_an_empty_catalog_says_so),
+	        cmocka_unit_test(test_a_404_says_what_is_loaded),
+	        cmocka_unit_test(test_an_input_is_checked_against_the_flows_schema),
 	        cmocka_unit_test(test_a_start_flow_webhook_names_a_loaded_flow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
