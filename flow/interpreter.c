@@ -1045,8 +1045,7 @@ static int continue_as_new(flow_run *run, json_t *raw_input)
 }
 
 /* Reads and checks the input: {definition, input, resume?}. 0, or -1 with the run failed. */
-static int read_input(portico_workflow *wf, const flow_catalog *catalog, json_t **definition, json_t **input,
-                      json_t **resume, int *outcome)
+static int read_input(portico_workflow *wf, json_t **definition, json_t **input, json_t **resume, int *outcome)
 {
 	json_t *arg = portico_workflow_input_json(wf, 0);
 	json_t *d = json_object_get(arg, "definition");
@@ -1057,7 +1056,9 @@ static int read_input(portico_workflow *wf, const flow_catalog *catalog, json_t 
 		return -1;
 	}
 	portico_error err = PORTICO_ERROR_INIT;
-	if (flow_validate(d, catalog, &err)) {
+	/* Without the catalog: a replay must decide as the first run did, and the worker's folder may
+	 * have changed since; a child that is not there fails its task (the lookup is recorded). */
+	if (flow_validate(d, NULL, &err)) {
 		const char *message = err.message ? err.message : "invalid";
 		const char *colon = strstr(message, ": ");
 		char *instance = message[0] == '/' && colon ? portico_sprintf("%.*s", (int)(colon - message), message)
@@ -1112,7 +1113,7 @@ int flow_workflow(portico_workflow *wf, void *catalog)
 {
 	json_t *definition, *raw_input, *resume;
 	int outcome = PORTICO_WORKFLOW_FAILED;
-	if (read_input(wf, catalog, &definition, &raw_input, &resume, &outcome))
+	if (read_input(wf, &definition, &raw_input, &resume, &outcome))
 		return outcome;
 	flow_run *run = run_new(wf, catalog, definition, raw_input);
 	flow_ctx ctx = {.run = run, .can_resume = 1};
