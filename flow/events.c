@@ -72,8 +72,11 @@ static json_t *envelope_of(flow_run *run, const char *type, json_t *args)
 	json_t *arg = json_array_get(args, 0);
 	if (json_is_object(arg) && json_object_get(arg, "specversion"))
 		return json_incref(arg);
-	return json_pack("{s:s,s:s,s:s,s:s,s:O}", "specversion", "1.0", "id",
-	                 portico_workflow_get_info(run->wf)->run_id, "source", "portico", "type", type, "data",
+	/* the id is the run's and the event's place in it: unique, and the same on every replay */
+	char place[32];
+	snprintf(place, sizeof place, "/%llu", (unsigned long long)run->event_seq + 1);
+	return json_pack("{s:s,s:s+,s:s,s:s,s:O}", "specversion", "1.0", "id",
+	                 portico_workflow_get_info(run->wf)->run_id, place, "source", "portico", "type", type, "data",
 	                 arg ? arg : json_null());
 }
 

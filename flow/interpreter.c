@@ -1,7 +1,7 @@
 /* The flow interpreter (interpreter.h): a flow's tasks run one by one on the workflow API. This
  * file holds the run (input, data flow, output, failure as a problem, compensation, the flow.state
- * query) and the task kinds that only arrange other tasks (do, set, switch, raise, wait, try, for,
- * fork, run). Calls are in calls.c, events (listen, emit) in events.c; run.h is what they share.
+ * query) and the plainer task kinds (do, set, switch, raise, wait, for, run). try and fork are in
+ * control.c, calls in calls.c, events (listen, emit) in events.c; run.h is what they share.
  *
  * Every task goes through run_task, which applies the spec's data flow around the kind's own
  * work: `if` on the raw input, input.from, the task (with its timeout), output.as, export.as into
@@ -22,10 +22,6 @@
 
 #define NOT_A_FLOW "portico.NotAFlow"
 
-static int run_list(flow_ctx *ctx, const json_t *list, const char *path, json_t *input, json_t **output);
-static int run_task(flow_ctx *ctx, const char *path, const char *name, const json_t *def, json_t *raw_input,
-                    json_t **output, const char **then);
-
 /* ---- Problems ------------------------------------------------------------------------------------ */
 
 int flow_raise(flow_ctx *ctx, const char *kind, int status, const char *instance, const char *title, const char *format,
@@ -44,7 +40,7 @@ int flow_raise(flow_ctx *ctx, const char *kind, int status, const char *instance
 	return FLOW_RAISE;
 }
 
-static int raise_config(flow_ctx *ctx, const char *path, const char *format, const char *what)
+int flow_raise_config(flow_ctx *ctx, const char *path, const char *format, const char *what)
 {
 	return flow_raise(ctx, "configuration", 400, path, "Configuration Error", format, what);
 }
@@ -81,7 +77,7 @@ portico_workflow_scope *flow_ctx_scope(const flow_ctx *ctx)
 	return ctx->scope ? ctx->scope->scope : NULL;
 }
 
-static flow_scope *scope_new(flow_run *run, flow_scope *parent)
+flow_scope *flow_scope_new(flow_run *run, flow_scope *parent)
 {
 	flow_scope *s = portico_calloc(1, sizeof *s);
 	s->scope = portico_workflow_scope_new(run->wf);
@@ -96,7 +92,7 @@ static flow_scope *scope_new(flow_run *run, flow_scope *parent)
 }
 
 /* Cancels scope and every scope made under it: what they run stops with PORTICO_WAIT_CANCELED. */
-static void scope_cancel(flow_run *run, flow_scope *scope)
+void flow_scope_cancel(flow_run *run, flow_scope *scope)
 {
 	for (flow_scope *s = run->scopes; s; s = s->next) {
 		const flow_scope *a = s;
@@ -215,14 +211,14 @@ static int check_schema(flow_ctx *ctx, const json_t *holder, const json_t *value
 }
 
 /* A condition (if, when, while…): an expression whose value counts as true unless false or null. */
-static int condition(flow_ctx *ctx, const flow_task *t, const json_t *expr, const json_t *data, int *truth)
+int flow_condition(flow_ctx *ctx, const flow_task *t, const json_t *expr, const json_t *data, int *truth)
 {
 	if (json_is_boolean(expr)) {
 		*truth = json_is_true(expr);
 		return FLOW_OK;
 	}
 	if (!json_is_string(expr))
-		return raise_config(ctx, t->path, "%s: a condition must be a runtime expression", "condition");
+		return flow_raise_config(ctx, t->path, "%s: a condition must be a runtime expression", "condition");
 	json_t *value = flow_eval(ctx, t, json_string_value(expr), data);
 	if (!value)
 		return FLOW_RAISE;
@@ -334,7 +330,7 @@ static int query_state(portico_workflow *wf, json_t *args, json_t **result, char
 typedef int (*task_fn)(flow_ctx *ctx, flow_task *t, json_t **output, const char **then);
 
 /* The path of a member of t's definition: "<t>/<member>". Caller frees. */
-static char *member_path(const flow_task *t, const char *member)
+char *flow_member_path(const flow_task *t, const char *member)
 {
 	return portico_sprintf("%s/%s", t->path, member);
 }
@@ -342,8 +338,8 @@ static char *member_path(const flow_task *t, const char *member)
 static int task_do(flow_ctx *ctx, flow_task *t, json_t **output, const char **then)
 {
 	(void)then;
-	char *path = member_path(t, "do");
-	int rc = run_list(ctx, json_object_get(t->def, "do"), path, t->input, output);
+	char *path = flow_member_path(t, "do");
+	int rc = flow_run_list(ctx, json_object_get(t->def, "do"), path, t->input, output);
 	free(path);
 	return rc;
 }
@@ -363,7 +359,7 @@ static int task_switch(flow_ctx *ctx, flow_task *t, json_t **output, const char 
 {
 	const json_t *cases = json_object_get(t->def, "switch");
 	if (!json_is_array(cases))
-		return raise_config(ctx, t->path, "%s: expected a list of cases", "switch");
+		return flow_raise_config(ctx, t->path, "%s: expected a list of cases", "switch");
 	const json_t *fallback = NULL, *chosen = NULL;
 	for (size_t i = 0; i < json_array_size(cases) && !chosen; i++) {
 		const json_t *entry = json_array_get(cases, i);
@@ -372,14 +368,14 @@ static int task_switch(flow_ctx *ctx, flow_task *t, json_t **output, const char 
 		if (json_is_object(entry) && json_object_size(entry) == 1)
 			json_object_foreach((json_t *)entry, name, c) break;
 		if (!json_is_object(c))
-			return raise_config(ctx, t->path, "%s: expected {name: {when, then}}", "switch case");
+			return flow_raise_config(ctx, t->path, "%s: expected {name: {when, then}}", "switch case");
 		const json_t *when = json_object_get(c, "when");
 		if (!when) {
 			fallback = c;
 			continue;
 		}
 		int truth;
-		if (condition(ctx, t, when, t->input, &truth))
+		if (flow_condition(ctx, t, when, t->input, &truth))
 			return FLOW_RAISE;
 		if (truth)
 			chosen = c;
@@ -403,10 +399,11 @@ static int task_raise(flow_ctx *ctx, flow_task *t, json_t **output, const char *
 		const char *name = json_string_value(error);
 		error = json_object_get(json_object_get(json_object_get(ctx->run->definition, "use"), "errors"), name);
 		if (!error)
-			return raise_config(ctx, t->path, "raise: no error \"%s\" in use.errors", name);
+			return flow_raise_config(ctx, t->path, "raise: no error \"%s\" in use.errors", name);
 	}
 	if (!json_is_object(error))
-		return raise_config(ctx, t->path, "%s: expected an error {type, status, title, detail}", "raise.error");
+		return flow_raise_config(ctx, t->path, "%s: expected an error {type, status, title, detail}",
+		                         "raise.error");
 	json_t *e = flow_eval_tree(ctx, t, error, t->input);
 	if (!e)
 		return FLOW_RAISE;
@@ -416,7 +413,8 @@ static int task_raise(flow_ctx *ctx, flow_task *t, json_t **output, const char *
 	json_decref(e);
 	if (!json_is_string(json_object_get(problem, "type")) || !json_is_integer(json_object_get(problem, "status"))) {
 		json_decref(problem);
-		return raise_config(ctx, t->path, "%s: an error needs a string type and an integer status", "raise");
+		return flow_raise_config(ctx, t->path, "%s: an error needs a string type and an integer status",
+		                         "raise");
 	}
 	if (!json_object_get(problem, "instance"))
 		json_object_set_new(problem, "instance", json_string(t->path));
@@ -426,7 +424,7 @@ static int task_raise(flow_ctx *ctx, flow_task *t, json_t **output, const char *
 }
 
 /* Sleeps ms on a durable timer in ctx's scope. */
-static int sleep_in(flow_ctx *ctx, int64_t ms)
+int flow_sleep(flow_ctx *ctx, int64_t ms)
 {
 	if (ms <= 0)
 		return FLOW_OK;
@@ -442,338 +440,9 @@ static int task_wait(flow_ctx *ctx, flow_task *t, json_t **output, const char **
 	int64_t ms;
 	if (flow_duration(ctx, t, json_object_get(t->def, "wait"), "wait", &ms))
 		return FLOW_RAISE;
-	int rc = sleep_in(ctx, ms);
+	int rc = flow_sleep(ctx, ms);
 	if (rc == FLOW_OK)
 		*output = json_incref(t->input);
-	return rc;
-}
-
-/* ---- try / catch / retry ------------------------------------------------------------------------- */
-
-/* Whether problem passes catch.errors.with: each given field equals the problem's (the filter
- * says "details" for the problem's "detail"). */
-static int error_matches(const json_t *problem, const json_t *with)
-{
-	const char *key;
-	json_t *want;
-	json_object_foreach((json_t *)with, key, want)
-	{
-		json_t *have = json_object_get(problem, strcmp(key, "details") ? key : "detail");
-		if (!have || !json_equal(have, want))
-			return 0;
-	}
-	return 1;
-}
-
-/* when / exceptWhen of a catch or a retry, with the error bound: 1 when they let it through. */
-static int when_holds(flow_ctx *ctx, flow_task *t, const json_t *policy, int *holds)
-{
-	int truth;
-	const json_t *when = json_object_get(policy, "when"), *except = json_object_get(policy, "exceptWhen");
-	*holds = 1;
-	if (when && (condition(ctx, t, when, t->input, &truth) || !(*holds = truth)))
-		return ctx->problem ? FLOW_RAISE : FLOW_OK;
-	if (except && condition(ctx, t, except, t->input, &truth))
-		return FLOW_RAISE;
-	if (except && truth)
-		*holds = 0;
-	return FLOW_OK;
-}
-
-/* The delay before retry number attempt (0 for the first retry): delay × backoff, plus jitter from
- * the run's deterministic random numbers. -1 with ctx's problem. */
-static int retry_delay(flow_ctx *ctx, flow_task *t, const json_t *retry, unsigned attempt, int64_t *ms)
-{
-	int64_t delay = 0;
-	const json_t *d = json_object_get(retry, "delay");
-	if (d && flow_duration(ctx, t, d, "retry.delay", &delay))
-		return -1;
-	const json_t *backoff = json_object_get(retry, "backoff");
-	double factor = 1;
-	if (json_object_get(backoff, "linear"))
-		factor = attempt + 1;
-	else if (json_object_get(backoff, "exponential"))
-		factor = pow(2, attempt < 60 ? attempt : 60);
-	double total = (double)delay * factor;
-	*ms = total > (double)FLOW_RUN_MAX_DURATION_MS ? FLOW_RUN_MAX_DURATION_MS : (int64_t)total;
-	const json_t *jitter = json_object_get(retry, "jitter");
-	if (jitter) {
-		int64_t from, to;
-		if (flow_duration(ctx, t, json_object_get(jitter, "from"), "retry.jitter.from", &from) ||
-		    flow_duration(ctx, t, json_object_get(jitter, "to"), "retry.jitter.to", &to))
-			return -1;
-		if (to > from)
-			*ms += from + (int64_t)(portico_workflow_random(ctx->run->wf) % (uint64_t)(to - from));
-		else
-			*ms += from;
-	}
-	return 0;
-}
-
-/* Whether another attempt is allowed after attempt retries, started at start_ms. */
-static int retry_allowed(flow_ctx *ctx, flow_task *t, const json_t *retry, unsigned attempt, int64_t start_ms,
-                         int64_t attempt_ms, int *allowed)
-{
-	const json_t *limit = json_object_get(retry, "limit");
-	const json_t *count = json_object_get(json_object_get(limit, "attempt"), "count");
-	int64_t now = portico_workflow_now_ms(ctx->run->wf), max;
-	*allowed = attempt < FLOW_RUN_MAX_RETRIES && (!json_is_integer(count) || attempt < json_integer_value(count));
-	const json_t *duration = json_object_get(limit, "duration");
-	if (*allowed && duration) {
-		if (flow_duration(ctx, t, duration, "retry.limit.duration", &max))
-			return FLOW_RAISE;
-		*allowed = now - start_ms < max;
-	}
-	const json_t *per_attempt = json_object_get(json_object_get(limit, "attempt"), "duration");
-	if (*allowed && per_attempt) {
-		if (flow_duration(ctx, t, per_attempt, "retry.limit.attempt.duration", &max))
-			return FLOW_RAISE;
-		*allowed = attempt_ms < max;
-	}
-	return FLOW_OK;
-}
-
-/* Runs the `try` list; an error that the catch takes is retried as its retry policy says, then
- * handled by catch.do (its output is the task's), or swallowed (the output is the input). */
-static int task_try(flow_ctx *ctx, flow_task *t, json_t **output, const char **then)
-{
-	(void)then;
-	const json_t *catch = json_object_get(t->def, "catch");
-	const json_t *retry = json_object_get(catch, "retry");
-	if (json_is_string(retry)) {
-		const char *name = json_string_value(retry);
-		retry = json_object_get(json_object_get(json_object_get(ctx->run->definition, "use"), "retries"), name);
-		if (!retry)
-			return raise_config(ctx, t->path, "catch.retry: no retry policy \"%s\" in use.retries", name);
-	}
-	const char *as = json_string_value(json_object_get(catch, "as"));
-	if (!as)
-		as = "error";
-	char *path = member_path(t, "try");
-	int64_t start = portico_workflow_now_ms(ctx->run->wf);
-	int can_resume = ctx->can_resume;
-	ctx->can_resume = 0; /* a new run could not come back inside a try */
-	int rc;
-	for (unsigned attempt = 0;; attempt++) {
-		int64_t attempt_start = portico_workflow_now_ms(ctx->run->wf);
-		rc = run_list(ctx, json_object_get(t->def, "try"), path, t->input, output);
-		if (rc != FLOW_RAISE)
-			break;
-		const json_t *with = json_object_get(json_object_get(catch, "errors"), "with");
-		if (json_is_object(with) && !error_matches(ctx->problem, with))
-			break;
-		/* the error is visible to when/exceptWhen and catch.do as $<as> */
-		json_t *saved_locals = ctx->locals;
-		ctx->locals = saved_locals ? json_copy(saved_locals) : json_object();
-		json_object_set(ctx->locals, as, ctx->problem);
-		json_t *problem = ctx->problem;
-		ctx->problem = NULL;
-		int holds = 0, allowed = 0;
-		rc = when_holds(ctx, t, catch, &holds);
-		if (rc == FLOW_OK && holds && retry)
-			rc = when_holds(ctx, t, retry, &allowed);
-		if (rc == FLOW_OK && holds && retry && allowed)
-			rc = retry_allowed(ctx, t, retry, attempt, start,
-			                   portico_workflow_now_ms(ctx->run->wf) - attempt_start, &allowed);
-		if (rc == FLOW_OK && holds && retry && allowed) {
-			int64_t ms;
-			rc = retry_delay(ctx, t, retry, attempt, &ms) ? FLOW_RAISE : sleep_in(ctx, ms);
-			json_decref(ctx->locals);
-			ctx->locals = saved_locals;
-			if (rc == FLOW_OK) {
-				json_decref(problem);
-				continue;
-			}
-		} else if (rc == FLOW_OK && holds && (!retry || json_object_get(catch, "do"))) {
-			/* caught: catch.do runs on the task's input, or the error is swallowed */
-			if (json_object_get(catch, "do")) {
-				char *catch_path = member_path(t, "catch/do");
-				rc = run_list(ctx, json_object_get(catch, "do"), catch_path, t->input, output);
-				free(catch_path);
-			} else {
-				*output = json_incref(t->input);
-			}
-			json_decref(ctx->locals);
-			ctx->locals = saved_locals;
-			json_decref(problem);
-			break;
-		} else {
-			json_decref(ctx->locals);
-			ctx->locals = saved_locals;
-		}
-		if (rc == FLOW_OK) { /* not caught, or retries exhausted: the error goes on */
-			ctx->problem = problem;
-			rc = FLOW_RAISE;
-		} else {
-			json_decref(problem);
-		}
-		break;
-	}
-	ctx->can_resume = can_resume;
-	free(path);
-	return rc;
-}
-
-/* ---- fork ------------------------------------------------------------------------------------------ */
-
-/* One branch, on a coroutine of its own: everything it reads is here or in the run. */
-typedef struct branch {
-	flow_ctx ctx;
-	char *path, *name;
-	const json_t *def;
-	json_t *input, *output;
-	int rc, done;
-} branch;
-
-typedef struct fork_wait {
-	branch *branches;
-	size_t count;
-	int compete;
-} fork_wait;
-
-static void branch_main(portico_workflow *wf, void *arg)
-{
-	(void)wf;
-	branch *b = arg;
-	const char *then = NULL;
-	b->rc = run_task(&b->ctx, b->path, b->name, b->def, b->input, &b->output, &then);
-	if (b->rc == FLOW_END) /* `then: end` in a branch ends the branch */
-		b->rc = FLOW_OK;
-	b->ctx.run->coroutines--;
-	b->done = 1;
-}
-
-/* All branches done; or, competing, one done well; or, not competing, one done badly. */
-static int fork_settled(void *arg)
-{
-	fork_wait *w = arg;
-	size_t done = 0;
-	for (size_t i = 0; i < w->count; i++) {
-		const branch *b = &w->branches[i];
-		if (b->done && (w->compete ? b->rc == FLOW_OK : b->rc != FLOW_OK))
-			return 1;
-		done += b->done;
-	}
-	return done == w->count;
-}
-
-static int all_done(void *arg)
-{
-	fork_wait *w = arg;
-	for (size_t i = 0; i < w->count; i++)
-		if (!w->branches[i].done)
-			return 0;
-	return 1;
-}
-
-static void branches_free(branch *branches, size_t count)
-{
-	for (size_t i = 0; i < count; i++) {
-		free(branches[i].path);
-		free(branches[i].name);
-		json_decref(branches[i].input);
-		json_decref(branches[i].output);
-		json_decref(branches[i].ctx.locals);
-		json_decref(branches[i].ctx.problem);
-	}
-	free(branches);
-}
-
-static void branches_free_later(void *arg)
-{
-	fork_wait *w = arg;
-	branches_free(w->branches, w->count);
-	free(w);
-}
-
-/* Runs the branches concurrently, each in a scope of its own. Without compete the output is the
- * array of their outputs, and the first error (in declaration order) cancels the others and is
- * the fork's; with compete the first to finish wins and the others are cancelled. */
-static int task_fork(flow_ctx *ctx, flow_task *t, json_t **output, const char **then)
-{
-	(void)then;
-	const json_t *fork = json_object_get(t->def, "fork");
-	const json_t *list = json_object_get(fork, "branches");
-	size_t count = json_array_size(list);
-	if (!json_is_array(list) || !count)
-		return raise_config(ctx, t->path, "%s: expected a list of tasks", "fork.branches");
-	if (count > FLOW_RUN_MAX_BRANCHES || ctx->run->coroutines + count > FLOW_RUN_MAX_COROUTINES)
-		return flow_raise(ctx, "runtime", 500, t->path, "Runtime Error",
-		                  "fork: %zu branches, more than the run allows (%d per fork, %d running at once)",
-		                  count, FLOW_RUN_MAX_BRANCHES, FLOW_RUN_MAX_COROUTINES);
-	fork_wait *w = portico_calloc(1, sizeof *w);
-	w->branches = portico_calloc(count, sizeof *w->branches);
-	w->count = count;
-	w->compete = json_is_true(json_object_get(fork, "compete"));
-	for (size_t i = 0; i < count; i++) {
-		const json_t *entry = json_array_get(list, i);
-		const char *name = NULL;
-		json_t *def = NULL;
-		if (json_is_object(entry) && json_object_size(entry) == 1)
-			json_object_foreach((json_t *)entry, name, def) break;
-		branch *b = &w->branches[i];
-		b->path = portico_sprintf("%s/fork/branches/%zu/%s", t->path, i, name ? name : "");
-		b->name = portico_strdup(name ? name : "");
-		b->def = def;
-		b->input = json_incref(t->input);
-		b->ctx = (flow_ctx){.run = ctx->run,
-		                    .scope = scope_new(ctx->run, ctx->scope),
-		                    .locals = json_incref(ctx->locals),
-		                    .depth = ctx->depth + 1};
-		if (!def) {
-			b->done = 1;
-			b->rc = raise_config(&b->ctx, b->path, "%s: expected {name: task}", "fork branch");
-			continue;
-		}
-		ctx->run->coroutines++;
-		portico_workflow_go(ctx->run->wf, branch_main, b);
-	}
-	int r = portico_workflow_wait_condition(ctx->run->wf, fork_settled, w, -1);
-	if (r == PORTICO_WAIT_EVICTED) {
-		/* the branches may still unwind: they and what they read go with the run */
-		portico_workflow_on_free(ctx->run->wf, branches_free_later, w);
-		return FLOW_EVICT;
-	}
-	for (size_t i = 0; i < count; i++)
-		if (!w->branches[i].done)
-			scope_cancel(ctx->run, w->branches[i].ctx.scope);
-	/* the losers (or the rest after an error) unwind before the fork goes on */
-	int r2 = portico_workflow_wait_condition(ctx->run->wf, all_done, w, -1);
-	if (r2 == PORTICO_WAIT_EVICTED) {
-		portico_workflow_on_free(ctx->run->wf, branches_free_later, w);
-		return FLOW_EVICT;
-	}
-	int rc = r == PORTICO_WAIT_DONE ? FLOW_OK : flow_wait_status(r);
-	branch *winner = NULL, *failed = NULL;
-	for (size_t i = 0; i < count; i++) {
-		branch *b = &w->branches[i];
-		if (b->rc == FLOW_OK && !winner)
-			winner = b;
-		if (b->rc == FLOW_RAISE && !failed)
-			failed = b;
-		if (b->rc == FLOW_EVICT)
-			rc = FLOW_EVICT;
-	}
-	if (rc == FLOW_OK && w->compete && winner) {
-		*output = json_incref(winner->output);
-	} else if (rc == FLOW_OK && failed) {
-		ctx->problem = failed->ctx.problem;
-		failed->ctx.problem = NULL;
-		rc = FLOW_RAISE;
-	} else if (rc == FLOW_OK) {
-		*output = json_array();
-		for (size_t i = 0; i < count; i++) {
-			if (w->branches[i].rc != FLOW_OK)
-				rc = w->branches[i].rc;
-			json_array_append(*output, w->branches[i].output ? w->branches[i].output : json_null());
-		}
-		if (rc != FLOW_OK) {
-			json_decref(*output);
-			*output = NULL;
-		}
-	}
-	branches_free(w->branches, w->count);
-	free(w);
 	return rc;
 }
 
@@ -799,7 +468,7 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 	const json_t *in = json_object_get(spec, "in");
 	const json_t *loop_while = json_object_get(t->def, "while");
 	if (!json_is_string(in))
-		return raise_config(ctx, t->path, "%s: expected a runtime expression", "for.in");
+		return flow_raise_config(ctx, t->path, "%s: expected a runtime expression", "for.in");
 	json_t *items;
 	json_t *data;
 	size_t next = 0;
@@ -830,7 +499,7 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		}
 		data = json_incref(t->input);
 	}
-	char *path = member_path(t, "do");
+	char *path = flow_member_path(t, "do");
 	json_t *saved_locals = ctx->locals;
 	int rc = FLOW_OK;
 	for (size_t i = next; i < json_array_size(items); i++) {
@@ -842,12 +511,22 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 			rc = FLOW_CONTINUE_AS_NEW;
 			break;
 		}
+		if (!ctx->can_resume && ctx->run->iterations >= FLOW_RUN_MAX_ITERATIONS) {
+			/* inside a try, a fork or a timeout the run cannot start afresh: its history would grow
+			 * until Temporal ends it, so the loop stops here with a clear error */
+			rc = flow_raise(
+			        ctx, "runtime", 500, t->path, "Runtime Error",
+			        "for: more than %d iterations in one run inside a try, a fork or a timeout, where "
+			        "it cannot continue as new",
+			        FLOW_RUN_MAX_ITERATIONS);
+			break;
+		}
 		ctx->locals = saved_locals ? json_copy(saved_locals) : json_object();
 		json_object_set(ctx->locals, each ? each : "item", json_array_get(items, i));
 		json_object_set_new(ctx->locals, at ? at : "index", json_integer((json_int_t)i));
 		int go_on = 1;
 		if (loop_while) {
-			rc = condition(ctx, t, loop_while, data, &go_on);
+			rc = flow_condition(ctx, t, loop_while, data, &go_on);
 			if (rc != FLOW_OK || !go_on) {
 				json_decref(ctx->locals);
 				ctx->locals = saved_locals;
@@ -856,7 +535,7 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		}
 		json_t *out = NULL;
 		ctx->run->iterations++;
-		rc = run_list(ctx, json_object_get(t->def, "do"), path, data, &out);
+		rc = flow_run_list(ctx, json_object_get(t->def, "do"), path, data, &out);
 		json_decref(ctx->locals);
 		ctx->locals = saved_locals;
 		if (rc == FLOW_CONTINUE_AS_NEW)
@@ -906,7 +585,7 @@ static int task_run(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 	                       json_string_value(json_object_get(spec, "name")),
 	                       json_string_value(json_object_get(spec, "version"))};
 	if (!lookup.name)
-		return raise_config(ctx, t->path, "%s: expected a name", "run.workflow");
+		return flow_raise_config(ctx, t->path, "%s: expected a name", "run.workflow");
 	ctx->run->calls++;
 	json_t *definition = portico_workflow_side_effect(ctx->run->wf, find_child, &lookup);
 	if (!json_is_object(definition)) {
@@ -963,9 +642,9 @@ static const struct {
 	task_fn fn;
 } kinds[] = {
         /* for and try before do: a for task has a `do` too, so does a catch */
-        {"call", flow_task_call},     {"fork", task_fork},   {"emit", flow_task_emit}, {"for", task_for},
-        {"listen", flow_task_listen}, {"raise", task_raise}, {"run", task_run},        {"set", task_set},
-        {"switch", task_switch},      {"try", task_try},     {"wait", task_wait},      {"do", task_do},
+        {"call", flow_task_call},     {"fork", flow_task_fork}, {"emit", flow_task_emit}, {"for", task_for},
+        {"listen", flow_task_listen}, {"raise", task_raise},    {"run", task_run},        {"set", task_set},
+        {"switch", task_switch},      {"try", flow_task_try},   {"wait", task_wait},      {"do", task_do},
 };
 
 int flow_run_kind(flow_ctx *ctx, flow_task *t, const json_t *def, json_t **output, const char **then)
@@ -978,10 +657,10 @@ int flow_run_kind(flow_ctx *ctx, flow_task *t, const json_t *def, json_t **outpu
 			rc = kinds[i].fn(ctx, t, output, then);
 	t->def = saved;
 	if (rc < 0)
-		return raise_config(ctx, t->path,
-		                    "%s: not a task Portico runs (call, do, emit, for, fork, listen, raise, "
-		                    "run, set, switch, try, wait)",
-		                    "task");
+		return flow_raise_config(ctx, t->path,
+		                         "%s: not a task Portico runs (call, do, emit, for, fork, listen, raise, "
+		                         "run, set, switch, try, wait)",
+		                         "task");
 	return rc;
 }
 
@@ -1032,7 +711,7 @@ static int run_timed(flow_ctx *ctx, flow_task *t, int64_t ms, json_t **output, c
 		                  FLOW_RUN_MAX_COROUTINES);
 	timed *b = portico_calloc(1, sizeof *b);
 	b->ctx = (flow_ctx){.run = ctx->run,
-	                    .scope = scope_new(ctx->run, ctx->scope),
+	                    .scope = flow_scope_new(ctx->run, ctx->scope),
 	                    .locals = json_incref(ctx->locals),
 	                    .depth = ctx->depth};
 	b->task = *t;
@@ -1045,7 +724,7 @@ static int run_timed(flow_ctx *ctx, flow_task *t, int64_t ms, json_t **output, c
 	portico_workflow_go(ctx->run->wf, timed_main, b);
 	int r = portico_workflow_wait_condition(ctx->run->wf, timed_done, b, ms);
 	if (r == PORTICO_WAIT_TIMEOUT || r == PORTICO_WAIT_CANCELED)
-		scope_cancel(ctx->run, b->ctx.scope);
+		flow_scope_cancel(ctx->run, b->ctx.scope);
 	if (r != PORTICO_WAIT_EVICTED && !b->done)
 		r = portico_workflow_wait_condition(ctx->run->wf, timed_done, b, -1) == PORTICO_WAIT_EVICTED
 		            ? PORTICO_WAIT_EVICTED
@@ -1091,7 +770,7 @@ static int run_body(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		timeout = json_object_get(json_object_get(json_object_get(ctx->run->definition, "use"), "timeouts"),
 		                          name);
 		if (!timeout)
-			return raise_config(ctx, t->path, "timeout: no timeout \"%s\" in use.timeouts", name);
+			return flow_raise_config(ctx, t->path, "timeout: no timeout \"%s\" in use.timeouts", name);
 	}
 	int64_t ms;
 	if (flow_duration(ctx, t, json_object_get(timeout, "after"), "timeout.after", &ms))
@@ -1127,13 +806,13 @@ static void task_clear(flow_task *t)
 
 /* Runs one task with the spec's data flow around it. *then is the flow directive (NULL for
  * continue); *output the transformed output. */
-static int run_task(flow_ctx *ctx, const char *path, const char *name, const json_t *def, json_t *raw_input,
-                    json_t **output, const char **then)
+int flow_run_task(flow_ctx *ctx, const char *path, const char *name, const json_t *def, json_t *raw_input,
+                  json_t **output, const char **then)
 {
 	*then = NULL;
 	*output = NULL;
 	if (!json_is_object(def))
-		return raise_config(ctx, path, "%s: expected a task (an object)", "task");
+		return flow_raise_config(ctx, path, "%s: expected a task (an object)", "task");
 	if (ctx->depth >= FLOW_RUN_MAX_DEPTH)
 		return flow_raise(ctx, "runtime", 500, path, "Runtime Error", "tasks nested deeper than %d",
 		                  FLOW_RUN_MAX_DEPTH);
@@ -1155,7 +834,7 @@ static int run_task(flow_ctx *ctx, const char *path, const char *name, const jso
 	} else {
 		const json_t *cond = json_object_get(def, "if");
 		int run_it = 1;
-		if (cond && (rc = condition(ctx, &t, cond, raw_input, &run_it)) != FLOW_OK)
+		if (cond && (rc = flow_condition(ctx, &t, cond, raw_input, &run_it)) != FLOW_OK)
 			goto done;
 		if (!run_it) { /* skipped: the raw input is the output */
 			*output = json_incref(raw_input);
@@ -1222,10 +901,10 @@ done:
 
 /* Runs a task list ([{name: task}, …]) from its first task (or where a new run resumes), each
  * task's output the next one's input, following `then`. */
-static int run_list(flow_ctx *ctx, const json_t *list, const char *path, json_t *input, json_t **output)
+int flow_run_list(flow_ctx *ctx, const json_t *list, const char *path, json_t *input, json_t **output)
 {
 	if (!json_is_array(list))
-		return raise_config(ctx, path, "%s: expected a list of tasks", "do");
+		return flow_raise_config(ctx, path, "%s: expected a list of tasks", "do");
 	size_t i = 0, jumps = 0, count = json_array_size(list);
 	json_t *data = json_incref(input);
 	const json_t *frame = json_array_get(json_object_get(ctx->run->resume, "frames"), 0);
@@ -1242,13 +921,13 @@ static int run_list(flow_ctx *ctx, const json_t *list, const char *path, json_t 
 			json_object_foreach((json_t *)entry, name, def) break;
 		char *task_path = portico_sprintf("%s/%zu/%s", path, i, name ? name : "");
 		if (!def) {
-			rc = raise_config(ctx, task_path, "%s: expected {name: task}", "task list entry");
+			rc = flow_raise_config(ctx, task_path, "%s: expected {name: task}", "task list entry");
 			free(task_path);
 			break;
 		}
 		json_t *out = NULL;
 		const char *then = NULL;
-		rc = run_task(ctx, task_path, name, def, data, &out, &then);
+		rc = flow_run_task(ctx, task_path, name, def, data, &out, &then);
 		free(task_path);
 		if (rc == FLOW_CONTINUE_AS_NEW)
 			json_array_insert_new(json_object_get(ctx->run->resume, "frames"), 0,
@@ -1276,8 +955,8 @@ static int run_list(flow_ctx *ctx, const json_t *list, const char *path, json_t 
 					target = j;
 			if (target == count || ++jumps > FLOW_RUN_MAX_JUMPS) {
 				char *at = portico_sprintf("%s/%zu", path, i);
-				rc = raise_config(ctx, at, "then: no task \"%s\" in this list (or too many jumps)",
-				                  then);
+				rc = flow_raise_config(ctx, at, "then: no task \"%s\" in this list (or too many jumps)",
+				                       then);
 				free(at);
 				break;
 			}
@@ -1325,8 +1004,8 @@ static int run_compensations(flow_run *run)
 		json_array_remove(run->compensations, n - 1);
 		flow_ctx ctx = {.run = run};
 		json_t *out = NULL;
-		int rc = run_list(&ctx, json_object_get(c, "do"), json_string_value(json_object_get(c, "path")),
-		                  json_object_get(c, "input"), &out);
+		int rc = flow_run_list(&ctx, json_object_get(c, "do"), json_string_value(json_object_get(c, "path")),
+		                       json_object_get(c, "input"), &out);
 		json_decref(out);
 		if (rc == FLOW_RAISE)
 			portico_workflow_log(run->wf, "warn", "a compensation failed",
@@ -1366,8 +1045,7 @@ static int continue_as_new(flow_run *run, json_t *raw_input)
 }
 
 /* Reads and checks the input: {definition, input, resume?}. 0, or -1 with the run failed. */
-static int read_input(portico_workflow *wf, const flow_catalog *catalog, json_t **definition, json_t **input,
-                      json_t **resume, int *outcome)
+static int read_input(portico_workflow *wf, json_t **definition, json_t **input, json_t **resume, int *outcome)
 {
 	json_t *arg = portico_workflow_input_json(wf, 0);
 	json_t *d = json_object_get(arg, "definition");
@@ -1378,7 +1056,9 @@ static int read_input(portico_workflow *wf, const flow_catalog *catalog, json_t 
 		return -1;
 	}
 	portico_error err = PORTICO_ERROR_INIT;
-	if (flow_validate(d, catalog, &err)) {
+	/* Without the catalog: a replay must decide as the first run did, and the worker's folder may
+	 * have changed since; a child that is not there fails its task (the lookup is recorded). */
+	if (flow_validate(d, NULL, &err)) {
 		const char *message = err.message ? err.message : "invalid";
 		const char *colon = strstr(message, ": ");
 		char *instance = message[0] == '/' && colon ? portico_sprintf("%.*s", (int)(colon - message), message)
@@ -1433,7 +1113,7 @@ int flow_workflow(portico_workflow *wf, void *catalog)
 {
 	json_t *definition, *raw_input, *resume;
 	int outcome = PORTICO_WORKFLOW_FAILED;
-	if (read_input(wf, catalog, &definition, &raw_input, &resume, &outcome))
+	if (read_input(wf, &definition, &raw_input, &resume, &outcome))
 		return outcome;
 	flow_run *run = run_new(wf, catalog, definition, raw_input);
 	flow_ctx ctx = {.run = run, .can_resume = 1};

@@ -23,6 +23,7 @@
 #define FLOW_RUN_MAX_EVENTS      1000   /* events buffered per type, waiting for a listen */
 #define FLOW_RUN_MAX_JUMPS       100000 /* `then` jumps in one task list (they only go forward) */
 #define FLOW_RUN_CAN_ITERATIONS  500    /* for iterations between continue-as-new */
+#define FLOW_RUN_MAX_ITERATIONS  10000  /* for iterations in a run that cannot continue as new */
 #define FLOW_RUN_CAN_CALLS       2000   /* blocking calls (≈ history events / 4) between continue-as-new */
 #define FLOW_RUN_MAX_DURATION_MS (100LL * 365 * 24 * 3600 * 1000) /* a century */
 
@@ -123,6 +124,39 @@ portico_workflow_scope *flow_ctx_scope(const flow_ctx *ctx);
 /* Runs a task definition on t's input (as a function runs for `call` of a use.functions name):
  * the kind of def decides. Output and then as run_task. */
 int flow_run_kind(flow_ctx *ctx, flow_task *t, const json_t *def, json_t **output, const char **then);
+
+/* flow_raise for a definition's shape the interpreter did not expect: a configuration error at
+ * path, format having one %s for what. Returns FLOW_RAISE. */
+int flow_raise_config(flow_ctx *ctx, const char *path, const char *format, const char *what);
+
+/* A condition (if, when, while…): an expression whose value counts as true unless false or null
+ * (or a boolean). FLOW_OK with *truth, or FLOW_RAISE. */
+int flow_condition(flow_ctx *ctx, const flow_task *t, const json_t *expr, const json_t *data, int *truth);
+
+/* Sleeps ms on a durable timer in ctx's scope. FLOW_OK, FLOW_CANCEL or FLOW_EVICT. */
+int flow_sleep(flow_ctx *ctx, int64_t ms);
+
+/* "<t's path>/<member>": caller frees. */
+char *flow_member_path(const flow_task *t, const char *member);
+
+/* A scope under parent (NULL: the top), cancelled at once when parent is; owned by the run. */
+flow_scope *flow_scope_new(flow_run *run, flow_scope *parent);
+/* Cancels scope and every scope made under it: what they run stops with PORTICO_WAIT_CANCELED. */
+void flow_scope_cancel(flow_run *run, flow_scope *scope);
+
+/* Runs one task with the spec's data flow around it: *output its transformed output (a new
+ * reference) with FLOW_OK or FLOW_END, *then its flow directive (NULL: continue). */
+int flow_run_task(flow_ctx *ctx, const char *path, const char *name, const json_t *def, json_t *raw_input,
+                  json_t **output, const char **then);
+
+/* Runs a task list ([{name: task}, …]) at path from its first task (or where a new run resumes),
+ * following `then`: *output the last task's output with FLOW_OK or FLOW_END. */
+int flow_run_list(flow_ctx *ctx, const json_t *list, const char *path, json_t *input, json_t **output);
+
+/* ---- control.c ---------------------------------------------------------------------------------- */
+
+int flow_task_try(flow_ctx *ctx, flow_task *t, json_t **output, const char **then);
+int flow_task_fork(flow_ctx *ctx, flow_task *t, json_t **output, const char **then);
 
 /* ---- calls.c ------------------------------------------------------------------------------------ */
 

@@ -103,7 +103,7 @@ def web():
         def do_POST(self):
             hits.record(self.path)
             length = int(self.headers.get("Content-Length", 0))
-            self.answer(201, {"got": json.loads(self.rfile.read(length)),
+            self.answer(201, {"got": json.loads(self.rfile.read(length)) if length else None,
                               "contentType": self.headers.get("Content-Type")})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -275,6 +275,11 @@ def test_http_request_returns_status_headers_and_json(c_worker, server, web):
                           c_worker.queue)
     assert posted["status"] == 201
     assert posted["body"] == {"got": {"a": [1, 2]}, "contentType": "application/json"}
+    # A POST without a body sends an empty one (curl would read one from stdin), and the
+    # connection stays good for the next call.
+    empty = run_workflow(server, {"method": "POST", "url": f"{web.url}/echo"}, c_worker.queue)
+    assert empty["status"] == 201 and empty["body"]["got"] is None, empty
+    assert run_workflow(server, {"url": f"{web.url}/ok"}, c_worker.queue)["status"] == 200
 
 
 def test_client_errors_are_not_retried(c_worker, server, web):

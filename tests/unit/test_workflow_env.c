@@ -162,6 +162,78 @@ static int approval_workflow(portico_workflow *wf, void *arg)
 	return portico_workflow_set_result(wf, json_pack("{s:s,s:I}", "status", a->status, "amount", a->amount));
 }
 
+/* Signals before and after the handlers: a named handler takes its own, the catch-all the rest,
+ * those kept from before the handlers included, in the order they came. */
+static void seen_free(void *seen)
+{
+	json_decref(seen);
+}
+
+static void on_any(portico_workflow *wf, const char *name, json_t *args, void *arg)
+{
+	(void)wf;
+	json_array_append_new(arg, json_pack("[s,O]", name, args));
+}
+
+static void on_named(portico_workflow *wf, json_t *args, void *arg)
+{
+	(void)wf;
+	json_array_append_new(arg, json_pack("[s,O]", "named by its handler", args));
+}
+
+static int three_seen(void *arg)
+{
+	return json_array_size(arg) >= 3;
+}
+
+static int catch_all_workflow(portico_workflow *wf, void *arg)
+{
+	(void)arg;
+	json_t *seen = json_array();
+	portico_workflow_on_free(wf, seen_free, seen);
+	if (portico_workflow_sleep(wf, 60 * 1000) != PORTICO_WAIT_DONE)
+		return PORTICO_WORKFLOW_FAILED;
+	portico_workflow_on_signal(wf, "named", on_named, seen);
+	portico_workflow_on_any_signal(wf, on_any, seen);
+	if (portico_workflow_wait_condition(wf, three_seen, seen, -1) != PORTICO_WAIT_DONE)
+		return PORTICO_WORKFLOW_FAILED;
+	return portico_workflow_set_result(wf, json_incref(seen));
+}
+
+/* A scope cancelled while its timer's coroutine waits, the canceller then waiting on a condition:
+ * the timer is cancelled at once, not at the canceller's next await. */
+typedef struct scoped_wait {
+	portico_workflow_scope *scope;
+	int outcome, done;
+} scoped_wait;
+
+static void wait_in_scope(portico_workflow *wf, void *arg)
+{
+	scoped_wait *w = arg;
+	w->outcome = portico_workflow_await(wf, portico_workflow_timer_start(wf, 3600 * 1000, w->scope), NULL, NULL);
+	w->done = 1;
+}
+
+static int scoped_done(void *arg)
+{
+	return ((scoped_wait *)arg)->done;
+}
+
+static int scope_cancel_workflow(portico_workflow *wf, void *arg)
+{
+	(void)arg;
+	scoped_wait *w = calloc(1, sizeof *w);
+	portico_workflow_on_free(wf, free, w);
+	w->scope = portico_workflow_scope_new(wf);
+	portico_workflow_go(wf, wait_in_scope, w);
+	if (portico_workflow_sleep(wf, 60 * 1000) != PORTICO_WAIT_DONE)
+		return PORTICO_WORKFLOW_FAILED;
+	portico_workflow_scope_cancel(w->scope);
+	if (portico_workflow_wait_condition(wf, scoped_done, w, -1) != PORTICO_WAIT_DONE)
+		return PORTICO_WORKFLOW_FAILED;
+	return portico_workflow_set_result(wf, json_integer(w->outcome));
+}
+
 /* ---- Stand-ins for activities ------------------------------------------------------------------ */
 
 static int succeed(json_t *args, json_t **result, portico_workflow_failure **failure, void *arg)
@@ -317,6 +389,43 @@ static void test_an_approval_nobody_decides_expires_an_hour_later_in_no_time(voi
 	portico_workflow_env_free(env);
 }
 
+static void test_a_catch_all_handler_takes_the_signals_no_named_handler_takes(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = portico_workflow_env_new();
+	portico_workflow_env_register_workflow(env, "CatchAll", catch_all_workflow, NULL);
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(portico_workflow_env_start(env, "CatchAll", NULL, &err), 0);
+	json_t *one = parse("[1]"), *two = parse("[2]"), *three = parse("[3]");
+	assert_int_equal(portico_workflow_env_signal(env, "x", one, &err), 0);
+	assert_int_equal(portico_workflow_env_signal(env, "named", two, &err), 0);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0); /* the handlers now, then waits */
+	assert_int_equal(portico_workflow_env_signal(env, "y", three, &err), 0);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_COMPLETED);
+	assert_json_equal(json_incref(portico_workflow_env_result(env)),
+	                  "[[\"x\",[1]],[\"named by its handler\",[2]],[\"y\",[3]]]");
+	assert_int_equal(replays(env, catch_all_workflow), 0);
+	json_decref(one);
+	json_decref(two);
+	json_decref(three);
+	portico_workflow_env_free(env);
+}
+
+static void test_a_cancelled_scope_cancels_its_timer_at_once(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = portico_workflow_env_new();
+	portico_workflow_env_register_workflow(env, "ScopeCancel", scope_cancel_workflow, NULL);
+	portico_error err = PORTICO_ERROR_INIT;
+	int64_t start = portico_workflow_env_now_ms(env);
+	assert_int_equal(portico_workflow_env_start(env, "ScopeCancel", NULL, &err), 0);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_int_equal(portico_workflow_env_now_ms(env) - start, 60 * 1000);
+	assert_json_equal(json_incref(portico_workflow_env_result(env)), "-2"); /* PORTICO_WAIT_CANCELED */
+	assert_int_equal(replays(env, scope_cancel_workflow), 0);
+	portico_workflow_env_free(env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +434,8 @@ int main(void)
 	        cmocka_unit_test(test_a_saga_cancelled_half_way_compensates_then_ends_cancelled),
 	        cmocka_unit_test(test_an_approval_takes_a_validated_update_then_a_signal),
 	        cmocka_unit_test(test_an_approval_nobody_decides_expires_an_hour_later_in_no_time),
+	        cmocka_unit_test(test_a_catch_all_handler_takes_the_signals_no_named_handler_takes),
+	        cmocka_unit_test(test_a_cancelled_scope_cancels_its_timer_at_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
