@@ -181,9 +181,13 @@ static int call_http(flow_ctx *ctx, flow_task *t, const json_t *with, json_t **o
 		} else if (!strcmp(form, "raw")) {
 			*output = raw_body(body);
 		} else {
-			*output = json_pack("{s:{s:s,s:s,s:O*},s:I,s:O*,s:O*}", "request", "method", upper, "uri", url,
-			                    "headers", json_object_get(with, "headers"), "statusCode", status,
-			                    "headers", json_object_get(result, "headers"), "content", body);
+			/* the spec's HTTP response: headers are objects, empty when there are none */
+			const json_t *sent = json_object_get(with, "headers");
+			const json_t *received = json_object_get(result, "headers");
+			*output = json_pack(
+			        "{s:{s:s,s:s,s:o},s:I,s:o,s:O*}", "request", "method", upper, "uri", url, "headers",
+			        sent ? json_incref((json_t *)sent) : json_object(), "statusCode", status, "headers",
+			        received ? json_incref((json_t *)received) : json_object(), "content", body);
 		}
 	}
 	json_decref(request);

@@ -111,6 +111,14 @@ static void on_signal(portico_workflow *wf, json_t *args, void *arg)
 	event_add(t->run, t->type, envelope_of(t->run, t->type, args), 0);
 }
 
+/* A signal of a type no listen names, kept for a listen to any event (`any: []`). */
+static void on_any_signal(portico_workflow *wf, const char *name, json_t *args, void *arg)
+{
+	(void)wf;
+	flow_run *run = arg;
+	event_add(run, name, envelope_of(run, name, args), 0);
+}
+
 static int validate_update(portico_workflow *wf, json_t *args, char **error, void *arg)
 {
 	(void)wf;
@@ -177,6 +185,28 @@ int flow_events_settle(flow_run *run)
 	return r == PORTICO_WAIT_EVICTED ? FLOW_EVICT : FLOW_OK;
 }
 
+json_t *flow_events_save(const flow_run *run)
+{
+	json_t *saved = json_array();
+	for (const flow_event *e = run->events; e; e = e->next)
+		if (!e->consumed && !e->from_update)
+			json_array_append_new(saved, json_pack("{s:s,s:O}", "type", e->type, "envelope", e->envelope));
+	return saved;
+}
+
+void flow_events_restore(flow_run *run, const json_t *saved)
+{
+	size_t i;
+	const json_t *e;
+	json_array_foreach(saved, i, e)
+	{
+		const char *type = json_string_value(json_object_get(e, "type"));
+		const json_t *envelope = json_object_get(e, "envelope");
+		if (type && envelope)
+			event_add(run, type, json_incref((json_t *)envelope), 0);
+	}
+}
+
 /* The handlers of type, registered once per run. */
 static flow_event_type *event_type(flow_run *run, const char *type)
 {
@@ -191,6 +221,44 @@ static flow_event_type *event_type(flow_run *run, const char *type)
 	portico_workflow_on_signal(run->wf, type, on_signal, t);
 	portico_workflow_on_update(run->wf, type, on_update, validate_update, t);
 	return t;
+}
+
+/* Registers the handlers of every type in the filters of a listen task in value (a definition, or
+ * part of one). */
+static void register_listened(flow_run *run, const json_t *value)
+{
+	const char *key;
+	json_t *member;
+	size_t i;
+	if (json_is_array(value)) {
+		json_array_foreach(value, i, member) register_listened(run, member);
+		return;
+	}
+	if (!json_is_object(value))
+		return;
+	const json_t *to = json_object_get(json_object_get(value, "listen"), "to");
+	static const char *const strategies[] = {"all", "any"};
+	if (json_is_array(json_object_get(to, "any")) && !json_array_size(json_object_get(to, "any")))
+		portico_workflow_on_any_signal(run->wf, on_any_signal, run);
+	if (json_is_object(to)) {
+		const char *type =
+		        json_string_value(json_object_get(json_object_get(json_object_get(to, "one"), "with"), "type"));
+		if (type)
+			event_type(run, type);
+		for (size_t s = 0; s < 2; s++)
+			json_array_foreach(json_object_get(to, strategies[s]), i, member)
+			{
+				type = json_string_value(json_object_get(json_object_get(member, "with"), "type"));
+				if (type)
+					event_type(run, type);
+			}
+	}
+	json_object_foreach((json_t *)value, key, member) register_listened(run, member);
+}
+
+void flow_events_register(flow_run *run)
+{
+	register_listened(run, run->definition);
 }
 
 /* ---- listen -------------------------------------------------------------------------------------------- */
@@ -255,6 +323,14 @@ static int listen_take(flow_ctx *ctx, flow_task *t, const json_t *filters, liste
 			e = next;
 			continue;
 		}
+		if (!json_array_size(filters)) { /* any: [], any event */
+			e->consumed = 1;
+			json_array_append_new(taken, read_event(e->envelope, read));
+			if (e->from_update) {
+				t->updates = portico_realloc(t->updates, (t->update_count + 1) * sizeof *t->updates);
+				t->updates[t->update_count++] = e;
+			}
+		}
 		for (size_t i = 0; i < json_array_size(filters) && !e->consumed; i++) {
 			const json_t *with = json_object_get(json_array_get(filters, i), "with");
 			if (satisfied[i] || strcmp(json_string_value(json_object_get(with, "type")), e->type))
@@ -308,14 +384,15 @@ int flow_task_listen(flow_ctx *ctx, flow_task *t, json_t **output, const char **
 	                  : mode == LISTEN_ANY ? json_incref(json_object_get(to, "any"))
 	                                       : json_pack("[O*]", json_object_get(to, "one"));
 	size_t count = json_array_size(filters);
-	int ok = count > 0 && count <= 64 && (!until || (mode == LISTEN_ANY && json_is_string(until)));
+	int ok = (count > 0 || mode == LISTEN_ANY) && count <= 64 &&
+	         (!until || (mode == LISTEN_ANY && json_is_string(until)));
 	for (size_t i = 0; ok && i < count; i++)
 		ok = json_is_string(json_object_get(json_object_get(json_array_get(filters, i), "with"), "type"));
 	if (!ok) {
 		json_decref(filters);
 		return flow_raise(ctx, "configuration", 400, t->path, "Configuration Error",
-		                  "listen.to: one, all or any (1 to 64 filters), each with.type a string (the signal's "
-		                  "name); until only with any, as an expression");
+		                  "listen.to: one, all or any (up to 64 filters; any may have none), each with.type a "
+		                  "string (the signal's name); until only with any, as an expression");
 	}
 	for (size_t i = 0; i < count; i++)
 		event_type(ctx->run, json_string_value(json_object_get(

@@ -862,14 +862,16 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		if (rc == FLOW_CONTINUE_AS_NEW)
 			json_array_insert_new(json_object_get(ctx->run->resume, "frames"), 0,
 			                      for_frame(t->path, items, i, data, t));
+		if (rc == FLOW_OK || rc == FLOW_END) {
+			json_decref(data);
+			data = out;
+		}
 		if (rc != FLOW_OK)
 			break;
-		json_decref(data);
-		data = out;
 	}
 	free(path);
 	json_decref(items);
-	if (rc == FLOW_OK)
+	if (rc == FLOW_OK || rc == FLOW_END)
 		*output = data;
 	else
 		json_decref(data);
@@ -1173,6 +1175,10 @@ static int run_task(flow_ctx *ctx, const char *path, const char *name, const jso
 	if (rc == FLOW_CONTINUE_AS_NEW && json_object_get(def, "do") && !json_object_get(def, "for"))
 		json_array_insert_new(json_object_get(ctx->run->resume, "frames"), 0,
 		                      json_pack("{s:s,s:O}", "task", path, "input", t.input));
+	if (rc == FLOW_END) { /* `then: end` inside: what the inner task gave is the flow's output */
+		*output = t.raw_output;
+		t.raw_output = NULL;
+	}
 	if (rc != FLOW_OK)
 		goto done;
 	*output = transform(ctx, &t, json_object_get(json_object_get(def, "output"), "as"), t.raw_output);
@@ -1205,7 +1211,7 @@ static int run_task(flow_ctx *ctx, const char *path, const char *name, const jso
 	if (!*then)
 		*then = json_string_value(json_object_get(def, "then"));
 done:
-	if (rc != FLOW_OK) {
+	if (rc != FLOW_OK && rc != FLOW_END) {
 		flow_events_task_done(ctx->run, &t, NULL);
 		json_decref(*output);
 		*output = NULL;
@@ -1353,6 +1359,7 @@ static int continue_as_new(flow_run *run, json_t *raw_input)
 	json_object_set(resume, "context", run->context);
 	json_object_set(resume, "input", run->input);
 	json_object_set(resume, "compensations", run->compensations);
+	json_object_set_new(resume, "events", flow_events_save(run));
 	json_t *args =
 	        json_pack("[{s:O,s:O,s:O}]", "definition", run->definition, "input", raw_input, "resume", resume);
 	return portico_workflow_continue_as_new(run->wf, args, NULL, NULL);
@@ -1406,6 +1413,7 @@ static flow_run *run_new(portico_workflow *wf, const flow_catalog *catalog, json
 	run->context = json_object();
 	run->compensations = json_array();
 	portico_workflow_on_query(wf, "flow.state", query_state, run);
+	flow_events_register(run);
 	/* a child flow (run: workflow) is started without the memo a gateway start sets */
 	json_t *memo = portico_workflow_memo_json(wf, "flow");
 	if (!memo) {
@@ -1439,6 +1447,7 @@ int flow_workflow(portico_workflow *wf, void *catalog)
 		json_decref(run->compensations);
 		run->compensations = json_incref(json_object_get(resume, "compensations"));
 		run->resume = json_pack("{s:O}", "frames", json_object_get(resume, "frames"));
+		flow_events_restore(run, json_object_get(resume, "events"));
 		if (!json_is_object(run->context) || !json_is_array(run->compensations) || !run->input ||
 		    !json_is_array(json_object_get(run->resume, "frames")))
 			rc = flow_raise(&ctx, "runtime", 500, "/", "Runtime Error",

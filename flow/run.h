@@ -138,6 +138,15 @@ void flow_events_task_done(flow_run *run, flow_task *t, const json_t *output);
 /* Before the run ends: lets the update handlers give their answers (an update no listen took is
  * refused), so that no update is left without an outcome. FLOW_OK or FLOW_EVICT. */
 int flow_events_settle(flow_run *run);
+/* Registers the signal and update handlers of every event type the definition listens for, when
+ * the run starts: the events sent before their listen runs are then kept by the run (and carried
+ * over continue-as-new) rather than by the runtime. */
+void flow_events_register(flow_run *run);
+/* The events no listen has taken yet, for the next run after continue-as-new (a new array of
+ * {"type", "envelope"}), and their restoring in that run (saved borrowed; what is not an event is
+ * skipped). */
+json_t *flow_events_save(const flow_run *run);
+void flow_events_restore(flow_run *run, const json_t *saved);
 /* Frees the run's events (with the run). */
 void flow_events_free(flow_run *run);
 

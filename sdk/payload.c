@@ -195,6 +195,10 @@ portico_payloads *portico_payloads_from_json(const json_t *value, const char *fi
 	const json_t *array = value;
 	int full_form = 0;
 	if (json_is_object(value)) {
+		/* An empty Payloads message in proto3 JSON: what histories hold for an activity or a
+		 * signal with no arguments. */
+		if (!json_object_size(value))
+			return payloads_empty(0);
 		array = json_object_get(value, "payloads");
 		full_form = 1;
 		if (!array || json_object_size(value) != 1 || !json_is_array(array)) {

@@ -294,6 +294,12 @@ int portico_workflow_wait_condition(portico_workflow *wf, int (*condition)(void 
 typedef void (*portico_workflow_signal_fn)(portico_workflow *wf, json_t *args, void *arg);
 void portico_workflow_on_signal(portico_workflow *wf, const char *name, portico_workflow_signal_fn fn, void *arg);
 
+/* Called for each signal of a name no handler registered by name takes, with that name: for a
+ * workflow whose signal names are data (a flow listening to any event). Same rules as a signal
+ * handler, signals that came before it included; a second call replaces the first. */
+typedef void (*portico_workflow_any_signal_fn)(portico_workflow *wf, const char *name, json_t *args, void *arg);
+void portico_workflow_on_any_signal(portico_workflow *wf, portico_workflow_any_signal_fn fn, void *arg);
+
 /* Signal channel: takes the oldest signal of name that no handler took, waiting up to timeout_ms
  * (negative for ever). PORTICO_WAIT_DONE with *args (a JSON array, new reference), or
  * PORTICO_WAIT_TIMEOUT, PORTICO_WAIT_CANCELED, PORTICO_WAIT_EVICTED. */

@@ -201,6 +201,8 @@ struct workflow_run {
 	handler *handlers;
 	keepsake *keepsakes;
 	buffered_signal *signals;
+	portico_workflow_any_signal_fn any_signal; /* signals no named handler takes, if set */
+	void *any_signal_arg;
 	patch *patches;
 	portico_workflow_scope *scopes;
 	portico_workflow_future *open_futures, *done_futures;
@@ -711,13 +713,16 @@ static void drain_signals(workflow_run *run)
 {
 	for (buffered_signal **s = &run->signals; *s;) {
 		const handler *h = find_handler(run, (*s)->name, 0);
-		if (!h) {
+		if (!h && !run->any_signal) {
 			s = &(*s)->next;
 			continue;
 		}
 		buffered_signal *found = *s;
 		*s = found->next;
-		h->signal(&run->wf, found->args, h->arg);
+		if (h)
+			h->signal(&run->wf, found->args, h->arg);
+		else
+			run->any_signal(&run->wf, found->name, found->args, run->any_signal_arg);
 		json_decref(found->args);
 		free(found->name);
 		free(found);
@@ -836,6 +841,11 @@ static void deliver_signal(workflow_run *run, const char *name, json_t *args)
 			json_decref(args);
 			return;
 		}
+	}
+	if (run->any_signal) {
+		run->any_signal(&run->wf, name, args, run->any_signal_arg);
+		json_decref(args);
+		return;
 	}
 	buffered_signal *s = portico_calloc(1, sizeof *s);
 	s->name = portico_strdup(name);
@@ -2506,6 +2516,13 @@ void portico_workflow_on_signal(portico_workflow *wf, const char *name, portico_
 	h->signal = fn;
 	h->arg = arg;
 	add_handler(run_of(wf), name, h); /* signals that came before it: see drain_signals */
+}
+
+void portico_workflow_on_any_signal(portico_workflow *wf, portico_workflow_any_signal_fn fn, void *arg)
+{
+	workflow_run *run = run_of(wf);
+	run->any_signal = fn; /* signals that came before it: see drain_signals */
+	run->any_signal_arg = arg;
 }
 
 void portico_workflow_on_free(portico_workflow *wf, void (*free_fn)(void *data), void *data)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -221,6 +222,18 @@ static void test_an_unknown_task_kind_fails_with_its_path(void **unused)
 	portico_workflow_env_free(env);
 }
 
+static void test_then_end_deep_inside_ends_the_flow_with_that_output(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"outer\":{\"do\":[{\"loop\":{\"for\":{\"in\":\"${ [1,2,3] }\"},\"do\":["
+	              "{\"stop\":{\"set\":{\"at\":\"${ $item }\"},\"then\":\"end\",\"if\":\"${ $index == 1 }\"}}]}}],"
+	              "\"output\":{\"as\":{\"not\":\"this\"}}}},{\"after\":{\"set\":{\"not\":\"this either\"}}}],"
+	              "\"output\":{\"as\":\"${ . + {flow: true} }\"}}",
+	              NULL);
+	assert_completed(env, "{\"at\":2,\"flow\":true}");
+}
+
 /* ---- 2. set, switch, raise, wait, call ------------------------------------------------------------------ */
 
 static void test_switch_takes_the_default_case_without_a_match(void **unused)
@@ -317,9 +330,11 @@ static void test_call_http_outputs_the_response_when_asked(void **unused)
 	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
 	                                  "\"endpoint\":{\"uri\":\"https://x.example/a\"},\"output\":\"response\"}}}]}",
 	                                  NULL);
-	assert_completed(env, "{\"request\":{\"method\":\"GET\",\"uri\":\"https://x.example/a\"},\"statusCode\":200,"
-	                      "\"headers\":{\"content-type\":\"application/json\"},"
-	                      "\"content\":{\"url\":\"https://x.example/a\",\"sent\":null}}");
+	assert_completed(
+	        env,
+	        "{\"request\":{\"method\":\"GET\",\"uri\":\"https://x.example/a\",\"headers\":{}},\"statusCode\":200,"
+	        "\"headers\":{\"content-type\":\"application/json\"},"
+	        "\"content\":{\"url\":\"https://x.example/a\",\"sent\":null}}");
 }
 
 static void test_a_404_is_a_communication_problem_with_its_status(void **unused)
@@ -725,6 +740,90 @@ static void test_emit_signals_the_workflow_the_event_names(void **unused)
 	assert_completed(env, "{\"target\":\"order-7\",\"id\":7}");
 }
 
+/* The child flow is stood in for: it answers with what it was started with. */
+static int child_flow(json_t *args, json_t **result, portico_workflow_failure **failure, void *arg)
+{
+	(void)failure;
+	(void)arg;
+	const json_t *start = json_array_get(args, 0);
+	*result = json_pack("{s:O,s:O}", "name",
+	                    json_object_get(json_object_get(json_object_get(start, "definition"), "document"), "name"),
+	                    "input", json_object_get(start, "input"));
+	return 0;
+}
+
+static void test_run_workflow_starts_the_child_flow_from_the_catalog(void **unused)
+{
+	(void)unused;
+	char dir[] = "/tmp/test_flow_interpreter_XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[sizeof dir + 16];
+	snprintf(path, sizeof path, "%s/child.json", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"document\":{\"dsl\":\"1.0.0\",\"namespace\":\"test\",\"name\":\"child\",\"version\":\"2.0.0\"},"
+	      "\"do\":[{\"a\":{\"set\":{\"ok\":true}}}]}",
+	      f);
+	fclose(f);
+	portico_error err = PORTICO_ERROR_INIT;
+	flow_catalog *catalog = flow_catalog_load(dir, &err);
+	assert_non_null(catalog);
+	unlink(path);
+	rmdir(dir);
+	portico_workflow_env *env = portico_workflow_env_new();
+	portico_workflow_env_register_workflow(env, "t", flow_workflow, catalog);
+	portico_workflow_env_register_activity(env, "child", child_flow, NULL);
+	json_t *args = json_pack("[{s:o,s:o}]", "definition",
+	                         parse("{" DOC ",\"do\":[{\"sub\":{\"run\":{\"workflow\":{\"namespace\":\"test\","
+	                               "\"name\":\"child\",\"version\":\"2.0.0\",\"input\":{\"n\":\"${ .n }\"}}}}}]}"),
+	                         "input", parse("{\"n\":5}"));
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_completed(env, "{\"name\":\"child\",\"input\":{\"n\":5}}");
+	flow_catalog_free(catalog);
+}
+
+/* An event sent before its listen is kept by the run, across continue-as-new too. */
+static void test_an_early_event_waits_for_its_listen_across_continue_as_new(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start_until("{" DOC ",\"do\":[{\"w\":{\"wait\":\"PT1M\"}},{\"loop\":{\"for\":{\"in\":"
+	                    "\"${ [range(600)] }\"},\"do\":[{\"s\":{\"set\":{\"i\":\"${ $item }\"}}}]}},"
+	                    "{\"l\":{\"listen\":{\"to\":{\"one\":{\"with\":{\"type\":\"early\"}}}}}}]}",
+	                    NULL, 0);
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *event = parse("[\"hello\"]");
+	assert_int_equal(portico_workflow_env_signal(env, "early", event, &err), 0);
+	json_decref(event);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_CONTINUE_AS_NEW);
+	assert_int_equal(replays(env), 0);
+	json_t *args = json_incref(portico_workflow_env_continue_args(env));
+	portico_workflow_env_free(env);
+	env = flow_env("t");
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_completed(env, "[\"hello\"]");
+}
+
+static void test_listen_to_any_event_takes_a_signal_of_any_name(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"l\":{\"listen\":{\"to\":{\"any\":[]}}}},"
+	                                  "{\"m\":{\"listen\":{\"to\":{\"one\":{\"with\":{\"type\":\"named\"}}}}}}]}",
+	                                  NULL);
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *first = parse("[1]"), *second = parse("[2]");
+	assert_int_equal(portico_workflow_env_signal(env, "whatever.it.is", first, &err), 0);
+	assert_int_equal(portico_workflow_env_signal(env, "named", second, &err), 0);
+	json_decref(first);
+	json_decref(second);
+	assert_completed(env, "[2]");
+}
+
 /* ---- 7. fork ----------------------------------------------------------------------------------------------- */
 
 static void test_fork_outputs_every_branch_in_order(void **unused)
@@ -776,6 +875,7 @@ int main(void)
 	        cmocka_unit_test(test_then_jumps_forward_exits_and_ends),
 	        cmocka_unit_test(test_a_definition_that_does_not_validate_fails_with_its_path),
 	        cmocka_unit_test(test_an_unknown_task_kind_fails_with_its_path),
+	        cmocka_unit_test(test_then_end_deep_inside_ends_the_flow_with_that_output),
 	        cmocka_unit_test(test_switch_takes_the_default_case_without_a_match),
 	        cmocka_unit_test(test_raise_fails_the_run_with_the_error_as_a_problem),
 	        cmocka_unit_test(test_wait_sleeps_on_a_durable_timer),
@@ -810,6 +910,9 @@ int main(void)
 	        cmocka_unit_test(test_a_long_loop_continues_as_new_and_ends_with_the_result),
 	        cmocka_unit_test(test_listen_filters_events_with_expressions),
 	        cmocka_unit_test(test_emit_signals_the_workflow_the_event_names),
+	        cmocka_unit_test(test_run_workflow_starts_the_child_flow_from_the_catalog),
+	        cmocka_unit_test(test_an_early_event_waits_for_its_listen_across_continue_as_new),
+	        cmocka_unit_test(test_listen_to_any_event_takes_a_signal_of_any_name),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	teardown_calls();

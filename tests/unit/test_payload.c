@@ -102,6 +102,14 @@ static void test_proto3_json_form_is_accepted(void **state)
 	                  "{\"payloads\": [{\"metadata\": {\"encoding\": \"anNvbi9wbGFpbg==\"}, \"data\": \"MQ==\"}]}");
 	portico_payloads_free(payloads);
 	json_decref(value);
+
+	/* An empty Payloads message is {} in proto3 JSON (an activity scheduled with no arguments). */
+	value = parse("{}");
+	payloads = portico_payloads_from_json(value, "input", &err);
+	assert_non_null(payloads);
+	assert_int_equal(payloads->n_payloads, 0);
+	portico_payloads_free(payloads);
+	json_decref(value);
 }
 
 static void test_bad_payloads_field_names_the_field(void **state)
