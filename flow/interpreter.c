@@ -119,15 +119,42 @@ static json_t *date_time(int64_t ms)
 	                 "milliseconds", (json_int_t)ms);
 }
 
-/* The variables of an expression evaluated for t (NULL: outside any task): the spec's arguments,
- * the ctx's locals, and the workflow's time for `now`. New reference. */
-static json_t *variables(const flow_ctx *ctx, const flow_task *t)
+/* $workflow and $task are large (they hold definitions) and every evaluation sends its variables
+ * to a sandbox process: they are bound only for the expressions that name them (an unbound one is
+ * null, never named). */
+enum { USES_WORKFLOW = 1, USES_TASK = 2 };
+
+static unsigned uses_of(const char *expr)
+{
+	return (strstr(expr, "$workflow") ? USES_WORKFLOW : 0) | (strstr(expr, "$task") ? USES_TASK : 0);
+}
+
+static unsigned tree_uses(const json_t *value)
+{
+	const char *key;
+	json_t *member;
+	size_t i;
+	unsigned uses = 0;
+	if (json_is_string(value))
+		uses = uses_of(json_string_value(value));
+	else if (json_is_object(value))
+		json_object_foreach((json_t *)value, key, member) uses |= tree_uses(member);
+	else if (json_is_array(value))
+		json_array_foreach(value, i, member) uses |= tree_uses(member);
+	return uses;
+}
+
+/* The variables of an expression evaluated for t (NULL: outside any task): the spec's arguments
+ * (those of uses), the ctx's locals, and the workflow's time for `now`. New reference. */
+static json_t *variables(const flow_ctx *ctx, const flow_task *t, unsigned uses)
 {
 	flow_run *run = ctx->run;
-	json_t *vars = json_pack("{s:O*,s:O*,s:O,s:O,s:f}", "context", run->context, "input",
-	                         t && t->input ? t->input : run->input, "workflow", run->workflow, "runtime",
-	                         run->runtime, "__now", (double)portico_workflow_now_ms(run->wf) / 1000.0);
-	if (t)
+	json_t *vars = json_pack("{s:O*,s:O*,s:O,s:f}", "context", run->context, "input",
+	                         t && t->input ? t->input : run->input, "runtime", run->runtime, "__now",
+	                         (double)portico_workflow_now_ms(run->wf) / 1000.0);
+	if (uses & USES_WORKFLOW)
+		json_object_set(vars, "workflow", run->workflow);
+	if (t && (uses & USES_TASK))
 		json_object_set_new(vars, "task",
 		                    json_pack("{s:s,s:s,s:O,s:O,s:O*,s:o}", "name", t->name, "reference", t->path,
 		                              "definition", t->def, "input", t->raw_input ? t->raw_input : json_null(),
@@ -147,7 +174,7 @@ static int expression_failed(flow_ctx *ctx, const flow_task *t, const char *expr
 
 json_t *flow_eval(flow_ctx *ctx, const flow_task *t, const char *expr, const json_t *data)
 {
-	json_t *vars = variables(ctx, t);
+	json_t *vars = variables(ctx, t, uses_of(expr));
 	portico_error err = PORTICO_ERROR_INIT;
 	json_t *value = flow_expr_eval(expr, data, vars, &err);
 	json_decref(vars);
@@ -176,7 +203,7 @@ json_t *flow_eval_tree(flow_ctx *ctx, const flow_task *t, const json_t *value, c
 	/* Most of a definition is literal: no evaluation (and no trip to a sandbox) for it. */
 	if (!has_expression(value))
 		return json_incref((json_t *)value);
-	json_t *vars = variables(ctx, t);
+	json_t *vars = variables(ctx, t, tree_uses(value));
 	portico_error err = PORTICO_ERROR_INIT;
 	json_t *result = flow_expr_eval_tree(value, data, vars, &err);
 	json_decref(vars);

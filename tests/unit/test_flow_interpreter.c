@@ -162,6 +162,8 @@ static void assert_failed(portico_workflow_env *env, const char *problem)
 	portico_workflow_env_free(env);
 }
 
+#define ENV_START_MS 1767225600000LL /* the env's clock at start: 2026-01-01T00:00:00Z */
+
 #define DOC "\"document\":{\"dsl\":\"1.0.0\",\"namespace\":\"test\",\"name\":\"t\",\"version\":\"1.0.0\"}"
 
 /* ---- 1. The run ------------------------------------------------------------------------------------ */
@@ -436,6 +438,7 @@ static void test_a_task_past_its_timeout_raises_the_timeout_error(void **unused)
 	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"slow\":{\"wait\":\"PT1H\",\"timeout\":{\"after\":"
 	                                  "{\"minutes\":5}}}}]}",
 	                                  NULL);
+	assert_int_equal(portico_workflow_env_now_ms(env) - ENV_START_MS, 5 * 60 * 1000); /* not the hour */
 	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/timeout\",\"status\":408,"
 	                   "\"instance\":\"/do/0/slow\",\"title\":\"Timeout\","
 	                   "\"detail\":\"the task did not finish within 300000 ms\"}");
@@ -845,6 +848,8 @@ static void test_a_fork_that_competes_takes_the_first_to_finish(void **unused)
 	              "{\"slow\":{\"do\":[{\"w\":{\"wait\":\"PT2M\"}},{\"s\":{\"set\":{\"b\":\"slow\"}}}]}},"
 	              "{\"fast\":{\"do\":[{\"w\":{\"wait\":\"PT1M\"}},{\"s\":{\"set\":{\"b\":\"fast\"}}}]}}]}}}]}",
 	              NULL);
+	/* the loser's timer was cancelled, not waited for: a minute went by, not two */
+	assert_int_equal(portico_workflow_env_now_ms(env) - ENV_START_MS, 60 * 1000);
 	assert_completed(env, "{\"b\":\"fast\"}");
 }
 
