@@ -293,16 +293,25 @@ int flow_task_fork(flow_ctx *ctx, flow_task *t, json_t **output, const char **th
 		portico_workflow_on_free(ctx->run->wf, branches_free_later, w);
 		return FLOW_EVICT;
 	}
-	for (size_t i = 0; i < count; i++)
-		if (!w->branches[i].done)
-			flow_scope_cancel(ctx->run, w->branches[i].ctx.scope);
-	/* the losers (or the rest after an error) unwind before the fork goes on */
-	int r2 = portico_workflow_wait_condition(ctx->run->wf, all_done, w, -1);
-	if (r2 == PORTICO_WAIT_EVICTED) {
-		portico_workflow_on_free(ctx->run->wf, branches_free_later, w);
-		return FLOW_EVICT;
+	/* the losers (or the rest after an error) unwind before the fork goes on: every branch writes
+	 * into w until it is done, so w is freed only then. The workflow's cancellation arriving
+	 * meanwhile cancels this wait, not the branches' need of w: keep waiting (it reaches the
+	 * branches too), and the fork ends cancelled. */
+	int cancelled = r == PORTICO_WAIT_CANCELED;
+	for (;;) {
+		for (size_t i = 0; i < count; i++)
+			if (!w->branches[i].done)
+				flow_scope_cancel(ctx->run, w->branches[i].ctx.scope);
+		int r2 = portico_workflow_wait_condition(ctx->run->wf, all_done, w, -1);
+		if (r2 == PORTICO_WAIT_EVICTED) {
+			portico_workflow_on_free(ctx->run->wf, branches_free_later, w);
+			return FLOW_EVICT;
+		}
+		if (r2 == PORTICO_WAIT_DONE)
+			break;
+		cancelled = 1;
 	}
-	int rc = r == PORTICO_WAIT_DONE ? FLOW_OK : flow_wait_status(r);
+	int rc = cancelled ? FLOW_CANCEL : FLOW_OK;
 	branch *winner = NULL, *failed = NULL;
 	for (size_t i = 0; i < count; i++) {
 		branch *b = &w->branches[i];

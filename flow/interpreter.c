@@ -750,12 +750,15 @@ static int run_timed(flow_ctx *ctx, flow_task *t, int64_t ms, json_t **output, c
 	ctx->run->coroutines++;
 	portico_workflow_go(ctx->run->wf, timed_main, b);
 	int r = portico_workflow_wait_condition(ctx->run->wf, timed_done, b, ms);
-	if (r == PORTICO_WAIT_TIMEOUT || r == PORTICO_WAIT_CANCELED)
+	/* The body writes into b until it is done, so b is freed only then. The workflow's
+	 * cancellation arriving while the body unwinds cancels this wait, not the body's need of b:
+	 * keep waiting (the cancellation reaches the body too), and the task ends cancelled. */
+	while (r != PORTICO_WAIT_EVICTED && !b->done) {
 		flow_scope_cancel(ctx->run, b->ctx.scope);
-	if (r != PORTICO_WAIT_EVICTED && !b->done)
-		r = portico_workflow_wait_condition(ctx->run->wf, timed_done, b, -1) == PORTICO_WAIT_EVICTED
-		            ? PORTICO_WAIT_EVICTED
-		            : r;
+		int r2 = portico_workflow_wait_condition(ctx->run->wf, timed_done, b, -1);
+		if (r2 == PORTICO_WAIT_EVICTED || r2 == PORTICO_WAIT_CANCELED)
+			r = r2;
+	}
 	if (r == PORTICO_WAIT_EVICTED) {
 		portico_workflow_on_free(ctx->run->wf, timed_free, b);
 		return FLOW_EVICT;

@@ -866,6 +866,31 @@ static void test_a_failed_branch_fails_the_fork(void **unused)
 	                   "\"detail\":\"card declined\"}");
 }
 
+/* The winner is in, the loser waits for its emit (which a scope cannot call back) when the
+ * workflow is cancelled: the fork waits for the loser to finish before it frees the branches, and
+ * ends cancelled. */
+static void test_a_fork_cancelled_while_a_loser_unwinds_waits_for_it(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = flow_env("t");
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args =
+	        json_pack("[{s:o,s:n}]", "definition",
+	                  parse("{" DOC ",\"do\":[{\"f\":{\"fork\":{\"compete\":true,\"branches\":["
+	                        "{\"a\":{\"set\":{\"b\":\"a\"}}},"
+	                        "{\"b\":{\"emit\":{\"event\":{\"with\":{\"type\":\"x\",\"workflowid\":\"w\"}}}}}]}}},"
+	                        "{\"after\":{\"call\":\"activity\",\"with\":{\"type\":\"order.ship\"}}}]}"),
+	                  "input");
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_cancel(env, &err), 0);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_CANCELED);
+	assert_json_equal(json_incref(calls), "[]"); /* the task after the fork did not run */
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
 static void teardown_calls(void)
 {
 	json_decref(calls);
@@ -907,6 +932,7 @@ int main(void)
 	        cmocka_unit_test(test_fork_outputs_every_branch_in_order),
 	        cmocka_unit_test(test_a_fork_that_competes_takes_the_first_to_finish),
 	        cmocka_unit_test(test_a_failed_branch_fails_the_fork),
+	        cmocka_unit_test(test_a_fork_cancelled_while_a_loser_unwinds_waits_for_it),
 	        cmocka_unit_test(test_data_flows_through_from_as_export_and_if),
 	        cmocka_unit_test(test_an_expression_that_fails_is_an_expression_problem_at_its_task),
 	        cmocka_unit_test(test_an_input_that_does_not_match_the_schema_is_a_validation_problem),
