@@ -168,6 +168,8 @@ static int call_http(flow_ctx *ctx, flow_task *t, const json_t *with, json_t **o
 		rc = call_failed(ctx, t, failure, 1);
 	else if (r != PORTICO_WAIT_DONE)
 		rc = flow_wait_status(r);
+	else
+		rc = flow_check_depth(ctx, t->path, json_object_get(result, "body"), "the response's body");
 	if (rc == FLOW_OK) {
 		/* http.request fails 4xx and 5xx itself; what else it answers is checked here */
 		json_int_t status = json_integer_value(json_object_get(result, "status"));
@@ -280,6 +282,10 @@ static int call_activity(flow_ctx *ctx, flow_task *t, const json_t *with, json_t
 		return call_failed(ctx, t, failure, 0);
 	if (r != PORTICO_WAIT_DONE)
 		return flow_wait_status(r);
+	if (flow_check_depth(ctx, t->path, result, "the activity's result")) {
+		json_decref(result);
+		return FLOW_RAISE;
+	}
 	*output = result;
 	return FLOW_OK;
 }

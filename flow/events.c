@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "expr.h"
+#include "json_depth.h"
 #include "run.h"
 
 typedef struct flow_event {
@@ -21,6 +22,7 @@ typedef struct flow_event {
 	char *type;
 	json_t *envelope;
 	int consumed;    /* taken by a listen */
+	int too_deep;    /* its data nests deeper than FLOW_MAX_DATA_DEPTH: the listen that takes it fails */
 	int from_update; /* an update handler waits for the answer below, then frees the event */
 	int answered;
 	json_t *answer; /* the listen task's output; NULL with answered: the listen failed */
@@ -96,6 +98,7 @@ static flow_event *event_add(flow_run *run, const char *type, json_t *envelope, 
 	e->seq = ++run->event_seq;
 	e->type = portico_strdup(type);
 	e->envelope = envelope;
+	e->too_deep = flow_json_deeper_than(envelope, FLOW_MAX_DATA_DEPTH + 1);
 	e->from_update = from_update;
 	*tail = e;
 	if (waiting >= FLOW_RUN_MAX_EVENTS && oldest) {
@@ -127,10 +130,15 @@ static int validate_update(portico_workflow *wf, json_t *args, char **error, voi
 	(void)wf;
 	(void)args;
 	flow_event_type *t = arg;
-	if (t->waiting)
-		return 0;
-	*error = portico_sprintf("no listen waits for %s now", t->type);
-	return -1;
+	if (!t->waiting) {
+		*error = portico_sprintf("no listen waits for %s now", t->type);
+		return -1;
+	}
+	if (flow_json_deeper_than(json_array_get(args, 0), FLOW_MAX_DATA_DEPTH)) {
+		*error = portico_sprintf("the update's argument nests deeper than %d levels", FLOW_MAX_DATA_DEPTH);
+		return -1;
+	}
+	return 0;
 }
 
 static int answered(void *arg)
@@ -192,7 +200,7 @@ json_t *flow_events_save(const flow_run *run)
 {
 	json_t *saved = json_array();
 	for (const flow_event *e = run->events; e; e = e->next)
-		if (!e->consumed && !e->from_update)
+		if (!e->consumed && !e->from_update && !e->too_deep) /* too deep to carry: no listen could take it */
 			json_array_append_new(saved, json_pack("{s:s,s:O}", "type", e->type, "envelope", e->envelope));
 	return saved;
 }
@@ -325,6 +333,24 @@ static int listen_take(flow_ctx *ctx, flow_task *t, const json_t *filters, liste
 		if (e->consumed || e->seq <= seen) {
 			e = next;
 			continue;
+		}
+		int named = !json_array_size(filters);
+		for (size_t i = 0; i < json_array_size(filters) && !named; i++)
+			named = !strcmp(json_string_value(json_object_get(
+			                        json_object_get(json_array_get(filters, i), "with"), "type")),
+			                e->type);
+		if (named && e->too_deep) {
+			flow_raise(ctx, "validation", 400, t->path, "Validation Error",
+			           "the %s event's data nests deeper than %d levels", e->type, FLOW_MAX_DATA_DEPTH);
+			e->consumed = 1;
+			if (e->from_update) { /* answered as the listen's failure */
+				t->updates = portico_realloc(t->updates, (t->update_count + 1) * sizeof *t->updates);
+				t->updates[t->update_count++] = e;
+			} else {
+				event_unlink(run, e);
+				event_free(e);
+			}
+			return FLOW_RAISE;
 		}
 		if (!json_array_size(filters)) { /* any: [], any event */
 			e->consumed = 1;

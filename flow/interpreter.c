@@ -17,10 +17,14 @@
 
 #include "alloc.h"
 #include "expr.h"
+#include "json_depth.h"
 #include "run.h"
 #include "schema.h"
 
 #define NOT_A_FLOW "portico.NotAFlow"
+/* How much deeper than its data the resume state nests ({"frames": [{"items": [data]}]}, events'
+ * {"envelope": {"data": …}}) */
+#define RESUME_LEVELS 4
 
 /* ---- Problems ------------------------------------------------------------------------------------ */
 
@@ -55,6 +59,14 @@ static int fail_with_problem(portico_workflow *wf, json_t *problem)
 	return portico_workflow_fail_with(
 	        wf, portico_workflow_failure_new(type ? type : FLOW_ERRORS "runtime", 1, json_pack("[O]", problem),
 	                                         "%s: %s", title ? title : "Error", detail ? detail : ""));
+}
+
+int flow_check_depth(flow_ctx *ctx, const char *instance, const json_t *value, const char *what)
+{
+	if (!flow_json_deeper_than(value, FLOW_MAX_DATA_DEPTH))
+		return FLOW_OK;
+	return flow_raise(ctx, "validation", 400, instance, "Validation Error", "%s nests deeper than %d levels", what,
+	                  FLOW_MAX_DATA_DEPTH);
 }
 
 int flow_wait_status(int outcome)
@@ -642,6 +654,11 @@ static int task_run(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		r = portico_workflow_child(ctx->run->wf, lookup.name, args, &options, output, &failure);
 	}
 	json_decref(args);
+	if (r == PORTICO_WAIT_DONE && !detached && flow_check_depth(ctx, t->path, *output, "the child's result")) {
+		json_decref(*output);
+		*output = NULL;
+		return FLOW_RAISE;
+	}
 	if (r == PORTICO_WAIT_DONE)
 		return FLOW_OK;
 	if (r != PORTICO_WAIT_FAILED)
@@ -650,7 +667,8 @@ static int task_run(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 	const portico_workflow_failure *root = failure ? portico_workflow_failure_root(failure) : NULL;
 	json_t *problem = root && root->details ? json_array_get(root->details, 0) : NULL;
 	int rc;
-	if (json_is_object(problem) && json_is_string(json_object_get(problem, "type"))) {
+	if (json_is_object(problem) && json_is_string(json_object_get(problem, "type")) &&
+	    !flow_json_deeper_than(problem, FLOW_MAX_DATA_DEPTH)) {
 		json_decref(ctx->problem);
 		ctx->problem = json_incref(problem);
 		rc = FLOW_RAISE;
@@ -1083,6 +1101,21 @@ static int read_input(portico_workflow *wf, json_t **definition, json_t **input,
 		json_decref(arg);
 		*outcome = portico_workflow_fail(wf, NOT_A_FLOW, 1,
 		                                 "a flow's input is one {\"definition\": {…}, \"input\": …} object");
+		return -1;
+	}
+	/* what enters the run nests no deeper than expressions take: jansson's walks recurse */
+	const char *deep = flow_json_deeper_than(json_object_get(arg, "input"), FLOW_MAX_DATA_DEPTH) ? "/input"
+	                   : flow_json_deeper_than(json_object_get(arg, "resume"), FLOW_MAX_DATA_DEPTH + RESUME_LEVELS)
+	                           ? "/resume"
+	                           : NULL;
+	if (deep) {
+		char detail[64];
+		snprintf(detail, sizeof detail, "%s nests deeper than %d levels", deep + 1, FLOW_MAX_DATA_DEPTH);
+		json_t *problem = json_pack("{s:s,s:i,s:s,s:s,s:s}", "type", FLOW_ERRORS "validation", "status", 400,
+		                            "instance", deep, "title", "Validation Error", "detail", detail);
+		*outcome = fail_with_problem(wf, problem);
+		json_decref(problem);
+		json_decref(arg);
 		return -1;
 	}
 	portico_error err = PORTICO_ERROR_INIT;

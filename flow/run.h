@@ -100,6 +100,11 @@ typedef struct flow_task {
 int flow_raise(flow_ctx *ctx, const char *kind, int status, const char *instance, const char *title, const char *format,
                ...) __attribute__((format(printf, 6, 7)));
 
+/* Data that enters the run (an activity's or a child's result, an event) nests at most
+ * FLOW_MAX_DATA_DEPTH levels (json_depth.h): FLOW_OK, or FLOW_RAISE with a validation error at
+ * instance naming what the value is ("the activity's result"). */
+int flow_check_depth(flow_ctx *ctx, const char *instance, const json_t *value, const char *what);
+
 /* Evaluates an expression string (with or without ${ }) on data with the variables of t; NULL with
  * ctx's problem set (an expression error at t's path). New reference. */
 json_t *flow_eval(flow_ctx *ctx, const flow_task *t, const char *expr, const json_t *data);

@@ -46,6 +46,23 @@ static int declined(json_t *args, json_t **result, portico_workflow_failure **fa
 	return -1;
 }
 
+/* An array nested 300 deep: more than a flow takes. New reference. */
+static json_t *too_deep(void)
+{
+	json_t *value = json_array();
+	for (int i = 1; i < 300; i++)
+		value = json_pack("[o]", value);
+	return value;
+}
+
+static int deep(json_t *args, json_t **result, portico_workflow_failure **failure, void *arg)
+{
+	(void)failure;
+	record(arg, args);
+	*result = too_deep();
+	return 0;
+}
+
 static int flaky_left; /* how many more times "flaky" fails */
 
 /* http.request as the worker's: {method, url, headers, body} → {status, headers, body}; 4xx and
@@ -83,6 +100,7 @@ static portico_workflow_env *flow_env(const char *name)
 	for (size_t i = 0; i < sizeof echoes / sizeof echoes[0]; i++)
 		portico_workflow_env_register_activity(env, echoes[i], echo, (void *)echoes[i]);
 	portico_workflow_env_register_activity(env, "order.decline", declined, "order.decline");
+	portico_workflow_env_register_activity(env, "order.deep", deep, "order.deep");
 	json_decref(calls);
 	calls = json_array();
 	return env;
@@ -891,6 +909,36 @@ static void test_a_fork_cancelled_while_a_loser_unwinds_waits_for_it(void **unus
 	portico_workflow_env_free(env);
 }
 
+/* Data nested deeper than expressions take fails where it enters the run, before anything walks
+ * it on the run's small stack: the input, an activity's result, an event. */
+static void test_data_nested_too_deep_is_refused_where_it_enters(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = flow_env("t");
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args = json_pack("[{s:o,s:o}]", "definition", parse("{" DOC ",\"do\":[{\"a\":{\"set\":\"${ 1 }\"}}]}"),
+	                         "input", too_deep());
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/validation\",\"status\":400,"
+	                   "\"instance\":\"/input\",\"title\":\"Validation Error\","
+	                   "\"detail\":\"input nests deeper than 256 levels\"}");
+
+	env = start("{" DOC ",\"do\":[{\"a\":{\"call\":\"activity\",\"with\":{\"type\":\"order.deep\"}}}]}", NULL);
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/validation\",\"status\":400,"
+	                   "\"instance\":\"/do/0/a\",\"title\":\"Validation Error\","
+	                   "\"detail\":\"the activity's result nests deeper than 256 levels\"}");
+
+	env = start_until("{" DOC ",\"do\":[{\"l\":{\"listen\":{\"to\":{\"one\":{\"with\":{\"type\":\"e\"}}}}}}]}",
+	                  NULL, 0);
+	json_t *signal = json_pack("[o]", too_deep());
+	assert_int_equal(portico_workflow_env_signal(env, "e", signal, &err), 0);
+	json_decref(signal);
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/validation\",\"status\":400,"
+	                   "\"instance\":\"/do/0/l\",\"title\":\"Validation Error\","
+	                   "\"detail\":\"the e event's data nests deeper than 256 levels\"}");
+}
+
 static void teardown_calls(void)
 {
 	json_decref(calls);
@@ -933,6 +981,7 @@ int main(void)
 	        cmocka_unit_test(test_a_fork_that_competes_takes_the_first_to_finish),
 	        cmocka_unit_test(test_a_failed_branch_fails_the_fork),
 	        cmocka_unit_test(test_a_fork_cancelled_while_a_loser_unwinds_waits_for_it),
+	        cmocka_unit_test(test_data_nested_too_deep_is_refused_where_it_enters),
 	        cmocka_unit_test(test_data_flows_through_from_as_export_and_if),
 	        cmocka_unit_test(test_an_expression_that_fails_is_an_expression_problem_at_its_task),
 	        cmocka_unit_test(test_an_input_that_does_not_match_the_schema_is_a_validation_problem),
