@@ -116,7 +116,7 @@ int flow_task_try(flow_ctx *ctx, flow_task *t, json_t **output, const char **the
 	for (unsigned attempt = 0;; attempt++) {
 		int64_t attempt_start = portico_workflow_now_ms(ctx->run->wf);
 		rc = flow_run_list(ctx, json_object_get(t->def, "try"), path, t->input, output);
-		if (rc != FLOW_RAISE)
+		if (rc != FLOW_RAISE || ctx->run->task_failed) /* a failed workflow task is not the flow's error */
 			break;
 		const json_t *with = json_object_get(json_object_get(catch, "errors"), "with");
 		if (json_is_object(with) && !error_matches(ctx->problem, with))

@@ -327,7 +327,8 @@ int flow_sandbox_call(const char *program, const json_t *names, const json_t *da
 	size_t length = json_dumpb(request, NULL, 0, JSON_COMPACT);
 	if (length > FLOW_SANDBOX_MAX_REQUEST) {
 		json_decref(request);
-		return portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
+		/* the same data on every replay: an error of the flow's, not of this worker */
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
 		                         "the expression's data and variables are larger than %d MiB",
 		                         FLOW_SANDBOX_MAX_REQUEST / (1024 * 1024));
 	}

@@ -178,6 +178,13 @@ static json_t *variables(const flow_ctx *ctx, const flow_task *t, unsigned uses)
 
 static int expression_failed(flow_ctx *ctx, const flow_task *t, const char *expr, portico_error *err)
 {
+	if (err->code != PORTICO_INVALID_ARGUMENT) {
+		/* A time or memory limit of this worker's sandbox (or a sandbox gone) says nothing about the
+		 * flow and may not happen on a replay: were it a flow error, a try could take it and a
+		 * replay another path. The workflow task fails instead and Temporal retries it. */
+		portico_workflow_fail_task(ctx->run->wf, "%s: %s", expr, err->message ? err->message : "failed");
+		ctx->run->task_failed = 1;
+	}
 	flow_raise(ctx, "expression", 400, t ? t->path : "/", "Expression Error", "%s: %s", expr,
 	           err->message ? err->message : "failed");
 	portico_error_clear(err);
@@ -1060,7 +1067,7 @@ static int run_compensations(flow_run *run)
 			                     json_pack("{s:O}", "problem", ctx.problem));
 		json_decref(ctx.problem);
 		json_decref(c);
-		if (rc == FLOW_EVICT)
+		if (rc == FLOW_EVICT || run->task_failed)
 			return FLOW_EVICT;
 	}
 	return FLOW_OK;
@@ -1225,6 +1232,8 @@ int flow_workflow(portico_workflow *wf, void *catalog)
 		}
 	}
 	json_decref(data);
+	if (run->task_failed) /* the task fails: nothing this run would record counts */
+		rc = FLOW_EVICT;
 	if (rc == FLOW_CONTINUE_AS_NEW)
 		outcome = continue_as_new(run, raw_input);
 	if (rc == FLOW_RAISE || rc == FLOW_CANCEL) {

@@ -168,6 +168,14 @@ int portico_workflow_fail_with(portico_workflow *wf, portico_workflow_failure *f
 int portico_workflow_continue_as_new(portico_workflow *wf, json_t *args, const char *workflow_type,
                                      const char *task_queue);
 
+/* Fails the workflow task being processed rather than the workflow: Temporal retries the task
+ * (the run is rebuilt by replay, maybe on another worker), as the Go SDK does when a workflow
+ * deadlocks. For a failure that says nothing about the workflow and may not happen again (a time
+ * or memory limit of this worker), so that a replay cannot take another path than the first run
+ * for it. The function must then return at once, as for PORTICO_WAIT_EVICTED: what it records
+ * afterwards is dropped. The first message wins. */
+void portico_workflow_fail_task(portico_workflow *wf, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- Cancellation ------------------------------------------------------------------------------- */
 
 /* True once someone asked to cancel the workflow. The request also cancels what the main

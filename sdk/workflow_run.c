@@ -2176,6 +2176,16 @@ int portico_workflow_continue_as_new(portico_workflow *wf, json_t *args, const c
 	return PORTICO_WORKFLOW_CONTINUE_AS_NEW;
 }
 
+void portico_workflow_fail_task(portico_workflow *wf, const char *format, ...)
+{
+	va_list ap;
+	va_start(ap, format);
+	char *message = portico_vsprintf(format, ap);
+	va_end(ap);
+	set_problem(run_of(wf), WORKFLOW_RUN_TASK_FAILED, "%s", message);
+	free(message);
+}
+
 int portico_workflow_cancel_requested(const portico_workflow *wf)
 {
 	return wf->run->cancel_requested != 0;
