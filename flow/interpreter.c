@@ -36,11 +36,26 @@ int flow_raise(flow_ctx *ctx, const char *kind, int status, const char *instance
 		instance = "/";
 	va_list ap;
 	va_start(ap, format);
-	vsnprintf(detail, sizeof detail, format, ap);
+	int length = vsnprintf(detail, sizeof detail, format, ap);
 	va_end(ap);
+	if (length >= (int)sizeof detail) {
+		/* cut before a character the buffer split, or jansson would refuse the text */
+		size_t end = sizeof detail - 1, lead = end;
+		while (lead > 0 && ((unsigned char)detail[lead - 1] & 0xC0) == 0x80)
+			lead--;
+		if (lead > 0 && ((unsigned char)detail[lead - 1] & 0xC0) == 0xC0) {
+			unsigned char c = (unsigned char)detail[lead - 1];
+			size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+			if (end - (lead - 1) < need)
+				detail[lead - 1] = '\0';
+		}
+	}
 	json_decref(ctx->problem);
 	ctx->problem = json_pack("{s:s+,s:i,s:s,s:s,s:s}", "type", FLOW_ERRORS, kind, "status", status, "instance",
 	                         instance, "title", title, "detail", detail);
+	if (!ctx->problem) /* a title or instance that is not UTF-8 text: the problem still says what failed */
+		ctx->problem = json_pack("{s:s+,s:i,s:s,s:s,s:s}", "type", FLOW_ERRORS, kind, "status", status,
+		                         "instance", "/", "title", "Error", "detail", "the error's text is not UTF-8");
 	return FLOW_RAISE;
 }
 

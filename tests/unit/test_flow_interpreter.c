@@ -939,6 +939,26 @@ static void test_data_nested_too_deep_is_refused_where_it_enters(void **unused)
 	                   "\"detail\":\"the e event's data nests deeper than 256 levels\"}");
 }
 
+/* A detail cut at its 1024-byte bound is cut between characters, not inside one. */
+static void test_a_long_detail_is_cut_between_characters(void **unused)
+{
+	(void)unused;
+	char definition[4096];
+	int n = snprintf(definition, sizeof definition, "{" DOC ",\"do\":[{\"a\":{\"set\":\"${ error(\\\"");
+	for (int i = 0; i < 600; i++)
+		n += snprintf(definition + n, sizeof definition - (size_t)n, "\u00e9");
+	snprintf(definition + n, sizeof definition - (size_t)n, "\\\") }\"}}]}");
+	portico_workflow_env *env = start(definition, NULL);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	const json_t *problem = json_array_get(portico_workflow_env_failure(env)->details, 0);
+	assert_string_equal(json_string_value(json_object_get(problem, "type")),
+	                    "https://serverlessworkflow.io/spec/1.0.0/errors/expression");
+	const char *detail = json_string_value(json_object_get(problem, "detail"));
+	assert_non_null(detail);
+	assert_true(strlen(detail) > 1000 && strlen(detail) < 1024);
+	portico_workflow_env_free(env);
+}
+
 static void teardown_calls(void)
 {
 	json_decref(calls);
@@ -982,6 +1002,7 @@ int main(void)
 	        cmocka_unit_test(test_a_failed_branch_fails_the_fork),
 	        cmocka_unit_test(test_a_fork_cancelled_while_a_loser_unwinds_waits_for_it),
 	        cmocka_unit_test(test_data_nested_too_deep_is_refused_where_it_enters),
+	        cmocka_unit_test(test_a_long_detail_is_cut_between_characters),
 	        cmocka_unit_test(test_data_flows_through_from_as_export_and_if),
 	        cmocka_unit_test(test_an_expression_that_fails_is_an_expression_problem_at_its_task),
 	        cmocka_unit_test(test_an_input_that_does_not_match_the_schema_is_a_validation_problem),
