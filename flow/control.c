@@ -53,7 +53,7 @@ static int retry_delay(flow_ctx *ctx, flow_task *t, const json_t *retry, unsigne
 	else if (json_object_get(backoff, "exponential"))
 		factor = pow(2, attempt < 60 ? attempt : 60);
 	double total = (double)delay * factor;
-	*ms = total > (double)FLOW_RUN_MAX_DURATION_MS ? FLOW_RUN_MAX_DURATION_MS : (int64_t)total;
+	*ms = total > (double)FLOW_MAX_DURATION_MS ? FLOW_MAX_DURATION_MS : (int64_t)total;
 	const json_t *jitter = json_object_get(retry, "jitter");
 	if (jitter) {
 		int64_t from, to;

@@ -8,7 +8,6 @@
  * $context, then the compensation push. A task list (run_list) follows `then`. */
 #include "interpreter.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,41 +289,6 @@ int flow_condition(flow_ctx *ctx, const flow_task *t, const json_t *expr, const 
 
 /* ---- Durations --------------------------------------------------------------------------------- */
 
-/* ISO 8601 durations as the spec uses them: PnDTnHnMn.nS (weeks and years are not fixed lengths
- * of time, months neither: refused). 0 or -1. */
-static int iso_duration(const char *s, int64_t *ms)
-{
-	if (*s++ != 'P')
-		return -1;
-	double total = 0;
-	int in_time = 0, parts = 0;
-	while (*s) {
-		if (*s == 'T' && !in_time) {
-			in_time = 1;
-			s++;
-			continue;
-		}
-		char *end;
-		double n = strtod(s, &end);
-		if (end == s || n < 0 || !isfinite(n))
-			return -1;
-		double unit = *end == 'D' && !in_time  ? 86400e3
-		              : *end == 'H' && in_time ? 3600e3
-		              : *end == 'M' && in_time ? 60e3
-		              : *end == 'S' && in_time ? 1e3
-		                                       : 0;
-		if (!unit)
-			return -1;
-		total += n * unit;
-		parts++;
-		s = end + 1;
-	}
-	if (!parts || total > (double)FLOW_RUN_MAX_DURATION_MS)
-		return -1;
-	*ms = (int64_t)total;
-	return 0;
-}
-
 int flow_duration(flow_ctx *ctx, const flow_task *t, const json_t *value, const char *what, int64_t *ms)
 {
 	json_t *owned = NULL;
@@ -334,31 +298,15 @@ int flow_duration(flow_ctx *ctx, const flow_task *t, const json_t *value, const 
 			return -1;
 		value = owned;
 	}
-	int ok = 0;
-	if (json_is_string(value)) {
-		ok = !iso_duration(json_string_value(value), ms);
-	} else if (json_is_object(value)) {
-		static const struct {
-			const char *name;
-			double ms;
-		} units[] = {
-		        {"days", 86400e3}, {"hours", 3600e3}, {"minutes", 60e3}, {"seconds", 1e3}, {"milliseconds", 1}};
-		double total = 0;
-		ok = 1;
-		for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-			json_t *n = json_object_get(value, units[i].name);
-			if (n && (!json_is_number(n) || json_number_value(n) < 0))
-				ok = 0;
-			else if (n)
-				total += json_number_value(n) * units[i].ms;
-		}
-		ok = ok && total <= (double)FLOW_RUN_MAX_DURATION_MS;
-		*ms = (int64_t)total;
-	}
+	/* the validator's reading, so that what loads runs (weeks included) */
+	int64_t parsed = flow_duration_ms(value);
+	int ok = parsed >= 0;
+	if (ok)
+		*ms = parsed;
 	json_decref(owned);
 	if (!ok) {
 		flow_raise(ctx, "configuration", 400, t->path, "Configuration Error",
-		           "%s: expected an ISO 8601 duration (PnDTnHnMnS) or {days, hours, minutes, seconds, "
+		           "%s: expected an ISO 8601 duration (PnWnDTnHnMnS) or {days, hours, minutes, seconds, "
 		           "milliseconds} of at most a century",
 		           what);
 		return -1;

@@ -16,16 +16,15 @@
 #include "workflow.h"
 
 /* Bounds on what a definition controls at run time. */
-#define FLOW_RUN_MAX_DEPTH       32     /* tasks nested in tasks (do in try in for …), functions included */
-#define FLOW_RUN_MAX_BRANCHES    32     /* branches of one fork */
-#define FLOW_RUN_MAX_COROUTINES  200    /* live branch and timeout coroutines (the runtime caps 256) */
-#define FLOW_RUN_MAX_RETRIES     1000   /* attempts of one try/retry */
-#define FLOW_RUN_MAX_EVENTS      1000   /* events buffered per type, waiting for a listen */
-#define FLOW_RUN_MAX_JUMPS       100000 /* `then` jumps in one task list (they only go forward) */
-#define FLOW_RUN_CAN_ITERATIONS  500    /* for iterations between continue-as-new */
-#define FLOW_RUN_MAX_ITERATIONS  10000  /* for iterations in a run that cannot continue as new */
-#define FLOW_RUN_CAN_CALLS       2000   /* blocking calls (≈ history events / 4) between continue-as-new */
-#define FLOW_RUN_MAX_DURATION_MS (100LL * 365 * 24 * 3600 * 1000) /* a century */
+#define FLOW_RUN_MAX_DEPTH      32     /* tasks nested in tasks (do in try in for …), functions included */
+#define FLOW_RUN_MAX_BRANCHES   32     /* branches of one fork */
+#define FLOW_RUN_MAX_COROUTINES 200    /* live branch and timeout coroutines (the runtime caps 256) */
+#define FLOW_RUN_MAX_RETRIES    1000   /* attempts of one try/retry */
+#define FLOW_RUN_MAX_EVENTS     1000   /* events buffered per type, waiting for a listen */
+#define FLOW_RUN_MAX_JUMPS      100000 /* `then` jumps in one task list (they only go forward) */
+#define FLOW_RUN_CAN_ITERATIONS 500    /* for iterations between continue-as-new */
+#define FLOW_RUN_MAX_ITERATIONS 10000  /* for iterations in a run that cannot continue as new */
+#define FLOW_RUN_CAN_CALLS      2000   /* blocking calls (≈ history events / 4) between continue-as-new */
 
 #define FLOW_ERRORS "https://serverlessworkflow.io/spec/1.0.0/errors/"
 
@@ -115,7 +114,8 @@ json_t *flow_eval(flow_ctx *ctx, const flow_task *t, const char *expr, const jso
 json_t *flow_eval_tree(flow_ctx *ctx, const flow_task *t, const json_t *value, const json_t *data);
 
 /* A duration (ISO 8601 string, {days, hours, minutes, seconds, milliseconds}, or an expression
- * giving one) in ms, bounded by FLOW_RUN_MAX_DURATION_MS. -1 with ctx's problem set. */
+ * giving one) in ms, as definition.h's flow_duration_ms reads it (at most FLOW_MAX_DURATION_MS). -1 with ctx's problem
+ * set. */
 int flow_duration(flow_ctx *ctx, const flow_task *t, const json_t *value, const char *what, int64_t *ms);
 
 /* Maps a wait's outcome other than PORTICO_WAIT_DONE to a status (failures are the caller's). */

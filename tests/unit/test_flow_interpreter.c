@@ -959,6 +959,15 @@ static void test_a_long_detail_is_cut_between_characters(void **unused)
 	portico_workflow_env_free(env);
 }
 
+/* The interpreter reads a duration as the validator does: weeks included. */
+static void test_a_wait_of_a_week_sleeps_a_week(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"w\":{\"wait\":\"P1W\"}}]}", "1");
+	assert_int_equal(portico_workflow_env_now_ms(env) - ENV_START_MS, 7LL * 24 * 3600 * 1000);
+	assert_completed(env, "1");
+}
+
 static void teardown_calls(void)
 {
 	json_decref(calls);
@@ -1003,6 +1012,7 @@ int main(void)
 	        cmocka_unit_test(test_a_fork_cancelled_while_a_loser_unwinds_waits_for_it),
 	        cmocka_unit_test(test_data_nested_too_deep_is_refused_where_it_enters),
 	        cmocka_unit_test(test_a_long_detail_is_cut_between_characters),
+	        cmocka_unit_test(test_a_wait_of_a_week_sleeps_a_week),
 	        cmocka_unit_test(test_data_flows_through_from_as_export_and_if),
 	        cmocka_unit_test(test_an_expression_that_fails_is_an_expression_problem_at_its_task),
 	        cmocka_unit_test(test_an_input_that_does_not_match_the_schema_is_a_validation_problem),
