@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "codec.h"
 #include "expr.h"
 #include "json_depth.h"
 #include "run.h"
@@ -24,6 +25,9 @@
 /* How much deeper than its data the resume state nests ({"frames": [{"items": [data]}]}, events'
  * {"envelope": {"data": …}}) */
 #define RESUME_LEVELS 4
+/* The next run's input after continue-as-new, within Temporal's payload limit (with room for the
+ * payload's metadata) */
+#define FLOW_RUN_MAX_RESUME_BYTES (PORTICO_DEFAULT_MAX_PAYLOAD_BYTES - 64u * 1024)
 
 /* ---- Problems ------------------------------------------------------------------------------------ */
 
@@ -457,11 +461,16 @@ static int task_wait(flow_ctx *ctx, flow_task *t, json_t **output, const char **
 
 /* ---- for ------------------------------------------------------------------------------------------- */
 
-/* Builds the continue-as-new frame of a for loop. */
-static json_t *for_frame(const char *path, json_t *items, size_t next, json_t *data, const flow_task *t)
+/* Builds the continue-as-new frame of a for loop about to run items[i] (the index offset + i):
+ * only the items still to run are carried, or every new run would carry the whole array. */
+static json_t *for_frame(const char *path, const json_t *items, size_t offset, size_t i, json_t *data,
+                         const flow_task *t)
 {
-	return json_pack("{s:s,s:O,s:I,s:O,s:O}", "for", path, "items", items, "next", (json_int_t)next, "data", data,
-	                 "input", t->input);
+	json_t *remaining = json_array();
+	for (size_t k = i; k < json_array_size(items); k++)
+		json_array_append(remaining, json_array_get(items, k));
+	return json_pack("{s:s,s:o,s:I,s:O,s:O}", "for", path, "items", remaining, "next", (json_int_t)(offset + i),
+	                 "data", data, "input", t->input);
 }
 
 /* Iterates over for.in (an array, or an object's values), the body's output threading through
@@ -480,14 +489,14 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		return flow_raise_config(ctx, t->path, "%s: expected a runtime expression", "for.in");
 	json_t *items;
 	json_t *data;
-	size_t next = 0;
+	size_t offset = 0; /* the index of items[0]: a new run carries only the items left */
 	json_t *resume = ctx->run->resume;
 	const json_t *frame = json_array_get(json_object_get(resume, "frames"), 0);
 	if (frame && !strcmp(json_string_value(json_object_get(frame, "for")) ?: "", t->path)) {
 		/* coming back after continue-as-new: where the last run left off */
 		items = json_incref(json_object_get(frame, "items"));
 		data = json_incref(json_object_get(frame, "data"));
-		next = (size_t)json_integer_value(json_object_get(frame, "next"));
+		offset = (size_t)json_integer_value(json_object_get(frame, "next"));
 		json_array_remove(json_object_get(resume, "frames"), 0);
 	} else {
 		items = flow_eval(ctx, t, json_string_value(in), t->input);
@@ -511,12 +520,12 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 	char *path = flow_member_path(t, "do");
 	json_t *saved_locals = ctx->locals;
 	int rc = FLOW_OK;
-	for (size_t i = next; i < json_array_size(items); i++) {
-		if (i > next && ctx->can_resume &&
+	for (size_t i = 0; i < json_array_size(items); i++) {
+		if (i > 0 && ctx->can_resume &&
 		    (ctx->run->iterations >= FLOW_RUN_CAN_ITERATIONS || ctx->run->calls >= FLOW_RUN_CAN_CALLS)) {
 			/* a new run goes on from here: the frames are built on the way up */
 			json_array_insert_new(json_object_get(ctx->run->resume, "frames"), 0,
-			                      for_frame(t->path, items, i, data, t));
+			                      for_frame(t->path, items, offset, i, data, t));
 			rc = FLOW_CONTINUE_AS_NEW;
 			break;
 		}
@@ -532,7 +541,7 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		}
 		ctx->locals = saved_locals ? json_copy(saved_locals) : json_object();
 		json_object_set(ctx->locals, each ? each : "item", json_array_get(items, i));
-		json_object_set_new(ctx->locals, at ? at : "index", json_integer((json_int_t)i));
+		json_object_set_new(ctx->locals, at ? at : "index", json_integer((json_int_t)(offset + i)));
 		int go_on = 1;
 		if (loop_while) {
 			rc = flow_condition(ctx, t, loop_while, data, &go_on);
@@ -549,7 +558,7 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		ctx->locals = saved_locals;
 		if (rc == FLOW_CONTINUE_AS_NEW)
 			json_array_insert_new(json_object_get(ctx->run->resume, "frames"), 0,
-			                      for_frame(t->path, items, i, data, t));
+			                      for_frame(t->path, items, offset, i, data, t));
 		if (rc == FLOW_OK || rc == FLOW_END) {
 			json_decref(data);
 			data = out;
@@ -804,14 +813,46 @@ static int run_body(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 }
 
 /* Pushes the task's compensation (its x-portico-compensate list) with the task's output as its
- * input: run_compensations runs them newest first. */
-static void push_compensation(flow_run *run, const flow_task *t, json_t *output)
+ * input: run_compensations runs them newest first. The list is named by the task's path (a new
+ * run after continue-as-new carries the path, not a copy of the list). FLOW_OK, or FLOW_RAISE past
+ * FLOW_RUN_MAX_COMPENSATIONS pending. */
+static int push_compensation(flow_ctx *ctx, const flow_task *t, json_t *output)
 {
-	const json_t *tasks = json_object_get(t->def, "x-portico-compensate");
-	if (tasks)
-		json_array_append_new(run->compensations,
-		                      json_pack("{s:s+,s:O,s:O}", "path", t->path, "/x-portico-compensate", "do", tasks,
-		                                "input", output));
+	if (!json_object_get(t->def, "x-portico-compensate"))
+		return FLOW_OK;
+	if (json_array_size(ctx->run->compensations) >= FLOW_RUN_MAX_COMPENSATIONS)
+		return flow_raise(ctx, "runtime", 500, t->path, "Runtime Error",
+		                  "more than %d compensations pending: a loop that pushes one per iteration cannot "
+		                  "run this long",
+		                  FLOW_RUN_MAX_COMPENSATIONS);
+	json_array_append_new(ctx->run->compensations, json_pack("{s:s,s:O}", "task", t->path, "input", output));
+	return FLOW_OK;
+}
+
+/* The definition at a task path ("/do/1/charge", "/do/0/f/fork/branches/1/b"…) under node, or
+ * NULL. A task name may hold "/": every key that matches a prefix is tried. */
+static const json_t *task_at(const json_t *node, const char *path)
+{
+	if (!*path)
+		return node;
+	if (*path++ != '/')
+		return NULL;
+	if (json_is_array(node)) {
+		char *end;
+		unsigned long i = strtoul(path, &end, 10);
+		return end != path && (*end == '/' || !*end) ? task_at(json_array_get(node, i), end) : NULL;
+	}
+	const char *key;
+	json_t *member;
+	json_object_foreach((json_t *)node, key, member)
+	{
+		size_t n = strlen(key);
+		const json_t *found =
+		        !strncmp(path, key, n) && (path[n] == '/' || !path[n]) ? task_at(member, path + n) : NULL;
+		if (found)
+			return found;
+	}
+	return NULL;
 }
 
 static void task_clear(flow_task *t)
@@ -903,7 +944,8 @@ int flow_run_task(flow_ctx *ctx, const char *path, const char *name, const json_
 		if ((rc = check_schema(ctx, json_object_get(def, "export"), context, "context", path)) != FLOW_OK)
 			goto done;
 	}
-	push_compensation(ctx->run, &t, *output);
+	if ((rc = push_compensation(ctx, &t, *output)) != FLOW_OK)
+		goto done;
 	flow_events_task_done(ctx->run, &t, *output);
 	if (!*then)
 		*then = json_string_value(json_object_get(def, "then"));
@@ -1022,8 +1064,14 @@ static int run_compensations(flow_run *run)
 		json_array_remove(run->compensations, n - 1);
 		flow_ctx ctx = {.run = run};
 		json_t *out = NULL;
-		int rc = flow_run_list(&ctx, json_object_get(c, "do"), json_string_value(json_object_get(c, "path")),
-		                       json_object_get(c, "input"), &out);
+		const char *task = json_string_value(json_object_get(c, "task"));
+		char *path = portico_sprintf("%s/x-portico-compensate", task ? task : "");
+		const json_t *tasks =
+		        json_object_get(task_at(run->definition, task ? task : "-"), "x-portico-compensate");
+		int rc = tasks ? flow_run_list(&ctx, tasks, path, json_object_get(c, "input"), &out)
+		               : flow_raise_config(&ctx, path, "%s: no compensation at this path",
+		                                   "x-portico-compensate");
+		free(path);
 		json_decref(out);
 		if (rc == FLOW_RAISE)
 			portico_workflow_log(run->wf, "warn", "a compensation failed",
@@ -1049,8 +1097,10 @@ static json_t *workflow_output(flow_ctx *ctx, json_t *data)
 	return result;
 }
 
-/* Continue-as-new: the same definition and input, and where to resume. */
-static int continue_as_new(flow_run *run, json_t *raw_input)
+/* Continue-as-new: the same definition and input, and where to resume. 0 with *outcome, or -1
+ * when the next run's input would pass Temporal's payload limit (the command could not be sent
+ * and the run would be stuck). */
+static int continue_as_new(flow_run *run, json_t *raw_input, int *outcome)
 {
 	json_t *resume = run->resume;
 	json_object_set(resume, "context", run->context);
@@ -1059,7 +1109,12 @@ static int continue_as_new(flow_run *run, json_t *raw_input)
 	json_object_set_new(resume, "events", flow_events_save(run));
 	json_t *args =
 	        json_pack("[{s:O,s:O,s:O}]", "definition", run->definition, "input", raw_input, "resume", resume);
-	return portico_workflow_continue_as_new(run->wf, args, NULL, NULL);
+	if (json_dumpb(args, NULL, 0, JSON_COMPACT) > FLOW_RUN_MAX_RESUME_BYTES) {
+		json_decref(args);
+		return -1;
+	}
+	*outcome = portico_workflow_continue_as_new(run->wf, args, NULL, NULL);
+	return 0;
 }
 
 /* Reads and checks the input: {definition, input, resume?}. 0, or -1 with the run failed. */
@@ -1197,8 +1252,11 @@ int flow_workflow(portico_workflow *wf, void *catalog)
 	json_decref(data);
 	if (run->task_failed) /* the task fails: nothing this run would record counts */
 		rc = FLOW_EVICT;
-	if (rc == FLOW_CONTINUE_AS_NEW)
-		outcome = continue_as_new(run, raw_input);
+	if (rc == FLOW_CONTINUE_AS_NEW && continue_as_new(run, raw_input, &outcome))
+		rc = flow_raise(&ctx, "runtime", 500, "/", "Runtime Error",
+		                "the state a new run would carry (the definition, input, $context, compensations, "
+		                "events and loop data) is larger than %u bytes: continue-as-new cannot go on",
+		                FLOW_RUN_MAX_RESUME_BYTES);
 	if (rc == FLOW_RAISE || rc == FLOW_CANCEL) {
 		if (run_compensations(run) == FLOW_EVICT)
 			rc = FLOW_EVICT;

@@ -16,15 +16,16 @@
 #include "workflow.h"
 
 /* Bounds on what a definition controls at run time. */
-#define FLOW_RUN_MAX_DEPTH      32     /* tasks nested in tasks (do in try in for …), functions included */
-#define FLOW_RUN_MAX_BRANCHES   32     /* branches of one fork */
-#define FLOW_RUN_MAX_COROUTINES 200    /* live branch and timeout coroutines (the runtime caps 256) */
-#define FLOW_RUN_MAX_RETRIES    1000   /* attempts of one try/retry */
-#define FLOW_RUN_MAX_EVENTS     1000   /* events buffered per type, waiting for a listen */
-#define FLOW_RUN_MAX_JUMPS      100000 /* `then` jumps in one task list (they only go forward) */
-#define FLOW_RUN_CAN_ITERATIONS 500    /* for iterations between continue-as-new */
-#define FLOW_RUN_MAX_ITERATIONS 10000  /* for iterations in a run that cannot continue as new */
-#define FLOW_RUN_CAN_CALLS      2000   /* blocking calls (≈ history events / 4) between continue-as-new */
+#define FLOW_RUN_MAX_DEPTH         32     /* tasks nested in tasks (do in try in for …), functions included */
+#define FLOW_RUN_MAX_BRANCHES      32     /* branches of one fork */
+#define FLOW_RUN_MAX_COROUTINES    200    /* live branch and timeout coroutines (the runtime caps 256) */
+#define FLOW_RUN_MAX_RETRIES       1000   /* attempts of one try/retry */
+#define FLOW_RUN_MAX_COMPENSATIONS 1000   /* pushed and pending (each carried over continue-as-new) */
+#define FLOW_RUN_MAX_EVENTS        1000   /* events buffered per type, waiting for a listen */
+#define FLOW_RUN_MAX_JUMPS         100000 /* `then` jumps in one task list (they only go forward) */
+#define FLOW_RUN_CAN_ITERATIONS    500    /* for iterations between continue-as-new */
+#define FLOW_RUN_MAX_ITERATIONS    10000  /* for iterations in a run that cannot continue as new */
+#define FLOW_RUN_CAN_CALLS         2000   /* blocking calls (≈ history events / 4) between continue-as-new */
 
 #define FLOW_ERRORS "https://serverlessworkflow.io/spec/1.0.0/errors/"
 
@@ -60,7 +61,7 @@ typedef struct flow_run {
 	json_t *context;                     /* $context */
 	char *task;                          /* what flow.state calls the running task (path) */
 	json_t *data;                        /* flow.state's data: the running task's input */
-	json_t *compensations;               /* [{"path", "do", "input"}], pushed on task completion */
+	json_t *compensations;               /* [{"task": path, "input"}], pushed on task completion */
 	json_t *resume;                      /* continue-as-new: the frames, innermost first, as they are built */
 	flow_scope *scopes;                  /* every scope made, freed with the run */
 	unsigned coroutines;                 /* live branch and timeout coroutines */

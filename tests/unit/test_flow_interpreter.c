@@ -717,6 +717,13 @@ static void test_a_long_loop_continues_as_new_and_ends_with_the_result(void **un
 		args = NULL;
 		if (portico_workflow_env_status(env) == PORTICO_WORKFLOW_CONTINUE_AS_NEW) {
 			args = json_incref(portico_workflow_env_continue_args(env));
+			/* the loop's frame carries the items left, not the whole array */
+			const json_t *frames =
+			        json_object_get(json_object_get(json_array_get(args, 0), "resume"), "frames");
+			const json_t *frame = json_array_get(frames, json_array_size(frames) - 1);
+			assert_int_equal(json_array_size(json_object_get(frame, "items")) +
+			                         (size_t)json_integer_value(json_object_get(frame, "next")),
+			                 1200);
 			assert_int_equal(replays(env), 0);
 			portico_workflow_env_free(env);
 			continue;
@@ -968,6 +975,46 @@ static void test_a_wait_of_a_week_sleeps_a_week(void **unused)
 	assert_completed(env, "1");
 }
 
+/* Compensations are bounded (a loop pushing one per iteration fails clearly rather than growing
+ * the state continue-as-new carries), carried over continue-as-new by their task's path, and run
+ * when the flow fails. */
+static void test_pending_compensations_are_bounded_and_carried_by_path(void **unused)
+{
+	(void)unused;
+	json_t *args = json_pack(
+	        "[{s:o,s:o}]", "definition",
+	        parse("{" DOC ",\"do\":[{\"loop\":{\"for\":{\"in\":\"${ [range(1200)] }\"},\"do\":[{\"step\":{"
+	              "\"set\":\"${ $index }\",\"x-portico-compensate\":[{\"undo\":{\"call\":\"activity\","
+	              "\"with\":{\"type\":\"order.refund\"}}}]}}]}}]}"),
+	        "input", json_object());
+	for (int runs = 0;; runs++) {
+		assert_true(runs < 3);
+		portico_workflow_env *env = flow_env("t");
+		portico_error err = PORTICO_ERROR_INIT;
+		assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+		assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+		json_decref(args);
+		if (portico_workflow_env_status(env) == PORTICO_WORKFLOW_CONTINUE_AS_NEW) {
+			args = json_incref(portico_workflow_env_continue_args(env));
+			const json_t *pushed =
+			        json_object_get(json_object_get(json_array_get(args, 0), "resume"), "compensations");
+			assert_json_equal(json_incref(json_array_get(pushed, 0)),
+			                  "{\"task\":\"/do/0/loop/do/0/step\",\"input\":0}");
+			portico_workflow_env_free(env);
+			continue;
+		}
+		assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+		const json_t *problem = json_array_get(portico_workflow_env_failure(env)->details, 0);
+		assert_string_equal(json_string_value(json_object_get(problem, "instance")), "/do/0/loop/do/0/step");
+		assert_non_null(strstr(json_string_value(json_object_get(problem, "detail")), "more than 1000"));
+		/* every pushed one ran, newest first */
+		assert_int_equal(json_array_size(calls), 1000);
+		assert_json_equal(json_incref(json_array_get(calls, 0)), "[\"order.refund\",999]");
+		portico_workflow_env_free(env);
+		break;
+	}
+}
+
 static void teardown_calls(void)
 {
 	json_decref(calls);
@@ -1013,6 +1060,7 @@ int main(void)
 	        cmocka_unit_test(test_data_nested_too_deep_is_refused_where_it_enters),
 	        cmocka_unit_test(test_a_long_detail_is_cut_between_characters),
 	        cmocka_unit_test(test_a_wait_of_a_week_sleeps_a_week),
+	        cmocka_unit_test(test_pending_compensations_are_bounded_and_carried_by_path),
 	        cmocka_unit_test(test_data_flows_through_from_as_export_and_if),
 	        cmocka_unit_test(test_an_expression_that_fails_is_an_expression_problem_at_its_task),
 	        cmocka_unit_test(test_an_input_that_does_not_match_the_schema_is_a_validation_problem),
