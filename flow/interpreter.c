@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "codec.h"
 #include "expr.h"
+#include "temporal/api/enums/v1/workflow.pb-c.h"
 #include "json_depth.h"
 #include "run.h"
 #include "schema.h"
@@ -619,10 +620,23 @@ static int task_run(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		return FLOW_RAISE;
 	}
 	json_t *args = json_pack("[{s:o,s:o}]", "definition", definition, "input", input);
-	const portico_workflow_child_options options = {.scope = flow_ctx_scope(ctx)};
+	int detached = json_is_false(json_object_get(run, "await"));
+	/* The runtime's "<id>-child-<n>" starts again at 1 in every run after continue-as-new, where a
+	 * child still running would have the id: the run's place in the chain is in the id. */
+	flow_run *self = ctx->run;
+	char *child_id = self->continued
+	                         ? portico_sprintf("%s-%u-child-%u", portico_workflow_get_info(self->wf)->workflow_id,
+	                                           self->continued, ++self->children)
+	                         : portico_sprintf("%s-child-%u", portico_workflow_get_info(self->wf)->workflow_id,
+	                                           ++self->children);
+	/* await: false: the child outlives this run (Temporal's default terminates it) */
+	const portico_workflow_child_options options = {
+	        .workflow_id = child_id,
+	        .scope = flow_ctx_scope(ctx),
+	        .parent_close_policy =
+	                detached ? TEMPORAL__API__ENUMS__V1__PARENT_CLOSE_POLICY__PARENT_CLOSE_POLICY_ABANDON : 0};
 	ctx->run->calls++;
 	portico_workflow_failure *failure = NULL;
-	int detached = json_is_false(json_object_get(run, "await"));
 	int r;
 	if (detached) { /* await: false: started is enough, the output is the input */
 		portico_workflow_future *f = portico_workflow_child_start(ctx->run->wf, lookup.name, args, &options);
@@ -633,6 +647,7 @@ static int task_run(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		r = portico_workflow_child(ctx->run->wf, lookup.name, args, &options, output, &failure);
 	}
 	json_decref(args);
+	free(child_id);
 	if (r == PORTICO_WAIT_DONE && !detached && flow_check_depth(ctx, t->path, *output, "the child's result")) {
 		json_decref(*output);
 		*output = NULL;
@@ -1106,6 +1121,7 @@ static int continue_as_new(flow_run *run, json_t *raw_input, int *outcome)
 	json_object_set(resume, "context", run->context);
 	json_object_set(resume, "input", run->input);
 	json_object_set(resume, "compensations", run->compensations);
+	json_object_set_new(resume, "continued", json_integer((json_int_t)run->continued + 1));
 	json_object_set_new(resume, "events", flow_events_save(run));
 	json_t *args =
 	        json_pack("[{s:O,s:O,s:O}]", "definition", run->definition, "input", raw_input, "resume", resume);
@@ -1215,6 +1231,7 @@ int flow_workflow(portico_workflow *wf, void *catalog)
 		json_decref(run->compensations);
 		run->compensations = json_incref(json_object_get(resume, "compensations"));
 		run->resume = json_pack("{s:O}", "frames", json_object_get(resume, "frames"));
+		run->continued = (unsigned)json_integer_value(json_object_get(resume, "continued"));
 		flow_events_restore(run, json_object_get(resume, "events"));
 		if (!json_is_object(run->context) || !json_is_array(run->compensations) || !run->input ||
 		    !json_is_array(json_object_get(run->resume, "frames")))

@@ -67,6 +67,8 @@ typedef struct flow_run {
 	unsigned coroutines;                 /* live branch and timeout coroutines */
 	unsigned iterations;                 /* for iterations in this run */
 	unsigned calls;                      /* blocking calls in this run */
+	unsigned continued;                  /* runs before this one in the continue-as-new chain */
+	unsigned children;                   /* child workflows started by this run (their ids) */
 	int task_failed;                     /* portico_workflow_fail_task was called: unwind, catch nothing */
 	struct flow_event *events;           /* received events, oldest first (events.c) */
 	uint64_t event_seq;                  /* of the last event received */

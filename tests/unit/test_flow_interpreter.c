@@ -803,11 +803,21 @@ static void test_run_workflow_starts_the_child_flow_from_the_catalog(void **unus
 	portico_workflow_env_register_activity(env, "child", child_flow, NULL);
 	json_t *args = json_pack("[{s:o,s:o}]", "definition",
 	                         parse("{" DOC ",\"do\":[{\"sub\":{\"run\":{\"workflow\":{\"namespace\":\"test\","
-	                               "\"name\":\"child\",\"version\":\"2.0.0\",\"input\":{\"n\":\"${ .n }\"}}}}}]}"),
+	                               "\"name\":\"child\",\"version\":\"2.0.0\",\"input\":{\"n\":\"${ .n }\"}}}}},"
+	                               "{\"later\":{\"run\":{\"workflow\":{\"namespace\":\"test\",\"name\":\"child\","
+	                               "\"version\":\"2.0.0\"},\"await\":false}}}]}"),
 	                         "input", parse("{\"n\":5}"));
 	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
 	json_decref(args);
 	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	/* a child not awaited is abandoned when the parent closes, not terminated */
+	json_t *history = portico_workflow_env_history(env);
+	char *text = json_dumps(history, JSON_COMPACT);
+	assert_non_null(strstr(text, "-child-1\""));
+	assert_non_null(strstr(text, "-child-2\""));
+	assert_non_null(strstr(text, "PARENT_CLOSE_POLICY_ABANDON"));
+	free(text);
+	json_decref(history);
 	assert_completed(env, "{\"name\":\"child\",\"input\":{\"n\":5}}");
 	flow_catalog_free(catalog);
 }
