@@ -797,6 +797,10 @@ static int run_timed(flow_ctx *ctx, flow_task *t, int64_t ms, json_t **output, c
 		b->task.updates = NULL;
 		b->task.update_count = 0;
 	}
+	if (b->rc == FLOW_CANCEL && b->output) { /* a call that completed while cancelled: compensated */
+		*output = b->output;
+		b->output = NULL;
+	}
 	timed_free(b);
 	return rc;
 }
@@ -895,6 +899,7 @@ int flow_run_task(flow_ctx *ctx, const char *path, const char *name, const json_
 	               .def = def,
 	               .raw_input = raw_input,
 	               .started_ms = portico_workflow_now_ms(ctx->run->wf)};
+	t.compensated = json_object_get(def, "x-portico-compensate") != NULL;
 	set_running(ctx->run, path, raw_input);
 	const json_t *resume_frame = json_array_get(json_object_get(ctx->run->resume, "frames"), 0);
 	int resuming = resume_frame && !strcmp(json_string_value(json_object_get(resume_frame, "task")) ?: "", path);
@@ -928,6 +933,12 @@ int flow_run_task(flow_ctx *ctx, const char *path, const char *name, const json_
 	if (rc == FLOW_CONTINUE_AS_NEW && json_object_get(def, "do") && !json_object_get(def, "for"))
 		json_array_insert_new(json_object_get(ctx->run->resume, "frames"), 0,
 		                      json_pack("{s:s,s:O}", "task", path, "input", t.input));
+	if (rc != FLOW_OK && rc != FLOW_END && rc != FLOW_EVICT && t.raw_output && t.compensated) {
+		/* cancelled (or timed out) while its call was in flight, and the call completed all the
+		 * same: what it did is compensated like a completed task's */
+		if (json_array_size(ctx->run->compensations) < FLOW_RUN_MAX_COMPENSATIONS) /* else no room */
+			push_compensation(ctx, &t, t.raw_output);
+	}
 	if (rc == FLOW_END) { /* `then: end` inside: what the inner task gave is the flow's output */
 		*output = t.raw_output;
 		t.raw_output = NULL;

@@ -92,6 +92,8 @@ typedef struct flow_task {
 	const json_t *def; /* borrowed from the definition */
 	json_t *raw_input, *input, *raw_output;
 	int64_t started_ms;
+	int compensated;             /* has x-portico-compensate: its activities wait for their cancellation, and one
+	                              * that completes anyway leaves its output with FLOW_CANCEL (the push is due) */
 	struct flow_event **updates; /* events from updates this task consumed (listen), owned array */
 	size_t update_count;
 } flow_task;
