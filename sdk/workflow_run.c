@@ -1472,7 +1472,7 @@ static void update_main(portico_workflow *wf, void *arg)
 		update_message(run, u->update_id, id, UPDATE_RESPONSE, &response.base);
 		protocol_command(run, id, u->update_id, 1);
 		free(id);
-		if (outcome.success)
+		if (rc == 0 && outcome.success) /* success and failure share a union: f is the failure's */
 			portico_payloads_free(outcome.success);
 		if (f)
 			protobuf_c_message_free_unpacked(&f->base, NULL);
