@@ -323,8 +323,22 @@ static json_t *read_event(const json_t *envelope, const char *read)
 typedef enum { LISTEN_ONE, LISTEN_ALL, LISTEN_ANY } listen_mode;
 
 /* Takes the events that match, oldest first, until the strategy is satisfied (*done). */
+/* The signals a listen has taken: kept in the run's list (consumed) until the listen completes,
+ * and given back to later listens if it does not (a timeout, a cancellation, an error). */
+typedef struct held_events {
+	flow_event **events; /* owned array; the events are the run's */
+	size_t count;
+} held_events;
+
+static void hold(held_events *held, flow_event *e)
+{
+	held->events = portico_realloc(held->events, (held->count + 1) * sizeof *held->events);
+	held->events[held->count++] = e;
+}
+
 static int listen_take(flow_ctx *ctx, flow_task *t, const json_t *filters, listen_mode mode, char *satisfied,
-                       const json_t *until, const char *read, uint64_t seen, json_t *taken, int *done)
+                       const json_t *until, const char *read, uint64_t seen, json_t *taken, held_events *held,
+                       int *done)
 {
 	flow_run *run = ctx->run;
 	flow_event *e = run->events;
@@ -377,10 +391,8 @@ static int listen_take(flow_ctx *ctx, flow_task *t, const json_t *filters, liste
 				t->updates[t->update_count++] = e;
 			}
 		}
-		if (e->consumed && !e->from_update) {
-			event_unlink(run, e);
-			event_free(e);
-		}
+		if (e->consumed && !e->from_update)
+			hold(held, e);
 		if (mode == LISTEN_ALL) {
 			*done = 1;
 			for (size_t i = 0; i < json_array_size(filters); i++)
@@ -432,9 +444,10 @@ int flow_task_listen(flow_ctx *ctx, flow_task *t, json_t **output, const char **
 	listen_wait w = {.run = ctx->run, .scope = ctx->scope};
 	int done = 0, rc = FLOW_OK;
 	uint64_t seen = 0;
+	held_events held = {0};
 	for (;;) {
 		w.seen = ctx->run->event_seq;
-		rc = listen_take(ctx, t, filters, mode, satisfied, until, read, seen, taken, &done);
+		rc = listen_take(ctx, t, filters, mode, satisfied, until, read, seen, taken, &held, &done);
 		seen = w.seen;
 		if (rc != FLOW_OK || done)
 			break;
@@ -444,7 +457,17 @@ int flow_task_listen(flow_ctx *ctx, flow_task *t, json_t **output, const char **
 			break;
 		}
 	}
-	if (rc != FLOW_EVICT) /* after an eviction the run, and the types, may be gone */
+	/* taken for good, or given back for the next listen (after an eviction the run may be gone) */
+	for (size_t i = 0; i < held.count && rc != FLOW_EVICT; i++) {
+		if (rc == FLOW_OK) {
+			event_unlink(ctx->run, held.events[i]);
+			event_free(held.events[i]);
+		} else {
+			held.events[i]->consumed = 0;
+		}
+	}
+	free(held.events);
+	if (rc != FLOW_EVICT)
 		for (size_t i = 0; i < count; i++)
 			event_type(ctx->run, json_string_value(json_object_get(
 			                             json_object_get(json_array_get(filters, i), "with"), "type")))

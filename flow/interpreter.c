@@ -797,6 +797,8 @@ static int run_timed(flow_ctx *ctx, flow_task *t, int64_t ms, json_t **output, c
 		b->task.updates = NULL;
 		b->task.update_count = 0;
 	}
+	/* updates a listen of the body took while it timed out or was cancelled: the listen ended */
+	flow_events_task_done(ctx->run, &b->task, NULL);
 	if (b->rc == FLOW_CANCEL && b->output) { /* a call that completed while cancelled: compensated */
 		*output = b->output;
 		b->output = NULL;

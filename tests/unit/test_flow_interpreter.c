@@ -1025,6 +1025,38 @@ static void test_pending_compensations_are_bounded_and_carried_by_path(void **un
 	}
 }
 
+/* A listen for two events that times out (caught) after taking one: a signal it took goes back
+ * to the next listen, an update it took is answered at once with a failure. */
+#define LISTEN_BOTH                                                                                                    \
+	"{" DOC ",\"do\":[{\"t\":{\"try\":[{\"both\":{\"listen\":{\"to\":{\"all\":[{\"with\":{\"type\":\"a\"}},"       \
+	"{\"with\":{\"type\":\"b\"}}]}},\"timeout\":{\"after\":\"PT1M\"}}}],\"catch\":{}}},"                           \
+	"{\"again\":{\"listen\":{\"to\":{\"one\":{\"with\":{\"type\":\"a\"}}}}}}]}"
+
+static void test_a_listen_that_times_out_gives_back_what_it_took(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start_until(LISTEN_BOTH, NULL, 0);
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args = parse("[{\"n\":1}]");
+	assert_int_equal(portico_workflow_env_signal(env, "a", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_completed(env, "[{\"n\":1}]");
+
+	env = start_until(LISTEN_BOTH, NULL, 0);
+	json_t *result = NULL;
+	portico_workflow_failure *failure = NULL;
+	args = parse("[{\"n\":2}]");
+	assert_int_equal(portico_workflow_env_update(env, "a", args, &result, &failure, &err), PORTICO_WAIT_FAILED);
+	json_decref(args);
+	assert_non_null(strstr(failure->message, "did not complete"));
+	portico_workflow_failure_free(failure);
+	/* answered when the listen timed out, not when the run ended */
+	assert_int_equal(portico_workflow_env_now_ms(env) - ENV_START_MS, 60 * 1000);
+	assert_int_equal(portico_workflow_env_status(env), 1);
+	portico_workflow_env_free(env);
+}
+
 static void teardown_calls(void)
 {
 	json_decref(calls);
@@ -1071,6 +1103,7 @@ int main(void)
 	        cmocka_unit_test(test_a_long_detail_is_cut_between_characters),
 	        cmocka_unit_test(test_a_wait_of_a_week_sleeps_a_week),
 	        cmocka_unit_test(test_pending_compensations_are_bounded_and_carried_by_path),
+	        cmocka_unit_test(test_a_listen_that_times_out_gives_back_what_it_took),
 	        cmocka_unit_test(test_data_flows_through_from_as_export_and_if),
 	        cmocka_unit_test(test_an_expression_that_fails_is_an_expression_problem_at_its_task),
 	        cmocka_unit_test(test_an_input_that_does_not_match_the_schema_is_a_validation_problem),
