@@ -314,7 +314,7 @@ int flow_sandbox_call(const char *program, const json_t *names, const json_t *da
 	/* jansson's dump recurses: a value as deep as jansson parses would overflow a workflow
 	 * coroutine's stack before the sandbox could refuse it */
 	if (flow_json_deeper_than(data, FLOW_JQ_MAX_DEPTH) || flow_json_deeper_than(vars, FLOW_JQ_MAX_DEPTH))
-		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "the value nests deeper than %d levels",
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "a value nests deeper than %d levels",
 		                         FLOW_JQ_MAX_DEPTH);
 	json_t *request = json_pack("{s:s, s:O}", "program", program, "names", names);
 	if (!request)
