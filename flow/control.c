@@ -340,6 +340,8 @@ int flow_task_fork(flow_ctx *ctx, flow_task *t, json_t **output, const char **th
 			*output = NULL;
 		}
 	}
+	for (size_t i = 0; i < count; i++) /* every branch is done: nothing runs in their scopes any more */
+		flow_scope_free(ctx->run, w->branches[i].ctx.scope);
 	branches_free(w->branches, w->count);
 	free(w);
 	return rc;

@@ -122,6 +122,17 @@ flow_scope *flow_scope_new(flow_run *run, flow_scope *parent)
 	return s;
 }
 
+void flow_scope_free(flow_run *run, flow_scope *scope)
+{
+	for (flow_scope **p = &run->scopes; *p; p = &(*p)->next)
+		if (*p == scope) {
+			*p = scope->next;
+			break;
+		}
+	portico_workflow_scope_free(scope->scope);
+	free(scope);
+}
+
 /* Cancels scope and every scope made under it: what they run stops with PORTICO_WAIT_CANCELED. */
 void flow_scope_cancel(flow_run *run, flow_scope *scope)
 {
@@ -803,6 +814,7 @@ static int run_timed(flow_ctx *ctx, flow_task *t, int64_t ms, json_t **output, c
 		*output = b->output;
 		b->output = NULL;
 	}
+	flow_scope_free(ctx->run, b->ctx.scope); /* the body is done: nothing runs in it any more */
 	timed_free(b);
 	return rc;
 }

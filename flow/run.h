@@ -63,7 +63,7 @@ typedef struct flow_run {
 	json_t *data;                        /* flow.state's data: the running task's input */
 	json_t *compensations;               /* [{"task": path, "input"}], pushed on task completion */
 	json_t *resume;                      /* continue-as-new: the frames, innermost first, as they are built */
-	flow_scope *scopes;                  /* every scope made, freed with the run */
+	flow_scope *scopes;                  /* the live scopes (freed when their task ends, or with the run) */
 	unsigned coroutines;                 /* live branch and timeout coroutines */
 	unsigned iterations;                 /* for iterations in this run */
 	unsigned calls;                      /* blocking calls in this run */
@@ -154,6 +154,8 @@ char *flow_member_path(const flow_task *t, const char *member);
 flow_scope *flow_scope_new(flow_run *run, flow_scope *parent);
 /* Cancels scope and every scope made under it: what they run stops with PORTICO_WAIT_CANCELED. */
 void flow_scope_cancel(flow_run *run, flow_scope *scope);
+/* Frees scope (and its runtime scope) once nothing runs in it, and no scope under it is left. */
+void flow_scope_free(flow_run *run, flow_scope *scope);
 
 /* Runs one task with the spec's data flow around it: *output its transformed output (a new
  * reference) with FLOW_OK or FLOW_END, *then its flow directive (NULL: continue). */

@@ -189,6 +189,9 @@ int portico_workflow_cancel_requested(const portico_workflow *wf);
  * cancelled at once. Owned by the run, which frees it when the run ends. */
 portico_workflow_scope *portico_workflow_scope_new(portico_workflow *wf);
 void portico_workflow_scope_cancel(portico_workflow_scope *scope);
+/* Frees scope before the run ends (NULL is ignored), for a workflow that makes one per task and
+ * would otherwise keep them all: what is still open in it is no longer cancelled with it. */
+void portico_workflow_scope_free(portico_workflow_scope *scope);
 
 /* ---- Activities, timers, children: futures ---------------------------------------------------- */
 

@@ -2201,6 +2201,24 @@ portico_workflow_scope *portico_workflow_scope_new(portico_workflow *wf)
 	return s;
 }
 
+void portico_workflow_scope_free(portico_workflow_scope *scope)
+{
+	if (!scope)
+		return;
+	workflow_run *run = scope->run;
+	for (portico_workflow_scope **p = &run->scopes; *p; p = &(*p)->next)
+		if (*p == scope) {
+			*p = scope->next;
+			break;
+		}
+	portico_workflow_future *lists[] = {run->open_futures, run->done_futures};
+	for (size_t i = 0; i < 2; i++)
+		for (portico_workflow_future *f = lists[i]; f; f = f->next)
+			if (f->scope == scope)
+				f->scope = NULL;
+	free(scope);
+}
+
 /* Cancels the operations of cancelled scopes (done before each wait, and when one starts). */
 static void cancel_scoped(workflow_run *run)
 {
