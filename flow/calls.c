@@ -44,6 +44,21 @@ static int call_failed(flow_ctx *ctx, const flow_task *t, portico_workflow_failu
 	return rc;
 }
 
+/* The cancellation type of t's activities: a task with a compensation waits for the outcome, as
+ * a call in flight (a charge) may still complete, and then its compensation is due. */
+static portico_cancellation_type cancellation_of(const flow_task *t)
+{
+	return t->compensated ? PORTICO_CANCEL_WAIT : PORTICO_CANCEL_TRY;
+}
+
+/* Whether the workflow or ctx's scope was cancelled since the call began (given what was so
+ * then): an activity that completed all the same ends the task cancelled, its output kept. */
+static int cancelled_since(const flow_ctx *ctx, int workflow_before, int scope_before)
+{
+	return (!workflow_before && portico_workflow_cancel_requested(ctx->run->wf)) ||
+	       (!scope_before && flow_scope_cancelled(ctx->scope));
+}
+
 /* ---- http -------------------------------------------------------------------------------------------- */
 
 /* Appends s percent-encoded (RFC 3986 unreserved characters kept). */
@@ -156,11 +171,15 @@ static int call_http(flow_ctx *ctx, flow_task *t, const json_t *with, json_t **o
 	json_t *request = json_pack("{s:s,s:s,s:O*,s:O*}", "method", upper, "url", url, "headers",
 	                            json_object_get(with, "headers"), "body", json_object_get(with, "body"));
 	json_t *args = json_pack("[O]", request);
-	const portico_workflow_activity_options options = {
-	        .start_to_close_ms = DEFAULT_TIMEOUT, .retry_policy = &one_attempt, .scope = flow_ctx_scope(ctx)};
+	const portico_workflow_activity_options options = {.start_to_close_ms = DEFAULT_TIMEOUT,
+	                                                   .retry_policy = &one_attempt,
+	                                                   .cancellation = cancellation_of(t),
+	                                                   .scope = flow_ctx_scope(ctx)};
 	json_t *result = NULL;
 	portico_workflow_failure *failure = NULL;
 	ctx->run->calls++;
+	int workflow_before = portico_workflow_cancel_requested(ctx->run->wf);
+	int scope_before = flow_scope_cancelled(ctx->scope);
 	int r = portico_workflow_activity(ctx->run->wf, HTTP_ACTIVITY, args, &options, &result, &failure);
 	json_decref(args);
 	int rc = FLOW_OK;
@@ -168,6 +187,8 @@ static int call_http(flow_ctx *ctx, flow_task *t, const json_t *with, json_t **o
 		rc = call_failed(ctx, t, failure, 1);
 	else if (r != PORTICO_WAIT_DONE)
 		rc = flow_wait_status(r);
+	else
+		rc = flow_check_depth(ctx, t->path, json_object_get(result, "body"), "the response's body");
 	if (rc == FLOW_OK) {
 		/* http.request fails 4xx and 5xx itself; what else it answers is checked here */
 		json_int_t status = json_integer_value(json_object_get(result, "status"));
@@ -190,6 +211,8 @@ static int call_http(flow_ctx *ctx, flow_task *t, const json_t *with, json_t **o
 			        received ? json_incref((json_t *)received) : json_object(), "content", body);
 		}
 	}
+	if (rc == FLOW_OK && cancelled_since(ctx, workflow_before, scope_before))
+		rc = FLOW_CANCEL; /* *output stays: the compensation is pushed */
 	json_decref(request);
 	json_decref(result);
 	free(url);
@@ -259,8 +282,10 @@ static int call_activity(flow_ctx *ctx, flow_task *t, const json_t *with, json_t
 		return flow_raise(ctx, "configuration", 400, t->path, "Configuration Error",
 		                  "call activity: needs with.type (the activity type); arguments an array, taskQueue a "
 		                  "string");
-	portico_workflow_activity_options options = {
-	        .task_queue = json_string_value(queue), .scope = flow_ctx_scope(ctx), .retry_policy = &one_attempt};
+	portico_workflow_activity_options options = {.task_queue = json_string_value(queue),
+	                                             .scope = flow_ctx_scope(ctx),
+	                                             .retry_policy = &one_attempt,
+	                                             .cancellation = cancellation_of(t)};
 	if (timeout_field(ctx, t, with, "startToCloseTimeout", &options.start_to_close_ms) ||
 	    timeout_field(ctx, t, with, "scheduleToCloseTimeout", &options.schedule_to_close_ms) ||
 	    timeout_field(ctx, t, with, "heartbeatTimeout", &options.heartbeat_ms))
@@ -274,14 +299,20 @@ static int call_activity(flow_ctx *ctx, flow_task *t, const json_t *with, json_t
 	json_t *result = NULL;
 	portico_workflow_failure *failure = NULL;
 	ctx->run->calls++;
+	int workflow_before = portico_workflow_cancel_requested(ctx->run->wf);
+	int scope_before = flow_scope_cancelled(ctx->scope);
 	int r = portico_workflow_activity(ctx->run->wf, type, args, &options, &result, &failure);
 	json_decref(args);
 	if (r == PORTICO_WAIT_FAILED)
 		return call_failed(ctx, t, failure, 0);
 	if (r != PORTICO_WAIT_DONE)
 		return flow_wait_status(r);
+	if (flow_check_depth(ctx, t->path, result, "the activity's result")) {
+		json_decref(result);
+		return FLOW_RAISE;
+	}
 	*output = result;
-	return FLOW_OK;
+	return cancelled_since(ctx, workflow_before, scope_before) ? FLOW_CANCEL : FLOW_OK;
 }
 
 /* ---- the call task --------------------------------------------------------------------------------------- */

@@ -53,7 +53,7 @@ static int retry_delay(flow_ctx *ctx, flow_task *t, const json_t *retry, unsigne
 	else if (json_object_get(backoff, "exponential"))
 		factor = pow(2, attempt < 60 ? attempt : 60);
 	double total = (double)delay * factor;
-	*ms = total > (double)FLOW_RUN_MAX_DURATION_MS ? FLOW_RUN_MAX_DURATION_MS : (int64_t)total;
+	*ms = total > (double)FLOW_MAX_DURATION_MS ? FLOW_MAX_DURATION_MS : (int64_t)total;
 	const json_t *jitter = json_object_get(retry, "jitter");
 	if (jitter) {
 		int64_t from, to;
@@ -116,7 +116,7 @@ int flow_task_try(flow_ctx *ctx, flow_task *t, json_t **output, const char **the
 	for (unsigned attempt = 0;; attempt++) {
 		int64_t attempt_start = portico_workflow_now_ms(ctx->run->wf);
 		rc = flow_run_list(ctx, json_object_get(t->def, "try"), path, t->input, output);
-		if (rc != FLOW_RAISE)
+		if (rc != FLOW_RAISE || ctx->run->task_failed) /* a failed workflow task is not the flow's error */
 			break;
 		const json_t *with = json_object_get(json_object_get(catch, "errors"), "with");
 		if (json_is_object(with) && !error_matches(ctx->problem, with))
@@ -293,16 +293,25 @@ int flow_task_fork(flow_ctx *ctx, flow_task *t, json_t **output, const char **th
 		portico_workflow_on_free(ctx->run->wf, branches_free_later, w);
 		return FLOW_EVICT;
 	}
-	for (size_t i = 0; i < count; i++)
-		if (!w->branches[i].done)
-			flow_scope_cancel(ctx->run, w->branches[i].ctx.scope);
-	/* the losers (or the rest after an error) unwind before the fork goes on */
-	int r2 = portico_workflow_wait_condition(ctx->run->wf, all_done, w, -1);
-	if (r2 == PORTICO_WAIT_EVICTED) {
-		portico_workflow_on_free(ctx->run->wf, branches_free_later, w);
-		return FLOW_EVICT;
+	/* the losers (or the rest after an error) unwind before the fork goes on: every branch writes
+	 * into w until it is done, so w is freed only then. The workflow's cancellation arriving
+	 * meanwhile cancels this wait, not the branches' need of w: keep waiting (it reaches the
+	 * branches too), and the fork ends cancelled. */
+	int cancelled = r == PORTICO_WAIT_CANCELED;
+	for (;;) {
+		for (size_t i = 0; i < count; i++)
+			if (!w->branches[i].done)
+				flow_scope_cancel(ctx->run, w->branches[i].ctx.scope);
+		int r2 = portico_workflow_wait_condition(ctx->run->wf, all_done, w, -1);
+		if (r2 == PORTICO_WAIT_EVICTED) {
+			portico_workflow_on_free(ctx->run->wf, branches_free_later, w);
+			return FLOW_EVICT;
+		}
+		if (r2 == PORTICO_WAIT_DONE)
+			break;
+		cancelled = 1;
 	}
-	int rc = r == PORTICO_WAIT_DONE ? FLOW_OK : flow_wait_status(r);
+	int rc = cancelled ? FLOW_CANCEL : FLOW_OK;
 	branch *winner = NULL, *failed = NULL;
 	for (size_t i = 0; i < count; i++) {
 		branch *b = &w->branches[i];
@@ -331,6 +340,8 @@ int flow_task_fork(flow_ctx *ctx, flow_task *t, json_t **output, const char **th
 			*output = NULL;
 		}
 	}
+	for (size_t i = 0; i < count; i++) /* every branch is done: nothing runs in their scopes any more */
+		flow_scope_free(ctx->run, w->branches[i].ctx.scope);
 	branches_free(w->branches, w->count);
 	free(w);
 	return rc;

@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "expr.h"
+#include "json_depth.h"
 #include "run.h"
 
 typedef struct flow_event {
@@ -21,6 +22,7 @@ typedef struct flow_event {
 	char *type;
 	json_t *envelope;
 	int consumed;    /* taken by a listen */
+	int too_deep;    /* its data nests deeper than FLOW_MAX_DATA_DEPTH: the listen that takes it fails */
 	int from_update; /* an update handler waits for the answer below, then frees the event */
 	int answered;
 	json_t *answer; /* the listen task's output; NULL with answered: the listen failed */
@@ -96,6 +98,7 @@ static flow_event *event_add(flow_run *run, const char *type, json_t *envelope, 
 	e->seq = ++run->event_seq;
 	e->type = portico_strdup(type);
 	e->envelope = envelope;
+	e->too_deep = flow_json_deeper_than(envelope, FLOW_MAX_DATA_DEPTH + 1);
 	e->from_update = from_update;
 	*tail = e;
 	if (waiting >= FLOW_RUN_MAX_EVENTS && oldest) {
@@ -127,10 +130,15 @@ static int validate_update(portico_workflow *wf, json_t *args, char **error, voi
 	(void)wf;
 	(void)args;
 	flow_event_type *t = arg;
-	if (t->waiting)
-		return 0;
-	*error = portico_sprintf("no listen waits for %s now", t->type);
-	return -1;
+	if (!t->waiting) {
+		*error = portico_sprintf("no listen waits for %s now", t->type);
+		return -1;
+	}
+	if (flow_json_deeper_than(json_array_get(args, 0), FLOW_MAX_DATA_DEPTH)) {
+		*error = portico_sprintf("the update's argument nests deeper than %d levels", FLOW_MAX_DATA_DEPTH);
+		return -1;
+	}
+	return 0;
 }
 
 static int answered(void *arg)
@@ -192,7 +200,7 @@ json_t *flow_events_save(const flow_run *run)
 {
 	json_t *saved = json_array();
 	for (const flow_event *e = run->events; e; e = e->next)
-		if (!e->consumed && !e->from_update)
+		if (!e->consumed && !e->from_update && !e->too_deep) /* too deep to carry: no listen could take it */
 			json_array_append_new(saved, json_pack("{s:s,s:O}", "type", e->type, "envelope", e->envelope));
 	return saved;
 }
@@ -315,8 +323,22 @@ static json_t *read_event(const json_t *envelope, const char *read)
 typedef enum { LISTEN_ONE, LISTEN_ALL, LISTEN_ANY } listen_mode;
 
 /* Takes the events that match, oldest first, until the strategy is satisfied (*done). */
+/* The signals a listen has taken: kept in the run's list (consumed) until the listen completes,
+ * and given back to later listens if it does not (a timeout, a cancellation, an error). */
+typedef struct held_events {
+	flow_event **events; /* owned array; the events are the run's */
+	size_t count;
+} held_events;
+
+static void hold(held_events *held, flow_event *e)
+{
+	held->events = portico_realloc(held->events, (held->count + 1) * sizeof *held->events);
+	held->events[held->count++] = e;
+}
+
 static int listen_take(flow_ctx *ctx, flow_task *t, const json_t *filters, listen_mode mode, char *satisfied,
-                       const json_t *until, const char *read, uint64_t seen, json_t *taken, int *done)
+                       const json_t *until, const char *read, uint64_t seen, json_t *taken, held_events *held,
+                       int *done)
 {
 	flow_run *run = ctx->run;
 	flow_event *e = run->events;
@@ -325,6 +347,24 @@ static int listen_take(flow_ctx *ctx, flow_task *t, const json_t *filters, liste
 		if (e->consumed || e->seq <= seen) {
 			e = next;
 			continue;
+		}
+		int named = !json_array_size(filters);
+		for (size_t i = 0; i < json_array_size(filters) && !named; i++)
+			named = !strcmp(json_string_value(json_object_get(
+			                        json_object_get(json_array_get(filters, i), "with"), "type")),
+			                e->type);
+		if (named && e->too_deep) {
+			flow_raise(ctx, "validation", 400, t->path, "Validation Error",
+			           "the %s event's data nests deeper than %d levels", e->type, FLOW_MAX_DATA_DEPTH);
+			e->consumed = 1;
+			if (e->from_update) { /* answered as the listen's failure */
+				t->updates = portico_realloc(t->updates, (t->update_count + 1) * sizeof *t->updates);
+				t->updates[t->update_count++] = e;
+			} else {
+				event_unlink(run, e);
+				event_free(e);
+			}
+			return FLOW_RAISE;
 		}
 		if (!json_array_size(filters)) { /* any: [], any event */
 			e->consumed = 1;
@@ -351,10 +391,8 @@ static int listen_take(flow_ctx *ctx, flow_task *t, const json_t *filters, liste
 				t->updates[t->update_count++] = e;
 			}
 		}
-		if (e->consumed && !e->from_update) {
-			event_unlink(run, e);
-			event_free(e);
-		}
+		if (e->consumed && !e->from_update)
+			hold(held, e);
 		if (mode == LISTEN_ALL) {
 			*done = 1;
 			for (size_t i = 0; i < json_array_size(filters); i++)
@@ -406,9 +444,10 @@ int flow_task_listen(flow_ctx *ctx, flow_task *t, json_t **output, const char **
 	listen_wait w = {.run = ctx->run, .scope = ctx->scope};
 	int done = 0, rc = FLOW_OK;
 	uint64_t seen = 0;
+	held_events held = {0};
 	for (;;) {
 		w.seen = ctx->run->event_seq;
-		rc = listen_take(ctx, t, filters, mode, satisfied, until, read, seen, taken, &done);
+		rc = listen_take(ctx, t, filters, mode, satisfied, until, read, seen, taken, &held, &done);
 		seen = w.seen;
 		if (rc != FLOW_OK || done)
 			break;
@@ -418,7 +457,17 @@ int flow_task_listen(flow_ctx *ctx, flow_task *t, json_t **output, const char **
 			break;
 		}
 	}
-	if (rc != FLOW_EVICT) /* after an eviction the run, and the types, may be gone */
+	/* taken for good, or given back for the next listen (after an eviction the run may be gone) */
+	for (size_t i = 0; i < held.count && rc != FLOW_EVICT; i++) {
+		if (rc == FLOW_OK) {
+			event_unlink(ctx->run, held.events[i]);
+			event_free(held.events[i]);
+		} else {
+			held.events[i]->consumed = 0;
+		}
+	}
+	free(held.events);
+	if (rc != FLOW_EVICT)
 		for (size_t i = 0; i < count; i++)
 			event_type(ctx->run, json_string_value(json_object_get(
 			                             json_object_get(json_array_get(filters, i), "with"), "type")))

@@ -10,10 +10,11 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "json_depth.h"
 
 /* Values nest at most this deep going into or out of jq: the conversions recurse, and so does
  * jansson reading a value on a workflow coroutine's small stack. jq itself prints no deeper. */
-#define FLOW_JQ_MAX_DEPTH 256
+#define FLOW_JQ_MAX_DEPTH FLOW_MAX_DATA_DEPTH
 /* An expression giving more values than this stops being counted ("gave more than 1000 values"). */
 #define FLOW_JQ_MAX_COUNTED 1000
 

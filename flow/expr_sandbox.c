@@ -311,6 +311,11 @@ static int read_reply(const char *reply, size_t length, json_t **value, portico_
 int flow_sandbox_call(const char *program, const json_t *names, const json_t *data, const json_t *vars, json_t **value,
                       portico_error *err)
 {
+	/* jansson's dump recurses: a value as deep as jansson parses would overflow a workflow
+	 * coroutine's stack before the sandbox could refuse it */
+	if (flow_json_deeper_than(data, FLOW_JQ_MAX_DEPTH) || flow_json_deeper_than(vars, FLOW_JQ_MAX_DEPTH))
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "a value nests deeper than %d levels",
+		                         FLOW_JQ_MAX_DEPTH);
 	json_t *request = json_pack("{s:s, s:O}", "program", program, "names", names);
 	if (!request)
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "the expression is not UTF-8 text");
@@ -322,7 +327,8 @@ int flow_sandbox_call(const char *program, const json_t *names, const json_t *da
 	size_t length = json_dumpb(request, NULL, 0, JSON_COMPACT);
 	if (length > FLOW_SANDBOX_MAX_REQUEST) {
 		json_decref(request);
-		return portico_error_set(err, PORTICO_RESOURCE_EXHAUSTED,
+		/* the same data on every replay: an error of the flow's, not of this worker */
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
 		                         "the expression's data and variables are larger than %d MiB",
 		                         FLOW_SANDBOX_MAX_REQUEST / (1024 * 1024));
 	}

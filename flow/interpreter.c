@@ -8,7 +8,6 @@
  * $context, then the compensation push. A task list (run_list) follows `then`. */
 #include "interpreter.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +15,20 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "codec.h"
 #include "expr.h"
+#include "temporal/api/enums/v1/workflow.pb-c.h"
+#include "json_depth.h"
 #include "run.h"
 #include "schema.h"
 
 #define NOT_A_FLOW "portico.NotAFlow"
+/* How much deeper than its data the resume state nests ({"frames": [{"items": [data]}]}, events'
+ * {"envelope": {"data": …}}) */
+#define RESUME_LEVELS 4
+/* The next run's input after continue-as-new, within Temporal's payload limit (with room for the
+ * payload's metadata) */
+#define FLOW_RUN_MAX_RESUME_BYTES (PORTICO_DEFAULT_MAX_PAYLOAD_BYTES - 64u * 1024)
 
 /* ---- Problems ------------------------------------------------------------------------------------ */
 
@@ -32,11 +40,26 @@ int flow_raise(flow_ctx *ctx, const char *kind, int status, const char *instance
 		instance = "/";
 	va_list ap;
 	va_start(ap, format);
-	vsnprintf(detail, sizeof detail, format, ap);
+	int length = vsnprintf(detail, sizeof detail, format, ap);
 	va_end(ap);
+	if (length >= (int)sizeof detail) {
+		/* cut before a character the buffer split, or jansson would refuse the text */
+		size_t end = sizeof detail - 1, lead = end;
+		while (lead > 0 && ((unsigned char)detail[lead - 1] & 0xC0) == 0x80)
+			lead--;
+		if (lead > 0 && ((unsigned char)detail[lead - 1] & 0xC0) == 0xC0) {
+			unsigned char c = (unsigned char)detail[lead - 1];
+			size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+			if (end - (lead - 1) < need)
+				detail[lead - 1] = '\0';
+		}
+	}
 	json_decref(ctx->problem);
 	ctx->problem = json_pack("{s:s+,s:i,s:s,s:s,s:s}", "type", FLOW_ERRORS, kind, "status", status, "instance",
 	                         instance, "title", title, "detail", detail);
+	if (!ctx->problem) /* a title or instance that is not UTF-8 text: the problem still says what failed */
+		ctx->problem = json_pack("{s:s+,s:i,s:s,s:s,s:s}", "type", FLOW_ERRORS, kind, "status", status,
+		                         "instance", "/", "title", "Error", "detail", "the error's text is not UTF-8");
 	return FLOW_RAISE;
 }
 
@@ -55,6 +78,14 @@ static int fail_with_problem(portico_workflow *wf, json_t *problem)
 	return portico_workflow_fail_with(
 	        wf, portico_workflow_failure_new(type ? type : FLOW_ERRORS "runtime", 1, json_pack("[O]", problem),
 	                                         "%s: %s", title ? title : "Error", detail ? detail : ""));
+}
+
+int flow_check_depth(flow_ctx *ctx, const char *instance, const json_t *value, const char *what)
+{
+	if (!flow_json_deeper_than(value, FLOW_MAX_DATA_DEPTH))
+		return FLOW_OK;
+	return flow_raise(ctx, "validation", 400, instance, "Validation Error", "%s nests deeper than %d levels", what,
+	                  FLOW_MAX_DATA_DEPTH);
 }
 
 int flow_wait_status(int outcome)
@@ -89,6 +120,17 @@ flow_scope *flow_scope_new(flow_run *run, flow_scope *parent)
 		portico_workflow_scope_cancel(s->scope);
 	}
 	return s;
+}
+
+void flow_scope_free(flow_run *run, flow_scope *scope)
+{
+	for (flow_scope **p = &run->scopes; *p; p = &(*p)->next)
+		if (*p == scope) {
+			*p = scope->next;
+			break;
+		}
+	portico_workflow_scope_free(scope->scope);
+	free(scope);
 }
 
 /* Cancels scope and every scope made under it: what they run stops with PORTICO_WAIT_CANCELED. */
@@ -166,6 +208,13 @@ static json_t *variables(const flow_ctx *ctx, const flow_task *t, unsigned uses)
 
 static int expression_failed(flow_ctx *ctx, const flow_task *t, const char *expr, portico_error *err)
 {
+	if (err->code != PORTICO_INVALID_ARGUMENT) {
+		/* A time or memory limit of this worker's sandbox (or a sandbox gone) says nothing about the
+		 * flow and may not happen on a replay: were it a flow error, a try could take it and a
+		 * replay another path. The workflow task fails instead and Temporal retries it. */
+		portico_workflow_fail_task(ctx->run->wf, "%s: %s", expr, err->message ? err->message : "failed");
+		ctx->run->task_failed = 1;
+	}
 	flow_raise(ctx, "expression", 400, t ? t->path : "/", "Expression Error", "%s: %s", expr,
 	           err->message ? err->message : "failed");
 	portico_error_clear(err);
@@ -256,41 +305,6 @@ int flow_condition(flow_ctx *ctx, const flow_task *t, const json_t *expr, const 
 
 /* ---- Durations --------------------------------------------------------------------------------- */
 
-/* ISO 8601 durations as the spec uses them: PnDTnHnMn.nS (weeks and years are not fixed lengths
- * of time, months neither: refused). 0 or -1. */
-static int iso_duration(const char *s, int64_t *ms)
-{
-	if (*s++ != 'P')
-		return -1;
-	double total = 0;
-	int in_time = 0, parts = 0;
-	while (*s) {
-		if (*s == 'T' && !in_time) {
-			in_time = 1;
-			s++;
-			continue;
-		}
-		char *end;
-		double n = strtod(s, &end);
-		if (end == s || n < 0 || !isfinite(n))
-			return -1;
-		double unit = *end == 'D' && !in_time  ? 86400e3
-		              : *end == 'H' && in_time ? 3600e3
-		              : *end == 'M' && in_time ? 60e3
-		              : *end == 'S' && in_time ? 1e3
-		                                       : 0;
-		if (!unit)
-			return -1;
-		total += n * unit;
-		parts++;
-		s = end + 1;
-	}
-	if (!parts || total > (double)FLOW_RUN_MAX_DURATION_MS)
-		return -1;
-	*ms = (int64_t)total;
-	return 0;
-}
-
 int flow_duration(flow_ctx *ctx, const flow_task *t, const json_t *value, const char *what, int64_t *ms)
 {
 	json_t *owned = NULL;
@@ -300,31 +314,15 @@ int flow_duration(flow_ctx *ctx, const flow_task *t, const json_t *value, const 
 			return -1;
 		value = owned;
 	}
-	int ok = 0;
-	if (json_is_string(value)) {
-		ok = !iso_duration(json_string_value(value), ms);
-	} else if (json_is_object(value)) {
-		static const struct {
-			const char *name;
-			double ms;
-		} units[] = {
-		        {"days", 86400e3}, {"hours", 3600e3}, {"minutes", 60e3}, {"seconds", 1e3}, {"milliseconds", 1}};
-		double total = 0;
-		ok = 1;
-		for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-			json_t *n = json_object_get(value, units[i].name);
-			if (n && (!json_is_number(n) || json_number_value(n) < 0))
-				ok = 0;
-			else if (n)
-				total += json_number_value(n) * units[i].ms;
-		}
-		ok = ok && total <= (double)FLOW_RUN_MAX_DURATION_MS;
-		*ms = (int64_t)total;
-	}
+	/* the validator's reading, so that what loads runs (weeks included) */
+	int64_t parsed = flow_duration_ms(value);
+	int ok = parsed >= 0;
+	if (ok)
+		*ms = parsed;
 	json_decref(owned);
 	if (!ok) {
 		flow_raise(ctx, "configuration", 400, t->path, "Configuration Error",
-		           "%s: expected an ISO 8601 duration (PnDTnHnMnS) or {days, hours, minutes, seconds, "
+		           "%s: expected an ISO 8601 duration (PnWnDTnHnMnS) or {days, hours, minutes, seconds, "
 		           "milliseconds} of at most a century",
 		           what);
 		return -1;
@@ -475,11 +473,16 @@ static int task_wait(flow_ctx *ctx, flow_task *t, json_t **output, const char **
 
 /* ---- for ------------------------------------------------------------------------------------------- */
 
-/* Builds the continue-as-new frame of a for loop. */
-static json_t *for_frame(const char *path, json_t *items, size_t next, json_t *data, const flow_task *t)
+/* Builds the continue-as-new frame of a for loop about to run items[i] (the index offset + i):
+ * only the items still to run are carried, or every new run would carry the whole array. */
+static json_t *for_frame(const char *path, const json_t *items, size_t offset, size_t i, json_t *data,
+                         const flow_task *t)
 {
-	return json_pack("{s:s,s:O,s:I,s:O,s:O}", "for", path, "items", items, "next", (json_int_t)next, "data", data,
-	                 "input", t->input);
+	json_t *remaining = json_array();
+	for (size_t k = i; k < json_array_size(items); k++)
+		json_array_append(remaining, json_array_get(items, k));
+	return json_pack("{s:s,s:o,s:I,s:O,s:O}", "for", path, "items", remaining, "next", (json_int_t)(offset + i),
+	                 "data", data, "input", t->input);
 }
 
 /* Iterates over for.in (an array, or an object's values), the body's output threading through
@@ -498,14 +501,14 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		return flow_raise_config(ctx, t->path, "%s: expected a runtime expression", "for.in");
 	json_t *items;
 	json_t *data;
-	size_t next = 0;
+	size_t offset = 0; /* the index of items[0]: a new run carries only the items left */
 	json_t *resume = ctx->run->resume;
 	const json_t *frame = json_array_get(json_object_get(resume, "frames"), 0);
 	if (frame && !strcmp(json_string_value(json_object_get(frame, "for")) ?: "", t->path)) {
 		/* coming back after continue-as-new: where the last run left off */
 		items = json_incref(json_object_get(frame, "items"));
 		data = json_incref(json_object_get(frame, "data"));
-		next = (size_t)json_integer_value(json_object_get(frame, "next"));
+		offset = (size_t)json_integer_value(json_object_get(frame, "next"));
 		json_array_remove(json_object_get(resume, "frames"), 0);
 	} else {
 		items = flow_eval(ctx, t, json_string_value(in), t->input);
@@ -529,12 +532,12 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 	char *path = flow_member_path(t, "do");
 	json_t *saved_locals = ctx->locals;
 	int rc = FLOW_OK;
-	for (size_t i = next; i < json_array_size(items); i++) {
-		if (i > next && ctx->can_resume &&
+	for (size_t i = 0; i < json_array_size(items); i++) {
+		if (i > 0 && ctx->can_resume &&
 		    (ctx->run->iterations >= FLOW_RUN_CAN_ITERATIONS || ctx->run->calls >= FLOW_RUN_CAN_CALLS)) {
 			/* a new run goes on from here: the frames are built on the way up */
 			json_array_insert_new(json_object_get(ctx->run->resume, "frames"), 0,
-			                      for_frame(t->path, items, i, data, t));
+			                      for_frame(t->path, items, offset, i, data, t));
 			rc = FLOW_CONTINUE_AS_NEW;
 			break;
 		}
@@ -550,7 +553,7 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		}
 		ctx->locals = saved_locals ? json_copy(saved_locals) : json_object();
 		json_object_set(ctx->locals, each ? each : "item", json_array_get(items, i));
-		json_object_set_new(ctx->locals, at ? at : "index", json_integer((json_int_t)i));
+		json_object_set_new(ctx->locals, at ? at : "index", json_integer((json_int_t)(offset + i)));
 		int go_on = 1;
 		if (loop_while) {
 			rc = flow_condition(ctx, t, loop_while, data, &go_on);
@@ -567,7 +570,7 @@ static int task_for(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		ctx->locals = saved_locals;
 		if (rc == FLOW_CONTINUE_AS_NEW)
 			json_array_insert_new(json_object_get(ctx->run->resume, "frames"), 0,
-			                      for_frame(t->path, items, i, data, t));
+			                      for_frame(t->path, items, offset, i, data, t));
 		if (rc == FLOW_OK || rc == FLOW_END) {
 			json_decref(data);
 			data = out;
@@ -628,10 +631,23 @@ static int task_run(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		return FLOW_RAISE;
 	}
 	json_t *args = json_pack("[{s:o,s:o}]", "definition", definition, "input", input);
-	const portico_workflow_child_options options = {.scope = flow_ctx_scope(ctx)};
+	int detached = json_is_false(json_object_get(run, "await"));
+	/* The runtime's "<id>-child-<n>" starts again at 1 in every run after continue-as-new, where a
+	 * child still running would have the id: the run's place in the chain is in the id. */
+	flow_run *self = ctx->run;
+	char *child_id = self->continued
+	                         ? portico_sprintf("%s-%u-child-%u", portico_workflow_get_info(self->wf)->workflow_id,
+	                                           self->continued, ++self->children)
+	                         : portico_sprintf("%s-child-%u", portico_workflow_get_info(self->wf)->workflow_id,
+	                                           ++self->children);
+	/* await: false: the child outlives this run (Temporal's default terminates it) */
+	const portico_workflow_child_options options = {
+	        .workflow_id = child_id,
+	        .scope = flow_ctx_scope(ctx),
+	        .parent_close_policy =
+	                detached ? TEMPORAL__API__ENUMS__V1__PARENT_CLOSE_POLICY__PARENT_CLOSE_POLICY_ABANDON : 0};
 	ctx->run->calls++;
 	portico_workflow_failure *failure = NULL;
-	int detached = json_is_false(json_object_get(run, "await"));
 	int r;
 	if (detached) { /* await: false: started is enough, the output is the input */
 		portico_workflow_future *f = portico_workflow_child_start(ctx->run->wf, lookup.name, args, &options);
@@ -642,6 +658,12 @@ static int task_run(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 		r = portico_workflow_child(ctx->run->wf, lookup.name, args, &options, output, &failure);
 	}
 	json_decref(args);
+	free(child_id);
+	if (r == PORTICO_WAIT_DONE && !detached && flow_check_depth(ctx, t->path, *output, "the child's result")) {
+		json_decref(*output);
+		*output = NULL;
+		return FLOW_RAISE;
+	}
 	if (r == PORTICO_WAIT_DONE)
 		return FLOW_OK;
 	if (r != PORTICO_WAIT_FAILED)
@@ -650,7 +672,8 @@ static int task_run(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 	const portico_workflow_failure *root = failure ? portico_workflow_failure_root(failure) : NULL;
 	json_t *problem = root && root->details ? json_array_get(root->details, 0) : NULL;
 	int rc;
-	if (json_is_object(problem) && json_is_string(json_object_get(problem, "type"))) {
+	if (json_is_object(problem) && json_is_string(json_object_get(problem, "type")) &&
+	    !flow_json_deeper_than(problem, FLOW_MAX_DATA_DEPTH)) {
 		json_decref(ctx->problem);
 		ctx->problem = json_incref(problem);
 		rc = FLOW_RAISE;
@@ -750,12 +773,15 @@ static int run_timed(flow_ctx *ctx, flow_task *t, int64_t ms, json_t **output, c
 	ctx->run->coroutines++;
 	portico_workflow_go(ctx->run->wf, timed_main, b);
 	int r = portico_workflow_wait_condition(ctx->run->wf, timed_done, b, ms);
-	if (r == PORTICO_WAIT_TIMEOUT || r == PORTICO_WAIT_CANCELED)
+	/* The body writes into b until it is done, so b is freed only then. The workflow's
+	 * cancellation arriving while the body unwinds cancels this wait, not the body's need of b:
+	 * keep waiting (the cancellation reaches the body too), and the task ends cancelled. */
+	while (r != PORTICO_WAIT_EVICTED && !b->done) {
 		flow_scope_cancel(ctx->run, b->ctx.scope);
-	if (r != PORTICO_WAIT_EVICTED && !b->done)
-		r = portico_workflow_wait_condition(ctx->run->wf, timed_done, b, -1) == PORTICO_WAIT_EVICTED
-		            ? PORTICO_WAIT_EVICTED
-		            : r;
+		int r2 = portico_workflow_wait_condition(ctx->run->wf, timed_done, b, -1);
+		if (r2 == PORTICO_WAIT_EVICTED || r2 == PORTICO_WAIT_CANCELED)
+			r = r2;
+	}
 	if (r == PORTICO_WAIT_EVICTED) {
 		portico_workflow_on_free(ctx->run->wf, timed_free, b);
 		return FLOW_EVICT;
@@ -782,6 +808,13 @@ static int run_timed(flow_ctx *ctx, flow_task *t, int64_t ms, json_t **output, c
 		b->task.updates = NULL;
 		b->task.update_count = 0;
 	}
+	/* updates a listen of the body took while it timed out or was cancelled: the listen ended */
+	flow_events_task_done(ctx->run, &b->task, NULL);
+	if (b->rc == FLOW_CANCEL && b->output) { /* a call that completed while cancelled: compensated */
+		*output = b->output;
+		b->output = NULL;
+	}
+	flow_scope_free(ctx->run, b->ctx.scope); /* the body is done: nothing runs in it any more */
 	timed_free(b);
 	return rc;
 }
@@ -813,14 +846,46 @@ static int run_body(flow_ctx *ctx, flow_task *t, json_t **output, const char **t
 }
 
 /* Pushes the task's compensation (its x-portico-compensate list) with the task's output as its
- * input: run_compensations runs them newest first. */
-static void push_compensation(flow_run *run, const flow_task *t, json_t *output)
+ * input: run_compensations runs them newest first. The list is named by the task's path (a new
+ * run after continue-as-new carries the path, not a copy of the list). FLOW_OK, or FLOW_RAISE past
+ * FLOW_RUN_MAX_COMPENSATIONS pending. */
+static int push_compensation(flow_ctx *ctx, const flow_task *t, json_t *output)
 {
-	const json_t *tasks = json_object_get(t->def, "x-portico-compensate");
-	if (tasks)
-		json_array_append_new(run->compensations,
-		                      json_pack("{s:s+,s:O,s:O}", "path", t->path, "/x-portico-compensate", "do", tasks,
-		                                "input", output));
+	if (!json_object_get(t->def, "x-portico-compensate"))
+		return FLOW_OK;
+	if (json_array_size(ctx->run->compensations) >= FLOW_RUN_MAX_COMPENSATIONS)
+		return flow_raise(ctx, "runtime", 500, t->path, "Runtime Error",
+		                  "more than %d compensations pending: a loop that pushes one per iteration cannot "
+		                  "run this long",
+		                  FLOW_RUN_MAX_COMPENSATIONS);
+	json_array_append_new(ctx->run->compensations, json_pack("{s:s,s:O}", "task", t->path, "input", output));
+	return FLOW_OK;
+}
+
+/* The definition at a task path ("/do/1/charge", "/do/0/f/fork/branches/1/b"…) under node, or
+ * NULL. A task name may hold "/": every key that matches a prefix is tried. */
+static const json_t *task_at(const json_t *node, const char *path)
+{
+	if (!*path)
+		return node;
+	if (*path++ != '/')
+		return NULL;
+	if (json_is_array(node)) {
+		char *end;
+		unsigned long i = strtoul(path, &end, 10);
+		return end != path && (*end == '/' || !*end) ? task_at(json_array_get(node, i), end) : NULL;
+	}
+	const char *key;
+	json_t *member;
+	json_object_foreach((json_t *)node, key, member)
+	{
+		size_t n = strlen(key);
+		const json_t *found =
+		        !strncmp(path, key, n) && (path[n] == '/' || !path[n]) ? task_at(member, path + n) : NULL;
+		if (found)
+			return found;
+	}
+	return NULL;
 }
 
 static void task_clear(flow_task *t)
@@ -848,6 +913,7 @@ int flow_run_task(flow_ctx *ctx, const char *path, const char *name, const json_
 	               .def = def,
 	               .raw_input = raw_input,
 	               .started_ms = portico_workflow_now_ms(ctx->run->wf)};
+	t.compensated = json_object_get(def, "x-portico-compensate") != NULL;
 	set_running(ctx->run, path, raw_input);
 	const json_t *resume_frame = json_array_get(json_object_get(ctx->run->resume, "frames"), 0);
 	int resuming = resume_frame && !strcmp(json_string_value(json_object_get(resume_frame, "task")) ?: "", path);
@@ -881,6 +947,12 @@ int flow_run_task(flow_ctx *ctx, const char *path, const char *name, const json_
 	if (rc == FLOW_CONTINUE_AS_NEW && json_object_get(def, "do") && !json_object_get(def, "for"))
 		json_array_insert_new(json_object_get(ctx->run->resume, "frames"), 0,
 		                      json_pack("{s:s,s:O}", "task", path, "input", t.input));
+	if (rc != FLOW_OK && rc != FLOW_END && rc != FLOW_EVICT && t.raw_output && t.compensated) {
+		/* cancelled (or timed out) while its call was in flight, and the call completed all the
+		 * same: what it did is compensated like a completed task's */
+		if (json_array_size(ctx->run->compensations) < FLOW_RUN_MAX_COMPENSATIONS) /* else no room */
+			push_compensation(ctx, &t, t.raw_output);
+	}
 	if (rc == FLOW_END) { /* `then: end` inside: what the inner task gave is the flow's output */
 		*output = t.raw_output;
 		t.raw_output = NULL;
@@ -912,7 +984,8 @@ int flow_run_task(flow_ctx *ctx, const char *path, const char *name, const json_
 		if ((rc = check_schema(ctx, json_object_get(def, "export"), context, "context", path)) != FLOW_OK)
 			goto done;
 	}
-	push_compensation(ctx->run, &t, *output);
+	if ((rc = push_compensation(ctx, &t, *output)) != FLOW_OK)
+		goto done;
 	flow_events_task_done(ctx->run, &t, *output);
 	if (!*then)
 		*then = json_string_value(json_object_get(def, "then"));
@@ -1031,15 +1104,21 @@ static int run_compensations(flow_run *run)
 		json_array_remove(run->compensations, n - 1);
 		flow_ctx ctx = {.run = run};
 		json_t *out = NULL;
-		int rc = flow_run_list(&ctx, json_object_get(c, "do"), json_string_value(json_object_get(c, "path")),
-		                       json_object_get(c, "input"), &out);
+		const char *task = json_string_value(json_object_get(c, "task"));
+		char *path = portico_sprintf("%s/x-portico-compensate", task ? task : "");
+		const json_t *tasks =
+		        json_object_get(task_at(run->definition, task ? task : "-"), "x-portico-compensate");
+		int rc = tasks ? flow_run_list(&ctx, tasks, path, json_object_get(c, "input"), &out)
+		               : flow_raise_config(&ctx, path, "%s: no compensation at this path",
+		                                   "x-portico-compensate");
+		free(path);
 		json_decref(out);
 		if (rc == FLOW_RAISE)
 			portico_workflow_log(run->wf, "warn", "a compensation failed",
 			                     json_pack("{s:O}", "problem", ctx.problem));
 		json_decref(ctx.problem);
 		json_decref(c);
-		if (rc == FLOW_EVICT)
+		if (rc == FLOW_EVICT || run->task_failed)
 			return FLOW_EVICT;
 	}
 	return FLOW_OK;
@@ -1058,17 +1137,25 @@ static json_t *workflow_output(flow_ctx *ctx, json_t *data)
 	return result;
 }
 
-/* Continue-as-new: the same definition and input, and where to resume. */
-static int continue_as_new(flow_run *run, json_t *raw_input)
+/* Continue-as-new: the same definition and input, and where to resume. 0 with *outcome, or -1
+ * when the next run's input would pass Temporal's payload limit (the command could not be sent
+ * and the run would be stuck). */
+static int continue_as_new(flow_run *run, json_t *raw_input, int *outcome)
 {
 	json_t *resume = run->resume;
 	json_object_set(resume, "context", run->context);
 	json_object_set(resume, "input", run->input);
 	json_object_set(resume, "compensations", run->compensations);
+	json_object_set_new(resume, "continued", json_integer((json_int_t)run->continued + 1));
 	json_object_set_new(resume, "events", flow_events_save(run));
 	json_t *args =
 	        json_pack("[{s:O,s:O,s:O}]", "definition", run->definition, "input", raw_input, "resume", resume);
-	return portico_workflow_continue_as_new(run->wf, args, NULL, NULL);
+	if (json_dumpb(args, NULL, 0, JSON_COMPACT) > FLOW_RUN_MAX_RESUME_BYTES) {
+		json_decref(args);
+		return -1;
+	}
+	*outcome = portico_workflow_continue_as_new(run->wf, args, NULL, NULL);
+	return 0;
 }
 
 /* Reads and checks the input: {definition, input, resume?}. 0, or -1 with the run failed. */
@@ -1080,6 +1167,21 @@ static int read_input(portico_workflow *wf, json_t **definition, json_t **input,
 		json_decref(arg);
 		*outcome = portico_workflow_fail(wf, NOT_A_FLOW, 1,
 		                                 "a flow's input is one {\"definition\": {…}, \"input\": …} object");
+		return -1;
+	}
+	/* what enters the run nests no deeper than expressions take: jansson's walks recurse */
+	const char *deep = flow_json_deeper_than(json_object_get(arg, "input"), FLOW_MAX_DATA_DEPTH) ? "/input"
+	                   : flow_json_deeper_than(json_object_get(arg, "resume"), FLOW_MAX_DATA_DEPTH + RESUME_LEVELS)
+	                           ? "/resume"
+	                           : NULL;
+	if (deep) {
+		char detail[64];
+		snprintf(detail, sizeof detail, "%s nests deeper than %d levels", deep + 1, FLOW_MAX_DATA_DEPTH);
+		json_t *problem = json_pack("{s:s,s:i,s:s,s:s,s:s}", "type", FLOW_ERRORS "validation", "status", 400,
+		                            "instance", deep, "title", "Validation Error", "detail", detail);
+		*outcome = fail_with_problem(wf, problem);
+		json_decref(problem);
+		json_decref(arg);
 		return -1;
 	}
 	portico_error err = PORTICO_ERROR_INIT;
@@ -1154,6 +1256,7 @@ int flow_workflow(portico_workflow *wf, void *catalog)
 		json_decref(run->compensations);
 		run->compensations = json_incref(json_object_get(resume, "compensations"));
 		run->resume = json_pack("{s:O}", "frames", json_object_get(resume, "frames"));
+		run->continued = (unsigned)json_integer_value(json_object_get(resume, "continued"));
 		flow_events_restore(run, json_object_get(resume, "events"));
 		if (!json_is_object(run->context) || !json_is_array(run->compensations) || !run->input ||
 		    !json_is_array(json_object_get(run->resume, "frames")))
@@ -1189,8 +1292,13 @@ int flow_workflow(portico_workflow *wf, void *catalog)
 		}
 	}
 	json_decref(data);
-	if (rc == FLOW_CONTINUE_AS_NEW)
-		outcome = continue_as_new(run, raw_input);
+	if (run->task_failed) /* the task fails: nothing this run would record counts */
+		rc = FLOW_EVICT;
+	if (rc == FLOW_CONTINUE_AS_NEW && continue_as_new(run, raw_input, &outcome))
+		rc = flow_raise(&ctx, "runtime", 500, "/", "Runtime Error",
+		                "the state a new run would carry (the definition, input, $context, compensations, "
+		                "events and loop data) is larger than %u bytes: continue-as-new cannot go on",
+		                FLOW_RUN_MAX_RESUME_BYTES);
 	if (rc == FLOW_RAISE || rc == FLOW_CANCEL) {
 		if (run_compensations(run) == FLOW_EVICT)
 			rc = FLOW_EVICT;

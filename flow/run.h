@@ -16,16 +16,16 @@
 #include "workflow.h"
 
 /* Bounds on what a definition controls at run time. */
-#define FLOW_RUN_MAX_DEPTH       32     /* tasks nested in tasks (do in try in for …), functions included */
-#define FLOW_RUN_MAX_BRANCHES    32     /* branches of one fork */
-#define FLOW_RUN_MAX_COROUTINES  200    /* live branch and timeout coroutines (the runtime caps 256) */
-#define FLOW_RUN_MAX_RETRIES     1000   /* attempts of one try/retry */
-#define FLOW_RUN_MAX_EVENTS      1000   /* events buffered per type, waiting for a listen */
-#define FLOW_RUN_MAX_JUMPS       100000 /* `then` jumps in one task list (they only go forward) */
-#define FLOW_RUN_CAN_ITERATIONS  500    /* for iterations between continue-as-new */
-#define FLOW_RUN_MAX_ITERATIONS  10000  /* for iterations in a run that cannot continue as new */
-#define FLOW_RUN_CAN_CALLS       2000   /* blocking calls (≈ history events / 4) between continue-as-new */
-#define FLOW_RUN_MAX_DURATION_MS (100LL * 365 * 24 * 3600 * 1000) /* a century */
+#define FLOW_RUN_MAX_DEPTH         32     /* tasks nested in tasks (do in try in for …), functions included */
+#define FLOW_RUN_MAX_BRANCHES      32     /* branches of one fork */
+#define FLOW_RUN_MAX_COROUTINES    200    /* live branch and timeout coroutines (the runtime caps 256) */
+#define FLOW_RUN_MAX_RETRIES       1000   /* attempts of one try/retry */
+#define FLOW_RUN_MAX_COMPENSATIONS 1000   /* pushed and pending (each carried over continue-as-new) */
+#define FLOW_RUN_MAX_EVENTS        1000   /* events buffered per type, waiting for a listen */
+#define FLOW_RUN_MAX_JUMPS         100000 /* `then` jumps in one task list (they only go forward) */
+#define FLOW_RUN_CAN_ITERATIONS    500    /* for iterations between continue-as-new */
+#define FLOW_RUN_MAX_ITERATIONS    10000  /* for iterations in a run that cannot continue as new */
+#define FLOW_RUN_CAN_CALLS         2000   /* blocking calls (≈ history events / 4) between continue-as-new */
 
 #define FLOW_ERRORS "https://serverlessworkflow.io/spec/1.0.0/errors/"
 
@@ -61,12 +61,15 @@ typedef struct flow_run {
 	json_t *context;                     /* $context */
 	char *task;                          /* what flow.state calls the running task (path) */
 	json_t *data;                        /* flow.state's data: the running task's input */
-	json_t *compensations;               /* [{"path", "do", "input"}], pushed on task completion */
+	json_t *compensations;               /* [{"task": path, "input"}], pushed on task completion */
 	json_t *resume;                      /* continue-as-new: the frames, innermost first, as they are built */
-	flow_scope *scopes;                  /* every scope made, freed with the run */
+	flow_scope *scopes;                  /* the live scopes (freed when their task ends, or with the run) */
 	unsigned coroutines;                 /* live branch and timeout coroutines */
 	unsigned iterations;                 /* for iterations in this run */
 	unsigned calls;                      /* blocking calls in this run */
+	unsigned continued;                  /* runs before this one in the continue-as-new chain */
+	unsigned children;                   /* child workflows started by this run (their ids) */
+	int task_failed;                     /* portico_workflow_fail_task was called: unwind, catch nothing */
 	struct flow_event *events;           /* received events, oldest first (events.c) */
 	uint64_t event_seq;                  /* of the last event received */
 	struct flow_event_type *event_types; /* types with handlers registered (events.c) */
@@ -89,6 +92,8 @@ typedef struct flow_task {
 	const json_t *def; /* borrowed from the definition */
 	json_t *raw_input, *input, *raw_output;
 	int64_t started_ms;
+	int compensated;             /* has x-portico-compensate: its activities wait for their cancellation, and one
+	                              * that completes anyway leaves its output with FLOW_CANCEL (the push is due) */
 	struct flow_event **updates; /* events from updates this task consumed (listen), owned array */
 	size_t update_count;
 } flow_task;
@@ -100,6 +105,11 @@ typedef struct flow_task {
 int flow_raise(flow_ctx *ctx, const char *kind, int status, const char *instance, const char *title, const char *format,
                ...) __attribute__((format(printf, 6, 7)));
 
+/* Data that enters the run (an activity's or a child's result, an event) nests at most
+ * FLOW_MAX_DATA_DEPTH levels (json_depth.h): FLOW_OK, or FLOW_RAISE with a validation error at
+ * instance naming what the value is ("the activity's result"). */
+int flow_check_depth(flow_ctx *ctx, const char *instance, const json_t *value, const char *what);
+
 /* Evaluates an expression string (with or without ${ }) on data with the variables of t; NULL with
  * ctx's problem set (an expression error at t's path). New reference. */
 json_t *flow_eval(flow_ctx *ctx, const flow_task *t, const char *expr, const json_t *data);
@@ -109,7 +119,8 @@ json_t *flow_eval(flow_ctx *ctx, const flow_task *t, const char *expr, const jso
 json_t *flow_eval_tree(flow_ctx *ctx, const flow_task *t, const json_t *value, const json_t *data);
 
 /* A duration (ISO 8601 string, {days, hours, minutes, seconds, milliseconds}, or an expression
- * giving one) in ms, bounded by FLOW_RUN_MAX_DURATION_MS. -1 with ctx's problem set. */
+ * giving one) in ms, as definition.h's flow_duration_ms reads it (at most FLOW_MAX_DURATION_MS). -1 with ctx's problem
+ * set. */
 int flow_duration(flow_ctx *ctx, const flow_task *t, const json_t *value, const char *what, int64_t *ms);
 
 /* Maps a wait's outcome other than PORTICO_WAIT_DONE to a status (failures are the caller's). */
@@ -143,6 +154,8 @@ char *flow_member_path(const flow_task *t, const char *member);
 flow_scope *flow_scope_new(flow_run *run, flow_scope *parent);
 /* Cancels scope and every scope made under it: what they run stops with PORTICO_WAIT_CANCELED. */
 void flow_scope_cancel(flow_run *run, flow_scope *scope);
+/* Frees scope (and its runtime scope) once nothing runs in it, and no scope under it is left. */
+void flow_scope_free(flow_run *run, flow_scope *scope);
 
 /* Runs one task with the spec's data flow around it: *output its transformed output (a new
  * reference) with FLOW_OK or FLOW_END, *then its flow directive (NULL: continue). */

@@ -168,6 +168,14 @@ int portico_workflow_fail_with(portico_workflow *wf, portico_workflow_failure *f
 int portico_workflow_continue_as_new(portico_workflow *wf, json_t *args, const char *workflow_type,
                                      const char *task_queue);
 
+/* Fails the workflow task being processed rather than the workflow: Temporal retries the task
+ * (the run is rebuilt by replay, maybe on another worker), as the Go SDK does when a workflow
+ * deadlocks. For a failure that says nothing about the workflow and may not happen again (a time
+ * or memory limit of this worker), so that a replay cannot take another path than the first run
+ * for it. The function must then return at once, as for PORTICO_WAIT_EVICTED: what it records
+ * afterwards is dropped. The first message wins. */
+void portico_workflow_fail_task(portico_workflow *wf, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- Cancellation ------------------------------------------------------------------------------- */
 
 /* True once someone asked to cancel the workflow. The request also cancels what the main
@@ -181,6 +189,9 @@ int portico_workflow_cancel_requested(const portico_workflow *wf);
  * cancelled at once. Owned by the run, which frees it when the run ends. */
 portico_workflow_scope *portico_workflow_scope_new(portico_workflow *wf);
 void portico_workflow_scope_cancel(portico_workflow_scope *scope);
+/* Frees scope before the run ends (NULL is ignored), for a workflow that makes one per task and
+ * would otherwise keep them all: what is still open in it is no longer cancelled with it. */
+void portico_workflow_scope_free(portico_workflow_scope *scope);
 
 /* ---- Activities, timers, children: futures ---------------------------------------------------- */
 

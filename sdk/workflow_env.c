@@ -354,6 +354,7 @@ static void record(portico_workflow_env *env, const workflow_command *c, const w
 		e->workflow_type = copy(a->workflow_type);
 		e->task_queue = copy(a->task_queue);
 		e->input = copy(a->input);
+		e->parent_close_policy = a->parent_close_policy; /* as the server records it */
 		e->workflow_task_completed_event_id = completed_id;
 		event *ev = append(env, EVENT(START_CHILD_WORKFLOW_EXECUTION_INITIATED),
 		                   CASE(START_CHILD_WORKFLOW_EXECUTION_INITIATED), e);

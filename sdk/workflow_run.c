@@ -1472,7 +1472,7 @@ static void update_main(portico_workflow *wf, void *arg)
 		update_message(run, u->update_id, id, UPDATE_RESPONSE, &response.base);
 		protocol_command(run, id, u->update_id, 1);
 		free(id);
-		if (outcome.success)
+		if (rc == 0 && outcome.success) /* success and failure share a union: f is the failure's */
 			portico_payloads_free(outcome.success);
 		if (f)
 			protobuf_c_message_free_unpacked(&f->base, NULL);
@@ -2176,6 +2176,16 @@ int portico_workflow_continue_as_new(portico_workflow *wf, json_t *args, const c
 	return PORTICO_WORKFLOW_CONTINUE_AS_NEW;
 }
 
+void portico_workflow_fail_task(portico_workflow *wf, const char *format, ...)
+{
+	va_list ap;
+	va_start(ap, format);
+	char *message = portico_vsprintf(format, ap);
+	va_end(ap);
+	set_problem(run_of(wf), WORKFLOW_RUN_TASK_FAILED, "%s", message);
+	free(message);
+}
+
 int portico_workflow_cancel_requested(const portico_workflow *wf)
 {
 	return wf->run->cancel_requested != 0;
@@ -2189,6 +2199,24 @@ portico_workflow_scope *portico_workflow_scope_new(portico_workflow *wf)
 	s->next = run->scopes;
 	run->scopes = s;
 	return s;
+}
+
+void portico_workflow_scope_free(portico_workflow_scope *scope)
+{
+	if (!scope)
+		return;
+	workflow_run *run = scope->run;
+	for (portico_workflow_scope **p = &run->scopes; *p; p = &(*p)->next)
+		if (*p == scope) {
+			*p = scope->next;
+			break;
+		}
+	portico_workflow_future *lists[] = {run->open_futures, run->done_futures};
+	for (size_t i = 0; i < 2; i++)
+		for (portico_workflow_future *f = lists[i]; f; f = f->next)
+			if (f->scope == scope)
+				f->scope = NULL;
+	free(scope);
 }
 
 /* Cancels the operations of cancelled scopes (done before each wait, and when one starts). */

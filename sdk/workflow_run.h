@@ -56,6 +56,7 @@ typedef enum workflow_run_problem {
 	WORKFLOW_RUN_BAD_HISTORY,    /* events the run cannot follow (a gap, an unknown reference) */
 	WORKFLOW_RUN_UNREGISTERED,   /* the workflow type is not registered on this worker */
 	WORKFLOW_RUN_RESOURCES,      /* the run wants more coroutines than it may have */
+	WORKFLOW_RUN_TASK_FAILED,    /* the workflow failed its task itself (portico_workflow_fail_task) */
 } workflow_run_problem;
 
 /* A run with no history yet. Free with workflow_run_free. */

@@ -393,7 +393,7 @@ static void test_sandbox_bounds(void **state)
 	free(big);
 	portico_error err = PORTICO_ERROR_INIT;
 	assert_null(flow_expr_eval("${ length }", data, NULL, &err));
-	assert_int_equal(err.code, PORTICO_RESOURCE_EXHAUSTED);
+	assert_int_equal(err.code, PORTICO_INVALID_ARGUMENT); /* the same on every replay: the flow's error */
 	assert_string_equal(err.message, "the expression's data and variables are larger than 16 MiB");
 	portico_error_clear(&err);
 	json_decref(data);

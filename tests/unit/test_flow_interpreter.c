@@ -46,6 +46,23 @@ static int declined(json_t *args, json_t **result, portico_workflow_failure **fa
 	return -1;
 }
 
+/* An array nested 300 deep: more than a flow takes. New reference. */
+static json_t *too_deep(void)
+{
+	json_t *value = json_array();
+	for (int i = 1; i < 300; i++)
+		value = json_pack("[o]", value);
+	return value;
+}
+
+static int deep(json_t *args, json_t **result, portico_workflow_failure **failure, void *arg)
+{
+	(void)failure;
+	record(arg, args);
+	*result = too_deep();
+	return 0;
+}
+
 static int flaky_left; /* how many more times "flaky" fails */
 
 /* http.request as the worker's: {method, url, headers, body} → {status, headers, body}; 4xx and
@@ -83,6 +100,7 @@ static portico_workflow_env *flow_env(const char *name)
 	for (size_t i = 0; i < sizeof echoes / sizeof echoes[0]; i++)
 		portico_workflow_env_register_activity(env, echoes[i], echo, (void *)echoes[i]);
 	portico_workflow_env_register_activity(env, "order.decline", declined, "order.decline");
+	portico_workflow_env_register_activity(env, "order.deep", deep, "order.deep");
 	json_decref(calls);
 	calls = json_array();
 	return env;
@@ -699,6 +717,13 @@ static void test_a_long_loop_continues_as_new_and_ends_with_the_result(void **un
 		args = NULL;
 		if (portico_workflow_env_status(env) == PORTICO_WORKFLOW_CONTINUE_AS_NEW) {
 			args = json_incref(portico_workflow_env_continue_args(env));
+			/* the loop's frame carries the items left, not the whole array */
+			const json_t *frames =
+			        json_object_get(json_object_get(json_array_get(args, 0), "resume"), "frames");
+			const json_t *frame = json_array_get(frames, json_array_size(frames) - 1);
+			assert_int_equal(json_array_size(json_object_get(frame, "items")) +
+			                         (size_t)json_integer_value(json_object_get(frame, "next")),
+			                 1200);
 			assert_int_equal(replays(env), 0);
 			portico_workflow_env_free(env);
 			continue;
@@ -778,11 +803,21 @@ static void test_run_workflow_starts_the_child_flow_from_the_catalog(void **unus
 	portico_workflow_env_register_activity(env, "child", child_flow, NULL);
 	json_t *args = json_pack("[{s:o,s:o}]", "definition",
 	                         parse("{" DOC ",\"do\":[{\"sub\":{\"run\":{\"workflow\":{\"namespace\":\"test\","
-	                               "\"name\":\"child\",\"version\":\"2.0.0\",\"input\":{\"n\":\"${ .n }\"}}}}}]}"),
+	                               "\"name\":\"child\",\"version\":\"2.0.0\",\"input\":{\"n\":\"${ .n }\"}}}}},"
+	                               "{\"later\":{\"run\":{\"workflow\":{\"namespace\":\"test\",\"name\":\"child\","
+	                               "\"version\":\"2.0.0\"},\"await\":false}}}]}"),
 	                         "input", parse("{\"n\":5}"));
 	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
 	json_decref(args);
 	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	/* a child not awaited is abandoned when the parent closes, not terminated */
+	json_t *history = portico_workflow_env_history(env);
+	char *text = json_dumps(history, JSON_COMPACT);
+	assert_non_null(strstr(text, "-child-1\""));
+	assert_non_null(strstr(text, "-child-2\""));
+	assert_non_null(strstr(text, "PARENT_CLOSE_POLICY_ABANDON"));
+	free(text);
+	json_decref(history);
 	assert_completed(env, "{\"name\":\"child\",\"input\":{\"n\":5}}");
 	flow_catalog_free(catalog);
 }
@@ -866,6 +901,162 @@ static void test_a_failed_branch_fails_the_fork(void **unused)
 	                   "\"detail\":\"card declined\"}");
 }
 
+/* The winner is in, the loser waits for its emit (which a scope cannot call back) when the
+ * workflow is cancelled: the fork waits for the loser to finish before it frees the branches, and
+ * ends cancelled. */
+static void test_a_fork_cancelled_while_a_loser_unwinds_waits_for_it(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = flow_env("t");
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args =
+	        json_pack("[{s:o,s:n}]", "definition",
+	                  parse("{" DOC ",\"do\":[{\"f\":{\"fork\":{\"compete\":true,\"branches\":["
+	                        "{\"a\":{\"set\":{\"b\":\"a\"}}},"
+	                        "{\"b\":{\"emit\":{\"event\":{\"with\":{\"type\":\"x\",\"workflowid\":\"w\"}}}}}]}}},"
+	                        "{\"after\":{\"call\":\"activity\",\"with\":{\"type\":\"order.ship\"}}}]}"),
+	                  "input");
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_cancel(env, &err), 0);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_CANCELED);
+	assert_json_equal(json_incref(calls), "[]"); /* the task after the fork did not run */
+	assert_int_equal(replays(env), 0);
+	portico_workflow_env_free(env);
+}
+
+/* Data nested deeper than expressions take fails where it enters the run, before anything walks
+ * it on the run's small stack: the input, an activity's result, an event. */
+static void test_data_nested_too_deep_is_refused_where_it_enters(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = flow_env("t");
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args = json_pack("[{s:o,s:o}]", "definition", parse("{" DOC ",\"do\":[{\"a\":{\"set\":\"${ 1 }\"}}]}"),
+	                         "input", too_deep());
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/validation\",\"status\":400,"
+	                   "\"instance\":\"/input\",\"title\":\"Validation Error\","
+	                   "\"detail\":\"input nests deeper than 256 levels\"}");
+
+	env = start("{" DOC ",\"do\":[{\"a\":{\"call\":\"activity\",\"with\":{\"type\":\"order.deep\"}}}]}", NULL);
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/validation\",\"status\":400,"
+	                   "\"instance\":\"/do/0/a\",\"title\":\"Validation Error\","
+	                   "\"detail\":\"the activity's result nests deeper than 256 levels\"}");
+
+	env = start_until("{" DOC ",\"do\":[{\"l\":{\"listen\":{\"to\":{\"one\":{\"with\":{\"type\":\"e\"}}}}}}]}",
+	                  NULL, 0);
+	json_t *signal = json_pack("[o]", too_deep());
+	assert_int_equal(portico_workflow_env_signal(env, "e", signal, &err), 0);
+	json_decref(signal);
+	assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/validation\",\"status\":400,"
+	                   "\"instance\":\"/do/0/l\",\"title\":\"Validation Error\","
+	                   "\"detail\":\"the e event's data nests deeper than 256 levels\"}");
+}
+
+/* A detail cut at its 1024-byte bound is cut between characters, not inside one. */
+static void test_a_long_detail_is_cut_between_characters(void **unused)
+{
+	(void)unused;
+	char definition[4096];
+	int n = snprintf(definition, sizeof definition, "{" DOC ",\"do\":[{\"a\":{\"set\":\"${ error(\\\"");
+	for (int i = 0; i < 600; i++)
+		n += snprintf(definition + n, sizeof definition - (size_t)n, "\u00e9");
+	snprintf(definition + n, sizeof definition - (size_t)n, "\\\") }\"}}]}");
+	portico_workflow_env *env = start(definition, NULL);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	const json_t *problem = json_array_get(portico_workflow_env_failure(env)->details, 0);
+	assert_string_equal(json_string_value(json_object_get(problem, "type")),
+	                    "https://serverlessworkflow.io/spec/1.0.0/errors/expression");
+	const char *detail = json_string_value(json_object_get(problem, "detail"));
+	assert_non_null(detail);
+	assert_true(strlen(detail) > 1000 && strlen(detail) < 1024);
+	portico_workflow_env_free(env);
+}
+
+/* The interpreter reads a duration as the validator does: weeks included. */
+static void test_a_wait_of_a_week_sleeps_a_week(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"w\":{\"wait\":\"P1W\"}}]}", "1");
+	assert_int_equal(portico_workflow_env_now_ms(env) - ENV_START_MS, 7LL * 24 * 3600 * 1000);
+	assert_completed(env, "1");
+}
+
+/* Compensations are bounded (a loop pushing one per iteration fails clearly rather than growing
+ * the state continue-as-new carries), carried over continue-as-new by their task's path, and run
+ * when the flow fails. */
+static void test_pending_compensations_are_bounded_and_carried_by_path(void **unused)
+{
+	(void)unused;
+	json_t *args = json_pack(
+	        "[{s:o,s:o}]", "definition",
+	        parse("{" DOC ",\"do\":[{\"loop\":{\"for\":{\"in\":\"${ [range(1200)] }\"},\"do\":[{\"step\":{"
+	              "\"set\":\"${ $index }\",\"x-portico-compensate\":[{\"undo\":{\"call\":\"activity\","
+	              "\"with\":{\"type\":\"order.refund\"}}}]}}]}}]}"),
+	        "input", json_object());
+	for (int runs = 0;; runs++) {
+		assert_true(runs < 3);
+		portico_workflow_env *env = flow_env("t");
+		portico_error err = PORTICO_ERROR_INIT;
+		assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+		assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+		json_decref(args);
+		if (portico_workflow_env_status(env) == PORTICO_WORKFLOW_CONTINUE_AS_NEW) {
+			args = json_incref(portico_workflow_env_continue_args(env));
+			const json_t *pushed =
+			        json_object_get(json_object_get(json_array_get(args, 0), "resume"), "compensations");
+			assert_json_equal(json_incref(json_array_get(pushed, 0)),
+			                  "{\"task\":\"/do/0/loop/do/0/step\",\"input\":0}");
+			portico_workflow_env_free(env);
+			continue;
+		}
+		assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+		const json_t *problem = json_array_get(portico_workflow_env_failure(env)->details, 0);
+		assert_string_equal(json_string_value(json_object_get(problem, "instance")), "/do/0/loop/do/0/step");
+		assert_non_null(strstr(json_string_value(json_object_get(problem, "detail")), "more than 1000"));
+		/* every pushed one ran, newest first */
+		assert_int_equal(json_array_size(calls), 1000);
+		assert_json_equal(json_incref(json_array_get(calls, 0)), "[\"order.refund\",999]");
+		portico_workflow_env_free(env);
+		break;
+	}
+}
+
+/* A listen for two events that times out (caught) after taking one: a signal it took goes back
+ * to the next listen, an update it took is answered at once with a failure. */
+#define LISTEN_BOTH                                                                                                    \
+	"{" DOC ",\"do\":[{\"t\":{\"try\":[{\"both\":{\"listen\":{\"to\":{\"all\":[{\"with\":{\"type\":\"a\"}},"       \
+	"{\"with\":{\"type\":\"b\"}}]}},\"timeout\":{\"after\":\"PT1M\"}}}],\"catch\":{}}},"                           \
+	"{\"again\":{\"listen\":{\"to\":{\"one\":{\"with\":{\"type\":\"a\"}}}}}}]}"
+
+static void test_a_listen_that_times_out_gives_back_what_it_took(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = start_until(LISTEN_BOTH, NULL, 0);
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args = parse("[{\"n\":1}]");
+	assert_int_equal(portico_workflow_env_signal(env, "a", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_completed(env, "[{\"n\":1}]");
+
+	env = start_until(LISTEN_BOTH, NULL, 0);
+	json_t *result = NULL;
+	portico_workflow_failure *failure = NULL;
+	args = parse("[{\"n\":2}]");
+	assert_int_equal(portico_workflow_env_update(env, "a", args, &result, &failure, &err), PORTICO_WAIT_FAILED);
+	json_decref(args);
+	assert_non_null(strstr(failure->message, "did not complete"));
+	portico_workflow_failure_free(failure);
+	/* answered when the listen timed out, not when the run ended */
+	assert_int_equal(portico_workflow_env_now_ms(env) - ENV_START_MS, 60 * 1000);
+	assert_int_equal(portico_workflow_env_status(env), 1);
+	portico_workflow_env_free(env);
+}
+
 static void teardown_calls(void)
 {
 	json_decref(calls);
@@ -907,6 +1098,12 @@ int main(void)
 	        cmocka_unit_test(test_fork_outputs_every_branch_in_order),
 	        cmocka_unit_test(test_a_fork_that_competes_takes_the_first_to_finish),
 	        cmocka_unit_test(test_a_failed_branch_fails_the_fork),
+	        cmocka_unit_test(test_a_fork_cancelled_while_a_loser_unwinds_waits_for_it),
+	        cmocka_unit_test(test_data_nested_too_deep_is_refused_where_it_enters),
+	        cmocka_unit_test(test_a_long_detail_is_cut_between_characters),
+	        cmocka_unit_test(test_a_wait_of_a_week_sleeps_a_week),
+	        cmocka_unit_test(test_pending_compensations_are_bounded_and_carried_by_path),
+	        cmocka_unit_test(test_a_listen_that_times_out_gives_back_what_it_took),
 	        cmocka_unit_test(test_data_flows_through_from_as_export_and_if),
 	        cmocka_unit_test(test_an_expression_that_fails_is_an_expression_problem_at_its_task),
 	        cmocka_unit_test(test_an_input_that_does_not_match_the_schema_is_a_validation_problem),

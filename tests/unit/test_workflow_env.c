@@ -426,10 +426,33 @@ static void test_a_cancelled_scope_cancels_its_timer_at_once(void **unused)
 	portico_workflow_env_free(env);
 }
 
+/* A workflow that fails its task rather than itself: the task fails with the message and the run
+ * does not close (Temporal would retry the task). */
+static int fails_its_task(portico_workflow *wf, void *arg)
+{
+	(void)arg;
+	portico_workflow_fail_task(wf, "the sandbox ran over its %d ms limit", 1000);
+	return portico_workflow_fail(wf, "Ignored", 1, "recorded after the task failed: dropped");
+}
+
+static void test_a_workflow_that_fails_its_task_does_not_close(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = portico_workflow_env_new();
+	portico_workflow_env_register_workflow(env, "FailsItsTask", fails_its_task, NULL);
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(portico_workflow_env_start(env, "FailsItsTask", NULL, &err), -1);
+	assert_non_null(strstr(err.message, "the sandbox ran over its 1000 ms limit"));
+	assert_int_equal(portico_workflow_env_status(env), 1);
+	portico_error_clear(&err);
+	portico_workflow_env_free(env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_a_saga_runs_every_step_and_its_history_replays),
+	        cmocka_unit_test(test_a_workflow_that_fails_its_task_does_not_close),
 	        cmocka_unit_test(test_a_failed_charge_is_undone_with_the_reservation),
 	        cmocka_unit_test(test_a_saga_cancelled_half_way_compensates_then_ends_cancelled),
 	        cmocka_unit_test(test_an_approval_takes_a_validated_update_then_a_signal),
