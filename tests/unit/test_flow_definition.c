@@ -705,6 +705,89 @@ static void test_schema_validation_is_bounded(void **state)
 	json_decref(value);
 }
 
+/* A pattern is compiled by glibc in the gateway and the worker, so what compiling it costs is
+ * bounded by its text alone (the same text is always accepted or always refused): its length, and
+ * the parts its repetitions expand to. ((a{1,200}){1,200}){1,200} took 17 s and gigabytes, and
+ * (){1,5}{0,9}a?+ minutes. */
+static void test_schema_patterns_are_bounded(void **state)
+{
+	(void)state;
+	static const char *const refused[] = {
+	        "((a{1,200}){1,200}){1,200}",
+	        "(((a{1,50}){1,50}){1,50}){1,50}",
+	        "a{1,1001}",
+	        "a{1,10}{1,10}{1,11}",
+	        "(a{1,40}){1,30}",
+	        "([a-z]+){1,99}",
+	        "(){1,5}{0,9}a?+",
+	        "a?+",
+	        "(^|a)*",
+	        "(a|){2}",
+	        "(x*y*){3}",
+	        "a{99999999999}",
+	};
+	static const char *const accepted[] = {
+	        "^[a-z0-9-]{1,63}(\\.[a-z0-9-]{1,63})*$",
+	        "^([0-9]{1,3}\\.){3}[0-9]{1,3}$",
+	        "^[a-zA-Z0-9._%+-]{1,64}@[a-zA-Z0-9.-]{1,255}\\.[a-zA-Z]{2,63}$",
+	        "a{1,999}",
+	        "(a{1,40}){1,20}",
+	        "(a*b)*",
+	        "(-?[0-9]+)?",
+	        "[[:alpha:]]{1,900}",
+	        "^[{]x[}]$",
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+		for (int twice = 0; twice < 2; twice++) {
+			json_t *schema = json_pack("{s:{s:{s:s}}}", "properties", "id", "pattern", refused[i]);
+			portico_error err = PORTICO_ERROR_INIT;
+			if (!flow_schema_check(schema, &err))
+				fail_msg("accepted: %s", refused[i]);
+			assert_string_equal(err.message,
+			                    "/properties/id/pattern: its repetitions expand it past 1000 parts (nested "
+			                    "counts multiply), or repeat what can match nothing (as a?+ or (a|){2})");
+			portico_error_clear(&err);
+			json_decref(schema);
+		}
+	for (size_t i = 0; i < sizeof accepted / sizeof *accepted; i++) {
+		json_t *schema = json_pack("{s:s}", "pattern", accepted[i]);
+		portico_error err = PORTICO_ERROR_INIT;
+		if (flow_schema_check(schema, &err))
+			fail_msg("%s: %s", accepted[i], err.message);
+		json_decref(schema);
+	}
+	char *pattern = portico_malloc(FLOW_SCHEMA_MAX_PATTERN + 2);
+	memset(pattern, 'a', FLOW_SCHEMA_MAX_PATTERN + 1);
+	pattern[FLOW_SCHEMA_MAX_PATTERN + 1] = '\0';
+	json_t *schema = json_pack("{s:s}", "pattern", pattern);
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(flow_schema_check(schema, &err), -1);
+	assert_string_equal(err.message, "/pattern: a pattern longer than 512 bytes");
+	portico_error_clear(&err);
+	json_decref(schema);
+	free(pattern);
+}
+
+/* A pattern is compiled once per validation, however many values it meets (an array of many
+ * strings): each value is still matched, and the first that does not match is named. */
+static void test_schema_pattern_meets_many_values(void **state)
+{
+	(void)state;
+	json_t *schema = json_pack("{s:{s:s}}", "items", "pattern", "^[a-z]{1,900}$");
+	json_t *value = json_array();
+	for (int i = 0; i < 5000; i++)
+		json_array_append_new(value, json_string(i == 4321 ? "A" : "abc"));
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(flow_schema_check(schema, &err), 0);
+	assert_int_equal(flow_schema_validate(schema, value, "input", &err), -1);
+	assert_string_equal(err.message, "input/4321: does not match the pattern ^[a-z]{1,900}$");
+	portico_error_clear(&err);
+	json_array_set_new(value, 4321, json_string("xyz"));
+	assert_int_equal(flow_schema_validate(schema, value, "input", &err), 0);
+	json_decref(schema);
+	json_decref(value);
+}
+
 /* --- The catalog --------------------------------------------------------------------------------- */
 
 static void write_file(const char *dir, const char *name, const char *text)
@@ -889,6 +972,8 @@ int main(void)
 	        cmocka_unit_test(test_schema_check_refuses_what_it_cannot_assert),
 	        cmocka_unit_test(test_schema_validation_names_the_instance_path),
 	        cmocka_unit_test(test_schema_validation_is_bounded),
+	        cmocka_unit_test(test_schema_patterns_are_bounded),
+	        cmocka_unit_test(test_schema_pattern_meets_many_values),
 	        cmocka_unit_test(test_catalog_finds_the_latest_version),
 	        cmocka_unit_test(test_catalog_refusals),
 	};

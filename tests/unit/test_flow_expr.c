@@ -101,6 +101,14 @@ static void test_values(void **state)
 	assert_string_equal(text, "{\"z\":1,\"a\":2,\"m\":3}");
 	free(text);
 	json_decref(value);
+	/* In jq's own order (jv_object_iter), not sorted: the data's keys as they came, a new key
+	 * after them, an object built by the program as written, at any depth. */
+	value = eval("${ {b: 1, a: 2, d: (.y + {a0: 3}), c: .} }", "{\"z\": 1, \"y\": {\"q\": 1, \"p\": 2}}", NULL);
+	text = json_dumps(value, JSON_COMPACT);
+	assert_string_equal(text, "{\"b\":1,\"a\":2,\"d\":{\"q\":1,\"p\":2,\"a0\":3},\"c\":{\"z\":1,\"y\":{"
+	                          "\"q\":1,\"p\":2}}}");
+	free(text);
+	json_decref(value);
 }
 
 static void test_variables(void **state)
