@@ -30,7 +30,7 @@ typedef struct validator {
 	const flow_catalog *catalog;                           /* resolves run: workflow; may be NULL */
 	json_t *children;   /* when not NULL, collects each run: workflow as [ns, name, version, path] */
 	int in_function;    /* inside use.functions, where a call of another function is refused */
-	json_t *checked;    /* owned: the expressions compiled so far (text and bound names) */
+	json_t *checked;    /* owned: the expressions met so far (text and bound names) */
 	flow_path path;     /* of the node being validated */
 	portico_error *err; /* may be NULL */
 	/* The variables that for and catch bind around the node (borrowed from the document),
@@ -38,6 +38,10 @@ typedef struct validator {
 	 * and each catch one, and their nesting is bounded by FLOW_MAX_DEPTH. */
 	const char *names[FLOW_MAX_DEPTH + 1];
 	size_t name_count;
+	/* owned: the expressions to compile, by their bound names ("\n$a\n$b", "" for none): {"names":
+	 * [name, …], "expressions": [[text, path, order], …]}, order counting them in the walk's order.
+	 * Compiled together per set of names when the walk ends (check_expressions). */
+	json_t *pending;
 } validator;
 
 static int fail(validator *v, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -254,27 +258,82 @@ static int check_expression(validator *v, const json_t *value)
 	if (json_string_length(value) > FLOW_MAX_EXPRESSION)
 		return fail(v, "an expression longer than %d bytes", FLOW_MAX_EXPRESSION);
 	/* Compiling is the costly part of loading (jq 1.6 takes tens of milliseconds a program), so a
-	 * text is compiled once per set of bound names, and a document has at most
-	 * FLOW_MAX_EXPRESSIONS distinct ones. */
-	char *key = portico_strdup(json_string_value(value));
+	 * text is compiled once per set of bound names, with the others of that set (check_expressions),
+	 * and a document has at most FLOW_MAX_EXPRESSIONS distinct ones. */
+	char *names = portico_strdup("");
 	for (size_t i = 0; i < v->name_count; i++) {
-		char *longer = portico_sprintf("%s\n$%s", key, v->names[i]);
-		free(key);
-		key = longer;
+		char *longer = portico_sprintf("%s\n$%s", names, v->names[i]);
+		free(names);
+		names = longer;
 	}
+	char *key = portico_sprintf("%s%s", json_string_value(value), names);
 	int seen = json_object_get(v->checked, key) != NULL;
 	if (!seen)
 		json_object_set_new(v->checked, key, json_true());
 	free(key);
-	if (seen)
+	if (seen || json_object_size(v->checked) > FLOW_MAX_EXPRESSIONS) {
+		free(names);
+		return seen ? 0
+		            : fail(v, "more than %d distinct runtime expressions in one definition",
+		                   FLOW_MAX_EXPRESSIONS);
+	}
+	json_t *set = json_object_get(v->pending, names);
+	if (!set) {
+		json_t *list = json_array();
+		for (size_t i = 0; i < v->name_count; i++)
+			json_array_append_new(list, json_string(v->names[i]));
+		set = json_pack("{s:o, s:[]}", "names", list, "expressions");
+		json_object_set_new(v->pending, names, set);
+	}
+	free(names);
+	json_array_append_new(
+	        json_object_get(set, "expressions"),
+	        json_pack("[O, s, I]", value, flow_path_text(&v->path), (json_int_t)json_object_size(v->checked)));
+	return 0;
+}
+
+/* Compiles the expressions the walk collected, each set of names with flow_expr_check_all. Returns
+ * 0, or -1 with err naming the path of the first that fails in the walk's order (the same as
+ * compiling each where the walk met it), whatever the walk found after it. */
+static int check_expressions(validator *v)
+{
+	json_t *first = NULL; /* [path, message] of the first failure so far, owned */
+	json_int_t first_order = 0;
+	const char *key;
+	json_t *set;
+	json_object_foreach(v->pending, key, set)
+	{
+		const json_t *names = json_object_get(set, "names");
+		const json_t *expressions = json_object_get(set, "expressions");
+		size_t count = json_array_size(expressions), name_count = json_array_size(names), i;
+		const char **texts = portico_calloc(count + 1, sizeof *texts);      /* freed below */
+		const char **bound = portico_calloc(name_count + 1, sizeof *bound); /* freed below */
+		for (i = 0; i < count; i++)
+			texts[i] = json_string_value(json_array_get(json_array_get(expressions, i), 0));
+		for (i = 0; i < name_count; i++)
+			bound[i] = json_string_value(json_array_get(names, i));
+		portico_error jq = PORTICO_ERROR_INIT;
+		size_t failed = 0;
+		if (flow_expr_check_all(texts, count, bound, &failed, &jq)) {
+			const json_t *expression = json_array_get(expressions, failed);
+			json_int_t order = json_integer_value(json_array_get(expression, 2));
+			if (!first || order < first_order) {
+				json_decref(first);
+				first = json_pack("[O, s]", json_array_get(expression, 1),
+				                  jq.message ? jq.message : "not a valid expression");
+				first_order = order;
+			}
+		}
+		portico_error_clear(&jq);
+		free(texts);
+		free(bound);
+	}
+	if (!first)
 		return 0;
-	if (json_object_size(v->checked) > FLOW_MAX_EXPRESSIONS)
-		return fail(v, "more than %d distinct runtime expressions in one definition", FLOW_MAX_EXPRESSIONS);
-	portico_error jq = PORTICO_ERROR_INIT;
-	if (!flow_expr_check_names(json_string_value(value), v->names, &jq))
-		return 0;
-	fail(v, "%s", jq.message ? jq.message : "not a valid expression");
-	portico_error_clear(&jq);
+	const char *path = json_string_value(json_array_get(first, 0));
+	portico_error_set(v->err, PORTICO_INVALID_ARGUMENT, "%s: %s", *path ? path : "/",
+	                  json_string_value(json_array_get(first, 1)));
+	json_decref(first);
 	return -1;
 }
 
@@ -1262,7 +1321,11 @@ static int validate(const json_t *document, const flow_catalog *catalog, json_t 
 	static const char *const fields[] = {"document", "input", "use", "do", "timeout", "output", "schedule"};
 	if (flow_check_bounds(document, err))
 		return -1;
-	validator v = {.catalog = catalog, .children = children, .checked = json_object(), .err = err};
+	validator v = {.catalog = catalog,
+	               .children = children,
+	               .checked = json_object(),
+	               .pending = json_object(),
+	               .err = err};
 	const json_t *use = json_object_get(document, "use");
 	v.functions = json_object_get(use, "functions");
 	v.errors = json_object_get(use, "errors");
@@ -1274,8 +1337,12 @@ static int validate(const json_t *document, const flow_catalog *catalog, json_t 
 	         member(&v, document, "use", 0, check_use) || member(&v, document, "input", 0, check_input) ||
 	         member(&v, document, "timeout", 0, check_timeout) || member(&v, document, "do", 1, check_task_list) ||
 	         member(&v, document, "output", 0, check_output);
+	/* The expressions met before a refusal come before it, and so do their own refusals. */
+	if (check_expressions(&v))
+		rc = -1;
 	flow_path_free(&v.path);
 	json_decref(v.checked);
+	json_decref(v.pending);
 	return rc ? -1 : 0;
 }
 

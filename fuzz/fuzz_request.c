@@ -124,7 +124,7 @@ static void serve(const gateway_route *route, const route_params *params, const 
 	if (request->descriptor != traits_method(route->traits)->input)
 		fuzz_fail("the request message is not of the route's method", route->traits->rpc);
 	attach_completion_webhook(&built);
-	permission_need need = permission_effects(route->traits->effect, request);
+	permission_need need = permission_effects(route->traits->effect, request, NULL);
 	for (unsigned bit = 0; bit < AUTH_PERMISSION_BITS; bit++)
 		if ((need.permissions & (1u << bit)) && !need.reasons[bit])
 			fuzz_fail("a permission is needed without a reason", route->traits->rpc);

@@ -1,4 +1,9 @@
+#define _GNU_SOURCE /* memmem */
 #include "permission.h"
+
+#include <string.h>
+
+#include "payload.h"
 
 #include "temporal/api/workflowservice/v1/request_response.pb-c.h"
 
@@ -49,13 +54,47 @@ static permission_need start_policies(Temporal__Api__Enums__V1__WorkflowIdReuseP
 	return have;
 }
 
-static permission_need start_effects(const ProtobufCMessage *message)
+#define UNREVIEWED_FLOW_REASON                                                                                         \
+	"the first argument is a flow definition the operator did not load (PORTICO_FLOWS_DIR): it runs code no "      \
+	"one reviewed, as POST …/flows does"
+
+/* The worker runs a workflow as a flow when its first argument reads (as the worker reads it, after
+ * the codec this gateway also applies) as a JSON object with "definition". Such a start is as good
+ * as a start of the named flow when the definition is the loaded document of that namespace, name
+ * and version; anything else is an inline flow. Only json/plain payloads that mention "definition"
+ * are parsed, so ordinary starts pay a scan of their first payload. */
+static permission_need flow_effects(const Temporal__Api__Common__V1__Payloads *input, const flow_catalog *flows)
+{
+	permission_need have = {0, {NULL}};
+	if (!input || !input->n_payloads)
+		return have;
+	const portico_payload *first = input->payloads[0];
+	if (!memmem(first->data.data, first->data.len, "\"definition\"", strlen("\"definition\"")))
+		return have;
+	json_t *argument = portico_payload_value(first);
+	const json_t *definition = json_object_get(argument, "definition");
+	if (definition) {
+		const json_t *header = json_object_get(definition, "document");
+		const char *ns = json_string_value(json_object_get(header, "namespace"));
+		const char *name = json_string_value(json_object_get(header, "name"));
+		const char *version = json_string_value(json_object_get(header, "version"));
+		const json_t *loaded =
+		        flows && ns && name && version ? flow_catalog_find(flows, ns, name, version) : NULL;
+		if (!loaded || !json_equal(loaded, definition))
+			have = need(PERMISSION_ADMIN, UNREVIEWED_FLOW_REASON);
+	}
+	json_decref(argument);
+	return have;
+}
+
+static permission_need start_effects(const ProtobufCMessage *message, const flow_catalog *flows)
 {
 	if (message->descriptor == &temporal__api__workflowservice__v1__start_workflow_execution_request__descriptor) {
 		const start_request *start = (const start_request *)message;
 		permission_need have =
 		        start_policies(start->workflow_id_reuse_policy, start->workflow_id_conflict_policy,
 		                       start->n_completion_callbacks);
+		add(&have, flow_effects(start->input, flows));
 		if (start->request_eager_execution)
 			add(&have,
 			    need(PERMISSION_ADMIN, "requestEagerExecution hands the caller the first workflow task, "
@@ -63,11 +102,14 @@ static permission_need start_effects(const ProtobufCMessage *message)
 		return have;
 	}
 	const signal_with_start_request *start = (const signal_with_start_request *)message;
-	return start_policies(start->workflow_id_reuse_policy, start->workflow_id_conflict_policy, 0);
+	permission_need have = start_policies(start->workflow_id_reuse_policy, start->workflow_id_conflict_policy, 0);
+	add(&have, flow_effects(start->input, flows));
+	return have;
 }
 
 static permission_need
-multi_operation_effects(const Temporal__Api__Workflowservice__V1__ExecuteMultiOperationRequest *r)
+multi_operation_effects(const Temporal__Api__Workflowservice__V1__ExecuteMultiOperationRequest *r,
+                        const flow_catalog *flows)
 {
 	permission_need have = {0, {NULL}};
 	for (size_t i = 0; i < r->n_operations; i++) {
@@ -76,7 +118,7 @@ multi_operation_effects(const Temporal__Api__Workflowservice__V1__ExecuteMultiOp
 		switch (op->operation_case) {
 		case WS(EXECUTE_MULTI_OPERATION_REQUEST__OPERATION__OPERATION_START_WORKFLOW):
 			add(&have, need(PERMISSION_START, "operations[].startWorkflow starts a workflow"));
-			add(&have, start_effects(&op->start_workflow->base));
+			add(&have, start_effects(&op->start_workflow->base, flows));
 			break;
 		case WS(EXECUTE_MULTI_OPERATION_REQUEST__OPERATION__OPERATION_UPDATE_WORKFLOW):
 			add(&have, need(PERMISSION_UPDATE, "operations[].updateWorkflow updates a workflow"));
@@ -157,21 +199,27 @@ static permission_need run_now_effects(Temporal__Api__Enums__V1__ScheduleOverlap
 	return overlap_effects(overlap);
 }
 
-static permission_need schedule_policies(const Temporal__Api__Schedule__V1__Schedule *schedule)
+/* The schedule's policies, and the workflow each of its actions starts. */
+static permission_need schedule_policies(const Temporal__Api__Schedule__V1__Schedule *schedule,
+                                         const flow_catalog *flows)
 {
-	return schedule && schedule->policies ? overlap_effects(schedule->policies->overlap_policy)
-	                                      : (permission_need){0, {NULL}};
+	permission_need have = {0, {NULL}};
+	if (schedule && schedule->policies)
+		add(&have, overlap_effects(schedule->policies->overlap_policy));
+	if (schedule && schedule->action && schedule->action->start_workflow)
+		add(&have, flow_effects(schedule->action->start_workflow->input, flows));
+	return have;
 }
 
-static permission_need schedule_effects(const ProtobufCMessage *message)
+static permission_need schedule_effects(const ProtobufCMessage *message, const flow_catalog *flows)
 {
 	const ProtobufCMessageDescriptor *type = message->descriptor;
 	if (type == &temporal__api__workflowservice__v1__create_schedule_request__descriptor)
 		return schedule_policies(
-		        ((const Temporal__Api__Workflowservice__V1__CreateScheduleRequest *)message)->schedule);
+		        ((const Temporal__Api__Workflowservice__V1__CreateScheduleRequest *)message)->schedule, flows);
 	if (type == &temporal__api__workflowservice__v1__update_schedule_request__descriptor)
 		return schedule_policies(
-		        ((const Temporal__Api__Workflowservice__V1__UpdateScheduleRequest *)message)->schedule);
+		        ((const Temporal__Api__Workflowservice__V1__UpdateScheduleRequest *)message)->schedule, flows);
 	const Temporal__Api__Schedule__V1__SchedulePatch *patch =
 	        ((const Temporal__Api__Workflowservice__V1__PatchScheduleRequest *)message)->patch;
 	permission_need have = {0, {NULL}};
@@ -182,17 +230,17 @@ static permission_need schedule_effects(const ProtobufCMessage *message)
 	return have;
 }
 
-permission_need permission_effects(permission_effect effect, const ProtobufCMessage *request)
+permission_need permission_effects(permission_effect effect, const ProtobufCMessage *request, const flow_catalog *flows)
 {
 	switch (effect) {
 	case EFFECT_START:
-		return start_effects(request);
+		return start_effects(request, flows);
 	case EFFECT_MULTI_OPERATION:
-		return multi_operation_effects((const void *)request);
+		return multi_operation_effects((const void *)request, flows);
 	case EFFECT_BATCH:
 		return batch_effects((const void *)request);
 	case EFFECT_SCHEDULE:
-		return schedule_effects(request);
+		return schedule_effects(request, flows);
 	case EFFECT_RESET: {
 		const Temporal__Api__Workflowservice__V1__ResetWorkflowExecutionRequest *reset = (const void *)request;
 		return post_reset_effects(reset->n_post_reset_operations, reset->post_reset_operations);

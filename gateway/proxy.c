@@ -276,7 +276,8 @@ static void serve(gateway_exchange *exchange, const gateway_route *route, const 
 	rest_request built;
 	int failed = build_request(exchange, route, params, fields, &built);
 	ProtobufCMessage *request = built.message;
-	permission_need need = failed ? (permission_need){0, {NULL}} : permission_effects(traits->effect, request);
+	permission_need need = failed ? (permission_need){0, {NULL}}
+	                              : permission_effects(traits->effect, request, exchange->gateway->flows);
 	if (exchange->wait_ms) /* it answers with the run's result, whichever run the start found */
 		permission_need_add(&need, PERMISSION_READ, "?wait= reads the workflow's result");
 	if (!failed && built.completion_webhook) /* checked after the caller's own completionCallbacks */

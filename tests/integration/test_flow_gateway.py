@@ -210,6 +210,19 @@ def test_an_inline_flow_needs_admin_and_a_named_one_start(secured):
     assert get(api(secured, "/flows"), headers=as_key("read")).status == 200
 
 
+def test_a_flow_started_through_another_route_needs_admin_unless_loaded(secured):
+    """The worker runs any start whose first argument is a flow: what it may do decides, not the route."""
+    workflow_id = f"smuggled-{uuid.uuid4()}"
+    body = {"workflowType": "inline-greet", "taskQueue": "portico", "args": [{"definition": INLINE, "input": {}}]}
+    denied = post(api(secured, f"/workflows/{workflow_id}"), body, headers=as_key("start"))
+    assert denied.status == 403 and "did not load" in denied.json["message"], denied
+    assert get(api(secured, f"/workflows/{workflow_id}"), headers=as_key("read")).status == 404
+    loaded = {"document": {"dsl": "1.0.0", "namespace": "tests", "name": "greet", "version": "1.0.0"},
+              "do": [{"hello": {"set": {"greeting": "hello"}}}]}  # greet("1.0.0", "hello") as the gateway reads it
+    body = {"workflowType": "greet", "taskQueue": "portico", "args": [{"definition": loaded, "input": {}}]}
+    assert post(api(secured, f"/workflows/{workflow_id}"), body, headers=as_key("start")).status == 200
+
+
 @pytest.mark.parametrize("setting, message", [
     ({"PORTICO_FLOWS_DIR": "/nonexistent/flows"}, "PORTICO_FLOWS_DIR /nonexistent/flows"),
     ({"WEBHOOK_FLOW": "nope"}, 'webhook "greet-hook": flow: no flow "nope" is loaded'),

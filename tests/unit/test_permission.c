@@ -12,9 +12,18 @@
 
 #include "json_assert.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "base64.h"
 #include "permission.h"
 #include "protojson.h"
 #include "router.h"
+
+/* The flows the operator loaded, for the tests that start one (NULL: none). */
+static const flow_catalog *loaded_flows;
 
 typedef struct needs {
 	unsigned route;       /* the route's permissions */
@@ -38,7 +47,7 @@ static needs needs_of(const char *method, const char *path, const char *body_jso
 	json_decref(json);
 	if (!request)
 		fail_msg("%s: %s", body_json, err.message);
-	needs result = {route->permissions, permission_effects(route->traits->effect, request)};
+	needs result = {route->permissions, permission_effects(route->traits->effect, request, loaded_flows)};
 	protobuf_c_message_free_unpacked(request, NULL);
 	return result;
 }
@@ -267,6 +276,79 @@ static void test_added_permission_keeps_its_first_reason(void **state)
 	assert_null(reason(&need, PERMISSION_ADMIN));
 }
 
+/* A flow's definition as the worker runs it: the first argument's "definition". */
+#define GREET                                                                                                          \
+	"{\"document\": {\"dsl\": \"1.0.0\", \"namespace\": \"tests\", \"name\": \"greet\", \"version\": \"1.0.0\"},"  \
+	" \"do\": [{\"hello\": {\"set\": {\"greeting\": \"hi\"}}}]}"
+#define CHANGED                                                                                                        \
+	"{\"document\": {\"dsl\": \"1.0.0\", \"namespace\": \"tests\", \"name\": \"greet\", \"version\": \"1.0.0\"},"  \
+	" \"do\": [{\"fetch\": {\"call\": \"http\"}}]}"
+
+/* The start request's JSON (proto3: base64 payloads) with one json/plain argument, argument_json;
+ * format has one %s for the start's fields. The caller frees it. */
+static char *with_argument(const char *format, const char *argument_json)
+{
+	char *data = portico_base64_encode((const uint8_t *)argument_json, strlen(argument_json));
+	char *start = portico_sprintf("{\"workflowType\": {\"name\": \"greet\"}, \"input\": {\"payloads\":"
+	                              " [{\"metadata\": {\"encoding\": \"anNvbi9wbGFpbg==\"}, \"data\": \"%s\"}]}}",
+	                              data);
+	char *body = portico_sprintf(format, start);
+	free(data);
+	free(start);
+	return body;
+}
+
+static unsigned more_of(const char *path, const char *format, const char *argument_json)
+{
+	char *body = with_argument(format, argument_json);
+	needs n = needs_of("POST", path, body);
+	free(body);
+	return n.more.permissions;
+}
+
+/* A flow runs what its definition says, whichever route starts it: a definition the operator did
+ * not load needs admin (as POST …/flows does) on a plain start, a signal-with-start, a
+ * multi-operation and a schedule; the loaded one, word for word, needs start alone. */
+static void test_a_flow_the_operator_did_not_load_needs_admin(void **state)
+{
+	(void)state;
+	char folder[] = "/tmp/test_permission_XXXXXX";
+	assert_non_null(mkdtemp(folder));
+	char *file = portico_sprintf("%s/greet.json", folder);
+	FILE *out = fopen(file, "w");
+	fputs(GREET, out);
+	fclose(out);
+	portico_error err = PORTICO_ERROR_INIT;
+	flow_catalog *catalog = flow_catalog_load(folder, &err);
+	assert_non_null(catalog);
+	unlink(file);
+	free(file);
+	rmdir(folder);
+
+	const char *loaded = "{\"definition\": " GREET ", \"input\": {}}";
+	const char *changed = "{\"definition\": " CHANGED ", \"input\": {}}";
+	char *body = with_argument("%s", loaded);
+	needs n = needs_of("POST", START, body);
+	free(body);
+	assert_int_equal(n.more.permissions, PERMISSION_ADMIN); /* nothing loaded */
+	assert_non_null(strstr(reason(&n.more, PERMISSION_ADMIN), "flow definition the operator did not load"));
+	loaded_flows = catalog;
+	assert_int_equal(more_of(START, "%s", loaded), 0);
+	assert_int_equal(more_of(START, "%s", changed), PERMISSION_ADMIN);
+	assert_int_equal(more_of("/namespaces/default/workflows/order-1/signal-with-start/paid", "%s", changed),
+	                 PERMISSION_ADMIN);
+	assert_int_equal(more_of("/namespaces/default/workflows/execute-multi-operation",
+	                         "{\"operations\": [{\"startWorkflow\": %s}]}", changed),
+	                 PERMISSION_START | PERMISSION_ADMIN);
+	assert_int_equal(more_of("/namespaces/default/schedules/nightly",
+	                         "{\"schedule\": {\"action\": {\"startWorkflow\": %s}}}", changed),
+	                 PERMISSION_ADMIN);
+	/* An argument that only mentions the word is no flow. */
+	assert_int_equal(more_of(START, "%s", "{\"note\": \"\\\"definition\\\"\"}"), 0);
+	loaded_flows = NULL;
+	flow_catalog_free(catalog);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +359,7 @@ int main(void)
 	        cmocka_unit_test(test_multi_operation_needs_each_operation),
 	        cmocka_unit_test(test_batch_needs_what_its_operation_does),
 	        cmocka_unit_test(test_schedules_need_cancel_when_their_overlap_policy_ends_runs),
+	        cmocka_unit_test(test_a_flow_the_operator_did_not_load_needs_admin),
 	        cmocka_unit_test(test_reset_needs_what_its_post_reset_operations_do),
 	        cmocka_unit_test(test_routes_carry_their_methods_permissions),
 	        cmocka_unit_test(test_added_permission_keeps_its_first_reason),
