@@ -198,6 +198,8 @@ static void branch_main(portico_workflow *wf, void *arg)
 	b->rc = flow_run_task(&b->ctx, b->path, b->name, b->def, b->input, &b->output, &then);
 	if (b->rc == FLOW_END) /* `then: end` in a branch ends the branch */
 		b->rc = FLOW_OK;
+	if (b->rc != FLOW_EVICT) /* after an eviction the run may be gone */
+		flow_strand_end(b->ctx.run, b->ctx.strand);
 	b->ctx.run->coroutines--;
 	b->done = 1;
 }
@@ -278,7 +280,8 @@ int flow_task_fork(flow_ctx *ctx, flow_task *t, json_t **output, const char **th
 		b->ctx = (flow_ctx){.run = ctx->run,
 		                    .scope = flow_scope_new(ctx->run, ctx->scope),
 		                    .locals = json_incref(ctx->locals),
-		                    .depth = ctx->depth + 1};
+		                    .depth = ctx->depth + 1,
+		                    .strand = ++ctx->run->strands};
 		if (!def) {
 			b->done = 1;
 			b->rc = flow_raise_config(&b->ctx, b->path, "%s: expected {name: task}", "fork branch");

@@ -8,6 +8,7 @@
  * $context, then the compensation push. A task list (run_list) follows `then`. */
 #include "interpreter.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "alloc.h"
 #include "codec.h"
+#include "crypto.h"
 #include "expr.h"
 #include "temporal/api/enums/v1/workflow.pb-c.h"
 #include "json_depth.h"
@@ -340,13 +342,76 @@ static void set_running(flow_run *run, const char *path, json_t *data)
 	run->data = json_incref(data);
 }
 
+/* The task a strand (the main one, or a fork branch) runs now, for flow.state's "running". */
+static void set_strand_task(flow_ctx *ctx, const char *path)
+{
+	char key[16];
+	snprintf(key, sizeof key, "%u", ctx->strand);
+	json_object_set_new(ctx->run->running, key, json_string(path));
+}
+
+void flow_strand_end(flow_run *run, unsigned strand)
+{
+	char key[16];
+	snprintf(key, sizeof key, "%u", strand);
+	json_object_del(run->running, key);
+}
+
+/* The longest path (whole segments) that begins every path of running. Caller frees. */
+static char *common_path(const json_t *running)
+{
+	const char *key, *first = NULL;
+	json_t *path;
+	size_t length = 0;
+	json_object_foreach((json_t *)running, key, path)
+	{
+		const char *p = json_string_value(path);
+		if (!first) {
+			first = p;
+			length = strlen(p);
+			continue;
+		}
+		size_t n = 0;
+		while (n < length && p[n] == first[n])
+			n++;
+		if (n < length && !(p[n] == '\0' && first[n] == '/')) /* cut back to a segment's end */
+			while (n > 0 && first[n] != '/')
+				n--;
+		length = n;
+	}
+	return portico_sprintf("%.*s", (int)length, first ? first : "");
+}
+
 static int query_state(portico_workflow *wf, json_t *args, json_t **result, char **error, void *arg)
 {
 	(void)wf;
 	(void)args;
 	(void)error;
 	flow_run *run = arg;
-	*result = json_pack("{s:s?,s:O*,s:O*}", "task", run->task, "data", run->data, "context", run->context);
+	if (json_object_size(run->running) < 2) {
+		*result = json_pack("{s:s?,s:O*,s:O*}", "task", run->task, "data", run->data, "context", run->context);
+		return 0;
+	}
+	/* branches run at once: the task is the fork they have in common, running says where each is */
+	char *task = common_path(run->running);
+	json_t *running = json_array();
+	const char *key;
+	json_t *path;
+	json_object_foreach(run->running, key, path)
+	{
+		/* a task waiting for its branches (the fork) is not listed: they are */
+		const char *p = json_string_value(path), *other_key;
+		json_t *other;
+		size_t n = strlen(p);
+		int waits = 0;
+		json_object_foreach(run->running, other_key, other) waits |=
+		        !strncmp(json_string_value(other), p, n) && json_string_value(other)[n] == '/';
+		if (!waits)
+			json_array_append(running, path);
+	}
+	*result = json_pack("{s:s,s:o,s:O*,s:O*}", "task", task, "running", running, "data", run->data, "context",
+	                    run->context);
+	free(task);
 	return 0;
 }
 
@@ -763,7 +828,8 @@ static int run_timed(flow_ctx *ctx, flow_task *t, int64_t ms, json_t **output, c
 	b->ctx = (flow_ctx){.run = ctx->run,
 	                    .scope = flow_scope_new(ctx->run, ctx->scope),
 	                    .locals = json_incref(ctx->locals),
-	                    .depth = ctx->depth};
+	                    .depth = ctx->depth,
+	                    .strand = ctx->strand}; /* the waiting strand goes on in the body */
 	b->task = *t;
 	b->task.path = portico_strdup(t->path);
 	b->task.raw_input = json_incref(t->raw_input);
@@ -915,6 +981,7 @@ int flow_run_task(flow_ctx *ctx, const char *path, const char *name, const json_
 	               .started_ms = portico_workflow_now_ms(ctx->run->wf)};
 	t.compensated = json_object_get(def, "x-portico-compensate") != NULL;
 	set_running(ctx->run, path, raw_input);
+	set_strand_task(ctx, path);
 	const json_t *resume_frame = json_array_get(json_object_get(ctx->run->resume, "frames"), 0);
 	int resuming = resume_frame && !strcmp(json_string_value(json_object_get(resume_frame, "task")) ?: "", path);
 	int resuming_for = resume_frame && !strcmp(json_string_value(json_object_get(resume_frame, "for")) ?: "", path);
@@ -1083,6 +1150,7 @@ static void run_free(void *arg)
 	free(run->task);
 	json_decref(run->data);
 	json_decref(run->compensations);
+	json_decref(run->running);
 	json_decref(run->resume);
 	flow_events_free(run);
 	while (run->scopes) {
@@ -1158,6 +1226,44 @@ static int continue_as_new(flow_run *run, json_t *raw_input, int *outcome)
 	return 0;
 }
 
+/* The definitions that validated in this process, by the SHA-256 of their canonical JSON: a
+ * replay, each workflow task of a run the cache dropped, and each run after continue-as-new bring
+ * the same definition again, and validating compiles every expression (some 35 ms each in jq
+ * 1.6). A small ring: the oldest is forgotten first. */
+#define VALIDATED_CACHE 64
+static struct {
+	pthread_mutex_t lock;
+	uint8_t digests[VALIDATED_CACHE][PORTICO_SHA256_BYTES];
+	size_t count, next;
+} validated = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Validates d as flow_validate does (no catalog), or finds it validated before. */
+static int validate_cached(const json_t *d, portico_error *err)
+{
+	if (flow_check_bounds(d, err)) /* before anything walks it (the dump below recurses) */
+		return -1;
+	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	uint8_t digest[PORTICO_SHA256_BYTES];
+	portico_sha256(text, strlen(text), digest);
+	free(text);
+	int found = 0;
+	pthread_mutex_lock(&validated.lock);
+	for (size_t i = 0; i < validated.count && !found; i++)
+		found = !memcmp(validated.digests[i], digest, sizeof digest);
+	pthread_mutex_unlock(&validated.lock);
+	if (found)
+		return 0;
+	if (flow_validate(d, NULL, err))
+		return -1;
+	pthread_mutex_lock(&validated.lock);
+	memcpy(validated.digests[validated.next], digest, sizeof digest);
+	validated.next = (validated.next + 1) % VALIDATED_CACHE;
+	if (validated.count < VALIDATED_CACHE)
+		validated.count++;
+	pthread_mutex_unlock(&validated.lock);
+	return 0;
+}
+
 /* Reads and checks the input: {definition, input, resume?}. 0, or -1 with the run failed. */
 static int read_input(portico_workflow *wf, json_t **definition, json_t **input, json_t **resume, int *outcome)
 {
@@ -1187,7 +1293,7 @@ static int read_input(portico_workflow *wf, json_t **definition, json_t **input,
 	portico_error err = PORTICO_ERROR_INIT;
 	/* Without the catalog: a replay must decide as the first run did, and the worker's folder may
 	 * have changed since; a child that is not there fails its task (the lookup is recorded). */
-	if (flow_validate(d, NULL, &err)) {
+	if (validate_cached(d, &err)) {
 		const char *message = err.message ? err.message : "invalid";
 		const char *colon = strstr(message, ": ");
 		char *instance = message[0] == '/' && colon ? portico_sprintf("%.*s", (int)(colon - message), message)
@@ -1221,6 +1327,7 @@ static flow_run *run_new(portico_workflow *wf, const flow_catalog *catalog, json
 	run->runtime = json_pack("{s:s,s:s,s:{}}", "name", "portico", "version", "1", "metadata");
 	run->context = json_object();
 	run->compensations = json_array();
+	run->running = json_object();
 	portico_workflow_on_query(wf, "flow.state", query_state, run);
 	flow_events_register(run);
 	/* a child flow (run: workflow) is started without the memo a gateway start sets */

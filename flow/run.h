@@ -61,6 +61,8 @@ typedef struct flow_run {
 	json_t *context;                     /* $context */
 	char *task;                          /* what flow.state calls the running task (path) */
 	json_t *data;                        /* flow.state's data: the running task's input */
+	json_t *running;                     /* {"<strand>": path}: the task each strand runs (flow.state) */
+	unsigned strands;                    /* strands made (fork branches), for their numbers */
 	json_t *compensations;               /* [{"task": path, "input"}], pushed on task completion */
 	json_t *resume;                      /* continue-as-new: the frames, innermost first, as they are built */
 	flow_scope *scopes;                  /* the live scopes (freed when their task ends, or with the run) */
@@ -82,7 +84,8 @@ typedef struct flow_ctx {
 	json_t *locals;    /* extra variables ($item, $index, $error…): an object, owned */
 	json_t *problem;   /* set with FLOW_RAISE, owned */
 	unsigned depth;
-	int can_resume; /* 1 while only do and for tasks enclose the running task (continue-as-new) */
+	int can_resume;  /* 1 while only do and for tasks enclose the running task (continue-as-new) */
+	unsigned strand; /* 0 for the main one; a fork branch's own number (flow.state's "running") */
 } flow_ctx;
 
 /* The running task, as $task describes it. */
@@ -154,6 +157,9 @@ char *flow_member_path(const flow_task *t, const char *member);
 flow_scope *flow_scope_new(flow_run *run, flow_scope *parent);
 /* Cancels scope and every scope made under it: what they run stops with PORTICO_WAIT_CANCELED. */
 void flow_scope_cancel(flow_run *run, flow_scope *scope);
+/* A strand (a fork branch) has ended: flow.state no longer lists its task. */
+void flow_strand_end(flow_run *run, unsigned strand);
+
 /* Frees scope (and its runtime scope) once nothing runs in it, and no scope under it is left. */
 void flow_scope_free(flow_run *run, flow_scope *scope);
 

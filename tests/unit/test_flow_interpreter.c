@@ -1057,6 +1057,27 @@ static void test_a_listen_that_times_out_gives_back_what_it_took(void **unused)
 	portico_workflow_env_free(env);
 }
 
+/* Inside a fork, flow.state's task is the fork (the innermost task every branch is in), and
+ * running lists where every branch is. */
+static void test_the_state_of_a_fork_lists_every_running_branch(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env =
+	        start_until("{" DOC ",\"do\":[{\"f\":{\"fork\":{\"branches\":["
+	                    "{\"a\":{\"wait\":\"PT1H\"}},{\"b\":{\"do\":[{\"w\":{\"wait\":\"PT2H\"}}]}}]}}}]}",
+	                    NULL, 0);
+	json_t *state = NULL;
+	char *error = NULL;
+	assert_int_equal(portico_workflow_env_query(env, "flow.state", NULL, &state, &error), 0);
+	assert_string_equal(json_string_value(json_object_get(state, "task")), "/do/0/f");
+	assert_json_equal(json_incref(json_object_get(state, "running")),
+	                  "[\"/do/0/f/fork/branches/0/a\",\"/do/0/f/fork/branches/1/b/do/0/w\"]");
+	json_decref(state);
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
+	assert_completed(env, "[null,null]");
+}
+
 static void teardown_calls(void)
 {
 	json_decref(calls);
@@ -1104,6 +1125,7 @@ int main(void)
 	        cmocka_unit_test(test_a_wait_of_a_week_sleeps_a_week),
 	        cmocka_unit_test(test_pending_compensations_are_bounded_and_carried_by_path),
 	        cmocka_unit_test(test_a_listen_that_times_out_gives_back_what_it_took),
+	        cmocka_unit_test(test_the_state_of_a_fork_lists_every_running_branch),
 	        cmocka_unit_test(test_data_flows_through_from_as_export_and_if),
 	        cmocka_unit_test(test_an_expression_that_fails_is_an_expression_problem_at_its_task),
 	        cmocka_unit_test(test_an_input_that_does_not_match_the_schema_is_a_validation_problem),
