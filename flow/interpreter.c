@@ -24,7 +24,6 @@
 #include "run.h"
 #include "schema.h"
 
-#define NOT_A_FLOW "portico.NotAFlow"
 /* How much deeper than its data the resume state nests ({"frames": [{"items": [data]}]}, events'
  * {"envelope": {"data": …}}) */
 #define RESUME_LEVELS 4
@@ -1271,8 +1270,15 @@ static int read_input(portico_workflow *wf, json_t **definition, json_t **input,
 	json_t *d = json_object_get(arg, "definition");
 	if (!json_is_object(d) || portico_workflow_input_count(wf) != 1) {
 		json_decref(arg);
-		*outcome = portico_workflow_fail(wf, NOT_A_FLOW, 1,
-		                                 "a flow's input is one {\"definition\": {…}, \"input\": …} object");
+		/* No flow: a workflow type this worker does not have. As Temporal's SDKs do for a type they
+		 * do not know, the task fails (and is tried again) rather than the workflow, so that a
+		 * worker that has the type can run it: a deployment's mistake does not end a run. */
+		portico_workflow_fail_task(
+		        wf,
+		        "workflow type \"%s\" is not registered on this worker, and its input is not a "
+		        "flow's (one {\"definition\": {…}, \"input\": …} object)",
+		        portico_workflow_get_info(wf)->workflow_type);
+		*outcome = PORTICO_WORKFLOW_FAILED;
 		return -1;
 	}
 	/* what enters the run nests no deeper than expressions take: jansson's walks recurse */

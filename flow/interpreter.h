@@ -12,8 +12,8 @@
 /* The workflow function. user_data is the flow_catalog (may be NULL) that resolves `run: workflow`
  * children: the lookup is recorded as a side effect, so a replay uses the definition the first run
  * found even if the directory has changed since. An input that is not a flow's fails the workflow
- * (type "portico.NotAFlow"); a definition that does not validate fails it too (the problem names
- * the path). */
+ * task, as an unknown workflow type does in Temporal's SDKs (the run waits for a worker that has
+ * its type); a definition that does not validate fails the workflow (the problem names the path). */
 int flow_workflow(portico_workflow *wf, void *catalog);
 
 /* Registers flow_workflow as worker's dynamic workflow (catalog borrowed; it must outlive the
