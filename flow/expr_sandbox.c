@@ -364,6 +364,28 @@ int flow_sandbox_call(const char *program, const json_t *names, const json_t *da
 	return rc;
 }
 
+/* Ends every process of the pool (killed, or told to exit: a process reads the end of its input
+ * and exits) and frees what the pool holds; with the lock held. */
+static void pool_clear(int kill_them)
+{
+	for (unsigned i = 0; i < pool.count; i++)
+		if (pool.processes[i].pid) {
+			if (kill_them)
+				kill(pool.processes[i].pid, SIGKILL);
+			else
+				shutdown(pool.processes[i].fd, SHUT_RDWR);
+			reap(&pool.processes[i], EXIT_GRACE_MS);
+		}
+	free(pool.processes);
+	free(pool.exe);
+	free(pool.name);
+	free_env(pool.env);
+	pool.processes = NULL;
+	pool.exe = NULL;
+	pool.name = NULL;
+	pool.env = NULL;
+}
+
 int flow_expr_start(const flow_expr_options *options, portico_error *err)
 {
 	pthread_mutex_lock(&pool.lock);
@@ -403,21 +425,9 @@ int flow_expr_start(const flow_expr_options *options, portico_error *err)
 			                       pool.exe);
 		free(reply);
 	}
-	if (rc) {
-		for (unsigned i = 0; i < pool.count; i++)
-			if (pool.processes[i].pid) {
-				kill(pool.processes[i].pid, SIGKILL);
-				reap(&pool.processes[i], EXIT_GRACE_MS);
-			}
-		free(pool.processes);
-		free(pool.exe);
-		free(pool.name);
-		free_env(pool.env);
-		pool.processes = NULL;
-		pool.exe = NULL;
-		pool.name = NULL;
-		pool.env = NULL;
-	} else
+	if (rc)
+		pool_clear(1);
+	else
 		pool.started = 1;
 	pthread_mutex_unlock(&pool.lock);
 	return rc;
@@ -439,20 +449,7 @@ void flow_sandbox_stop(void)
 			break;
 		pthread_cond_wait(&pool.freed, &pool.lock);
 	}
-	/* A process reads the end of its input and exits. */
-	for (unsigned i = 0; i < pool.count; i++)
-		if (pool.processes[i].pid) {
-			shutdown(pool.processes[i].fd, SHUT_RDWR);
-			reap(&pool.processes[i], EXIT_GRACE_MS);
-		}
-	free(pool.processes);
-	free(pool.exe);
-	free(pool.name);
-	free_env(pool.env);
-	pool.processes = NULL;
-	pool.exe = NULL;
-	pool.name = NULL;
-	pool.env = NULL;
+	pool_clear(0);
 	pthread_mutex_unlock(&pool.lock);
 }
 
