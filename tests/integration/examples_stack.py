@@ -111,6 +111,15 @@ def record(examples, directory, name, workflow_id):
     return history
 
 
+def write_recorded(examples, folder):
+    """The histories the tests recorded, each written to folder as <name>.json: the files."""
+    files = []
+    for name, history in examples.recorded.items():
+        files.append(folder / f"{name}.json")
+        files[-1].write_text(history.to_json())
+    return files
+
+
 def query(examples, workflow_id, name, attempts=50):
     """A query, retried while the workflow's first task has not run yet (Temporal answers
     "workflow not ready" until a worker has picked it up)."""

@@ -22,7 +22,8 @@ import pytest
 from conftest import HERE
 from devserver import TOP
 from examples_stack import (CODEC_KEYS, EXAMPLES, EXAMPLES_TASK_QUEUE, KEY, KEY_ID, PORTICO_TASK_QUEUE, api, build,
-                            fetch_history, query, record as record_in, result_of, running_examples, start_and_wait)
+                            fetch_history, query, record as record_in, result_of, running_examples, start_and_wait,
+                            write_recorded)
 from encryption_codec import EncryptionCodec
 from http_client import post
 
@@ -244,11 +245,7 @@ def replay(histories, library=None):
 def test_this_runs_histories_replay(examples, tmp_path):
     if not examples.recorded:
         pytest.skip("no test above ran to record a history")
-    files = []
-    for name, history in examples.recorded.items():
-        files.append(tmp_path / f"{name}.json")
-        files[-1].write_text(history.to_json())
-    status, output = replay(files)
+    status, output = replay(write_recorded(examples, tmp_path))
     assert status == 0, output
 
 

@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 from examples_stack import (CODEC_KEYS, EXAMPLES, EXAMPLES_TASK_QUEUE, WEBHOOK_SECRET, api, build, fetch_history,
-                            record as record_in, result_of, running_examples, start_and_wait)
+                            record as record_in, result_of, running_examples, start_and_wait, write_recorded)
 from http_client import get, github_delivery, post
 
 FLOWS = EXAMPLES / "flows"
@@ -318,11 +318,7 @@ def replay(histories):
 def test_this_runs_flow_histories_replay(examples, tmp_path):
     if not examples.recorded:
         pytest.skip("no test above ran to record a history")
-    files = []
-    for name, history in examples.recorded.items():
-        files.append(tmp_path / f"{name}.json")
-        files[-1].write_text(history.to_json())
-    status, output = replay(files)
+    status, output = replay(write_recorded(examples, tmp_path))
     assert status == 0, output
 
 
