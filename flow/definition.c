@@ -299,6 +299,7 @@ static int check_expressions(validator *v)
 {
 	json_t *first = NULL; /* [path, message] of the first failure so far, owned */
 	json_int_t first_order = 0;
+	portico_code code = PORTICO_INVALID_ARGUMENT; /* of the refusal: another when the sandbox gave out */
 	const char *key;
 	json_t *set;
 	json_object_foreach(v->pending, key, set)
@@ -317,6 +318,10 @@ static int check_expressions(validator *v)
 		if (flow_expr_check_all(texts, count, bound, &failed, &jq)) {
 			const json_t *expression = json_array_get(expressions, failed);
 			json_int_t order = json_integer_value(json_array_get(expression, 2));
+			/* A limit of the sandbox (time, memory, a crash) says nothing of the document: that
+			 * code goes to the caller, who may try again (a worker fails its task). */
+			if (jq.code != PORTICO_INVALID_ARGUMENT)
+				code = jq.code;
 			if (!first || order < first_order) {
 				json_decref(first);
 				first = json_pack("[O, s]", json_array_get(expression, 1),
@@ -331,8 +336,7 @@ static int check_expressions(validator *v)
 	if (!first)
 		return 0;
 	const char *path = json_string_value(json_array_get(first, 0));
-	portico_error_set(v->err, PORTICO_INVALID_ARGUMENT, "%s: %s", *path ? path : "/",
-	                  json_string_value(json_array_get(first, 1)));
+	portico_error_set(v->err, code, "%s: %s", *path ? path : "/", json_string_value(json_array_get(first, 1)));
 	json_decref(first);
 	return -1;
 }

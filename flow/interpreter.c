@@ -1296,10 +1296,40 @@ static int read_input(portico_workflow *wf, json_t **definition, json_t **input,
 		json_decref(arg);
 		return -1;
 	}
+	/* "resume" is what continue-as-new carries; from anyone else it would skip the input's checks
+	 * and set $context, compensations and loop state a definition never made. */
+	const char *extra = NULL, *key;
+	json_t *value;
+	json_object_foreach(arg, key, value)
+	{
+		if (strcmp(key, "definition") && strcmp(key, "input") &&
+		    (strcmp(key, "resume") || !portico_workflow_get_info(wf)->continued_from_run_id))
+			extra = key;
+	}
+	if (extra) {
+		char *instance = portico_sprintf("/%s", extra);
+		json_t *problem = json_pack("{s:s,s:i,s:s,s:s,s:s}", "type", FLOW_ERRORS "validation", "status", 400,
+		                            "instance", instance, "title", "Validation Error", "detail",
+		                            "a flow starts with {\"definition\", \"input\"} only (\"resume\" is "
+		                            "what continue-as-new carries)");
+		*outcome = fail_with_problem(wf, problem);
+		json_decref(problem);
+		free(instance);
+		json_decref(arg);
+		return -1;
+	}
 	portico_error err = PORTICO_ERROR_INIT;
 	/* Without the catalog: a replay must decide as the first run did, and the worker's folder may
 	 * have changed since; a child that is not there fails its task (the lookup is recorded). */
-	if (validate_cached(d, &err)) {
+	if (validate_cached(d, &err) && err.code != PORTICO_INVALID_ARGUMENT) {
+		/* the sandbox gave out (time, memory): not the definition's fault, and may not recur */
+		portico_workflow_fail_task(wf, "%s", err.message ? err.message : "the definition could not be checked");
+		portico_error_clear(&err);
+		*outcome = PORTICO_WORKFLOW_FAILED;
+		json_decref(arg);
+		return -1;
+	}
+	if (err.code) {
 		const char *message = err.message ? err.message : "invalid";
 		const char *colon = strstr(message, ": ");
 		char *instance = message[0] == '/' && colon ? portico_sprintf("%.*s", (int)(colon - message), message)

@@ -57,19 +57,35 @@ static permission_need start_policies(Temporal__Api__Enums__V1__WorkflowIdReuseP
 #define UNREVIEWED_FLOW_REASON                                                                                         \
 	"the first argument is a flow definition the operator did not load (PORTICO_FLOWS_DIR): it runs code no "      \
 	"one reviewed, as POST …/flows does"
+#define UNREADABLE_ARGUMENT_REASON                                                                                     \
+	"the first argument is compressed or encrypted by the caller: the gateway cannot see whether it is a flow "    \
+	"definition the worker would run"
+
+static int encoding_is(const portico_payload *payload, const char *encoding)
+{
+	const ProtobufCBinaryData *value = portico_payload_metadata(payload, "encoding");
+	return value && value->len == strlen(encoding) && !memcmp(value->data, encoding, value->len);
+}
 
 /* The worker runs a workflow as a flow when its first argument reads (as the worker reads it, after
- * the codec this gateway also applies) as a JSON object with "definition". Such a start is as good
- * as a start of the named flow when the definition is the loaded document of that namespace, name
- * and version; anything else is an inline flow. Only json/plain payloads that mention "definition"
- * are parsed, so ordinary starts pay a scan of their first payload. */
+ * the codec this gateway also applies, which inflates what a caller compressed) as a JSON object
+ * with "definition". Such a start is as good as a start of the named flow when it holds nothing
+ * but the loaded document of that namespace, name and version and an input; anything else (another
+ * definition, or "resume", which only continue-as-new may carry) is an inline flow. A first
+ * argument the gateway cannot read (compressed or encrypted by the caller) could be one. Only
+ * json/plain payloads with "definition" or an escape in them are parsed, so ordinary starts pay a
+ * scan of their first payload. */
 static permission_need flow_effects(const Temporal__Api__Common__V1__Payloads *input, const flow_catalog *flows)
 {
 	permission_need have = {0, {NULL}};
 	if (!input || !input->n_payloads)
 		return have;
 	const portico_payload *first = input->payloads[0];
-	if (!memmem(first->data.data, first->data.len, "\"definition\"", strlen("\"definition\"")))
+	if (encoding_is(first, "binary/zlib") || encoding_is(first, "binary/encrypted"))
+		return need(PERMISSION_ADMIN, UNREADABLE_ARGUMENT_REASON);
+	if (!encoding_is(first, "json/plain") ||
+	    (!memmem(first->data.data, first->data.len, "definition", strlen("definition")) &&
+	     !memchr(first->data.data, '\\', first->data.len)))
 		return have;
 	json_t *argument = portico_payload_value(first);
 	const json_t *definition = json_object_get(argument, "definition");
@@ -80,7 +96,8 @@ static permission_need flow_effects(const Temporal__Api__Common__V1__Payloads *i
 		const char *version = json_string_value(json_object_get(header, "version"));
 		const json_t *loaded =
 		        flows && ns && name && version ? flow_catalog_find(flows, ns, name, version) : NULL;
-		if (!loaded || !json_equal(loaded, definition))
+		size_t fields = json_object_size(argument) - (json_object_get(argument, "input") != NULL);
+		if (!loaded || !json_equal(loaded, definition) || fields != 1)
 			have = need(PERMISSION_ADMIN, UNREVIEWED_FLOW_REASON);
 	}
 	json_decref(argument);

@@ -533,6 +533,12 @@ portico_workflow_env *portico_workflow_env_new(void)
 
 int portico_workflow_env_start(portico_workflow_env *env, const char *workflow_type, json_t *args, portico_error *err)
 {
+	return portico_workflow_env_start_continued(env, workflow_type, args, NULL, err);
+}
+
+int portico_workflow_env_start_continued(portico_workflow_env *env, const char *workflow_type, json_t *args,
+                                         const char *continued_from, portico_error *err)
+{
 	if (env->run)
 		return portico_error_set(err, PORTICO_FAILED_PRECONDITION, "the env has started its workflow already");
 	workflow_run_options options = {.namespace_name = "default",
@@ -554,6 +560,8 @@ int portico_workflow_env_start(portico_workflow_env *env, const char *workflow_t
 	a->workflow_id = portico_strdup("env-workflow");
 	a->original_execution_run_id = portico_strdup("env-run");
 	a->first_execution_run_id = portico_strdup("env-run");
+	if (continued_from)
+		a->continued_execution_run_id = portico_strdup(continued_from);
 	a->attempt = 1;
 	append(env, EVENT(WORKFLOW_EXECUTION_STARTED), CASE(WORKFLOW_EXECUTION_STARTED), a);
 	return workflow_task(env, err);

@@ -43,6 +43,12 @@ void portico_workflow_env_register_activity(portico_workflow_env *env, const cha
  * its first workflow task. 0, or -1 with err (an unregistered type, non-determinism). */
 int portico_workflow_env_start(portico_workflow_env *env, const char *workflow_type, json_t *args, portico_error *err);
 
+/* portico_workflow_env_start for the run a continue-as-new made (args: the previous env's
+ * portico_workflow_env_continue_args): its start event names the run it continues, continued_from,
+ * as the server's does. */
+int portico_workflow_env_start_continued(portico_workflow_env *env, const char *workflow_type, json_t *args,
+                                         const char *continued_from, portico_error *err);
+
 /* Runs what the workflow waits for that the env can deliver: its activities and children, one at
  * a time in the order scheduled, then its earliest timer (workflow time jumps to it), each
  * followed by a workflow task, until the workflow closes or waits only on the test (a signal, an

@@ -234,6 +234,23 @@ static void test_a_definition_that_does_not_validate_fails_with_its_path(void **
 	                   "\"detail\":\"/do/0/a/then: unknown task \\\"nowhere\\\" (tasks here: a)\"}");
 }
 
+/* "resume" is continue-as-new's: a start that brings its own would skip the input schema and set
+ * $context, compensations and loop state the definition never made. */
+static void test_a_start_that_brings_a_resume_fails(void **unused)
+{
+	(void)unused;
+	portico_workflow_env *env = flow_env("t");
+	portico_error err = PORTICO_ERROR_INIT;
+	json_t *args = parse("[{\"definition\":{" DOC ",\"do\":[{\"a\":{\"set\":{}}}]},\"input\":{},"
+	                     "\"resume\":{\"context\":{\"approved\":true}}}]");
+	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	json_decref(args);
+	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
+	json_t *problem = json_array_get(portico_workflow_env_failure(env)->details, 0);
+	assert_string_equal(json_string_value(json_object_get(problem, "instance")), "/resume");
+	portico_workflow_env_free(env);
+}
+
 static void test_an_unknown_task_kind_fails_with_its_path(void **unused)
 {
 	(void)unused;
@@ -714,7 +731,8 @@ static void test_a_long_loop_continues_as_new_and_ends_with_the_result(void **un
 	for (;; runs++) {
 		portico_workflow_env *env = flow_env("t");
 		portico_error err = PORTICO_ERROR_INIT;
-		assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+		assert_int_equal(portico_workflow_env_start_continued(env, "t", args, runs ? "env-run" : NULL, &err),
+		                 0);
 		assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
 		json_decref(args);
 		args = NULL;
@@ -844,7 +862,7 @@ static void test_an_early_event_waits_for_its_listen_across_continue_as_new(void
 	json_t *args = json_incref(portico_workflow_env_continue_args(env));
 	portico_workflow_env_free(env);
 	env = flow_env("t");
-	assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+	assert_int_equal(portico_workflow_env_start_continued(env, "t", args, "env-run", &err), 0);
 	json_decref(args);
 	assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
 	assert_completed(env, "[\"hello\"]");
@@ -1004,7 +1022,8 @@ static void test_pending_compensations_are_bounded_and_carried_by_path(void **un
 		assert_true(runs < 3);
 		portico_workflow_env *env = flow_env("t");
 		portico_error err = PORTICO_ERROR_INIT;
-		assert_int_equal(portico_workflow_env_start(env, "t", args, &err), 0);
+		assert_int_equal(portico_workflow_env_start_continued(env, "t", args, runs ? "env-run" : NULL, &err),
+		                 0);
 		assert_int_equal(portico_workflow_env_run(env, -1, &err), 0);
 		json_decref(args);
 		if (portico_workflow_env_status(env) == PORTICO_WORKFLOW_CONTINUE_AS_NEW) {
@@ -1094,6 +1113,7 @@ int main(void)
 	        cmocka_unit_test(test_an_input_that_is_not_a_flow_fails_the_task),
 	        cmocka_unit_test(test_then_jumps_forward_exits_and_ends),
 	        cmocka_unit_test(test_a_definition_that_does_not_validate_fails_with_its_path),
+	        cmocka_unit_test(test_a_start_that_brings_a_resume_fails),
 	        cmocka_unit_test(test_an_unknown_task_kind_fails_with_its_path),
 	        cmocka_unit_test(test_then_end_deep_inside_ends_the_flow_with_that_output),
 	        cmocka_unit_test(test_switch_takes_the_default_case_without_a_match),

@@ -343,6 +343,18 @@ static void test_a_flow_the_operator_did_not_load_needs_admin(void **state)
 	assert_int_equal(more_of("/namespaces/default/schedules/nightly",
 	                         "{\"schedule\": {\"action\": {\"startWorkflow\": %s}}}", changed),
 	                 PERMISSION_ADMIN);
+	/* The key written with an escape is the same key to the worker's parser. */
+	assert_int_equal(more_of(START, "%s", "{\"\\u0064efinition\": " CHANGED ", \"input\": {}}"), PERMISSION_ADMIN);
+	/* The loaded definition with a "resume" of the caller's is not the named flow's start. */
+	assert_int_equal(more_of(START, "%s", "{\"definition\": " GREET ", \"input\": {}, \"resume\": {}}"),
+	                 PERMISSION_ADMIN);
+	/* A first argument the caller compressed (or encrypted) could be a flow the gateway cannot see. */
+	char *zlib = portico_sprintf("{\"input\": {\"payloads\": [{\"metadata\": {\"encoding\": \"%s\"},"
+	                             " \"data\": \"eJwDAAAAAAE=\"}]}}",
+	                             "YmluYXJ5L3psaWI="); /* binary/zlib */
+	needs compressed = needs_of("POST", START, zlib);
+	free(zlib);
+	assert_int_equal(compressed.more.permissions, PERMISSION_ADMIN);
 	/* An argument that only mentions the word is no flow. */
 	assert_int_equal(more_of(START, "%s", "{\"note\": \"\\\"definition\\\"\"}"), 0);
 	loaded_flows = NULL;
