@@ -83,7 +83,7 @@ static permission_need flow_effects(const Temporal__Api__Common__V1__Payloads *i
 	const portico_payload *first = input->payloads[0];
 	if (encoding_is(first, "binary/zlib") || encoding_is(first, "binary/encrypted"))
 		return need(PERMISSION_ADMIN, UNREADABLE_ARGUMENT_REASON);
-	if (!encoding_is(first, "json/plain") ||
+	if (!encoding_is(first, "json/plain") || !first->data.len || /* no data: a NULL pointer */
 	    (!memmem(first->data.data, first->data.len, "definition", strlen("definition")) &&
 	     !memchr(first->data.data, '\\', first->data.len)))
 		return have;
