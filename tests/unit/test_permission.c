@@ -355,6 +355,12 @@ static void test_a_flow_the_operator_did_not_load_needs_admin(void **state)
 	needs compressed = needs_of("POST", START, zlib);
 	free(zlib);
 	assert_int_equal(compressed.more.permissions, PERMISSION_ADMIN);
+	/* An empty argument is no flow (and has no data to read). */
+	assert_int_equal(needs_of("POST", START,
+	                          "{\"input\": {\"payloads\": [{\"metadata\": {\"encoding\": \"anNvbi9wbGFpbg==\"}, "
+	                          "\"data\": \"\"}]}}")
+	                         .more.permissions,
+	                 0);
 	/* An argument that only mentions the word is no flow. */
 	assert_int_equal(more_of(START, "%s", "{\"note\": \"\\\"definition\\\"\"}"), 0);
 	loaded_flows = NULL;
