@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "expr.h"
 #include "expr_jq.h"
+#include "fdio.h"
 
 /* Under AddressSanitizer the shadow memory needs far more address space than any limit worth
  * setting: the memory limit is asked of ASan's allocator instead (malloc_limit_mb). */
@@ -471,36 +472,6 @@ static void *sandbox_malloc(size_t size)
 	return p;
 }
 
-static int read_full(int fd, char *bytes, size_t length)
-{
-	while (length) {
-		ssize_t n = read(fd, bytes, length);
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		bytes += n;
-		length -= (size_t)n;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const char *bytes, size_t length)
-{
-	while (length) {
-		ssize_t n = write(fd, bytes, length);
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			return -1;
-		}
-		bytes += n;
-		length -= (size_t)n;
-	}
-	return 0;
-}
-
 static json_t *error_reply(const portico_error *err)
 {
 	json_t *reply = json_pack("{s:s, s:i}", "error", err->message ? err->message : "", "code", (int)err->code);
@@ -558,7 +529,7 @@ int flow_expr_sandbox_main(void)
 	int status = 0;
 	for (;;) {
 		unsigned char header[4];
-		if (read_full(0, (char *)header, 4))
+		if (portico_read_full(0, header, 4))
 			break;
 		size_t length = (size_t)header[0] << 24 | (size_t)header[1] << 16 | (size_t)header[2] << 8 | header[3];
 		if (length > FLOW_SANDBOX_MAX_REQUEST) {
@@ -566,7 +537,7 @@ int flow_expr_sandbox_main(void)
 			break;
 		}
 		char *request = portico_malloc(length ? length : 1); /* freed below */
-		if (read_full(0, request, length)) {
+		if (portico_read_full(0, request, length)) {
 			free(request);
 			break;
 		}
@@ -592,7 +563,7 @@ int flow_expr_sandbox_main(void)
 		json_dumpb(reply, out + 4, size, JSON_COMPACT);
 		json_decref(reply);
 		alarm(0);
-		int written = write_full(1, out, size + 4);
+		int written = portico_write_full(1, out, size + 4);
 		free(out);
 		if (written)
 			break;

@@ -15,22 +15,10 @@
 
 #include "activity_sink.h"
 #include "alloc.h"
+#include "fdio.h"
 #include "json_text.h"
 
 #define CHILD_POLL_MS 200
-
-static void write_all(int fd, const char *data, size_t length)
-{
-	while (length) {
-		ssize_t written = write(fd, data, length);
-		if (written <= 0 && errno != EINTR)
-			return;
-		if (written > 0) {
-			data += written;
-			length -= (size_t)written;
-		}
-	}
-}
 
 /* ---- The child's side: a sink that writes to the parent --------------------------------------- */
 
@@ -46,7 +34,8 @@ static void child_send(child_activity *child, char kind, const json_t *value)
 	size_t length;
 	char *text = value ? portico_json_text(value, 0, &length) : portico_strdup("");
 	char *line = portico_sprintf(value ? "%c %s\n" : "%c%s\n", kind, text);
-	write_all(child->to_parent, line, strlen(line));
+	(void)portico_write_full(child->to_parent, line,
+	                         strlen(line)); /* with the parent gone, no one is left to tell */
 	free(line);
 	free(text);
 }
@@ -154,7 +143,7 @@ int activity_process_run(portico_activity *activity, portico_activity_fn fn, voi
 	struct pollfd readable = {to_parent[0], POLLIN, 0};
 	while (outcome == 1) {
 		if (!told_to_cancel && portico_activity_cancelled(activity)) {
-			write_all(to_child[1], "c", 1);
+			(void)portico_write_full(to_child[1], "c", 1);
 			told_to_cancel = 1;
 		}
 		if (poll(&readable, 1, CHILD_POLL_MS) == 0)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "fdio.h"
 #include "json_text.h"
 
 /* Length of the well-formed UTF-8 sequence starting at text (at most length bytes), or 0: no
@@ -70,19 +71,6 @@ json_t *portico_log_text(const char *text)
 
 static pthread_mutex_t line_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void write_all(int fd, const char *data, size_t length)
-{
-	while (length) {
-		ssize_t written = write(fd, data, length);
-		if (written < 0 && errno == EINTR)
-			continue;
-		if (written <= 0)
-			return; /* stderr is gone: nowhere left to say so */
-		data += written;
-		length -= (size_t)written;
-	}
-}
-
 void portico_log(const char *level, const char *message, json_t *fields)
 {
 	/* jansson keeps insertion order: level and message lead every line. */
@@ -109,7 +97,7 @@ void portico_log_line(int fd, json_t *line)
 	/* One line at a time: a write(2) to a pipe is atomic only up to PIPE_BUF (4 KiB), and a line
 	 * can be longer (a long path in the access log). */
 	pthread_mutex_lock(&line_lock);
-	write_all(fd, text, length + 1);
+	(void)portico_write_full(fd, text, length + 1); /* stderr is gone: nowhere left to say so */
 	pthread_mutex_unlock(&line_lock);
 	free(text);
 }
