@@ -32,8 +32,8 @@ int flow_expr_options_from_env(flow_expr_options *options, portico_error *err)
 	    portico_settings_number("PORTICO_FLOW_EXPR_TIMEOUT_MS", 1000, 100, 60000, &timeout_ms, err) ||
 	    portico_settings_number("PORTICO_FLOW_EXPR_MEMORY_MB", 512, 64, 65536, &memory_mb, err))
 		return -1;
-	*options =
-	        (flow_expr_options){"/proc/self/exe", (unsigned)processes, (unsigned)timeout_ms, (unsigned)memory_mb};
+	*options = (flow_expr_options){"/proc/self/exe", (unsigned)processes, (unsigned)timeout_ms, (unsigned)memory_mb,
+	                               0};
 	return 0;
 }
 

@@ -31,6 +31,8 @@ typedef struct flow_expr_options {
 	unsigned processes;      /* 0: 2 */
 	unsigned timeout_ms;     /* per evaluation; 0: 1000 */
 	unsigned memory_mb;      /* address space of a sandbox process; 0: 512 (not set under ASan) */
+	int lazy;                /* 1: the processes start at the first evaluation (flow_expr_start only
+	                          * records the options), and a failure to start is that call's error */
 } flow_expr_options;
 
 /* The argument a sandbox process is started with: flow_expr_sandbox_main runs when argv[1] is it. */

@@ -55,12 +55,13 @@ static struct {
 	pthread_mutex_t lock; /* guards the fields below but a busy sandbox's pid and fd (its caller's) */
 	pthread_cond_t freed; /* a sandbox was checked in */
 	int started;
+	int deferred; /* configured by a lazy flow_expr_start: the first checkout starts the processes */
 	unsigned count, timeout_ms, memory_mb;
 	sandbox *processes; /* owned, count of them */
 	char *exe;          /* owned */
 	char *name;         /* owned: the processes' argv[0], exe resolved for ps to show */
 	char **env;         /* owned, NULL-terminated: the processes' whole environment */
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, NULL, NULL, NULL};
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL};
 
 /* --- The parent's side --------------------------------------------------------------------------- */
 
@@ -262,10 +263,21 @@ static void fail(sandbox *s, exchange_result r, portico_error *err)
 	portico_error_clear(&tmp);
 }
 
-/* A sandbox for this call, waiting while every one is busy; NULL when the pool is not started. */
-static sandbox *checkout(void)
+static int spawn_all(portico_error *err);
+
+/* A sandbox for this call, waiting while every one is busy; NULL when the pool is not started
+ * (*failed stays 0) or when a deferred pool cannot start (*failed 1, err set). */
+static sandbox *checkout(int *failed, portico_error *err)
 {
 	pthread_mutex_lock(&pool.lock);
+	if (pool.deferred) {
+		if (spawn_all(err)) { /* still deferred: the next call tries again */
+			*failed = 1;
+			pthread_mutex_unlock(&pool.lock);
+			return NULL;
+		}
+		pool.deferred = 0;
+	}
 	for (;;) {
 		if (!pool.started) {
 			pthread_mutex_unlock(&pool.lock);
@@ -333,10 +345,11 @@ int flow_sandbox_call(const char *program, const json_t *names, const json_t *da
 		                         "the expression's data and variables are larger than %d MiB",
 		                         FLOW_SANDBOX_MAX_REQUEST / (1024 * 1024));
 	}
-	sandbox *s = checkout();
+	int failed = 0;
+	sandbox *s = checkout(&failed, err);
 	if (!s) {
 		json_decref(request);
-		return FLOW_SANDBOX_OFF;
+		return failed ? -1 : FLOW_SANDBOX_OFF;
 	}
 	char *body = portico_malloc(length ? length : 1); /* freed below */
 	json_dumpb(request, body, length, JSON_COMPACT);
@@ -387,26 +400,10 @@ static void pool_clear(int kill_them)
 	pool.env = NULL;
 }
 
-int flow_expr_start(const flow_expr_options *options, portico_error *err)
+/* Starts the configured pool's processes; with the lock held. On failure, none is left running. */
+static int spawn_all(portico_error *err)
 {
-	pthread_mutex_lock(&pool.lock);
-	if (pool.started) {
-		pthread_mutex_unlock(&pool.lock);
-		return 0;
-	}
-	pool.count = options->processes ? options->processes : DEFAULT_PROCESSES;
-	pool.timeout_ms = options->timeout_ms ? options->timeout_ms : DEFAULT_TIMEOUT_MS;
-	pool.memory_mb = options->memory_mb ? options->memory_mb : DEFAULT_MEMORY_MB;
-	pool.exe = portico_strdup(options->sandbox_exe);
-	/* Not exec'ed: /proc/self/exe stays this program's image even after an upgrade on disk. */
-	pool.name = realpath(pool.exe, NULL);
-	if (!pool.name)
-		pool.name = portico_strdup(pool.exe);
-	pool.env = sandbox_env(pool.memory_mb, pool.timeout_ms);
-	pool.processes = portico_calloc(pool.count, sizeof(*pool.processes));
 	int rc = 0;
-	for (unsigned i = 0; i < pool.count; i++)
-		pool.processes[i].fd = -1;
 	/* Each process answers a first program before the pool counts as started: an executable that
 	 * does not dispatch FLOW_EXPR_SANDBOX_ARG fails here, not at the first run. */
 	for (unsigned i = 0; i < pool.count && !rc; i++) {
@@ -426,10 +423,39 @@ int flow_expr_start(const flow_expr_options *options, portico_error *err)
 			                       pool.exe);
 		free(reply);
 	}
-	if (rc)
-		pool_clear(1);
-	else
-		pool.started = 1;
+	for (unsigned i = 0; rc && i < pool.count; i++)
+		if (pool.processes[i].pid) {
+			kill(pool.processes[i].pid, SIGKILL);
+			reap(&pool.processes[i], EXIT_GRACE_MS);
+		}
+	pool.started = !rc;
+	return rc;
+}
+
+int flow_expr_start(const flow_expr_options *options, portico_error *err)
+{
+	pthread_mutex_lock(&pool.lock);
+	if (pool.started || pool.deferred) {
+		pthread_mutex_unlock(&pool.lock);
+		return 0;
+	}
+	pool.count = options->processes ? options->processes : DEFAULT_PROCESSES;
+	pool.timeout_ms = options->timeout_ms ? options->timeout_ms : DEFAULT_TIMEOUT_MS;
+	pool.memory_mb = options->memory_mb ? options->memory_mb : DEFAULT_MEMORY_MB;
+	pool.exe = portico_strdup(options->sandbox_exe);
+	/* Not exec'ed: /proc/self/exe stays this program's image even after an upgrade on disk. */
+	pool.name = realpath(pool.exe, NULL);
+	if (!pool.name)
+		pool.name = portico_strdup(pool.exe);
+	pool.env = sandbox_env(pool.memory_mb, pool.timeout_ms);
+	pool.processes = portico_calloc(pool.count, sizeof(*pool.processes));
+	for (unsigned i = 0; i < pool.count; i++)
+		pool.processes[i].fd = -1;
+	int rc = 0;
+	if (options->lazy)
+		pool.deferred = 1;
+	else if ((rc = spawn_all(err)))
+		pool_clear(0);
 	pthread_mutex_unlock(&pool.lock);
 	return rc;
 }
@@ -437,6 +463,10 @@ int flow_expr_start(const flow_expr_options *options, portico_error *err)
 void flow_sandbox_stop(void)
 {
 	pthread_mutex_lock(&pool.lock);
+	if (pool.deferred) {
+		pool.deferred = 0;
+		pool_clear(0);
+	}
 	if (!pool.started) {
 		pthread_mutex_unlock(&pool.lock);
 		return;

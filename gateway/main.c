@@ -290,8 +290,13 @@ int main(int argc, char **argv)
 		return fatal("PORTICO_AUTH=passthrough forwards each caller's credentials to Temporal; with "
 		             "TEMPORAL_API_KEY set too, Temporal would take the gateway's key for every caller: unset "
 		             "one of them");
+	/* The gateway evaluates expressions only to check inline definitions: the sandboxes start at
+	 * the first one, not with every gateway. */
 	flow_expr_options expressions;
-	if (flow_expr_options_from_env(&expressions, &err) || flow_expr_start(&expressions, &err))
+	if (flow_expr_options_from_env(&expressions, &err))
+		return fatal(err.message);
+	expressions.lazy = 1;
+	if (flow_expr_start(&expressions, &err))
 		return fatal(err.message);
 
 	/* Signals are taken by sigwait below; every thread started from here on inherits the mask. */

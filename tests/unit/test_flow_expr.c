@@ -324,7 +324,8 @@ static void test_eval_tree(void **state)
 static int start_sandbox(void **state)
 {
 	(void)state;
-	flow_expr_options options = {"/proc/self/exe", 2, SANDBOX_TIMEOUT_MS, 384};
+	flow_expr_options options = {
+	        .sandbox_exe = "/proc/self/exe", .processes = 2, .timeout_ms = SANDBOX_TIMEOUT_MS, .memory_mb = 384};
 	portico_error err = PORTICO_ERROR_INIT;
 	if (flow_expr_start(&options, &err))
 		fail_msg("%s", err.message);
@@ -414,6 +415,29 @@ static void test_sandbox_bounds(void **state)
 	portico_error_clear(&err);
 	json_decref(data);
 	assert_sandbox_answers();
+}
+
+/* A lazy pool starts nothing until the first evaluation; one that cannot start fails that
+ * evaluation (never falling back to running it in-process) and tries again at the next. */
+static void test_sandbox_lazy(void **state)
+{
+	(void)state;
+	flow_expr_options options = {.sandbox_exe = "/bin/true", .processes = 1, .lazy = 1};
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(flow_expr_start(&options, &err), 0);
+	json_t *data = json_null();
+	for (int attempt = 0; attempt < 2; attempt++) {
+		assert_null(flow_expr_eval("${ 1 }", data, NULL, &err));
+		assert_int_equal(err.code, PORTICO_UNAVAILABLE);
+		assert_non_null(strstr(err.message, "/bin/true does not answer"));
+		portico_error_clear(&err);
+	}
+	flow_expr_stop();
+	assert_json_equal(eval("${ 1 }", "null", NULL), "1"); /* stopped: in-process, as before any start */
+	options.sandbox_exe = "/proc/self/exe";
+	assert_int_equal(flow_expr_start(&options, &err), 0);
+	assert_sandbox_answers();
+	flow_expr_stop();
 }
 
 /* Kills this test's children (the sandbox processes) from outside, as the OOM killer would;
@@ -508,6 +532,8 @@ int main(int argc, char **argv)
 	};
 	int failed = cmocka_run_group_tests_name("in-process", tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("sandbox", sandbox_tests, start_sandbox, stop_sandbox);
+	const struct CMUnitTest lazy_tests[] = {cmocka_unit_test(test_sandbox_lazy)};
+	failed += cmocka_run_group_tests_name("lazy sandbox", lazy_tests, NULL, NULL);
 	flow_expr_stop();
 	return failed;
 }
