@@ -262,7 +262,7 @@ fuzz-smoke:
 	@scripts/fuzz.sh 4 $(FUZZ_TARGETS)
 
 # Benchmarks side by side with the peers (not part of make test): BENCH_FLAGS=--smoke for a short run.
-bench: all $(BUILD)/bench/codec_bench
+bench: all $(BUILD)/bench/codec_bench $(BUILD)/bench/json_bench
 	@scripts/setup.sh --bench
 	@$(PYTHON) bench/run.py $(BENCH_FLAGS)
 
@@ -271,6 +271,13 @@ soak: all
 	@$(SAN_ENV) $(PYTHON) bench/soak.py --gateway $(BUILD)/portico
 
 $(BUILD)/bench/codec_bench: $(BUILD)/obj/bench/codec_bench.o $(PORTICO_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "link  $@"
+	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# JSON <-> protobuf per byte, through the gateway's own request and response functions.
+$(BUILD)/bench/json_bench: $(BUILD)/obj/bench/json_bench.o $(BUILD)/libgateway.a $(BUILD)/libflow.a $(BUILD)/libhttpd.a \
+		$(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
