@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "json_parse.h"
 
 typedef struct text_buffer {
 	char *data;
@@ -272,7 +273,12 @@ json_t *portico_json_parse(const char *text, size_t length, size_t flags, json_e
 	json_error_t unwanted;
 	if (!error)
 		error = &unwanted;
-	json_t *value = json_loadb(text, length, flags, error);
+	json_t *value = flags & ~(size_t)JSON_DECODE_ANY
+	                        ? NULL
+	                        : portico_json_parse_plain(text, length, flags & JSON_DECODE_ANY);
+	if (value)
+		return value;
+	value = json_loadb(text, length, flags, error);
 	if (value || json_error_code(error) != json_error_numeric_overflow)
 		return value;
 	size_t quoted_length;
