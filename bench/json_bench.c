@@ -8,8 +8,9 @@
  * Each in two shapes: a JSON value in payload shorthand (one string of BYTES characters) and the
  * full form {"metadata", "data": base64} of BYTES binary bytes. Prints one JSON object: for each
  * case the median, fastest and slowest µs per payload byte over ROUNDS rounds, and the body size.
+ * CASE runs one case only (under callgrind, say: --toggle-collect=time_request).
  *
- * Usage: json_bench [BYTES] [ROUNDS] */
+ * Usage: json_bench [BYTES] [ROUNDS] [CASE] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,15 +39,18 @@ static int compare_doubles(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* The case's figures: µs per payload byte of each round, sorted. */
-static void print_case(const char *name, double *us, size_t rounds, size_t payload_bytes, size_t body_bytes, int last)
+/* The case's figures: µs per payload byte of each round, sorted; nothing for a case not run. */
+static void print_case(const char *name, double *us, size_t rounds, size_t payload_bytes, size_t body_bytes,
+                       int *printed)
 {
+	if (!rounds)
+		return;
 	qsort(us, rounds, sizeof *us, compare_doubles);
 	double per_byte = (double)payload_bytes;
-	printf("  \"%s\": {\"payloadBytes\": %zu, \"bodyBytes\": %zu, \"microsPerByte\": {\"median\": %.6f, "
-	       "\"min\": %.6f, \"max\": %.6f}}%s\n",
-	       name, payload_bytes, body_bytes, us[rounds / 2] / per_byte, us[0] / per_byte, us[rounds - 1] / per_byte,
-	       last ? "" : ",");
+	printf("%s  \"%s\": {\"payloadBytes\": %zu, \"bodyBytes\": %zu, \"microsPerByte\": {\"median\": %.6f, "
+	       "\"min\": %.6f, \"max\": %.6f}}",
+	       (*printed)++ ? ",\n" : "", name, payload_bytes, body_bytes, us[rounds / 2] / per_byte, us[0] / per_byte,
+	       us[rounds - 1] / per_byte);
 }
 
 /* A signal's HTTP body with one argument: a string of bytes characters in shorthand, or bytes
@@ -133,6 +137,8 @@ int main(int argc, char **argv)
 {
 	size_t bytes = argc > 1 ? strtoul(argv[1], NULL, 10) : 1024 * 1024;
 	size_t rounds = argc > 2 ? strtoul(argv[2], NULL, 10) : 15;
+	const char *only = argc > 3 ? argv[3] : NULL;
+	static const char *const names[] = {"requestShorthand", "requestBase64", "responseShorthand", "responseBase64"};
 	const gateway_route *route;
 	route_params params;
 	char allow[64];
@@ -143,28 +149,31 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double *us = malloc(rounds * sizeof *us);
+	int printed = 0;
 	printf("{\n");
 	for (int full_form = 0; full_form < 2; full_form++) {
-		size_t length;
+		size_t length, n = only && strcmp(only, names[full_form]) ? 0 : rounds;
 		char *body = request_body(bytes, full_form, &length);
-		time_request(route, &params, body, length); /* warm: the allocator's arenas */
-		for (size_t i = 0; i < rounds; i++)
+		if (n)
+			time_request(route, &params, body, length); /* warm: the allocator's arenas */
+		for (size_t i = 0; i < n; i++)
 			us[i] = time_request(route, &params, body, length);
-		print_case(full_form ? "requestBase64" : "requestShorthand", us, rounds, bytes, length, 0);
+		print_case(names[full_form], us, n, bytes, length, &printed);
 		free(body);
 	}
 	gateway gw = {.config.max_payload_bytes = PORTICO_DEFAULT_MAX_PAYLOAD_BYTES};
 	for (int binary = 0; binary < 2; binary++) {
 		gateway_exchange exchange = {.gateway = &gw, .payload_shorthand = 1};
-		size_t length, text_length = 0;
+		size_t length, text_length = 0, n = only && strcmp(only, names[2 + binary]) ? 0 : rounds;
 		uint8_t *packed = response_bytes(bytes, binary, &length);
-		time_response(&exchange, packed, length, &text_length);
-		for (size_t i = 0; i < rounds; i++)
+		if (n)
+			time_response(&exchange, packed, length, &text_length);
+		for (size_t i = 0; i < n; i++)
 			us[i] = time_response(&exchange, packed, length, &text_length);
-		print_case(binary ? "responseBase64" : "responseShorthand", us, rounds, bytes, text_length, binary);
+		print_case(names[2 + binary], us, n, bytes, text_length, &printed);
 		free(packed);
 	}
-	printf("}\n");
+	printf("\n}\n");
 	free(us);
 	route_params_free(&params);
 	return 0;
