@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +31,30 @@ static void append(text_buffer *buffer, const char *text, size_t length)
 	buffer->data[buffer->length] = '\0';
 }
 
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Whether any of the 8 bytes at text needs an escape: a quote, a backslash or a control
+ * character (each test exact as to "any byte"). Payloads are long strings with few escapes, so
+ * they are read a word at a time. */
+static int word_needs_escape(const char *text)
+{
+	uint64_t word;
+	memcpy(&word, text, sizeof word);
+	uint64_t quote = word ^ (ONES * '"'), backslash = word ^ (ONES * '\\');
+	uint64_t control = (word - ONES * 0x20) & ~word;
+	return ((((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | control) & HIGHS) != 0;
+}
+
 static void append_string(text_buffer *buffer, const char *text, size_t length)
 {
 	append(buffer, "\"", 1);
 	size_t run = 0;
 	for (size_t i = 0; i < length; i++) {
+		while (length - i >= 8 && !word_needs_escape(text + i))
+			i += 8;
+		if (i == length)
+			break;
 		unsigned char c = (unsigned char)text[i];
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
