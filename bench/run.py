@@ -283,6 +283,13 @@ def codec_figures():
     return figures
 
 
+def json_figures():
+    """JSON↔protobuf per payload byte on 1 MiB payloads (bench/json_bench.c): medians of 15 rounds."""
+    output = subprocess.run([str(TOP / "build/bench/json_bench"), str(1024 * 1024), "15"], capture_output=True,
+                            text=True, check=True).stdout
+    return json.loads(output)
+
+
 def wrk_version():
     output = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
     return (output.stdout + output.stderr).split(" [")[0].strip()
@@ -320,6 +327,15 @@ def targets(result):
         row("gateway RSS ≤ +100 MB with 10,000 idle connections", f"+{added:.0f} MB", added <= 100)
     encrypt = result["codec"]["2MiB"]["encryptMBps"]["median"]
     row("codec encrypt ≥ 1 GB/s on 2 MiB", f"{encrypt / 1000:.1f} GB/s", encrypt >= 1000)
+    if result.get("json"):
+        # The transcoder Envoy uses publishes about 0.01 µs/B JSON→gRPC and 0.005 µs/B back.
+        per_byte = {name: figures["microsPerByte"]["median"] for name, figures in result["json"].items()}
+        to_proto = max(per_byte["requestShorthand"], per_byte["requestBase64"])
+        to_json = max(per_byte["responseShorthand"], per_byte["responseBase64"])
+        row("JSON→proto per byte below 0.01 µs/B (1 MiB payload, shorthand / base64)",
+            f"{per_byte['requestShorthand']:.4f} / {per_byte['requestBase64']:.4f} µs/B", to_proto < 0.01)
+        row("proto→JSON per byte below 0.005 µs/B (1 MiB payload, shorthand / base64)",
+            f"{per_byte['responseShorthand']:.4f} / {per_byte['responseBase64']:.4f} µs/B", to_json < 0.005)
     if result.get("worker"):
         ratio = result["worker"]["cpuRatio"]
         row("worker CPU per activity ≤ 1/3 of the Python SDK's", f"{ratio:.2f}", ratio <= 1 / 3)
@@ -376,6 +392,15 @@ def markdown(result):
     for label in ("2MiB", "1KiB"):
         lines.append(f"| {label} | {span(codec[label]['encryptMBps'])} | {span(codec[label]['decryptMBps'])} |")
     lines.append(f"\nOpenSSL's own AES-256-GCM on 2 MiB blocks: {codec['opensslCeilingMBps']:.0f} MB/s.")
+    if result.get("json"):
+        lines += ["", "## JSON ↔ protobuf per byte (1 MiB payload, the gateway's own functions)", "",
+                  "A signal carrying the payload, from HTTP body to packed protobuf; a query's answer carrying it, "
+                  "from packed protobuf to the body's JSON; as a JSON value (payload shorthand) or binary in "
+                  "base64. Median [min–max] of 15 rounds, µs per payload byte.", "",
+                  "| case | body bytes | µs/B |", "|---|---|---|"]
+        for name, figures in result["json"].items():
+            us = figures["microsPerByte"]
+            lines.append(f"| {name} | {figures['bodyBytes']} | {us['median']:.4f} [{us['min']:.4f}–{us['max']:.4f}] |")
     worker = result.get("worker")
     if worker:
         lines += ["", "## Worker vs the Python SDK's (no-op activities)", "",
@@ -449,6 +474,7 @@ def main():
             worker.terminate()
             worker.wait(timeout=30)
     result["codec"] = codec_figures()
+    result["json"] = json_figures()
     worker_json = Path(tempfile.mktemp(suffix=".json"))
     subprocess.run([sys.executable, str(TOP / "bench/worker_bench.py"), "--runs", str(options.runs),
                     "--activities", "100" if options.smoke else "300", "--json", str(worker_json)],
