@@ -63,9 +63,9 @@ PROBE := $(BUILD)/tests/client-probe
 # Keep objects of test programs between builds.
 .SECONDARY:
 
-# The bench's C workflows are built too, so that a change of the workflow API breaks the build,
-# not a later make bench.
-all: sdk programs $(UNIT_BIN) $(PROBE) $(TEST_WORKFLOW_LIBS) $(BUILD)/bench/libbenchworkflows.so
+# The bench's C workflows and the JSON bench (which calls the gateway's request and response
+# functions) are built too, so that a change of those APIs breaks the build, not a later make bench.
+all: sdk programs $(UNIT_BIN) $(PROBE) $(TEST_WORKFLOW_LIBS) $(BUILD)/bench/libbenchworkflows.so $(BUILD)/bench/json_bench
 
 # What is deployed: the gateway, the worker and the activity libraries (the Docker images' build).
 programs: $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS) $(EXAMPLE_WORKFLOWS)
