@@ -5,8 +5,9 @@
  *             (a signal with one argument);
  *   response: packed bytes from Temporal → unpacked → exchange_message_json (codec decode, proto3
  *             JSON) → the body's text (a query's result holding one payload).
- * Each in two shapes: a JSON value in payload shorthand (one string of BYTES characters) and the
- * full form {"metadata", "data": base64} of BYTES binary bytes. Prints one JSON object: for each
+ * Each in three shapes: a JSON value in payload shorthand (a string of BYTES characters, or an
+ * object of records of about BYTES), and the full form {"metadata", "data": base64} of BYTES binary
+ * bytes. Prints one JSON object: for each
  * case the median, fastest and slowest µs per payload byte over ROUNDS rounds, and the body size.
  * CASE runs one case only (under callgrind, say: --toggle-collect=time_request).
  *
@@ -53,24 +54,48 @@ static void print_case(const char *name, double *us, size_t rounds, size_t paylo
 	       us[rounds - 1] / per_byte);
 }
 
-/* A signal's HTTP body with one argument: a string of bytes characters in shorthand, or bytes
- * binary bytes in the full form. The caller frees it. */
-static char *request_body(size_t bytes, int full_form, size_t *length)
+/* The payloads' shapes: a JSON string, a JSON object of records (many short keys, numbers and
+ * strings), binary bytes (base64 in JSON). */
+typedef enum shape { SHAPE_STRING, SHAPE_OBJECT, SHAPE_BINARY, SHAPES } shape;
+
+/* The payload's data, about bytes long (*length exactly): a JSON string, JSON records or
+ * letters (binary). The caller frees it. */
+static char *payload_data(shape kind, size_t bytes, size_t *length)
 {
-	char *data = malloc(bytes + 1);
-	for (size_t i = 0; i < bytes; i++)
-		data[i] = (char)('a' + i % 26);
-	data[bytes] = '\0';
-	char *value = full_form ? portico_base64_encode((const uint8_t *)data, bytes) : data;
-	const char *format = full_form ? "{\"input\":{\"payloads\":[{\"metadata\":{\"encoding\":\"YmluYXJ5L3BsYWlu\"},"
-	                                 "\"data\":\"%s\"}]},\"identity\":\"bench\"}"
-	                               : "{\"args\":[\"%s\"],\"identity\":\"bench\"}";
-	size_t size = strlen(format) + strlen(value) + 1;
+	char *data = malloc(bytes + 256);
+	size_t n = 0;
+	if (kind == SHAPE_OBJECT) {
+		n = (size_t)sprintf(data, "{\"items\":[");
+		for (unsigned i = 0; n < bytes; i++)
+			n += (size_t)sprintf(
+			        data + n,
+			        "%s{\"id\":%u,\"name\":\"item-%u\",\"price\":12.5,\"tags\":[\"red\",\"blue\"],"
+			        "\"active\":true}",
+			        i ? "," : "", i, i);
+		n += (size_t)sprintf(data + n, "]}");
+	} else {
+		for (; n < bytes; n++)
+			data[n] = (char)('a' + n % 26);
+		if (kind == SHAPE_STRING)
+			data[0] = data[n - 1] = '"';
+	}
+	data[n] = '\0';
+	*length = n;
+	return data;
+}
+
+/* A signal's HTTP body with one argument of that shape: a JSON value in shorthand, binary in the
+ * full form. The caller frees it. */
+static char *request_body(shape kind, const char *data, size_t bytes, size_t *length)
+{
+	char *value = kind == SHAPE_BINARY ? portico_base64_encode((const uint8_t *)data, bytes) : NULL;
+	const char *format = value ? "{\"input\":{\"payloads\":[{\"metadata\":{\"encoding\":\"YmluYXJ5L3BsYWlu\"},"
+	                             "\"data\":\"%s\"}]},\"identity\":\"bench\"}"
+	                           : "{\"args\":[%s],\"identity\":\"bench\"}";
+	size_t size = strlen(format) + (value ? strlen(value) : bytes) + 1;
 	char *body = malloc(size);
-	*length = (size_t)snprintf(body, size, format, value);
-	if (full_form)
-		free(value);
-	free(data);
+	*length = (size_t)snprintf(body, size, format, value ? value : data);
+	free(value);
 	return body;
 }
 
@@ -95,16 +120,11 @@ static double time_request(const gateway_route *route, const route_params *param
 	return now_us() - started;
 }
 
-/* A query's packed answer holding one payload of bytes: json/plain (a JSON string) or binary. */
-static uint8_t *response_bytes(size_t bytes, int binary, size_t *length)
+/* A query's packed answer holding one payload: json/plain (a JSON value) or binary/plain. */
+static uint8_t *response_bytes(shape kind, const char *data, size_t bytes, size_t *length)
 {
-	size_t text_length = binary ? bytes : bytes + 2;
-	uint8_t *data = malloc(text_length);
-	for (size_t i = 0; i < text_length; i++)
-		data[i] = (uint8_t)('a' + i % 26);
-	if (!binary)
-		data[0] = data[text_length - 1] = '"';
-	portico_payload *payload = portico_payload_new(binary ? "binary/plain" : "json/plain", data, text_length);
+	portico_payload *payload =
+	        portico_payload_new(kind == SHAPE_BINARY ? "binary/plain" : "json/plain", (const uint8_t *)data, bytes);
 	Temporal__Api__Common__V1__Payloads result = TEMPORAL__API__COMMON__V1__PAYLOADS__INIT;
 	result.n_payloads = 1;
 	result.payloads = &payload;
@@ -115,7 +135,6 @@ static uint8_t *response_bytes(size_t bytes, int binary, size_t *length)
 	uint8_t *packed = malloc(*length);
 	protobuf_c_message_pack(&response.base, packed);
 	portico_payload_free(payload);
-	free(data);
 	return packed;
 }
 
@@ -138,40 +157,44 @@ int main(int argc, char **argv)
 	size_t bytes = argc > 1 ? strtoul(argv[1], NULL, 10) : 1024 * 1024;
 	size_t rounds = argc > 2 ? strtoul(argv[2], NULL, 10) : 15;
 	const char *only = argc > 3 ? argv[3] : NULL;
-	static const char *const names[] = {"requestShorthand", "requestBase64", "responseShorthand", "responseBase64"};
+	static const char *const names[2][SHAPES] = {{"requestShorthand", "requestObject", "requestBase64"},
+	                                             {"responseShorthand", "responseObject", "responseBase64"}};
 	const gateway_route *route;
 	route_params params;
 	char allow[64];
 	if (bytes == 0 || rounds == 0 ||
 	    router_match(gateway_routes, gateway_route_count, "POST", SIGNAL_PATH, &route, &params, allow,
 	                 sizeof allow) != ROUTE_FOUND) {
-		fprintf(stderr, "usage: json_bench [BYTES] [ROUNDS]\n");
+		fprintf(stderr, "usage: json_bench [BYTES] [ROUNDS] [CASE]\n");
 		return 1;
 	}
 	double *us = malloc(rounds * sizeof *us);
 	int printed = 0;
 	printf("{\n");
-	for (int full_form = 0; full_form < 2; full_form++) {
-		size_t length, n = only && strcmp(only, names[full_form]) ? 0 : rounds;
-		char *body = request_body(bytes, full_form, &length);
+	gateway gw = {.config.max_payload_bytes = PORTICO_DEFAULT_MAX_PAYLOAD_BYTES};
+	for (shape kind = 0; kind < SHAPES; kind++) {
+		size_t data_length, length;
+		char *data = payload_data(kind, bytes, &data_length);
+		size_t n = only && strcmp(only, names[0][kind]) ? 0 : rounds;
+		char *body = request_body(kind, data, data_length, &length);
 		if (n)
 			time_request(route, &params, body, length); /* warm: the allocator's arenas */
 		for (size_t i = 0; i < n; i++)
 			us[i] = time_request(route, &params, body, length);
-		print_case(names[full_form], us, n, bytes, length, &printed);
+		print_case(names[0][kind], us, n, data_length, length, &printed);
 		free(body);
-	}
-	gateway gw = {.config.max_payload_bytes = PORTICO_DEFAULT_MAX_PAYLOAD_BYTES};
-	for (int binary = 0; binary < 2; binary++) {
+
 		gateway_exchange exchange = {.gateway = &gw, .payload_shorthand = 1};
-		size_t length, text_length = 0, n = only && strcmp(only, names[2 + binary]) ? 0 : rounds;
-		uint8_t *packed = response_bytes(bytes, binary, &length);
+		size_t text_length = 0;
+		n = only && strcmp(only, names[1][kind]) ? 0 : rounds;
+		uint8_t *packed = response_bytes(kind, data, data_length, &length);
 		if (n)
 			time_response(&exchange, packed, length, &text_length);
 		for (size_t i = 0; i < n; i++)
 			us[i] = time_response(&exchange, packed, length, &text_length);
-		print_case(names[2 + binary], us, n, bytes, text_length, &printed);
+		print_case(names[1][kind], us, n, data_length, text_length, &printed);
 		free(packed);
+		free(data);
 	}
 	printf("\n}\n");
 	free(us);
