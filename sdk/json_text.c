@@ -17,15 +17,21 @@ typedef struct text_buffer {
 	size_t length, capacity;
 } text_buffer;
 
-static void append(text_buffer *buffer, const char *text, size_t length)
+/* Makes room for length more bytes and the NUL. */
+static void grow(text_buffer *buffer, size_t length)
 {
-	if (buffer->length + length + 1 > buffer->capacity) {
-		size_t capacity = buffer->capacity ? buffer->capacity : 256;
-		while (buffer->length + length + 1 > capacity)
-			capacity *= 2;
-		buffer->data = portico_realloc(buffer->data, capacity);
-		buffer->capacity = capacity;
-	}
+	size_t capacity = buffer->capacity ? buffer->capacity : 256;
+	while (buffer->length + length + 1 > capacity)
+		capacity *= 2;
+	buffer->data = portico_realloc(buffer->data, capacity);
+	buffer->capacity = capacity;
+}
+
+/* Inline, so that the many one-byte appends of punctuation cost a store, not a call. */
+static inline void append(text_buffer *buffer, const char *text, size_t length)
+{
+	if (buffer->length + length + 1 > buffer->capacity)
+		grow(buffer, length);
 	memcpy(buffer->data + buffer->length, text, length);
 	buffer->length += length;
 	buffer->data[buffer->length] = '\0';
@@ -104,6 +110,19 @@ static void append_real(text_buffer *buffer, double value)
 	append(buffer, text, strlen(text));
 }
 
+/* Decimal digits, as "%lld" writes them; records hold many integers. */
+static void append_integer(text_buffer *buffer, json_int_t value)
+{
+	char digits[24], *start = digits + sizeof digits;
+	unsigned long long magnitude = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
+	do
+		*--start = (char)('0' + magnitude % 10);
+	while (magnitude /= 10);
+	if (value < 0)
+		*--start = '-';
+	append(buffer, start, (size_t)(digits + sizeof digits - start));
+}
+
 static int compare_keys(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -138,7 +157,6 @@ static void append_object(text_buffer *buffer, const json_t *object, int flags)
 
 static void append_value(text_buffer *buffer, const json_t *value, int flags)
 {
-	char number[32];
 	switch (json_typeof(value)) {
 	case JSON_OBJECT:
 		append_object(buffer, value, flags);
@@ -159,8 +177,7 @@ static void append_value(text_buffer *buffer, const json_t *value, int flags)
 			append_string(buffer, json_string_value(value), json_string_length(value));
 		break;
 	case JSON_INTEGER:
-		snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
-		append(buffer, number, strlen(number));
+		append_integer(buffer, json_integer_value(value));
 		break;
 	case JSON_REAL:
 		append_real(buffer, json_real_value(value));
