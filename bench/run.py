@@ -329,13 +329,12 @@ def targets(result):
     row("codec encrypt ≥ 1 GB/s on 2 MiB", f"{encrypt / 1000:.1f} GB/s", encrypt >= 1000)
     if result.get("json"):
         # The transcoder Envoy uses publishes about 0.01 µs/B JSON→gRPC and 0.005 µs/B back.
+        # Met when every payload shape is below it: a string, an object of records, base64.
         per_byte = {name: figures["microsPerByte"]["median"] for name, figures in result["json"].items()}
-        to_proto = max(per_byte["requestShorthand"], per_byte["requestBase64"])
-        to_json = max(per_byte["responseShorthand"], per_byte["responseBase64"])
-        row("JSON→proto per byte below 0.01 µs/B (1 MiB payload, shorthand / base64)",
-            f"{per_byte['requestShorthand']:.4f} / {per_byte['requestBase64']:.4f} µs/B", to_proto < 0.01)
-        row("proto→JSON per byte below 0.005 µs/B (1 MiB payload, shorthand / base64)",
-            f"{per_byte['responseShorthand']:.4f} / {per_byte['responseBase64']:.4f} µs/B", to_json < 0.005)
+        for way, limit, label in (("request", 0.01, "JSON→proto"), ("response", 0.005, "proto→JSON")):
+            figures = [per_byte[way + shape] for shape in ("Shorthand", "Object", "Base64")]
+            row(f"{label} per byte below {limit} µs/B (1 MiB payload: string / records / base64)",
+                " / ".join(f"{figure:.4f}" for figure in figures) + " µs/B", max(figures) < limit)
     if result.get("worker"):
         ratio = result["worker"]["cpuRatio"]
         row("worker CPU per activity ≤ 1/3 of the Python SDK's", f"{ratio:.2f}", ratio <= 1 / 3)
@@ -395,8 +394,9 @@ def markdown(result):
     if result.get("json"):
         lines += ["", "## JSON ↔ protobuf per byte (1 MiB payload, the gateway's own functions)", "",
                   "A signal carrying the payload, from HTTP body to packed protobuf; a query's answer carrying it, "
-                  "from packed protobuf to the body's JSON; as a JSON value (payload shorthand) or binary in "
-                  "base64. Median [min–max] of 15 rounds, µs per payload byte.", "",
+                  "from packed protobuf to the body's JSON; as a JSON value in payload shorthand (a string, or "
+                  "an object of records) or binary in base64. Median [min–max] of 15 rounds, µs per payload "
+                  "byte.", "",
                   "| case | body bytes | µs/B |", "|---|---|---|"]
         for name, figures in result["json"].items():
             us = figures["microsPerByte"]
