@@ -186,17 +186,22 @@ void dispatch_log_access(void *arg, http_request *request)
 	count_request(arg, exchange, request, duration_ms);
 	char timestamp[PORTICO_WALL_TEXT_SIZE];
 	portico_wall_text(timestamp);
-	/* The method, path and workflow id are the client's bytes, which need not be UTF-8. */
-	json_t *line = json_pack("{s:s,s:s,s:o,s:o,s:i,s:I}", "time", timestamp, "level", "info", "method",
-	                         portico_log_text(http_request_method_sent(request)), "path",
-	                         portico_log_text(http_request_path(request)), "status",
-	                         (int)http_request_status(request), "durationMs", (json_int_t)duration_ms);
+	/* The method, path and workflow id are the client's bytes, which need not be UTF-8: the
+	 * writer makes them so, as portico_log_text does. */
+	portico_log_writer line;
+	portico_log_writer_start(&line);
+	portico_log_writer_text(&line, "time", timestamp);
+	portico_log_writer_text(&line, "level", "info");
+	portico_log_writer_text(&line, "method", http_request_method_sent(request));
+	portico_log_writer_text(&line, "path", http_request_path(request));
+	portico_log_writer_int(&line, "status", (int)http_request_status(request));
+	portico_log_writer_int(&line, "durationMs", duration_ms);
 	if (exchange) {
-		json_object_set_new(line, "requestId", json_string(exchange->request_id));
+		portico_log_writer_text(&line, "requestId", exchange->request_id);
 		if (exchange->workflow_id)
-			json_object_set_new(line, "workflowId", portico_log_text(exchange->workflow_id));
+			portico_log_writer_text(&line, "workflowId", exchange->workflow_id);
 	}
-	portico_log_line(STDOUT_FILENO, line);
+	portico_log_writer_send(&line, STDOUT_FILENO);
 }
 
 void dispatch_metrics_define(portico_metrics *metrics)
