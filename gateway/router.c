@@ -18,7 +18,8 @@ void route_params_free(route_params *params)
 
 /* Matches pattern against path segment by segment; returns the number of literal segments
  * matched, or -1. With params, captured variables go there (unescaped); without, nothing is
- * allocated, so the whole table can be scanned cheaply and only a winner captures. */
+ * allocated, so the whole table can be scanned cheaply and only a winner captures. Both strings
+ * are walked once, byte by byte: most patterns differ from the path within a few bytes. */
 static int match_pattern(const char *pattern, const char *path, route_params *params)
 {
 	int literals = 0;
@@ -27,26 +28,34 @@ static int match_pattern(const char *pattern, const char *path, route_params *pa
 	while (*pattern == '/' && *path == '/') {
 		pattern++;
 		path++;
-		size_t pattern_length = strcspn(pattern, "/");
-		size_t path_length = strcspn(path, "/");
 		if (*pattern == '{') {
-			if (path_length == 0)
+			const char *field = pattern + 1, *segment = path;
+			while (*pattern && *pattern != '/')
+				pattern++;
+			while (*path && *path != '/')
+				path++;
+			if (path == segment)
 				goto mismatch;
 			if (params) {
-				char *value =
-				        params->count < ROUTER_MAX_PARAMS ? http_unescape(path, path_length, 0) : NULL;
+				char *value = params->count < ROUTER_MAX_PARAMS
+				                      ? http_unescape(segment, (size_t)(path - segment), 0)
+				                      : NULL;
 				if (!value)
 					goto mismatch;
-				params->items[params->count].field = portico_strndup(pattern + 1, pattern_length - 2);
+				/* The field's name is between the braces. */
+				params->items[params->count].field =
+				        portico_strndup(field, (size_t)(pattern - field - 1));
 				params->items[params->count++].value = value;
 			}
-		} else if (pattern_length == path_length && !memcmp(pattern, path, path_length)) {
-			literals++;
 		} else {
-			goto mismatch;
+			while (*pattern && *pattern != '/' && *pattern == *path) {
+				pattern++;
+				path++;
+			}
+			if ((*pattern && *pattern != '/') || (*path && *path != '/'))
+				goto mismatch;
+			literals++;
 		}
-		pattern += pattern_length;
-		path += path_length;
 	}
 	if (*pattern == '\0' && (*path == '\0' || !strcmp(path, "/")))
 		return literals;
