@@ -165,15 +165,34 @@ static const char *method_label(const char *method)
 	return "OTHER";
 }
 
-/* Every label from a closed set: the route's pattern or "unmatched", method_label, the status. */
+/* Every label from a closed set: the route's pattern or "unmatched", method_label, the status. The
+ * labels are put together with memcpy: snprintf cost more than the counting. */
 static void count_request(gateway *gw, const gateway_exchange *exchange, http_request *request, int64_t duration_ms)
 {
-	char route[256], method[32], status[32], labels[384];
+	char route[256], method[32], labels[384];
 	portico_metrics_label(route, sizeof route, "route",
 	                      exchange && exchange->route ? exchange->route : "unmatched");
 	portico_metrics_label(method, sizeof method, "method", method_label(http_request_method_sent(request)));
-	snprintf(status, sizeof status, "status=\"%u\"", http_request_status(request));
-	snprintf(labels, sizeof labels, "%s,%s,%s", route, method, status);
+	size_t route_length = strlen(route), method_length = strlen(method), used = 0;
+	memcpy(labels, route, route_length);
+	used += route_length;
+	labels[used++] = ',';
+	memcpy(labels + used, method, method_length);
+	used += method_length;
+	memcpy(labels + used, ",status=\"", 9);
+	used += 9;
+	/* The status in decimal (0 when nothing was answered: the client left). */
+	char digits[12];
+	size_t at = sizeof digits;
+	unsigned status = http_request_status(request);
+	do {
+		digits[--at] = (char)('0' + status % 10);
+		status /= 10;
+	} while (status);
+	memcpy(labels + used, digits + at, sizeof digits - at);
+	used += sizeof digits - at;
+	labels[used++] = '"';
+	labels[used] = '\0';
 	portico_metrics_add(gw->metrics, "portico_http_requests_total", labels, 1);
 	portico_metrics_observe(gw->metrics, "portico_http_request_duration_seconds", route,
 	                        (double)duration_ms / 1000);
