@@ -227,7 +227,7 @@ test: setup
 
 test-integration:
 	@$(SAN_ENV) PORTICO_PROBES="$(CURDIR)/$(BUILD)/tests/client-probe $(CURDIR)/build/asan/tests/client-probe" \
-		TEMPORAL_CLI="$(CURDIR)/$(TEMPORAL)" $(PYTHON) -m pytest -q tests/integration
+		TEMPORAL_CLI="$(CURDIR)/$(TEMPORAL)" $(PYTHON) -m pytest -q --durations=15 tests/integration
 
 run: setup all
 	@scripts/run.sh
