@@ -73,6 +73,16 @@ static void allow_add(char *allow, size_t size, const char *method)
 	snprintf(allow + used, size - used, "%s%s", used ? ", " : "", method);
 }
 
+/* The number of segments a pattern must have to match path: its '/'s, one trailing '/' aside. */
+static unsigned path_segments(const char *path)
+{
+	unsigned slashes = 0;
+	const char *at = path;
+	for (; *at; at++)
+		slashes += *at == '/';
+	return at - path > 1 && at[-1] == '/' ? slashes - 1 : slashes;
+}
+
 route_result router_match(const gateway_route *table, size_t count, const char *method, const char *path,
                           const gateway_route **route, route_params *params, char *allow, size_t allow_size)
 {
@@ -82,10 +92,12 @@ route_result router_match(const gateway_route *table, size_t count, const char *
 	*route = NULL;
 	if (allow_size)
 		allow[0] = '\0';
+	/* A pattern matches only paths of as many segments: the others are passed over unread. */
+	unsigned segments = path_segments(path);
 	/* Routes of the request's method first, without allocating; only a route better than the
 	 * best so far captures its variables (and may still fail to unescape). */
 	for (size_t i = 0; i < count; i++) {
-		if (strcmp(table[i].method, method))
+		if (table[i].segments != segments || strcmp(table[i].method, method))
 			continue;
 		int literals = match_pattern(table[i].pattern, path, NULL);
 		if (literals > best && match_pattern(table[i].pattern, path, &candidate) >= 0) {
@@ -97,7 +109,8 @@ route_result router_match(const gateway_route *table, size_t count, const char *
 	}
 	/* No route for this method: the others that match the path make the Allow header of a 405. */
 	for (size_t i = 0; !*route && allow_size && i < count; i++)
-		if (strcmp(table[i].method, method) && match_pattern(table[i].pattern, path, NULL) >= 0)
+		if (table[i].segments == segments && strcmp(table[i].method, method) &&
+		    match_pattern(table[i].pattern, path, NULL) >= 0)
 			allow_add(allow, allow_size, table[i].method);
 	if (*route)
 		return ROUTE_FOUND;
