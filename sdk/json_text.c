@@ -10,12 +10,9 @@
 
 #include "alloc.h"
 
-typedef struct text_buffer {
-	char *data;
-	size_t length, capacity;
-} text_buffer;
+typedef portico_json_buffer text_buffer;
 
-static void append(text_buffer *buffer, const char *text, size_t length)
+char *portico_json_buffer_reserve(portico_json_buffer *buffer, size_t length)
 {
 	if (buffer->length + length + 1 > buffer->capacity) {
 		size_t capacity = buffer->capacity ? buffer->capacity : 256;
@@ -24,12 +21,22 @@ static void append(text_buffer *buffer, const char *text, size_t length)
 		buffer->data = portico_realloc(buffer->data, capacity);
 		buffer->capacity = capacity;
 	}
-	memcpy(buffer->data + buffer->length, text, length);
+	return buffer->data + buffer->length;
+}
+
+void portico_json_buffer_append(portico_json_buffer *buffer, const char *text, size_t length)
+{
+	memcpy(portico_json_buffer_reserve(buffer, length), text, length);
 	buffer->length += length;
 	buffer->data[buffer->length] = '\0';
 }
 
-static void append_string(text_buffer *buffer, const char *text, size_t length)
+static void append(text_buffer *buffer, const char *text, size_t length)
+{
+	portico_json_buffer_append(buffer, text, length);
+}
+
+void portico_json_append_string(portico_json_buffer *buffer, const char *text, size_t length)
 {
 	append(buffer, "\"", 1);
 	size_t run = 0;
@@ -65,8 +72,7 @@ static void append_string(text_buffer *buffer, const char *text, size_t length)
 	append(buffer, "\"", 1);
 }
 
-/* The shortest %g form that reads back as the same double. */
-static void append_real(text_buffer *buffer, double value)
+void portico_json_append_real(portico_json_buffer *buffer, double value)
 {
 	char text[40];
 	if (!isfinite(value)) {
@@ -88,8 +94,6 @@ static int compare_keys(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void append_value(text_buffer *buffer, const json_t *value, int flags);
-
 static void append_object(text_buffer *buffer, const json_t *object, int flags)
 {
 	size_t count = json_object_size(object);
@@ -107,15 +111,15 @@ static void append_object(text_buffer *buffer, const json_t *object, int flags)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			append(buffer, ",", 1);
-		append_string(buffer, keys[i], strlen(keys[i]));
+		portico_json_append_string(buffer, keys[i], strlen(keys[i]));
 		append(buffer, ":", 1);
-		append_value(buffer, json_object_get(object, keys[i]), flags);
+		portico_json_append_value(buffer, json_object_get(object, keys[i]), flags);
 	}
 	append(buffer, "}", 1);
 	free(keys);
 }
 
-static void append_value(text_buffer *buffer, const json_t *value, int flags)
+void portico_json_append_value(portico_json_buffer *buffer, const json_t *value, int flags)
 {
 	char number[32];
 	switch (json_typeof(value)) {
@@ -127,7 +131,7 @@ static void append_value(text_buffer *buffer, const json_t *value, int flags)
 		for (size_t i = 0; i < json_array_size(value); i++) {
 			if (i)
 				append(buffer, ",", 1);
-			append_value(buffer, json_array_get(value, i), flags);
+			portico_json_append_value(buffer, json_array_get(value, i), flags);
 		}
 		append(buffer, "]", 1);
 		break;
@@ -135,14 +139,14 @@ static void append_value(text_buffer *buffer, const json_t *value, int flags)
 		if (portico_json_raw_number(value))
 			append(buffer, json_string_value(value) + 1, json_string_length(value) - 1);
 		else
-			append_string(buffer, json_string_value(value), json_string_length(value));
+			portico_json_append_string(buffer, json_string_value(value), json_string_length(value));
 		break;
 	case JSON_INTEGER:
 		snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
 		append(buffer, number, strlen(number));
 		break;
 	case JSON_REAL:
-		append_real(buffer, json_real_value(value));
+		portico_json_append_real(buffer, json_real_value(value));
 		break;
 	case JSON_TRUE:
 		append(buffer, "true", 4);
@@ -159,7 +163,7 @@ char *portico_json_text(const json_t *value, int flags, size_t *length)
 {
 	text_buffer buffer = {NULL, 0, 0};
 	if (value)
-		append_value(&buffer, value, flags);
+		portico_json_append_value(&buffer, value, flags);
 	else
 		append(&buffer, "null", 4);
 	if (length)
