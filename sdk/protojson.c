@@ -452,6 +452,8 @@ enum {
 /* Maps and metadata with more entries go the tree's way: their keys are checked for repeats pair
  * by pair. */
 #define MAX_CHECKED_KEYS 64
+/* What a describe's answer takes, about. */
+#define INITIAL_TEXT_SIZE 2048
 
 typedef struct writer {
 	portico_json_buffer *out;
@@ -473,18 +475,65 @@ static void put_back(writer *w, size_t mark)
 		w->out->data[mark] = '\0';
 }
 
-static void put_integer(writer *w, int64_t value, int quoted)
+/* Adds value in decimal, in quotes when quoted (64-bit integers are strings in proto3 JSON). */
+static void put_unsigned(writer *w, uint64_t value, int negative, int quoted)
 {
-	char text[32];
-	int length = snprintf(text, sizeof text, quoted ? "\"%" PRId64 "\"" : "%" PRId64, value);
-	put(w, text, (size_t)length);
+	char text[24], *end = text + sizeof text, *start = end;
+	if (quoted)
+		*--start = '"';
+	do {
+		*--start = (char)('0' + value % 10);
+		value /= 10;
+	} while (value);
+	if (negative)
+		*--start = '-';
+	if (quoted)
+		*--start = '"';
+	put(w, start, (size_t)(end - start));
 }
 
-static void put_unsigned(writer *w, uint64_t value, int quoted)
+static void put_integer(writer *w, int64_t value, int quoted)
 {
-	char text[32];
-	int length = snprintf(text, sizeof text, quoted ? "\"%" PRIu64 "\"" : "%" PRIu64, value);
-	put(w, text, (size_t)length);
+	put_unsigned(w, value < 0 ? 0 - (uint64_t)value : (uint64_t)value, value < 0, quoted);
+}
+
+/* Whether no byte of text needs escaping in a JSON string: none below 0x20, no '"', no '\\'.
+ * Eight bytes a step: a byte below n in x shows as its high bit in (x - n per byte) & ~x. */
+static int plain_text(const char *text, size_t length)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	size_t i = 0;
+	for (; i + 8 <= length; i += 8) {
+		uint64_t x, quote, backslash;
+		memcpy(&x, text + i, 8);
+		quote = x ^ (ones * '"');
+		backslash = x ^ (ones * '\\');
+		if (((x - ones * 0x20) & ~x & highs) | ((quote - ones) & ~quote & highs) |
+		    ((backslash - ones) & ~backslash & highs))
+			return 0;
+	}
+	for (; i < length; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c < 0x20 || c == '"' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+/* A JSON string of text (length bytes): in one copy when nothing needs escaping, as field values
+ * mostly do not, else as portico_json_append_string writes it. */
+static void put_string(writer *w, const char *text, size_t length)
+{
+	if (!plain_text(text, length)) {
+		portico_json_append_string(w->out, text, length);
+		return;
+	}
+	char *at = portico_json_buffer_reserve(w->out, length + 2);
+	at[0] = '"';
+	memcpy(at + 1, text, length);
+	at[length + 1] = '"';
+	w->out->length += length + 2;
+	w->out->data[w->out->length] = '\0';
 }
 
 static void put_double(writer *w, double value)
@@ -512,8 +561,32 @@ static void put_key(writer *w, const char *name, size_t length, size_t *members)
 {
 	if ((*members)++)
 		put(w, ",", 1);
-	portico_json_append_string(w->out, name, length);
+	put_string(w, name, length);
 	put(w, ":", 1);
+}
+
+/* A field's key, its lowerCamel name as portico_protojson_json_name makes it, written in place. */
+static void put_field_key(writer *w, const char *proto_name, size_t *members)
+{
+	size_t length = strlen(proto_name);
+	char *at = portico_json_buffer_reserve(w->out, length + 4), *start = at;
+	if ((*members)++)
+		*at++ = ',';
+	*at++ = '"';
+	char *name = at;
+	int upper_next = 0;
+	for (const char *p = proto_name; *p && at - name + 1 < NAME_MAX_LENGTH; p++) {
+		if (*p == '_') {
+			upper_next = 1;
+			continue;
+		}
+		*at++ = upper_next && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
+		upper_next = 0;
+	}
+	*at++ = '"';
+	*at++ = ':';
+	w->out->length += (size_t)(at - start);
+	w->out->data[w->out->length] = '\0';
 }
 
 /* Writes the value stored at member, as encode_value encodes it. */
@@ -527,7 +600,7 @@ static int write_value(writer *w, const ProtobufCFieldDescriptor *field, const v
 		return WRITTEN;
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		put_unsigned(w, *(const uint32_t *)member, 0);
+		put_unsigned(w, *(const uint32_t *)member, 0, 0);
 		return WRITTEN;
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
@@ -536,7 +609,7 @@ static int write_value(writer *w, const ProtobufCFieldDescriptor *field, const v
 		return WRITTEN;
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		put_unsigned(w, *(const uint64_t *)member, 1);
+		put_unsigned(w, *(const uint64_t *)member, 0, 1);
 		return WRITTEN;
 	case PROTOBUF_C_TYPE_FLOAT:
 		put_double(w, *(const float *)member);
@@ -552,7 +625,7 @@ static int write_value(writer *w, const ProtobufCFieldDescriptor *field, const v
 		int value = *(const int *)member;
 		const ProtobufCEnumValue *named = protobuf_c_enum_descriptor_get_value(field->descriptor, value);
 		if (named)
-			portico_json_append_string(w->out, named->name, strlen(named->name));
+			put_string(w, named->name, strlen(named->name));
 		else
 			put_integer(w, value, 0);
 		return WRITTEN;
@@ -561,7 +634,7 @@ static int write_value(writer *w, const ProtobufCFieldDescriptor *field, const v
 		const char *text = *(char *const *)member;
 		if (!text)
 			return LEFT_OUT;
-		portico_json_append_string(w->out, text, strlen(text));
+		put_string(w, text, strlen(text));
 		return WRITTEN;
 	}
 	case PROTOBUF_C_TYPE_BYTES:
@@ -675,10 +748,8 @@ static int write_members(writer *w, const ProtobufCMessage *message, size_t *mem
 		} else if (is_default(field, member)) {
 			continue;
 		}
-		char name[NAME_MAX_LENGTH];
-		portico_protojson_json_name(field->name, name, sizeof name);
 		size_t mark = w->out->length, before = *members;
-		put_key(w, name, strlen(name), members);
+		put_field_key(w, field->name, members);
 		int result;
 		if (field->label != PROTOBUF_C_LABEL_REPEATED) {
 			result = write_value(w, field, member);
@@ -719,7 +790,7 @@ static int write_any(writer *w, const Google__Protobuf__Any *any)
 	if (!any->type_url)
 		return USE_TREE;
 	put(w, "{\"@type\":", 9);
-	portico_json_append_string(w->out, any->type_url, strlen(any->type_url));
+	put_string(w, any->type_url, strlen(any->type_url));
 	const ProtobufCMessageDescriptor *type = portico_proto_message_by_type_url(any->type_url);
 	ProtobufCMessage *inner = type ? protobuf_c_message_unpack(type, NULL, any->value.len, any->value.data) : NULL;
 	int result = WRITTEN;
@@ -750,7 +821,7 @@ static int write_field_mask(writer *w, const Google__Protobuf__FieldMask *mask)
 	size_t length = strlen(joined);
 	int valid = portico_json_utf8_valid(joined, length);
 	if (valid)
-		portico_json_append_string(w->out, joined, length);
+		put_string(w, joined, length);
 	free(joined);
 	return valid ? WRITTEN : LEFT_OUT;
 }
@@ -824,7 +895,7 @@ static int write_payload_shorthand(writer *w, const portico_payload *payload)
 	if (length > 2)
 		put(w, ",", 1);
 	put(w, "\"" PROTO_MESSAGE_TYPE_KEY "\":", sizeof PROTO_MESSAGE_TYPE_KEY + 2);
-	portico_json_append_string(w->out, (const char *)message_type->data, message_type->len);
+	put_string(w, (const char *)message_type->data, message_type->len);
 	put(w, "}", 1);
 	return WRITTEN;
 }
@@ -875,12 +946,10 @@ static int write_message(writer *w, const ProtobufCMessage *message)
 	}
 	switch (kind_of(message->descriptor)) {
 	case KIND_TIMESTAMP:
-		portico_json_append_string(w->out, text,
-		                           timestamp_text((const Google__Protobuf__Timestamp *)message, text));
+		put_string(w, text, timestamp_text((const Google__Protobuf__Timestamp *)message, text));
 		return WRITTEN;
 	case KIND_DURATION:
-		portico_json_append_string(w->out, text,
-		                           duration_text((const Google__Protobuf__Duration *)message, text));
+		put_string(w, text, duration_text((const Google__Protobuf__Duration *)message, text));
 		return WRITTEN;
 	case KIND_ANY:
 		return write_any(w, (const Google__Protobuf__Any *)message);
@@ -912,6 +981,7 @@ void portico_protojson_append(portico_json_buffer *buffer, const ProtobufCMessag
 {
 	writer w = {buffer, options && options->payload_shorthand};
 	size_t mark = buffer->length;
+	portico_json_buffer_reserve(buffer, INITIAL_TEXT_SIZE); /* most answers: one allocation */
 	int result = write_message(&w, message);
 	if (result == WRITTEN)
 		return;
