@@ -447,6 +447,8 @@ static int copy_value(copier *c, unsigned depth)
 
 int portico_json_copy(portico_json_buffer *buffer, const char *text, size_t length)
 {
+	if (!length) /* nothing is not JSON (and its text may be NULL) */
+		return -1;
 	size_t start = buffer->length;
 	copier c = {(const unsigned char *)text, (const unsigned char *)text + length, buffer, NULL, 0, 0};
 	/* Room for the whole text at once: what comes out is about as long as what goes in. */
