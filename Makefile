@@ -275,6 +275,12 @@ $(BUILD)/bench/codec_bench: $(BUILD)/obj/bench/codec_bench.o $(PORTICO_LIBS)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# proto→JSON per payload byte, written and the tree's way (bench/protojson_bench.h).
+$(BUILD)/bench/protojson_bench: $(BUILD)/obj/bench/protojson_bench.o $(PORTICO_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "link  $@"
+	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 # The workflow benchmark's C workflows (bench/workflows.c), loaded with portico-worker --workflows.
 $(BUILD)/bench/libbenchworkflows.so: bench/workflows.c $(PUBLIC_HEADERS) $(GEN)/.generated
 	@mkdir -p $(dir $@)

@@ -26,9 +26,21 @@ typedef struct copier {
 	size_t key_count, key_capacity;
 } copier;
 
-static void add(copier *c, const void *text, size_t length)
+static inline void add(copier *c, const void *text, size_t length)
 {
-	portico_json_buffer_append(c->out, text, length);
+	portico_json_buffer *out = c->out;
+	if (out->length + length >= out->capacity) {
+		portico_json_buffer_append(out, text, length);
+		return;
+	}
+	memcpy(out->data + out->length, text, length);
+	out->length += length;
+	out->data[out->length] = '\0';
+}
+
+static inline void add_char(copier *c, char ch)
+{
+	add(c, &ch, 1);
 }
 
 /* The length of the valid UTF-8 sequence (of two to four bytes) at p, or 0. */
@@ -234,6 +246,52 @@ static int is_digit(const unsigned char *p, const unsigned char *end)
 	return p < end && *p >= '0' && *p <= '9';
 }
 
+/* Copies a real written without an exponent whose digits (less trailing zeros) are at most
+ * DBL_DIG = 15 and whose exponent is within -4..14: every such decimal reads as a double that
+ * "%.15g" prints back as the same digits, so portico_json_append_real's text is the number's own,
+ * less its leading zeros and the fraction's trailing ones (".0" when none is left). Returns
+ * nonzero when it did. */
+static int copy_short_real(copier *c, const unsigned char *text, size_t length)
+{
+	const unsigned char *p = text, *end = text + length;
+	int negative = *p == '-';
+	p += negative;
+	const unsigned char *integer = p;
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	const unsigned char *integer_end = p, *fraction = p + 1, *fraction_end = fraction;
+	while (fraction_end < end && *fraction_end >= '0' && *fraction_end <= '9')
+		fraction_end++;
+	if (p == end || *p != '.' || fraction_end != end)
+		return 0; /* an exponent: strtod's way */
+	while (fraction_end > fraction && fraction_end[-1] == '0')
+		fraction_end--;
+	while (integer < integer_end - 1 && *integer == '0')
+		integer++; /* "0.5" keeps its 0; JSON has no other leading zeros */
+	size_t significant;
+	if (*integer != '0') {
+		significant = (size_t)(integer_end - integer) + (size_t)(fraction_end - fraction);
+	} else {
+		const unsigned char *first = fraction;
+		while (first < fraction_end && *first == '0')
+			first++;
+		if (first - fraction > 3)
+			return 0; /* below 1e-4: "%g" writes an exponent */
+		significant = (size_t)(fraction_end - first);
+	}
+	if (significant > 15)
+		return 0;
+	if (negative)
+		add_char(c, '-');
+	add(c, integer, (size_t)(integer_end - integer));
+	add_char(c, '.');
+	if (fraction_end > fraction)
+		add(c, fraction, (size_t)(fraction_end - fraction));
+	else
+		add_char(c, '0');
+	return 1;
+}
+
 /* Copies the number at c->p: an integer as jansson's json_int_t prints, a real as
  * portico_json_append_real writes the double strtod reads. */
 static int copy_number(copier *c)
@@ -265,7 +323,16 @@ static int copy_number(copier *c)
 		real = 1;
 	}
 	size_t length = (size_t)(p - start);
-	if (real) {
+	if (!real) {
+		/* Up to 18 digits always fit in an int64_t; longer ones may not, and jansson refuses those. */
+		if (length - (size_t)negative > 18)
+			return -1;
+		/* Without leading zeros (refused above) only "-0" reads as another integer's text. */
+		if (negative && length == 2 && start[1] == '0')
+			add_char(c, '0');
+		else
+			add(c, start, length);
+	} else if (!copy_short_real(c, start, length)) {
 		char text[REAL_MAX_LENGTH + 1];
 		if (length > REAL_MAX_LENGTH)
 			return -1;
@@ -276,15 +343,6 @@ static int copy_number(copier *c)
 		if (errno == ERANGE)
 			return -1;
 		portico_json_append_real(c->out, value);
-	} else {
-		/* Up to 18 digits always fit in an int64_t; longer ones may not, and jansson refuses those. */
-		if (length - (size_t)negative > 18)
-			return -1;
-		/* Without leading zeros (refused above) only "-0" reads as another integer's text. */
-		if (negative && length == 2 && start[1] == '0')
-			add(c, "0", 1);
-		else
-			add(c, start, length);
 	}
 	c->p = p;
 	return 0;
@@ -352,11 +410,11 @@ static int copy_object(copier *c, unsigned depth)
 {
 	size_t first = c->key_count;
 	c->p++;
-	add(c, "{", 1);
+	add_char(c, '{');
 	skip_space(c);
 	if (c->p < c->end && *c->p == '}') {
 		c->p++;
-		add(c, "}", 1);
+		add_char(c, '}');
 		return 0;
 	}
 	for (;;) {
@@ -375,7 +433,7 @@ static int copy_object(copier *c, unsigned depth)
 		if (c->p == c->end || *c->p != ':')
 			return -1;
 		c->p++;
-		add(c, ":", 1);
+		add_char(c, ':');
 		skip_space(c);
 		if (copy_value(c, depth))
 			return -1;
@@ -385,11 +443,11 @@ static int copy_object(copier *c, unsigned depth)
 		if (c->p == c->end || *c->p != ',')
 			return -1;
 		c->p++;
-		add(c, ",", 1);
+		add_char(c, ',');
 		skip_space(c);
 	}
 	c->p++;
-	add(c, "}", 1);
+	add_char(c, '}');
 	if (keys_repeat(c, first))
 		return -1;
 	c->key_count = first;
@@ -399,11 +457,11 @@ static int copy_object(copier *c, unsigned depth)
 static int copy_array(copier *c, unsigned depth)
 {
 	c->p++;
-	add(c, "[", 1);
+	add_char(c, '[');
 	skip_space(c);
 	if (c->p < c->end && *c->p == ']') {
 		c->p++;
-		add(c, "]", 1);
+		add_char(c, ']');
 		return 0;
 	}
 	for (;;) {
@@ -415,11 +473,11 @@ static int copy_array(copier *c, unsigned depth)
 		if (c->p == c->end || *c->p != ',')
 			return -1;
 		c->p++;
-		add(c, ",", 1);
+		add_char(c, ',');
 		skip_space(c);
 	}
 	c->p++;
-	add(c, "]", 1);
+	add_char(c, ']');
 	return 0;
 }
 

@@ -28,13 +28,15 @@
 /* Payload data of every shape the shorthand meets: plain, escaped, non-ASCII, numbers of each
  * kind (the first COPIED_TEXTS copied in one pass), and the ones the tree must decide (repeated
  * keys, \u0000, big numbers, not JSON). */
-#define COPIED_TEXTS 5
+#define COPIED_TEXTS 6
 static const char *const json_texts[] = {
         "{\"a\":1,\"b\":[true,false,null],\"c\":\"x\"}",
         " { \"b\" : 2 ,\n\t\"a\" : { } , \"e\" : [ ] }\r\n",
         "\"caf\xc3\xa9 \\u00e9 \\ud83d\\ude00 \\/ \\b\\f\\n\\r\\t \\\" \\\\ \\u001f \\u007f \xf0\x9f\x98\x80\"",
         "[0,-0,1,-1,123456789012345678,-123456789012345678]",
         "[0.1,1.0,1e2,1E-2,-0.0,2.5e-308,3.141592653589793,100000000000000000000.0,1e-320]",
+        "[12.250,100.000,0.0001,0.00001,0.000123456789012345,123456789012345.0,1234567890123456.0,"
+        "99999999999999.9,999999999999999.9,0.30000000000000004,-12.5,1.5e3,-0.0000,0.100000000000000000001]",
         "[1234567890123456789,99999999999999999999]",
         "[1e-400,1e400]",
         "[1.00000000000000000000000000000000000000000000000000000000000000001]",
@@ -401,6 +403,51 @@ static void test_json_copy(void **state)
 	}
 }
 
+/* Numbers of every length of integer part, fraction and exponent, each copied as the tree writes it
+ * (the short reals are copied without strtod: this holds that to the tree's digits). */
+static void test_json_copy_numbers(void **state)
+{
+	(void)state;
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	for (int round = 0; round < 100000; round++) {
+		char text[96];
+		size_t n = 0;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		uint64_t bits = x;
+		if (bits & 1)
+			text[n++] = '-';
+		size_t integer = (bits >> 1) % 19, fraction = (bits >> 6) % 22, zeros = (bits >> 11) % 6;
+		if (integer == 0 || (bits >> 16) % 3 == 0) {
+			text[n++] = '0';
+		} else {
+			for (size_t i = 0; i < integer; i++)
+				text[n++] = (char)('0' + (i == 0 ? 1 + (x >> (i + 20)) % 9 : (x >> (i + 20)) % 10));
+		}
+		if (fraction || (bits >> 18) % 2) {
+			text[n++] = '.';
+			for (size_t i = 0; i < zeros; i++)
+				text[n++] = '0';
+			for (size_t i = 0; i <= fraction; i++)
+				text[n++] = (char)('0' + (x >> (i + 30)) % 10);
+			for (size_t i = 0; i < (bits >> 50) % 4; i++)
+				text[n++] = '0';
+		}
+		if ((bits >> 20) % 5 == 0)
+			n += (size_t)snprintf(text + n, sizeof text - n, "e%d", (int)((bits >> 24) % 40) - 20);
+		text[n] = '\0';
+		portico_json_buffer buffer = {NULL, 0, 0};
+		json_t *tree = portico_json_parse(text, n, JSON_DECODE_ANY, NULL);
+		if (portico_json_copy(&buffer, text, n) == 0) {
+			char *expected = portico_json_text(tree, 0, NULL);
+			if (strcmp(buffer.data, expected))
+				fail_msg("%s:\ncopied %s\ntree   %s", text, buffer.data, expected);
+			free(expected);
+		}
+		json_decref(tree);
+		free(buffer.data);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +456,7 @@ int main(void)
 	        cmocka_unit_test(test_recorded_histories),
 	        cmocka_unit_test(test_payload_data),
 	        cmocka_unit_test(test_json_copy),
+	        cmocka_unit_test(test_json_copy_numbers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
