@@ -2,6 +2,7 @@
 #include "protojson.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -452,6 +453,10 @@ enum {
 /* Maps and metadata with more entries go the tree's way: their keys are checked for repeats pair
  * by pair. */
 #define MAX_CHECKED_KEYS 64
+/* Field keys cached (FIELD_KEY_SLOTS of them; the API has a few thousand fields, answers use a
+ * few hundred). */
+#define FIELD_KEY_BITS  12
+#define FIELD_KEY_SLOTS (1u << FIELD_KEY_BITS)
 /* What a describe's answer takes, about. */
 #define INITIAL_TEXT_SIZE 2048
 
@@ -462,9 +467,16 @@ typedef struct writer {
 
 static int write_message(writer *w, const ProtobufCMessage *message);
 
-static void put(writer *w, const char *text, size_t length)
+static inline void put(writer *w, const char *text, size_t length)
 {
-	portico_json_buffer_append(w->out, text, length);
+	portico_json_buffer *out = w->out;
+	if (out->length + length >= out->capacity) {
+		portico_json_buffer_append(out, text, length);
+		return;
+	}
+	memcpy(out->data + out->length, text, length);
+	out->length += length;
+	out->data[out->length] = '\0';
 }
 
 /* Takes back what was written after mark. */
@@ -565,17 +577,25 @@ static void put_key(writer *w, const char *name, size_t length, size_t *members)
 	put(w, ":", 1);
 }
 
-/* A field's key, its lowerCamel name as portico_protojson_json_name makes it, written in place. */
-static void put_field_key(writer *w, const char *proto_name, size_t *members)
+/* A field's key as written: "name": with its lowerCamel name as portico_protojson_json_name makes
+ * it. Made once per field and kept for the process's life (never freed), shared by every thread:
+ * a slot of the cache holds one field's key, published whole, or nothing. */
+typedef struct field_key {
+	const ProtobufCFieldDescriptor *field;
+	size_t length;
+	char text[];
+} field_key;
+
+static _Atomic(field_key *) field_keys[FIELD_KEY_SLOTS];
+
+static field_key *field_key_make(const ProtobufCFieldDescriptor *field)
 {
-	size_t length = strlen(proto_name);
-	char *at = portico_json_buffer_reserve(w->out, length + 4), *start = at;
-	if ((*members)++)
-		*at++ = ',';
+	size_t length = strlen(field->name);
+	field_key *key = portico_malloc(sizeof *key + length + 3);
+	char *at = key->text, *name = at + 1;
 	*at++ = '"';
-	char *name = at;
 	int upper_next = 0;
-	for (const char *p = proto_name; *p && at - name + 1 < NAME_MAX_LENGTH; p++) {
+	for (const char *p = field->name; *p && at - name + 1 < NAME_MAX_LENGTH; p++) {
 		if (*p == '_') {
 			upper_next = 1;
 			continue;
@@ -585,8 +605,27 @@ static void put_field_key(writer *w, const char *proto_name, size_t *members)
 	}
 	*at++ = '"';
 	*at++ = ':';
-	w->out->length += (size_t)(at - start);
-	w->out->data[w->out->length] = '\0';
+	key->field = field;
+	key->length = (size_t)(at - key->text);
+	return key;
+}
+
+static void put_field_key(writer *w, const ProtobufCFieldDescriptor *field, size_t *members)
+{
+	_Atomic(field_key *) *slot = &field_keys[((uintptr_t)field * 0x9e3779b97f4a7c15u) >> (64 - FIELD_KEY_BITS)];
+	field_key *key = atomic_load_explicit(slot, memory_order_acquire);
+	field_key *own = NULL; /* made here and not cached (the slot is another field's): freed here */
+	if (!key || key->field != field) {
+		field_key *empty = NULL;
+		key = own = field_key_make(field);
+		if (atomic_compare_exchange_strong_explicit(slot, &empty, own, memory_order_acq_rel,
+		                                            memory_order_acquire))
+			own = NULL; /* the cache's now */
+	}
+	if ((*members)++)
+		put(w, ",", 1);
+	put(w, key->text, key->length);
+	free(own);
 }
 
 /* Writes the value stored at member, as encode_value encodes it. */
@@ -749,7 +788,7 @@ static int write_members(writer *w, const ProtobufCMessage *message, size_t *mem
 			continue;
 		}
 		size_t mark = w->out->length, before = *members;
-		put_field_key(w, field->name, members);
+		put_field_key(w, field, members);
 		int result;
 		if (field->label != PROTOBUF_C_LABEL_REPEATED) {
 			result = write_value(w, field, member);
