@@ -509,22 +509,10 @@ static void put_integer(writer *w, int64_t value, int quoted)
 	put_unsigned(w, value < 0 ? 0 - (uint64_t)value : (uint64_t)value, value < 0, quoted);
 }
 
-/* Whether no byte of text needs escaping in a JSON string: none below 0x20, no '"', no '\\'.
- * Eight bytes a step: a byte below n in x shows as its high bit in (x - n per byte) & ~x. */
+/* Whether no byte of text needs escaping in a JSON string: none below 0x20, no '"', no '\\'. */
 static int plain_text(const char *text, size_t length)
 {
-	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-	size_t i = 0;
-	for (; i + 8 <= length; i += 8) {
-		uint64_t x, quote, backslash;
-		memcpy(&x, text + i, 8);
-		quote = x ^ (ones * '"');
-		backslash = x ^ (ones * '\\');
-		if (((x - ones * 0x20) & ~x & highs) | ((quote - ones) & ~quote & highs) |
-		    ((backslash - ones) & ~backslash & highs))
-			return 0;
-	}
-	for (; i < length; i++) {
+	for (size_t i = portico_json_ascii_run(text, length); i < length; i++) {
 		unsigned char c = (unsigned char)text[i];
 		if (c < 0x20 || c == '"' || c == '\\')
 			return 0;
