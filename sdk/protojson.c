@@ -234,14 +234,47 @@ static char *put_fraction(char *out, uint32_t nanos)
 	return put_digits(out, nanos, 9);
 }
 
+/* The first second of year 1 and the last of year 9999, RFC 3339's years. */
+#define FIRST_RFC3339_SECOND (-62135596800)
+#define LAST_RFC3339_SECOND  253402300799
+
+/* The UTC date and time of seconds since 1970 (the fields timestamp_text reads), as gmtime_r gives
+ * them, and all zero where gmtime_r fails. Within RFC 3339's years by arithmetic on the proleptic
+ * Gregorian calendar (days to a date by 400-year eras), which every response's timestamps take,
+ * rather than through gmtime_r. */
+static void utc_of(int64_t seconds, struct tm *utc)
+{
+	if (seconds < FIRST_RFC3339_SECOND || seconds > LAST_RFC3339_SECOND) {
+		time_t t = (time_t)seconds;
+		if (!gmtime_r(&t, utc))
+			memset(utc, 0, sizeof *utc);
+		return;
+	}
+	int64_t days = seconds >= 0 ? seconds / 86400 : -((-seconds + 86399) / 86400);
+	int64_t second_of_day = seconds - days * 86400;
+	/* Days since 0000-03-01, in eras of 146,097 days (400 years), so that leap days end years. */
+	int64_t shifted = days + 719468;
+	int64_t era = (shifted >= 0 ? shifted : shifted - 146096) / 146097;
+	int64_t day_of_era = shifted - era * 146097;
+	int64_t year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+	int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+	int64_t month_from_march = (5 * day_of_year + 2) / 153;
+	int64_t month = month_from_march < 10 ? month_from_march + 3 : month_from_march - 9;
+	memset(utc, 0, sizeof *utc);
+	utc->tm_year = (int)(year_of_era + era * 400 + (month <= 2) - 1900);
+	utc->tm_mon = (int)month - 1;
+	utc->tm_mday = (int)(day_of_year - (153 * month_from_march + 2) / 5 + 1);
+	utc->tm_hour = (int)(second_of_day / 3600);
+	utc->tm_min = (int)(second_of_day / 60 % 60);
+	utc->tm_sec = (int)(second_of_day % 60);
+}
+
 /* Writes timestamp's JSON text into text, which holds TIME_TEXT_SIZE bytes; returns its length. */
 #define TIME_TEXT_SIZE 96
 static size_t timestamp_text(const Google__Protobuf__Timestamp *timestamp, char *text)
 {
-	time_t seconds = (time_t)timestamp->seconds;
 	struct tm utc;
-	if (!gmtime_r(&seconds, &utc))
-		memset(&utc, 0, sizeof utc);
+	utc_of(timestamp->seconds, &utc);
 	uint32_t nanos = timestamp->nanos >= 0 && timestamp->nanos <= 999999999 ? (uint32_t)timestamp->nanos : 0;
 	/* "YYYY-MM-DDTHH:MM:SS[.fraction]Z": four-digit years always (a year outside RFC 3339's
 	 * range is printed as it comes). */

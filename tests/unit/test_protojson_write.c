@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -20,6 +21,7 @@
 #include "protojson.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/field_mask.pb-c.h"
+#include "google/protobuf/timestamp.pb-c.h"
 #include "temporal/api/history/v1/message.pb-c.h"
 
 /* Deep enough to reach payloads inside failures inside events; past it messages stay unset. */
@@ -448,6 +450,54 @@ static void test_json_copy_numbers(void **state)
 	}
 }
 
+/* Timestamps over RFC 3339's years and past them, against gmtime_r (what the tree's way used alone
+ * before): the written text of each is the date gmtime_r gives. */
+static void test_timestamps(void **state)
+{
+	(void)state;
+	static const int64_t edges[] = {0,
+	                                -1,
+	                                86399,
+	                                86400,
+	                                -86400,
+	                                -86401,
+	                                951782400 /* 2000-02-29 */,
+	                                4107542400 /* 2100-03-01 */,
+	                                -62135596800,
+	                                -62135596801,
+	                                253402300799,
+	                                253402300800,
+	                                INT64_MAX,
+	                                INT64_MIN};
+	uint64_t x = 0x2545f4914f6cdd1du;
+	for (int round = 0; round < 200000; round++) {
+		Google__Protobuf__Timestamp timestamp = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		size_t edge_count = sizeof edges / sizeof *edges;
+		timestamp.seconds = round < (int)edge_count ? edges[round]
+		                    : round % 2             ? (int64_t)(x % 316224000000u) - 62167219200
+		                                            : (int64_t)(x % 4000000000u) - 100000000;
+		timestamp.nanos = (int32_t)(x >> 40) % 1000000000;
+		char *written = portico_protojson_write(&timestamp.base, NULL, NULL);
+		time_t t = (time_t)timestamp.seconds;
+		struct tm utc;
+		char expected[96];
+		if (gmtime_r(&t, &utc) && utc.tm_year + 1900 >= 1 && utc.tm_year + 1900 <= 9999) {
+			snprintf(expected, sizeof expected, "\"%04d-%02d-%02dT%02d:%02d:%02d", utc.tm_year + 1900,
+			         utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+			if (strncmp(written, expected, strlen(expected)))
+				fail_msg("%lld: written %s, gmtime_r %s", (long long)timestamp.seconds, written,
+				         expected);
+		}
+		json_t *tree = portico_protojson_encode(&timestamp.base, NULL);
+		char *text = portico_json_text(tree, 0, NULL);
+		assert_string_equal(written, text);
+		free(text);
+		json_decref(tree);
+		free(written);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +507,7 @@ int main(void)
 	        cmocka_unit_test(test_payload_data),
 	        cmocka_unit_test(test_json_copy),
 	        cmocka_unit_test(test_json_copy_numbers),
+	        cmocka_unit_test(test_timestamps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
