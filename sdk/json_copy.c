@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "json_scan.h"
 
 /* A longer real goes to the tree, whose strtod reads it the same; a copy on the stack covers
  * every real a program writes. */
@@ -71,29 +72,6 @@ static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
 	    (value >= 0xd800 && value <= 0xdfff))
 		return 0;
 	return length;
-}
-
-size_t portico_json_ascii_run(const char *text, size_t length)
-{
-	/* Eight bytes a step: a byte below n in x shows as its high bit in (x - n per byte) & ~x, and
-	 * a byte equal to c as one below 1 in x ^ c per byte. */
-	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-	size_t i = 0;
-	for (; i + 8 <= length; i += 8) {
-		uint64_t x, quote, backslash;
-		memcpy(&x, text + i, 8);
-		quote = x ^ (ones * '"');
-		backslash = x ^ (ones * '\\');
-		if ((((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | x) &
-		    highs)
-			break;
-	}
-	for (; i < length; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
-			break;
-	}
-	return i;
 }
 
 int portico_json_utf8_valid(const char *text, size_t length)
@@ -198,7 +176,7 @@ static int copy_string(copier *c)
 	for (;;) {
 		const unsigned char *run = p;
 		while (p < end) {
-			p += portico_json_ascii_run((const char *)p, (size_t)(end - p));
+			p += portico_json_plain_run((const char *)p, (size_t)(end - p), 1);
 			size_t n = p < end && *p >= 0x80 ? utf8_sequence(p, end) : 0;
 			if (!n)
 				break;

@@ -20,10 +20,6 @@ int portico_json_copy(portico_json_buffer *buffer, const char *text, size_t leng
 /* Arrays and objects nested deeper are left to the tree (jansson's own limit is 2048). */
 #define PORTICO_JSON_COPY_MAX_DEPTH 256
 
-/* The length of the longest start of text (length bytes) that a JSON string holds as it is and
- * that is ASCII: bytes 0x20 to 0x7f but '"' and '\\'. */
-size_t portico_json_ascii_run(const char *text, size_t length);
-
 /* Whether text (length bytes) is UTF-8 as jansson takes it: no overlong forms, no surrogates,
  * nothing past U+10FFFF. */
 int portico_json_utf8_valid(const char *text, size_t length);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "json_scan.h"
 
 /* Numbers longer than this are left to jansson (they are legal, just rare). */
 #define NUMBER_MAX_LENGTH 63
@@ -21,18 +22,6 @@ static void skip_blanks(parser *p)
 {
 	while (p->at < p->end && (*p->at == ' ' || *p->at == '\n' || *p->at == '\r' || *p->at == '\t'))
 		p->at++;
-}
-
-#define ONES  0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-/* Whether any byte of word needs a look of its own in a string: a quote, a backslash, a control
- * character or a byte of a multi-byte UTF-8 sequence. Each test is exact as to "any byte". */
-static int word_is_special(uint64_t word)
-{
-	uint64_t quote = word ^ (ONES * '"'), backslash = word ^ (ONES * '\\');
-	uint64_t control = (word - ONES * 0x20) & ~word;
-	return ((((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | control | word) & HIGHS) != 0;
 }
 
 /* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no surrogates,
@@ -144,13 +133,7 @@ static const char *parse_string(parser *p, size_t *length, char **owned)
 	int escaped = 0;
 	*owned = NULL;
 	for (;;) {
-		while (p->end - c >= 8) {
-			uint64_t word;
-			memcpy(&word, c, 8);
-			if (word_is_special(word))
-				break;
-			c += 8;
-		}
+		c += portico_json_plain_run((const char *)c, (size_t)(p->end - c), 1);
 		if (c >= p->end)
 			return NULL;
 		if (*c == '"')
@@ -163,10 +146,8 @@ static const char *parse_string(parser *p, size_t *length, char **owned)
 			if (!sequence)
 				return NULL;
 			c += sequence;
-		} else if (*c < 0x20) {
+		} else { /* a control character: the run stops at nothing else */
 			return NULL;
-		} else {
-			c++;
 		}
 	}
 	p->at = c + 1;

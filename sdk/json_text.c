@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "json_parse.h"
+#include "json_scan.h"
 
 typedef portico_json_buffer text_buffer;
 
@@ -46,33 +47,15 @@ void portico_json_buffer_append(portico_json_buffer *buffer, const char *text, s
 	append(buffer, text, length);
 }
 
-#define ONES  0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-/* Whether any of the 8 bytes at text needs an escape: a quote, a backslash or a control
- * character (each test exact as to "any byte"). Payloads are long strings with few escapes, so
- * they are read a word at a time. */
-static int word_needs_escape(const char *text)
-{
-	uint64_t word;
-	memcpy(&word, text, sizeof word);
-	uint64_t quote = word ^ (ONES * '"'), backslash = word ^ (ONES * '\\');
-	uint64_t control = (word - ONES * 0x20) & ~word;
-	return ((((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | control) & HIGHS) != 0;
-}
-
 void portico_json_append_string(portico_json_buffer *buffer, const char *text, size_t length)
 {
 	append(buffer, "\"", 1);
 	size_t run = 0;
 	for (size_t i = 0; i < length; i++) {
-		while (length - i >= 8 && !word_needs_escape(text + i))
-			i += 8;
+		i += portico_json_plain_run(text + i, length - i, 0);
 		if (i == length)
 			break;
 		unsigned char c = (unsigned char)text[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
 		append(buffer, text + run, i - run);
 		run = i + 1;
 		char escape[8];

@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "base64.h"
 #include "json_copy.h"
+#include "json_scan.h"
 #include "json_text.h"
 #include "payload.h"
 #include "proto_path.h"
@@ -545,12 +546,7 @@ static void put_integer(writer *w, int64_t value, int quoted)
 /* Whether no byte of text needs escaping in a JSON string: none below 0x20, no '"', no '\\'. */
 static int plain_text(const char *text, size_t length)
 {
-	for (size_t i = portico_json_ascii_run(text, length); i < length; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c < 0x20 || c == '"' || c == '\\')
-			return 0;
-	}
-	return 1;
+	return portico_json_plain_run(text, length, 0) == length;
 }
 
 /* A JSON string of text (length bytes): in one copy when nothing needs escaping, as field values
