@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "json_copy.h"
 #include "json_scan.h"
 
 /* Numbers longer than this are left to jansson (they are legal, just rare). */
@@ -14,7 +15,14 @@
 typedef struct parser {
 	const unsigned char *at, *end;
 	int depth;
+	const char *const *payload_keys; /* see portico_json_parse_plain_payloads; NULL for none */
+	int payload_array;               /* the value parse_value reads next is under a payload key */
+	portico_json_buffer raw;         /* a raw value's text as it is made; freed by parse_plain */
 } parser;
+
+/* The keys of a payload's full form and of its protobuf message type (payload.c's), which its
+ * reader looks for in the tree. */
+static const char *const payload_tree_keys[] = {"metadata", "_protoMessageType", NULL};
 
 static json_t *parse_value(parser *p);
 
@@ -236,6 +244,14 @@ static json_t *parse_number(parser *p)
 	return value;
 }
 
+static int is_payload_key(const parser *p, const char *key, size_t length)
+{
+	for (const char *const *name = p->payload_keys; name && *name; name++)
+		if (strlen(*name) == length && !memcmp(*name, key, length))
+			return 1;
+	return 0;
+}
+
 static json_t *parse_object(parser *p)
 {
 	json_t *object = json_object();
@@ -254,6 +270,7 @@ static json_t *parse_object(parser *p)
 		if (!key)
 			break;
 		skip_blanks(p);
+		p->payload_array = p->depth == 1 && is_payload_key(p, key, length);
 		json_t *value = p->at < p->end && *p->at++ == ':' ? parse_value(p) : NULL;
 		if (value)
 			json_object_setn_new_nocheck(object, key, length, value);
@@ -273,7 +290,22 @@ static json_t *parse_object(parser *p)
 	return NULL;
 }
 
-static json_t *parse_array(parser *p)
+/* An object or array at p->at as a raw value of its canonical text (json_text.h), or NULL (p->at
+ * where it was) for one json_copy leaves to the tree. */
+static json_t *parse_raw(parser *p)
+{
+	p->raw.length = 0;
+	portico_json_buffer_append(&p->raw, "", 1);
+	size_t used = portico_json_copy_value(&p->raw, (const char *)p->at, (size_t)(p->end - p->at),
+	                                      PORTICO_JSON_SORT_KEYS, payload_tree_keys);
+	if (!used)
+		return NULL;
+	p->at += used;
+	return json_stringn_nocheck(p->raw.data, p->raw.length);
+}
+
+/* An array; payloads: its elements are payloads (see portico_json_parse_plain_payloads). */
+static json_t *parse_array(parser *p, int payloads)
 {
 	json_t *array = json_array();
 	skip_blanks(p);
@@ -282,7 +314,10 @@ static json_t *parse_array(parser *p)
 		return array;
 	}
 	for (;;) {
-		json_t *value = parse_value(p);
+		skip_blanks(p);
+		json_t *value = payloads && p->at < p->end && (*p->at == '{' || *p->at == '[') ? parse_raw(p) : NULL;
+		if (!value)
+			value = parse_value(p);
 		if (!value)
 			break;
 		json_array_append_new(array, value);
@@ -309,6 +344,8 @@ static int take_word(parser *p, const char *word, size_t length)
 /* The value at p->at (blanks before it skipped), or NULL. */
 static json_t *parse_value(parser *p)
 {
+	int payloads = p->payload_array;
+	p->payload_array = 0;
 	skip_blanks(p);
 	if (p->at >= p->end)
 		return NULL;
@@ -318,7 +355,7 @@ static json_t *parse_value(parser *p)
 	case '[':
 		if (++p->depth > JSON_PARSE_MAX_DEPTH)
 			return NULL;
-		value = *p->at++ == '{' ? parse_object(p) : parse_array(p);
+		value = *p->at++ == '{' ? parse_object(p) : parse_array(p, payloads);
 		p->depth--;
 		return value;
 	case '"': {
@@ -341,17 +378,30 @@ static json_t *parse_value(parser *p)
 	}
 }
 
-json_t *portico_json_parse_plain(const char *text, size_t length, int any)
+static json_t *parse_plain(const char *text, size_t length, int any, const char *const *payload_keys)
 {
-	parser p = {(const unsigned char *)text, (const unsigned char *)text + length, 0};
+	parser p = {.at = (const unsigned char *)text,
+	            .end = (const unsigned char *)text + length,
+	            .payload_keys = payload_keys};
 	skip_blanks(&p);
 	if (!any && (p.at >= p.end || (*p.at != '{' && *p.at != '[')))
 		return NULL;
 	json_t *value = parse_value(&p);
 	skip_blanks(&p);
+	free(p.raw.data);
 	if (value && p.at != p.end) {
 		json_decref(value);
 		return NULL;
 	}
 	return value;
+}
+
+json_t *portico_json_parse_plain(const char *text, size_t length, int any)
+{
+	return parse_plain(text, length, any, NULL);
+}
+
+json_t *portico_json_parse_plain_payloads(const char *text, size_t length, const char *const *payload_keys)
+{
+	return parse_plain(text, length, 0, payload_keys);
 }
