@@ -380,6 +380,8 @@ static json_t *parse_value(parser *p)
 
 static json_t *parse_plain(const char *text, size_t length, int any, const char *const *payload_keys)
 {
+	if (!length) /* not JSON, for jansson to say so (and text may be NULL: no arithmetic on it) */
+		return NULL;
 	parser p = {.at = (const unsigned char *)text,
 	            .end = (const unsigned char *)text + length,
 	            .payload_keys = payload_keys};
