@@ -22,10 +22,18 @@ static inline size_t portico_json_plain_run(const char *text, size_t length, int
 		memcpy(&x, text + i, 8);
 		quote = x ^ (ones * '"');
 		backslash = x ^ (ones * '\\');
-		if ((((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
-		     (x & high)) &
-		    highs)
+		uint64_t special = (((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) |
+		                    ((backslash - ones) & ~backslash) | (x & high)) &
+		                   highs;
+		if (special) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			/* A test's borrow can mark bytes after the first special one, never before it: the
+			 * lowest mark is the first special byte. */
+			return i + (size_t)__builtin_ctzll(special) / 8;
+#else
 			break;
+#endif
+		}
 	}
 	for (; i < length; i++) {
 		unsigned char c = (unsigned char)text[i];
