@@ -109,6 +109,8 @@ struct portico_worker {
 	int executors_stop;
 	int started;
 	pthread_t flusher_thread;
+	pthread_cond_t flush_wake; /* with lock: a heartbeat waits, or the worker stops */
+	int heartbeats_wait;       /* some running activity's heartbeat may wait (guarded by lock) */
 	portico_loop *loop;
 	pthread_t loop_thread;
 	atomic_uint_fast64_t polls, tasks, run_ms_total;
@@ -124,6 +126,15 @@ static void activity_gone(portico_worker *worker)
 {
 	atomic_fetch_sub(&worker->alive, 1);
 	sem_post(&worker->slots);
+}
+
+/* The link's heartbeat_waiting: the flusher has work again. */
+static void heartbeat_waiting(portico_worker *worker)
+{
+	pthread_mutex_lock(&worker->lock);
+	worker->heartbeats_wait = 1;
+	pthread_cond_signal(&worker->flush_wake);
+	pthread_mutex_unlock(&worker->lock);
 }
 
 portico_worker *portico_worker_new(portico_client *client, const portico_worker_options *options)
@@ -147,6 +158,8 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
 	pthread_cond_init(&worker->loop_work.ready, NULL);
 	worker->workflows = worker_workflow_new(&worker->link, options->task_queue, options);
 	worker->link.activity_gone = activity_gone;
+	worker->link.heartbeat_waiting = heartbeat_waiting;
+	pthread_cond_init(&worker->flush_wake, NULL);
 	return worker;
 }
 
@@ -209,15 +222,14 @@ static const registration *find_registration(const portico_worker *worker, const
 
 /* ---- Running an activity ---------------------------------------------------------------------- */
 
-static void running_add(portico_worker *worker, worker_activity *activity)
+/* With the lock held. */
+static void running_link(portico_worker *worker, worker_activity *activity)
 {
-	pthread_mutex_lock(&worker->lock);
 	activity->next = worker->running;
 	if (activity->next)
 		activity->next->prev = activity;
 	worker->running = activity;
 	worker->running_count++;
-	pthread_mutex_unlock(&worker->lock);
 }
 
 /* With the lock held. */
@@ -302,8 +314,8 @@ static void run_task(portico_worker *worker, activity_task *task)
 	worker->starting--;
 	if (worker->grace_over)
 		atomic_store(&activity->shutting_down, 1);
+	running_link(worker, activity);
 	pthread_mutex_unlock(&worker->lock);
-	running_add(worker, activity);
 	activity->started_ms = portico_monotonic_ms();
 	const registration *r = find_registration(worker, base->info.activity_type);
 	if (r && r->model == ON_LOOP) {
@@ -480,21 +492,30 @@ static _Noreturn void thread_failed(void)
 }
 
 /* Sends the heartbeats that were throttled once their window is over, as the SDKs do, so that
- * an activity heartbeating a little less often than the throttle still keeps its lease. */
+ * an activity heartbeating a little less often than the throttle still keeps its lease. While no
+ * heartbeat waits, it sleeps until one does (heartbeat_waiting) rather than look every 100 ms. */
 static void *flusher_main(void *arg)
 {
 	portico_worker *worker = arg;
 	while (!atomic_load(&worker->stopping) || busy(worker)) {
 		worker_activity *due[FLUSH_BATCH];
 		size_t count = 0;
-		int64_t now = portico_monotonic_ms();
+		int waiting = 0;
 		pthread_mutex_lock(&worker->lock);
+		while (!worker->heartbeats_wait && !atomic_load(&worker->stopping))
+			pthread_cond_wait(&worker->flush_wake, &worker->lock);
+		int64_t now = portico_monotonic_ms();
 		for (worker_activity *a = worker->running; a && count < FLUSH_BATCH; a = a->next) {
+			waiting = waiting || worker_activity_heartbeat_waits(a);
 			if (worker_activity_heartbeat_due(a, now)) {
 				atomic_fetch_add(&a->refs, 1);
 				due[count++] = a;
 			}
 		}
+		/* An activity whose heartbeat waits from now on calls heartbeat_waiting, which takes the
+		 * lock: none is missed. */
+		if (!waiting)
+			worker->heartbeats_wait = 0;
 		pthread_mutex_unlock(&worker->lock);
 		for (size_t i = 0; i < count; i++) {
 			worker_activity_flush_heartbeat(due[i]);
@@ -595,6 +616,9 @@ int portico_worker_shutdown(portico_worker *worker)
 	if (!worker->started)
 		return 0;
 	atomic_store(&worker->stopping, 1);
+	pthread_mutex_lock(&worker->lock);
+	pthread_cond_signal(&worker->flush_wake);
+	pthread_mutex_unlock(&worker->lock);
 	worker_workflow_stop_polling(worker->workflows);
 	for (unsigned i = 0; i < worker->pollers; i++)
 		portico_transport_cancel(portico_client_transport(worker->link.client),
@@ -791,6 +815,7 @@ void portico_worker_free(portico_worker *worker)
 	free(worker->executor_threads);
 	pthread_cond_destroy(&worker->blocking.ready);
 	pthread_cond_destroy(&worker->loop_work.ready);
+	pthread_cond_destroy(&worker->flush_wake);
 	pthread_mutex_destroy(&worker->lock);
 	free(worker->task_queue);
 	free(worker->link.namespace_name);

@@ -337,11 +337,14 @@ void worker_activity_heartbeat(portico_activity *base, json_t *details)
 	json_t *to_send = due ? json_incref(activity->last_details) : NULL;
 	if (due)
 		activity->last_sent_ms = now;
+	int newly_waiting = !due && !activity->heartbeat_pending;
 	activity->heartbeat_pending = !due;
 	pthread_mutex_unlock(&activity->lock);
 	if (due) {
 		send_heartbeat(activity, to_send);
 		json_decref(to_send);
+	} else if (newly_waiting && activity->link->heartbeat_waiting) {
+		activity->link->heartbeat_waiting(activity->worker);
 	}
 }
 
@@ -351,6 +354,14 @@ int worker_activity_heartbeat_due(worker_activity *activity, int64_t now)
 	int due = activity->heartbeat_pending && now - activity->last_sent_ms >= activity->throttle_ms;
 	pthread_mutex_unlock(&activity->lock);
 	return due;
+}
+
+int worker_activity_heartbeat_waits(worker_activity *activity)
+{
+	pthread_mutex_lock(&activity->lock);
+	int waits = activity->heartbeat_pending;
+	pthread_mutex_unlock(&activity->lock);
+	return waits;
 }
 
 void worker_activity_flush_heartbeat(worker_activity *activity)

@@ -30,6 +30,9 @@ typedef struct worker_link {
 	 * ended: the worker frees its slot. Any thread (often the transport's completion thread):
 	 * it must not block. */
 	void (*activity_gone)(portico_worker *worker);
+	/* Called when an activity's heartbeat is left waiting for its throttle (or for the flusher,
+	 * on the event loop) where none was: the worker wakes its flusher. Any thread, no lock held. */
+	void (*heartbeat_waiting)(portico_worker *worker);
 } worker_link;
 
 typedef struct worker_activity {
@@ -101,6 +104,9 @@ int worker_activity_cancelled(const portico_activity *activity);
 
 /* True when a throttled heartbeat waits and its window is over at now (monotonic ms). */
 int worker_activity_heartbeat_due(worker_activity *activity, int64_t now);
+
+/* True when a throttled heartbeat waits, due or not. */
+int worker_activity_heartbeat_waits(worker_activity *activity);
 
 /* Sends the latest throttled heartbeat, if it is still due. Any thread. */
 void worker_activity_flush_heartbeat(worker_activity *activity);
