@@ -4,16 +4,16 @@ task queue of their own served either by a Python-SDK activity worker or by port
 times in alternating order; we report activities per second and the activity worker's CPU time
 per activity.
 
-Fair by construction: both activity workers run at most MAX_CONCURRENT activities at once, and
-neither gets eager activity dispatch (where the server hands an activity straight back to the
-worker that completed the workflow task): the dev server has it switched off, the workflow worker
-asks for none, and it could not run one anyway, having no activities; the activity queues are not
-the workflow's queue, which the SDK's eager path needs as well. CPU time is the sum of the kernel's
+Fair by construction: both activity workers run at most MAX_CONCURRENT activities and POLLS long
+polls at once, and neither gets eager activity dispatch (where the server hands an activity
+straight back to the worker that completed the workflow task): the dev server has it switched off,
+the workflow worker asks for none, and it could not run one anyway, having no activities; the
+activity queues are not the workflow's queue, which the SDK's eager path needs as well. CPU time is the sum of the kernel's
 per-thread run time (/proc/PID/task/*/schedstat, in ns), sampled through the run so that threads
 ending mid-run still count: the 10 ms ticks of /proc/PID/stat are too coarse for a few hundred
 activities at a few hundred µs each.
 
-    .venv/bin/python bench/worker_bench.py [--activities 500] [--runs 3] [--json out.json]
+    .venv/bin/python bench/worker_bench.py [--activities 500] [--runs 3] [--json out.json] [--worker path]
 
 Roles (internal): `workflows` hosts the Fanout workflow, `activities` the Python no-op activity.
 """
@@ -41,6 +41,7 @@ sys.path.insert(0, str(TOP / "tests/integration"))
 WORKFLOW_QUEUE = "bench-workflows"
 BATCH = 100
 MAX_CONCURRENT = 100  # activities at once, on either activity worker
+POLLS = 5  # activity task long polls at once, on either (the Python SDK's default)
 SAMPLE_SECONDS = 0.02
 
 
@@ -74,7 +75,8 @@ async def serve(address: str, role: str, queue: str) -> None:
     # Fanout itself is deterministic.
     kwargs = ({"workflows": [Fanout], "workflow_runner": UnsandboxedWorkflowRunner(),
                "disable_eager_activity_execution": True} if role == "workflows"
-              else {"activities": [echo], "max_concurrent_activities": MAX_CONCURRENT})
+              else {"activities": [echo], "max_concurrent_activities": MAX_CONCURRENT,
+                    "max_concurrent_activity_task_polls": POLLS})
     async with Worker(client, task_queue=queue, **kwargs):
         print("ready", flush=True)
         await stop.wait()
@@ -167,6 +169,7 @@ def main() -> None:
     parser.add_argument("--activities", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json")
+    parser.add_argument("--worker", default=str(TOP / "build/portico-worker"), help="another build, to compare")
     parser.add_argument("--role", choices=["workflows", "activities"])
     parser.add_argument("--address")
     parser.add_argument("--queue")
@@ -180,9 +183,9 @@ def main() -> None:
     with DevServer(dynamic_config={"system.enableActivityEagerExecution": "false"}) as server:
         workflows = start([python, __file__, "--role", "workflows", "--address", server.address,
                            "--queue", WORKFLOW_QUEUE])
-        c_worker = start([str(TOP / "build/portico-worker"), "--activities", str(TOP / "build/examples/libecho.so")],
+        c_worker = start([options.worker, "--activities", str(TOP / "build/examples/libecho.so")],
                          env=dict(os.environ, TEMPORAL_ADDRESS=server.address, PORTICO_TASK_QUEUE="bench-c",
-                                  PORTICO_WORKER_MAX_CONCURRENT=str(MAX_CONCURRENT)),
+                                  PORTICO_WORKER_MAX_CONCURRENT=str(MAX_CONCURRENT), PORTICO_WORKER_POLLERS=str(POLLS)),
                          ready="polling task queue")
         py_worker = start([python, __file__, "--role", "activities", "--address", server.address,
                            "--queue", "bench-py"])
