@@ -63,9 +63,9 @@ PROBE := $(BUILD)/tests/client-probe
 # Keep objects of test programs between builds.
 .SECONDARY:
 
-# The bench's C workflows are built too, so that a change of the workflow API breaks the build,
-# not a later make bench.
-all: sdk programs $(UNIT_BIN) $(PROBE) $(TEST_WORKFLOW_LIBS) $(BUILD)/bench/libbenchworkflows.so
+# The bench's C workflows and the JSON bench (which calls the gateway's request and response
+# functions) are built too, so that a change of those APIs breaks the build, not a later make bench.
+all: sdk programs $(UNIT_BIN) $(PROBE) $(TEST_WORKFLOW_LIBS) $(BUILD)/bench/libbenchworkflows.so $(BUILD)/bench/json_bench
 
 # What is deployed: the gateway, the worker and the activity libraries (the Docker images' build).
 programs: $(BUILD)/portico $(BUILD)/portico-worker $(EXAMPLE_LIBS) $(EXAMPLE_WORKFLOWS)
@@ -227,7 +227,7 @@ test: setup
 
 test-integration:
 	@$(SAN_ENV) PORTICO_PROBES="$(CURDIR)/$(BUILD)/tests/client-probe $(CURDIR)/build/asan/tests/client-probe" \
-		TEMPORAL_CLI="$(CURDIR)/$(TEMPORAL)" $(PYTHON) -m pytest -q tests/integration
+		TEMPORAL_CLI="$(CURDIR)/$(TEMPORAL)" $(PYTHON) -m pytest -q --durations=15 tests/integration
 
 run: setup all
 	@scripts/run.sh
@@ -262,7 +262,7 @@ fuzz-smoke:
 	@scripts/fuzz.sh 4 $(FUZZ_TARGETS)
 
 # Benchmarks side by side with the peers (not part of make test): BENCH_FLAGS=--smoke for a short run.
-bench: all $(BUILD)/bench/codec_bench
+bench: all $(BUILD)/bench/codec_bench $(BUILD)/bench/json_bench
 	@scripts/setup.sh --bench
 	@$(PYTHON) bench/run.py $(BENCH_FLAGS)
 
@@ -271,6 +271,13 @@ soak: all
 	@$(SAN_ENV) $(PYTHON) bench/soak.py --gateway $(BUILD)/portico
 
 $(BUILD)/bench/codec_bench: $(BUILD)/obj/bench/codec_bench.o $(PORTICO_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "link  $@"
+	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# JSON <-> protobuf per byte, through the gateway's own request and response functions.
+$(BUILD)/bench/json_bench: $(BUILD)/obj/bench/json_bench.o $(BUILD)/libgateway.a $(BUILD)/libflow.a $(BUILD)/libhttpd.a \
+		$(PORTICO_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "link  $@"
 	@$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)

@@ -24,6 +24,7 @@ typedef struct gateway_route {
 	unsigned permissions;     /* auth_permission bits the route needs, all of them */
 	const rpc_traits *traits; /* the RPC it proxies or (a handler of Portico's own) makes, or NULL */
 	route_serve_fn *serve;
+	unsigned segments; /* the pattern's '/'s: the router tries only routes with the path's count */
 } gateway_route;
 
 extern const gateway_route gateway_routes[];

@@ -227,7 +227,7 @@ def main():
         shapes[shape] = pattern
     print("const gateway_route gateway_routes[] = {")
     for verb, pattern, body, mask, traits, serve in routes:
-        print(f'\t{{"{verb}", "{pattern}", {int(body)}, {mask}, {traits}, {serve}}},')
+        print(f'\t{{"{verb}", "{pattern}", {int(body)}, {mask}, {traits}, {serve}, {pattern.count("/")}}},')
     print("};")
     print(f"const size_t gateway_route_count = {len(routes)};")
 

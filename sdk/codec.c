@@ -163,6 +163,16 @@ static uint8_t *pack_payload(const portico_payload *payload, size_t *length)
 	return bytes;
 }
 
+/* A payload of encoding holding data (length bytes, not 0), which it takes rather than copies:
+ * freed with the payload. */
+static portico_payload *payload_holding(const char *encoding, uint8_t *data, size_t length)
+{
+	portico_payload *payload = portico_payload_new(encoding, NULL, 0);
+	payload->data.data = data;
+	payload->data.len = length;
+	return payload;
+}
+
 static portico_payload *compress_payload(const portico_payload *payload)
 {
 	size_t length;
@@ -173,10 +183,8 @@ static portico_payload *compress_payload(const portico_payload *payload)
 		portico_log("error", "zlib compression failed", NULL);
 		abort();
 	}
-	portico_payload *out = portico_payload_new(PORTICO_ENCODING_ZLIB, compressed, compressed_length);
 	free(plain);
-	free(compressed);
-	return out;
+	return payload_holding(PORTICO_ENCODING_ZLIB, compressed, compressed_length);
 }
 
 portico_payload *portico_codec_encode(const portico_codec *codec, const portico_payload *payload)
@@ -193,11 +201,9 @@ portico_payload *portico_codec_encode(const portico_codec *codec, const portico_
 	portico_wipe(plain, length);
 	free(plain);
 
-	portico_payload *out =
-	        portico_payload_new(PORTICO_ENCODING_ENCRYPTED, sealed, length + PORTICO_AES_GCM_OVERHEAD);
+	portico_payload *out = payload_holding(PORTICO_ENCODING_ENCRYPTED, sealed, length + PORTICO_AES_GCM_OVERHEAD);
 	portico_payload_set_metadata(out, PORTICO_METADATA_KEY_ID, (const uint8_t *)codec->keys[0].id,
 	                             strlen(codec->keys[0].id));
-	free(sealed);
 	return out;
 }
 

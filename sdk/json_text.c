@@ -4,29 +4,52 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "json_parse.h"
 
 typedef struct text_buffer {
 	char *data;
 	size_t length, capacity;
 } text_buffer;
 
-static void append(text_buffer *buffer, const char *text, size_t length)
+/* Makes room for length more bytes and the NUL. */
+static void grow(text_buffer *buffer, size_t length)
 {
-	if (buffer->length + length + 1 > buffer->capacity) {
-		size_t capacity = buffer->capacity ? buffer->capacity : 256;
-		while (buffer->length + length + 1 > capacity)
-			capacity *= 2;
-		buffer->data = portico_realloc(buffer->data, capacity);
-		buffer->capacity = capacity;
-	}
+	size_t capacity = buffer->capacity ? buffer->capacity : 256;
+	while (buffer->length + length + 1 > capacity)
+		capacity *= 2;
+	buffer->data = portico_realloc(buffer->data, capacity);
+	buffer->capacity = capacity;
+}
+
+/* Inline, so that the many one-byte appends of punctuation cost a store, not a call. */
+static inline void append(text_buffer *buffer, const char *text, size_t length)
+{
+	if (buffer->length + length + 1 > buffer->capacity)
+		grow(buffer, length);
 	memcpy(buffer->data + buffer->length, text, length);
 	buffer->length += length;
 	buffer->data[buffer->length] = '\0';
+}
+
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Whether any of the 8 bytes at text needs an escape: a quote, a backslash or a control
+ * character (each test exact as to "any byte"). Payloads are long strings with few escapes, so
+ * they are read a word at a time. */
+static int word_needs_escape(const char *text)
+{
+	uint64_t word;
+	memcpy(&word, text, sizeof word);
+	uint64_t quote = word ^ (ONES * '"'), backslash = word ^ (ONES * '\\');
+	uint64_t control = (word - ONES * 0x20) & ~word;
+	return ((((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | control) & HIGHS) != 0;
 }
 
 static void append_string(text_buffer *buffer, const char *text, size_t length)
@@ -34,6 +57,10 @@ static void append_string(text_buffer *buffer, const char *text, size_t length)
 	append(buffer, "\"", 1);
 	size_t run = 0;
 	for (size_t i = 0; i < length; i++) {
+		while (length - i >= 8 && !word_needs_escape(text + i))
+			i += 8;
+		if (i == length)
+			break;
 		unsigned char c = (unsigned char)text[i];
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
@@ -83,6 +110,19 @@ static void append_real(text_buffer *buffer, double value)
 	append(buffer, text, strlen(text));
 }
 
+/* Decimal digits, as "%lld" writes them; records hold many integers. */
+static void append_integer(text_buffer *buffer, json_int_t value)
+{
+	char digits[24], *start = digits + sizeof digits;
+	unsigned long long magnitude = value < 0 ? 0 - (unsigned long long)value : (unsigned long long)value;
+	do
+		*--start = (char)('0' + magnitude % 10);
+	while (magnitude /= 10);
+	if (value < 0)
+		*--start = '-';
+	append(buffer, start, (size_t)(digits + sizeof digits - start));
+}
+
 static int compare_keys(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -117,7 +157,6 @@ static void append_object(text_buffer *buffer, const json_t *object, int flags)
 
 static void append_value(text_buffer *buffer, const json_t *value, int flags)
 {
-	char number[32];
 	switch (json_typeof(value)) {
 	case JSON_OBJECT:
 		append_object(buffer, value, flags);
@@ -138,8 +177,7 @@ static void append_value(text_buffer *buffer, const json_t *value, int flags)
 			append_string(buffer, json_string_value(value), json_string_length(value));
 		break;
 	case JSON_INTEGER:
-		snprintf(number, sizeof number, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
-		append(buffer, number, strlen(number));
+		append_integer(buffer, json_integer_value(value));
 		break;
 	case JSON_REAL:
 		append_real(buffer, json_real_value(value));
@@ -272,7 +310,12 @@ json_t *portico_json_parse(const char *text, size_t length, size_t flags, json_e
 	json_error_t unwanted;
 	if (!error)
 		error = &unwanted;
-	json_t *value = json_loadb(text, length, flags, error);
+	json_t *value = flags & ~(size_t)JSON_DECODE_ANY
+	                        ? NULL
+	                        : portico_json_parse_plain(text, length, flags & JSON_DECODE_ANY);
+	if (value)
+		return value;
+	value = json_loadb(text, length, flags, error);
 	if (value || json_error_code(error) != json_error_numeric_overflow)
 		return value;
 	size_t quoted_length;

@@ -14,7 +14,8 @@
  * (below) are written as the numbers they hold. */
 char *portico_json_text(const json_t *value, int flags, size_t *length);
 
-/* Parses JSON text as json_loadb(text, length, flags, error) does, except that the numbers
+/* Parses JSON text as json_loadb(text, length, flags, error) does (the plain parser of
+ * json_parse.h first, jansson for what it leaves), except that the numbers
  * jansson refuses (integers beyond 64 bits, reals beyond a double) become raw numbers instead of
  * failing the whole text, so that they reach a payload digit for digit. flags must not hold
  * JSON_ALLOW_NUL. Returns a new reference, or NULL with error. */

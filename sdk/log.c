@@ -102,6 +102,144 @@ void portico_log_line(int fd, json_t *line)
 	free(text);
 }
 
+void portico_log_writer_start(portico_log_writer *line)
+{
+	line->data = line->inline_data;
+	line->capacity = sizeof line->inline_data;
+	line->data[0] = '{';
+	line->length = 1;
+}
+
+/* Makes room for more bytes (and the "}\n" of the end, always kept free). */
+static void writer_reserve(portico_log_writer *line, size_t more)
+{
+	size_t needed = line->length + more + 2;
+	if (needed <= line->capacity)
+		return;
+	size_t capacity = line->capacity * 2 > needed ? line->capacity * 2 : needed;
+	if (line->data == line->inline_data) {
+		line->data = portico_malloc(capacity);
+		memcpy(line->data, line->inline_data, line->length);
+	} else {
+		line->data = portico_realloc(line->data, capacity);
+	}
+	line->capacity = capacity;
+}
+
+static void writer_append(portico_log_writer *line, const char *bytes, size_t length)
+{
+	writer_reserve(line, length);
+	memcpy(line->data + line->length, bytes, length);
+	line->length += length;
+}
+
+/* The separator and "key": of a new member. */
+static void writer_key(portico_log_writer *line, const char *key)
+{
+	size_t length = strlen(key);
+	writer_reserve(line, length + 4);
+	if (line->length > 1)
+		line->data[line->length++] = ',';
+	line->data[line->length++] = '"';
+	memcpy(line->data + line->length, key, length);
+	line->length += length;
+	line->data[line->length++] = '"';
+	line->data[line->length++] = ':';
+}
+
+/* text as a JSON string, in one pass: what portico_log_text makes of it (U+FFFD for each byte
+ * that starts no well-formed sequence), escaped as the JSON writer escapes. */
+static void writer_string(portico_log_writer *line, const char *text)
+{
+	size_t length = strlen(text);
+	/* At most 6 bytes out per byte in (\u00XX; U+FFFD is 3 for 1). */
+	writer_reserve(line, 6 * length + 2);
+	char *out = line->data + line->length;
+	*out++ = '"';
+	const unsigned char *in = (const unsigned char *)text;
+	for (size_t i = 0; i < length;) {
+		unsigned char c = in[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			*out++ = (char)c;
+			i++;
+		} else if (c >= 0x80) {
+			size_t sequence = utf8_sequence(in + i, length - i);
+			if (sequence) {
+				memcpy(out, in + i, sequence);
+				out += sequence;
+				i += sequence;
+			} else {
+				memcpy(out, "\xEF\xBF\xBD", 3);
+				out += 3;
+				i++;
+			}
+		} else {
+			*out++ = '\\';
+			switch (c) {
+			case '"':
+			case '\\':
+				*out++ = (char)c;
+				break;
+			case '\n':
+				*out++ = 'n';
+				break;
+			case '\r':
+				*out++ = 'r';
+				break;
+			case '\t':
+				*out++ = 't';
+				break;
+			default:
+				memcpy(out, "u00", 3);
+				out[3] = "0123456789abcdef"[c >> 4];
+				out[4] = "0123456789abcdef"[c & 0xf];
+				out += 5;
+			}
+			i++;
+		}
+	}
+	*out++ = '"';
+	line->length = (size_t)(out - line->data);
+}
+
+void portico_log_writer_text(portico_log_writer *line, const char *key, const char *text)
+{
+	writer_key(line, key);
+	if (text)
+		writer_string(line, text);
+	else
+		writer_append(line, "null", 4);
+}
+
+void portico_log_writer_int(portico_log_writer *line, const char *key, long long value)
+{
+	char number[24];
+	writer_key(line, key);
+	/* Digits by hand: snprintf's format machinery costs more than the rest of a line. */
+	unsigned long long magnitude = value < 0 ? 0ull - (unsigned long long)value : (unsigned long long)value;
+	size_t at = sizeof number;
+	do {
+		number[--at] = (char)('0' + magnitude % 10);
+		magnitude /= 10;
+	} while (magnitude);
+	if (value < 0)
+		number[--at] = '-';
+	writer_append(line, number + at, sizeof number - at);
+}
+
+void portico_log_writer_send(portico_log_writer *line, int fd)
+{
+	/* writer_reserve always leaves room for these two. */
+	line->data[line->length++] = '}';
+	line->data[line->length++] = '\n';
+	pthread_mutex_lock(&line_lock);
+	(void)portico_write_full(fd, line->data, line->length); /* as portico_log_line */
+	pthread_mutex_unlock(&line_lock);
+	if (line->data != line->inline_data)
+		free(line->data);
+	line->data = NULL;
+}
+
 void portico_logf(const char *level, json_t *fields, const char *format, ...)
 {
 	va_list args;

@@ -182,7 +182,12 @@ void portico_metrics_observe(portico_metrics *metrics, const char *name, const c
 
 char *portico_metrics_label(char *out, size_t size, const char *key, const char *value)
 {
-	size_t used = (size_t)snprintf(out, size, "%s=\"", key);
+	/* Without snprintf: a request's metrics label a route and a method with this. */
+	size_t key_length = strlen(key), used = key_length + 2 < size ? key_length + 2 : 0;
+	if (used) {
+		memcpy(out, key, key_length);
+		memcpy(out + key_length, "=\"", 2);
+	}
 	for (const char *c = value; *c && used + 3 < size; c++) {
 		if (*c == '"' || *c == '\\' || *c == '\n') {
 			out[used++] = '\\';

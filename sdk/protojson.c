@@ -629,17 +629,31 @@ static int decode_value(const ProtobufCFieldDescriptor *field, const json_t *val
 	}
 }
 
+/* Whether key is the lowerCamel JSON name of proto_name (as portico_protojson_json_name writes
+ * it), compared as it goes: every request's keys are looked up so, field after field. */
+static int is_json_name(const char *proto_name, const char *key)
+{
+	int upper_next = 0;
+	for (const char *p = proto_name; *p; p++) {
+		if (*p == '_') {
+			upper_next = 1;
+			continue;
+		}
+		if (*key++ != (upper_next ? (char)toupper((unsigned char)*p) : *p))
+			return 0;
+		upper_next = 0;
+	}
+	return *key == '\0';
+}
+
 static const ProtobufCFieldDescriptor *field_by_json_name(const ProtobufCMessageDescriptor *descriptor, const char *key)
 {
 	const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field_by_name(descriptor, key);
 	if (field)
 		return field;
-	char name[NAME_MAX_LENGTH];
-	for (unsigned i = 0; i < descriptor->n_fields; i++) {
-		portico_protojson_json_name(descriptor->fields[i].name, name, sizeof name);
-		if (!strcmp(name, key))
+	for (unsigned i = 0; i < descriptor->n_fields; i++)
+		if (is_json_name(descriptor->fields[i].name, key))
 			return &descriptor->fields[i];
-	}
 	return NULL;
 }
 

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "transport.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,10 @@ static const ProtobufCServiceDescriptor *const services[] = {
 /* After Temporal comes back, calls work again within this (gRPC's default backoff grows to 120 s). */
 #define MAX_RECONNECT_BACKOFF_MS 3000
 #define USER_AGENT               "portico/0.1"
+
+/* absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle), as Debian's Abseil names it. */
+#define ABSL_SET_DEADLOCK_DETECTION "_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE"
+#define ABSL_DEADLOCK_IGNORE        0 /* absl::OnDeadlockCycle::kIgnore */
 
 typedef struct portico_call call;
 
@@ -116,8 +121,22 @@ static grpc_arg string_arg(const char *key, const char *value)
 
 static void *completion_loop(void *arg);
 
+/* Debian builds Abseil without NDEBUG, so every absl::Mutex gRPC takes (a dozen a call) also ran
+ * Abseil's lock-order check: a lookup in one graph under one global lock that every thread shares,
+ * some 8,000 instructions of a call. Abseil's release builds leave the check off; so does Portico,
+ * when the library it runs with has the switch (by its C++ name: this is C). The check only ever
+ * aborted the process on a lock-order bug of gRPC's. */
+static void absl_deadlock_detection_off(void)
+{
+	void (*set_mode)(int);
+	*(void **)&set_mode = dlsym(RTLD_DEFAULT, ABSL_SET_DEADLOCK_DETECTION);
+	if (set_mode)
+		set_mode(ABSL_DEADLOCK_IGNORE);
+}
+
 portico_transport *portico_transport_open(const portico_config *cfg, portico_error *err)
 {
+	absl_deadlock_detection_off();
 	grpc_init();
 	grpc_channel_credentials *credentials = make_credentials(cfg);
 	if (!credentials) {

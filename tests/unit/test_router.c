@@ -4,23 +4,26 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "router.h"
+#include "url.h"
 
 static const gateway_route table[] = {
         {"POST", "/ns/{namespace}/workflows/{workflow_id}", 1, PERMISSION_START,
-         &(const rpc_traits){.rpc = "Start", .effect = EFFECT_START}, NULL},
+         &(const rpc_traits){.rpc = "Start", .effect = EFFECT_START}, NULL, 4},
         {"GET", "/ns/{namespace}/workflows/{execution.workflow_id}", 0, PERMISSION_READ,
-         &(const rpc_traits){.rpc = "Describe", .effect = EFFECT_NONE}, NULL},
+         &(const rpc_traits){.rpc = "Describe", .effect = EFFECT_NONE}, NULL, 4},
         {"DELETE", "/ns/{namespace}/workflows/{execution.workflow_id}", 0, PERMISSION_ADMIN,
-         &(const rpc_traits){.rpc = "Delete", .effect = EFFECT_NONE}, NULL},
+         &(const rpc_traits){.rpc = "Delete", .effect = EFFECT_NONE}, NULL, 4},
         {"POST", "/ns/{namespace}/workflows/execute-multi-operation", 1, PERMISSION_START,
-         &(const rpc_traits){.rpc = "Multi", .effect = EFFECT_MULTI_OPERATION}, NULL},
+         &(const rpc_traits){.rpc = "Multi", .effect = EFFECT_MULTI_OPERATION}, NULL, 4},
         {"POST", "/ns/{namespace}/workflows/{workflow_id}/signal/{signal_name}", 1, PERMISSION_SIGNAL,
-         &(const rpc_traits){.rpc = "Signal", .effect = EFFECT_NONE}, NULL},
+         &(const rpc_traits){.rpc = "Signal", .effect = EFFECT_NONE}, NULL, 6},
 };
 #define TABLE_COUNT (sizeof table / sizeof table[0])
 
@@ -235,6 +238,168 @@ static void test_temporal_404_and_405(void **state)
 	                 ROUTE_NOT_FOUND);
 }
 
+/* ---- The router against a reference written another way ----------------------------------------
+ * The reference splits pattern and path into segments and compares them as arrays; the router
+ * walks both strings at once. They must agree on every path made from the generated table. */
+
+#define MAX_SEGMENTS 16
+
+/* Splits text (from its first '/') into segments, in place; -1 when there are too many. */
+static int split_segments(char *text, char **segments)
+{
+	int count = 0;
+	for (char *at = text; *at == '/';) {
+		if (count == MAX_SEGMENTS)
+			return -1;
+		*at++ = '\0';
+		segments[count++] = at;
+		at += strcspn(at, "/");
+	}
+	return count;
+}
+
+static void free_values(char **values, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		free(values[i]);
+}
+
+/* Literal segments matched, or -1; with values, captured values go there (freed by the caller;
+ * none are left on -1), and a variable that does not unescape matches nothing. */
+static int reference_match(const char *pattern, const char *path, char **values, size_t *value_count)
+{
+	char pattern_copy[512], path_copy[512];
+	char *pattern_segments[MAX_SEGMENTS], *path_segments[MAX_SEGMENTS];
+	snprintf(pattern_copy, sizeof pattern_copy, "%s", pattern);
+	snprintf(path_copy, sizeof path_copy, "%s", path);
+	size_t path_length = strlen(path_copy);
+	if (path_length > 1 && path_copy[path_length - 1] == '/')
+		path_copy[path_length - 1] = '\0'; /* one trailing slash is the same path */
+	int pattern_count = split_segments(pattern_copy, pattern_segments);
+	int path_count = split_segments(path_copy, path_segments);
+	*value_count = 0;
+	if (pattern_count < 0 || pattern_count != path_count || path_copy[0] != '\0')
+		return -1;
+	int literals = 0;
+	for (int i = 0; i < pattern_count; i++) {
+		if (pattern_segments[i][0] != '{') {
+			if (strcmp(pattern_segments[i], path_segments[i]))
+				goto mismatch;
+			literals++;
+			continue;
+		}
+		if (!path_segments[i][0])
+			goto mismatch;
+		if (!values)
+			continue;
+		char *value = *value_count < ROUTER_MAX_PARAMS
+		                      ? http_unescape(path_segments[i], strlen(path_segments[i]), 0)
+		                      : NULL;
+		if (!value)
+			goto mismatch;
+		values[(*value_count)++] = value;
+	}
+	return literals;
+mismatch:
+	if (values)
+		free_values(values, *value_count);
+	*value_count = 0;
+	return -1;
+}
+
+/* Checks the router's answer for method and path against the reference's. */
+static void assert_router_agrees(const char *method, const char *path)
+{
+	const gateway_route *best = NULL;
+	char *best_values[ROUTER_MAX_PARAMS];
+	size_t best_count = 0;
+	int best_literals = -1, other_methods = 0;
+	for (size_t i = 0; i < gateway_route_count; i++) {
+		char *values[ROUTER_MAX_PARAMS];
+		size_t count;
+		if (strcmp(gateway_routes[i].method, method)) {
+			if (reference_match(gateway_routes[i].pattern, path, NULL, &count) >= 0)
+				other_methods = 1;
+			continue;
+		}
+		int literals = reference_match(gateway_routes[i].pattern, path, values, &count);
+		if (literals > best_literals) {
+			free_values(best_values, best_count);
+			memcpy(best_values, values, sizeof values);
+			best_count = count;
+			best_literals = literals;
+			best = &gateway_routes[i];
+		} else {
+			free_values(values, count);
+		}
+	}
+	const gateway_route *route;
+	route_params params;
+	char allow[256];
+	route_result result =
+	        router_match(gateway_routes, gateway_route_count, method, path, &route, &params, allow, sizeof allow);
+	if (best) {
+		if (result != ROUTE_FOUND || route != best)
+			fail_msg("%s %s: the router took %s, the reference %s", method, path,
+			         route ? route->pattern : "none", best->pattern);
+		assert_int_equal(params.count, best_count);
+		for (size_t i = 0; i < best_count; i++)
+			assert_string_equal(params.items[i].value, best_values[i]);
+	} else {
+		assert_int_equal(result, other_methods ? ROUTE_METHOD_NOT_ALLOWED : ROUTE_NOT_FOUND);
+	}
+	free_values(best_values, best_count);
+	route_params_free(&params);
+}
+
+/* pattern with each variable replaced by value, then suffix. */
+static void instantiate(const char *pattern, const char *value, const char *suffix, char *out, size_t size)
+{
+	size_t used = 0;
+	for (const char *at = pattern; *at && used + 64 < size;) {
+		if (*at == '{') {
+			used += (size_t)snprintf(out + used, size - used, "%s", value);
+			at = strchr(at, '}') + 1;
+		} else {
+			out[used++] = *at++;
+		}
+	}
+	snprintf(out + used, size - used, "%s", suffix);
+}
+
+static void test_router_agrees_with_a_reference_on_every_route(void **state)
+{
+	(void)state;
+	for (size_t r = 0; r < gateway_route_count; r++) {
+		unsigned slashes = 0;
+		for (const char *at = gateway_routes[r].pattern; *at; at++)
+			slashes += *at == '/';
+		assert_int_equal(gateway_routes[r].segments, slashes);
+	}
+	static const char *const values[] = {"default", "w%2F1", "execute-multi-operation", "%zz", ""};
+	static const char *const suffixes[] = {"", "/", "//", "/x"};
+	static const char *const methods[] = {"GET", "POST", "DELETE", "PUT"};
+	char path[512];
+	for (size_t r = 0; r < gateway_route_count; r++) {
+		for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+			for (size_t x = 0; x < sizeof suffixes / sizeof suffixes[0]; x++) {
+				instantiate(gateway_routes[r].pattern, values[v], suffixes[x], path, sizeof path);
+				for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++)
+					assert_router_agrees(methods[m], path);
+				/* The path cut short by a byte: a literal that no longer matches. */
+				path[strlen(path) - 1] = '\0';
+				assert_router_agrees(gateway_routes[r].method, path);
+			}
+		}
+	}
+	assert_router_agrees("GET", "/");
+	assert_router_agrees("GET", "");
+	assert_router_agrees("GET", "//");
+	assert_router_agrees("GET", "/namespaces");
+	assert_router_agrees("GET", "/api/v1/namespaces/");
+	assert_router_agrees("GET", "/api/v1/namespaces//");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +412,7 @@ int main(void)
 	        cmocka_unit_test(test_temporal_paths_reach_their_methods_with_dotted_fields),
 	        cmocka_unit_test(test_every_temporal_method_is_also_under_api_v1),
 	        cmocka_unit_test(test_temporal_404_and_405),
+	        cmocka_unit_test(test_router_agrees_with_a_reference_on_every_route),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
