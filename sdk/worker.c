@@ -264,6 +264,8 @@ static void count_run_time(worker_activity *activity)
 	}
 }
 
+/* With the lock held; the caller signals queue->ready once it has let the lock go, so that the
+ * thread it wakes does not wake only to wait for that lock. */
 static void push_locked(work_queue *queue, queued_task *item)
 {
 	if (queue->tail)
@@ -271,7 +273,6 @@ static void push_locked(work_queue *queue, queued_task *item)
 	else
 		queue->head = item;
 	queue->tail = item;
-	pthread_cond_signal(&queue->ready);
 }
 
 /* The sink's finish, for event-loop activities: an executor answers for them. */
@@ -288,6 +289,7 @@ static void finish_on_loop(portico_activity *base, int outcome)
 	running_unlink(worker, activity);
 	push_locked(&worker->loop_work, item);
 	pthread_mutex_unlock(&worker->lock);
+	pthread_cond_signal(&worker->loop_work.ready);
 }
 
 /* Where the worker's activities report: Temporal, but for the end of an event-loop activity,
@@ -350,9 +352,11 @@ static void enqueue(portico_worker *worker, activity_task *task)
 	queued_task *item = portico_calloc(1, sizeof *item);
 	item->task = task;
 	const registration *r = find_registration(worker, task->activity_type ? task->activity_type->name : "");
+	work_queue *queue = r && r->model == ON_LOOP ? &worker->loop_work : &worker->blocking;
 	pthread_mutex_lock(&worker->lock);
-	push_locked(r && r->model == ON_LOOP ? &worker->loop_work : &worker->blocking, item);
+	push_locked(queue, item);
 	pthread_mutex_unlock(&worker->lock);
+	pthread_cond_signal(&queue->ready);
 }
 
 static void note_poll_failure(portico_worker *worker, const portico_error *err)
