@@ -3,8 +3,9 @@
  *   request:  HTTP body bytes → rest_request_build (parse, proto3 JSON decode) → the codec pass
  *             and the size guard (portico_codec_encode_message, no codec keys) → packed bytes
  *             (a signal with one argument);
- *   response: packed bytes from Temporal → unpacked → exchange_message_json (codec decode, proto3
- *             JSON) → the body's text (a query's result holding one payload).
+ *   response: packed bytes from Temporal → unpacked → exchange_message_text (codec decode, proto3
+ *             JSON written straight from the message) → the body's text (a query's result
+ *             holding one payload).
  * Each in three shapes: a JSON value in payload shorthand (a string of BYTES characters, or an
  * object of records of about BYTES), and the full form {"metadata", "data": base64} of BYTES binary
  * bytes. Prints one JSON object: for each
@@ -144,10 +145,8 @@ static double time_response(gateway_exchange *exchange, const uint8_t *packed, s
 	double started = now_us();
 	ProtobufCMessage *response = protobuf_c_message_unpack(
 	        &temporal__api__workflowservice__v1__query_workflow_response__descriptor, NULL, length, packed);
-	json_t *body = exchange_message_json(exchange, response);
+	char *text = exchange_message_text(exchange, response, text_length);
 	protobuf_c_message_free_unpacked(response, NULL);
-	char *text = portico_json_text(body, 0, text_length);
-	json_decref(body);
 	free(text);
 	return now_us() - started;
 }

@@ -59,16 +59,23 @@ static void stream_add_text(event_stream *s, const char *text, size_t length)
 	s->out_length += length;
 }
 
-/* Adds one event whose data is body (a reference is taken). */
-static void stream_add(event_stream *s, const char *name, const char *id, json_t *body)
+/* Adds one event whose data is data (taken: freed here). */
+static void stream_add_data(event_stream *s, const char *name, const char *id, char *data, size_t data_length)
 {
-	size_t data_length, length;
-	char *data = portico_json_text(body, 0, &data_length);
-	json_decref(body);
+	size_t length;
 	char *frame = sse_frame(name, id, data, data_length, &length);
 	free(data);
 	stream_add_text(s, frame, length);
 	free(frame);
+}
+
+/* Adds one event whose data is body (a reference is taken). */
+static void stream_add(event_stream *s, const char *name, const char *id, json_t *body)
+{
+	size_t data_length;
+	char *data = portico_json_text(body, 0, &data_length);
+	json_decref(body);
+	stream_add_data(s, name, id, data, data_length);
 }
 
 static void poll_events(event_stream *s);
@@ -176,8 +183,9 @@ static history_event *add_events(event_stream *s, Temporal__Api__History__V1__Hi
 			continue;
 		char id[SSE_ID_SIZE];
 		sse_event_id_format(id, s->run_id, event->event_id);
-		stream_add(s, history_event_type_name(event->event_type), id,
-		           exchange_message_json(s->exchange, &event->base));
+		size_t length;
+		char *data = exchange_message_text(s->exchange, &event->base, &length);
+		stream_add_data(s, history_event_type_name(event->event_type), id, data, length);
 	}
 	return close;
 }

@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "json_copy.h"
 #include "json_text.h"
 #include "log.h"
 #include "protojson.h"
@@ -156,15 +157,62 @@ static void warn_left_encoded(const gateway_exchange *exchange, const portico_de
 	                      "requestId", exchange->request_id));
 }
 
-json_t *exchange_message_json(gateway_exchange *exchange, ProtobufCMessage *message)
+/* Decodes the payloads of a message from Temporal in place, within the decode budget. */
+static void decode_payloads(gateway_exchange *exchange, ProtobufCMessage *message)
 {
 	portico_decode_budget budget;
 	portico_decode_budget_init(&budget, exchange->gateway->config.max_payload_bytes);
 	portico_codec_decode_message_within(exchange->gateway->codec, message, &budget);
 	if (budget.left_encoded)
 		warn_left_encoded(exchange, &budget);
+}
+
+json_t *exchange_message_json(gateway_exchange *exchange, ProtobufCMessage *message)
+{
+	decode_payloads(exchange, message);
 	const portico_protojson_options options = {.payload_shorthand = exchange->payload_shorthand};
 	return portico_protojson_encode(message, &options);
+}
+
+/* Adds "workflowId": workflow_id as the last member of the object text holds, as
+ * json_object_set_new would on the tree: nothing when jansson would refuse the id. The message
+ * written has no member of that name (exchange_respond_message sees to it). */
+static void add_workflow_id(portico_json_buffer *text, const char *workflow_id)
+{
+	size_t length = strlen(workflow_id);
+	if (!portico_json_utf8_valid(workflow_id, length) || !text->length || text->data[text->length - 1] != '}')
+		return;
+	text->length--; /* the object's closing brace */
+	portico_json_buffer_append(
+	        text, text->length > 1 ? ",\"workflowId\":" : "\"workflowId\":", text->length > 1 ? 14 : 13);
+	portico_json_append_string(text, workflow_id, length);
+	portico_json_buffer_append(text, "}", 1);
+}
+
+void exchange_respond_message(gateway_exchange *exchange, unsigned status, ProtobufCMessage *message,
+                              const char *workflow_id)
+{
+	if (workflow_id && protobuf_c_message_descriptor_get_field_by_name(message->descriptor, "workflow_id")) {
+		/* One the tree replaces in place: rare enough for the tree's way. */
+		json_t *body = exchange_message_json(exchange, message);
+		json_object_set_new(body, "workflowId", json_string(workflow_id));
+		exchange_respond_json(exchange, status, body);
+		return;
+	}
+	decode_payloads(exchange, message);
+	const portico_protojson_options options = {.payload_shorthand = exchange->payload_shorthand};
+	portico_json_buffer text = {NULL, 0, 0};
+	portico_protojson_append(&text, message, &options);
+	if (workflow_id)
+		add_workflow_id(&text, workflow_id);
+	http_respond(exchange->request, status, "application/json", text.data, text.length);
+}
+
+char *exchange_message_text(gateway_exchange *exchange, ProtobufCMessage *message, size_t *length)
+{
+	decode_payloads(exchange, message);
+	const portico_protojson_options options = {.payload_shorthand = exchange->payload_shorthand};
+	return portico_protojson_write(message, &options, length);
 }
 
 int exchange_encode_request(gateway_exchange *exchange, ProtobufCMessage *request)

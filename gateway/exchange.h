@@ -106,8 +106,18 @@ void exchange_fail_status(gateway_exchange *exchange, unsigned status, portico_c
 unsigned exchange_http_status(portico_code code);
 
 /* Decodes the payloads of a message from Temporal (in place) and writes it as JSON in the
- * exchange's payload form. Returns a new reference. */
+ * exchange's payload form. Returns a new reference. For a tree the caller adds to; an answer as
+ * it is goes out with exchange_respond_message, which builds no tree. */
 json_t *exchange_message_json(gateway_exchange *exchange, ProtobufCMessage *message);
+
+/* Same, as text (portico_protojson_write: the bytes the tree would print); the caller frees it. */
+char *exchange_message_text(gateway_exchange *exchange, ProtobufCMessage *message, size_t *length);
+
+/* Answers with a message from Temporal as JSON (exchange_message_text), and with "workflowId":
+ * workflow_id added after its members unless workflow_id is NULL. The message's payloads are
+ * decoded in place; the caller still frees it. */
+void exchange_respond_message(gateway_exchange *exchange, unsigned status, ProtobufCMessage *message,
+                              const char *workflow_id);
 
 /* Encodes the payloads of a request for Temporal (in place) and applies the size guard; answers
  * 413 and returns -1 when a field is over the limit. */

@@ -167,19 +167,23 @@ static void on_response(void *arg, ProtobufCMessage *response, portico_error *er
 		update_wait(exchange, exchange->namespace_name, (void *)response, exchange->update_deadline_ms);
 		return;
 	}
-	json_t *body = exchange_message_json(exchange, response);
-	if (exchange->workflow_id_made) /* the caller learns the id Portico gave the workflow */
-		json_object_set_new(body, "workflowId", json_string(exchange->workflow_id));
-	protobuf_c_message_free_unpacked(response, NULL);
-	if (exchange->wait_ms) {
-		/* ?wait=: the start's answer as Temporal gave it, and the wait's outcome (result.h). */
-		json_t *run_id = json_object_get(body, "runId");
-		result_wait(exchange, exchange->namespace_name, exchange->workflow_id, json_string_value(run_id),
-		            exchange->wait_ms, body);
-		json_decref(body);
+	/* The caller learns the id Portico gave the workflow. */
+	const char *made_id = exchange->workflow_id_made ? exchange->workflow_id : NULL;
+	if (!exchange->wait_ms) {
+		exchange_respond_message(exchange, 200, response, made_id);
+		protobuf_c_message_free_unpacked(response, NULL);
 		return;
 	}
-	exchange_respond_json(exchange, 200, body);
+	/* ?wait=: the start's answer as Temporal gave it, and the wait's outcome (result.h), which
+	 * result.c adds to the tree. */
+	json_t *body = exchange_message_json(exchange, response);
+	if (made_id)
+		json_object_set_new(body, "workflowId", json_string(made_id));
+	protobuf_c_message_free_unpacked(response, NULL);
+	json_t *run_id = json_object_get(body, "runId");
+	result_wait(exchange, exchange->namespace_name, exchange->workflow_id, json_string_value(run_id),
+	            exchange->wait_ms, body);
+	json_decref(body);
 }
 
 /* ?wait=<duration> on a start or signal-with-start; returns -1 (after answering 400) when bad. */

@@ -28,9 +28,8 @@ static void poll_free(update_poll *poll)
 /* Both responses share the field names {updateRef, outcome, stage}: either answers the call. */
 static void answer(gateway_exchange *exchange, ProtobufCMessage *response)
 {
-	json_t *body = exchange_message_json(exchange, response);
+	exchange_respond_message(exchange, 200, response, NULL);
 	protobuf_c_message_free_unpacked(response, NULL);
-	exchange_respond_json(exchange, 200, body);
 }
 
 static void poll_again(update_poll *poll);

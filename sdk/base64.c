@@ -7,10 +7,15 @@
 
 #include "alloc.h"
 
+size_t portico_base64_encode_into(const uint8_t *bytes, size_t length, char *out)
+{
+	return (size_t)EVP_EncodeBlock((unsigned char *)out, bytes, (int)length);
+}
+
 char *portico_base64_encode(const uint8_t *bytes, size_t length)
 {
-	char *text = portico_malloc(4 * ((length + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)text, bytes, (int)length);
+	char *text = portico_malloc(PORTICO_BASE64_SIZE(length) + 1);
+	portico_base64_encode_into(bytes, length, text);
 	return text;
 }
 

@@ -6,6 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The length of the encoding of length bytes (without a NUL). */
+#define PORTICO_BASE64_SIZE(length) (4 * (((size_t)(length) + 2) / 3))
+
+/* Writes the encoding of the bytes and a NUL into out, which holds PORTICO_BASE64_SIZE(length) + 1
+ * bytes; returns the encoding's length. */
+size_t portico_base64_encode_into(const uint8_t *bytes, size_t length, char *out);
+
 /* Returns a NUL-terminated encoding of the bytes; the caller frees it. */
 char *portico_base64_encode(const uint8_t *bytes, size_t length);
 

@@ -12,12 +12,9 @@
 #include "alloc.h"
 #include "json_parse.h"
 
-typedef struct text_buffer {
-	char *data;
-	size_t length, capacity;
-} text_buffer;
+typedef portico_json_buffer text_buffer;
 
-/* Makes room for length more bytes and the NUL. */
+/* Makes room for length more bytes and the NUL, growing by doubling. */
 static void grow(text_buffer *buffer, size_t length)
 {
 	size_t capacity = buffer->capacity ? buffer->capacity : 256;
@@ -25,6 +22,13 @@ static void grow(text_buffer *buffer, size_t length)
 		capacity *= 2;
 	buffer->data = portico_realloc(buffer->data, capacity);
 	buffer->capacity = capacity;
+}
+
+char *portico_json_buffer_reserve(portico_json_buffer *buffer, size_t length)
+{
+	if (buffer->length + length + 1 > buffer->capacity)
+		grow(buffer, length);
+	return buffer->data + buffer->length;
 }
 
 /* Inline, so that the many one-byte appends of punctuation cost a store, not a call. */
@@ -35,6 +39,11 @@ static inline void append(text_buffer *buffer, const char *text, size_t length)
 	memcpy(buffer->data + buffer->length, text, length);
 	buffer->length += length;
 	buffer->data[buffer->length] = '\0';
+}
+
+void portico_json_buffer_append(portico_json_buffer *buffer, const char *text, size_t length)
+{
+	append(buffer, text, length);
 }
 
 #define ONES  0x0101010101010101ull
@@ -52,7 +61,7 @@ static int word_needs_escape(const char *text)
 	return ((((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | control) & HIGHS) != 0;
 }
 
-static void append_string(text_buffer *buffer, const char *text, size_t length)
+void portico_json_append_string(portico_json_buffer *buffer, const char *text, size_t length)
 {
 	append(buffer, "\"", 1);
 	size_t run = 0;
@@ -92,8 +101,7 @@ static void append_string(text_buffer *buffer, const char *text, size_t length)
 	append(buffer, "\"", 1);
 }
 
-/* The shortest %g form that reads back as the same double. */
-static void append_real(text_buffer *buffer, double value)
+void portico_json_append_real(portico_json_buffer *buffer, double value)
 {
 	char text[40];
 	if (!isfinite(value)) {
@@ -128,8 +136,6 @@ static int compare_keys(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void append_value(text_buffer *buffer, const json_t *value, int flags);
-
 static void append_object(text_buffer *buffer, const json_t *object, int flags)
 {
 	size_t count = json_object_size(object);
@@ -147,15 +153,15 @@ static void append_object(text_buffer *buffer, const json_t *object, int flags)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			append(buffer, ",", 1);
-		append_string(buffer, keys[i], strlen(keys[i]));
+		portico_json_append_string(buffer, keys[i], strlen(keys[i]));
 		append(buffer, ":", 1);
-		append_value(buffer, json_object_get(object, keys[i]), flags);
+		portico_json_append_value(buffer, json_object_get(object, keys[i]), flags);
 	}
 	append(buffer, "}", 1);
 	free(keys);
 }
 
-static void append_value(text_buffer *buffer, const json_t *value, int flags)
+void portico_json_append_value(portico_json_buffer *buffer, const json_t *value, int flags)
 {
 	switch (json_typeof(value)) {
 	case JSON_OBJECT:
@@ -166,7 +172,7 @@ static void append_value(text_buffer *buffer, const json_t *value, int flags)
 		for (size_t i = 0; i < json_array_size(value); i++) {
 			if (i)
 				append(buffer, ",", 1);
-			append_value(buffer, json_array_get(value, i), flags);
+			portico_json_append_value(buffer, json_array_get(value, i), flags);
 		}
 		append(buffer, "]", 1);
 		break;
@@ -174,13 +180,13 @@ static void append_value(text_buffer *buffer, const json_t *value, int flags)
 		if (portico_json_raw_number(value))
 			append(buffer, json_string_value(value) + 1, json_string_length(value) - 1);
 		else
-			append_string(buffer, json_string_value(value), json_string_length(value));
+			portico_json_append_string(buffer, json_string_value(value), json_string_length(value));
 		break;
 	case JSON_INTEGER:
 		append_integer(buffer, json_integer_value(value));
 		break;
 	case JSON_REAL:
-		append_real(buffer, json_real_value(value));
+		portico_json_append_real(buffer, json_real_value(value));
 		break;
 	case JSON_TRUE:
 		append(buffer, "true", 4);
@@ -197,7 +203,7 @@ char *portico_json_text(const json_t *value, int flags, size_t *length)
 {
 	text_buffer buffer = {NULL, 0, 0};
 	if (value)
-		append_value(&buffer, value, flags);
+		portico_json_append_value(&buffer, value, flags);
 	else
 		append(&buffer, "null", 4);
 	if (length)

@@ -14,6 +14,30 @@
  * (below) are written as the numbers they hold. */
 char *portico_json_text(const json_t *value, int flags, size_t *length);
 
+/* A growing text buffer, always NUL-terminated once anything is in it; the owner frees data. */
+typedef struct portico_json_buffer {
+	char *data;
+	size_t length, capacity;
+} portico_json_buffer;
+
+/* Makes room for length more bytes (and the NUL after them) and returns where they go; the
+ * caller writes them and then adds length to buffer->length and writes the NUL. */
+char *portico_json_buffer_reserve(portico_json_buffer *buffer, size_t length);
+
+/* Adds length bytes of text. */
+void portico_json_buffer_append(portico_json_buffer *buffer, const char *text, size_t length);
+
+/* Adds value's text as portico_json_text writes it. */
+void portico_json_append_value(portico_json_buffer *buffer, const json_t *value, int flags);
+
+/* Adds text (length bytes, taken as they are: not checked for UTF-8) as a JSON string, with '"',
+ * '\\' and the control characters escaped. */
+void portico_json_append_string(portico_json_buffer *buffer, const char *text, size_t length);
+
+/* Adds the shortest %g form that reads back as the same double, with ".0" when it would read as
+ * an integer; null for NaN and the infinities. */
+void portico_json_append_real(portico_json_buffer *buffer, double value);
+
 /* Parses JSON text as json_loadb(text, length, flags, error) does (the plain parser of
  * json_parse.h first, jansson for what it leaves), except that the numbers
  * jansson refuses (integers beyond 64 bits, reals beyond a double) become raw numbers instead of

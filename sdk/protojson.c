@@ -1,6 +1,8 @@
+#define _GNU_SOURCE /* memmem */
 #include "protojson.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -11,6 +13,7 @@
 
 #include "alloc.h"
 #include "base64.h"
+#include "json_copy.h"
 #include "json_text.h"
 #include "payload.h"
 #include "proto_path.h"
@@ -22,8 +25,9 @@
 #include "google/protobuf/timestamp.pb-c.h"
 #include "google/protobuf/wrappers.pb-c.h"
 
-#define NAME_MAX_LENGTH 128
-#define TYPE_URL_PREFIX "type.googleapis.com/"
+#define NAME_MAX_LENGTH        128
+#define TYPE_URL_PREFIX        "type.googleapis.com/"
+#define PROTO_MESSAGE_TYPE_KEY "_protoMessageType" /* payload.c's */
 
 /* The JSON form of the message types that have one of their own. */
 typedef enum special_kind {
@@ -230,19 +234,53 @@ static char *put_fraction(char *out, uint32_t nanos)
 	return put_digits(out, nanos, 9);
 }
 
-static json_t *encode_timestamp(const Google__Protobuf__Timestamp *timestamp)
+/* The first second of year 1 and the last of year 9999, RFC 3339's years. */
+#define FIRST_RFC3339_SECOND (-62135596800)
+#define LAST_RFC3339_SECOND  253402300799
+
+/* The UTC date and time of seconds since 1970 (the fields timestamp_text reads), as gmtime_r gives
+ * them, and all zero where gmtime_r fails. Within RFC 3339's years by arithmetic on the proleptic
+ * Gregorian calendar (days to a date by 400-year eras), which every response's timestamps take,
+ * rather than through gmtime_r. */
+static void utc_of(int64_t seconds, struct tm *utc)
 {
-	time_t seconds = (time_t)timestamp->seconds;
+	if (seconds < FIRST_RFC3339_SECOND || seconds > LAST_RFC3339_SECOND) {
+		time_t t = (time_t)seconds;
+		if (!gmtime_r(&t, utc))
+			memset(utc, 0, sizeof *utc);
+		return;
+	}
+	int64_t days = seconds >= 0 ? seconds / 86400 : -((-seconds + 86399) / 86400);
+	int64_t second_of_day = seconds - days * 86400;
+	/* Days since 0000-03-01, in eras of 146,097 days (400 years), so that leap days end years. */
+	int64_t shifted = days + 719468;
+	int64_t era = (shifted >= 0 ? shifted : shifted - 146096) / 146097;
+	int64_t day_of_era = shifted - era * 146097;
+	int64_t year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+	int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+	int64_t month_from_march = (5 * day_of_year + 2) / 153;
+	int64_t month = month_from_march < 10 ? month_from_march + 3 : month_from_march - 9;
+	memset(utc, 0, sizeof *utc);
+	utc->tm_year = (int)(year_of_era + era * 400 + (month <= 2) - 1900);
+	utc->tm_mon = (int)month - 1;
+	utc->tm_mday = (int)(day_of_year - (153 * month_from_march + 2) / 5 + 1);
+	utc->tm_hour = (int)(second_of_day / 3600);
+	utc->tm_min = (int)(second_of_day / 60 % 60);
+	utc->tm_sec = (int)(second_of_day % 60);
+}
+
+/* Writes timestamp's JSON text into text, which holds TIME_TEXT_SIZE bytes; returns its length. */
+#define TIME_TEXT_SIZE 96
+static size_t timestamp_text(const Google__Protobuf__Timestamp *timestamp, char *text)
+{
 	struct tm utc;
-	char text[96];
-	if (!gmtime_r(&seconds, &utc))
-		memset(&utc, 0, sizeof utc);
+	utc_of(timestamp->seconds, &utc);
 	uint32_t nanos = timestamp->nanos >= 0 && timestamp->nanos <= 999999999 ? (uint32_t)timestamp->nanos : 0;
 	/* "YYYY-MM-DDTHH:MM:SS[.fraction]Z": four-digit years always (a year outside RFC 3339's
 	 * range is printed as it comes). */
 	int year = utc.tm_year + 1900;
 	char *end = year >= 1 && year <= 9999 ? put_digits(text, (uint32_t)year, 4)
-	                                      : text + snprintf(text, sizeof text, "%04d", year);
+	                                      : text + snprintf(text, TIME_TEXT_SIZE, "%04d", year);
 	*end++ = '-';
 	end = put_digits(end, (uint32_t)utc.tm_mon + 1, 2);
 	*end++ = '-';
@@ -256,17 +294,32 @@ static json_t *encode_timestamp(const Google__Protobuf__Timestamp *timestamp)
 	end = put_fraction(end, nanos);
 	*end++ = 'Z';
 	*end = '\0';
+	return (size_t)(end - text);
+}
+
+static json_t *encode_timestamp(const Google__Protobuf__Timestamp *timestamp)
+{
+	char text[TIME_TEXT_SIZE];
+	timestamp_text(timestamp, text);
 	return json_string(text);
+}
+
+/* Writes duration's JSON text into text, which holds TIME_TEXT_SIZE bytes; returns its length. */
+static size_t duration_text(const Google__Protobuf__Duration *duration, char *text)
+{
+	char fraction[16];
+	int negative = duration->seconds < 0 || duration->nanos < 0;
+	/* Unsigned, so that the least int64 has a magnitude too. */
+	uint64_t seconds = duration->seconds < 0 ? 0 - (uint64_t)duration->seconds : (uint64_t)duration->seconds;
+	int64_t nanos = duration->nanos < 0 ? -(int64_t)duration->nanos : duration->nanos;
+	*put_fraction(fraction, nanos > 999999999 ? 0 : (uint32_t)nanos) = '\0';
+	return (size_t)snprintf(text, TIME_TEXT_SIZE, "%s%" PRIu64 "%ss", negative ? "-" : "", seconds, fraction);
 }
 
 static json_t *encode_duration(const Google__Protobuf__Duration *duration)
 {
-	char fraction[16], text[64];
-	int negative = duration->seconds < 0 || duration->nanos < 0;
-	int64_t seconds = duration->seconds < 0 ? -duration->seconds : duration->seconds;
-	int32_t nanos = duration->nanos < 0 ? -duration->nanos : duration->nanos;
-	*put_fraction(fraction, nanos > 999999999 ? 0 : (uint32_t)nanos) = '\0';
-	snprintf(text, sizeof text, "%s%" PRId64 "%ss", negative ? "-" : "", seconds, fraction);
+	char text[TIME_TEXT_SIZE];
+	duration_text(duration, text);
 	return json_string(text);
 }
 
@@ -292,7 +345,8 @@ static json_t *encode_any(const Google__Protobuf__Any *any, const portico_protoj
 	return object;
 }
 
-static json_t *encode_field_mask(const Google__Protobuf__FieldMask *mask)
+/* The mask's paths in lowerCamel, joined by commas; the caller frees it. */
+static char *field_mask_text(const Google__Protobuf__FieldMask *mask)
 {
 	size_t length = 0;
 	char **names = portico_calloc(mask->n_paths, sizeof *names);
@@ -309,6 +363,12 @@ static json_t *encode_field_mask(const Google__Protobuf__FieldMask *mask)
 		free(names[i]);
 	}
 	free(names);
+	return joined;
+}
+
+static json_t *encode_field_mask(const Google__Protobuf__FieldMask *mask)
+{
+	char *joined = field_mask_text(mask);
 	json_t *value = json_string(joined);
 	free(joined);
 	return value;
@@ -409,6 +469,599 @@ static json_t *encode_message(const ProtobufCMessage *message, const portico_pro
 json_t *portico_protojson_encode(const ProtobufCMessage *message, const portico_protojson_options *options)
 {
 	return encode_message(message, options);
+}
+
+/* ---- Writing text --------------------------------------------------------------------------- */
+
+/* What writing a value came to. The tree's way leaves a value out where jansson refuses it
+ * (json_string of a field mask that is not UTF-8, a map key that is not, a NULL string): the
+ * writer leaves it out too. What the tree does and one pass cannot (a map or metadata key given
+ * twice, payload data that is not plain JSON) makes the whole message go the tree's way. */
+enum {
+	WRITTEN = 0,
+	LEFT_OUT = -1, /* the value is not there: the caller takes back its key */
+	USE_TREE = -2,
+};
+
+/* Maps and metadata with more entries go the tree's way: their keys are checked for repeats pair
+ * by pair. */
+#define MAX_CHECKED_KEYS 64
+/* Field keys cached (FIELD_KEY_SLOTS of them; the API has a few thousand fields, answers use a
+ * few hundred). */
+#define FIELD_KEY_BITS  12
+#define FIELD_KEY_SLOTS (1u << FIELD_KEY_BITS)
+/* What a describe's answer takes, about. */
+#define INITIAL_TEXT_SIZE 2048
+
+typedef struct writer {
+	portico_json_buffer *out;
+	int payload_shorthand;
+} writer;
+
+static int write_message(writer *w, const ProtobufCMessage *message);
+
+static inline void put(writer *w, const char *text, size_t length)
+{
+	portico_json_buffer *out = w->out;
+	if (out->length + length >= out->capacity) {
+		portico_json_buffer_append(out, text, length);
+		return;
+	}
+	memcpy(out->data + out->length, text, length);
+	out->length += length;
+	out->data[out->length] = '\0';
+}
+
+/* Takes back what was written after mark. */
+static void put_back(writer *w, size_t mark)
+{
+	w->out->length = mark;
+	if (w->out->data)
+		w->out->data[mark] = '\0';
+}
+
+/* Adds value in decimal, in quotes when quoted (64-bit integers are strings in proto3 JSON). */
+static void put_unsigned(writer *w, uint64_t value, int negative, int quoted)
+{
+	char text[24], *end = text + sizeof text, *start = end;
+	if (quoted)
+		*--start = '"';
+	do {
+		*--start = (char)('0' + value % 10);
+		value /= 10;
+	} while (value);
+	if (negative)
+		*--start = '-';
+	if (quoted)
+		*--start = '"';
+	put(w, start, (size_t)(end - start));
+}
+
+static void put_integer(writer *w, int64_t value, int quoted)
+{
+	put_unsigned(w, value < 0 ? 0 - (uint64_t)value : (uint64_t)value, value < 0, quoted);
+}
+
+/* Whether no byte of text needs escaping in a JSON string: none below 0x20, no '"', no '\\'. */
+static int plain_text(const char *text, size_t length)
+{
+	for (size_t i = portico_json_ascii_run(text, length); i < length; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c < 0x20 || c == '"' || c == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+/* A JSON string of text (length bytes): in one copy when nothing needs escaping, as field values
+ * mostly do not, else as portico_json_append_string writes it. */
+static void put_string(writer *w, const char *text, size_t length)
+{
+	if (!plain_text(text, length)) {
+		portico_json_append_string(w->out, text, length);
+		return;
+	}
+	char *at = portico_json_buffer_reserve(w->out, length + 2);
+	at[0] = '"';
+	memcpy(at + 1, text, length);
+	at[length + 1] = '"';
+	w->out->length += length + 2;
+	w->out->data[w->out->length] = '\0';
+}
+
+static void put_double(writer *w, double value)
+{
+	if (isnan(value))
+		put(w, "\"NaN\"", 5);
+	else if (isinf(value))
+		put(w, value > 0 ? "\"Infinity\"" : "\"-Infinity\"", value > 0 ? 10 : 11);
+	else
+		portico_json_append_real(w->out, value);
+}
+
+static void put_base64(writer *w, const ProtobufCBinaryData *bytes)
+{
+	char *at = portico_json_buffer_reserve(w->out, PORTICO_BASE64_SIZE(bytes->len) + 2);
+	*at = '"';
+	size_t length = portico_base64_encode_into(bytes->data, bytes->len, at + 1);
+	at[length + 1] = '"';
+	w->out->length += length + 2;
+	w->out->data[w->out->length] = '\0';
+}
+
+/* A member's key (after a comma unless it is the first): "name": */
+static void put_key(writer *w, const char *name, size_t length, size_t *members)
+{
+	if ((*members)++)
+		put(w, ",", 1);
+	put_string(w, name, length);
+	put(w, ":", 1);
+}
+
+/* A field's key as written: "name": with its lowerCamel name as portico_protojson_json_name makes
+ * it. Made once per field and kept for the process's life (never freed), shared by every thread:
+ * a slot of the cache holds one field's key, published whole, or nothing. */
+typedef struct field_key {
+	const ProtobufCFieldDescriptor *field;
+	size_t length;
+	char text[];
+} field_key;
+
+static _Atomic(field_key *) field_keys[FIELD_KEY_SLOTS];
+
+static field_key *field_key_make(const ProtobufCFieldDescriptor *field)
+{
+	size_t length = strlen(field->name);
+	field_key *key = portico_malloc(sizeof *key + length + 3);
+	char *at = key->text, *name = at + 1;
+	*at++ = '"';
+	int upper_next = 0;
+	for (const char *p = field->name; *p && at - name + 1 < NAME_MAX_LENGTH; p++) {
+		if (*p == '_') {
+			upper_next = 1;
+			continue;
+		}
+		*at++ = upper_next && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
+		upper_next = 0;
+	}
+	*at++ = '"';
+	*at++ = ':';
+	key->field = field;
+	key->length = (size_t)(at - key->text);
+	return key;
+}
+
+static void put_field_key(writer *w, const ProtobufCFieldDescriptor *field, size_t *members)
+{
+	_Atomic(field_key *) *slot = &field_keys[((uintptr_t)field * 0x9e3779b97f4a7c15u) >> (64 - FIELD_KEY_BITS)];
+	field_key *key = atomic_load_explicit(slot, memory_order_acquire);
+	field_key *own = NULL; /* made here and not cached (the slot is another field's): freed here */
+	if (!key || key->field != field) {
+		field_key *empty = NULL;
+		key = own = field_key_make(field);
+		if (atomic_compare_exchange_strong_explicit(slot, &empty, own, memory_order_acq_rel,
+		                                            memory_order_acquire))
+			own = NULL; /* the cache's now */
+	}
+	if ((*members)++)
+		put(w, ",", 1);
+	put(w, key->text, key->length);
+	free(own);
+}
+
+/* Writes the value stored at member, as encode_value encodes it. */
+static int write_value(writer *w, const ProtobufCFieldDescriptor *field, const void *member)
+{
+	switch (field->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		put_integer(w, *(const int32_t *)member, 0);
+		return WRITTEN;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		put_unsigned(w, *(const uint32_t *)member, 0, 0);
+		return WRITTEN;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		put_integer(w, *(const int64_t *)member, 1);
+		return WRITTEN;
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		put_unsigned(w, *(const uint64_t *)member, 0, 1);
+		return WRITTEN;
+	case PROTOBUF_C_TYPE_FLOAT:
+		put_double(w, *(const float *)member);
+		return WRITTEN;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		put_double(w, *(const double *)member);
+		return WRITTEN;
+	case PROTOBUF_C_TYPE_BOOL:
+		put(w, *(const protobuf_c_boolean *)member ? "true" : "false",
+		    *(const protobuf_c_boolean *)member ? 4 : 5);
+		return WRITTEN;
+	case PROTOBUF_C_TYPE_ENUM: {
+		int value = *(const int *)member;
+		const ProtobufCEnumValue *named = protobuf_c_enum_descriptor_get_value(field->descriptor, value);
+		if (named)
+			put_string(w, named->name, strlen(named->name));
+		else
+			put_integer(w, value, 0);
+		return WRITTEN;
+	}
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *text = *(char *const *)member;
+		if (!text)
+			return LEFT_OUT;
+		put_string(w, text, strlen(text));
+		return WRITTEN;
+	}
+	case PROTOBUF_C_TYPE_BYTES:
+		put_base64(w, member);
+		return WRITTEN;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return write_message(w, *(ProtobufCMessage *const *)member);
+	}
+	put(w, "null", 4);
+	return WRITTEN;
+}
+
+/* A map key's text as encode_map makes it; *length 0 and NULL when jansson would refuse it. */
+static const char *map_key_text(const ProtobufCFieldDescriptor *key_field, const void *member, char *number,
+                                size_t *length)
+{
+	switch (key_field->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *text = *(char *const *)member;
+		*length = text ? strlen(text) : 0;
+		return text && portico_json_utf8_valid(text, *length) ? text : NULL;
+	}
+	case PROTOBUF_C_TYPE_BOOL:
+		*length = *(const protobuf_c_boolean *)member ? 4 : 5;
+		return *(const protobuf_c_boolean *)member ? "true" : "false";
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		*length = (size_t)snprintf(number, 32, "%" PRId64, *(const int64_t *)member);
+		return number;
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		*length = (size_t)snprintf(number, 32, "%" PRIu64, *(const uint64_t *)member);
+		return number;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		*length = (size_t)snprintf(number, 32, "%" PRIu32, *(const uint32_t *)member);
+		return number;
+	default:
+		*length = (size_t)snprintf(number, 32, "%" PRId32, *(const int32_t *)member);
+		return number;
+	}
+}
+
+/* Whether two string keys of a map are the same (json_object_set would keep one). Number and bool
+ * keys repeat only when the wire repeats them, which the string check does not cost: compared
+ * as text all the same. */
+static int map_keys_repeat(const ProtobufCFieldDescriptor *key_field, ProtobufCMessage *const *entries, size_t count)
+{
+	char a[32], b[32];
+	for (size_t i = 1; i < count; i++) {
+		size_t length_i;
+		const char *key_i = map_key_text(key_field, (const char *)entries[i] + key_field->offset, a, &length_i);
+		for (size_t j = 0; key_i && j < i; j++) {
+			size_t length_j;
+			const char *key_j =
+			        map_key_text(key_field, (const char *)entries[j] + key_field->offset, b, &length_j);
+			if (key_j && length_i == length_j && !memcmp(key_i, key_j, length_i))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+static int write_map(writer *w, const ProtobufCFieldDescriptor *field, ProtobufCMessage *const *entries, size_t count)
+{
+	const ProtobufCMessageDescriptor *entry_type = field->descriptor;
+	const ProtobufCFieldDescriptor *key_field = &entry_type->fields[0];
+	const ProtobufCFieldDescriptor *value_field = &entry_type->fields[1];
+	if (count > MAX_CHECKED_KEYS || (count > 1 && map_keys_repeat(key_field, entries, count)))
+		return USE_TREE;
+	size_t members = 0;
+	put(w, "{", 1);
+	for (size_t i = 0; i < count; i++) {
+		const char *entry = (const char *)entries[i];
+		char number[32];
+		size_t length;
+		const char *key = map_key_text(key_field, entry + key_field->offset, number, &length);
+		if (!key)
+			continue;
+		size_t mark = w->out->length, before = members;
+		put_key(w, key, length, &members);
+		int result = write_value(w, value_field, entry + value_field->offset);
+		if (result == USE_TREE)
+			return USE_TREE;
+		if (result == LEFT_OUT) {
+			put_back(w, mark);
+			members = before;
+		}
+	}
+	put(w, "}", 1);
+	return WRITTEN;
+}
+
+/* Writes the members of a plain message (no braces), counting them in *members. */
+static int write_members(writer *w, const ProtobufCMessage *message, size_t *members)
+{
+	const ProtobufCMessageDescriptor *descriptor = message->descriptor;
+	const char *base = (const char *)message;
+	for (unsigned i = 0; i < descriptor->n_fields; i++) {
+		const ProtobufCFieldDescriptor *field = &descriptor->fields[i];
+		const void *member = base + field->offset;
+		size_t count = 0;
+		if (field->label == PROTOBUF_C_LABEL_REPEATED) {
+			count = *(const size_t *)(base + field->quantifier_offset);
+			if (!count)
+				continue;
+		} else if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			if (*(const uint32_t *)(base + field->quantifier_offset) != field->id)
+				continue;
+		} else if (is_default(field, member)) {
+			continue;
+		}
+		size_t mark = w->out->length, before = *members;
+		put_field_key(w, field, members);
+		int result;
+		if (field->label != PROTOBUF_C_LABEL_REPEATED) {
+			result = write_value(w, field, member);
+		} else if (is_map_entry(field)) {
+			result = write_map(w, field, *(ProtobufCMessage *const *const *)member, count);
+		} else {
+			const char *array = *(char *const *)member;
+			size_t size = value_size(field), elements = 0;
+			result = WRITTEN;
+			put(w, "[", 1);
+			for (size_t j = 0; j < count && result != USE_TREE; j++) {
+				size_t element_mark = w->out->length;
+				if (elements)
+					put(w, ",", 1);
+				result = write_value(w, field, array + j * size);
+				if (result == LEFT_OUT)
+					put_back(w, element_mark);
+				else
+					elements++;
+			}
+			if (result != USE_TREE) {
+				put(w, "]", 1);
+				result = WRITTEN;
+			}
+		}
+		if (result == USE_TREE)
+			return USE_TREE;
+		if (result == LEFT_OUT) {
+			put_back(w, mark);
+			*members = before;
+		}
+	}
+	return WRITTEN;
+}
+
+static int write_any(writer *w, const Google__Protobuf__Any *any)
+{
+	if (!any->type_url)
+		return USE_TREE;
+	put(w, "{\"@type\":", 9);
+	put_string(w, any->type_url, strlen(any->type_url));
+	const ProtobufCMessageDescriptor *type = portico_proto_message_by_type_url(any->type_url);
+	ProtobufCMessage *inner = type ? protobuf_c_message_unpack(type, NULL, any->value.len, any->value.data) : NULL;
+	int result = WRITTEN;
+	if (!inner) {
+		put(w, ",\"value\":", 9);
+		put_base64(w, &any->value);
+	} else if (kind_of(type) == KIND_PLAIN) {
+		size_t members = 1;
+		result = write_members(w, inner, &members);
+	} else {
+		size_t mark = w->out->length;
+		put(w, ",\"value\":", 9);
+		result = write_message(w, inner);
+		if (result == LEFT_OUT) {
+			put_back(w, mark);
+			result = WRITTEN;
+		}
+	}
+	if (inner)
+		protobuf_c_message_free_unpacked(inner, NULL);
+	put(w, "}", 1);
+	return result;
+}
+
+static int write_field_mask(writer *w, const Google__Protobuf__FieldMask *mask)
+{
+	char *joined = field_mask_text(mask);
+	size_t length = strlen(joined);
+	int valid = portico_json_utf8_valid(joined, length);
+	if (valid)
+		put_string(w, joined, length);
+	free(joined);
+	return valid ? WRITTEN : LEFT_OUT;
+}
+
+static int binary_is(const ProtobufCBinaryData *value, const char *text)
+{
+	return value && value->len == strlen(text) && !memcmp(value->data, text, value->len);
+}
+
+/* A payload in full form, as payload.c writes it: {"metadata": {key: base64…}, "data": base64}. */
+static int write_payload_full(writer *w, const portico_payload *payload, int with_data)
+{
+	size_t members = 0;
+	if (payload->n_metadata > MAX_CHECKED_KEYS)
+		return USE_TREE;
+	put(w, "{\"metadata\":{", 13);
+	for (size_t i = 0; i < payload->n_metadata; i++) {
+		const char *key = payload->metadata[i]->key;
+		size_t length = strlen(key);
+		if (!portico_json_utf8_valid(key, length))
+			continue;
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(payload->metadata[j]->key, key))
+				return USE_TREE;
+		put_key(w, key, length, &members);
+		put_base64(w, &payload->metadata[i]->value);
+	}
+	put(w, "}", 1);
+	if (with_data) {
+		put(w, ",\"data\":", 8);
+		put_base64(w, &payload->data);
+	}
+	put(w, "}", 1);
+	return WRITTEN;
+}
+
+/* The payload's shorthand, as payload.c writes it; LEFT_OUT (with nothing written) when it has
+ * none, for the full form. */
+static int write_payload_shorthand(writer *w, const portico_payload *payload)
+{
+	const ProtobufCBinaryData *encoding = portico_payload_metadata(payload, "encoding");
+	if (binary_is(encoding, PORTICO_ENCODING_NULL)) {
+		if (payload->n_metadata == 1 && !payload->data.len) {
+			put(w, "null", 4);
+			return WRITTEN;
+		}
+		return write_payload_full(w, payload, 0);
+	}
+	const ProtobufCBinaryData *message_type = portico_payload_metadata(payload, "messageType");
+	int plain = binary_is(encoding, PORTICO_ENCODING_JSON) && payload->n_metadata == 1;
+	int proto = binary_is(encoding, PORTICO_ENCODING_PROTO_JSON) && payload->n_metadata == 2 && message_type &&
+	            message_type->len;
+	if (!plain && !proto)
+		return LEFT_OUT;
+	size_t mark = w->out->length;
+	if (portico_json_copy(w->out, (const char *)payload->data.data, payload->data.len))
+		return USE_TREE; /* not JSON, or not plain: the tree decides which */
+	if (plain)
+		return WRITTEN;
+	/* json/protobuf: the message's object, which names its type in one more member. */
+	char *object = w->out->data + mark;
+	size_t length = w->out->length - mark;
+	if (object[0] != '{') {
+		put_back(w, mark);
+		return LEFT_OUT;
+	}
+	if (memmem(object, length, "\"" PROTO_MESSAGE_TYPE_KEY "\"", sizeof PROTO_MESSAGE_TYPE_KEY + 1) ||
+	    !portico_json_utf8_valid((const char *)message_type->data, message_type->len))
+		return USE_TREE;
+	put_back(w, w->out->length - 1);
+	if (length > 2)
+		put(w, ",", 1);
+	put(w, "\"" PROTO_MESSAGE_TYPE_KEY "\":", sizeof PROTO_MESSAGE_TYPE_KEY + 2);
+	put_string(w, (const char *)message_type->data, message_type->len);
+	put(w, "}", 1);
+	return WRITTEN;
+}
+
+static int write_payload(writer *w, const portico_payload *payload)
+{
+	int result = w->payload_shorthand ? write_payload_shorthand(w, payload) : LEFT_OUT;
+	return result == LEFT_OUT ? write_payload_full(w, payload, 1) : result;
+}
+
+/* An array of shorthand values when every payload has one, else {"payloads": [full form…]}. */
+static int write_payloads(writer *w, const portico_payloads *payloads)
+{
+	size_t mark = w->out->length;
+	if (w->payload_shorthand) {
+		int result = WRITTEN;
+		put(w, "[", 1);
+		for (size_t i = 0; i < payloads->n_payloads && result == WRITTEN; i++) {
+			if (i)
+				put(w, ",", 1);
+			result = write_payload_shorthand(w, payloads->payloads[i]);
+		}
+		if (result == USE_TREE)
+			return USE_TREE;
+		if (result == WRITTEN) {
+			put(w, "]", 1);
+			return WRITTEN;
+		}
+		put_back(w, mark);
+	}
+	put(w, "{\"payloads\":[", 13);
+	for (size_t i = 0; i < payloads->n_payloads; i++) {
+		if (i)
+			put(w, ",", 1);
+		if (write_payload_full(w, payloads->payloads[i], 1) == USE_TREE)
+			return USE_TREE;
+	}
+	put(w, "]}", 2);
+	return WRITTEN;
+}
+
+static int write_message(writer *w, const ProtobufCMessage *message)
+{
+	char text[TIME_TEXT_SIZE];
+	if (!message) {
+		put(w, "null", 4);
+		return WRITTEN;
+	}
+	switch (kind_of(message->descriptor)) {
+	case KIND_TIMESTAMP:
+		put_string(w, text, timestamp_text((const Google__Protobuf__Timestamp *)message, text));
+		return WRITTEN;
+	case KIND_DURATION:
+		put_string(w, text, duration_text((const Google__Protobuf__Duration *)message, text));
+		return WRITTEN;
+	case KIND_ANY:
+		return write_any(w, (const Google__Protobuf__Any *)message);
+	case KIND_FIELD_MASK:
+		return write_field_mask(w, (const Google__Protobuf__FieldMask *)message);
+	case KIND_WRAPPER: {
+		const ProtobufCFieldDescriptor *field = &message->descriptor->fields[0];
+		return write_value(w, field, (const char *)message + field->offset);
+	}
+	case KIND_PAYLOAD:
+		return write_payload(w, (const portico_payload *)message);
+	case KIND_PAYLOADS:
+		return write_payloads(w, (const portico_payloads *)message);
+	case KIND_EMPTY:
+		put(w, "{}", 2);
+		return WRITTEN;
+	default: {
+		size_t members = 0;
+		put(w, "{", 1);
+		int result = write_members(w, message, &members);
+		put(w, "}", 1);
+		return result;
+	}
+	}
+}
+
+void portico_protojson_append(portico_json_buffer *buffer, const ProtobufCMessage *message,
+                              const portico_protojson_options *options)
+{
+	writer w = {buffer, options && options->payload_shorthand};
+	size_t mark = buffer->length;
+	portico_json_buffer_reserve(buffer, INITIAL_TEXT_SIZE); /* most answers: one allocation */
+	int result = write_message(&w, message);
+	if (result == WRITTEN)
+		return;
+	put_back(&w, mark);
+	if (result == LEFT_OUT) { /* the tree's NULL, which portico_json_text writes as null */
+		put(&w, "null", 4);
+		return;
+	}
+	json_t *tree = portico_protojson_encode(message, options);
+	portico_json_append_value(buffer, tree, 0);
+	json_decref(tree);
+}
+
+char *portico_protojson_write(const ProtobufCMessage *message, const portico_protojson_options *options, size_t *length)
+{
+	portico_json_buffer buffer = {NULL, 0, 0};
+	portico_protojson_append(&buffer, message, options);
+	if (length)
+		*length = buffer.length;
+	return buffer.data;
 }
 
 /* ---- Decoding ------------------------------------------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "error.h"
+#include "json_text.h"
 
 typedef struct portico_protojson_options {
 	int payload_shorthand; /* write payloads as their JSON values where they allow it */
@@ -17,6 +18,17 @@ typedef struct portico_protojson_options {
 
 /* Writes message as JSON; returns a new reference. */
 json_t *portico_protojson_encode(const ProtobufCMessage *message, const portico_protojson_options *options);
+
+/* Writes message as JSON text: byte for byte what portico_json_text (no flags) makes of
+ * portico_protojson_encode's tree, written straight from the message (payload data through
+ * portico_json_copy), with the tree kept only for what a pass cannot write (json_copy.h, a map or
+ * metadata key given twice). Returns the text and its length; the caller frees it. */
+char *portico_protojson_write(const ProtobufCMessage *message, const portico_protojson_options *options,
+                              size_t *length);
+
+/* Same, added to buffer. */
+void portico_protojson_append(portico_json_buffer *buffer, const ProtobufCMessage *message,
+                              const portico_protojson_options *options);
 
 /* Reads JSON into a new message of the given type, freed with protobuf_c_message_free_unpacked.
  * Enums take their full name, their short CamelCase name (as Temporal's API allows) or a number;

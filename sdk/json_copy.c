@@ -1,0 +1,544 @@
+#include "json_copy.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+
+/* A longer real goes to the tree, whose strtod reads it the same; a copy on the stack covers
+ * every real a program writes. */
+#define REAL_MAX_LENGTH 64
+/* An object with more keys is checked for repeats by hash, not pair by pair. */
+#define PAIRWISE_KEYS 8
+
+/* A key as copied: where its text (quotes included) sits in the buffer. */
+typedef struct key_span {
+	size_t at, length;
+	uint64_t hash;
+} key_span;
+
+typedef struct copier {
+	const unsigned char *p, *end;
+	portico_json_buffer *out;
+	key_span *keys; /* the keys of the objects open now, outermost first; freed by portico_json_copy */
+	size_t key_count, key_capacity;
+} copier;
+
+static inline void add(copier *c, const void *text, size_t length)
+{
+	portico_json_buffer *out = c->out;
+	if (out->length + length >= out->capacity) {
+		portico_json_buffer_append(out, text, length);
+		return;
+	}
+	memcpy(out->data + out->length, text, length);
+	out->length += length;
+	out->data[out->length] = '\0';
+}
+
+static inline void add_char(copier *c, char ch)
+{
+	add(c, &ch, 1);
+}
+
+/* The length of the valid UTF-8 sequence (of two to four bytes) at p, or 0. */
+static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
+{
+	size_t length;
+	uint32_t value;
+	if (*p >= 0xc2 && *p <= 0xdf) {
+		length = 2;
+		value = *p & 0x1f;
+	} else if (*p >= 0xe0 && *p <= 0xef) {
+		length = 3;
+		value = *p & 0x0f;
+	} else if (*p >= 0xf0 && *p <= 0xf4) {
+		length = 4;
+		value = *p & 0x07;
+	} else {
+		return 0;
+	}
+	if ((size_t)(end - p) < length)
+		return 0;
+	for (size_t i = 1; i < length; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		value = value << 6 | (p[i] & 0x3f);
+	}
+	if ((length == 3 && value < 0x800) || (length == 4 && value < 0x10000) || value > 0x10ffff ||
+	    (value >= 0xd800 && value <= 0xdfff))
+		return 0;
+	return length;
+}
+
+size_t portico_json_ascii_run(const char *text, size_t length)
+{
+	/* Eight bytes a step: a byte below n in x shows as its high bit in (x - n per byte) & ~x, and
+	 * a byte equal to c as one below 1 in x ^ c per byte. */
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	size_t i = 0;
+	for (; i + 8 <= length; i += 8) {
+		uint64_t x, quote, backslash;
+		memcpy(&x, text + i, 8);
+		quote = x ^ (ones * '"');
+		backslash = x ^ (ones * '\\');
+		if ((((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | x) &
+		    highs)
+			break;
+	}
+	for (; i < length; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+			break;
+	}
+	return i;
+}
+
+int portico_json_utf8_valid(const char *text, size_t length)
+{
+	const unsigned char *p = (const unsigned char *)text, *end = p + length;
+	while (p < end) {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		size_t n = utf8_sequence(p, end);
+		if (!n)
+			return 0;
+		p += n;
+	}
+	return 1;
+}
+
+static void skip_space(copier *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+		c->p++;
+}
+
+static int hex_digit(unsigned char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* The value of "\uXXXX" at p, or -1. */
+static int32_t unicode_escape(const unsigned char *p, const unsigned char *end)
+{
+	if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
+		return -1;
+	int32_t value = 0;
+	for (int i = 2; i < 6; i++) {
+		int digit = hex_digit(p[i]);
+		if (digit < 0)
+			return -1;
+		value = value << 4 | digit;
+	}
+	return value;
+}
+
+/* Adds code point value (1 and up) as portico_json_append_string writes it. */
+static void add_code_point(copier *c, uint32_t value)
+{
+	unsigned char text[6];
+	if (value < 0x20 || value == '"' || value == '\\') {
+		static const char hex[] = "0123456789abcdef";
+		const char *named = value == '"'    ? "\\\""
+		                    : value == '\\' ? "\\\\"
+		                    : value == '\n' ? "\\n"
+		                    : value == '\r' ? "\\r"
+		                    : value == '\t' ? "\\t"
+		                                    : NULL;
+		if (named) {
+			add(c, named, 2);
+			return;
+		}
+		memcpy(text, "\\u00", 4);
+		text[4] = (unsigned char)hex[value >> 4];
+		text[5] = (unsigned char)hex[value & 0xf];
+		add(c, text, 6);
+		return;
+	}
+	if (value < 0x80) {
+		text[0] = (unsigned char)value;
+		add(c, text, 1);
+		return;
+	}
+	size_t length;
+	if (value < 0x800) {
+		text[0] = (unsigned char)(0xc0 | value >> 6);
+		length = 1;
+	} else if (value < 0x10000) {
+		text[0] = (unsigned char)(0xe0 | value >> 12);
+		text[1] = (unsigned char)(0x80 | (value >> 6 & 0x3f));
+		length = 2;
+	} else {
+		text[0] = (unsigned char)(0xf0 | value >> 18);
+		text[1] = (unsigned char)(0x80 | (value >> 12 & 0x3f));
+		text[2] = (unsigned char)(0x80 | (value >> 6 & 0x3f));
+		length = 3;
+	}
+	text[length++] = (unsigned char)(0x80 | (value & 0x3f));
+	add(c, text, length);
+}
+
+/* Copies the string at c->p (its opening quote), with the escapes written again as
+ * portico_json_append_string writes them. */
+static int copy_string(copier *c)
+{
+	const unsigned char *p = c->p + 1, *end = c->end;
+	add(c, "\"", 1);
+	for (;;) {
+		const unsigned char *run = p;
+		while (p < end) {
+			p += portico_json_ascii_run((const char *)p, (size_t)(end - p));
+			size_t n = p < end && *p >= 0x80 ? utf8_sequence(p, end) : 0;
+			if (!n)
+				break;
+			p += n;
+		}
+		if (p > run)
+			add(c, run, (size_t)(p - run));
+		if (p == end || *p < 0x20)
+			return -1;
+		if (*p == '"')
+			break;
+		if (*p != '\\') /* a byte that is not UTF-8 */
+			return -1;
+		if (end - p < 2)
+			return -1;
+		int32_t value;
+		switch (p[1]) {
+		case '"':
+		case '\\':
+		case '/':
+			value = p[1];
+			break;
+		case 'b':
+			value = '\b';
+			break;
+		case 'f':
+			value = '\f';
+			break;
+		case 'n':
+			value = '\n';
+			break;
+		case 'r':
+			value = '\r';
+			break;
+		case 't':
+			value = '\t';
+			break;
+		case 'u':
+			value = unicode_escape(p, end);
+			if (value <= 0 || (value >= 0xdc00 && value <= 0xdfff))
+				return -1; /* jansson refuses \u0000 (without JSON_ALLOW_NUL) and a lone low surrogate
+				            */
+			if (value >= 0xd800 && value <= 0xdbff) {
+				int32_t low = unicode_escape(p + 6, end);
+				if (low < 0xdc00 || low > 0xdfff)
+					return -1;
+				value = 0x10000 + ((value - 0xd800) << 10) + (low - 0xdc00);
+				p += 6;
+			}
+			p += 4;
+			break;
+		default:
+			return -1;
+		}
+		add_code_point(c, (uint32_t)value);
+		p += 2;
+	}
+	add(c, "\"", 1);
+	c->p = p + 1;
+	return 0;
+}
+
+static int is_digit(const unsigned char *p, const unsigned char *end)
+{
+	return p < end && *p >= '0' && *p <= '9';
+}
+
+/* Copies a real written without an exponent whose digits (less trailing zeros) are at most
+ * DBL_DIG = 15 and whose exponent is within -4..14: every such decimal reads as a double that
+ * "%.15g" prints back as the same digits, so portico_json_append_real's text is the number's own,
+ * less its leading zeros and the fraction's trailing ones (".0" when none is left). Returns
+ * nonzero when it did. */
+static int copy_short_real(copier *c, const unsigned char *text, size_t length)
+{
+	const unsigned char *p = text, *end = text + length;
+	int negative = *p == '-';
+	p += negative;
+	const unsigned char *integer = p;
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	const unsigned char *integer_end = p, *fraction = p + 1, *fraction_end = fraction;
+	while (fraction_end < end && *fraction_end >= '0' && *fraction_end <= '9')
+		fraction_end++;
+	if (p == end || *p != '.' || fraction_end != end)
+		return 0; /* an exponent: strtod's way */
+	while (fraction_end > fraction && fraction_end[-1] == '0')
+		fraction_end--;
+	while (integer < integer_end - 1 && *integer == '0')
+		integer++; /* "0.5" keeps its 0; JSON has no other leading zeros */
+	size_t significant;
+	if (*integer != '0') {
+		significant = (size_t)(integer_end - integer) + (size_t)(fraction_end - fraction);
+	} else {
+		const unsigned char *first = fraction;
+		while (first < fraction_end && *first == '0')
+			first++;
+		if (first - fraction > 3)
+			return 0; /* below 1e-4: "%g" writes an exponent */
+		significant = (size_t)(fraction_end - first);
+	}
+	if (significant > 15)
+		return 0;
+	if (negative)
+		add_char(c, '-');
+	add(c, integer, (size_t)(integer_end - integer));
+	add_char(c, '.');
+	if (fraction_end > fraction)
+		add(c, fraction, (size_t)(fraction_end - fraction));
+	else
+		add_char(c, '0');
+	return 1;
+}
+
+/* Copies the number at c->p: an integer as jansson's json_int_t prints, a real as
+ * portico_json_append_real writes the double strtod reads. */
+static int copy_number(copier *c)
+{
+	const unsigned char *start = c->p, *p = start, *end = c->end;
+	int negative = *p == '-', real = 0;
+	p += negative;
+	if (!is_digit(p, end))
+		return -1;
+	if (*p == '0' && is_digit(p + 1, end))
+		return -1; /* a leading zero: jansson reads two numbers, which nothing takes */
+	while (is_digit(p, end))
+		p++;
+	if (p < end && *p == '.') {
+		if (!is_digit(++p, end))
+			return -1;
+		while (is_digit(p, end))
+			p++;
+		real = 1;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (!is_digit(p, end))
+			return -1;
+		while (is_digit(p, end))
+			p++;
+		real = 1;
+	}
+	size_t length = (size_t)(p - start);
+	if (!real) {
+		/* Up to 18 digits always fit in an int64_t; longer ones may not, and jansson refuses those. */
+		if (length - (size_t)negative > 18)
+			return -1;
+		/* Without leading zeros (refused above) only "-0" reads as another integer's text. */
+		if (negative && length == 2 && start[1] == '0')
+			add_char(c, '0');
+		else
+			add(c, start, length);
+	} else if (!copy_short_real(c, start, length)) {
+		char text[REAL_MAX_LENGTH + 1];
+		if (length > REAL_MAX_LENGTH)
+			return -1;
+		memcpy(text, start, length);
+		text[length] = '\0';
+		errno = 0;
+		double value = strtod(text, NULL);
+		if (errno == ERANGE)
+			return -1;
+		portico_json_append_real(c->out, value);
+	}
+	c->p = p;
+	return 0;
+}
+
+static int copy_literal(copier *c, const char *word)
+{
+	size_t length = strlen(word);
+	if ((size_t)(c->end - c->p) < length || memcmp(c->p, word, length))
+		return -1;
+	c->p += length;
+	/* jansson reads "truex" as one word, which is none of its three. */
+	if (c->p < c->end && ((*c->p >= 'a' && *c->p <= 'z') || (*c->p >= 'A' && *c->p <= 'Z')))
+		return -1;
+	add(c, word, length);
+	return 0;
+}
+
+static uint64_t key_hash(const char *text, size_t length)
+{
+	uint64_t hash = 14695981039346656037ull;
+	for (size_t i = 0; i < length; i++)
+		hash = (hash ^ (unsigned char)text[i]) * 1099511628211ull;
+	return hash;
+}
+
+static int compare_hashes(const void *a, const void *b)
+{
+	uint64_t x = ((const key_span *)a)->hash, y = ((const key_span *)b)->hash;
+	return x < y ? -1 : x > y;
+}
+
+static int same_key(const copier *c, const key_span *a, const key_span *b)
+{
+	return a->length == b->length && !memcmp(c->out->data + a->at, c->out->data + b->at, a->length);
+}
+
+/* Whether two of the keys from first on are the same: jansson keeps one of them, where the first
+ * stood, with the last one's value, which a pass cannot write. Keys are compared as written, and
+ * the writing is one to one. */
+static int keys_repeat(copier *c, size_t first)
+{
+	key_span *keys = c->keys + first;
+	size_t count = c->key_count - first;
+	if (count <= PAIRWISE_KEYS) {
+		for (size_t i = 0; i < count; i++)
+			for (size_t j = i + 1; j < count; j++)
+				if (same_key(c, &keys[i], &keys[j]))
+					return 1;
+		return 0;
+	}
+	for (size_t i = 0; i < count; i++)
+		keys[i].hash = key_hash(c->out->data + keys[i].at, keys[i].length);
+	qsort(keys, count, sizeof *keys, compare_hashes);
+	for (size_t i = 0; i < count; i++)
+		for (size_t j = i + 1; j < count && keys[j].hash == keys[i].hash; j++)
+			if (same_key(c, &keys[i], &keys[j]))
+				return 1;
+	return 0;
+}
+
+static int copy_value(copier *c, unsigned depth);
+
+static int copy_object(copier *c, unsigned depth)
+{
+	size_t first = c->key_count;
+	c->p++;
+	add_char(c, '{');
+	skip_space(c);
+	if (c->p < c->end && *c->p == '}') {
+		c->p++;
+		add_char(c, '}');
+		return 0;
+	}
+	for (;;) {
+		if (c->p == c->end || *c->p != '"')
+			return -1;
+		if (c->key_count == c->key_capacity) {
+			c->key_capacity = c->key_capacity ? 2 * c->key_capacity : 16;
+			c->keys = portico_realloc(c->keys, c->key_capacity * sizeof *c->keys);
+		}
+		key_span *key = &c->keys[c->key_count++];
+		key->at = c->out->length;
+		if (copy_string(c))
+			return -1;
+		key->length = c->out->length - key->at;
+		skip_space(c);
+		if (c->p == c->end || *c->p != ':')
+			return -1;
+		c->p++;
+		add_char(c, ':');
+		skip_space(c);
+		if (copy_value(c, depth))
+			return -1;
+		skip_space(c);
+		if (c->p < c->end && *c->p == '}')
+			break;
+		if (c->p == c->end || *c->p != ',')
+			return -1;
+		c->p++;
+		add_char(c, ',');
+		skip_space(c);
+	}
+	c->p++;
+	add_char(c, '}');
+	if (keys_repeat(c, first))
+		return -1;
+	c->key_count = first;
+	return 0;
+}
+
+static int copy_array(copier *c, unsigned depth)
+{
+	c->p++;
+	add_char(c, '[');
+	skip_space(c);
+	if (c->p < c->end && *c->p == ']') {
+		c->p++;
+		add_char(c, ']');
+		return 0;
+	}
+	for (;;) {
+		if (copy_value(c, depth))
+			return -1;
+		skip_space(c);
+		if (c->p < c->end && *c->p == ']')
+			break;
+		if (c->p == c->end || *c->p != ',')
+			return -1;
+		c->p++;
+		add_char(c, ',');
+		skip_space(c);
+	}
+	c->p++;
+	add_char(c, ']');
+	return 0;
+}
+
+static int copy_value(copier *c, unsigned depth)
+{
+	if (c->p == c->end)
+		return -1;
+	switch (*c->p) {
+	case '{':
+		return depth < PORTICO_JSON_COPY_MAX_DEPTH ? copy_object(c, depth + 1) : -1;
+	case '[':
+		return depth < PORTICO_JSON_COPY_MAX_DEPTH ? copy_array(c, depth + 1) : -1;
+	case '"':
+		return copy_string(c);
+	case 't':
+		return copy_literal(c, "true");
+	case 'f':
+		return copy_literal(c, "false");
+	case 'n':
+		return copy_literal(c, "null");
+	default:
+		return copy_number(c);
+	}
+}
+
+int portico_json_copy(portico_json_buffer *buffer, const char *text, size_t length)
+{
+	if (!length) /* nothing is not JSON (and its text may be NULL) */
+		return -1;
+	size_t start = buffer->length;
+	copier c = {(const unsigned char *)text, (const unsigned char *)text + length, buffer, NULL, 0, 0};
+	/* Room for the whole text at once: what comes out is about as long as what goes in. */
+	portico_json_buffer_reserve(buffer, length);
+	skip_space(&c);
+	int result = copy_value(&c, 0);
+	skip_space(&c);
+	free(c.keys);
+	if (result == 0 && c.p == c.end)
+		return 0;
+	buffer->length = start;
+	if (buffer->data)
+		buffer->data[start] = '\0';
+	return -1;
+}

@@ -1,0 +1,31 @@
+/* JSON text to JSON text without a tree: what portico_json_parse and then portico_json_text (no
+ * flags) give, byte for byte, for the texts that are plain enough to copy in one pass. Payload
+ * data (json/plain) goes out in responses this way, the tree kept for the rest. */
+#ifndef PORTICO_JSON_COPY_H
+#define PORTICO_JSON_COPY_H
+
+#include <stddef.h>
+
+#include "json_text.h"
+
+/* Adds to buffer the text of the one JSON value text holds (length bytes), compact, exactly as
+ * portico_json_text(portico_json_parse(text, length, JSON_DECODE_ANY, NULL), 0, NULL) writes it.
+ * Returns 0, or -1 with buffer as it was when the text is not one this pass copies: not JSON as
+ * jansson reads it, or JSON whose tree differs from its text in ways a pass cannot follow
+ * (repeated keys, \u0000, integers beyond 18 digits, reals beyond a double or written in more
+ * than 64 characters, nesting deeper than PORTICO_JSON_COPY_MAX_DEPTH). The caller then takes
+ * the tree's way, which decides. */
+int portico_json_copy(portico_json_buffer *buffer, const char *text, size_t length);
+
+/* Arrays and objects nested deeper are left to the tree (jansson's own limit is 2048). */
+#define PORTICO_JSON_COPY_MAX_DEPTH 256
+
+/* The length of the longest start of text (length bytes) that a JSON string holds as it is and
+ * that is ASCII: bytes 0x20 to 0x7f but '"' and '\\'. */
+size_t portico_json_ascii_run(const char *text, size_t length);
+
+/* Whether text (length bytes) is UTF-8 as jansson takes it: no overlong forms, no surrogates,
+ * nothing past U+10FFFF. */
+int portico_json_utf8_valid(const char *text, size_t length);
+
+#endif
