@@ -110,10 +110,10 @@ def main() -> None:
     with DevServer() as server:
         workflows = start([sys.executable, str(TOP / "bench/worker_bench.py"), "--role", "workflows", "--address",
                            server.address, "--queue", WORKFLOW_QUEUE])
-        worker = start(worker_command, env=dict(env, TEMPORAL_ADDRESS=server.address), ready="polling task queue",
-                       timeout=120)
-        tracer = None
+        tracer = worker = None
         try:
+            worker = start(worker_command, env=dict(env, TEMPORAL_ADDRESS=server.address), ready="polling task queue",
+                           timeout=120)
             asyncio.run(fan_out(server.address, WARMUP))
             if options.tool == "callgrind":
                 subprocess.run(["callgrind_control", "-z", str(worker.pid)], check=True, capture_output=True)
@@ -130,7 +130,8 @@ def main() -> None:
                 tracer.send_signal(signal.SIGINT)
                 tracer.wait(timeout=30)
         finally:
-            stop(worker)
+            if worker:
+                stop(worker)
             stop(workflows)
     count = options.activities
     if options.tool == "wakeups":
