@@ -14,33 +14,35 @@
 static inline size_t portico_json_plain_run(const char *text, size_t length, int ascii)
 {
 	/* A byte below n in x shows as its high bit in (x - n per byte) & ~x, and a byte equal to c as
-	 * one below 1 in x ^ c per byte: each test exact as to "any byte" of the eight. */
-	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u, high = ascii ? highs : 0;
-	size_t i = 0;
-	for (; i + 8 <= length; i += 8) {
-		uint64_t x, quote, backslash;
-		memcpy(&x, text + i, 8);
-		quote = x ^ (ones * '"');
-		backslash = x ^ (ones * '\\');
-		uint64_t special = (((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) |
-		                    ((backslash - ones) & ~backslash) | (x & high)) &
+	 * one below 1 in x ^ c per byte; with ascii, (x - 0x20 per byte) | x marks the bytes below 0x20
+	 * and from 0x80 up at once. Each test is exact as to "any byte" of the eight, and as to the
+	 * first: a borrow can mark bytes after a marked one, never before it. */
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	if (!length) /* text may be NULL then: no arithmetic on it */
+		return 0;
+	const char *p = text, *end = text + length;
+	while (end - p >= 8) {
+		uint64_t x;
+		memcpy(&x, p, 8);
+		uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\'), below = x - ones * 0x20;
+		uint64_t special = ((ascii ? below | x : below & ~x) | ((quote - ones) & ~quote) |
+		                    ((backslash - ones) & ~backslash)) &
 		                   highs;
 		if (special) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			/* A test's borrow can mark bytes after the first special one, never before it: the
-			 * lowest mark is the first special byte. */
-			return i + (size_t)__builtin_ctzll(special) / 8;
+			return (size_t)(p - text) + (size_t)__builtin_ctzll(special) / 8; /* the lowest mark */
 #else
 			break;
 #endif
 		}
+		p += 8;
 	}
-	for (; i < length; i++) {
-		unsigned char c = (unsigned char)text[i];
+	for (; p < end; p++) {
+		unsigned char c = (unsigned char)*p;
 		if (c < 0x20 || c == '"' || c == '\\' || (ascii && c >= 0x80))
 			break;
 	}
-	return i;
+	return (size_t)(p - text);
 }
 
 #endif
