@@ -1,6 +1,7 @@
 /* All of Portico's gRPC C core calls. A unary call is one batch of six operations on a
  * registered method; synchronous calls pluck their own completion queue, asynchronous ones share
  * a queue drained by one completion thread, which also runs the delayed retries. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "transport.h"
 
 #include <dlfcn.h>
@@ -183,6 +184,7 @@ portico_transport *portico_transport_open(const portico_config *cfg, portico_err
 	transport->async_queue = grpc_completion_queue_create_for_next(NULL);
 	pthread_mutex_init(&transport->lock, NULL);
 	pthread_create(&transport->completion_thread, NULL, completion_loop, transport);
+	pthread_setname_np(transport->completion_thread, "grpc-completion");
 	return transport;
 }
 

@@ -1,9 +1,12 @@
 /* Pollers reserve a slot, long-poll the task queue and queue what they get; executor threads run
- * the activities and answer Temporal (worker_activity.c). Event-loop activities start on the
- * loop's thread and, when they finish, go back through the queue so that an executor answers for
- * them: the loop never waits on Temporal. Process activities run in a child while their executor
- * waits (activity_process.c). Polls go through a connection of their own, so that shutting it
- * down ends them at once. */
+ * the activities and start their answers to Temporal (worker_activity.c); the slot is free once
+ * the answer is acknowledged. Event-loop activities start on the loop's thread and, when they
+ * finish, go back through the queue so that an executor answers for them: the loop never waits
+ * on Temporal. Process activities run in a child while their executor waits
+ * (activity_process.c). Polls and answers, the workflow side's too, share the client's connection
+ * and so its one completion thread: each thread waiting on gRPC is woken for the others' traffic
+ * too. Each poll has a cancel, so that shutdown ends it at once. */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "worker.h"
 
 #include <pthread.h>
@@ -49,6 +52,23 @@ typedef struct registration {
 	struct registration *next;
 } registration;
 
+/* One of the worker's concurrent long polls for activity tasks. Polls go on the client's own
+ * connection, as the answers do, so that one completion thread sees both (a connection of their
+ * own doubled the threads woken per task); cancel ends the poll at shutdown. A poll that ends
+ * starts the next from the completion thread when it still holds a slot or can take one at once;
+ * otherwise, and after a failure, it hands over to the poller's thread, which waits for a slot or
+ * backs off. Whoever holds the turn (the thread, or the poll in flight) owns failures and err. */
+typedef struct activity_poller {
+	struct portico_worker *worker;
+	pthread_t thread;
+	portico_cancel cancel;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int thread_turn;   /* the thread is to start the next poll (guarded by lock) */
+	portico_error err; /* why the last poll failed, for the thread to log */
+	unsigned failures; /* polls failed in a row, for the backoff */
+} activity_poller;
+
 /* Work for threads: a task to run, or an event-loop activity that finished, to answer. */
 typedef struct queued_task {
 	activity_task *task;
@@ -65,7 +85,6 @@ typedef struct work_queue {
 
 struct portico_worker {
 	worker_link link; /* the client, namespace, identity, codec and answer counters */
-	portico_transport *poll_transport;
 	char *task_queue;
 	unsigned max_concurrent, pollers, threads;
 	int64_t grace_ms;
@@ -74,7 +93,8 @@ struct portico_worker {
 	worker_workflow *workflows; /* the workflow side: its pollers, runs and cache */
 
 	sem_t slots;
-	pthread_t *poller_threads, *executor_threads, loop_helpers[LOOP_HELPERS];
+	activity_poller *pollers_state; /* pollers of them */
+	pthread_t *executor_threads, loop_helpers[LOOP_HELPERS];
 	atomic_int stopping;
 
 	pthread_mutex_t lock; /* guards the queues, the running list and executors_stop */
@@ -83,11 +103,14 @@ struct portico_worker {
 	work_queue loop_work; /* event-loop tasks to start and answers to send, for the loop helpers */
 	worker_activity *running;
 	size_t running_count;
-	size_t starting; /* taken off the queue, not yet running or answered */
-	int grace_over;  /* activities starting from now on are cancelled at once */
+	size_t starting;     /* taken off the queue, not yet running or answered */
+	atomic_size_t alive; /* activities made and not yet freed: running, or their answer in flight */
+	int grace_over;      /* activities starting from now on are cancelled at once */
 	int executors_stop;
 	int started;
 	pthread_t flusher_thread;
+	pthread_cond_t flush_wake; /* with lock: a heartbeat waits, or the worker stops */
+	int heartbeats_wait;       /* some running activity's heartbeat may wait (guarded by lock) */
 	portico_loop *loop;
 	pthread_t loop_thread;
 	atomic_uint_fast64_t polls, tasks, run_ms_total;
@@ -96,6 +119,23 @@ struct portico_worker {
 	atomic_int_fast64_t poll_ok_ms, poll_failed_ms;
 	char *poll_error;
 };
+
+/* The link's activity_gone: an activity's answer has been acknowledged (or has failed), so its
+ * slot takes another task. */
+static void activity_gone(portico_worker *worker)
+{
+	atomic_fetch_sub(&worker->alive, 1);
+	sem_post(&worker->slots);
+}
+
+/* The link's heartbeat_waiting: the flusher has work again. */
+static void heartbeat_waiting(portico_worker *worker)
+{
+	pthread_mutex_lock(&worker->lock);
+	worker->heartbeats_wait = 1;
+	pthread_cond_signal(&worker->flush_wake);
+	pthread_mutex_unlock(&worker->lock);
+}
 
 portico_worker *portico_worker_new(portico_client *client, const portico_worker_options *options)
 {
@@ -117,6 +157,9 @@ portico_worker *portico_worker_new(portico_client *client, const portico_worker_
 	pthread_cond_init(&worker->blocking.ready, NULL);
 	pthread_cond_init(&worker->loop_work.ready, NULL);
 	worker->workflows = worker_workflow_new(&worker->link, options->task_queue, options);
+	worker->link.activity_gone = activity_gone;
+	worker->link.heartbeat_waiting = heartbeat_waiting;
+	pthread_cond_init(&worker->flush_wake, NULL);
 	return worker;
 }
 
@@ -177,28 +220,16 @@ static const registration *find_registration(const portico_worker *worker, const
 	return NULL;
 }
 
-/* ---- Talking to Temporal -------------------------------------------------------------------- */
-
-/* One long poll on the worker's own connection, so that shutdown can cut it short. */
-static activity_task *poll_task(portico_worker *worker, portico_error *err)
-{
-	portico_request request;
-	const portico_request_target target = worker_link_target(&worker->link);
-	portico_request_poll_activities(&request, &target, worker->task_queue);
-	return (activity_task *)worker_link_poll(worker->poll_transport, &request, err);
-}
-
 /* ---- Running an activity ---------------------------------------------------------------------- */
 
-static void running_add(portico_worker *worker, worker_activity *activity)
+/* With the lock held. */
+static void running_link(portico_worker *worker, worker_activity *activity)
 {
-	pthread_mutex_lock(&worker->lock);
 	activity->next = worker->running;
 	if (activity->next)
 		activity->next->prev = activity;
 	worker->running = activity;
 	worker->running_count++;
-	pthread_mutex_unlock(&worker->lock);
 }
 
 /* With the lock held. */
@@ -233,6 +264,8 @@ static void count_run_time(worker_activity *activity)
 	}
 }
 
+/* With the lock held; the caller signals queue->ready once it has let the lock go, so that the
+ * thread it wakes does not wake only to wait for that lock. */
 static void push_locked(work_queue *queue, queued_task *item)
 {
 	if (queue->tail)
@@ -240,7 +273,6 @@ static void push_locked(work_queue *queue, queued_task *item)
 	else
 		queue->head = item;
 	queue->tail = item;
-	pthread_cond_signal(&queue->ready);
 }
 
 /* The sink's finish, for event-loop activities: an executor answers for them. */
@@ -257,6 +289,7 @@ static void finish_on_loop(portico_activity *base, int outcome)
 	running_unlink(worker, activity);
 	push_locked(&worker->loop_work, item);
 	pthread_mutex_unlock(&worker->lock);
+	pthread_cond_signal(&worker->loop_work.ready);
 }
 
 /* Where the worker's activities report: Temporal, but for the end of an event-loop activity,
@@ -271,25 +304,26 @@ static void start_on_loop(void *arg)
 	activity_begin_on_loop(&activity->base, r->fn, r->user_data);
 }
 
-/* Runs a task from the queue. Returns 1 when it went on to the event loop, which keeps its slot
- * until it finishes; 0 once it ran and was answered. */
-static int run_task(portico_worker *worker, activity_task *task)
+/* Runs a task from the queue (an event-loop one only starts); the activity keeps the task's slot
+ * until it is freed, after its answer. */
+static void run_task(portico_worker *worker, activity_task *task)
 {
-	worker_activity *activity = portico_malloc(sizeof *activity);
+	worker_activity *activity = portico_malloc(sizeof *activity); /* freed by its last unref */
+	atomic_fetch_add(&worker->alive, 1);
 	worker_activity_init(activity, worker, &worker->link, &temporal_sink, task);
 	portico_activity *base = &activity->base;
 	pthread_mutex_lock(&worker->lock);
 	worker->starting--;
 	if (worker->grace_over)
 		atomic_store(&activity->shutting_down, 1);
+	running_link(worker, activity);
 	pthread_mutex_unlock(&worker->lock);
-	running_add(worker, activity);
 	activity->started_ms = portico_monotonic_ms();
 	const registration *r = find_registration(worker, base->info.activity_type);
 	if (r && r->model == ON_LOOP) {
 		base->loop = worker->loop;
 		portico_loop_post(worker->loop, start_on_loop, activity);
-		return 1;
+		return;
 	}
 	int outcome = !r                       ? portico_activity_fail(base, "NotFoundError", 0, 0,
 	                                                               "activity type \"%s\" is not registered on this worker",
@@ -299,7 +333,6 @@ static int run_task(portico_worker *worker, activity_task *task)
 	running_remove(worker, activity);
 	count_run_time(activity);
 	worker_activity_answer(activity, outcome);
-	return 0;
 }
 
 /* ---- Threads ---------------------------------------------------------------------------------- */
@@ -319,9 +352,11 @@ static void enqueue(portico_worker *worker, activity_task *task)
 	queued_task *item = portico_calloc(1, sizeof *item);
 	item->task = task;
 	const registration *r = find_registration(worker, task->activity_type ? task->activity_type->name : "");
+	work_queue *queue = r && r->model == ON_LOOP ? &worker->loop_work : &worker->blocking;
 	pthread_mutex_lock(&worker->lock);
-	push_locked(r && r->model == ON_LOOP ? &worker->loop_work : &worker->blocking, item);
+	push_locked(queue, item);
 	pthread_mutex_unlock(&worker->lock);
+	pthread_cond_signal(&queue->ready);
 }
 
 static void note_poll_failure(portico_worker *worker, const portico_error *err)
@@ -334,38 +369,90 @@ static void note_poll_failure(portico_worker *worker, const portico_error *err)
 	atomic_store(&worker->poll_failed_ms, portico_monotonic_ms());
 }
 
+static void on_poll(void *arg, ProtobufCMessage *response, portico_error *err);
+
+/* Starts poller's next long poll, for which a slot is reserved. -1 with poller->err set (and the
+ * slot given back) when it cannot start: the transport is closing, or the poller was cancelled. */
+static int start_poll(activity_poller *poller)
+{
+	portico_worker *worker = poller->worker;
+	portico_request request;
+	const portico_request_target target = worker_link_target(&worker->link);
+	portico_request_poll_activities(&request, &target, worker->task_queue);
+	request.options.cancel = &poller->cancel;
+	if (portico_transport_call_async(portico_client_transport(worker->link.client), &request.options,
+	                                 &request.message.base, on_poll, poller, &poller->err)) {
+		sem_post(&worker->slots);
+		return -1;
+	}
+	return 0;
+}
+
+static void give_thread_the_turn(activity_poller *poller)
+{
+	pthread_mutex_lock(&poller->lock);
+	poller->thread_turn = 1;
+	pthread_cond_signal(&poller->wake);
+	pthread_mutex_unlock(&poller->lock);
+}
+
+/* A poll ended, on the completion thread: queue its task and poll again at once if a slot is
+ * free, or leave that to the poller's thread. */
+static void on_poll(void *arg, ProtobufCMessage *response, portico_error *err)
+{
+	activity_poller *poller = arg;
+	portico_worker *worker = poller->worker;
+	activity_task *task = (activity_task *)response;
+	int slot_held = 0;
+	if (task) {
+		atomic_fetch_add(&worker->polls, 1);
+		atomic_store(&worker->poll_ok_ms, portico_monotonic_ms());
+		poller->failures = 0;
+		if (task->task_token.len) {
+			atomic_fetch_add(&worker->tasks, 1);
+			enqueue(worker, task); /* the task takes the slot */
+		} else {
+			protobuf_c_message_free_unpacked(&task->base, NULL); /* the long poll ended empty */
+			slot_held = 1;
+		}
+	} else {
+		sem_post(&worker->slots);
+		portico_error_set(&poller->err, err->code, "%s", err->message ? err->message : "");
+	}
+	if (task && !atomic_load(&worker->stopping) && (slot_held || sem_trywait(&worker->slots) == 0)) {
+		if (start_poll(poller) == 0)
+			return;
+	} else if (slot_held) {
+		sem_post(&worker->slots);
+	}
+	give_thread_the_turn(poller);
+}
+
+/* Takes the turn whenever the completion thread could not go on polling: logs a failure and backs
+ * off, waits for a slot, starts the poll. Ends once the worker stops. */
 static void *poller_main(void *arg)
 {
-	portico_worker *worker = arg;
-	unsigned failures = 0;
-	while (reserve_slot(worker) == 0) {
-		portico_error err = PORTICO_ERROR_INIT;
-		activity_task *task = poll_task(worker, &err);
-		if (task)
-			atomic_fetch_add(&worker->polls, 1);
-		if (task && task->task_token.len) {
-			atomic_store(&worker->poll_ok_ms, portico_monotonic_ms());
-			atomic_fetch_add(&worker->tasks, 1);
-			failures = 0;
-			enqueue(worker, task);
-			continue;
-		}
-		sem_post(&worker->slots);
-		if (task) {
-			atomic_store(&worker->poll_ok_ms, portico_monotonic_ms());
-			protobuf_c_message_free_unpacked(&task->base, NULL); /* the long poll ended empty */
-			continue;
-		}
-		if (!atomic_load(&worker->stopping)) {
-			note_poll_failure(worker, &err);
+	activity_poller *poller = arg;
+	portico_worker *worker = poller->worker;
+	for (;;) {
+		pthread_mutex_lock(&poller->lock);
+		while (!poller->thread_turn)
+			pthread_cond_wait(&poller->wake, &poller->lock);
+		poller->thread_turn = 0;
+		pthread_mutex_unlock(&poller->lock);
+		if (poller->err.code != PORTICO_OK && !atomic_load(&worker->stopping)) {
+			note_poll_failure(worker, &poller->err);
 			portico_log("warn", "poll failed",
-			            json_pack("{s:s,s:o}", "code", portico_code_name(err.code), "detail",
-			                      portico_log_text(err.message)));
-			portico_sleep_unless(&worker->stopping, portico_backoff_delay_ms(++failures));
+			            json_pack("{s:s,s:o}", "code", portico_code_name(poller->err.code), "detail",
+			                      portico_log_text(poller->err.message)));
+			portico_sleep_unless(&worker->stopping, portico_backoff_delay_ms(++poller->failures));
 		}
-		portico_error_clear(&err);
+		portico_error_clear(&poller->err);
+		if (reserve_slot(worker))
+			return NULL;
+		if (start_poll(poller))
+			poller->thread_turn = 1; /* its own turn again: log, back off and retry */
 	}
-	return NULL;
 }
 
 /* Serves one queue: executors the blocking one, loop helpers the event loop's. */
@@ -387,18 +474,15 @@ static void *executor_main(void *arg)
 			queue->tail = NULL;
 		worker->starting++;
 		pthread_mutex_unlock(&worker->lock);
-		int on_loop = 0;
 		if (item->finished) {
 			worker_activity_answer(item->finished, item->outcome);
 			pthread_mutex_lock(&worker->lock);
 			worker->starting--;
 			pthread_mutex_unlock(&worker->lock);
 		} else {
-			on_loop = run_task(worker, item->task);
+			run_task(worker, item->task);
 		}
 		free(item);
-		if (!on_loop)
-			sem_post(&worker->slots);
 	}
 }
 
@@ -412,21 +496,30 @@ static _Noreturn void thread_failed(void)
 }
 
 /* Sends the heartbeats that were throttled once their window is over, as the SDKs do, so that
- * an activity heartbeating a little less often than the throttle still keeps its lease. */
+ * an activity heartbeating a little less often than the throttle still keeps its lease. While no
+ * heartbeat waits, it sleeps until one does (heartbeat_waiting) rather than look every 100 ms. */
 static void *flusher_main(void *arg)
 {
 	portico_worker *worker = arg;
 	while (!atomic_load(&worker->stopping) || busy(worker)) {
 		worker_activity *due[FLUSH_BATCH];
 		size_t count = 0;
-		int64_t now = portico_monotonic_ms();
+		int waiting = 0;
 		pthread_mutex_lock(&worker->lock);
+		while (!worker->heartbeats_wait && !atomic_load(&worker->stopping))
+			pthread_cond_wait(&worker->flush_wake, &worker->lock);
+		int64_t now = portico_monotonic_ms();
 		for (worker_activity *a = worker->running; a && count < FLUSH_BATCH; a = a->next) {
+			waiting = waiting || worker_activity_heartbeat_waits(a);
 			if (worker_activity_heartbeat_due(a, now)) {
 				atomic_fetch_add(&a->refs, 1);
 				due[count++] = a;
 			}
 		}
+		/* An activity whose heartbeat waits from now on calls heartbeat_waiting, which takes the
+		 * lock: none is missed. */
+		if (!waiting)
+			worker->heartbeats_wait = 0;
 		pthread_mutex_unlock(&worker->lock);
 		for (size_t i = 0; i < count; i++) {
 			worker_activity_flush_heartbeat(due[i]);
@@ -444,6 +537,15 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
+/* Starts a thread named name (at most 15 characters), so that top -H and profiles tell the
+ * worker's threads apart. */
+static void start_thread(pthread_t *thread, void *(*fn)(void *), void *arg, const char *name)
+{
+	if (pthread_create(thread, NULL, fn, arg))
+		thread_failed();
+	pthread_setname_np(*thread, name);
+}
+
 int portico_worker_start(portico_worker *worker, portico_error *err)
 {
 	if (!worker->task_queue || !*worker->task_queue)
@@ -457,28 +559,28 @@ int portico_worker_start(portico_worker *worker, portico_error *err)
 	if (portico_config_from_env(&cfg, err))
 		return -1;
 	worker->link.identity = portico_strdup(cfg.identity);
-	worker->poll_transport = portico_transport_open(&cfg, err);
 	portico_config_free(&cfg);
-	if (!worker->poll_transport || !(worker->loop = portico_loop_new(err)))
+	if (!(worker->loop = portico_loop_new(err)))
 		return -1;
 	sem_init(&worker->slots, 0, worker->max_concurrent);
 	worker->executor_threads = portico_calloc(worker->threads, sizeof(pthread_t));
-	worker->poller_threads = portico_calloc(worker->pollers, sizeof(pthread_t));
-	if (pthread_create(&worker->loop_thread, NULL, loop_main, worker->loop))
-		thread_failed();
+	worker->pollers_state = portico_calloc(worker->pollers, sizeof *worker->pollers_state);
+	start_thread(&worker->loop_thread, loop_main, worker->loop, "act-loop");
 	for (unsigned i = 0; i < worker->threads; i++)
-		if (pthread_create(&worker->executor_threads[i], NULL, executor_main, &worker->blocking))
-			thread_failed();
+		start_thread(&worker->executor_threads[i], executor_main, &worker->blocking, "act-executor");
 	for (unsigned i = 0; i < LOOP_HELPERS; i++)
-		if (pthread_create(&worker->loop_helpers[i], NULL, executor_main, &worker->loop_work))
-			thread_failed();
-	for (unsigned i = 0; i < worker->pollers; i++)
-		if (pthread_create(&worker->poller_threads[i], NULL, poller_main, worker))
-			thread_failed();
-	if (pthread_create(&worker->flusher_thread, NULL, flusher_main, worker))
-		thread_failed();
+		start_thread(&worker->loop_helpers[i], executor_main, &worker->loop_work, "act-loop-helper");
+	for (unsigned i = 0; i < worker->pollers; i++) {
+		activity_poller *poller = &worker->pollers_state[i];
+		poller->worker = worker;
+		poller->thread_turn = 1;
+		pthread_mutex_init(&poller->lock, NULL);
+		pthread_cond_init(&poller->wake, NULL);
+		start_thread(&poller->thread, poller_main, poller, "act-poller");
+	}
+	start_thread(&worker->flusher_thread, flusher_main, worker, "act-heartbeats");
 	if (worker_workflow_any(worker->workflows))
-		worker_workflow_start(worker->workflows, worker->poll_transport);
+		worker_workflow_start(worker->workflows);
 	worker->started = 1;
 	return 0;
 }
@@ -487,7 +589,7 @@ static size_t busy(portico_worker *worker)
 {
 	pthread_mutex_lock(&worker->lock);
 	size_t count = worker->running_count + worker->starting + (worker->blocking.head != NULL) +
-	               (worker->loop_work.head != NULL);
+	               (worker->loop_work.head != NULL) + atomic_load(&worker->alive);
 	pthread_mutex_unlock(&worker->lock);
 	return count;
 }
@@ -518,10 +620,16 @@ int portico_worker_shutdown(portico_worker *worker)
 	if (!worker->started)
 		return 0;
 	atomic_store(&worker->stopping, 1);
+	pthread_mutex_lock(&worker->lock);
+	pthread_cond_signal(&worker->flush_wake);
+	pthread_mutex_unlock(&worker->lock);
 	worker_workflow_stop_polling(worker->workflows);
-	portico_transport_shutdown(worker->poll_transport);
 	for (unsigned i = 0; i < worker->pollers; i++)
-		pthread_join(worker->poller_threads[i], NULL);
+		portico_transport_cancel(portico_client_transport(worker->link.client),
+		                         &worker->pollers_state[i].cancel);
+	/* A cancelled poll gives its thread the turn, which then sees the worker stopping. */
+	for (unsigned i = 0; i < worker->pollers; i++)
+		pthread_join(worker->pollers_state[i].thread, NULL);
 	worker_workflow_stop(worker->workflows);
 	tell_temporal_we_stop(worker);
 
@@ -565,15 +673,21 @@ int portico_worker_shutdown(portico_worker *worker)
 			free(queued);
 			continue;
 		}
-		worker_activity activity;
-		worker_activity_init(&activity, worker, &worker->link, &temporal_sink, queued->task);
-		worker_activity_respond_failed(&activity, "WorkerShutdown", 0, 0,
+		worker_activity *activity = portico_malloc(sizeof *activity); /* freed by its last unref */
+		atomic_fetch_add(&worker->alive, 1);
+		worker_activity_init(activity, worker, &worker->link, &temporal_sink, queued->task);
+		worker_activity_respond_failed(activity, "WorkerShutdown", 0, 0,
 		                               "the worker shut down before the activity started");
-		worker_activity_release(&activity);
+		worker_activity_unref(activity);
 		free(queued);
 	}
 	if (still_running)
 		return -1;
+	/* The answers still in flight end by their deadline; the client must outlive them. */
+	while (atomic_load(&worker->alive)) {
+		struct timespec pause = {0, 5 * 1000000L};
+		nanosleep(&pause, NULL);
+	}
 	for (unsigned i = 0; i < worker->threads; i++)
 		pthread_join(worker->executor_threads[i], NULL);
 	for (unsigned i = 0; i < LOOP_HELPERS; i++)
@@ -689,7 +803,6 @@ void portico_worker_free(portico_worker *worker)
 	if (!worker || worker->started) /* threads still inside an activity keep the worker alive */
 		return;
 	worker_workflow_free(worker->workflows);
-	portico_transport_close(worker->poll_transport);
 	portico_loop_free(worker->loop);
 	for (registration *r = worker->registrations, *next; r; r = next) {
 		next = r->next;
@@ -698,10 +811,15 @@ void portico_worker_free(portico_worker *worker)
 	}
 	if (worker->executor_threads)
 		sem_destroy(&worker->slots);
-	free(worker->poller_threads);
+	for (unsigned i = 0; worker->pollers_state && i < worker->pollers; i++) {
+		pthread_mutex_destroy(&worker->pollers_state[i].lock);
+		pthread_cond_destroy(&worker->pollers_state[i].wake);
+	}
+	free(worker->pollers_state);
 	free(worker->executor_threads);
 	pthread_cond_destroy(&worker->blocking.ready);
 	pthread_cond_destroy(&worker->loop_work.ready);
+	pthread_cond_destroy(&worker->flush_wake);
 	pthread_mutex_destroy(&worker->lock);
 	free(worker->task_queue);
 	free(worker->link.namespace_name);

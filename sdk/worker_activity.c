@@ -51,12 +51,11 @@ static void on_poll(void *arg, ProtobufCMessage *response, portico_error *err)
 	pthread_mutex_unlock(&wait->lock);
 }
 
-/* Asynchronous underneath, so that portico_transport_shutdown ends the poll at once. */
-ProtobufCMessage *worker_link_poll(portico_transport *poll_transport, portico_request *request, portico_error *err)
+/* Asynchronous underneath, so that portico_transport_cancel ends the poll at once. */
+ProtobufCMessage *worker_link_poll(portico_transport *transport, portico_request *request, portico_error *err)
 {
 	poll_wait wait = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, PORTICO_ERROR_INIT};
-	if (portico_transport_call_async(poll_transport, &request->options, &request->message.base, on_poll, &wait,
-	                                 err))
+	if (portico_transport_call_async(transport, &request->options, &request->message.base, on_poll, &wait, err))
 		return NULL;
 	pthread_mutex_lock(&wait.lock);
 	while (!wait.done)
@@ -96,8 +95,12 @@ void worker_activity_release(worker_activity *activity)
 void worker_activity_unref(worker_activity *activity)
 {
 	if (atomic_fetch_sub(&activity->refs, 1) == 1) {
+		portico_worker *worker = activity->worker;
+		void (*gone)(portico_worker *) = activity->link->activity_gone;
 		worker_activity_release(activity);
 		free(activity);
+		if (gone)
+			gone(worker);
 	}
 }
 
@@ -117,6 +120,32 @@ static void log_answer_error(const worker_activity *activity, const char *what, 
 	json_object_set_new(fields, "detail", portico_log_text(err->message));
 	portico_log("error", message, fields);
 	free(message);
+}
+
+static void on_answered(void *arg, ProtobufCMessage *response, portico_error *err)
+{
+	worker_activity *activity = arg;
+	if (err)
+		log_answer_error(activity, activity->answer_method, err);
+	else
+		protobuf_c_message_free_unpacked(response, NULL);
+	worker_activity_unref(activity);
+}
+
+/* Starts the answer's call (request.h's request, packed at once: the caller frees its parts on
+ * return), retried when transient as the request says, with a reference of its own. */
+static void send_answer(worker_activity *activity, portico_request *request, const char *method)
+{
+	request->options.timeout_ms = RESPOND_TIMEOUT_MS;
+	activity->answer_method = method;
+	atomic_fetch_add(&activity->refs, 1);
+	portico_error err = PORTICO_ERROR_INIT;
+	if (portico_transport_call_async(portico_client_transport(activity->link->client), &request->options,
+	                                 &request->message.base, on_answered, activity, &err)) {
+		log_answer_error(activity, method, &err);
+		worker_activity_unref(activity);
+	}
+	portico_error_clear(&err);
 }
 
 static portico_payloads *details_payloads(worker_activity *activity)
@@ -169,8 +198,7 @@ void worker_activity_respond_failed(worker_activity *activity, const char *type,
 		failed->last_heartbeat_details = NULL;
 		portico_error_clear(&err);
 	}
-	if (worker_link_call(link, &request, RESPOND_TIMEOUT_MS, &err))
-		log_answer_error(activity, "RespondActivityTaskFailed", &err);
+	send_answer(activity, &request, "RespondActivityTaskFailed");
 	portico_payload_free(failure.encoded_attributes);
 	portico_payloads_free(failed->last_heartbeat_details);
 	portico_error_clear(&err);
@@ -190,8 +218,7 @@ static void respond_completed(worker_activity *activity)
 		worker_activity_respond_failed(activity, "PayloadSizeLimitExceeded", 1, 0, err.message);
 	} else if (claim_answer(activity)) {
 		atomic_fetch_add(&link->completed, 1);
-		if (worker_link_call(link, &request, RESPOND_TIMEOUT_MS, &err))
-			log_answer_error(activity, "RespondActivityTaskCompleted", &err);
+		send_answer(activity, &request, "RespondActivityTaskCompleted");
 	}
 	portico_payloads_free(result);
 	portico_error_clear(&err);
@@ -206,10 +233,7 @@ static void respond_canceled(worker_activity *activity)
 	portico_request request;
 	const portico_request_target target = worker_link_target(link);
 	portico_request_activity_canceled(&request, &target, activity->base.task->task_token);
-	portico_error err = PORTICO_ERROR_INIT;
-	if (worker_link_call(link, &request, RESPOND_TIMEOUT_MS, &err))
-		log_answer_error(activity, "RespondActivityTaskCanceled", &err);
-	portico_error_clear(&err);
+	send_answer(activity, &request, "RespondActivityTaskCanceled");
 }
 
 /* Stopped by its own timeout: Temporal has timed the attempt out (its clock started first) and
@@ -313,11 +337,14 @@ void worker_activity_heartbeat(portico_activity *base, json_t *details)
 	json_t *to_send = due ? json_incref(activity->last_details) : NULL;
 	if (due)
 		activity->last_sent_ms = now;
+	int newly_waiting = !due && !activity->heartbeat_pending;
 	activity->heartbeat_pending = !due;
 	pthread_mutex_unlock(&activity->lock);
 	if (due) {
 		send_heartbeat(activity, to_send);
 		json_decref(to_send);
+	} else if (newly_waiting && activity->link->heartbeat_waiting) {
+		activity->link->heartbeat_waiting(activity->worker);
 	}
 }
 
@@ -327,6 +354,14 @@ int worker_activity_heartbeat_due(worker_activity *activity, int64_t now)
 	int due = activity->heartbeat_pending && now - activity->last_sent_ms >= activity->throttle_ms;
 	pthread_mutex_unlock(&activity->lock);
 	return due;
+}
+
+int worker_activity_heartbeat_waits(worker_activity *activity)
+{
+	pthread_mutex_lock(&activity->lock);
+	int waits = activity->heartbeat_pending;
+	pthread_mutex_unlock(&activity->lock);
+	return waits;
 }
 
 void worker_activity_flush_heartbeat(worker_activity *activity)

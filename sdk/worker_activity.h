@@ -26,6 +26,13 @@ typedef struct worker_link {
 	const portico_codec *codec;
 	size_t max_payload_bytes;
 	atomic_uint_fast64_t completed, failed, canceled; /* attempts answered, by outcome */
+	/* Called when a heap activity's last reference goes, which is after its answer's call has
+	 * ended: the worker frees its slot. Any thread (often the transport's completion thread):
+	 * it must not block. */
+	void (*activity_gone)(portico_worker *worker);
+	/* Called when an activity's heartbeat is left waiting for its throttle (or for the flusher,
+	 * on the event loop) where none was: the worker wakes its flusher. Any thread, no lock held. */
+	void (*heartbeat_waiting)(portico_worker *worker);
 } worker_link;
 
 typedef struct worker_activity {
@@ -47,6 +54,7 @@ typedef struct worker_activity {
 	char *too_large_message;     /* why the heartbeat was refused (guarded by lock) */
 	int64_t started_ms;
 	int on_loop;                         /* runs on the event loop: heartbeats are left to the flusher */
+	const char *answer_method;           /* the Respond* call in flight, for its error's log line */
 	struct worker_activity *prev, *next; /* the worker's running list (guarded by the worker's lock) */
 } worker_activity;
 
@@ -57,11 +65,11 @@ portico_request_target worker_link_target(const worker_link *link);
  * transient as the request says; the response is dropped. 0, or -1 with err set. */
 int worker_link_call(const worker_link *link, portico_request *request, int64_t timeout_ms, portico_error *err);
 
-/* Sends a built poll (request.h) on poll_transport, the worker's connection for polls, and waits
- * for its task: the response (the caller frees it with protobuf_c_message_free_unpacked; an empty
- * task token means the long poll ended without one), or NULL with err set (CANCELLED or
- * UNAVAILABLE once the transport is shut down). */
-ProtobufCMessage *worker_link_poll(portico_transport *poll_transport, portico_request *request, portico_error *err);
+/* Sends a built poll (request.h) on transport and waits for its task: the response (the caller
+ * frees it with protobuf_c_message_free_unpacked; an empty task token means the long poll ended
+ * without one), or NULL with err set (CANCELLED once the cancel in request's options is cancelled
+ * or the transport is shut down). */
+ProtobufCMessage *worker_link_poll(portico_transport *transport, portico_request *request, portico_error *err);
 
 /* Sets up activity for task (which it takes) with one reference, reporting to sink (whose
  * heartbeat and cancelled are worker_activity_heartbeat and worker_activity_cancelled). */
@@ -71,14 +79,18 @@ void worker_activity_init(worker_activity *activity, portico_worker *worker, wor
 /* Frees what worker_activity_init made, the task included (not activity itself). */
 void worker_activity_release(worker_activity *activity);
 
-/* Drops a reference to a heap activity; the last one releases and frees it. */
+/* Drops a reference to a heap activity; the last one releases and frees it, then tells the
+ * worker (link->activity_gone). */
 void worker_activity_unref(worker_activity *activity);
 
-/* Answers Temporal for an attempt that ended with outcome, and drops the caller's reference. */
+/* Answers Temporal for an attempt that ended with outcome, and drops the caller's reference. The
+ * answer's call is asynchronous: it holds a reference of its own until Temporal has acknowledged
+ * it (or it failed, which is logged), so that the thread that ran the activity is free at once
+ * and the transport's completion thread, not this one, takes the acknowledgement. */
 void worker_activity_answer(worker_activity *activity, int outcome);
 
 /* Fails the attempt at Temporal (unless it was answered already), with the latest heartbeat
- * details. */
+ * details; asynchronously as above, so activity must be on the heap. */
 void worker_activity_respond_failed(worker_activity *activity, const char *type, int non_retryable,
                                     int64_t next_retry_delay_ms, const char *message);
 
@@ -92,6 +104,9 @@ int worker_activity_cancelled(const portico_activity *activity);
 
 /* True when a throttled heartbeat waits and its window is over at now (monotonic ms). */
 int worker_activity_heartbeat_due(worker_activity *activity, int64_t now);
+
+/* True when a throttled heartbeat waits, due or not. */
+int worker_activity_heartbeat_waits(worker_activity *activity);
 
 /* Sends the latest throttled heartbeat, if it is still due. Any thread. */
 void worker_activity_flush_heartbeat(worker_activity *activity);

@@ -55,6 +55,7 @@ typedef struct poller {
 	worker_workflow *side;
 	int sticky;
 	pthread_t thread;
+	portico_cancel cancel; /* ends its poll at shutdown */
 } poller;
 
 struct worker_workflow {
@@ -66,7 +67,6 @@ struct worker_workflow {
 	size_t stack_bytes;
 	portico_metrics *metrics;
 	workflow_registration *registrations; /* newest first; fixed once started */
-	portico_transport *poll_transport;
 	poller *pollers;
 	unsigned poller_count;
 	atomic_int stopping;
@@ -728,7 +728,9 @@ static void *poller_main(void *arg)
 		portico_request_poll_workflows(&request, &target, self->sticky ? side->sticky_queue : side->task_queue,
 		                               self->sticky ? side->task_queue : NULL);
 		portico_error err = PORTICO_ERROR_INIT;
-		workflow_task *task = (workflow_task *)worker_link_poll(side->poll_transport, &request, &err);
+		request.options.cancel = &self->cancel;
+		workflow_task *task =
+		        (workflow_task *)worker_link_poll(portico_client_transport(side->link->client), &request, &err);
 		if (task) {
 			atomic_fetch_add(&side->polls, 1);
 			failures = 0;
@@ -748,12 +750,11 @@ static void *poller_main(void *arg)
 	return NULL;
 }
 
-void worker_workflow_start(worker_workflow *side, portico_transport *poll_transport)
+void worker_workflow_start(worker_workflow *side)
 {
 	char uuid[PORTICO_UUID_LENGTH + 1];
 	portico_uuid_v4(uuid);
 	side->sticky_queue = portico_sprintf("%s-%s", side->link->identity ? side->link->identity : "portico", uuid);
-	side->poll_transport = poll_transport;
 	side->poller_count = 2 * side->pollers_per_queue;
 	side->pollers = portico_calloc(side->poller_count, sizeof *side->pollers);
 	for (unsigned i = 0; i < side->poller_count; i++) {
@@ -775,6 +776,8 @@ const char *worker_workflow_sticky_queue(const worker_workflow *side)
 void worker_workflow_stop_polling(worker_workflow *side)
 {
 	atomic_store(&side->stopping, 1);
+	for (unsigned i = 0; side->started && i < side->poller_count; i++)
+		portico_transport_cancel(portico_client_transport(side->link->client), &side->pollers[i].cancel);
 }
 
 void worker_workflow_stop(worker_workflow *side)

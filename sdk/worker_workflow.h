@@ -35,18 +35,17 @@ int worker_workflow_any(const worker_workflow *side);
 /* The workflow types registered, in registration order: a JSON array of strings (new reference). */
 json_t *worker_workflow_types(const worker_workflow *side);
 
-/* Names the sticky queue "<identity>-<uuid>" and starts the pollers, which poll through
- * poll_transport (borrowed: the worker's connection for polls). Aborts when a thread cannot start,
- * as the worker does: without its pollers the worker would be ready and never answer. */
-void worker_workflow_start(worker_workflow *side, portico_transport *poll_transport);
+/* Names the sticky queue "<identity>-<uuid>" and starts the pollers, which poll through the
+ * link's client. Aborts when a thread cannot start, as the worker does: without its pollers the
+ * worker would be ready and never answer. */
+void worker_workflow_start(worker_workflow *side);
 
 /* The sticky queue's name once started, else NULL; for ShutdownWorker. */
 const char *worker_workflow_sticky_queue(const worker_workflow *side);
 
-/* Stopping takes two calls around the caller's shutdown of poll_transport (which ends the polls
- * at once): worker_workflow_stop_polling before, so that the pollers take the end of their polls
- * for what it is, and worker_workflow_stop after, which waits until every poller has answered the
- * task in hand, then frees every cached run. */
+/* Stopping takes two calls: worker_workflow_stop_polling cancels the polls (they end at once),
+ * and worker_workflow_stop waits until every poller has answered the task in hand, then frees
+ * every cached run. */
 void worker_workflow_stop_polling(worker_workflow *side);
 void worker_workflow_stop(worker_workflow *side);
 

@@ -41,6 +41,7 @@
 #define MAX_CONCURRENT_LIMIT   100000
 #define THREADS_LIMIT          1024
 #define GRACE_LIMIT_MS         (3600 * 1000LL)
+#define POLLERS_LIMIT          64
 #define WORKFLOW_POLLERS_LIMIT 64
 #define WORKFLOW_CACHE_LIMIT   1000000
 #define WORKFLOW_STACK_KB_MIN  32 /* below this, a workflow's first calls overflow it */
@@ -53,6 +54,7 @@ static const portico_setting_help worker_settings[] = {
         {"PORTICO_TASK_QUEUE", DEFAULT_TASK_QUEUE, "the task queue polled for activity tasks"},
         {"PORTICO_WORKER_MAX_CONCURRENT", "20", "activities running at once (1 to 100000)"},
         {"PORTICO_WORKER_THREADS", "max concurrent", "threads running thread-pool activities (1 to 1024)"},
+        {"PORTICO_WORKER_POLLERS", "2", "long polls for activity tasks at once (1 to 64)"},
         {"PORTICO_WORKER_GRACE_SECONDS", "30", "on SIGTERM, how long activities in flight may finish (up to 1 h)"},
         {"PORTICO_WORKER_METRICS_LISTEN", "off", "host:port serving /metrics, /healthz and /readyz"},
         {"PORTICO_WORKFLOW_POLLERS", "5", "threads polling and running workflow tasks, per queue (1 to 64)"},
@@ -80,7 +82,7 @@ static void print_help(FILE *out)
 
 typedef struct worker_settings_values {
 	const char *task_queue;
-	int64_t max_concurrent, threads, grace_ms;
+	int64_t max_concurrent, threads, pollers, grace_ms;
 	int64_t workflow_pollers, workflow_cache, workflow_stack_kb;
 	const char *metrics_listen; /* NULL for none */
 	flow_expr_options expressions;
@@ -95,6 +97,7 @@ static int load_settings(worker_settings_values *values, portico_error *err)
 	if (portico_settings_number("PORTICO_WORKER_MAX_CONCURRENT", PORTICO_WORKER_DEFAULT_MAX_CONCURRENT, 1,
 	                            MAX_CONCURRENT_LIMIT, &values->max_concurrent, err) ||
 	    portico_settings_number("PORTICO_WORKER_THREADS", 0, 1, THREADS_LIMIT, &values->threads, err) ||
+	    portico_settings_number("PORTICO_WORKER_POLLERS", 2, 1, POLLERS_LIMIT, &values->pollers, err) ||
 	    portico_settings_duration_ms("PORTICO_WORKER_GRACE_SECONDS", PORTICO_WORKER_DEFAULT_GRACE_MS, 0,
 	                                 GRACE_LIMIT_MS, &values->grace_ms, err) ||
 	    portico_settings_number("PORTICO_WORKFLOW_POLLERS", 5, 1, WORKFLOW_POLLERS_LIMIT, &values->workflow_pollers,
@@ -316,6 +319,7 @@ int main(int argc, char **argv)
 	        .task_queue = settings.task_queue,
 	        .max_concurrent = (unsigned)settings.max_concurrent,
 	        .threads = (unsigned)settings.threads,
+	        .pollers = (unsigned)settings.pollers,
 	        .grace_ms = settings.grace_ms,
 	        .codec = codec,
 	        .metrics = metrics,
