@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "json_scan.h"
+#include "utf8.h"
 
 /* A longer real goes to the tree, whose strtod reads it the same; a copy on the stack covers
  * every real a program writes. */
@@ -53,36 +54,6 @@ static inline void add_char(copier *c, char ch)
 	add(c, &ch, 1);
 }
 
-/* The length of the valid UTF-8 sequence (of two to four bytes) at p, or 0. */
-static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
-{
-	size_t length;
-	uint32_t value;
-	if (*p >= 0xc2 && *p <= 0xdf) {
-		length = 2;
-		value = *p & 0x1f;
-	} else if (*p >= 0xe0 && *p <= 0xef) {
-		length = 3;
-		value = *p & 0x0f;
-	} else if (*p >= 0xf0 && *p <= 0xf4) {
-		length = 4;
-		value = *p & 0x07;
-	} else {
-		return 0;
-	}
-	if ((size_t)(end - p) < length)
-		return 0;
-	for (size_t i = 1; i < length; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		value = value << 6 | (p[i] & 0x3f);
-	}
-	if ((length == 3 && value < 0x800) || (length == 4 && value < 0x10000) || value > 0x10ffff ||
-	    (value >= 0xd800 && value <= 0xdfff))
-		return 0;
-	return length;
-}
-
 int portico_json_utf8_valid(const char *text, size_t length)
 {
 	const unsigned char *p = (const unsigned char *)text, *end = p + length;
@@ -91,7 +62,7 @@ int portico_json_utf8_valid(const char *text, size_t length)
 			p++;
 			continue;
 		}
-		size_t n = utf8_sequence(p, end);
+		size_t n = portico_utf8_sequence(p, end);
 		if (!n)
 			return 0;
 		p += n;
@@ -106,32 +77,6 @@ static inline void skip_space(copier *c)
 	while (p < c->end && *p <= ' ' && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
 		p++;
 	c->p = p;
-}
-
-static int hex_digit(unsigned char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* The value of "\uXXXX" at p, or -1. */
-static int32_t unicode_escape(const unsigned char *p, const unsigned char *end)
-{
-	if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
-		return -1;
-	int32_t value = 0;
-	for (int i = 2; i < 6; i++) {
-		int digit = hex_digit(p[i]);
-		if (digit < 0)
-			return -1;
-		value = value << 4 | digit;
-	}
-	return value;
 }
 
 /* Adds code point value (1 and up) as portico_json_append_string writes it. */
@@ -156,27 +101,7 @@ static void add_code_point(copier *c, uint32_t value)
 		add(c, text, 6);
 		return;
 	}
-	if (value < 0x80) {
-		text[0] = (unsigned char)value;
-		add(c, text, 1);
-		return;
-	}
-	size_t length;
-	if (value < 0x800) {
-		text[0] = (unsigned char)(0xc0 | value >> 6);
-		length = 1;
-	} else if (value < 0x10000) {
-		text[0] = (unsigned char)(0xe0 | value >> 12);
-		text[1] = (unsigned char)(0x80 | (value >> 6 & 0x3f));
-		length = 2;
-	} else {
-		text[0] = (unsigned char)(0xf0 | value >> 18);
-		text[1] = (unsigned char)(0x80 | (value >> 12 & 0x3f));
-		text[2] = (unsigned char)(0x80 | (value >> 6 & 0x3f));
-		length = 3;
-	}
-	text[length++] = (unsigned char)(0x80 | (value & 0x3f));
-	add(c, text, length);
+	add(c, text, portico_utf8_put(text, value));
 }
 
 /* Copies the string at c->p (its opening quote), with the escapes written again as
@@ -196,7 +121,7 @@ static int copy_string(copier *c)
 		const unsigned char *run = p;
 		while (p < end) {
 			p += portico_json_plain_run((const char *)p, (size_t)(end - p), 1);
-			size_t n = p < end && *p >= 0x80 ? utf8_sequence(p, end) : 0;
+			size_t n = p < end && *p >= 0x80 ? portico_utf8_sequence(p, end) : 0;
 			if (!n)
 				break;
 			p += n;
@@ -233,20 +158,14 @@ static int copy_string(copier *c)
 		case 't':
 			value = '\t';
 			break;
-		case 'u':
-			value = unicode_escape(p, end);
-			if (value <= 0 || (value >= 0xdc00 && value <= 0xdfff))
-				return -1; /* jansson refuses \u0000 (without JSON_ALLOW_NUL) and a lone low surrogate
-				            */
-			if (value >= 0xd800 && value <= 0xdbff) {
-				int32_t low = unicode_escape(p + 6, end);
-				if (low < 0xdc00 || low > 0xdfff)
-					return -1;
-				value = 0x10000 + ((value - 0xd800) << 10) + (low - 0xdc00);
-				p += 6;
-			}
-			p += 4;
+		case 'u': {
+			size_t length;
+			value = (int32_t)portico_json_code_point(p, end, &length);
+			if (!value)
+				return -1;
+			p += length - 2;
 			break;
+		}
 		default:
 			return -1;
 		}

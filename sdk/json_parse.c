@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "json_copy.h"
 #include "json_scan.h"
+#include "utf8.h"
 
 /* Numbers longer than this are left to jansson (they are legal, just rare). */
 #define NUMBER_MAX_LENGTH 63
@@ -32,76 +33,6 @@ static void skip_blanks(parser *p)
 		p->at++;
 }
 
-/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no surrogates,
- * nothing past U+10FFFF, as jansson checks), or 0. */
-static size_t utf8_length(const unsigned char *s, const unsigned char *end)
-{
-	size_t length;
-	uint32_t point;
-	if (s[0] < 0xc2)
-		return 0;
-	if (s[0] < 0xe0)
-		length = 2, point = s[0] & 0x1f;
-	else if (s[0] < 0xf0)
-		length = 3, point = s[0] & 0x0f;
-	else if (s[0] < 0xf5)
-		length = 4, point = s[0] & 0x07;
-	else
-		return 0;
-	if ((size_t)(end - s) < length)
-		return 0;
-	for (size_t i = 1; i < length; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		point = point << 6 | (s[i] & 0x3f);
-	}
-	if ((length == 3 && point < 0x800) || (length == 4 && point < 0x10000) || point > 0x10ffff ||
-	    (point >= 0xd800 && point <= 0xdfff))
-		return 0;
-	return length;
-}
-
-/* The four hex digits at s as a number, or -1. */
-static long hex4(const unsigned char *s)
-{
-	long value = 0;
-	for (int i = 0; i < 4; i++) {
-		unsigned char c = s[i];
-		int digit = c >= '0' && c <= '9'   ? c - '0'
-		            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-		            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-		                                   : -1;
-		if (digit < 0)
-			return -1;
-		value = value << 4 | digit;
-	}
-	return value;
-}
-
-static size_t put_utf8(unsigned char *out, uint32_t point)
-{
-	if (point < 0x80) {
-		out[0] = (unsigned char)point;
-		return 1;
-	}
-	if (point < 0x800) {
-		out[0] = (unsigned char)(0xc0 | point >> 6);
-		out[1] = (unsigned char)(0x80 | (point & 0x3f));
-		return 2;
-	}
-	if (point < 0x10000) {
-		out[0] = (unsigned char)(0xe0 | point >> 12);
-		out[1] = (unsigned char)(0x80 | ((point >> 6) & 0x3f));
-		out[2] = (unsigned char)(0x80 | (point & 0x3f));
-		return 3;
-	}
-	out[0] = (unsigned char)(0xf0 | point >> 18);
-	out[1] = (unsigned char)(0x80 | ((point >> 12) & 0x3f));
-	out[2] = (unsigned char)(0x80 | ((point >> 6) & 0x3f));
-	out[3] = (unsigned char)(0x80 | (point & 0x3f));
-	return 4;
-}
-
 /* The escape at s (past its backslash, before end) written to out: returns the bytes written and
  * moves *s past it, or 0 for an escape left to jansson (unknown, a lone surrogate, \u0000). */
 static size_t unescape(const unsigned char **s, const unsigned char *end, unsigned char *out)
@@ -116,21 +47,12 @@ static size_t unescape(const unsigned char **s, const unsigned char *end, unsign
 		*s = c + 1;
 		return 1;
 	}
-	if (*c != 'u' || end - c < 5)
+	size_t length;
+	uint32_t point = portico_json_code_point(c - 1, end, &length);
+	if (!point)
 		return 0;
-	long point = hex4(c + 1);
-	c += 5;
-	if (point <= 0 || (point >= 0xdc00 && point <= 0xdfff))
-		return 0;
-	if (point >= 0xd800 && point <= 0xdbff) {
-		long low = end - c >= 6 && c[0] == '\\' && c[1] == 'u' ? hex4(c + 2) : -1;
-		if (low < 0xdc00 || low > 0xdfff)
-			return 0;
-		point = 0x10000 + ((point - 0xd800) << 10) + (low - 0xdc00);
-		c += 6;
-	}
-	*s = c;
-	return put_utf8(out, (uint32_t)point);
+	*s = c - 1 + length;
+	return portico_utf8_put(out, point);
 }
 
 /* The string whose opening quote p->at is past: *length bytes, either text inside the input or,
@@ -150,7 +72,7 @@ static const char *parse_string(parser *p, size_t *length, char **owned)
 			escaped = 1;
 			c += c + 1 < p->end ? 2 : 1; /* the escaped character is checked below */
 		} else if (*c >= 0x80) {
-			size_t sequence = utf8_length(c, p->end);
+			size_t sequence = portico_utf8_sequence(c, p->end);
 			if (!sequence)
 				return NULL;
 			c += sequence;

@@ -1,6 +1,7 @@
 /* Where a JSON string's text stops being plain, eight bytes a step: the one scanner the parser
  * (json_parse.c), the writers (json_text.c, protojson.c) and the copier (json_copy.c) share, for
- * payloads are long strings with few escapes. */
+ * payloads are long strings with few escapes; and the \u escapes' reading, which the parser and
+ * the copier share. */
 #ifndef PORTICO_JSON_SCAN_H
 #define PORTICO_JSON_SCAN_H
 
@@ -43,6 +44,49 @@ static inline size_t portico_json_plain_run(const char *text, size_t length, int
 			break;
 	}
 	return (size_t)(p - text);
+}
+
+/* The value of the hex digit ch, or -1. */
+static inline int portico_json_hex_digit(unsigned char ch)
+{
+	return ch >= '0' && ch <= '9'   ? ch - '0'
+	       : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+	       : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+	                                : -1;
+}
+
+/* The value of a \uXXXX escape at p (its backslash, before end), or -1. */
+static inline int32_t portico_json_u_escape(const unsigned char *p, const unsigned char *end)
+{
+	if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
+		return -1;
+	int32_t value = 0;
+	for (int i = 2; i < 6; i++) {
+		int digit = portico_json_hex_digit(p[i]);
+		if (digit < 0)
+			return -1;
+		value = value << 4 | digit;
+	}
+	return value;
+}
+
+/* The code point of the \u escape at p (its backslash, before end), a surrogate pair read as
+ * one, with *length set to the bytes it takes (6 or 12); or 0 for what jansson refuses without
+ * JSON_ALLOW_NUL: a bad escape, \u0000, a lone surrogate. */
+static inline uint32_t portico_json_code_point(const unsigned char *p, const unsigned char *end, size_t *length)
+{
+	int32_t value = portico_json_u_escape(p, end);
+	if (value <= 0 || (value >= 0xdc00 && value <= 0xdfff))
+		return 0;
+	*length = 6;
+	if (value >= 0xd800 && value <= 0xdbff) {
+		int32_t low = portico_json_u_escape(p + 6, end);
+		if (low < 0xdc00 || low > 0xdfff)
+			return 0;
+		value = 0x10000 + ((value - 0xd800) << 10) + (low - 0xdc00);
+		*length = 12;
+	}
+	return (uint32_t)value;
 }
 
 #endif

@@ -10,36 +10,7 @@
 #include "alloc.h"
 #include "fdio.h"
 #include "json_text.h"
-
-/* Length of the well-formed UTF-8 sequence starting at text (at most length bytes), or 0: no
- * overlong forms, surrogates or code points past U+10FFFF, as jansson requires. */
-static size_t utf8_sequence(const unsigned char *text, size_t length)
-{
-	unsigned char lead = text[0];
-	size_t expected;
-	unsigned char low = 0x80, high = 0xBF; /* the range of the second byte */
-	if (lead < 0x80)
-		return 1;
-	if (lead >= 0xC2 && lead <= 0xDF) {
-		expected = 2;
-	} else if (lead >= 0xE0 && lead <= 0xEF) {
-		expected = 3;
-		low = lead == 0xE0 ? 0xA0 : 0x80;
-		high = lead == 0xED ? 0x9F : 0xBF;
-	} else if (lead >= 0xF0 && lead <= 0xF4) {
-		expected = 4;
-		low = lead == 0xF0 ? 0x90 : 0x80;
-		high = lead == 0xF4 ? 0x8F : 0xBF;
-	} else {
-		return 0;
-	}
-	if (expected > length || text[1] < low || text[1] > high)
-		return 0;
-	for (size_t i = 2; i < expected; i++)
-		if ((text[i] & 0xC0) != 0x80)
-			return 0;
-	return expected;
-}
+#include "utf8.h"
 
 json_t *portico_log_text(const char *text)
 {
@@ -52,7 +23,8 @@ json_t *portico_log_text(const char *text)
 	size_t length = strlen(text), used = 0;
 	char *clean = portico_malloc(3 * length + 1);
 	for (size_t i = 0; i < length;) {
-		size_t sequence = utf8_sequence((const unsigned char *)text + i, length - i);
+		const unsigned char *at = (const unsigned char *)text + i;
+		size_t sequence = *at < 0x80 ? 1 : portico_utf8_sequence(at, (const unsigned char *)text + length);
 		if (sequence) {
 			memcpy(clean + used, text + i, sequence);
 			used += sequence;
@@ -163,7 +135,7 @@ static void writer_string(portico_log_writer *line, const char *text)
 			*out++ = (char)c;
 			i++;
 		} else if (c >= 0x80) {
-			size_t sequence = utf8_sequence(in + i, length - i);
+			size_t sequence = portico_utf8_sequence(in + i, in + length);
 			if (sequence) {
 				memcpy(out, in + i, sequence);
 				out += sequence;
