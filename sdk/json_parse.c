@@ -105,48 +105,12 @@ static const char *parse_string(parser *p, size_t *length, char **owned)
 	return (const char *)out;
 }
 
-/* A number's text as RFC 8259 writes it; returns its length, or 0. */
-static size_t number_length(const unsigned char *s, const unsigned char *end, int *real)
-{
-	const unsigned char *c = s;
-	*real = 0;
-	if (c < end && *c == '-')
-		c++;
-	if (c < end && *c == '0')
-		c++;
-	else if (c < end && *c >= '1' && *c <= '9')
-		while (c < end && *c >= '0' && *c <= '9')
-			c++;
-	else
-		return 0;
-	if (c < end && *c == '.') {
-		const unsigned char *digits = ++c;
-		while (c < end && *c >= '0' && *c <= '9')
-			c++;
-		if (c == digits)
-			return 0;
-		*real = 1;
-	}
-	if (c < end && (*c == 'e' || *c == 'E')) {
-		c++;
-		if (c < end && (*c == '+' || *c == '-'))
-			c++;
-		const unsigned char *digits = c;
-		while (c < end && *c >= '0' && *c <= '9')
-			c++;
-		if (c == digits)
-			return 0;
-		*real = 1;
-	}
-	return (size_t)(c - s);
-}
-
 /* A number as jansson makes it: an integer without fraction or exponent, else a real; NULL for
  * one out of range (jansson refuses it, and portico_json_parse keeps it as a raw number). */
 static json_t *parse_number(parser *p)
 {
 	int real;
-	size_t length = number_length(p->at, p->end, &real);
+	size_t length = portico_json_number_length((const char *)p->at, (const char *)p->end, &real);
 	char text[NUMBER_MAX_LENGTH + 1];
 	if (!length || length > NUMBER_MAX_LENGTH)
 		return NULL;

