@@ -7,8 +7,7 @@
 #include "base64.h"
 #include "json_text.h"
 
-#define METADATA_ENTRY         Temporal__Api__Common__V1__Payload__MetadataEntry
-#define PROTO_MESSAGE_TYPE_KEY "_protoMessageType"
+#define METADATA_ENTRY Temporal__Api__Common__V1__Payload__MetadataEntry
 
 static void set_binary(ProtobufCBinaryData *field, const uint8_t *data, size_t length)
 {
@@ -160,10 +159,10 @@ portico_payload *portico_payload_from_json(const json_t *value)
 		portico_payload *payload = payload_from_full_form(value);
 		if (payload)
 			return payload;
-		const json_t *message_type = json_object_get(value, PROTO_MESSAGE_TYPE_KEY);
+		const json_t *message_type = json_object_get(value, PORTICO_PROTO_MESSAGE_TYPE_KEY);
 		if (json_is_string(message_type)) {
 			json_t *message = json_deep_copy(value);
-			json_object_del(message, PROTO_MESSAGE_TYPE_KEY);
+			json_object_del(message, PORTICO_PROTO_MESSAGE_TYPE_KEY);
 			payload = payload_of_json(PORTICO_ENCODING_PROTO_JSON, message);
 			portico_payload_set_metadata(payload, "messageType",
 			                             (const uint8_t *)json_string_value(message_type),
@@ -299,7 +298,7 @@ static json_t *payload_shorthand(const portico_payload *payload)
 		json_decref(value);
 		return NULL;
 	}
-	json_object_set_new(value, PROTO_MESSAGE_TYPE_KEY,
+	json_object_set_new(value, PORTICO_PROTO_MESSAGE_TYPE_KEY,
 	                    json_stringn((const char *)message_type->data, message_type->len));
 	return value;
 }

@@ -25,6 +25,8 @@ typedef Temporal__Api__Common__V1__Payloads portico_payloads;
 #define PORTICO_ENCODING_JSON       "json/plain"
 #define PORTICO_ENCODING_NULL       "binary/null"
 #define PORTICO_ENCODING_PROTO_JSON "json/protobuf"
+/* The key that names a json/protobuf payload's message type in its printed value. */
+#define PORTICO_PROTO_MESSAGE_TYPE_KEY "_protoMessageType"
 
 /* Returns a payload with metadata {encoding} and a copy of the data. */
 portico_payload *portico_payload_new(const char *encoding, const uint8_t *data, size_t length);

@@ -26,9 +26,8 @@
 #include "google/protobuf/timestamp.pb-c.h"
 #include "google/protobuf/wrappers.pb-c.h"
 
-#define NAME_MAX_LENGTH        128
-#define TYPE_URL_PREFIX        "type.googleapis.com/"
-#define PROTO_MESSAGE_TYPE_KEY "_protoMessageType" /* payload.c's */
+#define NAME_MAX_LENGTH 128
+#define TYPE_URL_PREFIX "type.googleapis.com/"
 
 /* The JSON form of the message types that have one of their own. */
 typedef enum special_kind {
@@ -967,13 +966,14 @@ static int write_payload_shorthand(writer *w, const portico_payload *payload)
 		put_back(w, mark);
 		return LEFT_OUT;
 	}
-	if (memmem(object, length, "\"" PROTO_MESSAGE_TYPE_KEY "\"", sizeof PROTO_MESSAGE_TYPE_KEY + 1) ||
+	if (memmem(object, length, "\"" PORTICO_PROTO_MESSAGE_TYPE_KEY "\"",
+	           sizeof PORTICO_PROTO_MESSAGE_TYPE_KEY + 1) ||
 	    !portico_json_utf8_valid((const char *)message_type->data, message_type->len))
 		return USE_TREE;
 	put_back(w, w->out->length - 1);
 	if (length > 2)
 		put(w, ",", 1);
-	put(w, "\"" PROTO_MESSAGE_TYPE_KEY "\":", sizeof PROTO_MESSAGE_TYPE_KEY + 2);
+	put(w, "\"" PORTICO_PROTO_MESSAGE_TYPE_KEY "\":", sizeof PORTICO_PROTO_MESSAGE_TYPE_KEY + 2);
 	put_string(w, (const char *)message_type->data, message_type->len);
 	put(w, "}", 1);
 	return WRITTEN;
