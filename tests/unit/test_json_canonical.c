@@ -15,24 +15,7 @@
 #include "json_copy.h"
 #include "json_text.h"
 #include "payload.h"
-
-static const char *const payload_keys[] = {"args", "signalArgs", NULL};
-
-/* The payloads' packed bytes (the caller frees), or NULL when value is not read as payloads. */
-static uint8_t *packed_payloads(const json_t *value, size_t *length)
-{
-	portico_error err = PORTICO_ERROR_INIT;
-	portico_payloads *payloads = portico_payloads_from_json(value, "args", &err);
-	if (!payloads) {
-		portico_error_clear(&err);
-		return NULL;
-	}
-	*length = protobuf_c_message_get_packed_size(&payloads->base);
-	uint8_t *packed = malloc(*length + 1);
-	protobuf_c_message_pack(&payloads->base, packed);
-	portico_payloads_free(payloads);
-	return packed;
-}
+#include "packed_payloads.h"
 
 /* Body text both ways: the same errors, the same body but for the payload keys, the same payloads
  * under them. Returns how many payloads came as raw values. */
