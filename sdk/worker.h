@@ -134,9 +134,11 @@ void portico_worker_metrics_update(portico_worker *worker, portico_metrics *metr
 
 /* Stops polling, tells Temporal (ShutdownWorker), lets running activities finish for up to the
  * grace period, then cancels the rest and fails them as WorkerShutdown (retryable): every task
- * taken is answered. Returns 0 when every thread has stopped; -1 when an activity ignored its
- * cancellation and still runs: its task was answered, but the worker, its client and codec must
- * then stay alive, so the caller should exit the process rather than free them. */
+ * taken is answered, and shutdown returns only once those answers have been acknowledged (or
+ * their calls have ended by their 10 s deadline). Returns 0 when every thread has stopped; -1
+ * when an activity ignored its cancellation and still runs: its task was answered as above, but
+ * the worker, its client and codec must then stay alive, so the caller should exit the process
+ * rather than free them. */
 int portico_worker_shutdown(portico_worker *worker);
 
 void portico_worker_free(portico_worker *worker);

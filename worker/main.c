@@ -365,8 +365,9 @@ int main(int argc, char **argv)
 	int stuck = portico_worker_shutdown(worker);
 	log_totals(worker);
 	if (stuck) {
-		/* An activity ignored its cancellation; its task is answered, and it may still use the
-		 * worker's memory, so none of it is freed. */
+		/* An activity ignored its cancellation; its task's failure, and those of tasks that never
+		 * started, have left (shutdown waited until Temporal acknowledged them or their calls
+		 * timed out), and it may still use the worker's memory, so none of it is freed. */
 		portico_log("warn", "stopped, leaving an activity that would not stop", NULL);
 		_exit(0);
 	}
