@@ -556,6 +556,15 @@ int portico_worker_start(portico_worker *worker, portico_error *err)
 		                         "the worker has no activities or workflows registered");
 	if (!worker->registrations)
 		worker->pollers = worker->threads = 0; /* nothing to poll activities for */
+	unsigned workflow_polls = worker_workflow_long_polls(worker->workflows);
+	if (worker->pollers + workflow_polls > PORTICO_WORKER_MAX_LONG_POLLS)
+		return portico_error_set(
+		        err, PORTICO_INVALID_ARGUMENT,
+		        "%u activity long polls and %u workflow ones (the task queue's and the sticky "
+		        "queue's) make %u at once, over %u: they share one connection with the answers, "
+		        "whose streams proxies often limit to 128",
+		        worker->pollers, workflow_polls, worker->pollers + workflow_polls,
+		        PORTICO_WORKER_MAX_LONG_POLLS);
 	portico_config cfg;
 	if (portico_config_from_env(&cfg, err))
 		return -1;

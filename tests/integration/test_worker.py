@@ -437,6 +437,18 @@ def test_a_bad_setting_stops_the_worker_naming_it(path, name, value):
 
 
 @pytest.mark.parametrize("path", WORKER_PATHS)
+def test_more_long_polls_than_one_connection_should_hold_are_refused(path):
+    """64 activity polls and 2 x 64 workflow polls would hold more streams than a proxy's usual 128
+    on the one connection the answers share: refused at start-up, naming both settings."""
+    import os
+    completed = subprocess.run([path], env=dict(os.environ, PORTICO_WORKER_POLLERS="64", PORTICO_WORKFLOW_POLLERS="64"),
+                               capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 2, completed
+    assert "PORTICO_WORKER_POLLERS (64) and PORTICO_WORKFLOW_POLLERS (64, on two queues) make 192 long polls at " \
+        "once, over 100" in completed.stderr, completed.stderr
+
+
+@pytest.mark.parametrize("path", WORKER_PATHS)
 def test_an_unknown_argument_is_refused(path):
     completed = subprocess.run([path, "--activites", "x.so"], capture_output=True, text=True, timeout=30)
     assert completed.returncode == 2 and 'unexpected argument "--activites"' in completed.stderr, completed
