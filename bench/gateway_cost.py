@@ -2,7 +2,9 @@
 can be compared without the noise of timing on a shared machine.
 
 Starts a Temporal dev server, build/portico under `valgrind --tool=callgrind` and one workflow
-(no worker: describe and signal need none). For each request kind: warm up, zero the counters
+(nobody polls its task queue: describe and signal need no worker), and a Python-SDK worker
+(tests/integration/worker.py, as make bench does) running a second one, for queries. Each start
+starts a workflow of its own on the idle queue. For each request kind: warm up, zero the counters
 (`callgrind_control -z`), send N sequential requests on one keep-alive connection, dump
 (`callgrind_control -d`). A dump sums all the gateway's threads, so idle gRPC and timer threads
 add a little noise. Prints one line per kind; writes those lines and the top functions of the
@@ -34,6 +36,7 @@ API = "/api/v1/namespaces/default/workflows"
 
 
 def call(connection, method, path, body=None):
+    path = path.replace("{id}", f"cost-{uuid.uuid4().hex[:12]}")
     headers = {"Content-Type": "application/json"} if body is not None else {}
     connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
     response = connection.getresponse()
@@ -58,6 +61,29 @@ def start_gateway(gateway, address, port, out_dir):
             time.sleep(0.5)
     stop(process)
     raise RuntimeError(f"gateway did not start; see {out_dir}/gateway.log")
+
+
+def start_worker(address, queue):
+    """The Python SDK's test worker on `queue`; returns once it polls."""
+    process = subprocess.Popen([sys.executable, str(TOP / "tests/integration/worker.py"), "--address", address,
+                                "--task-queue", queue], stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    if process.stdout.readline().strip() != "ready":
+        stop(process)
+        raise RuntimeError("the Python worker did not start")
+    return process
+
+
+def answered(connection, method, path, body, seconds=30):
+    """Waits until a request is answered with 200 (a query, once the worker has run the first task)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call(connection, method, path, body)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def stop(process):
@@ -118,16 +144,24 @@ def main():
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     workflow = f"{API}/cost-{uuid.uuid4().hex[:12]}"
+    served = f"{API}/cost-served-{uuid.uuid4().hex[:12]}"
+    start_body = {"workflowType": "Mailbox", "taskQueue": "cost-nobody"}
     kinds = [("healthz", "GET", "/healthz", None),
              ("describe", "GET", workflow, None),
-             ("signal", "POST", f"{workflow}/signal/poke", {"input": ["a"]})]
+             ("signal", "POST", f"{workflow}/signal/poke", {"input": ["a"]}),
+             ("start", "POST", API + "/{id}", start_body),
+             ("query", "POST", f"{served}/query/state", {})]
     lines, tops = [], []
     with DevServer() as server:
         port = free_port()
-        gateway = start_gateway(options.gateway.resolve(), server.address, port, out_dir)
+        worker = start_worker(server.address, "cost-served")
+        gateway = None
         try:
+            gateway = start_gateway(options.gateway.resolve(), server.address, port, out_dir)
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             call(connection, "POST", workflow, {"workflowType": "CostProbe", "taskQueue": "cost-nobody"})
+            call(connection, "POST", served, {"workflowType": "Mailbox", "taskQueue": "cost-served"})
+            answered(connection, "POST", f"{served}/query/state", {})
             for kind, method, path, body in kinds:
                 per_request, dump = measure(gateway, connection, out_dir, kind, method, path, body,
                                             options.requests, options.warmup)
@@ -137,7 +171,9 @@ def main():
                 tops += top_functions(dump)
             connection.close()
         finally:
-            stop(gateway)
+            if gateway is not None:
+                stop(gateway)
+            stop(worker)
     result = TOP / "bench/results" / f"cost-{commit}.txt"
     result.write_text(f"Gateway cost at {commit}: callgrind, whole process, {options.warmup} warm-up then "
                       f"{options.requests} sequential requests on one keep-alive connection.\n"

@@ -10,6 +10,10 @@
 #include "protojson.h"
 #include "uuid.h"
 
+/* A route's shorthand keys whose payloads may be read without a tree (read_body): more than any
+ * route has (two); past it the rest take the tree's way. */
+#define PAYLOAD_KEYS 4
+
 /* Query parameters that are Portico's own, not request fields. */
 static const char *const reserved_query[] = {"noPayloadShorthand", NULL};
 
@@ -265,8 +269,16 @@ static json_t *read_body(const rest_input *in, portico_error *err)
 		return json_deep_copy(in->fields);
 	if (!in->body || in->body_length == 0)
 		return json_object();
+	/* The shorthand keys' arrays are payloads (traits.tsv: each names a Payloads field), read by
+	 * nothing but portico_payload_from_json: their objects and arrays may come as their data's text,
+	 * without a tree. Not with an Idempotency-Key, whose hash is of the body's tree. */
+	const char *payload_keys[PAYLOAD_KEYS + 1] = {NULL};
+	const rpc_traits *traits = in->traits;
+	int hashed = in->idempotency_key && *in->idempotency_key;
+	for (size_t i = 0; !hashed && i < traits->shorthand_count && i < PAYLOAD_KEYS; i++)
+		payload_keys[i] = traits->shorthand[i].key;
 	json_error_t error;
-	json_t *body = portico_json_parse(in->body, in->body_length, 0, &error);
+	json_t *body = portico_json_parse_body(in->body, in->body_length, payload_keys, &error);
 	if (!body)
 		portico_error_set(err, PORTICO_INVALID_ARGUMENT,
 		                  "request body is not valid JSON: %s at line %d, column %d (byte %d)", error.text,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "json_scan.h"
 
 /* A longer real goes to the tree, whose strtod reads it the same; a copy on the stack covers
  * every real a program writes. */
@@ -13,17 +14,27 @@
 /* An object with more keys is checked for repeats by hash, not pair by pair. */
 #define PAIRWISE_KEYS 8
 
-/* A key as copied: where its text (quotes included) sits in the buffer. */
+/* Sorting an object moves its members' text once more; past this many bytes moved for each byte
+ * read (deep objects each sorted in turn) the tree's way is the cheaper one. */
+#define MOVES_PER_BYTE 4
+
+/* A key as copied: where its text (quotes included) sits in the buffer, and where its member
+ * ends (before the comma or the brace). */
 typedef struct key_span {
-	size_t at, length;
+	size_t at, length, end;
 	uint64_t hash;
+	const char *text; /* at's place in the buffer, while an object is sorted */
 } key_span;
 
 typedef struct copier {
 	const unsigned char *p, *end;
 	portico_json_buffer *out;
-	key_span *keys; /* the keys of the objects open now, outermost first; freed by portico_json_copy */
+	int sort;                       /* keys in strcmp order, as PORTICO_JSON_SORT_KEYS writes them */
+	const char *const *absent_keys; /* keys the outermost object must not hold (NULL-ended), or NULL */
+	key_span *keys;                 /* the keys of the objects open now, outermost first; freed by copy_value_at */
 	size_t key_count, key_capacity;
+	portico_json_buffer moved; /* an object's members while they are sorted; freed by copy_value_at */
+	size_t moves_left;         /* bytes sorting may still move */
 } copier;
 
 static inline void add(copier *c, const void *text, size_t length)
@@ -34,8 +45,7 @@ static inline void add(copier *c, const void *text, size_t length)
 		return;
 	}
 	memcpy(out->data + out->length, text, length);
-	out->length += length;
-	out->data[out->length] = '\0';
+	out->length += length; /* the NUL after it (there is room) is written once, by copy_value_at */
 }
 
 static inline void add_char(copier *c, char ch)
@@ -73,29 +83,6 @@ static size_t utf8_sequence(const unsigned char *p, const unsigned char *end)
 	return length;
 }
 
-size_t portico_json_ascii_run(const char *text, size_t length)
-{
-	/* Eight bytes a step: a byte below n in x shows as its high bit in (x - n per byte) & ~x, and
-	 * a byte equal to c as one below 1 in x ^ c per byte. */
-	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-	size_t i = 0;
-	for (; i + 8 <= length; i += 8) {
-		uint64_t x, quote, backslash;
-		memcpy(&x, text + i, 8);
-		quote = x ^ (ones * '"');
-		backslash = x ^ (ones * '\\');
-		if ((((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | x) &
-		    highs)
-			break;
-	}
-	for (; i < length; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
-			break;
-	}
-	return i;
-}
-
 int portico_json_utf8_valid(const char *text, size_t length)
 {
 	const unsigned char *p = (const unsigned char *)text, *end = p + length;
@@ -112,10 +99,13 @@ int portico_json_utf8_valid(const char *text, size_t length)
 	return 1;
 }
 
-static void skip_space(copier *c)
+static inline void skip_space(copier *c)
 {
-	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-		c->p++;
+	/* Most values have no blanks before them: one test for any byte past ' '. */
+	const unsigned char *p = c->p;
+	while (p < c->end && *p <= ' ' && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	c->p = p;
 }
 
 static int hex_digit(unsigned char ch)
@@ -194,11 +184,18 @@ static void add_code_point(copier *c, uint32_t value)
 static int copy_string(copier *c)
 {
 	const unsigned char *p = c->p + 1, *end = c->end;
+	/* Most strings are ASCII without escapes: copied with their quotes in one go. */
+	size_t plain = portico_json_plain_run((const char *)p, (size_t)(end - p), 1);
+	if (plain < (size_t)(end - p) && p[plain] == '"') {
+		add(c, c->p, plain + 2);
+		c->p = p + plain + 1;
+		return 0;
+	}
 	add(c, "\"", 1);
 	for (;;) {
 		const unsigned char *run = p;
 		while (p < end) {
-			p += portico_json_ascii_run((const char *)p, (size_t)(end - p));
+			p += portico_json_plain_run((const char *)p, (size_t)(end - p), 1);
 			size_t n = p < end && *p >= 0x80 ? utf8_sequence(p, end) : 0;
 			if (!n)
 				break;
@@ -368,9 +365,9 @@ static int copy_number(copier *c)
 	return 0;
 }
 
-static int copy_literal(copier *c, const char *word)
+/* word (length bytes) at c->p: inline, so that its length and compare are constants. */
+static inline int copy_literal(copier *c, const char *word, size_t length)
 {
-	size_t length = strlen(word);
 	if ((size_t)(c->end - c->p) < length || memcmp(c->p, word, length))
 		return -1;
 	c->p += length;
@@ -424,6 +421,80 @@ static int keys_repeat(copier *c, size_t first)
 	return 0;
 }
 
+/* strcmp's order of two keys as copied (with their quotes), for keys without escapes: the text
+ * between the quotes is then the key's UTF-8 bytes. */
+static int compare_keys(const key_span *a, const key_span *b)
+{
+	size_t la = a->length - 2, lb = b->length - 2;
+	int order = memcmp(a->text + 1, b->text + 1, la < lb ? la : lb);
+	return order ? order : (la > lb) - (la < lb);
+}
+
+static int compare_spans(const void *a, const void *b)
+{
+	return compare_keys(a, b);
+}
+
+/* Whether one of the keys from first on is one of absent (NULL-ended). */
+static int holds_key(const copier *c, size_t first, const char *const *absent)
+{
+	for (; *absent; absent++) {
+		size_t length = strlen(*absent);
+		for (size_t i = first; i < c->key_count; i++)
+			if (c->keys[i].length == length + 2 &&
+			    !memcmp(c->out->data + c->keys[i].at + 1, *absent, length))
+				return 1;
+	}
+	return 0;
+}
+
+/* Puts the members of the object whose keys start at first (the object written up to its closing
+ * brace, not included) in strcmp order of their keys. Returns -1 when two keys are the same (see
+ * keys_repeat), when a key holds an escape (its written text is then not its bytes), or when
+ * moving the text would cost more than the tree. */
+static int sort_members(copier *c, size_t first)
+{
+	key_span *keys = c->keys + first;
+	size_t count = c->key_count - first;
+	portico_json_buffer *out = c->out;
+	int sorted = 1;
+	for (size_t i = 0; i < count; i++) {
+		keys[i].text = out->data + keys[i].at;
+		if (memchr(keys[i].text + 1, '\\', keys[i].length - 2))
+			return -1;
+		if (i && compare_keys(&keys[i - 1], &keys[i]) >= 0)
+			sorted = 0;
+	}
+	if (sorted)
+		return 0;
+	size_t start = keys[0].at, length = out->length - start;
+	if (length > c->moves_left)
+		return -1;
+	c->moves_left -= length;
+	if (count <= PAIRWISE_KEYS) {
+		for (size_t i = 1; i < count; i++)
+			for (size_t j = i; j > 0 && compare_keys(&keys[j - 1], &keys[j]) > 0; j--) {
+				key_span swap = keys[j];
+				keys[j] = keys[j - 1];
+				keys[j - 1] = swap;
+			}
+	} else {
+		qsort(keys, count, sizeof *keys, compare_spans);
+	}
+	for (size_t i = 1; i < count; i++)
+		if (!compare_keys(&keys[i - 1], &keys[i]))
+			return -1;
+	c->moved.length = 0;
+	portico_json_buffer_append(&c->moved, out->data + start, length);
+	out->length = start;
+	for (size_t i = 0; i < count; i++) {
+		if (i)
+			add_char(c, ',');
+		add(c, c->moved.data + (keys[i].at - start), keys[i].end - keys[i].at);
+	}
+	return 0;
+}
+
 static int copy_value(copier *c, unsigned depth);
 
 static int copy_object(copier *c, unsigned depth)
@@ -457,6 +528,7 @@ static int copy_object(copier *c, unsigned depth)
 		skip_space(c);
 		if (copy_value(c, depth))
 			return -1;
+		c->keys[c->key_count - 1].end = c->out->length;
 		skip_space(c);
 		if (c->p < c->end && *c->p == '}')
 			break;
@@ -467,9 +539,11 @@ static int copy_object(copier *c, unsigned depth)
 		skip_space(c);
 	}
 	c->p++;
-	add_char(c, '}');
-	if (keys_repeat(c, first))
+	if (depth == 1 && c->absent_keys && holds_key(c, first, c->absent_keys))
 		return -1;
+	if (c->sort ? sort_members(c, first) : keys_repeat(c, first))
+		return -1;
+	add_char(c, '}');
 	c->key_count = first;
 	return 0;
 }
@@ -513,32 +587,61 @@ static int copy_value(copier *c, unsigned depth)
 	case '"':
 		return copy_string(c);
 	case 't':
-		return copy_literal(c, "true");
+		return copy_literal(c, "true", 4);
 	case 'f':
-		return copy_literal(c, "false");
+		return copy_literal(c, "false", 5);
 	case 'n':
-		return copy_literal(c, "null");
+		return copy_literal(c, "null", 4);
 	default:
 		return copy_number(c);
 	}
 }
 
-int portico_json_copy(portico_json_buffer *buffer, const char *text, size_t length)
+/* Copies the value at text (blanks around it skipped) and returns the bytes read, or 0 with
+ * buffer as it was. */
+static size_t copy_value_at(portico_json_buffer *buffer, const char *text, size_t length, int flags,
+                            const char *const *absent_keys)
 {
 	if (!length) /* nothing is not JSON (and its text may be NULL) */
-		return -1;
+		return 0;
 	size_t start = buffer->length;
-	copier c = {(const unsigned char *)text, (const unsigned char *)text + length, buffer, NULL, 0, 0};
+	copier c = {.p = (const unsigned char *)text,
+	            .end = (const unsigned char *)text + length,
+	            .out = buffer,
+	            .sort = (flags & PORTICO_JSON_SORT_KEYS) != 0,
+	            .absent_keys = absent_keys,
+	            .moves_left = MOVES_PER_BYTE * length};
 	/* Room for the whole text at once: what comes out is about as long as what goes in. */
 	portico_json_buffer_reserve(buffer, length);
 	skip_space(&c);
 	int result = copy_value(&c, 0);
 	skip_space(&c);
 	free(c.keys);
-	if (result == 0 && c.p == c.end)
-		return 0;
+	free(c.moved.data);
+	if (result == 0) {
+		buffer->data[buffer->length] = '\0';
+		return (size_t)(c.p - (const unsigned char *)text);
+	}
 	buffer->length = start;
 	if (buffer->data)
 		buffer->data[start] = '\0';
+	return 0;
+}
+
+int portico_json_copy(portico_json_buffer *buffer, const char *text, size_t length)
+{
+	size_t start = buffer->length, used = copy_value_at(buffer, text, length, 0, NULL);
+	if (used == length && used)
+		return 0;
+	if (used) {
+		buffer->length = start;
+		buffer->data[start] = '\0';
+	}
 	return -1;
+}
+
+size_t portico_json_copy_value(portico_json_buffer *buffer, const char *text, size_t length, int flags,
+                               const char *const *absent_keys)
+{
+	return copy_value_at(buffer, text, length, flags, absent_keys);
 }

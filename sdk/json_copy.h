@@ -17,12 +17,20 @@
  * the tree's way, which decides. */
 int portico_json_copy(portico_json_buffer *buffer, const char *text, size_t length);
 
+/* Adds to buffer the text of the JSON value at the start of text (length bytes; blanks before
+ * and after it skipped), compact, as portico_json_text(tree, flags, NULL) writes the value
+ * portico_json_parse makes of it; flags is 0 or PORTICO_JSON_SORT_KEYS (a payload's canonical
+ * text, payload.c's). Returns the bytes read, or 0 with buffer as it was for what
+ * portico_json_copy refuses, and, sorted, for an object with a key holding '"', '\\' or a control
+ * character (its escaped text does not sort as its bytes) or one sorted at a cost beyond the
+ * tree's; and for an object holding at its top one of absent_keys (NULL-ended, plain ASCII keys; or
+ * NULL), which the caller reads otherwise. What follows the value is not looked at: the caller
+ * reads on from there. */
+size_t portico_json_copy_value(portico_json_buffer *buffer, const char *text, size_t length, int flags,
+                               const char *const *absent_keys);
+
 /* Arrays and objects nested deeper are left to the tree (jansson's own limit is 2048). */
 #define PORTICO_JSON_COPY_MAX_DEPTH 256
-
-/* The length of the longest start of text (length bytes) that a JSON string holds as it is and
- * that is ASCII: bytes 0x20 to 0x7f but '"' and '\\'. */
-size_t portico_json_ascii_run(const char *text, size_t length);
 
 /* Whether text (length bytes) is UTF-8 as jansson takes it: no overlong forms, no surrogates,
  * nothing past U+10FFFF. */

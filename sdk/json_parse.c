@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "json_copy.h"
+#include "json_scan.h"
 
 /* Numbers longer than this are left to jansson (they are legal, just rare). */
 #define NUMBER_MAX_LENGTH 63
@@ -13,7 +15,14 @@
 typedef struct parser {
 	const unsigned char *at, *end;
 	int depth;
+	const char *const *payload_keys; /* see portico_json_parse_plain_payloads; NULL for none */
+	int payload_array;               /* the value parse_value reads next is under a payload key */
+	portico_json_buffer raw;         /* a raw value's text as it is made; freed by parse_plain */
 } parser;
+
+/* The keys of a payload's full form and of its protobuf message type (payload.c's), which its
+ * reader looks for in the tree. */
+static const char *const payload_tree_keys[] = {"metadata", "_protoMessageType", NULL};
 
 static json_t *parse_value(parser *p);
 
@@ -21,18 +30,6 @@ static void skip_blanks(parser *p)
 {
 	while (p->at < p->end && (*p->at == ' ' || *p->at == '\n' || *p->at == '\r' || *p->at == '\t'))
 		p->at++;
-}
-
-#define ONES  0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-/* Whether any byte of word needs a look of its own in a string: a quote, a backslash, a control
- * character or a byte of a multi-byte UTF-8 sequence. Each test is exact as to "any byte". */
-static int word_is_special(uint64_t word)
-{
-	uint64_t quote = word ^ (ONES * '"'), backslash = word ^ (ONES * '\\');
-	uint64_t control = (word - ONES * 0x20) & ~word;
-	return ((((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | control | word) & HIGHS) != 0;
 }
 
 /* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong forms, no surrogates,
@@ -144,13 +141,7 @@ static const char *parse_string(parser *p, size_t *length, char **owned)
 	int escaped = 0;
 	*owned = NULL;
 	for (;;) {
-		while (p->end - c >= 8) {
-			uint64_t word;
-			memcpy(&word, c, 8);
-			if (word_is_special(word))
-				break;
-			c += 8;
-		}
+		c += portico_json_plain_run((const char *)c, (size_t)(p->end - c), 1);
 		if (c >= p->end)
 			return NULL;
 		if (*c == '"')
@@ -163,10 +154,8 @@ static const char *parse_string(parser *p, size_t *length, char **owned)
 			if (!sequence)
 				return NULL;
 			c += sequence;
-		} else if (*c < 0x20) {
+		} else { /* a control character: the run stops at nothing else */
 			return NULL;
-		} else {
-			c++;
 		}
 	}
 	p->at = c + 1;
@@ -255,6 +244,14 @@ static json_t *parse_number(parser *p)
 	return value;
 }
 
+static int is_payload_key(const parser *p, const char *key, size_t length)
+{
+	for (const char *const *name = p->payload_keys; name && *name; name++)
+		if (strlen(*name) == length && !memcmp(*name, key, length))
+			return 1;
+	return 0;
+}
+
 static json_t *parse_object(parser *p)
 {
 	json_t *object = json_object();
@@ -273,6 +270,7 @@ static json_t *parse_object(parser *p)
 		if (!key)
 			break;
 		skip_blanks(p);
+		p->payload_array = p->depth == 1 && is_payload_key(p, key, length);
 		json_t *value = p->at < p->end && *p->at++ == ':' ? parse_value(p) : NULL;
 		if (value)
 			json_object_setn_new_nocheck(object, key, length, value);
@@ -292,7 +290,22 @@ static json_t *parse_object(parser *p)
 	return NULL;
 }
 
-static json_t *parse_array(parser *p)
+/* An object or array at p->at as a raw value of its canonical text (json_text.h), or NULL (p->at
+ * where it was) for one json_copy leaves to the tree. */
+static json_t *parse_raw(parser *p)
+{
+	p->raw.length = 0;
+	portico_json_buffer_append(&p->raw, "", 1);
+	size_t used = portico_json_copy_value(&p->raw, (const char *)p->at, (size_t)(p->end - p->at),
+	                                      PORTICO_JSON_SORT_KEYS, payload_tree_keys);
+	if (!used)
+		return NULL;
+	p->at += used;
+	return json_stringn_nocheck(p->raw.data, p->raw.length);
+}
+
+/* An array; payloads: its elements are payloads (see portico_json_parse_plain_payloads). */
+static json_t *parse_array(parser *p, int payloads)
 {
 	json_t *array = json_array();
 	skip_blanks(p);
@@ -301,7 +314,10 @@ static json_t *parse_array(parser *p)
 		return array;
 	}
 	for (;;) {
-		json_t *value = parse_value(p);
+		skip_blanks(p);
+		json_t *value = payloads && p->at < p->end && (*p->at == '{' || *p->at == '[') ? parse_raw(p) : NULL;
+		if (!value)
+			value = parse_value(p);
 		if (!value)
 			break;
 		json_array_append_new(array, value);
@@ -328,6 +344,8 @@ static int take_word(parser *p, const char *word, size_t length)
 /* The value at p->at (blanks before it skipped), or NULL. */
 static json_t *parse_value(parser *p)
 {
+	int payloads = p->payload_array;
+	p->payload_array = 0;
 	skip_blanks(p);
 	if (p->at >= p->end)
 		return NULL;
@@ -337,7 +355,7 @@ static json_t *parse_value(parser *p)
 	case '[':
 		if (++p->depth > JSON_PARSE_MAX_DEPTH)
 			return NULL;
-		value = *p->at++ == '{' ? parse_object(p) : parse_array(p);
+		value = *p->at++ == '{' ? parse_object(p) : parse_array(p, payloads);
 		p->depth--;
 		return value;
 	case '"': {
@@ -360,17 +378,32 @@ static json_t *parse_value(parser *p)
 	}
 }
 
-json_t *portico_json_parse_plain(const char *text, size_t length, int any)
+static json_t *parse_plain(const char *text, size_t length, int any, const char *const *payload_keys)
 {
-	parser p = {(const unsigned char *)text, (const unsigned char *)text + length, 0};
+	if (!length) /* not JSON, for jansson to say so (and text may be NULL: no arithmetic on it) */
+		return NULL;
+	parser p = {.at = (const unsigned char *)text,
+	            .end = (const unsigned char *)text + length,
+	            .payload_keys = payload_keys};
 	skip_blanks(&p);
 	if (!any && (p.at >= p.end || (*p.at != '{' && *p.at != '[')))
 		return NULL;
 	json_t *value = parse_value(&p);
 	skip_blanks(&p);
+	free(p.raw.data);
 	if (value && p.at != p.end) {
 		json_decref(value);
 		return NULL;
 	}
 	return value;
+}
+
+json_t *portico_json_parse_plain(const char *text, size_t length, int any)
+{
+	return parse_plain(text, length, any, NULL);
+}
+
+json_t *portico_json_parse_plain_payloads(const char *text, size_t length, const char *const *payload_keys)
+{
+	return parse_plain(text, length, 0, payload_keys);
 }

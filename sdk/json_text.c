@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "json_parse.h"
+#include "json_scan.h"
 
 typedef portico_json_buffer text_buffer;
 
@@ -46,33 +47,15 @@ void portico_json_buffer_append(portico_json_buffer *buffer, const char *text, s
 	append(buffer, text, length);
 }
 
-#define ONES  0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-/* Whether any of the 8 bytes at text needs an escape: a quote, a backslash or a control
- * character (each test exact as to "any byte"). Payloads are long strings with few escapes, so
- * they are read a word at a time. */
-static int word_needs_escape(const char *text)
-{
-	uint64_t word;
-	memcpy(&word, text, sizeof word);
-	uint64_t quote = word ^ (ONES * '"'), backslash = word ^ (ONES * '\\');
-	uint64_t control = (word - ONES * 0x20) & ~word;
-	return ((((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | control) & HIGHS) != 0;
-}
-
 void portico_json_append_string(portico_json_buffer *buffer, const char *text, size_t length)
 {
 	append(buffer, "\"", 1);
 	size_t run = 0;
 	for (size_t i = 0; i < length; i++) {
-		while (length - i >= 8 && !word_needs_escape(text + i))
-			i += 8;
+		i += portico_json_plain_run(text + i, length - i, 0);
 		if (i == length)
 			break;
 		unsigned char c = (unsigned char)text[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
 		append(buffer, text + run, i - run);
 		run = i + 1;
 		char escape[8];
@@ -177,7 +160,7 @@ void portico_json_append_value(portico_json_buffer *buffer, const json_t *value,
 		append(buffer, "]", 1);
 		break;
 	case JSON_STRING:
-		if (portico_json_raw_number(value))
+		if (portico_json_raw_text(value))
 			append(buffer, json_string_value(value) + 1, json_string_length(value) - 1);
 		else
 			portico_json_append_string(buffer, json_string_value(value), json_string_length(value));
@@ -252,6 +235,14 @@ const char *portico_json_raw_number(const json_t *value)
 	return text + 1;
 }
 
+const char *portico_json_raw_text(const json_t *value)
+{
+	const char *text = json_string_value(value);
+	if (!text || json_string_length(value) < 2 || text[0] != '\0')
+		return NULL;
+	return text[1] == '{' || text[1] == '[' ? text + 1 : portico_json_raw_number(value);
+}
+
 /* Whether jansson refuses the number text holds: an integer out of 64 bits, or a real out of a
  * double's range (its own tests). */
 static int number_refused(const char *text, size_t length)
@@ -311,14 +302,13 @@ static char *quote_refused_numbers(const char *text, size_t length, size_t *out_
 	return out.data;
 }
 
-json_t *portico_json_parse(const char *text, size_t length, size_t flags, json_error_t *error)
+/* portico_json_parse and portico_json_parse_body: value when the plain parser read the text, else
+ * jansson's. */
+static json_t *parse_or_load(json_t *value, const char *text, size_t length, size_t flags, json_error_t *error)
 {
 	json_error_t unwanted;
 	if (!error)
 		error = &unwanted;
-	json_t *value = flags & ~(size_t)JSON_DECODE_ANY
-	                        ? NULL
-	                        : portico_json_parse_plain(text, length, flags & JSON_DECODE_ANY);
 	if (value)
 		return value;
 	value = json_loadb(text, length, flags, error);
@@ -331,4 +321,17 @@ json_t *portico_json_parse(const char *text, size_t length, size_t flags, json_e
 	value = json_loadb(quoted, quoted_length, flags | JSON_ALLOW_NUL, error);
 	free(quoted);
 	return value;
+}
+
+json_t *portico_json_parse(const char *text, size_t length, size_t flags, json_error_t *error)
+{
+	json_t *value = flags & ~(size_t)JSON_DECODE_ANY
+	                        ? NULL
+	                        : portico_json_parse_plain(text, length, flags & JSON_DECODE_ANY);
+	return parse_or_load(value, text, length, flags, error);
+}
+
+json_t *portico_json_parse_body(const char *text, size_t length, const char *const *payload_keys, json_error_t *error)
+{
+	return parse_or_load(portico_json_parse_plain_payloads(text, length, payload_keys), text, length, 0, error);
 }

@@ -45,9 +45,21 @@ void portico_json_append_real(portico_json_buffer *buffer, double value);
  * JSON_ALLOW_NUL. Returns a new reference, or NULL with error. */
 json_t *portico_json_parse(const char *text, size_t length, size_t flags, json_error_t *error);
 
+/* As portico_json_parse(text, length, 0, error), except that the payloads in the arrays under
+ * payload_keys (NULL-ended) at the top of the object may come as raw values of their data
+ * (portico_json_parse_plain_payloads), when the plain parser reads the text. For a request body
+ * whose payloads are read only by portico_payload_from_json, and written only as payload data. */
+json_t *portico_json_parse_body(const char *text, size_t length, const char *const *payload_keys, json_error_t *error);
+
 /* A raw number is a JSON string of a NUL and then a JSON number's text: no parsed string can
  * start so, since text with \u0000 is refused without JSON_ALLOW_NUL. Returns the number's text
  * (owned by value), or NULL when value is not a raw number. */
 const char *portico_json_raw_number(const json_t *value);
+
+/* A raw value is a JSON string of a NUL and then JSON text: a raw number, or an object's or an
+ * array's text as portico_json_text writes it with PORTICO_JSON_SORT_KEYS (made by
+ * portico_json_parse_body), which portico_json_text writes as it is, whatever its flags. Returns
+ * the text (owned by value), or NULL when value is not a raw value. */
+const char *portico_json_raw_text(const json_t *value);
 
 #endif

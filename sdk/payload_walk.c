@@ -134,7 +134,7 @@ static int walk_message(walk *w, ProtobufCMessage *message)
 		    skipped(field->descriptor))
 			continue;
 		char name[128];
-		portico_protojson_json_name(field->name, name, sizeof name);
+		portico_protojson_field_json_name(field, name, sizeof name);
 		size_t mark = portico_proto_path_push_name(&w->path, name);
 		int failed = walk_field(w, message, field);
 		portico_proto_path_pop(&w->path, mark);

@@ -14,6 +14,7 @@
 #include "alloc.h"
 #include "base64.h"
 #include "json_copy.h"
+#include "json_scan.h"
 #include "json_text.h"
 #include "payload.h"
 #include "proto_path.h"
@@ -545,12 +546,7 @@ static void put_integer(writer *w, int64_t value, int quoted)
 /* Whether no byte of text needs escaping in a JSON string: none below 0x20, no '"', no '\\'. */
 static int plain_text(const char *text, size_t length)
 {
-	for (size_t i = portico_json_ascii_run(text, length); i < length; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c < 0x20 || c == '"' || c == '\\')
-			return 0;
-	}
-	return 1;
+	return portico_json_plain_run(text, length, 0) == length;
 }
 
 /* A JSON string of text (length bytes): in one copy when nothing needs escaping, as field values
@@ -631,21 +627,44 @@ static field_key *field_key_make(const ProtobufCFieldDescriptor *field)
 	return key;
 }
 
-static void put_field_key(writer *w, const ProtobufCFieldDescriptor *field, size_t *members)
+/* The field's key, from the cache or made; *own is set to a key made here and not cached (the
+ * slot is another field's), which the caller frees once done with the key, else to NULL. */
+static const field_key *field_key_of(const ProtobufCFieldDescriptor *field, field_key **own)
 {
 	_Atomic(field_key *) *slot = &field_keys[((uintptr_t)field * 0x9e3779b97f4a7c15u) >> (64 - FIELD_KEY_BITS)];
 	field_key *key = atomic_load_explicit(slot, memory_order_acquire);
-	field_key *own = NULL; /* made here and not cached (the slot is another field's): freed here */
+	*own = NULL;
 	if (!key || key->field != field) {
 		field_key *empty = NULL;
-		key = own = field_key_make(field);
-		if (atomic_compare_exchange_strong_explicit(slot, &empty, own, memory_order_acq_rel,
+		key = *own = field_key_make(field);
+		if (atomic_compare_exchange_strong_explicit(slot, &empty, key, memory_order_acq_rel,
 		                                            memory_order_acquire))
-			own = NULL; /* the cache's now */
+			*own = NULL; /* the cache's now */
 	}
+	return key;
+}
+
+static void put_field_key(writer *w, const ProtobufCFieldDescriptor *field, size_t *members)
+{
+	field_key *own;
+	const field_key *key = field_key_of(field, &own);
 	if ((*members)++)
 		put(w, ",", 1);
 	put(w, key->text, key->length);
+	free(own);
+}
+
+void portico_protojson_field_json_name(const ProtobufCFieldDescriptor *field, char *out, size_t size)
+{
+	field_key *own;
+	const field_key *key = field_key_of(field, &own);
+	size_t length = key->length - 3; /* the key less its quotes and colon */
+	if (length >= size)
+		length = size ? size - 1 : 0;
+	if (size) {
+		memcpy(out, key->text + 1, length);
+		out[length] = '\0';
+	}
 	free(own);
 }
 

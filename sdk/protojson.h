@@ -50,4 +50,8 @@ ProtobufCMessage *portico_protojson_decode_with(const ProtobufCMessageDescriptor
  * which holds size bytes. */
 void portico_protojson_json_name(const char *proto_name, char *out, size_t size);
 
+/* The same for a field, from the names cached per field for the process (what the writer's keys
+ * use): a copy instead of working the name out again, for walks that name every field they pass. */
+void portico_protojson_field_json_name(const ProtobufCFieldDescriptor *field, char *out, size_t size);
+
 #endif

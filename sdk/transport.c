@@ -314,8 +314,9 @@ static void call_free(call *c)
 	free(c);
 }
 
-/* Starts the next attempt; tag comes back on queue when it completes. */
-static int attempt_start(call *c, grpc_completion_queue *queue, portico_error *err)
+/* Makes the next attempt's grpc_call, on queue, and what its batch will send and receive into;
+ * attempt_send starts it. A call made and not yet sent can be cancelled (its batch then fails). */
+static void attempt_make(call *c, grpc_completion_queue *queue)
 {
 	portico_transport *transport = c->transport;
 	c->attempt++;
@@ -327,7 +328,12 @@ static int attempt_start(call *c, grpc_completion_queue *queue, portico_error *e
 	c->status_message = grpc_empty_slice();
 	grpc_metadata_array_init(&c->initial_metadata);
 	grpc_metadata_array_init(&c->trailing_metadata);
+}
 
+/* Starts the attempt attempt_make made; c comes back on its queue when it completes, and may be
+ * freed by then: the caller does not touch c after a success. */
+static int attempt_send(call *c, portico_error *err)
+{
 	grpc_op ops[6];
 	memset(ops, 0, sizeof ops);
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -346,13 +352,28 @@ static int attempt_start(call *c, grpc_completion_queue *queue, portico_error *e
 	ops[5].data.recv_status_on_client.status_details = &c->status_message;
 
 	grpc_call_error started = grpc_call_start_batch(c->grpc, ops, 6, c, NULL);
-	if (started != GRPC_CALL_OK) {
-		grpc_call_unref(c->grpc);
-		grpc_byte_buffer_destroy(c->send_buffer);
-		grpc_metadata_array_destroy(&c->initial_metadata);
-		grpc_metadata_array_destroy(&c->trailing_metadata);
+	if (started != GRPC_CALL_OK)
 		return portico_error_set(err, PORTICO_INTERNAL, "gRPC refused to start %s (call error %d)",
 		                         c->method->name, (int)started);
+	return 0;
+}
+
+/* Lets go of an attempt attempt_send could not start. */
+static void attempt_unmake(call *c)
+{
+	grpc_call_unref(c->grpc);
+	grpc_byte_buffer_destroy(c->send_buffer);
+	grpc_metadata_array_destroy(&c->initial_metadata);
+	grpc_metadata_array_destroy(&c->trailing_metadata);
+}
+
+/* Starts the next attempt; tag comes back on queue when it completes. */
+static int attempt_start(call *c, grpc_completion_queue *queue, portico_error *err)
+{
+	attempt_make(c, queue);
+	if (attempt_send(c, err)) {
+		attempt_unmake(c);
+		return -1;
 	}
 	return 0;
 }
@@ -502,25 +523,38 @@ static void in_flight_remove(portico_transport *transport, call *c)
 	c->in_flight = 0;
 }
 
-/* Starts an asynchronous attempt unless the transport is closing or the caller cancelled. */
+/* Starts an asynchronous attempt unless the transport is closing or the caller cancelled. The
+ * call is made and put in flight under the lock (so shutdown and cancel see it), and sent after:
+ * gRPC's start writes to the socket, and with the lock held the HTTP threads and the completion
+ * thread queued behind each other's writes. Cancelled or shut down in between, the batch fails
+ * with CANCELLED and comes back as any cancelled call does; the queue is not shut down while the
+ * call is in flight. */
 static int async_attempt_start(call *c, portico_error *err)
 {
 	portico_transport *transport = c->transport;
 	pthread_mutex_lock(&transport->lock);
-	int result;
+	int result = 0;
 	if (transport->closing)
 		result = portico_error_set(err, PORTICO_CANCELLED, "the connection to Temporal at %s is closing",
 		                           transport->address);
 	else if (c->cancel && c->cancel->requested)
 		result = portico_error_set(err, PORTICO_CANCELLED, "%s was cancelled by its caller", c->method->name);
-	else
-		result = attempt_start(c, transport->async_queue, err);
 	if (result == 0) {
+		attempt_make(c, transport->async_queue);
 		in_flight_add(transport, c);
 		if (c->cancel)
 			c->cancel->call = c;
 	}
 	pthread_mutex_unlock(&transport->lock);
+	if (result == 0 && attempt_send(c, err)) {
+		pthread_mutex_lock(&transport->lock);
+		in_flight_remove(transport, c);
+		if (c->cancel && c->cancel->call == c)
+			c->cancel->call = NULL;
+		pthread_mutex_unlock(&transport->lock);
+		attempt_unmake(c); /* out of reach of cancel and shutdown now */
+		result = -1;
+	}
 	return result;
 }
 

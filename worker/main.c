@@ -307,6 +307,9 @@ int main(int argc, char **argv)
 		portico_config_free(&cfg);
 		return fatal(EXIT_USAGE, &err);
 	}
+	/* The sandboxes start at the first evaluation: at start-up when flows are loaded (their
+	 * expressions compile there), else with the first inline flow a run brings. */
+	settings.expressions.lazy = 1;
 	if (flow_expr_start(&settings.expressions, &err))
 		return fatal(EXIT_FAILED, &err);
 	flow_catalog *flows = load_flows(argc, argv, &err); /* its expressions compile in the sandbox */

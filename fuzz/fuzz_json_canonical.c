@@ -1,0 +1,106 @@
+/* A request's payloads read straight from its text (portico_json_parse_body, json_copy's sorted
+ * copy) are byte for byte the payloads the tree's way reads (portico_json_parse, then
+ * portico_payloads_from_json), with the same body around them and the same errors; and a sorted
+ * copy is portico_json_text(tree, PORTICO_JSON_SORT_KEYS) or nothing. The first byte picks the
+ * input's place: the body itself, the one argument of a body, or a value copied sorted. */
+#include <stdint.h>
+
+#include "fuzz.h"
+#include "json_copy.h"
+#include "json_text.h"
+#include "payload.h"
+
+static const char *const payload_keys[] = {"args", "signalArgs", NULL};
+
+/* The payloads' packed bytes (the caller frees), or NULL when value is not read as payloads. */
+static uint8_t *packed_payloads(const json_t *value, size_t *length)
+{
+	portico_error err = PORTICO_ERROR_INIT;
+	portico_payloads *payloads = portico_payloads_from_json(value, "args", &err);
+	if (!payloads) {
+		portico_error_clear(&err);
+		return NULL;
+	}
+	*length = protobuf_c_message_get_packed_size(&payloads->base);
+	uint8_t *packed = malloc(*length + 1);
+	protobuf_c_message_pack(&payloads->base, packed);
+	portico_payloads_free(payloads);
+	return packed;
+}
+
+static void check_body(const char *text, size_t length)
+{
+	json_error_t old_error, new_error;
+	json_t *old = portico_json_parse(text, length, 0, &old_error);
+	json_t *new = portico_json_parse_body(text, length, payload_keys, &new_error);
+	if (!old || !new) {
+		if (old || new)
+			fuzz_fail("one way read the body", text);
+		if (strcmp(old_error.text, new_error.text) || old_error.position != new_error.position)
+			fuzz_fail("the errors differ", new_error.text);
+		return;
+	}
+	for (const char *const *key = payload_keys; *key; key++) {
+		json_t *old_value = json_object_get(old, *key), *new_value = json_object_get(new, *key);
+		size_t old_length = 0, new_length = 0;
+		uint8_t *old_packed = old_value ? packed_payloads(old_value, &old_length) : NULL;
+		uint8_t *new_packed = new_value ? packed_payloads(new_value, &new_length) : NULL;
+		if (!old_packed != !new_packed || old_length != new_length ||
+		    (old_packed && memcmp(old_packed, new_packed, old_length)))
+			fuzz_fail("the payloads differ", text);
+		free(old_packed);
+		free(new_packed);
+		json_object_del(old, *key);
+		json_object_del(new, *key);
+	}
+	if (!json_equal(old, new))
+		fuzz_fail("the bodies differ", text);
+	json_decref(old);
+	json_decref(new);
+}
+
+static void check_sorted(const char *text, size_t length)
+{
+	portico_json_buffer buffer = {NULL, 0, 0};
+	size_t used = portico_json_copy_value(&buffer, text, length, PORTICO_JSON_SORT_KEYS, NULL);
+	if (used > length)
+		fuzz_fail("read past the text", text);
+	if (!used && buffer.length)
+		fuzz_fail("a copy that failed left text behind", buffer.data);
+	if (used && used == length) {
+		json_t *tree = portico_json_parse(text, length, JSON_DECODE_ANY, NULL);
+		if (!tree)
+			fuzz_fail("copied what the tree refuses", buffer.data);
+		size_t expected_length;
+		char *expected = portico_json_text(tree, PORTICO_JSON_SORT_KEYS, &expected_length);
+		if (expected_length != buffer.length || memcmp(expected, buffer.data, expected_length))
+			fuzz_fail("the sorted copy differs from the tree's", buffer.data);
+		free(expected);
+		json_decref(tree);
+	}
+	free(buffer.data);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1 || size > 1 << 16)
+		return 0;
+	unsigned pick = data[0] % 3;
+	char *text = fuzz_text(data + 1, size - 1);
+	size_t length = size - 1;
+	if (pick == 0) {
+		check_body(text, length);
+	} else if (pick == 1) {
+		static const char head[] = "{\"args\":[", tail[] = "],\"identity\":\"x\"}";
+		char *body = malloc(sizeof head + length + sizeof tail);
+		memcpy(body, head, sizeof head - 1);
+		memcpy(body + sizeof head - 1, text, length);
+		memcpy(body + sizeof head - 1 + length, tail, sizeof tail);
+		check_body(body, sizeof head - 1 + length + sizeof tail - 1);
+		free(body);
+	} else {
+		check_sorted(text, length);
+	}
+	free(text);
+	return 0;
+}
