@@ -121,11 +121,12 @@ struct portico_worker {
 };
 
 /* The link's activity_gone: an activity's answer has been acknowledged (or has failed), so its
- * slot takes another task. */
+ * slot takes another task. Lowering alive is the last touch of the worker: shutdown may free it
+ * as soon as alive is 0. */
 static void activity_gone(portico_worker *worker)
 {
-	atomic_fetch_sub(&worker->alive, 1);
 	sem_post(&worker->slots);
+	atomic_fetch_sub_explicit(&worker->alive, 1, memory_order_release);
 }
 
 /* The link's heartbeat_waiting: the flusher has work again. */
@@ -555,6 +556,15 @@ int portico_worker_start(portico_worker *worker, portico_error *err)
 		                         "the worker has no activities or workflows registered");
 	if (!worker->registrations)
 		worker->pollers = worker->threads = 0; /* nothing to poll activities for */
+	unsigned workflow_polls = worker_workflow_long_polls(worker->workflows);
+	if (worker->pollers + workflow_polls > PORTICO_WORKER_MAX_LONG_POLLS)
+		return portico_error_set(
+		        err, PORTICO_INVALID_ARGUMENT,
+		        "%u activity long polls and %u workflow ones (the task queue's and the sticky "
+		        "queue's) make %u at once, over %u: they share one connection with the answers, "
+		        "whose streams proxies often limit to 128",
+		        worker->pollers, workflow_polls, worker->pollers + workflow_polls,
+		        PORTICO_WORKER_MAX_LONG_POLLS);
 	portico_config cfg;
 	if (portico_config_from_env(&cfg, err))
 		return -1;
@@ -681,10 +691,15 @@ int portico_worker_shutdown(portico_worker *worker)
 		worker_activity_unref(activity);
 		free(queued);
 	}
+	/* The answers just started, and any still in flight, must leave the process before the
+	 * caller exits it (with -1 below it does so at once): wait for them, up to their deadline. */
+	worker_link_wait_answers(&worker->link);
 	if (still_running)
 		return -1;
-	/* The answers still in flight end by their deadline; the client must outlive them. */
-	while (atomic_load(&worker->alive)) {
+	/* The client must outlive the answers, and the worker what touches it last: the decrements
+	 * of alive (activity_gone) and of the link's answers. */
+	while (atomic_load_explicit(&worker->alive, memory_order_acquire) ||
+	       atomic_load_explicit(&worker->link.answers, memory_order_acquire)) {
 		struct timespec pause = {0, 5 * 1000000L};
 		nanosleep(&pause, NULL);
 	}

@@ -30,6 +30,11 @@ typedef struct portico_metrics portico_metrics;
 
 #define PORTICO_WORKER_DEFAULT_MAX_CONCURRENT 20
 #define PORTICO_WORKER_DEFAULT_GRACE_MS       30000
+/* Long polls at once, activity and workflow ones (2 per workflow poller: the task queue and the
+ * sticky queue), at most: they hold their HTTP/2 streams up to a minute on the one connection
+ * the answers and heartbeats share, and proxies commonly allow 128 streams a connection (nginx,
+ * AWS ALB); this leaves the answers at least 28. */
+#define PORTICO_WORKER_MAX_LONG_POLLS 100
 
 typedef struct portico_worker_options {
 	const char *task_queue;     /* required */
@@ -89,7 +94,8 @@ void portico_worker_register_dynamic_workflow(portico_worker *worker, portico_wo
 struct workflow_definition;
 const struct workflow_definition *portico_worker_workflow_lookup(void *worker, const char *workflow_type);
 
-/* Starts the pollers and the pool. Returns -1 with err set when options are incomplete. */
+/* Starts the pollers and the pool. Returns -1 with err set when options are incomplete, or ask
+ * for more than PORTICO_WORKER_MAX_LONG_POLLS long polls at once. */
 int portico_worker_start(portico_worker *worker, portico_error *err);
 
 /* Counters since the worker started, for operators and (later) the metrics endpoint. */
@@ -134,9 +140,11 @@ void portico_worker_metrics_update(portico_worker *worker, portico_metrics *metr
 
 /* Stops polling, tells Temporal (ShutdownWorker), lets running activities finish for up to the
  * grace period, then cancels the rest and fails them as WorkerShutdown (retryable): every task
- * taken is answered. Returns 0 when every thread has stopped; -1 when an activity ignored its
- * cancellation and still runs: its task was answered, but the worker, its client and codec must
- * then stay alive, so the caller should exit the process rather than free them. */
+ * taken is answered, and shutdown returns only once those answers have been acknowledged (or
+ * their calls have ended by their 10 s deadline). Returns 0 when every thread has stopped; -1
+ * when an activity ignored its cancellation and still runs: its task was answered as above, but
+ * the worker, its client and codec must then stay alive, so the caller should exit the process
+ * rather than free them. */
 int portico_worker_shutdown(portico_worker *worker);
 
 void portico_worker_free(portico_worker *worker);

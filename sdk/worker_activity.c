@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "clock.h"
@@ -14,6 +15,8 @@
 #define DEFAULT_HEARTBEAT_THROTTLE_MS 30000
 #define MAX_HEARTBEAT_THROTTLE_MS     60000
 #define FAILURE_SOURCE                "PorticoCWorker"
+/* Past an answer's own timeout, for its completion to be taken off the queue. */
+#define ANSWERS_WAIT_MARGIN_MS 1000
 
 portico_request_target worker_link_target(const worker_link *link)
 {
@@ -125,11 +128,25 @@ static void log_answer_error(const worker_activity *activity, const char *what, 
 static void on_answered(void *arg, ProtobufCMessage *response, portico_error *err)
 {
 	worker_activity *activity = arg;
+	worker_link *link = activity->link; /* the worker's: outlives the activity (see answers) */
 	if (err)
 		log_answer_error(activity, activity->answer_method, err);
 	else
 		protobuf_c_message_free_unpacked(response, NULL);
 	worker_activity_unref(activity);
+	atomic_fetch_sub_explicit(&link->answers, 1, memory_order_release);
+}
+
+int worker_link_wait_answers(worker_link *link)
+{
+	int64_t deadline = portico_monotonic_ms() + RESPOND_TIMEOUT_MS + ANSWERS_WAIT_MARGIN_MS;
+	while (atomic_load_explicit(&link->answers, memory_order_acquire)) {
+		if (portico_monotonic_ms() >= deadline)
+			return -1;
+		struct timespec pause = {0, 5 * 1000000L};
+		nanosleep(&pause, NULL);
+	}
+	return 0;
 }
 
 /* Starts the answer's call (request.h's request, packed at once: the caller frees its parts on
@@ -139,11 +156,14 @@ static void send_answer(worker_activity *activity, portico_request *request, con
 	request->options.timeout_ms = RESPOND_TIMEOUT_MS;
 	activity->answer_method = method;
 	atomic_fetch_add(&activity->refs, 1);
+	worker_link *link = activity->link;
+	atomic_fetch_add(&link->answers, 1);
 	portico_error err = PORTICO_ERROR_INIT;
-	if (portico_transport_call_async(portico_client_transport(activity->link->client), &request->options,
+	if (portico_transport_call_async(portico_client_transport(link->client), &request->options,
 	                                 &request->message.base, on_answered, activity, &err)) {
 		log_answer_error(activity, method, &err);
 		worker_activity_unref(activity);
+		atomic_fetch_sub_explicit(&link->answers, 1, memory_order_release);
 	}
 	portico_error_clear(&err);
 }

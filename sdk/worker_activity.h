@@ -26,6 +26,9 @@ typedef struct worker_link {
 	const portico_codec *codec;
 	size_t max_payload_bytes;
 	atomic_uint_fast64_t completed, failed, canceled; /* attempts answered, by outcome */
+	/* Answers whose call has started and not ended. Its decrement is an answer's last touch of the
+	 * worker, so that the worker may go once it is 0 (and alive, worker.c, too). */
+	atomic_size_t answers;
 	/* Called when a heap activity's last reference goes, which is after its answer's call has
 	 * ended: the worker frees its slot. Any thread (often the transport's completion thread):
 	 * it must not block. */
@@ -70,6 +73,11 @@ int worker_link_call(const worker_link *link, portico_request *request, int64_t 
  * without one), or NULL with err set (CANCELLED once the cancel in request's options is cancelled
  * or the transport is shut down). */
 ProtobufCMessage *worker_link_poll(portico_transport *transport, portico_request *request, portico_error *err);
+
+/* Waits until no answer's call is in flight, at most for an answer's timeout and a little more:
+ * 0, or -1 when some still are (the transport failed to end them by their deadline). An answer's
+ * call holds no thread, so a process that exits without this may lose the answers it started. */
+int worker_link_wait_answers(worker_link *link);
 
 /* Sets up activity for task (which it takes) with one reference, reporting to sink (whose
  * heartbeat and cancelled are worker_activity_heartbeat and worker_activity_cancelled). */

@@ -115,6 +115,11 @@ int worker_workflow_any(const worker_workflow *side)
 	return side->registrations != NULL;
 }
 
+unsigned worker_workflow_long_polls(const worker_workflow *side)
+{
+	return worker_workflow_any(side) ? 2 * side->pollers_per_queue : 0;
+}
+
 json_t *worker_workflow_types(const worker_workflow *side)
 {
 	json_t *types = json_array();

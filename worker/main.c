@@ -54,10 +54,11 @@ static const portico_setting_help worker_settings[] = {
         {"PORTICO_TASK_QUEUE", DEFAULT_TASK_QUEUE, "the task queue polled for activity tasks"},
         {"PORTICO_WORKER_MAX_CONCURRENT", "20", "activities running at once (1 to 100000)"},
         {"PORTICO_WORKER_THREADS", "max concurrent", "threads running thread-pool activities (1 to 1024)"},
-        {"PORTICO_WORKER_POLLERS", "2", "long polls for activity tasks at once (1 to 64)"},
+        {"PORTICO_WORKER_POLLERS", "2",
+         "long polls for activity tasks at once (1 to 64; with twice the workflow pollers, 100 at most)"},
         {"PORTICO_WORKER_GRACE_SECONDS", "30", "on SIGTERM, how long activities in flight may finish (up to 1 h)"},
         {"PORTICO_WORKER_METRICS_LISTEN", "off", "host:port serving /metrics, /healthz and /readyz"},
-        {"PORTICO_WORKFLOW_POLLERS", "5", "threads polling and running workflow tasks, per queue (1 to 64)"},
+        {"PORTICO_WORKFLOW_POLLERS", "5", "threads polling and running workflow tasks, per queue (1 to 64; see above)"},
         {"PORTICO_WORKFLOW_CACHE", "1000", "workflow runs kept in memory between their tasks (1 to 1000000)"},
         {"PORTICO_WORKFLOW_STACK_KB", "256", "stack of each workflow coroutine, in KiB (32 to 65536)"},
         {"PORTICO_FLOWS_DIR", "", "the folder of flows (--flows) a flow's `run: workflow` finds its child in"},
@@ -108,6 +109,16 @@ static int load_settings(worker_settings_values *values, portico_error *err)
 	                            &values->workflow_stack_kb, err) ||
 	    flow_expr_options_from_env(&values->expressions, err))
 		return -1;
+	/* Flows always run as the dynamic workflow, so the workflow pollers always poll. */
+	int64_t long_polls = values->pollers + 2 * values->workflow_pollers;
+	if (long_polls > PORTICO_WORKER_MAX_LONG_POLLS)
+		return portico_error_set(
+		        err, PORTICO_INVALID_ARGUMENT,
+		        "PORTICO_WORKER_POLLERS (%lld) and PORTICO_WORKFLOW_POLLERS (%lld, on two queues) "
+		        "make %lld long polls at once, over %d: they share one connection with the "
+		        "answers, whose streams proxies often limit to 128",
+		        (long long)values->pollers, (long long)values->workflow_pollers, (long long)long_polls,
+		        PORTICO_WORKER_MAX_LONG_POLLS);
 	return 0;
 }
 
@@ -296,6 +307,9 @@ int main(int argc, char **argv)
 		portico_config_free(&cfg);
 		return fatal(EXIT_USAGE, &err);
 	}
+	/* The sandboxes start at the first evaluation: at start-up when flows are loaded (their
+	 * expressions compile there), else with the first inline flow a run brings. */
+	settings.expressions.lazy = 1;
 	if (flow_expr_start(&settings.expressions, &err))
 		return fatal(EXIT_FAILED, &err);
 	flow_catalog *flows = load_flows(argc, argv, &err); /* its expressions compile in the sandbox */
@@ -365,8 +379,9 @@ int main(int argc, char **argv)
 	int stuck = portico_worker_shutdown(worker);
 	log_totals(worker);
 	if (stuck) {
-		/* An activity ignored its cancellation; its task is answered, and it may still use the
-		 * worker's memory, so none of it is freed. */
+		/* An activity ignored its cancellation; its task's failure, and those of tasks that never
+		 * started, have left (shutdown waited until Temporal acknowledged them or their calls
+		 * timed out), and it may still use the worker's memory, so none of it is freed. */
 		portico_log("warn", "stopped, leaving an activity that would not stop", NULL);
 		_exit(0);
 	}

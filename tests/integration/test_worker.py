@@ -338,6 +338,57 @@ def test_sigterm_lets_the_activity_in_flight_finish(server, worker, web):
     assert "finishing activities in flight" in w.output
 
 
+@pytest.mark.parametrize("path", build_paths("portico-worker"))
+def test_a_stuck_activity_and_queued_tasks_are_handed_back_at_shutdown(path, server, worker):
+    """SIGTERM with grace 1 s, one thread and three tasks taken: one runs an activity that ignores
+    its cancellation (tests/workflows/stubborn.c), two wait in the queue. The worker exits 0 at
+    once past its grace, leaving the stuck one, but only after its WorkerShutdown failures reached
+    Temporal: the second worker runs all three within seconds, not after the 60 s start-to-close."""
+    from temporalio.api.enums.v1 import EventType, PendingActivityState
+    library = str(Path(path).parent / "tests/workflows/libstubborn.so")
+    queue = f"portico-c-{uuid.uuid4()}"
+    first = CWorker(path, server, queue, "--activities", library, PORTICO_WORKER_GRACE_SECONDS="1",
+                    PORTICO_WORKER_THREADS="1", PORTICO_WORKER_MAX_CONCURRENT="4")
+
+    async def main():
+        client = await Client.connect(server.address)
+        handles = [await client.start_workflow("RunActivity", args=["test.stubborn", {}, queue, 60000],
+                                               id=f"stuck-{uuid.uuid4()}", task_queue=TASK_QUEUE)
+                   for _ in range(3)]
+
+        async def started(handle):
+            pending = (await handle.describe()).raw_description.pending_activities
+            return bool(pending) and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+
+        deadline = time.monotonic() + 30
+        while not all([await started(h) for h in handles]):
+            assert time.monotonic() < deadline, "the worker did not take the three tasks"
+            await asyncio.sleep(0.1)
+        stopping = time.monotonic()
+        status = await asyncio.get_running_loop().run_in_executor(None, first.stop)
+        stopped = time.monotonic()
+        second = CWorker(path, server, queue, "--activities", library)
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 30)
+        finally:
+            assert second.stop() == 0, second.output
+        histories = [await h.fetch_history() for h in handles]
+        return status, stopped - stopping, time.monotonic() - stopped, results, histories
+
+    status, stopping, retried_in, results, histories = asyncio.run(main())
+    assert status == 0, first.output
+    assert "leaving an activity that would not stop" in first.output, first.output
+    assert "ERROR: AddressSanitizer" not in first.output, first.output
+    assert stopping < 1 + 5 + 10, first.output  # grace, CANCEL_WAIT_MS, then the answers' own deadline
+    assert results == [{"attempt": 2}] * 3, results
+    assert retried_in < 20, retried_in  # well before the 60 s start-to-close timeout
+    for history in histories:
+        [retried] = [e.activity_task_started_event_attributes for e in history.events
+                     if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
+        assert retried.attempt == 2, retried
+        assert retried.last_failure.application_failure_info.type == "WorkerShutdown", retried
+
+
 def test_a_killed_worker_loses_nothing(server, worker):
     """kill -9 mid-activity: the heartbeat timeout lets Temporal retry on another worker, which
     resumes from the last heartbeat."""
@@ -383,6 +434,18 @@ def test_a_bad_setting_stops_the_worker_naming_it(path, name, value):
     assert completed.returncode == 2, completed
     assert f"{name}: expected" in completed.stderr and f'"{value}"' in completed.stderr, completed.stderr
     assert "polling" not in completed.stderr
+
+
+@pytest.mark.parametrize("path", WORKER_PATHS)
+def test_more_long_polls_than_one_connection_should_hold_are_refused(path):
+    """64 activity polls and 2 x 64 workflow polls would hold more streams than a proxy's usual 128
+    on the one connection the answers share: refused at start-up, naming both settings."""
+    import os
+    completed = subprocess.run([path], env=dict(os.environ, PORTICO_WORKER_POLLERS="64", PORTICO_WORKFLOW_POLLERS="64"),
+                               capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 2, completed
+    assert "PORTICO_WORKER_POLLERS (64) and PORTICO_WORKFLOW_POLLERS (64, on two queues) make 192 long polls at " \
+        "once, over 100" in completed.stderr, completed.stderr
 
 
 @pytest.mark.parametrize("path", WORKER_PATHS)
