@@ -7,6 +7,7 @@
 
 #include "completion_webhook.h"
 #include "fuzz.h"
+#include "json_parse.h"
 #include "json_text.h"
 
 /* The secret the seeds in fuzz/corpus/fuzz_completion were sealed under. */

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "fuzz.h"
+#include "json_parse.h"
 #include "json_text.h"
 #include "payload.h"
 

@@ -7,6 +7,7 @@
 
 #include "fuzz.h"
 #include "json_copy.h"
+#include "json_parse.h"
 #include "json_text.h"
 #include "payload.h"
 #include "protojson.h"

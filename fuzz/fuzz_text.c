@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "fuzz.h"
+#include "json_parse.h"
 #include "json_text.h"
 #include "settings.h"
 #include "body_framing.h"

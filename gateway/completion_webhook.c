@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "base64.h"
+#include "json_parse.h"
 #include "json_text.h"
 #include "url.h"
 

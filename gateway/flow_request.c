@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "json_parse.h"
 #include "json_text.h"
 #include "schema.h"
 #include "uuid.h"

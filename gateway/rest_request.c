@@ -6,6 +6,7 @@
 
 #include "alloc.h"
 #include "crypto.h"
+#include "json_parse.h"
 #include "json_text.h"
 #include "protojson.h"
 #include "uuid.h"

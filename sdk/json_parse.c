@@ -1,5 +1,6 @@
 #include "json_parse.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "alloc.h"
 #include "json_copy.h"
 #include "json_scan.h"
+#include "json_text.h"
 #include "utf8.h"
 
 /* Numbers longer than this are left to jansson (they are legal, just rare). */
@@ -292,4 +294,101 @@ json_t *portico_json_parse_plain(const char *text, size_t length, int any)
 json_t *portico_json_parse_plain_payloads(const char *text, size_t length, const char *const *payload_keys)
 {
 	return parse_plain(text, length, 0, payload_keys);
+}
+
+/* --- Parsing with jansson behind the plain parser ---------------------------------------------- */
+
+/* Whether jansson refuses the number text holds: an integer out of 64 bits, or a real out of a
+ * double's range (its own tests). */
+static int number_refused(const char *text, size_t length)
+{
+	char *copy = portico_malloc(length + 1);
+	memcpy(copy, text, length);
+	copy[length] = '\0';
+	errno = 0;
+	int refused;
+	if (strpbrk(copy, ".eE")) {
+		double real = strtod(copy, NULL);
+		refused = errno == ERANGE && real != 0;
+	} else {
+		strtoll(copy, NULL, 10);
+		refused = errno == ERANGE;
+	}
+	free(copy);
+	return refused;
+}
+
+/* A copy of text in which each number jansson refuses is a string holding a NUL and the number,
+ * or NULL when there is none, or when a string of text already holds \u0000 (it is refused either
+ * way, and could pass for a raw number). */
+static char *quote_refused_numbers(const char *text, size_t length, size_t *out_length)
+{
+	portico_json_buffer out = {NULL, 0, 0};
+	size_t copied = 0, i = 0;
+	int real;
+	while (i < length) {
+		if (text[i] == '"') {
+			for (i++; i < length && text[i] != '"'; i++) {
+				if (text[i] != '\\')
+					continue;
+				if (length - i >= 6 && !memcmp(text + i, "\\u0000", 6)) {
+					free(out.data);
+					return NULL;
+				}
+				i++;
+			}
+			i++;
+			continue;
+		}
+		size_t number = text[i] == '-' || isdigit((unsigned char)text[i])
+		                        ? portico_json_number_length(text + i, text + length, &real)
+		                        : 0;
+		if (number && number_refused(text + i, number)) {
+			portico_json_buffer_append(&out, text + copied, i - copied);
+			portico_json_buffer_append(&out, "\"\\u0000", 7);
+			portico_json_buffer_append(&out, text + i, number);
+			portico_json_buffer_append(&out, "\"", 1);
+			copied = i + number;
+		}
+		i += number ? number : 1;
+	}
+	if (!out.data)
+		return NULL;
+	portico_json_buffer_append(&out, text + copied, length - copied);
+	*out_length = out.length;
+	return out.data;
+}
+
+/* portico_json_parse and portico_json_parse_body: value when the plain parser read the text, else
+ * jansson's. */
+static json_t *parse_or_load(json_t *value, const char *text, size_t length, size_t flags, json_error_t *error)
+{
+	json_error_t unwanted;
+	if (!error)
+		error = &unwanted;
+	if (value)
+		return value;
+	value = json_loadb(text, length, flags, error);
+	if (value || json_error_code(error) != json_error_numeric_overflow)
+		return value;
+	size_t quoted_length;
+	char *quoted = quote_refused_numbers(text, length, &quoted_length);
+	if (!quoted)
+		return NULL;
+	value = json_loadb(quoted, quoted_length, flags | JSON_ALLOW_NUL, error);
+	free(quoted);
+	return value;
+}
+
+json_t *portico_json_parse(const char *text, size_t length, size_t flags, json_error_t *error)
+{
+	json_t *value = flags & ~(size_t)JSON_DECODE_ANY
+	                        ? NULL
+	                        : portico_json_parse_plain(text, length, flags & JSON_DECODE_ANY);
+	return parse_or_load(value, text, length, flags, error);
+}
+
+json_t *portico_json_parse_body(const char *text, size_t length, const char *const *payload_keys, json_error_t *error)
+{
+	return parse_or_load(portico_json_parse_plain_payloads(text, length, payload_keys), text, length, 0, error);
 }

@@ -28,4 +28,17 @@ json_t *portico_json_parse_plain(const char *text, size_t length, int any);
  * body whose payloads are read only as payloads. */
 json_t *portico_json_parse_plain_payloads(const char *text, size_t length, const char *const *payload_keys);
 
+/* Parses JSON text as json_loadb(text, length, flags, error) does (the plain parser of
+ * json_parse.h first, jansson for what it leaves), except that the numbers
+ * jansson refuses (integers beyond 64 bits, reals beyond a double) become raw numbers instead of
+ * failing the whole text, so that they reach a payload digit for digit. flags must not hold
+ * JSON_ALLOW_NUL. Returns a new reference, or NULL with error. */
+json_t *portico_json_parse(const char *text, size_t length, size_t flags, json_error_t *error);
+
+/* As portico_json_parse(text, length, 0, error), except that the payloads in the arrays under
+ * payload_keys (NULL-ended) at the top of the object may come as raw values of their data
+ * (portico_json_parse_plain_payloads), when the plain parser reads the text. For a request body
+ * whose payloads are read only by portico_payload_from_json, and written only as payload data. */
+json_t *portico_json_parse_body(const char *text, size_t length, const char *const *payload_keys, json_error_t *error);
+
 #endif

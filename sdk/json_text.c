@@ -1,7 +1,5 @@
 #include "json_text.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
@@ -10,7 +8,6 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "json_parse.h"
 #include "json_scan.h"
 
 typedef portico_json_buffer text_buffer;
@@ -211,99 +208,4 @@ const char *portico_json_raw_text(const json_t *value)
 	if (!text || json_string_length(value) < 2 || text[0] != '\0')
 		return NULL;
 	return text[1] == '{' || text[1] == '[' ? text + 1 : portico_json_raw_number(value);
-}
-
-/* Whether jansson refuses the number text holds: an integer out of 64 bits, or a real out of a
- * double's range (its own tests). */
-static int number_refused(const char *text, size_t length)
-{
-	char *copy = portico_malloc(length + 1);
-	memcpy(copy, text, length);
-	copy[length] = '\0';
-	errno = 0;
-	int refused;
-	if (strpbrk(copy, ".eE")) {
-		double real = strtod(copy, NULL);
-		refused = errno == ERANGE && real != 0;
-	} else {
-		strtoll(copy, NULL, 10);
-		refused = errno == ERANGE;
-	}
-	free(copy);
-	return refused;
-}
-
-/* A copy of text in which each number jansson refuses is a string holding a NUL and the number,
- * or NULL when there is none, or when a string of text already holds \u0000 (it is refused either
- * way, and could pass for a raw number). */
-static char *quote_refused_numbers(const char *text, size_t length, size_t *out_length)
-{
-	text_buffer out = {NULL, 0, 0};
-	size_t copied = 0, i = 0;
-	int real;
-	while (i < length) {
-		if (text[i] == '"') {
-			for (i++; i < length && text[i] != '"'; i++) {
-				if (text[i] != '\\')
-					continue;
-				if (length - i >= 6 && !memcmp(text + i, "\\u0000", 6)) {
-					free(out.data);
-					return NULL;
-				}
-				i++;
-			}
-			i++;
-			continue;
-		}
-		size_t number = text[i] == '-' || isdigit((unsigned char)text[i])
-		                        ? portico_json_number_length(text + i, text + length, &real)
-		                        : 0;
-		if (number && number_refused(text + i, number)) {
-			append(&out, text + copied, i - copied);
-			append(&out, "\"\\u0000", 7);
-			append(&out, text + i, number);
-			append(&out, "\"", 1);
-			copied = i + number;
-		}
-		i += number ? number : 1;
-	}
-	if (!out.data)
-		return NULL;
-	append(&out, text + copied, length - copied);
-	*out_length = out.length;
-	return out.data;
-}
-
-/* portico_json_parse and portico_json_parse_body: value when the plain parser read the text, else
- * jansson's. */
-static json_t *parse_or_load(json_t *value, const char *text, size_t length, size_t flags, json_error_t *error)
-{
-	json_error_t unwanted;
-	if (!error)
-		error = &unwanted;
-	if (value)
-		return value;
-	value = json_loadb(text, length, flags, error);
-	if (value || json_error_code(error) != json_error_numeric_overflow)
-		return value;
-	size_t quoted_length;
-	char *quoted = quote_refused_numbers(text, length, &quoted_length);
-	if (!quoted)
-		return NULL;
-	value = json_loadb(quoted, quoted_length, flags | JSON_ALLOW_NUL, error);
-	free(quoted);
-	return value;
-}
-
-json_t *portico_json_parse(const char *text, size_t length, size_t flags, json_error_t *error)
-{
-	json_t *value = flags & ~(size_t)JSON_DECODE_ANY
-	                        ? NULL
-	                        : portico_json_parse_plain(text, length, flags & JSON_DECODE_ANY);
-	return parse_or_load(value, text, length, flags, error);
-}
-
-json_t *portico_json_parse_body(const char *text, size_t length, const char *const *payload_keys, json_error_t *error)
-{
-	return parse_or_load(portico_json_parse_plain_payloads(text, length, payload_keys), text, length, 0, error);
 }

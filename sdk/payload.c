@@ -5,6 +5,7 @@
 
 #include "alloc.h"
 #include "base64.h"
+#include "json_parse.h"
 #include "json_text.h"
 
 #define METADATA_ENTRY Temporal__Api__Common__V1__Payload__MetadataEntry

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "alloc.h"
+#include "json_parse.h"
 #include "json_text.h"
 #include "payload_walk.h"
 #include "protojson.h"

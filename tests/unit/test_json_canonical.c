@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "json_copy.h"
+#include "json_parse.h"
 #include "json_text.h"
 #include "payload.h"
 #include "packed_payloads.h"

@@ -10,6 +10,7 @@
 
 #include "json_assert.h"
 
+#include "json_parse.h"
 #include "json_text.h"
 #include "payload.h"
 

@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "json_copy.h"
+#include "json_parse.h"
 #include "json_text.h"
 #include "payload.h"
 #include "proto_path.h"
