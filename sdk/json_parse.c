@@ -183,7 +183,7 @@ static json_t *parse_object(parser *p)
 static json_t *parse_raw(parser *p)
 {
 	p->raw.length = 0;
-	portico_json_buffer_append(&p->raw, "", 1);
+	portico_json_buffer_append(&p->raw, PORTICO_JSON_RAW_MARK, PORTICO_JSON_RAW_MARK_LENGTH);
 	size_t used = portico_json_copy_value(&p->raw, (const char *)p->at, (size_t)(p->end - p->at),
 	                                      PORTICO_JSON_SORT_KEYS, payload_tree_keys);
 	if (!used)

@@ -143,6 +143,8 @@ static void append_object(text_buffer *buffer, const json_t *object, int flags)
 
 void portico_json_append_value(portico_json_buffer *buffer, const json_t *value, int flags)
 {
+	const char *raw;
+	size_t raw_length;
 	switch (json_typeof(value)) {
 	case JSON_OBJECT:
 		append_object(buffer, value, flags);
@@ -157,8 +159,8 @@ void portico_json_append_value(portico_json_buffer *buffer, const json_t *value,
 		append(buffer, "]", 1);
 		break;
 	case JSON_STRING:
-		if (portico_json_raw_text(value))
-			append(buffer, json_string_value(value) + 1, json_string_length(value) - 1);
+		if ((raw = portico_json_raw_text(value, &raw_length)))
+			append(buffer, raw, raw_length);
 		else
 			portico_json_append_string(buffer, json_string_value(value), json_string_length(value));
 		break;
@@ -202,10 +204,17 @@ const char *portico_json_raw_number(const json_t *value)
 	return text + 1;
 }
 
-const char *portico_json_raw_text(const json_t *value)
+const char *portico_json_raw_text(const json_t *value, size_t *length)
 {
 	const char *text = json_string_value(value);
-	if (!text || json_string_length(value) < 2 || text[0] != '\0')
-		return NULL;
-	return text[1] == '{' || text[1] == '[' ? text + 1 : portico_json_raw_number(value);
+	size_t string_length = json_string_length(value);
+	if (text && string_length > PORTICO_JSON_RAW_MARK_LENGTH &&
+	    !memcmp(text, PORTICO_JSON_RAW_MARK, PORTICO_JSON_RAW_MARK_LENGTH)) {
+		*length = string_length - PORTICO_JSON_RAW_MARK_LENGTH;
+		return text + PORTICO_JSON_RAW_MARK_LENGTH;
+	}
+	const char *number = portico_json_raw_number(value);
+	if (number)
+		*length = string_length - 1;
+	return number;
 }

@@ -43,10 +43,16 @@ void portico_json_append_real(portico_json_buffer *buffer, double value);
  * (owned by value), or NULL when value is not a raw number. */
 const char *portico_json_raw_number(const json_t *value);
 
-/* A raw value is a JSON string of a NUL and then JSON text: a raw number, or an object's or an
- * array's text as portico_json_text writes it with PORTICO_JSON_SORT_KEYS (made by
- * portico_json_parse_body), which portico_json_text writes as it is, whatever its flags. Returns
- * the text (owned by value), or NULL when value is not a raw value. */
-const char *portico_json_raw_text(const json_t *value);
+/* A raw object or array is a JSON string of PORTICO_JSON_RAW_MARK and then the value's text as
+ * portico_json_text writes it with PORTICO_JSON_SORT_KEYS (made by portico_json_parse_body only).
+ * The mark's 0xff is never in UTF-8, so no string jansson or jq made (from a request, a webhook's
+ * raw body, an HTTP response, an expression) can pass for one. */
+#define PORTICO_JSON_RAW_MARK        "\0\xff"
+#define PORTICO_JSON_RAW_MARK_LENGTH 2
+
+/* A raw value: a raw number or a raw object or array, which portico_json_text writes as it is,
+ * whatever its flags. Returns the text (owned by value) and its length in *length, or NULL when
+ * value is not a raw value. */
+const char *portico_json_raw_text(const json_t *value, size_t *length);
 
 #endif

@@ -57,9 +57,10 @@ static portico_payload *payload_of_json(const char *encoding, const json_t *valu
 {
 	portico_payload *payload = payload_empty();
 	portico_payload_set_metadata(payload, "encoding", (const uint8_t *)encoding, strlen(encoding));
-	const char *raw = portico_json_raw_text(value);
+	size_t raw_length;
+	const char *raw = portico_json_raw_text(value, &raw_length);
 	if (raw) { /* its text already: a megabyte copied once, not written into a doubling buffer */
-		set_binary(&payload->data, (const uint8_t *)raw, json_string_length(value) - 1);
+		set_binary(&payload->data, (const uint8_t *)raw, raw_length);
 		return payload;
 	}
 	size_t length;

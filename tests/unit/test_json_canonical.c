@@ -45,7 +45,11 @@ static size_t assert_same_body(const char *text, size_t length)
 		free(new_packed);
 		size_t i;
 		json_t *element;
-		json_array_foreach(new_value, i, element) raw += portico_json_raw_text(element) != NULL;
+		json_array_foreach(new_value, i, element)
+		{
+			size_t raw_length;
+			raw += portico_json_raw_text(element, &raw_length) != NULL;
+		}
 		json_object_del(old, *key);
 		json_object_del(new, *key);
 	}

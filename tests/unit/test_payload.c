@@ -224,6 +224,27 @@ static void test_only_numbers_jansson_refuses_are_kept_raw(void **state)
 	json_decref(lookalike);
 }
 
+/* A string that starts with a NUL and JSON text (a webhook's raw body, an HTTP response, a jq
+ * string) stays a string: only portico_json_parse_body makes raw objects and arrays. */
+static void test_a_string_cannot_pass_for_a_raw_object(void **state)
+{
+	(void)state;
+	static const char forged[] = "\0{\"injected\":true}, \"x\": [";
+	json_t *value = json_pack("{s:s%}", "event", forged, sizeof forged - 1);
+	char *written = text_of(value);
+	assert_string_equal(written, "{\"event\":\"\\u0000{\\\"injected\\\":true}, \\\"x\\\": [\"}");
+	free(written);
+	portico_payload *payload = portico_payload_from_json(json_object_get(value, "event"));
+	assert_int_equal(payload->data.len, sizeof "\"\\u0000{\\\"injected\\\":true}, \\\"x\\\": [\"" - 1);
+	assert_memory_equal(payload->data.data, "\"\\u0000{", 8);
+	portico_payload_free(payload);
+	json_decref(value);
+	size_t length;
+	json_t *mark_only = json_stringn_nocheck(PORTICO_JSON_RAW_MARK, PORTICO_JSON_RAW_MARK_LENGTH);
+	assert_null(portico_json_raw_text(mark_only, &length)); /* the mark alone is no value */
+	json_decref(mark_only);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -237,6 +258,7 @@ int main(void)
 	        cmocka_unit_test(test_empty_and_null_fields),
 	        cmocka_unit_test(test_numbers_beyond_64_bits_keep_every_digit),
 	        cmocka_unit_test(test_only_numbers_jansson_refuses_are_kept_raw),
+	        cmocka_unit_test(test_a_string_cannot_pass_for_a_raw_object),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
