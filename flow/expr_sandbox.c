@@ -42,6 +42,8 @@
 #define EXIT_NO_MEMORY 3
 /* The limits, from the parent to the sandbox process: "<memory_mb>,<timeout_ms>". */
 #define LIMITS_VARIABLE "PORTICO_FLOW_EXPR_LIMITS"
+/* How long after a lazy pool failed to start calls fail at once, before one tries again. */
+#define DEFERRED_RETRY_MS 5000
 /* How long a process that closed its end may take to exit before it is killed. */
 #define EXIT_GRACE_MS 1000
 
@@ -55,13 +57,27 @@ static struct {
 	pthread_mutex_t lock; /* guards the fields below but a busy sandbox's pid and fd (its caller's) */
 	pthread_cond_t freed; /* a sandbox was checked in */
 	int started;
-	int deferred; /* configured by a lazy flow_expr_start: the first checkout starts the processes */
+	int deferred;               /* configured by a lazy flow_expr_start: the first checkout starts the processes */
+	int64_t failed_until_ms;    /* after a deferred start failed: calls fail at once until then */
+	portico_error last_failure; /* owned: why it failed */
 	unsigned count, timeout_ms, memory_mb;
 	sandbox *processes; /* owned, count of them */
 	char *exe;          /* owned */
 	char *name;         /* owned: the processes' argv[0], exe resolved for ps to show */
 	char **env;         /* owned, NULL-terminated: the processes' whole environment */
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL};
+} pool = {PTHREAD_MUTEX_INITIALIZER,
+          PTHREAD_COND_INITIALIZER,
+          0,
+          0,
+          0,
+          PORTICO_ERROR_INIT,
+          0,
+          0,
+          0,
+          NULL,
+          NULL,
+          NULL,
+          NULL};
 
 /* --- The parent's side --------------------------------------------------------------------------- */
 
@@ -271,7 +287,18 @@ static sandbox *checkout(int *failed, portico_error *err)
 {
 	pthread_mutex_lock(&pool.lock);
 	if (pool.deferred) {
-		if (spawn_all(err)) { /* still deferred: the next call tries again */
+		/* Still deferred after a failure: the calls of the next seconds fail at once rather than
+		 * each spawning and pinging processes again with the lock held. */
+		int64_t now = portico_monotonic_ms();
+		int failing = now < pool.failed_until_ms;
+		if (!failing) {
+			portico_error_clear(&pool.last_failure);
+			failing = spawn_all(&pool.last_failure) != 0;
+			if (failing)
+				pool.failed_until_ms = now + DEFERRED_RETRY_MS;
+		}
+		if (failing) {
+			portico_error_set(err, pool.last_failure.code, "%s", pool.last_failure.message);
 			*failed = 1;
 			pthread_mutex_unlock(&pool.lock);
 			return NULL;
@@ -465,6 +492,8 @@ void flow_sandbox_stop(void)
 	pthread_mutex_lock(&pool.lock);
 	if (pool.deferred) {
 		pool.deferred = 0;
+		pool.failed_until_ms = 0;
+		portico_error_clear(&pool.last_failure);
 		pool_clear(0);
 	}
 	if (!pool.started) {
