@@ -228,9 +228,14 @@ test: setup
 	@$(MAKE) --no-print-directory $(JOBS) fuzz-smoke
 	@$(MAKE) --no-print-directory test-integration
 
+# The integration tests run a file per core at once (pytest-xdist): each worker starts its own dev
+# server and programs, so files share nothing but the machine. INTEGRATION_JOBS=0: one at a time, in pytest's process.
+INTEGRATION_JOBS ?= $(shell nproc)
+
 test-integration:
 	@$(SAN_ENV) PORTICO_PROBES="$(CURDIR)/$(BUILD)/tests/client-probe $(CURDIR)/build/asan/tests/client-probe" \
-		TEMPORAL_CLI="$(CURDIR)/$(TEMPORAL)" $(PYTHON) -m pytest -q --durations=15 tests/integration
+		TEMPORAL_CLI="$(CURDIR)/$(TEMPORAL)" $(PYTHON) -m pytest -q --durations=15 \
+		-n $(INTEGRATION_JOBS) --dist loadfile tests/integration
 
 run: setup all
 	@scripts/run.sh
