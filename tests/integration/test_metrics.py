@@ -18,8 +18,13 @@ def scrape(url):
     response = get(url)
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    return samples_of(response.text)
+
+
+def samples_of(text):
+    """{(name, sorted labels): value} of a scrape's text."""
     samples = {}
-    for family in text_string_to_metric_families(response.text):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
@@ -36,8 +41,10 @@ def test_the_gateways_counters_move(gateway):
     started = post(f"{gateway.url}/api/v1/namespaces/default/workflows/{workflow_id}",
                    {"workflowType": "Echo", "taskQueue": TASK_QUEUE, "args": ["x" * 2000]})
     assert started.status == 200, started
-    assert get(f"{gateway.url}/api/v1/namespaces/default/workflows/{workflow_id}/result?timeout=20s").status == 200
     assert get(f"{gateway.url}/no/such/route").status == 404
+    # A request is counted once its answer is sent, a moment after the client has it: the result's
+    # wait puts time between the requests counted and the scrape.
+    assert get(f"{gateway.url}/api/v1/namespaces/default/workflows/{workflow_id}/result?timeout=20s").status == 200
     after = scrape(f"{gateway.url}/metrics")
 
     requests = "portico_http_requests_total"
