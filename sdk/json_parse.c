@@ -21,6 +21,7 @@ typedef struct parser {
 	const char *const *payload_keys; /* see portico_json_parse_plain_payloads; NULL for none */
 	int payload_array;               /* the value parse_value reads next is under a payload key */
 	portico_json_buffer raw;         /* a raw value's text as it is made; freed by parse_plain */
+	size_t moves_left;               /* what sorting raw values may still move, for the whole text */
 } parser;
 
 /* The keys of a payload's full form and of its protobuf message type (payload.c's), which its
@@ -185,7 +186,7 @@ static json_t *parse_raw(parser *p)
 	p->raw.length = 0;
 	portico_json_buffer_append(&p->raw, PORTICO_JSON_RAW_MARK, PORTICO_JSON_RAW_MARK_LENGTH);
 	size_t used = portico_json_copy_value(&p->raw, (const char *)p->at, (size_t)(p->end - p->at),
-	                                      PORTICO_JSON_SORT_KEYS, payload_tree_keys);
+	                                      PORTICO_JSON_SORT_KEYS, payload_tree_keys, &p->moves_left);
 	if (!used)
 		return NULL;
 	p->at += used;
@@ -272,7 +273,8 @@ static json_t *parse_plain(const char *text, size_t length, int any, const char 
 		return NULL;
 	parser p = {.at = (const unsigned char *)text,
 	            .end = (const unsigned char *)text + length,
-	            .payload_keys = payload_keys};
+	            .payload_keys = payload_keys,
+	            .moves_left = PORTICO_JSON_COPY_MOVES_PER_BYTE * length};
 	skip_blanks(&p);
 	if (!any && (p.at >= p.end || (*p.at != '{' && *p.at != '[')))
 		return NULL;
