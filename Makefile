@@ -216,18 +216,26 @@ check-unit: $(UNIT_BIN)
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+# make test's builds and fuzz runs use every core; its steps run one after the other.
+JOBS := -j$(shell nproc)
+
 test: setup
 	@$(MAKE) --no-print-directory format-check
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 all
+	@$(MAKE) --no-print-directory $(JOBS) all
+	@$(MAKE) --no-print-directory $(JOBS) BUILD=build/asan SANITIZE=1 all
 	@$(MAKE) --no-print-directory check-unit
 	@$(SAN_ENV) $(MAKE) --no-print-directory BUILD=build/asan SANITIZE=1 check-unit
-	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory $(JOBS) fuzz-smoke
 	@$(MAKE) --no-print-directory test-integration
+
+# The integration tests run a file per core at once (pytest-xdist): each worker starts its own dev
+# server and programs, so files share nothing but the machine. INTEGRATION_JOBS=0: one at a time, in pytest's process.
+INTEGRATION_JOBS ?= $(shell nproc)
 
 test-integration:
 	@$(SAN_ENV) PORTICO_PROBES="$(CURDIR)/$(BUILD)/tests/client-probe $(CURDIR)/build/asan/tests/client-probe" \
-		TEMPORAL_CLI="$(CURDIR)/$(TEMPORAL)" $(PYTHON) -m pytest -q --durations=15 tests/integration
+		TEMPORAL_CLI="$(CURDIR)/$(TEMPORAL)" $(PYTHON) -m pytest -q --durations=15 \
+		-n $(INTEGRATION_JOBS) --dist loadfile tests/integration
 
 run: setup all
 	@scripts/run.sh
@@ -238,10 +246,12 @@ images:
 	@scripts/images.sh
 
 # --- Fuzzing: one libFuzzer harness per parser (fuzz/fuzz_*.c), built with clang ----------------
-#   make fuzz            every harness for FUZZ_SECONDS (60) from its seed corpus, one line each
+#   make fuzz            every harness for FUZZ_SECONDS (60) from its seed corpus, one line each,
+#                        FUZZ_JOBS (one per core) at once
 #   make fuzz-smoke      every harness for a few seconds, and every regression input (make test)
 FUZZ_BUILD := build/fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= $(shell nproc)
 FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard fuzz/fuzz_*.c))
 
 fuzz-build: $(GEN)/.generated
@@ -255,11 +265,11 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libgateway.a
 
 fuzz: setup
 	@$(MAKE) --no-print-directory fuzz-build
-	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	@FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz-build
-	@scripts/fuzz.sh 4 $(FUZZ_TARGETS)
+	@FUZZ_JOBS=$(FUZZ_JOBS) scripts/fuzz.sh 4 $(FUZZ_TARGETS)
 
 # Benchmarks side by side with the peers (not part of make test): BENCH_FLAGS=--smoke for a short run.
 bench: all $(BUILD)/bench/codec_bench $(BUILD)/bench/json_bench

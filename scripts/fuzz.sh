@@ -4,12 +4,18 @@
 # and prints one line per harness. Exits non-zero when one crashed; the input that did is kept
 # under build/fuzz/crashes/NAME/ and named in the output.
 #   scripts/fuzz.sh SECONDS build/fuzz/fuzz_x ...
+# FUZZ_JOBS (1) harnesses run at once; each prints its line, and what went wrong, when it ends.
 set -uo pipefail
 seconds=$1
 shift
 top=$(cd "$(dirname "$0")/.." && pwd)
-failed=0
-for harness in "$@"; do
+jobs=${FUZZ_JOBS:-1}
+verdicts=$(mktemp -d)
+trap 'rm -rf "$verdicts"' EXIT
+
+# One harness: its corpus run, then its regression inputs. Writes $verdicts/NAME.failed on failure.
+run_harness() {
+	local harness=$1 name work crashes dict status runs speed features coverage verdict regressions
 	name=$(basename "$harness")
 	work=$(mktemp -d)
 	crashes="$top/build/fuzz/crashes/$name"
@@ -29,7 +35,7 @@ for harness in "$@"; do
 	if [ $status -ne 0 ]; then
 		verdict="CRASHED: $(ls -t "$crashes" | head -1) in build/fuzz/crashes/$name"
 		tail -40 "$work/log" >&2
-		failed=1
+		touch "$verdicts/$name.failed"
 	fi
 	regressions=0
 	if [ -d "$top/fuzz/regressions/$name" ] && [ -n "$(ls "$top/fuzz/regressions/$name")" ]; then
@@ -38,11 +44,19 @@ for harness in "$@"; do
 		else
 			tail -40 "$work/regressions.log" >&2
 			verdict="$verdict; a regression input fails again"
-			failed=1
+			touch "$verdicts/$name.failed"
 		fi
 	fi
 	printf 'fuzz: %-16s %10s executions %8s exec/s  cov %5s  ft %6s  %s regression inputs  %s\n' \
 		"$name" "${runs:-0}" "${speed:-0}" "${coverage:-0}" "${features:-0}" "$regressions" "$verdict"
 	rm -rf "$work"
+}
+
+for harness in "$@"; do
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+		wait -n
+	done
+	run_harness "$harness" &
 done
-exit $failed
+wait
+[ -z "$(ls "$verdicts")" ]

@@ -184,6 +184,7 @@ def generated_operation(verb, path, method, has_body, operation_id, service, sch
             **{status: {"$ref": "#/components/responses/Error"}
                for status in ("400", "401", "403", "404", "429", "503")},
             "501": {"$ref": "#/components/responses/NotImplemented"},
+            "504": {"$ref": "#/components/responses/GatewayTimeout"},
             "default": {"$ref": "#/components/responses/Error"},
         },
     }

@@ -39,13 +39,15 @@ class DevServer:
     """A `temporal server start-dev` process; use as a context manager."""
 
     def __init__(self, temporal_cli: Optional[str] = None, port: Optional[int] = None,
-                 ui_codec_endpoint: Optional[str] = None, dynamic_config: Optional[dict] = None) -> None:
+                 ui_codec_endpoint: Optional[str] = None, dynamic_config: Optional[dict] = None,
+                 namespaces: tuple = ()) -> None:
         self.temporal_cli = temporal_cli or os.environ.get("TEMPORAL_CLI") or str(TOP / ".tools/bin/temporal")
         self.port = port or free_port()
         self.http_port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.ui_codec_endpoint = ui_codec_endpoint
         self.dynamic_config = {**CALLBACK_ALLOWLIST, **(dynamic_config or {})}
+        self.namespaces = namespaces  # registered at start, besides default
         self.ui_port = free_port() if ui_codec_endpoint else None
         self.http_address = f"127.0.0.1:{self.http_port}"
         self._dir = tempfile.TemporaryDirectory(prefix="portico-devserver-")
@@ -60,6 +62,8 @@ class DevServer:
         ]
         for key, value in self.dynamic_config.items():
             command += ["--dynamic-config-value", f"{key}={value}"]
+        for namespace in self.namespaces:
+            command += ["--namespace", namespace]
         if self.ui_codec_endpoint:
             command += ["--ui-port", str(self.ui_port), "--ui-codec-endpoint", self.ui_codec_endpoint]
         else:
