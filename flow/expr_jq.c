@@ -13,6 +13,7 @@
 #include <jv.h>
 
 #include "alloc.h"
+#include "json_text.h"
 
 /* The spec's variables, bound whether or not the caller gives them (a missing one is null), so
  * that an expression that names one always compiles. */
@@ -271,6 +272,10 @@ static jv to_jv(const json_t *value, int depth, portico_error *err)
 	case JSON_REAL:
 		return jv_number(json_real_value(value));
 	case JSON_STRING:
+		if (portico_json_raw_number(value)) {
+			portico_error_set(err, PORTICO_INVALID_ARGUMENT, FLOW_JQ_RAW_NUMBER_MESSAGE);
+			return jv_invalid();
+		}
 		if (json_string_length(value) > INT_MAX) {
 			portico_error_set(err, PORTICO_INVALID_ARGUMENT, "a string is too long for jq");
 			return jv_invalid();

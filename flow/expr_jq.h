@@ -17,6 +17,9 @@
 #define FLOW_JQ_MAX_DEPTH FLOW_MAX_DATA_DEPTH
 /* An expression giving more values than this stops being counted ("gave more than 1000 values"). */
 #define FLOW_JQ_MAX_COUNTED 1000
+/* The error for a number portico_json_parse kept raw (json_text.h), beyond 64 bits or a double,
+ * which jq cannot take. */
+#define FLOW_JQ_RAW_NUMBER_MESSAGE "a number is beyond what jq's numbers (doubles) hold; send it as a string"
 
 typedef struct flow_jq_program flow_jq_program;
 
@@ -35,7 +38,7 @@ flow_jq_program *flow_jq_compile(const char *program, const json_t *names, porti
 /* Runs p on data with the values of vars bound to the program's names (a name vars lacks is
  * null). Returns the one value (null when the program gives none) as a new reference, or NULL with
  * err: INVALID_ARGUMENT for jq's error, more than one value, or a value jq cannot take or give
- * (an integer beyond ±2^53, deeper than FLOW_JQ_MAX_DEPTH). */
+ * (an integer beyond ±2^53 or a raw number, deeper than FLOW_JQ_MAX_DEPTH). */
 json_t *flow_jq_run(flow_jq_program *p, const json_t *data, const json_t *vars, portico_error *err);
 
 void flow_jq_free(flow_jq_program *p);

@@ -365,6 +365,10 @@ int flow_sandbox_call(const char *program, const json_t *names, const json_t *da
 			json_object_set(request, "vars", (json_t *)vars);
 	}
 	size_t length = json_dumpb(request, NULL, 0, JSON_COMPACT);
+	if (!length) { /* what jansson cannot write: a raw number, whose mark is not UTF-8 */
+		json_decref(request);
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, FLOW_JQ_RAW_NUMBER_MESSAGE);
+	}
 	if (length > FLOW_SANDBOX_MAX_REQUEST) {
 		json_decref(request);
 		/* the same data on every replay: an error of the flow's, not of this worker */

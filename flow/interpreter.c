@@ -21,6 +21,7 @@
 #include "expr.h"
 #include "temporal/api/enums/v1/workflow.pb-c.h"
 #include "json_depth.h"
+#include "json_text.h"
 #include "run.h"
 #include "schema.h"
 
@@ -1217,7 +1218,9 @@ static int continue_as_new(flow_run *run, json_t *raw_input, int *outcome)
 	json_object_set_new(resume, "events", flow_events_save(run));
 	json_t *args =
 	        json_pack("[{s:O,s:O,s:O}]", "definition", run->definition, "input", raw_input, "resume", resume);
-	if (json_dumpb(args, NULL, 0, JSON_COMPACT) > FLOW_RUN_MAX_RESUME_BYTES) {
+	size_t length;
+	free(portico_json_dumps(args, JSON_COMPACT, &length));
+	if (length > FLOW_RUN_MAX_RESUME_BYTES) {
 		json_decref(args);
 		return -1;
 	}
@@ -1241,9 +1244,10 @@ static int validate_cached(const json_t *d, portico_error *err)
 {
 	if (flow_check_bounds(d, err)) /* before anything walks it (the dump below recurses) */
 		return -1;
-	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	size_t length;
+	char *text = portico_json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS, &length);
 	uint8_t digest[PORTICO_SHA256_BYTES];
-	portico_sha256(text, strlen(text), digest);
+	portico_sha256(text, length, digest);
 	free(text);
 	int found = 0;
 	pthread_mutex_lock(&validated.lock);

@@ -46,7 +46,7 @@ static void check_body(const char *text, size_t length)
 static void check_sorted(const char *text, size_t length)
 {
 	portico_json_buffer buffer = {NULL, 0, 0};
-	size_t used = portico_json_copy_value(&buffer, text, length, PORTICO_JSON_SORT_KEYS, NULL);
+	size_t used = portico_json_copy_value(&buffer, text, length, PORTICO_JSON_SORT_KEYS, NULL, NULL);
 	if (used > length)
 		fuzz_fail("read past the text", text);
 	if (!used && buffer.length)

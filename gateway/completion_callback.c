@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "completion_webhook.h"
 #include "delivery.h"
+#include "json_text.h"
 #include "log.h"
 #include "result.h"
 
@@ -89,9 +90,10 @@ static void deliver(callback *c, json_t *outcome)
 {
 	gateway *gw = c->exchange->gateway;
 	json_object_set_new(outcome, "namespace", json_string(c->binding.namespace_name));
-	char *body = json_dumps(outcome, JSON_COMPACT);
+	size_t length;
+	char *body = portico_json_dumps(outcome, JSON_COMPACT, &length);
 	long long now_s = (long long)portico_wall_s();
-	char *signature = completion_signature(gw->completion, c->message_id, now_s, body, strlen(body));
+	char *signature = completion_signature(gw->completion, c->message_id, now_s, body, length);
 	char *lines[MAX_HEADER_LINES];
 	size_t count = 0;
 	lines[count++] = portico_strdup("Content-Type: application/json");
@@ -104,7 +106,7 @@ static void deliver(callback *c, json_t *outcome)
 	        .headers = (const char *const *)lines,
 	        .header_count = count,
 	        .body = body,
-	        .length = strlen(body),
+	        .length = length,
 	        .timeout_ms = DELIVERY_TIMEOUT_MS,
 	        .any_address = c->binding.target.listed,
 	};

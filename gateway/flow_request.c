@@ -55,7 +55,9 @@ static json_t *read_definition(const json_t *given, portico_error *err)
 		        "/definition: expected the flow as an object, or its text (YAML or JSON) as a string");
 		return NULL;
 	}
-	if (json_dumpb(given, NULL, 0, JSON_COMPACT) > FLOW_MAX_BYTES)
+	size_t length;
+	free(portico_json_dumps(given, JSON_COMPACT, &length));
+	if (length > FLOW_MAX_BYTES)
 		goto too_large;
 	return json_incref((json_t *)given);
 too_large:

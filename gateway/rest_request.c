@@ -144,8 +144,9 @@ static int apply_idempotency_key(const rest_input *in, json_t *body, rest_reques
 	if (!valid)
 		return portico_error_set(err, PORTICO_INVALID_ARGUMENT, "Idempotency-Key: not valid UTF-8");
 	char request_hash[33], id[2 * 32 + 2];
-	char *sent = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
-	hash_hex(sent, strlen(sent), request_hash);
+	size_t sent_length;
+	char *sent = portico_json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS, &sent_length);
+	hash_hex(sent, sent_length, request_hash);
 	free(sent);
 	hash_hex(key, strlen(key), out->idempotency_hash);
 	snprintf(id, sizeof id, "%s-%s", out->idempotency_hash, request_hash);

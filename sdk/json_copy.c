@@ -15,10 +15,6 @@
 /* An object with more keys is checked for repeats by hash, not pair by pair. */
 #define PAIRWISE_KEYS 8
 
-/* Sorting an object moves its members' text once more; past this many bytes moved for each byte
- * read (deep objects each sorted in turn) the tree's way is the cheaper one. */
-#define MOVES_PER_BYTE 4
-
 /* A key as copied: where its text (quotes included) sits in the buffer, and where its member
  * ends (before the comma or the brace). */
 typedef struct key_span {
@@ -519,7 +515,7 @@ static int copy_value(copier *c, unsigned depth)
 /* Copies the value at text (blanks around it skipped) and returns the bytes read, or 0 with
  * buffer as it was. */
 static size_t copy_value_at(portico_json_buffer *buffer, const char *text, size_t length, int flags,
-                            const char *const *absent_keys)
+                            const char *const *absent_keys, size_t *moves_left)
 {
 	if (!length) /* nothing is not JSON (and its text may be NULL) */
 		return 0;
@@ -529,7 +525,7 @@ static size_t copy_value_at(portico_json_buffer *buffer, const char *text, size_
 	            .out = buffer,
 	            .sort = (flags & PORTICO_JSON_SORT_KEYS) != 0,
 	            .absent_keys = absent_keys,
-	            .moves_left = MOVES_PER_BYTE * length};
+	            .moves_left = *moves_left};
 	/* Room for the whole text at once: what comes out is about as long as what goes in. */
 	portico_json_buffer_reserve(buffer, length);
 	skip_space(&c);
@@ -537,6 +533,7 @@ static size_t copy_value_at(portico_json_buffer *buffer, const char *text, size_
 	skip_space(&c);
 	free(c.keys);
 	free(c.moved.data);
+	*moves_left = c.moves_left; /* spent whether or not the value was copied */
 	if (result == 0) {
 		buffer->data[buffer->length] = '\0';
 		return (size_t)(c.p - (const unsigned char *)text);
@@ -549,7 +546,8 @@ static size_t copy_value_at(portico_json_buffer *buffer, const char *text, size_
 
 int portico_json_copy(portico_json_buffer *buffer, const char *text, size_t length)
 {
-	size_t start = buffer->length, used = copy_value_at(buffer, text, length, 0, NULL);
+	size_t unsorted = 0; /* no sorting, nothing moved */
+	size_t start = buffer->length, used = copy_value_at(buffer, text, length, 0, NULL, &unsorted);
 	if (used == length && used)
 		return 0;
 	if (used) {
@@ -560,7 +558,8 @@ int portico_json_copy(portico_json_buffer *buffer, const char *text, size_t leng
 }
 
 size_t portico_json_copy_value(portico_json_buffer *buffer, const char *text, size_t length, int flags,
-                               const char *const *absent_keys)
+                               const char *const *absent_keys, size_t *moves_left)
 {
-	return copy_value_at(buffer, text, length, flags, absent_keys);
+	size_t own = PORTICO_JSON_COPY_MOVES_PER_BYTE * length;
+	return copy_value_at(buffer, text, length, flags, absent_keys, moves_left ? moves_left : &own);
 }

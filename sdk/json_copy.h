@@ -17,6 +17,10 @@
  * the tree's way, which decides. */
 int portico_json_copy(portico_json_buffer *buffer, const char *text, size_t length);
 
+/* Sorting an object moves its members' text once more; past this many bytes moved for each byte
+ * of a text (deep objects each sorted in turn) the tree's way is the cheaper one. */
+#define PORTICO_JSON_COPY_MOVES_PER_BYTE 4
+
 /* Adds to buffer the text of the JSON value at the start of text (length bytes; blanks before
  * and after it skipped), compact, as portico_json_text(tree, flags, NULL) writes the value
  * portico_json_parse makes of it; flags is 0 or PORTICO_JSON_SORT_KEYS (a payload's canonical
@@ -25,9 +29,13 @@ int portico_json_copy(portico_json_buffer *buffer, const char *text, size_t leng
  * character (its escaped text does not sort as its bytes) or one sorted at a cost beyond the
  * tree's; and for an object holding at its top one of absent_keys (NULL-ended, plain ASCII keys; or
  * NULL), which the caller reads otherwise. What follows the value is not looked at: the caller
- * reads on from there. */
+ * reads on from there.
+ * The cost: sorting moves at most *moves_left bytes, and *moves_left goes down by what it moved,
+ * copied or not. A caller copying several values out of one text gives them all one budget, set
+ * once to PORTICO_JSON_COPY_MOVES_PER_BYTE times the whole text's length, so that the whole text
+ * costs at most that much more than its bytes; moves_left NULL is that budget for length alone. */
 size_t portico_json_copy_value(portico_json_buffer *buffer, const char *text, size_t length, int flags,
-                               const char *const *absent_keys);
+                               const char *const *absent_keys, size_t *moves_left);
 
 /* Arrays and objects nested deeper are left to the tree (jansson's own limit is 2048). */
 #define PORTICO_JSON_COPY_MAX_DEPTH 256

@@ -21,6 +21,7 @@ typedef struct parser {
 	const char *const *payload_keys; /* see portico_json_parse_plain_payloads; NULL for none */
 	int payload_array;               /* the value parse_value reads next is under a payload key */
 	portico_json_buffer raw;         /* a raw value's text as it is made; freed by parse_plain */
+	size_t moves_left;               /* what sorting raw values may still move, for the whole text */
 } parser;
 
 /* The keys of a payload's full form and of its protobuf message type (payload.c's), which its
@@ -185,7 +186,7 @@ static json_t *parse_raw(parser *p)
 	p->raw.length = 0;
 	portico_json_buffer_append(&p->raw, PORTICO_JSON_RAW_MARK, PORTICO_JSON_RAW_MARK_LENGTH);
 	size_t used = portico_json_copy_value(&p->raw, (const char *)p->at, (size_t)(p->end - p->at),
-	                                      PORTICO_JSON_SORT_KEYS, payload_tree_keys);
+	                                      PORTICO_JSON_SORT_KEYS, payload_tree_keys, &p->moves_left);
 	if (!used)
 		return NULL;
 	p->at += used;
@@ -272,7 +273,8 @@ static json_t *parse_plain(const char *text, size_t length, int any, const char 
 		return NULL;
 	parser p = {.at = (const unsigned char *)text,
 	            .end = (const unsigned char *)text + length,
-	            .payload_keys = payload_keys};
+	            .payload_keys = payload_keys,
+	            .moves_left = PORTICO_JSON_COPY_MOVES_PER_BYTE * length};
 	skip_blanks(&p);
 	if (!any && (p.at >= p.end || (*p.at != '{' && *p.at != '[')))
 		return NULL;
@@ -318,9 +320,10 @@ static int number_refused(const char *text, size_t length)
 	return refused;
 }
 
-/* A copy of text in which each number jansson refuses is a string holding a NUL and the number,
- * or NULL when there is none, or when a string of text already holds \u0000 (it is refused either
- * way, and could pass for a raw number). */
+/* A copy of text in which each number jansson refuses is a string holding a NUL and the number
+ * (which mark_raw_numbers makes a raw number once jansson has read it), or NULL when there is
+ * none, or when a string of text already holds \u0000 (it is refused either way, and would pass
+ * for one of those strings). */
 static char *quote_refused_numbers(const char *text, size_t length, size_t *out_length)
 {
 	portico_json_buffer out = {NULL, 0, 0};
@@ -359,6 +362,35 @@ static char *quote_refused_numbers(const char *text, size_t length, size_t *out_
 	return out.data;
 }
 
+/* Makes each string of value that starts with a NUL, which only quote_refused_numbers made, a raw
+ * number (json_text.h): jansson cannot read the mark's 0xff from text, so it is put in here. */
+static void mark_raw_numbers(json_t *value)
+{
+	size_t index;
+	const char *key;
+	json_t *item;
+	switch (json_typeof(value)) {
+	case JSON_OBJECT:
+		json_object_foreach(value, key, item) mark_raw_numbers(item);
+		break;
+	case JSON_ARRAY:
+		json_array_foreach(value, index, item) mark_raw_numbers(item);
+		break;
+	case JSON_STRING:
+		if (json_string_length(value) && !json_string_value(value)[0]) {
+			portico_json_buffer marked = {NULL, 0, 0};
+			portico_json_buffer_append(&marked, PORTICO_JSON_RAW_MARK, PORTICO_JSON_RAW_MARK_LENGTH);
+			portico_json_buffer_append(&marked, json_string_value(value) + 1,
+			                           json_string_length(value) - 1);
+			json_string_setn_nocheck(value, marked.data, marked.length);
+			free(marked.data);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
 /* portico_json_parse and portico_json_parse_body: value when the plain parser read the text, else
  * jansson's. */
 static json_t *parse_or_load(json_t *value, const char *text, size_t length, size_t flags, json_error_t *error)
@@ -377,6 +409,8 @@ static json_t *parse_or_load(json_t *value, const char *text, size_t length, siz
 		return NULL;
 	value = json_loadb(quoted, quoted_length, flags | JSON_ALLOW_NUL, error);
 	free(quoted);
+	if (value)
+		mark_raw_numbers(value);
 	return value;
 }
 

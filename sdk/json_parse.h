@@ -23,7 +23,8 @@ json_t *portico_json_parse_plain(const char *text, size_t length, int any);
  * elements of an array under one of payload_keys (NULL-ended) at its top that are objects or arrays
  * may come as raw values (json_text.h) of their canonical text, the payload data
  * portico_payload_from_json would make of their trees, without the trees: each that json_copy
- * can write (portico_json_copy_value with PORTICO_JSON_SORT_KEYS) and that is not an object
+ * can write (portico_json_copy_value with PORTICO_JSON_SORT_KEYS, one sorting budget for the
+ * whole text: once it is spent, payloads that need sorting come as trees) and that is not an object
  * holding "metadata" or "_protoMessageType" at its top (which payload.c reads in the tree). For a
  * body whose payloads are read only as payloads. */
 json_t *portico_json_parse_plain_payloads(const char *text, size_t length, const char *const *payload_keys);

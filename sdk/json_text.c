@@ -193,28 +193,33 @@ char *portico_json_text(const json_t *value, int flags, size_t *length)
 	return buffer.data;
 }
 
-const char *portico_json_raw_number(const json_t *value)
-{
-	const char *text = json_string_value(value);
-	size_t length = json_string_length(value);
-	int real;
-	if (!text || length < 2 || text[0] != '\0' ||
-	    portico_json_number_length(text + 1, text + length, &real) != length - 1)
-		return NULL;
-	return text + 1;
-}
-
 const char *portico_json_raw_text(const json_t *value, size_t *length)
 {
 	const char *text = json_string_value(value);
 	size_t string_length = json_string_length(value);
-	if (text && string_length > PORTICO_JSON_RAW_MARK_LENGTH &&
-	    !memcmp(text, PORTICO_JSON_RAW_MARK, PORTICO_JSON_RAW_MARK_LENGTH)) {
-		*length = string_length - PORTICO_JSON_RAW_MARK_LENGTH;
-		return text + PORTICO_JSON_RAW_MARK_LENGTH;
-	}
-	const char *number = portico_json_raw_number(value);
-	if (number)
-		*length = string_length - 1;
-	return number;
+	if (!text || string_length <= PORTICO_JSON_RAW_MARK_LENGTH ||
+	    memcmp(text, PORTICO_JSON_RAW_MARK, PORTICO_JSON_RAW_MARK_LENGTH))
+		return NULL;
+	*length = string_length - PORTICO_JSON_RAW_MARK_LENGTH;
+	return text + PORTICO_JSON_RAW_MARK_LENGTH;
+}
+
+const char *portico_json_raw_number(const json_t *value)
+{
+	size_t length;
+	const char *text = portico_json_raw_text(value, &length);
+	int real;
+	if (!text || portico_json_number_length(text, text + length, &real) != length)
+		return NULL;
+	return text;
+}
+
+char *portico_json_dumps(const json_t *value, size_t flags, size_t *length)
+{
+	char *text = json_dumps(value, flags);
+	if (!text)
+		return portico_json_text(value, flags & JSON_SORT_KEYS ? PORTICO_JSON_SORT_KEYS : 0, length);
+	if (length)
+		*length = strlen(text);
+	return text;
 }

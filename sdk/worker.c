@@ -9,6 +9,7 @@
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "worker.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
@@ -547,6 +548,19 @@ static void start_thread(pthread_t *thread, void *(*fn)(void *), void *arg, cons
 	pthread_setname_np(*thread, name);
 }
 
+int portico_worker_check_long_polls(unsigned activity_pollers, unsigned workflow_pollers, portico_error *err)
+{
+	uint64_t workflow_polls = 2 * (uint64_t)workflow_pollers, polls = activity_pollers + workflow_polls;
+	if (polls <= PORTICO_WORKER_MAX_LONG_POLLS)
+		return 0;
+	return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+	                         "%u activity long polls and %" PRIu64
+	                         " workflow ones (the task queue's and the sticky "
+	                         "queue's) make %" PRIu64 " at once, over %d: they share one connection with the "
+	                         "answers, whose streams proxies often limit to 128",
+	                         activity_pollers, workflow_polls, polls, PORTICO_WORKER_MAX_LONG_POLLS);
+}
+
 int portico_worker_start(portico_worker *worker, portico_error *err)
 {
 	if (!worker->task_queue || !*worker->task_queue)
@@ -556,15 +570,8 @@ int portico_worker_start(portico_worker *worker, portico_error *err)
 		                         "the worker has no activities or workflows registered");
 	if (!worker->registrations)
 		worker->pollers = worker->threads = 0; /* nothing to poll activities for */
-	unsigned workflow_polls = worker_workflow_long_polls(worker->workflows);
-	if (worker->pollers + workflow_polls > PORTICO_WORKER_MAX_LONG_POLLS)
-		return portico_error_set(
-		        err, PORTICO_INVALID_ARGUMENT,
-		        "%u activity long polls and %u workflow ones (the task queue's and the sticky "
-		        "queue's) make %u at once, over %u: they share one connection with the answers, "
-		        "whose streams proxies often limit to 128",
-		        worker->pollers, workflow_polls, worker->pollers + workflow_polls,
-		        PORTICO_WORKER_MAX_LONG_POLLS);
+	if (portico_worker_check_long_polls(worker->pollers, worker_workflow_pollers(worker->workflows), err))
+		return -1;
 	portico_config cfg;
 	if (portico_config_from_env(&cfg, err))
 		return -1;

@@ -94,8 +94,15 @@ void portico_worker_register_dynamic_workflow(portico_worker *worker, portico_wo
 struct workflow_definition;
 const struct workflow_definition *portico_worker_workflow_lookup(void *worker, const char *workflow_type);
 
+/* The one rule on long polls: activity_pollers activity long polls and workflow_pollers on each
+ * of the two workflow queues (the task queue and the sticky one) are at most
+ * PORTICO_WORKER_MAX_LONG_POLLS. Returns 0, or -1 with err saying how many they make. For a
+ * program to refuse its settings up front; portico_worker_start applies it too. */
+int portico_worker_check_long_polls(unsigned activity_pollers, unsigned workflow_pollers, portico_error *err);
+
 /* Starts the pollers and the pool. Returns -1 with err set when options are incomplete, or ask
- * for more than PORTICO_WORKER_MAX_LONG_POLLS long polls at once. */
+ * for more long polls than portico_worker_check_long_polls allows (counting those of the kinds
+ * registered: no activity polls without activities, no workflow polls without workflows). */
 int portico_worker_start(portico_worker *worker, portico_error *err);
 
 /* Counters since the worker started, for operators and (later) the metrics endpoint. */

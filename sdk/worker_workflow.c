@@ -115,9 +115,9 @@ int worker_workflow_any(const worker_workflow *side)
 	return side->registrations != NULL;
 }
 
-unsigned worker_workflow_long_polls(const worker_workflow *side)
+unsigned worker_workflow_pollers(const worker_workflow *side)
 {
-	return worker_workflow_any(side) ? 2 * side->pollers_per_queue : 0;
+	return worker_workflow_any(side) ? side->pollers_per_queue : 0;
 }
 
 json_t *worker_workflow_types(const worker_workflow *side)

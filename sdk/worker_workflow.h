@@ -32,9 +32,9 @@ void worker_workflow_register(worker_workflow *side, const char *workflow_type, 
 /* True when some workflow type is registered. */
 int worker_workflow_any(const worker_workflow *side);
 
-/* The long polls the workflow side keeps out at once: its pollers on both queues, 0 with no
- * workflow registered. */
-unsigned worker_workflow_long_polls(const worker_workflow *side);
+/* The pollers the workflow side keeps out on each of its two queues (the task queue and the sticky
+ * one), 0 with no workflow registered. */
+unsigned worker_workflow_pollers(const worker_workflow *side);
 
 /* The workflow types registered, in registration order: a JSON array of strings (new reference). */
 json_t *worker_workflow_types(const worker_workflow *side);

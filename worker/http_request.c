@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "alloc.h"
+#include "json_text.h"
 #include "loop.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
@@ -134,7 +135,7 @@ int http_request_input_read(json_t *input, http_request_input *request)
 	if (json_is_string(body))
 		request->body_text = portico_strdup(json_string_value(body));
 	else if (body && !json_is_null(body))
-		request->body_text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+		request->body_text = portico_json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY, NULL);
 	request->headers = request_headers(json_object_get(input, "headers"),
 	                                   body && !json_is_null(body) && !json_is_string(body));
 	request->timeout_ms = timeout_ms_of(json_object_get(input, "timeoutSeconds"));

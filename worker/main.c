@@ -109,16 +109,13 @@ static int load_settings(worker_settings_values *values, portico_error *err)
 	                            &values->workflow_stack_kb, err) ||
 	    flow_expr_options_from_env(&values->expressions, err))
 		return -1;
-	/* Flows always run as the dynamic workflow, so the workflow pollers always poll. */
-	int64_t long_polls = values->pollers + 2 * values->workflow_pollers;
-	if (long_polls > PORTICO_WORKER_MAX_LONG_POLLS)
-		return portico_error_set(
-		        err, PORTICO_INVALID_ARGUMENT,
-		        "PORTICO_WORKER_POLLERS (%lld) and PORTICO_WORKFLOW_POLLERS (%lld, on two queues) "
-		        "make %lld long polls at once, over %d: they share one connection with the "
-		        "answers, whose streams proxies often limit to 128",
-		        (long long)values->pollers, (long long)values->workflow_pollers, (long long)long_polls,
-		        PORTICO_WORKER_MAX_LONG_POLLS);
+	/* Refused here, before anything starts, by the SDK's own rule: flows always run as the
+	 * dynamic workflow and the HTTP activity is always there, so both kinds of pollers poll. */
+	if (portico_worker_check_long_polls((unsigned)values->pollers, (unsigned)values->workflow_pollers, err)) {
+		portico_error_prefix(err, "PORTICO_WORKER_POLLERS (%lld) and PORTICO_WORKFLOW_POLLERS (%lld)",
+		                     (long long)values->pollers, (long long)values->workflow_pollers);
+		return -1;
+	}
 	return 0;
 }
 

@@ -444,8 +444,9 @@ def test_more_long_polls_than_one_connection_should_hold_are_refused(path):
     completed = subprocess.run([path], env=dict(os.environ, PORTICO_WORKER_POLLERS="64", PORTICO_WORKFLOW_POLLERS="64"),
                                capture_output=True, text=True, timeout=30)
     assert completed.returncode == 2, completed
-    assert "PORTICO_WORKER_POLLERS (64) and PORTICO_WORKFLOW_POLLERS (64, on two queues) make 192 long polls at " \
-        "once, over 100" in completed.stderr, completed.stderr
+    assert "PORTICO_WORKER_POLLERS (64) and PORTICO_WORKFLOW_POLLERS (64): 64 activity long polls and 128 " \
+        "workflow ones (the task queue's and the sticky queue's) make 192 at once, over 100" in completed.stderr, \
+        completed.stderr
 
 
 @pytest.mark.parametrize("path", WORKER_PATHS)

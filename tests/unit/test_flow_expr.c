@@ -19,6 +19,8 @@
 #include "clock.h"
 #include "expr.h"
 #include "json_assert.h"
+#include "json_parse.h"
+#include "json_text.h"
 
 /* The value of expression s on data (JSON text) with vars (JSON text or NULL); fails the test when
  * it fails. */
@@ -95,6 +97,19 @@ static void test_values(void **state)
 	/* Beyond 2^53 a number would silently change: refused with what to do. */
 	assert_message(eval_error("${ .id }", "{\"id\": 9007199254740993}", NULL, PORTICO_INVALID_ARGUMENT),
 	               "send it as a string");
+	/* So is a number beyond 64 bits, which portico_json_parse keeps raw (json_text.h). */
+	const char *big = "{\"id\": 123456789012345678901234567890}";
+	json_t *raw = portico_json_parse(big, strlen(big), 0, NULL);
+	assert_null(flow_expr_eval("${ .id }", raw, NULL, &err));
+	assert_int_equal(err.code, PORTICO_INVALID_ARGUMENT);
+	assert_message(err.message, "send it as a string");
+	json_decref(raw);
+	/* A string jq makes of a NUL and digits is written as that string, not as a number. */
+	value = eval("${ \"\\u0000123\" }", "null", NULL);
+	char *written = portico_json_text(value, 0, NULL);
+	assert_string_equal(written, "\"\\u0000123\"");
+	free(written);
+	json_decref(value);
 	/* Objects keep their order. */
 	value = eval("${ {z: 1, a: 2, m: 3} }", "null", NULL);
 	char *text = json_dumps(value, JSON_COMPACT);
@@ -273,10 +288,9 @@ static void test_errors(void **state)
 		json_array_append_new(outer, deep);
 		deep = outer;
 	}
-	portico_error err2 = PORTICO_ERROR_INIT;
-	assert_null(flow_expr_eval("${ length }", deep, NULL, &err2));
-	assert_string_equal(err2.message, "a value nests deeper than 256 levels");
-	portico_error_clear(&err2);
+	assert_null(flow_expr_eval("${ length }", deep, NULL, &err));
+	assert_string_equal(err.message, "a value nests deeper than 256 levels");
+	portico_error_clear(&err);
 	json_decref(deep);
 }
 

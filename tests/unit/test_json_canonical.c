@@ -64,7 +64,7 @@ static int assert_same_sorted(const char *text, size_t length)
 {
 	portico_json_buffer buffer = {NULL, 0, 0};
 	portico_json_buffer_append(&buffer, "x", 1);
-	size_t used = portico_json_copy_value(&buffer, text, length, PORTICO_JSON_SORT_KEYS, NULL);
+	size_t used = portico_json_copy_value(&buffer, text, length, PORTICO_JSON_SORT_KEYS, NULL, NULL);
 	int copied = used == length && used;
 	json_t *tree = portico_json_parse(text, length, JSON_DECODE_ANY, NULL);
 	if (copied) {
@@ -182,12 +182,39 @@ static void test_records(void **state)
 	}
 }
 
+/* Payloads that each need their keys sorted at every level: copying them moves their text once a
+ * level, more than the whole body's budget (PORTICO_JSON_COPY_MOVES_PER_BYTE times its length)
+ * allows for all of them. The first ones come as raw values, the rest as trees once the budget is
+ * spent, and all as the same bytes. */
+static void test_one_sorting_budget_for_the_whole_body(void **state)
+{
+	(void)state;
+	enum { PAYLOADS = 50, LEVELS = 20 };
+	portico_json_buffer body = {NULL, 0, 0};
+	portico_json_buffer_append(&body, "{\"args\":[", 9);
+	for (int i = 0; i < PAYLOADS; i++) {
+		if (i)
+			portico_json_buffer_append(&body, ",", 1);
+		for (int level = 0; level < LEVELS; level++)
+			portico_json_buffer_append(&body, "{\"b\":", 5);
+		portico_json_buffer_append(&body, "\"padding\"", 9);
+		for (int level = 0; level < LEVELS; level++)
+			portico_json_buffer_append(&body, ",\"a\":1}", 7);
+	}
+	portico_json_buffer_append(&body, "]}", 2);
+	size_t raw = assert_same_body(body.data, body.length);
+	assert_true(raw > 0);            /* the fast path while the budget lasts */
+	assert_true(raw < PAYLOADS / 2); /* then the tree's: a budget per payload let nearly all through */
+	free(body.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_sorted_copy_is_the_trees_text),
 	        cmocka_unit_test(test_body_payloads_are_the_trees),
 	        cmocka_unit_test(test_records),
+	        cmocka_unit_test(test_one_sorting_budget_for_the_whole_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "json_parse.h"
 #include "json_text.h"
 
 static void test_integers_as_printf_writes_them(void **state)
@@ -30,10 +31,32 @@ static void test_integers_as_printf_writes_them(void **state)
 	}
 }
 
+/* portico_json_dumps writes what jansson writes, and the raw values jansson cannot write (their
+ * mark is not UTF-8) as the text they hold. */
+static void test_dumps_as_jansson_raw_values_as_their_text(void **state)
+{
+	(void)state;
+	json_t *plain = json_pack("{s:f,s:s}", "b", 0.1, "a", "x");
+	size_t length;
+	char *text = portico_json_dumps(plain, JSON_COMPACT | JSON_SORT_KEYS, &length);
+	assert_string_equal(text, "{\"a\":\"x\",\"b\":0.10000000000000001}");
+	assert_int_equal(length, strlen(text));
+	free(text);
+	json_decref(plain);
+	const char *big = "{\"b\":123456789012345678901234567890,\"a\":[1e400]}";
+	json_t *raw = portico_json_parse(big, strlen(big), 0, NULL);
+	text = portico_json_dumps(raw, JSON_COMPACT | JSON_SORT_KEYS, &length);
+	assert_string_equal(text, "{\"a\":[1e400],\"b\":123456789012345678901234567890}");
+	assert_int_equal(length, strlen(text));
+	free(text);
+	json_decref(raw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_integers_as_printf_writes_them),
+	        cmocka_unit_test(test_dumps_as_jansson_raw_values_as_their_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -245,6 +245,35 @@ static void test_a_string_cannot_pass_for_a_raw_object(void **state)
 	json_decref(mark_only);
 }
 
+/* Nor can a string of a NUL and a number's text pass for a raw number: it is written, and becomes a
+ * payload's data, as the string it is. */
+static void test_a_string_cannot_pass_for_a_raw_number(void **state)
+{
+	(void)state;
+	json_t *forged = json_stringn("\0"
+	                              "123",
+	                              4);
+	assert_null(portico_json_raw_number(forged));
+	char *written = text_of(forged);
+	assert_string_equal(written, "\"\\u0000123\"");
+	free(written);
+	portico_payload *payload = portico_payload_from_json(forged);
+	assert_data(payload, "\"\\u0000123\"");
+	portico_payload_free(payload);
+	json_decref(forged);
+	/* Through portico_json_parse as a body holding both: the string stays one, the number is kept
+	 * digit for digit. */
+	const char *text = "[\"\\u0000123\",123456789012345678901234567890]";
+	json_t *value = portico_json_parse(text, strlen(text), 0, NULL);
+	assert_null(value); /* \u0000 is refused, whatever numbers the text holds */
+	text = "[\"123\",123456789012345678901234567890,1e400]";
+	value = portico_json_parse(text, strlen(text), 0, NULL);
+	written = text_of(value);
+	assert_string_equal(written, text);
+	free(written);
+	json_decref(value);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +288,7 @@ int main(void)
 	        cmocka_unit_test(test_numbers_beyond_64_bits_keep_every_digit),
 	        cmocka_unit_test(test_only_numbers_jansson_refuses_are_kept_raw),
 	        cmocka_unit_test(test_a_string_cannot_pass_for_a_raw_object),
+	        cmocka_unit_test(test_a_string_cannot_pass_for_a_raw_number),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,6 +78,10 @@ static const sent_request requests[] = {
          NULL, "8962388811ca3e7e8100d74349556c2d740878a49c739f18bf82a91e41854ecc"},
         {"POST", START, "{\"workflowType\":{\"name\":\"Greet\"},\"taskQueue\":{\"name\":\"q\"},\"args\":[\"x\"]}",
          "key-1", "4d283d6474a4664d7c2bb91b971a0cbac3d78b39d9dc93637726d3e91301f052"},
+        {"POST", START,
+         "{\"workflowType\":{\"name\":\"Greet\"},\"taskQueue\":{\"name\":\"q\"},\"args\":[1e400,"
+         "123456789012345678901234567890]}",
+         "key-2", "025fcad94b4d2ee78b2fff3a001ab13e120b8f7b3406c820c015f024aec6b861"},
         {"POST", QUERY, "{\"args\":[{\"a\":\"b\",\"a\":\"c\",\"d\":{\"e\":[]}}]}", NULL,
          "a122db8b3d4051a9d0008c0f47fd7728cab8923bdcef9400c99e15a51e017b62"},
 };
