@@ -136,9 +136,11 @@ static int is_token(const char *name)
 	return 1;
 }
 
-static int is_header_value(const char *value)
+/* Every byte, not up to the first NUL: a raw value (json_text.h), which starts with one, is no
+ * header value either. */
+static int is_header_value(const char *value, size_t length)
 {
-	for (const unsigned char *c = (const unsigned char *)value; *c; c++)
+	for (const unsigned char *c = (const unsigned char *)value; c < (const unsigned char *)value + length; c++)
 		if ((*c < ' ' && *c != '\t') || *c == 0x7f)
 			return 0;
 	return 1;
@@ -166,7 +168,7 @@ static int read_headers(const json_t *given, json_t *out, portico_error *err)
 		if (is_reserved_header(name))
 			return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
 			                         "completionWebhook.headers.%s: Portico sets this header itself", name);
-		if (!json_is_string(value) || !is_header_value(json_string_value(value)) ||
+		if (!json_is_string(value) || !is_header_value(json_string_value(value), json_string_length(value)) ||
 		    json_string_length(value) > MAX_HEADER_VALUE_BYTES)
 			return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
 			                         "completionWebhook.headers.%s: expected a string of at most %d bytes "
@@ -322,9 +324,9 @@ char *completion_token_seal(const completion_config *config, const char *namespa
 {
 	json_t *bound = json_pack("{s:s,s:s,s:{s:s,s:O}}", "n", namespace_name, "w", workflow_id, "t", "url",
 	                          target->url, "headers", target->headers);
-	char *plain = json_dumps(bound, JSON_COMPACT);
+	size_t length;
+	char *plain = portico_json_dumps(bound, JSON_COMPACT, &length);
 	json_decref(bound);
-	size_t length = strlen(plain);
 	uint8_t nonce[PORTICO_AES_GCM_NONCE_BYTES];
 	portico_random_bytes(nonce, sizeof nonce);
 	uint8_t *sealed = portico_malloc(length + PORTICO_AES_GCM_OVERHEAD);

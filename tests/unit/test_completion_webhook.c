@@ -20,6 +20,7 @@
 
 #include "alloc.h"
 #include "completion_webhook.h"
+#include "json_parse.h"
 
 /* 32 bytes: "portico completion test secret!!" */
 #define SECRET       "whsec_cG9ydGljbyBjb21wbGV0aW9uIHRlc3Qgc2VjcmV0ISE="
@@ -235,6 +236,25 @@ static void test_target_takes_a_string_or_an_object(void **state)
 	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
 		if (!target_check(config, refused[i]))
 			fail_msg("%s should be refused", refused[i]);
+	completion_config_free(config);
+}
+
+/* A number the request's parser keeps raw (json_text.h) is a string starting with a NUL: no
+ * header value, and no crash when the token is sealed. */
+static void test_a_raw_number_is_no_header_value(void **state)
+{
+	(void)state;
+	completion_config *config = config_of(SECRET, NULL);
+	static const char text[] = "{\"url\": \"https://hooks.example/done\", \"headers\": {\"X-A\": 1e400}}";
+	json_t *value = portico_json_parse(text, sizeof text - 1, 0, NULL);
+	assert_non_null(value);
+	completion_target target;
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(completion_target_parse(config, value, &target, &err), -1);
+	assert_non_null(strstr(err.message, "completionWebhook.headers.X-A"));
+	completion_target_clear(&target);
+	portico_error_clear(&err);
+	json_decref(value);
 	completion_config_free(config);
 }
 
@@ -1013,6 +1033,7 @@ int main(void)
 	        cmocka_unit_test(test_config_reads_the_allowed_list),
 	        cmocka_unit_test(test_target_takes_a_string_or_an_object),
 	        cmocka_unit_test(test_target_names_the_unknown_field),
+	        cmocka_unit_test(test_a_raw_number_is_no_header_value),
 	        cmocka_unit_test(test_target_refuses_headers_portico_sets),
 	        cmocka_unit_test(test_target_bounds_header_names_and_values),
 	        cmocka_unit_test(test_target_url_syntax),
