@@ -10,14 +10,53 @@
 #include "schema.h"
 #include "uuid.h"
 
-/* text as JSON, any value; NULL with err naming where it breaks. */
+/* Whether value holds a number portico_json_parse kept raw (json_text.h); *path is then where
+ * (a JSON pointer, cut at its size). */
+static int find_raw_number(const json_t *value, char *path, size_t size)
+{
+	if (portico_json_raw_number(value))
+		return 1;
+	size_t used = strlen(path), index;
+	const char *key;
+	json_t *item;
+	if (json_is_object(value)) {
+		json_object_foreach((json_t *)value, key, item)
+		{
+			snprintf(path + used, size - used, "/%s", key);
+			if (find_raw_number(item, path, size))
+				return 1;
+		}
+	} else if (json_is_array(value)) {
+		json_array_foreach(value, index, item)
+		{
+			snprintf(path + used, size - used, "/%zu", index);
+			if (find_raw_number(item, path, size))
+				return 1;
+		}
+	}
+	path[used] = '\0';
+	return 0;
+}
+
+/* text as JSON, any value; NULL with err naming where it breaks. A flow computes with jq, whose
+ * numbers are doubles, and its worker reads payloads with jansson: a number beyond 64 bits or a
+ * double's range is refused here, where the caller hears of it, not lost on the way. */
 static json_t *parse_json(const char *text, size_t length, const char *what, portico_error *err)
 {
 	json_error_t error;
 	json_t *value = portico_json_parse(text, length, JSON_DECODE_ANY, &error);
+	char path[256] = "";
 	if (!value)
 		portico_error_set(err, PORTICO_INVALID_ARGUMENT, "%s is not valid JSON: %s at line %d, column %d", what,
 		                  error.text, error.line, error.column);
+	else if (find_raw_number(value, path, sizeof path)) {
+		portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+		                  "%s: %s is a number beyond what a flow holds (64-bit integers and doubles); send "
+		                  "it as a string",
+		                  what, *path ? path : "the value");
+		json_decref(value);
+		value = NULL;
+	}
 	return value;
 }
 

@@ -82,6 +82,10 @@ static void test_a_bad_inline_body_is_refused_with_its_path(void **state)
 	        /* What flow_validate refuses comes back under /definition. */
 	        {"{\"definition\": {\"do\": []}}", "/definition/"},
 	        {"{\"definition\": \"{\\\"document\\\": \"}", "/definition: "},
+	        /* Numbers beyond what a flow holds (kept raw by the parser), wherever they are. */
+	        {"{\"definition\": " FLOW ", \"input\": {\"n\": [1, 123456789012345678901234567890]}}",
+	         "the request body: /input/n/1 is a number beyond what a flow holds"},
+	        {"{\"definition\": 1e400}", "the request body: /definition is a number beyond"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		portico_error err = PORTICO_ERROR_INIT;
