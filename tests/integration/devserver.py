@@ -17,10 +17,20 @@ TOP = Path(__file__).resolve().parents[2]
 CALLBACK_ALLOWLIST = {"component.callbacks.allowedAddresses": '[{"Pattern":"127.0.0.1:*","AllowInsecure":true}]'}
 
 
+# Under pytest-xdist each worker (gw0, gw1…) takes only ports of its own residue: a port one
+# worker found free and let go is not handed to the other before its server binds it.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port % WORKERS == WORKER:
+            return port
+    raise RuntimeError(f"no free port for pytest-xdist worker {WORKER} of {WORKERS}")
 
 
 def wait_for_port(port: int, deadline: float, process: subprocess.Popen) -> None:

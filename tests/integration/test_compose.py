@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -118,9 +117,7 @@ class HostNetwork:
 
     def port(self, service, port):
         if (service, port) not in self.ports:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                self.ports[(service, port)] = str(s.getsockname()[1])
+            self.ports[(service, port)] = str(free_port())
         return self.ports[(service, port)]
 
     def rewrite(self, service, value):

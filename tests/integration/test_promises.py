@@ -111,11 +111,9 @@ def test_input_that_is_not_utf8_is_refused_and_changes_nothing(gateway):
 
 
 def test_errors_on_the_way_to_temporal_do_not_show_its_address(server):
-    import socket
     from conftest import build_paths, start_gateway
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    from devserver import free_port
+    dead = f"127.0.0.1:{free_port()}"  # a port nothing listens on
     gw = start_gateway(build_paths("portico")[0].values[0], dead, PORTICO_CALL_TIMEOUT="1s")
     try:
         for response in (get(f"{gw.url}/readyz"), get(f"{gw.url}/api/v1/namespaces/default/workflows/x")):
