@@ -229,7 +229,8 @@ test: setup
 	@$(MAKE) --no-print-directory test-integration
 
 # The integration tests run a file per core at once (pytest-xdist): each worker starts its own dev
-# server and programs, so files share nothing but the machine. INTEGRATION_JOBS=0: one at a time, in pytest's process.
+# server and programs, so files share nothing but the machine. INTEGRATION_JOBS=0: one at a time,
+# in pytest's own process.
 INTEGRATION_JOBS ?= $(shell nproc)
 
 test-integration:

@@ -9,7 +9,7 @@ set -uo pipefail
 seconds=$1
 shift
 top=$(cd "$(dirname "$0")/.." && pwd)
-jobs=${FUZZ_JOBS:-1}
+at_once=${FUZZ_JOBS:-1}
 verdicts=$(mktemp -d)
 trap 'rm -rf "$verdicts"' EXIT
 
@@ -53,7 +53,7 @@ run_harness() {
 }
 
 for harness in "$@"; do
-	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+	while [ "$(jobs -rp | wc -l)" -ge "$at_once" ]; do
 		wait -n
 	done
 	run_harness "$harness" &

@@ -1,7 +1,7 @@
 """The OpenAPI document the gateway serves: it validates, it covers every route the gateway
 serves (a route added without a spec entry fails here), and a property-based tester that reads
 it (schemathesis) finds no undocumented 5xx, no response off its schema and no crash, against a
-live gateway (normal and ASan builds) on a dev server of its own."""
+live gateway (the ASan build when there is one) on a dev server of its own."""
 
 import json
 import os
