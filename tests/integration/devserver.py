@@ -1,7 +1,9 @@
 """Starts and stops a Temporal dev server on free loopback ports with a throwaway database; a server
 killed can start again on the same ports and database, its workflows kept."""
 
+import itertools
 import os
+import random
 import socket
 import subprocess
 import tempfile
@@ -17,20 +19,33 @@ TOP = Path(__file__).resolve().parents[2]
 CALLBACK_ALLOWLIST = {"component.callbacks.allowedAddresses": '[{"Pattern":"127.0.0.1:*","AllowInsecure":true}]'}
 
 
-# Under pytest-xdist each worker (gw0, gw1…) takes only ports of its own residue: a port one
-# worker found free and let go is not handed to the other before its server binds it.
-WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
-WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+def _port_block():
+    """This process's ports: under pytest-xdist each worker (gw0, gw1…) has a block of its own,
+    below the kernel's ephemeral range. So no other worker, and no connection's local port, is
+    given one of them between the check in free_port and the server's bind."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral = int(f.read().split()[0])
+    size = (ephemeral - 10000) // workers
+    return range(10000 + worker * size, 10000 + (worker + 1) * size)
+
+
+PORTS = _port_block()
+_next = itertools.count(random.randrange(len(PORTS)))  # two processes of one block rarely meet
 
 
 def free_port() -> int:
-    for _ in range(1000):
+    """A loopback port nothing listens on, from this process's block, each at most once a lap."""
+    for _ in range(len(PORTS)):
+        port = PORTS[next(_next) % len(PORTS)]
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port % WORKERS == WORKER:
-            return port
-    raise RuntimeError(f"no free port for pytest-xdist worker {WORKER} of {WORKERS}")
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {PORTS}")
 
 
 def wait_for_port(port: int, deadline: float, process: subprocess.Popen) -> None:
