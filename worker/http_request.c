@@ -42,6 +42,13 @@ static size_t on_header(char *data, size_t size, size_t count, void *arg)
 {
 	response *r = arg;
 	size_t bytes = size * count;
+	/* A status line starts another response (after a redirect followed, or a 100 Continue): only
+	 * the last one's headers are the answer's. */
+	if (bytes >= 5 && !memcmp(data, "HTTP/", 5)) {
+		json_object_clear(r->headers);
+		r->retry_after_seconds = 0;
+		return bytes;
+	}
 	const char *colon = memchr(data, ':', bytes);
 	if (!colon)
 		return bytes;

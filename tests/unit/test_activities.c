@@ -214,6 +214,8 @@ static void test_http_request_follow_redirects(void **state)
 	assert_int_equal(fetch(&env, "/moved"), PORTICO_ACTIVITY_COMPLETED);
 	assert_int_equal(json_integer_value(json_object_get(env.result, "status")), 200);
 	assert_json_equal(json_incref(json_object_get(env.result, "body")), "{\"hello\": \"world\"}");
+	/* the headers are the answer's, not the redirect's too */
+	assert_null(json_object_get(json_object_get(env.result, "headers"), "location"));
 	portico_activity_env_free(&env);
 
 	char url[128];
