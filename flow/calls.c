@@ -168,8 +168,12 @@ static int call_http(flow_ctx *ctx, flow_task *t, const json_t *with, json_t **o
 	char upper[16] = "";
 	for (size_t i = 0; method[i] && i < sizeof upper - 1; i++)
 		upper[i] = (char)toupper((unsigned char)method[i]), upper[i + 1] = '\0';
-	json_t *request = json_pack("{s:s,s:s,s:O*,s:O*}", "method", upper, "url", url, "headers",
-	                            json_object_get(with, "headers"), "body", json_object_get(with, "body"));
+	/* redirect: false (the spec's default) must see the 3xx to raise it, so http.request must not
+	 * follow it */
+	int redirect = json_is_true(json_object_get(with, "redirect"));
+	json_t *request = json_pack("{s:s,s:s,s:O*,s:O*,s:b}", "method", upper, "url", url, "headers",
+	                            json_object_get(with, "headers"), "body", json_object_get(with, "body"),
+	                            "followRedirects", redirect);
 	json_t *args = json_pack("[O]", request);
 	const portico_workflow_activity_options options = {.start_to_close_ms = DEFAULT_TIMEOUT,
 	                                                   .retry_policy = &one_attempt,
@@ -192,7 +196,7 @@ static int call_http(flow_ctx *ctx, flow_task *t, const json_t *with, json_t **o
 	if (rc == FLOW_OK) {
 		/* http.request fails 4xx and 5xx itself; what else it answers is checked here */
 		json_int_t status = json_integer_value(json_object_get(result, "status"));
-		json_int_t top = json_is_true(json_object_get(with, "redirect")) ? 399 : 299;
+		json_int_t top = redirect ? 399 : 299;
 		json_t *body = json_object_get(result, "body");
 		if (status < 200 || status > top) {
 			rc = flow_raise(ctx, "communication", (int)status, t->path, "HTTP Error", "%s %s answered %d",

@@ -1,8 +1,10 @@
 /* The built-in http.request activity's input, read before any transfer (http_request_input_read):
  * the input is JSON text, as an activity's first argument. Any value is either refused (not an
- * object with a "url" string) or read into the request the call would send: that URL and method,
- * the body as given, one header line per string header (and a JSON content type for a JSON body
- * that sets none), a timeout within its bounds. Nothing touches the network. */
+ * object with a "url" string and a followRedirects, if any, that is a boolean; a message says
+ * why) or read into the request the call would send: that URL and method, the body as given, one
+ * header line per string header (and a JSON content type for a JSON body that sets none), a
+ * timeout within its bounds, redirects followed unless followRedirects is false. Nothing touches
+ * the network. */
 #include <stdint.h>
 
 #include <curl/curl.h>
@@ -59,16 +61,24 @@ static void check_request(const http_request_input *request, const json_t *input
 	if (request->timeout_ms < 1 || request->timeout_ms > 60 * 60 * 1000 ||
 	    (!json_is_number(json_object_get(input, "timeoutSeconds")) && request->timeout_ms != 30000))
 		fuzz_fail("the timeout is out of its bounds", NULL);
+	if (request->follow_redirects == json_is_false(json_object_get(input, "followRedirects")))
+		fuzz_fail("followRedirects is not the input's", NULL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	json_t *input = json_loadb((const char *)data, size, JSON_DECODE_ANY, NULL);
-	int readable = json_is_object(input) && json_is_string(json_object_get(input, "url"));
+	json_t *follow = json_object_get(input, "followRedirects");
+	int readable = json_is_object(input) && json_is_string(json_object_get(input, "url")) &&
+	               (!follow || json_is_boolean(follow));
 	http_request_input request;
-	if (http_request_input_read(json_incref(input), &request)) {
+	portico_error err = PORTICO_ERROR_INIT;
+	if (http_request_input_read(json_incref(input), &request, &err)) {
 		if (readable)
-			fuzz_fail("an input with a URL was refused", NULL);
+			fuzz_fail("an input with a URL was refused", err.message);
+		if (err.code != PORTICO_INVALID_ARGUMENT || !err.message)
+			fuzz_fail("a refusal without its message", NULL);
+		portico_error_clear(&err);
 	} else {
 		if (!readable)
 			fuzz_fail("an input without a URL was read", NULL);

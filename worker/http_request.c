@@ -42,6 +42,13 @@ static size_t on_header(char *data, size_t size, size_t count, void *arg)
 {
 	response *r = arg;
 	size_t bytes = size * count;
+	/* A status line starts another response (after a redirect followed, or a 100 Continue): only
+	 * the last one's headers are the answer's. */
+	if (bytes >= 5 && !memcmp(data, "HTTP/", 5)) {
+		json_object_clear(r->headers);
+		r->retry_after_seconds = 0;
+		return bytes;
+	}
 	const char *colon = memchr(data, ':', bytes);
 	if (!colon)
 		return bytes;
@@ -120,15 +127,22 @@ static long timeout_ms_of(const json_t *timeout)
 	return ms < 1 ? 1 : ms > MAX_TIMEOUT_MS ? MAX_TIMEOUT_MS : (long)ms;
 }
 
-int http_request_input_read(json_t *input, http_request_input *request)
+int http_request_input_read(json_t *input, http_request_input *request, portico_error *err)
 {
 	memset(request, 0, sizeof *request);
 	const char *url = json_string_value(json_object_get(input, "url"));
-	if (!json_is_object(input) || !url) {
+	const json_t *follow = json_object_get(input, "followRedirects");
+	if (!json_is_object(input) || !url || (follow && !json_is_boolean(follow))) {
 		json_decref(input);
-		return -1;
+		if (url)
+			return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+			                         "http.request: followRedirects must be true or false");
+		return portico_error_set(err, PORTICO_INVALID_ARGUMENT,
+		                         "http.request takes {\"url\": \"…\", \"method\", \"headers\", \"body\", "
+		                         "\"timeoutSeconds\", \"followRedirects\"}");
 	}
 	request->input = input;
+	request->follow_redirects = !json_is_false(follow);
 	request->url = url;
 	request->method = json_string_value(json_object_get(input, "method"));
 	json_t *body = json_object_get(input, "body");
@@ -335,10 +349,12 @@ int http_request_activity(portico_activity *activity, void *client_arg)
 	if (portico_activity_cancelled(activity))
 		return PORTICO_ACTIVITY_CANCELED;
 	http_request_input request;
-	if (http_request_input_read(portico_activity_input_json(activity, 0), &request))
-		return portico_activity_fail(activity, "InvalidInput", 1, 0,
-		                             "http.request takes {\"url\": \"…\", \"method\", \"headers\", \"body\", "
-		                             "\"timeoutSeconds\"}");
+	portico_error err = PORTICO_ERROR_INIT;
+	if (http_request_input_read(portico_activity_input_json(activity, 0), &request, &err)) {
+		int outcome = portico_activity_fail(activity, "InvalidInput", 1, 0, "%s", err.message);
+		portico_error_clear(&err);
+		return outcome;
+	}
 	transfer *t = portico_calloc(1, sizeof *t);
 	t->client = client;
 	t->activity = activity;
@@ -360,7 +376,7 @@ int http_request_activity(portico_activity *activity, void *client_arg)
 	/* Ending a transfer still resolving its host must not wait for the resolver thread: that
 	 * would stall the whole loop. */
 	curl_easy_setopt(curl, CURLOPT_QUICK_EXIT, 1L);
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t->r);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);

@@ -148,6 +148,17 @@ def fails_with(file, flow_input, expected):
     return run
 
 
+def run_redirect_refused(stack):
+    # Both calls see the 302 and raise it (the first caught, the second ending the flow); neither
+    # follows it: the stand-in never sees the pet asked for.
+    found = problem(stack.start("call-http-redirect-refused.yaml", {"petId": 23}))
+    assert (found["type"], found["status"], found["instance"]) == (
+        COMMUNICATION, 302, "/do/1/fetchMovedByDefault"), found
+    assert found["detail"].endswith("/moved/23 answered 302"), found
+    paths = [request["path"] for request in stack.stand_in.requests]
+    assert paths.count("/moved/23") == 2 and "/pets/23" not in paths, paths
+
+
 def check_response_output(result):
     # The spec's response form: the request made, the status code, the headers and the content.
     assert result["statusCode"] == 200, result
@@ -285,6 +296,7 @@ CASES = {
         "call-http-query-headers-expressions.yaml", {"term": "leia"},
         check=lambda r: that(r["query"] == {"name": "leia"} and r["headers"]["x-request-tag"] == "tag-leia", r)),
     "call-http-redirect.yaml": simple("call-http-redirect.yaml", {"petId": 11}, pet(11)),
+    "call-http-redirect-refused.yaml": run_redirect_refused,
     "ctk-call-http-content-output.yaml": simple("ctk-call-http-content-output.yaml", {"status": "pending"},
                                                 {"id": 3, "name": "pet-3", "status": "pending"}),
     "ctk-call-http-response-output.yaml": simple("ctk-call-http-response-output.yaml", {"petId": 4},

@@ -73,6 +73,8 @@ def web():
                 self.answer(200, {"hello": "from the web", "n": 1.5})
             elif self.path.startswith("/missing"):
                 self.answer(404, {"error": "no such thing"})
+            elif self.path.startswith("/moved"):
+                self.answer(302, {"movedTo": "/ok"}, [("Location", "/ok")])
             elif self.path.startswith("/flaky"):
                 if count < 3:
                     self.answer(503, {"error": "busy"}, [("Retry-After", "1")])
@@ -280,6 +282,24 @@ def test_http_request_returns_status_headers_and_json(c_worker, server, web):
     empty = run_workflow(server, {"method": "POST", "url": f"{web.url}/echo"}, c_worker.queue)
     assert empty["status"] == 201 and empty["body"]["got"] is None, empty
     assert run_workflow(server, {"url": f"{web.url}/ok"}, c_worker.queue)["status"] == 200
+
+
+def test_redirects_are_followed_unless_follow_redirects_is_false(c_worker, server, web):
+    path = f"/moved-{uuid.uuid4()}"
+    followed = run_workflow(server, {"url": web.url + path}, c_worker.queue)
+    assert followed["status"] == 200 and followed["body"] == {"hello": "from the web", "n": 1.5}, followed
+    # Not followed, the 302 is the result, once: its Location and body, for the caller to judge.
+    path = f"/moved-{uuid.uuid4()}"
+    hits_before = len(web.hits.by_path.get("/ok", []))
+    answered = run_workflow(server, {"url": web.url + path, "followRedirects": False}, c_worker.queue)
+    assert answered["status"] == 302 and answered["headers"]["location"] == "/ok", answered
+    assert answered["body"] == {"movedTo": "/ok"}, answered
+    assert len(web.hits.by_path[path]) == 1 and len(web.hits.by_path.get("/ok", [])) == hits_before
+    with pytest.raises(WorkflowFailureError) as failure:
+        run_workflow(server, {"url": web.url + path, "followRedirects": "no"}, c_worker.queue)
+    error = failure.value.cause.cause
+    assert error.type == "InvalidInput" and error.non_retryable, error
+    assert "followRedirects must be true or false" in error.message, error
 
 
 def test_client_errors_are_not_retried(c_worker, server, web):

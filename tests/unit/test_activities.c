@@ -39,6 +39,10 @@ static void answer(void *arg, http_request *request)
 	if (!strcmp(path, "/missing")) {
 		status = 404;
 		body = "{\"error\":\"none\"}";
+	} else if (!strcmp(path, "/moved")) {
+		status = 302;
+		body = "{\"movedTo\":\"/ok\"}";
+		http_response_header(request, "Location", "/ok");
 	} else if (!strcmp(path, "/busy")) {
 		status = 503;
 		http_response_header(request, "Retry-After", "2");
@@ -166,6 +170,76 @@ static void test_http_request_error_classes(void **state)
 	portico_activity_env_free(&env);
 }
 
+/* The input as read before a transfer: followRedirects is a boolean, true when absent. */
+static void test_http_request_input_follow_redirects(void **state)
+{
+	(void)state;
+	http_request_input request;
+	portico_error err = PORTICO_ERROR_INIT;
+	assert_int_equal(http_request_input_read(json_pack("{s:s}", "url", "http://x/"), &request, &err), 0);
+	assert_true(request.follow_redirects);
+	http_request_input_free(&request);
+	assert_int_equal(http_request_input_read(json_pack("{s:s,s:b}", "url", "http://x/", "followRedirects", 1),
+	                                         &request, &err),
+	                 0);
+	assert_true(request.follow_redirects);
+	http_request_input_free(&request);
+	assert_int_equal(http_request_input_read(json_pack("{s:s,s:b}", "url", "http://x/", "followRedirects", 0),
+	                                         &request, &err),
+	                 0);
+	assert_false(request.follow_redirects);
+	http_request_input_free(&request);
+
+	/* Anything else is refused by name, not taken as true or false. */
+	const char *others[] = {"\"false\"", "0", "null", "{}"};
+	for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+		json_t *input = json_pack("{s:s,s:o}", "url", "http://x/", "followRedirects",
+		                          json_loads(others[i], JSON_DECODE_ANY, NULL));
+		assert_int_equal(http_request_input_read(input, &request, &err), -1);
+		assert_int_equal(err.code, PORTICO_INVALID_ARGUMENT);
+		assert_string_equal(err.message, "http.request: followRedirects must be true or false");
+		portico_error_clear(&err);
+	}
+	assert_int_equal(http_request_input_read(json_pack("{s:b}", "followRedirects", 0), &request, &err), -1);
+	assert_non_null(strstr(err.message, "\"url\""));
+	portico_error_clear(&err);
+}
+
+/* Redirects are followed by default; with followRedirects false the 3xx is the result, its
+ * Location and body with it, and a followRedirects that is not a boolean fails the input. */
+static void test_http_request_follow_redirects(void **state)
+{
+	(void)state;
+	portico_activity_env env;
+	assert_int_equal(fetch(&env, "/moved"), PORTICO_ACTIVITY_COMPLETED);
+	assert_int_equal(json_integer_value(json_object_get(env.result, "status")), 200);
+	assert_json_equal(json_incref(json_object_get(env.result, "body")), "{\"hello\": \"world\"}");
+	/* the headers are the answer's, not the redirect's too */
+	assert_null(json_object_get(json_object_get(env.result, "headers"), "location"));
+	portico_activity_env_free(&env);
+
+	char url[128];
+	snprintf(url, sizeof url, "%s/moved", base_url);
+	portico_activity_env_init(&env);
+	env.input = json_pack("[{s:s,s:b,s:i}]", "url", url, "followRedirects", 0, "timeoutSeconds", 5);
+	assert_int_equal(run_http(&env), PORTICO_ACTIVITY_COMPLETED);
+	assert_int_equal(json_integer_value(json_object_get(env.result, "status")), 302);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(env.result, "headers"), "location")),
+	                    "/ok");
+	assert_json_equal(json_incref(json_object_get(env.result, "body")), "{\"movedTo\": \"/ok\"}");
+	json_decref(env.input);
+	portico_activity_env_free(&env);
+
+	portico_activity_env_init(&env);
+	env.input = json_pack("[{s:s,s:s}]", "url", url, "followRedirects", "no");
+	assert_int_equal(run_http(&env), PORTICO_ACTIVITY_FAILED);
+	assert_string_equal(env.error_type, "InvalidInput");
+	assert_true(env.non_retryable);
+	assert_string_equal(env.error_message, "http.request: followRedirects must be true or false");
+	json_decref(env.input);
+	portico_activity_env_free(&env);
+}
+
 static void test_http_request_head_and_cancel(void **state)
 {
 	(void)state;
@@ -286,6 +360,8 @@ int main(void)
 	        cmocka_unit_test(test_http_request_success),
 	        cmocka_unit_test(test_http_request_post_without_body),
 	        cmocka_unit_test(test_http_request_error_classes),
+	        cmocka_unit_test(test_http_request_input_follow_redirects),
+	        cmocka_unit_test(test_http_request_follow_redirects),
 	        cmocka_unit_test(test_http_request_head_and_cancel),
 	        cmocka_unit_test(test_countdown_heartbeats_and_resumes),
 	        cmocka_unit_test(test_countdown_stops_when_cancelled),

@@ -13,6 +13,7 @@
 
 #include "json_assert.h"
 
+#include "alloc.h"
 #include "expr.h"
 #include "interpreter.h"
 #include "protojson.h"
@@ -65,8 +66,9 @@ static int deep(json_t *args, json_t **result, portico_workflow_failure **failur
 
 static int flaky_left; /* how many more times "flaky" fails */
 
-/* http.request as the worker's: {method, url, headers, body} → {status, headers, body}; 4xx and
- * 5xx fail with "… answered N". */
+/* http.request as the worker's: {method, url, headers, body, followRedirects} → {status, headers,
+ * body}; 4xx and 5xx fail with "… answered N"; /moved answers 302 unless redirects are followed
+ * (by default), when it answers as its target does. */
 static int http(json_t *args, json_t **result, portico_workflow_failure **failure, void *arg)
 {
 	(void)arg;
@@ -74,7 +76,8 @@ static int http(json_t *args, json_t **result, portico_workflow_failure **failur
 	const json_t *request = json_array_get(args, 0);
 	const char *url = json_string_value(json_object_get(request, "url"));
 	const char *method = json_string_value(json_object_get(request, "method"));
-	int status = strstr(url, "/missing") ? 404 : strstr(url, "/moved") ? 302 : 200;
+	int follow = !json_is_false(json_object_get(request, "followRedirects"));
+	int status = strstr(url, "/missing") ? 404 : strstr(url, "/moved") && !follow ? 302 : 200;
 	if (strstr(url, "/flaky") && flaky_left > 0) {
 		flaky_left--;
 		status = 503;
@@ -360,7 +363,8 @@ static void test_call_http_sends_the_request_and_outputs_the_content(void **unus
 	              "\"body\":{\"n\":1}}}}]}",
 	              "{\"id\":7}");
 	assert_json_equal(json_incref(calls), "[[\"http.request\",{\"method\":\"POST\",\"url\":\"https://pets.example/"
-	                                      "pets/7?q=a%20b\",\"headers\":{\"X-A\":\"1\"},\"body\":{\"n\":1}}]]");
+	                                      "pets/7?q=a%20b\",\"headers\":{\"X-A\":\"1\"},\"body\":{\"n\":1},"
+	                                      "\"followRedirects\":false}]]");
 	assert_completed(env, "{\"url\":\"https://pets.example/pets/7?q=a%20b\",\"sent\":{\"n\":1}}");
 }
 
@@ -388,17 +392,29 @@ static void test_a_404_is_a_communication_problem_with_its_status(void **unused)
 	                   "\"detail\":\"GET https://x.example/missing answered 404\"}");
 }
 
+/* redirect: false (the default) asks http.request not to follow, and the 3xx it sees is a
+ * communication error; redirect: true has it followed. */
 static void test_a_redirect_fails_unless_redirect_is_allowed(void **unused)
 {
 	(void)unused;
-	portico_workflow_env *env = start("{" DOC ",\"do\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
-	                                  "\"endpoint\":\"https://x.example/moved\"}}}]}",
-	                                  NULL);
-	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_FAILED);
-	portico_workflow_env_free(env);
-	env = start("{" DOC ",\"do\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
-	            "\"endpoint\":\"https://x.example/moved\",\"redirect\":true,\"output\":\"raw\"}}}]}",
-	            NULL);
+	const char *refused[] = {"", ",\"redirect\":false"};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		char *definition = portico_sprintf("{" DOC ",\"do\":[{\"get\":{\"call\":\"http\",\"with\":{"
+		                                   "\"method\":\"get\",\"endpoint\":\"https://x.example/moved\"%s}}}]}",
+		                                   refused[i]);
+		portico_workflow_env *env = start(definition, NULL);
+		free(definition);
+		assert_true(
+		        json_is_false(json_object_get(json_array_get(json_array_get(calls, 0), 1), "followRedirects")));
+		assert_failed(env, "{\"type\":\"https://serverlessworkflow.io/spec/1.0.0/errors/communication\","
+		                   "\"status\":302,\"instance\":\"/do/0/get\",\"title\":\"HTTP Error\","
+		                   "\"detail\":\"GET https://x.example/moved answered 302\"}");
+	}
+	portico_workflow_env *env =
+	        start("{" DOC ",\"do\":[{\"get\":{\"call\":\"http\",\"with\":{\"method\":\"get\","
+	              "\"endpoint\":\"https://x.example/moved\",\"redirect\":true,\"output\":\"raw\"}}}]}",
+	              NULL);
+	assert_true(json_is_true(json_object_get(json_array_get(json_array_get(calls, 0), 1), "followRedirects")));
 	/* base64 of {"url":"https://x.example/moved","sent":null} */
 	assert_int_equal(portico_workflow_env_status(env), PORTICO_WORKFLOW_COMPLETED);
 	assert_true(json_is_string(portico_workflow_env_result(env)));
