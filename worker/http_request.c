@@ -12,6 +12,7 @@
 #include "loop.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
+#define MAX_REDIRECTS      20 /* what browsers follow */
 #define MAX_TIMEOUT_MS     (60 * 60 * 1000)
 #define MAX_RESPONSE_BYTES (10 * 1024 * 1024)
 
@@ -285,6 +286,9 @@ static int outcome_of(transfer *t, CURLcode result)
 		                             url, MAX_RESPONSE_BYTES);
 	if (result == CURLE_UNSUPPORTED_PROTOCOL)
 		return portico_activity_fail(activity, "InvalidInput", 1, 0, "%s: only http and https URLs", url);
+	if (result == CURLE_TOO_MANY_REDIRECTS) /* a loop: another attempt would loop again */
+		return portico_activity_fail(activity, "HttpTooManyRedirects", 1, 0, "%s %s: more than %d redirects",
+		                             method, url, MAX_REDIRECTS);
 	if (result != CURLE_OK)
 		return portico_activity_fail(activity,
 		                             result == CURLE_OPERATION_TIMEDOUT ? "HttpTimeout" : "HttpConnectionError",
@@ -377,6 +381,8 @@ int http_request_activity(portico_activity *activity, void *client_arg)
 	 * would stall the whole loop. */
 	curl_easy_setopt(curl, CURLOPT_QUICK_EXIT, 1L);
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
+	/* libcurl follows without end by default: a redirect loop ends here, not at the timeout */
+	curl_easy_setopt(curl, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t->r);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);

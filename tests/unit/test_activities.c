@@ -43,6 +43,9 @@ static void answer(void *arg, http_request *request)
 		status = 302;
 		body = "{\"movedTo\":\"/ok\"}";
 		http_response_header(request, "Location", "/ok");
+	} else if (!strcmp(path, "/loop")) { /* a redirect to itself, for ever */
+		status = 302;
+		http_response_header(request, "Location", "/loop");
 	} else if (!strcmp(path, "/busy")) {
 		status = 503;
 		http_response_header(request, "Retry-After", "2");
@@ -228,6 +231,12 @@ static void test_http_request_follow_redirects(void **state)
 	                    "/ok");
 	assert_json_equal(json_incref(json_object_get(env.result, "body")), "{\"movedTo\": \"/ok\"}");
 	json_decref(env.input);
+	portico_activity_env_free(&env);
+
+	/* A redirect loop ends after MAX_REDIRECTS, and retrying it would loop again. */
+	assert_int_equal(fetch(&env, "/loop"), PORTICO_ACTIVITY_FAILED);
+	assert_string_equal(env.error_type, "HttpTooManyRedirects");
+	assert_true(env.non_retryable);
 	portico_activity_env_free(&env);
 
 	portico_activity_env_init(&env);
