@@ -177,7 +177,7 @@ def test_unclear_body_framing_is_refused_at_once(gateway, headers, status, named
     answer = exchange(gateway, b"POST /api/v1/namespaces/default/workflows/x HTTP/1.1\r\nHost: localhost\r\n" + headers +
                       b"\r\n4\r\nabcd\r\n0\r\n\r\n")
     assert answer is not None and answer[0] == status
-    assert time.monotonic() - before < 5
+    assert time.monotonic() - before < 10  # not after the 30 s a body may take
     assert named in json.loads(answer[2])["message"]
     # Equal lengths twice are one length.
     answer = exchange(gateway, b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nContent-Length: 2\r\n"
